@@ -1,0 +1,148 @@
+# Gavel: one Makefile for the whole tree.
+#   make            build every library, daemon, unit test and the Python stubs
+#   make run        install what is missing, build, start the dev stack
+#   make test       unit + system tests, plain and ASan+UBSan builds
+#   make bench      benchmarks with their baselines, from one run
+# Objects go out of tree into $(BUILD) (build/ or build-asan/).
+
+.SECONDEXPANSION:
+BUILD   ?= build
+SAN     ?= 0
+CC      ?= gcc
+PKGS    := grpc libprotobuf-c rdkafka hiredis jansson libargon2 libmicrohttpd openssl libpq libcurl
+
+ifeq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes),yes)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+endif
+
+OPT      := -O2
+ifeq ($(SAN),1)
+OPT      := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+endif
+CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -MMD -MP \
+            -Ilibs -I$(BUILD)/gen $(PKG_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lcmocka -lpthread -lm
+LDFLAGS  := $(LDSAN)
+
+# --- generated protobuf-c code --------------------------------------------
+PROTOS     := $(shell find proto -name '*.proto' | sort)
+PROTO_C    := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H    := $(PROTO_C:.c=.h)
+PROTO_OBJ  := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PROTO_C))
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c -Iproto --c_out=$(BUILD)/gen $<
+
+# --- libraries: libs/<name>/*.c minus *_test.c ------------------------------
+LIBS      := core rpc db events
+LIB_SRC   := $(foreach l,$(LIBS),$(filter-out %_test.c,$(wildcard libs/$(l)/*.c)))
+LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+LIB_A     := $(BUILD)/lib/libgavel.a
+
+$(LIB_A): $(LIB_OBJ) $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+# --- daemons: services/<svc>/*.c minus *_test.c ------------------------------
+SERVICES  := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
+BINS      := $(addprefix $(BUILD)/bin/gavel-,$(SERVICES)) $(BUILD)/bin/gavel-devbroker
+svc_src    = $(filter-out %_test.c,$(wildcard services/$(1)/*.c))
+
+# Each daemon's migrations/NNN_name.sql are compiled into the binary as the
+# table <svc>_migrations (see libs/db/embed_sql.sh), so a daemon carries its
+# own schema wherever it runs.
+svc_mig_obj = $(BUILD)/obj/gen/$(1)_migrations.o
+
+$(BUILD)/gen/%_migrations.c: $$(wildcard services/%/migrations/*.sql) libs/db/embed_sql.sh
+	@mkdir -p $(dir $@)
+	libs/db/embed_sql.sh $* services/$*/migrations > $@.tmp && mv $@.tmp $@
+
+define SERVICE_RULE
+$(BUILD)/bin/gavel-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1))) $(call svc_mig_obj,$(1)) $(LIB_A)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
+
+$(BUILD)/bin/gavel-devbroker: $(BUILD)/obj/deploy/dev/devbroker.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# --- unit tests: every *_test.c becomes one cmocka binary -------------------
+# A service's tests link the service's own modules (all but main.c).
+LIB_TESTS := $(foreach l,$(LIBS),$(wildcard libs/$(l)/*_test.c))
+SVC_TESTS := $(foreach s,$(SERVICES),$(wildcard services/$(s)/*_test.c))
+TEST_BINS := $(patsubst %.c,$(BUILD)/test/%,$(LIB_TESTS) $(SVC_TESTS))
+
+$(BUILD)/test/libs/%_test: $(BUILD)/obj/libs/%_test.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+define SVC_TEST_RULE
+$(BUILD)/test/services/$(1)/%_test: $(BUILD)/obj/services/$(1)/%_test.o \
+    $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out services/$(1)/main.c,$(call svc_src,$(1)))) \
+    $(call svc_mig_obj,$(1)) $(LIB_A)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call SVC_TEST_RULE,$(s))))
+
+# --- compile -----------------------------------------------------------------
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# --- Python stubs for the system tests ---------------------------------------
+PY_STAMP := $(BUILD)/py/.stamp
+$(PY_STAMP): $(PROTOS)
+	@mkdir -p $(BUILD)/py
+	protoc -Iproto --python_out=$(BUILD)/py --grpc_out=$(BUILD)/py \
+	    --plugin=protoc-gen-grpc=$$(command -v grpc_python_plugin) $(PROTOS)
+	@touch $@
+
+# --- top-level targets --------------------------------------------------------
+.PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt
+.DEFAULT_GOAL := all
+
+all: $(BINS) $(TEST_BINS) $(PY_STAMP)
+
+asan:
+	$(MAKE) BUILD=build-asan SAN=1 all
+
+deps:
+	@deploy/dev/deps.sh
+
+run: deps
+	$(MAKE) all
+	deploy/dev/stack.sh start
+
+stop:
+	@deploy/dev/stack.sh stop
+
+status:
+	@deploy/dev/stack.sh status
+
+checksrc:
+	@tests/checksrc.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) asan
+	$(MAKE) checksrc
+	tests/run.sh
+
+bench: deps
+	$(MAKE) all
+	tests/bench/run.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

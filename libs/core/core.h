@@ -1,0 +1,154 @@
+/*
+ * core: what every Gavel daemon needs before it does anything of its own —
+ * memory helpers that abort on exhaustion, per-call arenas, configuration
+ * from environment tables, JSON logs carrying the request id, Prometheus
+ * metrics with /metrics and /healthz over HTTP, and signal handling.
+ *
+ * Threads: everything here is safe to call from any thread unless a
+ * function says otherwise.
+ */
+#ifndef GAVEL_CORE_H
+#define GAVEL_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* ---- memory --------------------------------------------------------------- */
+
+/** Allocate or abort: out of memory is not an error a daemon can handle. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+/** Returns a new copy of s (NULL gives NULL); caller frees with free(). */
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/** Returns a new formatted string; caller frees with free(). */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** A broken invariant: log, then abort(). Never for input or I/O errors. */
+_Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- arena: per-call memory freed once ----------------------------------- */
+
+typedef struct arena arena;
+
+/** Returns a new arena, caller frees with arena_free(). */
+arena *arena_new(void);
+/** Returns 16-byte aligned memory owned by the arena, valid until reset/free. */
+void *arena_alloc(arena *a, size_t n);
+void *arena_calloc(arena *a, size_t count, size_t size);
+char *arena_strdup(arena *a, const char *s);
+char *arena_strndup(arena *a, const char *s, size_t n);
+char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Runs fn(arg) when the arena is reset or freed, last registered first. */
+void arena_on_free(arena *a, void (*fn)(void *), void *arg);
+/** Runs cleanups and releases all but the first block, for reuse. */
+void arena_reset(arena *a);
+/** Runs cleanups and frees everything; arena_free(NULL) is a no-op. */
+void arena_free(arena *a);
+
+/* ---- time ------------------------------------------------------------------ */
+
+/** Wall clock in microseconds since the epoch (server time, the only clock). */
+int64_t now_us(void);
+/** Monotonic clock in microseconds, for durations and deadlines. */
+int64_t mono_us(void);
+
+/* ---- configuration: tables of environment variables ----------------------- */
+
+typedef enum { CFG_INT, CFG_STR, CFG_BOOL } cfg_type;
+
+/**
+ * One configuration entry. `var` points to an int64_t (CFG_INT), a
+ * const char * (CFG_STR, borrowed from the environment or `def`, valid for
+ * the process lifetime) or a bool (CFG_BOOL: 1/0/true/false/yes/no).
+ * CFG_INT values must lie in [min, max]. A table ends with {0}.
+ */
+typedef struct {
+    const char *env;
+    const char *def;
+    cfg_type type;
+    void *var;
+    int64_t min, max;
+    const char *help;
+} cfg_entry;
+
+/**
+ * Loads every entry of the table from the environment (or its default).
+ * Returns 0, or -1 with a message naming the variable in err.
+ */
+int cfg_load(const cfg_entry *table, char *err, size_t errlen);
+
+/** Looks up one variable: the environment value, or def when unset/empty. */
+const char *cfg_str(const char *env, const char *def);
+int64_t cfg_int(const char *env, int64_t def);
+
+/* ---- logs: one JSON object per line on stderr ----------------------------- */
+
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+/** Sets the daemon name and minimum level (GAVEL_LOG_LEVEL). Call once. */
+void log_init(const char *service, log_level min);
+/** Sets this thread's request id (copied; NULL clears). */
+void log_set_request_id(const char *id);
+/** Borrowed; valid until the next log_set_request_id on this thread. */
+const char *log_request_id(void);
+void log_msg(log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(log_level lvl, const char *fmt, va_list ap);
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/** Writes a new random request id (32 hex chars + NUL) into out[33]. */
+void request_id_new(char out[33]);
+
+/* ---- metrics: Prometheus text exposition ---------------------------------- */
+
+typedef struct mx_metric mx_metric;
+
+/**
+ * Returns the metric with this name and label set, creating it on first use
+ * (borrowed, lives for the process). `labels` is the Prometheus label body
+ * without braces, e.g. "method=\"Login\",code=\"OK\"", or NULL. The same
+ * name must always be used with the same type.
+ */
+mx_metric *mx_counter(const char *name, const char *help, const char *labels);
+mx_metric *mx_gauge(const char *name, const char *help, const char *labels);
+/** A histogram of seconds with fixed buckets from 100 µs to 10 s. */
+mx_metric *mx_histogram(const char *name, const char *help, const char *labels);
+
+void mx_add(mx_metric *m, double v);      /* counter or gauge */
+void mx_set(mx_metric *m, double v);      /* gauge */
+void mx_observe(mx_metric *m, double v);  /* histogram, v in seconds */
+
+/** Appends the whole registry in text format; caller frees with free(). */
+char *mx_render(void);
+
+/**
+ * Serves GET /metrics and GET /healthz on 127.0.0.1:port (or
+ * GAVEL_BIND_ADDR) from a background thread (libmicrohttpd).
+ * /healthz answers 200 "ok" when health(arg) returns true, 503 otherwise.
+ * Returns 0 or -1 (port busy, logged).
+ */
+int mx_http_start(int port, bool (*health)(void *arg), void *arg);
+void mx_http_stop(void);
+
+/* ---- signals ------------------------------------------------------------------ */
+
+/** Blocks SIGTERM/SIGINT/SIGHUP/SIGPIPE in the calling thread; call in main()
+ *  before starting threads so they inherit the mask. */
+void sig_block_all(void);
+/** Waits for SIGTERM, SIGINT or SIGHUP; returns the signal number. */
+int sig_wait(void);
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+/** Hex-encodes n bytes into out (2n+1 bytes, NUL-terminated). */
+void hex_encode(const uint8_t *in, size_t n, char *out);
+/** True when s[0..n) is well-formed UTF-8 without NUL bytes. */
+bool utf8_valid(const char *s, size_t n);
+
+#endif

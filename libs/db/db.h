@@ -1,0 +1,127 @@
+/*
+ * db: PostgreSQL access for Gavel daemons over libpq — a fixed pool of
+ * connections, named prepared statements declared once as a table,
+ * transactions that retry on serialization failure and deadlock, and
+ * per-service migrations applied once under an advisory lock.
+ *
+ * Threads: a db_pool is shared by all threads; a db_conn belongs to the one
+ * thread that took it from the pool until it is put back.
+ */
+#ifndef GAVEL_DB_H
+#define GAVEL_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+/* Error vocabulary: 0 success, negative failure. */
+enum {
+    DB_OK = 0,
+    DB_E_CONN = -1,     /* connection lost or refused; outcome of a COMMIT unknown */
+    DB_E_RETRY = -2,    /* serialization failure (40001) or deadlock (40P01) */
+    DB_E_UNIQUE = -3,   /* unique violation (23505) */
+    DB_E_CHECK = -4,    /* check (23514) or not-null/foreign-key constraint */
+    DB_E_TIMEOUT = -5,  /* no connection free within the wait, or statement timeout */
+    DB_E_SQL = -6,      /* any other server error (a bug: logged with SQLSTATE) */
+    DB_E_ABORT = -7,    /* the transaction body chose to roll back (not retried) */
+};
+
+/** Returns a short constant name for a DB_E_* code. */
+const char *db_strerror(int rc);
+
+typedef struct db_pool db_pool;
+typedef struct db_conn db_conn;
+
+/**
+ * A named prepared statement. Tables end with {0}. Statements are
+ * prepared lazily on each connection the first time they are used.
+ */
+typedef struct {
+    const char *name;
+    const char *sql;
+} db_stmt;
+
+/**
+ * Returns a new pool of `size` connections to `conninfo` (libpq syntax), or
+ * NULL with a message in err when the first connection fails. `stmts` is
+ * borrowed for the pool's lifetime (a static table). Caller frees with
+ * db_pool_free(). Broken connections are re-opened on the next get.
+ */
+db_pool *db_pool_new(const char *conninfo, int size, const db_stmt *stmts,
+                     char *err, size_t errlen);
+/** Closes every connection; all must have been put back. NULL is a no-op. */
+void db_pool_free(db_pool *p);
+
+/** Borrows a connection, waiting up to wait_ms. NULL on timeout or when no
+ *  connection can be opened (logged). Give it back with db_pool_put(). */
+db_conn *db_pool_get(db_pool *p, int wait_ms);
+/** Returns a connection; a connection left inside a transaction is rolled
+ *  back, a broken one is closed and re-opened later. */
+void db_pool_put(db_pool *p, db_conn *c);
+/** Borrowed libpq handle of a pooled connection. */
+PGconn *db_pg(db_conn *c);
+
+/**
+ * Executes prepared statement `name` (from the pool's table) with text
+ * parameters (a NULL entry is SQL NULL). Returns the result, which the
+ * caller frees with PQclear(), or NULL with *rc set to a DB_E_* code
+ * (the error is logged unless it is DB_E_UNIQUE/DB_E_CHECK/DB_E_RETRY).
+ * A result is returned only for PGRES_COMMAND_OK / PGRES_TUPLES_OK.
+ */
+PGresult *db_exec(db_conn *c, const char *name, int nparams,
+                  const char *const *values, int *rc);
+/** As db_exec with per-parameter lengths and formats (1 = binary, for bytea). */
+PGresult *db_exec_bin(db_conn *c, const char *name, int nparams,
+                      const char *const *values, const int *lengths,
+                      const int *formats, int *rc);
+/** Runs an unprepared command without parameters (BEGIN, DDL). Returns 0 or DB_E_*. */
+int db_command(db_conn *c, const char *sql);
+
+/** The SQLSTATE-derived code of a failed result, for callers that use PQexec. */
+int db_classify(const PGresult *res, PGconn *pg);
+
+typedef enum { DB_READ_COMMITTED, DB_REPEATABLE_READ, DB_SERIALIZABLE } db_isolation;
+
+/**
+ * The body of a transaction: runs on c between BEGIN and COMMIT. Returns 0
+ * to commit, DB_E_RETRY to retry the whole transaction, any other negative
+ * code to roll back and return that code.
+ */
+typedef int (*db_tx_fn)(db_conn *c, void *arg);
+
+/**
+ * Runs fn in a transaction on a connection from the pool, retrying up to 8
+ * times with jittered backoff when the body or COMMIT fails with a
+ * serialization failure or deadlock. Returns 0 when committed, the body's
+ * code, or DB_E_CONN when the connection broke (a COMMIT may or may not
+ * have happened: callers rely on idempotency keys to find out).
+ */
+int db_tx(db_pool *p, db_isolation iso, db_tx_fn fn, void *arg);
+
+/** One numbered migration; lists end with {0}. */
+typedef struct {
+    int version;        /* 1, 2, 3 … strictly increasing */
+    const char *name;   /* file name, for the record */
+    const char *sql;    /* may hold several statements */
+} db_migration;
+
+/**
+ * Applies, in order and each in its own transaction, the migrations of
+ * `component` (e.g. "users", "events") not yet recorded in table
+ * gavel_migrations, holding a session advisory lock so concurrent replicas
+ * apply each exactly once. Returns 0 or DB_E_* (logged, naming the file).
+ */
+int db_migrate(db_pool *p, const char *component, const db_migration *list);
+
+/* ---- value helpers for text-format results ---- */
+
+/** Field as int64 (0 when NULL). */
+int64_t db_get_i64(const PGresult *r, int row, int col);
+/** Field as a borrowed string ("" when NULL), valid until PQclear(r). */
+const char *db_get_str(const PGresult *r, int row, int col);
+bool db_get_bool(const PGresult *r, int row, int col);
+/** Formats v into buf (at least 24 bytes) and returns buf, for parameters. */
+const char *db_i64(char *buf, int64_t v);
+
+#endif

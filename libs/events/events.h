@@ -1,0 +1,132 @@
+/*
+ * events: how Gavel daemons publish and consume Kafka events without losing
+ * or inventing one.
+ *
+ *   change + outbox row ──(same PostgreSQL transaction)──► outbox table
+ *   relay thread ──(idempotent producer, acks=all, in id order)──► Kafka
+ *   consumer ──(handler + processed-event row, one transaction)──► commit offset
+ *
+ * Every event is a gavel.events.v1.Envelope; the Kafka key is its
+ * aggregate id so per-lot / per-user order holds.
+ */
+#ifndef GAVEL_EVENTS_H
+#define GAVEL_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "db/db.h"
+#include "gavel/events/v1/events.pb-c.h"
+
+enum {
+    EV_OK = 0,
+    EV_E_KAFKA = -20,   /* broker unreachable, delivery failed or timed out */
+    EV_E_INVALID = -21, /* malformed event: will never succeed, not retried */
+    EV_E_DB = -22,      /* database failure while recording the event */
+};
+
+/** The tables the outbox and consumer dedupe need; apply with
+ *  db_migrate(pool, "events", ev_migrations) before using either. */
+extern const db_migration ev_migrations[];
+
+/**
+ * Reads the Kafka bootstrap address: GAVEL_KAFKA_BOOTSTRAP when set,
+ * otherwise the first line of the file GAVEL_KAFKA_BOOTSTRAP_FILE
+ * (default ".run/kafka.bootstrap"). Returns a new string (caller frees)
+ * or NULL when neither is available.
+ */
+char *ev_bootstrap(void);
+
+/* ---- producer ------------------------------------------------------------- */
+
+typedef struct ev_producer ev_producer;
+
+/** Returns a new idempotent producer (enable.idempotence, acks=all), or NULL
+ *  with a message in err. Caller frees with ev_producer_free(). */
+ev_producer *ev_producer_new(const char *bootstrap, char *err, size_t errlen);
+/** Flushes (up to 10 s) and frees; NULL is a no-op. */
+void ev_producer_free(ev_producer *p);
+/**
+ * Produces one message and waits for its delivery report.
+ * Returns 0 once the broker acknowledged it, or EV_E_KAFKA.
+ */
+int ev_produce_sync(ev_producer *p, const char *topic, const void *key,
+                    size_t keylen, const void *value, size_t len, int timeout_ms);
+
+/* ---- outbox ----------------------------------------------------------------- */
+
+/**
+ * Adds one event to the outbox inside the caller's open transaction on c:
+ * wraps `payload` in an Envelope (new id, type, now, aggregate id, source =
+ * the daemon name given to ev_set_source, request id of this thread's log
+ * context). Writes the new event id into id_out[33] when not NULL.
+ * Returns 0 or a DB_E_* code (the caller's transaction must then roll back).
+ */
+int ev_outbox_add(db_conn *c, const char *topic, const char *type,
+                  const char *aggregate_id, const ProtobufCMessage *payload,
+                  char id_out[33]);
+
+/** Sets the `source` written into envelopes (the daemon name). Call once. */
+void ev_set_source(const char *source);
+
+typedef struct ev_relay ev_relay;
+
+/**
+ * Starts the relay thread: it takes a PostgreSQL advisory lock so that one
+ * relay per database publishes, then repeatedly publishes unsent outbox
+ * rows in id order and marks them sent once Kafka acknowledged them. A
+ * broker outage only delays delivery. Borrows pool and producer until
+ * ev_relay_stop(). Returns NULL when the thread cannot start.
+ */
+ev_relay *ev_relay_start(db_pool *pool, ev_producer *prod);
+/** Wakes the relay now (after a commit that added events). */
+void ev_relay_kick(ev_relay *r);
+/** Stops the thread after its current batch and frees; NULL is a no-op. */
+void ev_relay_stop(ev_relay *r);
+/** Rows not yet published (for metrics/health). -1 when unknown. */
+int64_t ev_relay_backlog(ev_relay *r);
+
+/* ---- consumer ------------------------------------------------------------------ */
+
+/**
+ * Applies one event inside an open transaction on c. Returns 0 to commit,
+ * EV_E_INVALID to skip a malformed event for good (it is logged, counted and
+ * copied to "<topic>.dlq"), or any other negative code to roll back and
+ * retry the same event later with backoff. `env` is borrowed for the call.
+ */
+typedef int (*ev_handler)(db_conn *c, const Gavel__Events__V1__Envelope *env,
+                          void *arg);
+
+typedef struct ev_consumer ev_consumer;
+
+/**
+ * Starts a consumer thread in group `group` on `topics` (NULL-terminated,
+ * borrowed for the consumer's life). For each message it runs, in one
+ * transaction, an insert of (group, event id) into the dedupe table and —
+ * only when that row is new — the handler; after COMMIT it commits the
+ * Kafka offset. A redelivered event is therefore applied exactly once.
+ * Returns NULL with a message in err on failure.
+ */
+ev_consumer *ev_consumer_start(const char *bootstrap, const char *group,
+                               const char *const *topics, db_pool *pool,
+                               ev_handler handler, void *arg,
+                               char *err, size_t errlen);
+/** Stops the thread, commits nothing further, frees; NULL is a no-op. */
+void ev_consumer_stop(ev_consumer *c);
+
+/* ---- envelopes --------------------------------------------------------------- */
+
+/** Fills a new event id (32 hex chars). */
+void ev_new_id(char out[33]);
+
+/**
+ * Serializes an Envelope around `payload`. Returns a new buffer (caller
+ * frees with free()) and its length in *len. id may be NULL (a new one).
+ */
+uint8_t *ev_envelope_pack(const char *id, const char *type,
+                          const char *aggregate_id,
+                          const ProtobufCMessage *payload, size_t *len);
+
+#endif
