@@ -6,6 +6,8 @@
 # Objects go out of tree into $(BUILD) (build/ or build-asan/).
 
 .SECONDEXPANSION:
+# Keep generated sources: they are inputs for editors and debuggers too.
+.SECONDARY:
 BUILD   ?= build
 SAN     ?= 0
 CC      ?= gcc
@@ -35,16 +37,39 @@ PROTO_OBJ  := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PROTO_C))
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c -Iproto --c_out=$(BUILD)/gen $<
+	@# protoc-c names service fields after methods; the Users.Register RPC
+	@# would become a field called `register`, a C keyword.
+	sed -i 's/(\*register)(/(*register_)(/' $(BUILD)/gen/$*.pb-c.h
 
-# --- libraries: libs/<name>/*.c minus *_test.c ------------------------------
-LIBS      := core rpc db events
-LIB_SRC   := $(foreach l,$(LIBS),$(filter-out %_test.c,$(wildcard libs/$(l)/*.c)))
-LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
-LIB_A     := $(BUILD)/lib/libgavel.a
+# --- libraries: libs/<name>/*.c minus *_test.c, one archive each ------------
+# LIB_DEPS_<name> lists what a library needs below it, so a library's tests
+# build without the ones above it.
+LIBS          := core db events rpc
+LIB_DEPS_core :=
+LIB_DEPS_db   := core
+LIB_DEPS_events := db core
+LIB_DEPS_rpc  := core
+lib_src     = $(filter-out %_test.c,$(wildcard libs/$(1)/*.c))
+lib_a       = $(BUILD)/lib/libgavel_$(1).a
+PROTO_A    := $(BUILD)/lib/libgavel_proto.a
+# Link order: higher libraries first.
+ALL_LIB_A  := $(foreach l,rpc events db core,$(call lib_a,$(l))) $(PROTO_A)
 
-$(LIB_A): $(LIB_OBJ) $(PROTO_OBJ)
+$(PROTO_A): $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
+
+define LIB_RULE
+$(call lib_a,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_src,$(1)))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && $$(AR) rcs $$@ $$^
+
+$(BUILD)/test/libs/$(1)/%_test: $(BUILD)/obj/libs/$(1)/%_test.o $(call lib_a,$(1)) \
+    $(foreach d,$(LIB_DEPS_$(1)),$(call lib_a,$(d))) $(PROTO_A)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach l,$(LIBS),$(eval $(call LIB_RULE,$(l))))
 
 # --- daemons: services/<svc>/*.c minus *_test.c ------------------------------
 SERVICES  := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
@@ -61,13 +86,13 @@ $(BUILD)/gen/%_migrations.c: $$(wildcard services/%/migrations/*.sql) libs/db/em
 	libs/db/embed_sql.sh $* services/$*/migrations > $@.tmp && mv $@.tmp $@
 
 define SERVICE_RULE
-$(BUILD)/bin/gavel-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1))) $(call svc_mig_obj,$(1)) $(LIB_A)
+$(BUILD)/bin/gavel-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1))) $(call svc_mig_obj,$(1)) $(ALL_LIB_A)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
 
-$(BUILD)/bin/gavel-devbroker: $(BUILD)/obj/deploy/dev/devbroker.o $(LIB_A)
+$(BUILD)/bin/gavel-devbroker: $(BUILD)/obj/deploy/dev/devbroker.o $(call lib_a,core)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -77,14 +102,10 @@ LIB_TESTS := $(foreach l,$(LIBS),$(wildcard libs/$(l)/*_test.c))
 SVC_TESTS := $(foreach s,$(SERVICES),$(wildcard services/$(s)/*_test.c))
 TEST_BINS := $(patsubst %.c,$(BUILD)/test/%,$(LIB_TESTS) $(SVC_TESTS))
 
-$(BUILD)/test/libs/%_test: $(BUILD)/obj/libs/%_test.o $(LIB_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
 define SVC_TEST_RULE
 $(BUILD)/test/services/$(1)/%_test: $(BUILD)/obj/services/$(1)/%_test.o \
     $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out services/$(1)/main.c,$(call svc_src,$(1)))) \
-    $(call svc_mig_obj,$(1)) $(LIB_A)
+    $(call svc_mig_obj,$(1)) $(ALL_LIB_A)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
