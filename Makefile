@@ -37,23 +37,24 @@ PROTO_OBJ  := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PROTO_C))
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c -Iproto --c_out=$(BUILD)/gen $<
-	@# protoc-c names service fields after methods; the Users.Register RPC
-	@# would become a field called `register`, a C keyword.
-	sed -i 's/(\*register)(/(*register_)(/' $(BUILD)/gen/$*.pb-c.h
+	@# protoc-c names service fields after methods: Users.Register and
+	@# Payments.Void would become fields called `register` and `void`.
+	sed -i -E 's/\(\*(register|void|default|case|switch|return|goto|static|const|auto|extern|volatile|signed|unsigned|struct|union|enum|typedef|sizeof|inline|restrict|break|continue|do|while|for|if|else|char|int|long|short|float|double)\)\(/(*\1_)(/' $(BUILD)/gen/$*.pb-c.h
 
 # --- libraries: libs/<name>/*.c minus *_test.c, one archive each ------------
 # LIB_DEPS_<name> lists what a library needs below it, so a library's tests
 # build without the ones above it.
-LIBS          := core db events rpc
+LIBS          := core cache db events rpc
 LIB_DEPS_core :=
+LIB_DEPS_cache := core
 LIB_DEPS_db   := core
 LIB_DEPS_events := db core
-LIB_DEPS_rpc  := core
+LIB_DEPS_rpc  := cache core
 lib_src     = $(filter-out %_test.c,$(wildcard libs/$(1)/*.c))
 lib_a       = $(BUILD)/lib/libgavel_$(1).a
 PROTO_A    := $(BUILD)/lib/libgavel_proto.a
 # Link order: higher libraries first.
-ALL_LIB_A  := $(foreach l,rpc events db core,$(call lib_a,$(l))) $(PROTO_A)
+ALL_LIB_A  := $(foreach l,rpc events db cache core,$(call lib_a,$(l))) $(PROTO_A)
 
 $(PROTO_A): $(PROTO_OBJ)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,39 @@
+/*
+ * cache: Redis access for Gavel daemons over hiredis. Each thread keeps its
+ * own connection (hiredis contexts are not thread-safe), opened on first
+ * use and re-opened once after a failure. Used for the token revocation
+ * list now; rate limits and pub/sub fan-out later.
+ */
+#ifndef GAVEL_CACHE_H
+#define GAVEL_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+
+enum {
+    RDS_OK = 0,
+    RDS_E_CONN = -30,  /* Redis unreachable or the connection broke */
+    RDS_E_REPLY = -31, /* Redis answered with an error */
+};
+
+/** Sets the address ("host:port") used by new connections; default from
+ *  GAVEL_REDIS_ADDR or 127.0.0.1:56379. Call before any thread uses Redis. */
+void rds_configure(const char *addr);
+
+/**
+ * Runs one command on this thread's connection (hiredis format string),
+ * re-connecting and retrying once when the connection broke. Returns a reply
+ * the caller frees with freeReplyObject(), or NULL with *rc set.
+ */
+redisReply *rds_command(int *rc, const char *fmt, ...);
+
+/** Marks a token id revoked for ttl_s seconds. Returns 0 or RDS_E_*. */
+int rds_revoke(const char *jti, int64_t ttl_s);
+/** 1 when revoked, 0 when not, RDS_E_* when Redis cannot say. */
+int rds_is_revoked(const char *jti);
+
+/** Closes this thread's connection (thread exit hooks call it). */
+void rds_thread_close(void);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * Per-thread Redis connections. A connection belongs to the thread that
+ * opened it; a broken one is dropped and the command retried once on a new
+ * connection, so a Redis restart costs one failed attempt, not a failed call.
+ */
+#include <stdio.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+
+#include "cache/cache.h"
+#include "core/core.h"
+
+static char rds_addr[256];
+static pthread_once_t rds_once = PTHREAD_ONCE_INIT;
+static _Thread_local redisContext *rds_ctx;
+
+static void rds_default_addr(void)
+{
+    if (rds_addr[0] == '\0')
+        snprintf(rds_addr, sizeof rds_addr, "%s",
+                 cfg_str("GAVEL_REDIS_ADDR", "127.0.0.1:56379"));
+}
+
+void rds_configure(const char *addr)
+{
+    snprintf(rds_addr, sizeof rds_addr, "%s", addr);
+}
+
+static redisContext *rds_connect(void)
+{
+    pthread_once(&rds_once, rds_default_addr);
+    char host[256];
+    snprintf(host, sizeof host, "%s", rds_addr);
+    char *colon = strrchr(host, ':');
+    long port = 6379;
+    if (colon != NULL) {
+        *colon = '\0';
+        port = strtol(colon + 1, NULL, 10);
+    }
+    struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+    redisContext *c = redisConnectWithTimeout(host, (int)port, tv);
+    if (c == NULL || c->err) {
+        log_warn("redis %s unreachable: %s", rds_addr, c ? c->errstr : "out of memory");
+        if (c != NULL)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+void rds_thread_close(void)
+{
+    if (rds_ctx != NULL) {
+        redisFree(rds_ctx);
+        rds_ctx = NULL;
+    }
+}
+
+static redisReply *rds_vcommand(int *rc, const char *fmt, va_list ap)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (rds_ctx == NULL && (rds_ctx = rds_connect()) == NULL)
+            continue;
+        va_list copy;
+        va_copy(copy, ap);
+        redisReply *r = redisvCommand(rds_ctx, fmt, copy);
+        va_end(copy);
+        if (r == NULL) { /* the connection broke: hiredis cannot reuse it */
+            log_warn("redis command failed: %s", rds_ctx->errstr);
+            rds_thread_close();
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            log_warn("redis error: %s", r->str);
+            freeReplyObject(r);
+            *rc = RDS_E_REPLY;
+            return NULL;
+        }
+        *rc = RDS_OK;
+        return r;
+    }
+    *rc = RDS_E_CONN;
+    return NULL;
+}
+
+redisReply *rds_command(int *rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = rds_vcommand(rc, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int rds_revoke(const char *jti, int64_t ttl_s)
+{
+    int rc;
+    if (ttl_s < 1)
+        ttl_s = 1;
+    redisReply *r = rds_command(&rc, "SET gavel:revoked:%s 1 EX %lld", jti,
+                                (long long)ttl_s);
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
+int rds_is_revoked(const char *jti)
+{
+    int rc;
+    redisReply *r = rds_command(&rc, "EXISTS gavel:revoked:%s", jti);
+    if (r == NULL)
+        return rc;
+    int revoked = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    return revoked;
+}

@@ -1,0 +1,265 @@
+/*
+ * rpc: the gRPC runtime every Gavel daemon stands on, over the gRPC C core
+ * and protobuf-c.
+ *
+ * Server: one completion queue served by a few polling threads, registered
+ * methods with their payload delivered with the call, a fixed pool of worker
+ * threads for handlers that block (database, downstream calls). A service
+ * declares its whole surface as a static table of rpc_method rows; the
+ * runtime unpacks, checks UTF-8, authenticates (Bearer JWT verified offline
+ * plus a Redis revocation check), authorises by role, runs the handler and
+ * answers. grpc.health.v1.Health is built in. SIGTERM drains, then exits.
+ *
+ * Client: one channel per target, unary calls with deadlines, retries with
+ * backoff for UNAVAILABLE on idempotent methods, server streaming.
+ */
+#ifndef GAVEL_RPC_H
+#define GAVEL_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <grpc/status.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "core/core.h"
+
+/* ---- identity ----------------------------------------------------------------- */
+
+/* Roles as a bit set, so a method names every role that may call it. */
+enum {
+    RPC_ROLE_BIDDER = 1u << 0,
+    RPC_ROLE_SELLER = 1u << 1,
+    RPC_ROLE_MODERATOR = 1u << 2,
+    RPC_ROLE_ADMIN = 1u << 3,
+    RPC_ROLE_SERVICE = 1u << 4,
+};
+#define RPC_PUBLIC 0u          /* no token needed */
+#define RPC_ANY_USER 0x1fu     /* any verified caller */
+#define RPC_STAFF (RPC_ROLE_ADMIN | RPC_ROLE_SERVICE)
+
+/** Who is calling, as verified from the access token. */
+typedef struct {
+    int64_t user_id;     /* 0 for a service identity */
+    unsigned role;       /* exactly one RPC_ROLE_* bit */
+    char subject[64];    /* user id as text, or the service name */
+    char jti[48];        /* token id, for revocation */
+    int64_t expires_us;  /* token expiry */
+    const char *token;   /* the raw bearer token, to forward; borrowed for the call */
+} rpc_principal;
+
+/** "bidder", "seller", … for one role bit; "" when unknown. */
+const char *rpc_role_name(unsigned role);
+/** The role bit for a name, or 0. */
+unsigned rpc_role_parse(const char *name);
+
+/* ---- server --------------------------------------------------------------------- */
+
+typedef struct rpc_call rpc_call;
+
+/**
+ * A handler reads `req` (borrowed, lives as long as the call), sets *resp to
+ * a message it allocated from the call (rpc_alloc) or statically, and
+ * returns GRPC_STATUS_OK — or returns rpc_fail(…). Streaming handlers return
+ * RPC_ASYNC after rpc_stream_open().
+ */
+typedef int (*rpc_handler)(rpc_call *call, const ProtobufCMessage *req,
+                           ProtobufCMessage **resp);
+
+#define RPC_ASYNC 1000 /* the handler opened a stream and answers later */
+
+enum {
+    RPC_INLINE = 1u << 0,     /* never blocks: run on the polling thread */
+    RPC_IDEMPOTENT = 1u << 1, /* safe to retry (documentation for clients) */
+    RPC_STREAMING = 1u << 2,  /* server streaming: handler uses rpc_stream_open */
+};
+
+/** One row of a service's method table; tables end with {0}. */
+typedef struct {
+    const char *name;                           /* "/gavel.users.v1.Users/Login" */
+    const ProtobufCMessageDescriptor *request;
+    const ProtobufCMessageDescriptor *response;
+    rpc_handler handler;
+    unsigned roles;                             /* RPC_PUBLIC or a role set */
+    unsigned flags;                             /* RPC_INLINE | RPC_IDEMPOTENT | … */
+    int deadline_ms;                            /* applied when the client sets none; 0 = 5000 */
+} rpc_method;
+
+/** A daemon: everything rpc_server_main() needs. */
+typedef struct {
+    const char *name;             /* "users": logs, metrics, events source */
+    const char *addr_env;         /* "GAVEL_USERS_ADDR" */
+    const char *default_addr;     /* "127.0.0.1:50051" */
+    int default_metrics_port;     /* 9101 */
+    const rpc_method *const *tables; /* NULL-terminated list of method tables */
+    const char *const *services;  /* gRPC service names for health, NULL-terminated */
+    const cfg_entry *config;      /* the daemon's own settings, or NULL */
+    /* Called after config and before listening; returns 0 or -1 (exit 1). */
+    int (*post_init)(void);
+    /* Called after the server drained, before exit. */
+    void (*pre_exit)(void);
+    /* Extra readiness for /healthz and Health.Check; NULL means always ready. */
+    bool (*is_healthy)(void);
+} rpc_service;
+
+/**
+ * The daemon skeleton: blocks signals, loads configuration, initialises logs
+ * and auth, runs post_init, listens, serves until SIGTERM/SIGINT, drains
+ * (health turns NOT_SERVING, in-flight calls finish within
+ * GAVEL_DRAIN_MS), runs pre_exit. Returns the process exit code.
+ */
+int rpc_server_main(const rpc_service *svc);
+
+typedef struct rpc_server rpc_server;
+/** Starts serving in background threads (tests; rpc_server_main uses it).
+ *  Returns NULL with a message in err. */
+rpc_server *rpc_server_start(const rpc_service *svc, const char *addr,
+                             char *err, size_t errlen);
+/** The port actually bound (useful with "127.0.0.1:0"). */
+int rpc_server_port(const rpc_server *s);
+/** Drains for up to drain_ms, then stops and frees. NULL is a no-op. */
+void rpc_server_stop(rpc_server *s, int drain_ms);
+
+/* ---- inside a handler ---- */
+
+/** Memory that lives until the call finishes (the call's arena). */
+void *rpc_alloc(rpc_call *c, size_t n);
+char *rpc_strdup(rpc_call *c, const char *s);
+arena *rpc_arena(rpc_call *c);
+/** A new message of the given type, initialised, owned by the call. */
+ProtobufCMessage *rpc_new(rpc_call *c, const ProtobufCMessageDescriptor *d);
+/** The verified caller, or NULL on a public method called without a token.
+ *  Borrowed for the call. */
+const rpc_principal *rpc_caller(const rpc_call *c);
+/** The request id (from x-request-id metadata or new). Borrowed. */
+const char *rpc_request_id(const rpc_call *c);
+/** Milliseconds left before the call's deadline (never below 0). */
+int rpc_time_left_ms(const rpc_call *c);
+/** True when the caller holds any of the roles. */
+bool rpc_has_role(const rpc_call *c, unsigned roles);
+
+/**
+ * Records a failure status and message (printf-style) for the answer and
+ * returns `code`, so handlers write `return rpc_fail(c, GRPC_STATUS_…, …)`.
+ */
+int rpc_fail(rpc_call *c, grpc_status_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- server streaming ---- */
+
+typedef struct rpc_stream rpc_stream;
+
+/**
+ * Turns the call into an open stream. The runtime keeps one reference and
+ * the caller gets one (drop it with rpc_stream_release). on_close(arg) runs
+ * once, on a polling thread, when the client goes away or the stream
+ * finishes; it must not block. Then the handler returns RPC_ASYNC.
+ */
+rpc_stream *rpc_stream_open(rpc_call *c, void (*on_close)(void *arg), void *arg);
+/** Queues one message (packed now; msg stays the caller's). Returns 0, or
+ *  -1 when the stream is closed. Never blocks. Any thread. */
+int rpc_stream_send(rpc_stream *s, const ProtobufCMessage *msg);
+/** Queues the final status after the queued messages. Any thread. */
+void rpc_stream_finish(rpc_stream *s, grpc_status_code code, const char *msg);
+/** Messages queued but not yet written (for slow-consumer policing). */
+size_t rpc_stream_backlog(rpc_stream *s);
+void rpc_stream_retain(rpc_stream *s);
+void rpc_stream_release(rpc_stream *s);
+
+/* ---- built-in handlers ---- */
+
+/** Echo handler for the gavel.common.v1.PingRequest methods of every service. */
+int rpc_ping(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage **resp);
+
+/* ---- client --------------------------------------------------------------------- */
+
+typedef struct rpc_channel rpc_channel;
+
+/** The process-wide channel for target ("host:port"), created on first use.
+ *  Borrowed; lives until exit. Thread-safe. */
+rpc_channel *rpc_channel_get(const char *target);
+
+typedef struct {
+    const char *token;      /* bearer token to send, or NULL */
+    const char *request_id; /* NULL: this thread's log request id, else none */
+    int deadline_ms;        /* whole call including retries; 0 = 5000 */
+    bool idempotent;        /* retry UNAVAILABLE with backoff */
+} rpc_call_opts;
+
+/**
+ * Unary call. On GRPC_STATUS_OK *resp is a new message unpacked with the
+ * default allocator (caller frees with protobuf_c_message_free_unpacked(…,
+ * NULL)). Otherwise *resp is NULL and err holds the server's message.
+ * Returns the gRPC status.
+ */
+grpc_status_code rpc_unary(rpc_channel *ch, const char *method,
+                           const ProtobufCMessage *req,
+                           const ProtobufCMessageDescriptor *resp_desc,
+                           ProtobufCMessage **resp, const rpc_call_opts *opts,
+                           char *err, size_t errlen);
+
+typedef struct rpc_client_stream rpc_client_stream;
+
+/** Starts a server-streaming call. Returns a new stream (free with
+ *  rpc_client_stream_free) or NULL with err set. */
+rpc_client_stream *rpc_client_stream_start(rpc_channel *ch, const char *method,
+                                           const ProtobufCMessage *req,
+                                           const rpc_call_opts *opts,
+                                           char *err, size_t errlen);
+/**
+ * Waits for the next message. Returns 1 with *msg a new message (free with
+ * protobuf_c_message_free_unpacked), 0 at the end of the stream (see
+ * rpc_client_stream_status), or -1 when the stream failed.
+ */
+int rpc_client_stream_next(rpc_client_stream *s,
+                           const ProtobufCMessageDescriptor *d,
+                           ProtobufCMessage **msg);
+/** Final status once next returned 0 or -1; message copied into err. */
+grpc_status_code rpc_client_stream_status(rpc_client_stream *s, char *err,
+                                          size_t errlen);
+/** Cancels if still open and frees; NULL is a no-op. */
+void rpc_client_stream_free(rpc_client_stream *s);
+
+/* ---- tokens ---------------------------------------------------------------------- */
+
+/**
+ * Loads verification keys from GAVEL_JWT_PUBLIC_KEY and
+ * GAVEL_SERVICE_PUBLIC_KEY, and the minting key GAVEL_SERVICE_KEY when set.
+ * Called by rpc_server_main; tests and tools may call it directly. Returns
+ * 0 or -1 (logged).
+ */
+int rpc_auth_init(void);
+
+/**
+ * Verifies a bearer token: signature (users key for people, service key for
+ * services), expiry, and the Redis revocation list. Fills p (p->token is
+ * set to `token`, borrowed). Returns GRPC_STATUS_OK, UNAUTHENTICATED with a
+ * reason in err, or UNAVAILABLE when the revocation list is unreachable.
+ */
+grpc_status_code rpc_auth_verify(const char *token, rpc_principal *p,
+                                 char *err, size_t errlen);
+
+/** This daemon's service-identity token (minted with GAVEL_SERVICE_KEY,
+ *  renewed before expiry). Returns a new string (caller frees) or NULL. */
+char *rpc_service_token(void);
+
+/* JSON Web Tokens signed with Ed25519 (alg "EdDSA"). */
+typedef struct rpc_jwt_key rpc_jwt_key;
+struct json_t;
+
+/** Loads a PEM key (private when is_private). Returns a new key (free with
+ *  rpc_jwt_key_free) or NULL with a message in err. */
+rpc_jwt_key *rpc_jwt_key_load(const char *pem_path, bool is_private,
+                              char *err, size_t errlen);
+void rpc_jwt_key_free(rpc_jwt_key *k);
+/** Signs claims (borrowed). Returns a new compact JWT (caller frees) or NULL. */
+char *rpc_jwt_sign(const rpc_jwt_key *k, struct json_t *claims);
+/**
+ * Checks the header (alg EdDSA), the signature and the structure, and
+ * returns 0 with *claims a new object (caller json_decref()s), or -1 with a
+ * reason in err. Expiry is the caller's to check.
+ */
+int rpc_jwt_verify(const rpc_jwt_key *k, const char *token,
+                   struct json_t **claims, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * gRPC client calls between Gavel daemons. One channel per target for the
+ * life of the process (channels multiplex and reconnect by themselves).
+ * Each call uses its own pluck queue, so any thread can call without a
+ * shared loop. Only UNAVAILABLE on an idempotent call is retried, with
+ * jittered exponential backoff inside the caller's overall deadline: a
+ * non-idempotent call might have happened, and is the caller's to resolve
+ * (with its idempotency key).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/random.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+
+#include "rpc/rpc_int.h"
+#include "rpc/rpc_client_int.h"
+
+struct rpc_channel {
+    char *target;
+    grpc_channel *ch;
+    struct rpc_channel *next;
+};
+
+static pthread_mutex_t channels_mu = PTHREAD_MUTEX_INITIALIZER;
+static rpc_channel *channels;
+
+rpc_channel *rpc_channel_get(const char *target)
+{
+    pthread_mutex_lock(&channels_mu);
+    rpc_channel *c = channels;
+    while (c != NULL && strcmp(c->target, target) != 0)
+        c = c->next;
+    if (c == NULL) {
+        grpc_init();
+        c = xcalloc(1, sizeof *c);
+        c->target = xstrdup(target);
+        grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+        c->ch = grpc_channel_create(target, creds, NULL);
+        grpc_channel_credentials_release(creds);
+        c->next = channels;
+        channels = c;
+    }
+    pthread_mutex_unlock(&channels_mu);
+    return c;
+}
+
+grpc_channel *rpc__channel_raw(rpc_channel *ch)
+{
+    return ch->ch;
+}
+
+void rpc__client_md(rpc__client_md_set *m, const rpc_call_opts *o)
+{
+    memset(m, 0, sizeof *m);
+    if (o != NULL && o->token != NULL) {
+        snprintf(m->auth, sizeof m->auth, "Bearer %s", o->token);
+        m->md[m->n].key = grpc_slice_from_static_string("authorization");
+        m->md[m->n++].value = grpc_slice_from_static_string(m->auth);
+    }
+    const char *rid = (o != NULL && o->request_id != NULL) ? o->request_id : log_request_id();
+    if (rid != NULL && rid[0] != '\0') {
+        snprintf(m->rid, sizeof m->rid, "%s", rid);
+        m->md[m->n].key = grpc_slice_from_static_string("x-request-id");
+        m->md[m->n++].value = grpc_slice_from_static_string(m->rid);
+    }
+}
+
+gpr_timespec rpc__deadline(const rpc_call_opts *o)
+{
+    int ms = (o != NULL && o->deadline_ms > 0) ? o->deadline_ms : 5000;
+    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
+void rpc__drain_destroy(grpc_completion_queue *cq)
+{
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+               .type != GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(cq);
+}
+
+static void copy_details(grpc_slice details, char *err, size_t errlen)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    size_t n = GRPC_SLICE_LENGTH(details);
+    if (n >= errlen)
+        n = errlen - 1;
+    memcpy(err, GRPC_SLICE_START_PTR(details), n);
+    err[n] = '\0';
+}
+
+typedef struct {
+    grpc_status_code status;
+    grpc_byte_buffer *resp;
+} attempt_result;
+
+static attempt_result attempt(rpc_channel *ch, const char *method, grpc_byte_buffer *req,
+                              const rpc__client_md_set *md, gpr_timespec deadline,
+                              char *err, size_t errlen)
+{
+    attempt_result r = { GRPC_STATUS_UNKNOWN, NULL };
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_slice m = grpc_slice_from_static_string(method);
+    grpc_call *call = grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m,
+                                               NULL, deadline, NULL);
+    grpc_metadata_array init_md, trail_md;
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+    grpc_slice details = grpc_empty_slice();
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = md->n;
+    ops[0].data.send_initial_metadata.metadata = (grpc_metadata *)md->md;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = req;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &r.resp;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &r.status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    if (grpc_call_start_batch(call, ops, 6, (void *)1, NULL) == GRPC_CALL_OK) {
+        grpc_completion_queue_pluck(cq, (void *)1, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        copy_details(details, err, errlen);
+    } else {
+        r.status = GRPC_STATUS_INTERNAL;
+        snprintf(err, errlen, "cannot start call %s", method);
+    }
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    grpc_call_unref(call);
+    rpc__drain_destroy(cq);
+    return r;
+}
+
+static void backoff_sleep(int attempt_no, gpr_timespec deadline)
+{
+    int64_t base_ms = 20LL << (attempt_no < 6 ? attempt_no : 6);
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd = 0;
+    int64_t ms = base_ms / 2 + (int64_t)(rnd % (uint32_t)base_ms);
+    gpr_timespec left = gpr_time_sub(deadline, gpr_now(GPR_CLOCK_REALTIME));
+    int64_t left_ms = left.tv_sec * 1000 + left.tv_nsec / 1000000;
+    if (ms > left_ms)
+        ms = left_ms > 0 ? left_ms : 0;
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+grpc_status_code rpc_unary(rpc_channel *ch, const char *method, const ProtobufCMessage *req,
+                           const ProtobufCMessageDescriptor *resp_desc,
+                           ProtobufCMessage **resp, const rpc_call_opts *opts,
+                           char *err, size_t errlen)
+{
+    *resp = NULL;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    rpc__client_md_set md;
+    rpc__client_md(&md, opts);
+    gpr_timespec deadline = rpc__deadline(opts);
+    grpc_byte_buffer *bb = rpc__pack(req);
+    attempt_result r = { GRPC_STATUS_UNKNOWN, NULL };
+    for (int n = 0;; n++) {
+        r = attempt(ch, method, bb, &md, deadline, err, errlen);
+        if (r.status != GRPC_STATUS_UNAVAILABLE || opts == NULL || !opts->idempotent)
+            break;
+        if (gpr_time_cmp(gpr_now(GPR_CLOCK_REALTIME), deadline) >= 0)
+            break;
+        if (r.resp != NULL)
+            grpc_byte_buffer_destroy(r.resp);
+        backoff_sleep(n, deadline);
+    }
+    grpc_byte_buffer_destroy(bb);
+    if (r.status == GRPC_STATUS_OK) {
+        *resp = rpc__unpack(resp_desc, r.resp, NULL);
+        if (*resp == NULL) {
+            r.status = GRPC_STATUS_INTERNAL;
+            snprintf(err, errlen, "malformed %s response from %s", resp_desc->name, method);
+        }
+    }
+    if (r.resp != NULL)
+        grpc_byte_buffer_destroy(r.resp);
+    return r.status;
+}

@@ -1,0 +1,26 @@
+/*
+ * Pieces the unary and streaming client files share; private to libs/rpc.
+ */
+#ifndef GAVEL_RPC_CLIENT_INT_H
+#define GAVEL_RPC_CLIENT_INT_H
+
+#include <grpc/grpc.h>
+
+#include "rpc/rpc.h"
+
+/* Outgoing metadata; the slices point into this struct, so it must outlive
+ * the batch that sends it. */
+typedef struct {
+    grpc_metadata md[2];
+    size_t n;
+    char auth[4200];
+    char rid[72];
+} rpc__client_md_set;
+
+void rpc__client_md(rpc__client_md_set *m, const rpc_call_opts *o);
+gpr_timespec rpc__deadline(const rpc_call_opts *o);
+grpc_channel *rpc__channel_raw(rpc_channel *ch);
+/** Shuts a pluck queue down, drains it and destroys it. */
+void rpc__drain_destroy(grpc_completion_queue *cq);
+
+#endif

@@ -1,0 +1,337 @@
+/*
+ * The server loop: registered methods with request slots posted in advance,
+ * one completion queue drained by a few polling threads, and a fixed pool of
+ * workers for handlers that block. A handler flagged RPC_INLINE runs on the
+ * polling thread (measured on 2 cores: handing a non-blocking call to
+ * another thread costs more than running it).
+ *
+ * Invariants: every posted slot is either answered or freed when its tag
+ * comes back with ok=false; a call is freed only after its final batch
+ * completed; after shutdown_and_notify completes no new call arrives.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grpc/grpc_security.h>
+
+#include "cache/cache.h"
+#include "rpc/rpc_int.h"
+
+#define SLOTS_PER_METHOD 32
+#define UNKNOWN_SLOTS 4
+
+static rpc_call *call_new(rpc_server *s, rpc__method_rt *mr, rpc__tag_kind kind)
+{
+    rpc_call *c = xcalloc(1, sizeof *c);
+    c->tag.kind = kind;
+    c->srv = s;
+    c->mr = mr;
+    c->arena = arena_new();
+    grpc_metadata_array_init(&c->md);
+    return c;
+}
+
+void rpc__call_free(rpc_call *c)
+{
+    if (c == NULL)
+        return;
+    if (c->call != NULL)
+        grpc_call_unref(c->call);
+    grpc_metadata_array_destroy(&c->md);
+    if (c->has_details)
+        grpc_call_details_destroy(&c->details);
+    if (c->payload != NULL)
+        grpc_byte_buffer_destroy(c->payload);
+    if (c->out != NULL)
+        grpc_byte_buffer_destroy(c->out);
+    if (c->has_status_slice)
+        grpc_slice_unref(c->status_slice);
+    arena_free(c->arena);
+    free(c);
+}
+
+void rpc__post_request(rpc_server *s, rpc__method_rt *mr)
+{
+    rpc_call *c = call_new(s, mr, RPC__TAG_REQUEST);
+    grpc_call_error e = grpc_server_request_registered_call(
+        s->server, mr->handle, &c->call, &c->deadline, &c->md, &c->payload,
+        s->cq, s->cq, &c->tag);
+    if (e != GRPC_CALL_OK) {
+        log_error("cannot post a request slot for %s: error %d", mr->m->name, e);
+        rpc__call_free(c);
+    }
+}
+
+static void post_unknown(rpc_server *s)
+{
+    rpc_call *c = call_new(s, NULL, RPC__TAG_UNKNOWN);
+    grpc_call_details_init(&c->details);
+    c->has_details = true;
+    grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details,
+                                                 &c->md, s->cq, s->cq, &c->tag);
+    if (e != GRPC_CALL_OK) {
+        log_error("cannot post an unknown-method slot: error %d", e);
+        rpc__call_free(c);
+    }
+}
+
+static void enqueue(rpc_server *s, rpc_call *c)
+{
+    pthread_mutex_lock(&s->mu);
+    c->next = NULL;
+    if (s->qtail != NULL)
+        s->qtail->next = c;
+    else
+        s->qhead = c;
+    s->qtail = c;
+    pthread_cond_signal(&s->work_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_request(rpc_server *s, rpc_call *c, bool ok)
+{
+    if (!ok) { /* the server is shutting down: the slot never got a call */
+        rpc__call_free(c);
+        return;
+    }
+    if (!atomic_load(&s->stopping))
+        rpc__post_request(s, c->mr);
+    if (c->mr->m->flags & RPC_INLINE)
+        rpc__call_run(c);
+    else
+        enqueue(s, c);
+}
+
+static void on_unknown(rpc_server *s, rpc_call *c, bool ok)
+{
+    if (!ok) {
+        rpc__call_free(c);
+        return;
+    }
+    if (!atomic_load(&s->stopping))
+        post_unknown(s);
+    rpc__answer_unknown(c);
+}
+
+static void dispatch(rpc_server *s, rpc__tag *t, bool ok)
+{
+    switch (t->kind) {
+    case RPC__TAG_REQUEST:
+        on_request(s, (rpc_call *)t, ok);
+        break;
+    case RPC__TAG_UNKNOWN:
+        on_unknown(s, (rpc_call *)t, ok);
+        break;
+    case RPC__TAG_FINISH:
+        rpc__call_free((rpc_call *)t);
+        break;
+    case RPC__TAG_STREAM_WRITE:
+        rpc__stream_on_write(rpc__stream_from_write_tag(t), ok);
+        break;
+    case RPC__TAG_STREAM_CLOSE:
+        rpc__stream_on_close(rpc__stream_from_close_tag(t));
+        break;
+    case RPC__TAG_SHUTDOWN:
+        pthread_mutex_lock(&s->mu);
+        s->shutdown_done = true;
+        pthread_cond_broadcast(&s->shutdown_cv);
+        pthread_mutex_unlock(&s->mu);
+        break;
+    }
+}
+
+static void *poller_main(void *arg)
+{
+    rpc_server *s = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(
+            s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE)
+            dispatch(s, ev.tag, ev.success != 0);
+    }
+    rds_thread_close();
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    rpc_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (s->qhead == NULL && !atomic_load(&s->stopping))
+            pthread_cond_wait(&s->work_cv, &s->mu);
+        rpc_call *c = s->qhead;
+        if (c == NULL) { /* stopping and nothing left */
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        s->qhead = c->next;
+        if (s->qhead == NULL)
+            s->qtail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        rpc__call_run(c);
+    }
+    rds_thread_close();
+    return NULL;
+}
+
+static size_t count_methods(const rpc_service *svc)
+{
+    size_t n = 0;
+    for (const rpc_method *m = rpc__health_methods; m->name != NULL; m++)
+        n++;
+    for (const rpc_method *const *t = svc->tables; t != NULL && *t != NULL; t++)
+        for (const rpc_method *m = *t; m->name != NULL; m++)
+            n++;
+    return n;
+}
+
+static void register_one(rpc_server *s, const rpc_method *m)
+{
+    rpc__method_rt *mr = &s->methods[s->nmethods++];
+    mr->m = m;
+    mr->handle = grpc_server_register_method(s->server, m->name, NULL,
+                                             GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    char labels[256];
+    snprintf(labels, sizeof labels, "method=\"%s\"", m->name);
+    mr->latency = mx_histogram("gavel_rpc_duration_seconds",
+                               "Server-side duration of gRPC calls.", labels);
+}
+
+static void register_methods(rpc_server *s)
+{
+    s->methods = xcalloc(count_methods(s->svc), sizeof *s->methods);
+    for (const rpc_method *m = rpc__health_methods; m->name != NULL; m++)
+        register_one(s, m);
+    for (const rpc_method *const *t = s->svc->tables; t != NULL && *t != NULL; t++)
+        for (const rpc_method *m = *t; m->name != NULL; m++)
+            register_one(s, m);
+}
+
+static void start_threads(rpc_server *s)
+{
+    s->npollers = (int)cfg_int("GAVEL_RPC_POLLERS", 1);
+    s->nworkers = (int)cfg_int("GAVEL_RPC_WORKERS", 8);
+    if (s->npollers < 1 || s->npollers > 16)
+        s->npollers = 1;
+    if (s->nworkers < 1 || s->nworkers > 256)
+        s->nworkers = 8;
+    s->pollers = xcalloc((size_t)s->npollers, sizeof *s->pollers);
+    s->workers = xcalloc((size_t)s->nworkers, sizeof *s->workers);
+    for (int i = 0; i < s->npollers; i++)
+        if (pthread_create(&s->pollers[i], NULL, poller_main, s) != 0)
+            panic("cannot start rpc polling thread");
+    for (int i = 0; i < s->nworkers; i++)
+        if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
+            panic("cannot start rpc worker thread");
+}
+
+static grpc_server *make_grpc_server(void)
+{
+    grpc_arg args[2] = {
+        { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+          .value.integer = 4 * 1024 * 1024 },
+        { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT,
+          .value.integer = 0 },
+    };
+    grpc_channel_args ca = { .num_args = 2, .args = args };
+    return grpc_server_create(&ca, NULL);
+}
+
+rpc_server *rpc_server_start(const rpc_service *svc, const char *addr,
+                             char *err, size_t errlen)
+{
+    grpc_init();
+    rpc_server *s = xcalloc(1, sizeof *s);
+    s->svc = svc;
+    s->shutdown_tag.kind = RPC__TAG_SHUTDOWN;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
+    pthread_cond_init(&s->shutdown_cv, NULL);
+    s->server = make_grpc_server();
+    s->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->cq, NULL);
+    register_methods(s);
+
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    s->port = grpc_server_add_http2_port(s->server, addr, creds);
+    grpc_server_credentials_release(creds);
+    if (s->port <= 0) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or invalid)", addr);
+        grpc_server_destroy(s->server);
+        grpc_completion_queue_shutdown(s->cq);
+        grpc_completion_queue_destroy(s->cq);
+        free(s->methods);
+        free(s);
+        grpc_shutdown();
+        return NULL;
+    }
+    grpc_server_start(s->server);
+    for (size_t i = 0; i < s->nmethods; i++)
+        for (int k = 0; k < SLOTS_PER_METHOD; k++)
+            rpc__post_request(s, &s->methods[i]);
+    for (int k = 0; k < UNKNOWN_SLOTS; k++)
+        post_unknown(s);
+    start_threads(s);
+    atomic_store(&s->serving, true);
+    return s;
+}
+
+int rpc_server_port(const rpc_server *s)
+{
+    return s->port;
+}
+
+static bool wait_shutdown(rpc_server *s, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (!s->shutdown_done)
+        if (pthread_cond_timedwait(&s->shutdown_cv, &s->mu, &until) != 0)
+            break;
+    bool done = s->shutdown_done;
+    pthread_mutex_unlock(&s->mu);
+    return done;
+}
+
+void rpc_server_stop(rpc_server *s, int drain_ms)
+{
+    if (s == NULL)
+        return;
+    atomic_store(&s->serving, false);
+    atomic_store(&s->stopping, true);
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    rpc__streams_finish_all(s);
+    if (!wait_shutdown(s, drain_ms)) {
+        log_warn("drain took longer than %d ms: cancelling the calls left", drain_ms);
+        grpc_server_cancel_all_calls(s->server);
+        wait_shutdown(s, 60000);
+    }
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->work_cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
+    grpc_server_destroy(s->server);
+    grpc_completion_queue_shutdown(s->cq);
+    for (int i = 0; i < s->npollers; i++)
+        pthread_join(s->pollers[i], NULL);
+    grpc_completion_queue_destroy(s->cq);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->shutdown_cv);
+    free(s->pollers);
+    free(s->workers);
+    free(s->methods);
+    free(s);
+    grpc_shutdown();
+}

@@ -1,0 +1,368 @@
+/*
+ * The rpc runtime end to end over real gRPC on loopback: an in-process
+ * server with a small method table, driven by the rpc client. Revocation
+ * needs Redis: GAVEL_TEST_REDIS ("host:port"); without it the revocation
+ * case is skipped and every authenticated call fails UNAVAILABLE, which a
+ * test below also proves.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "cache/cache.h"
+#include "rpc/rpc.h"
+#include "rpc/rpc_test_keys.h"
+#include "gavel/common/v1/common.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
+
+#define PING_DESC &gavel__common__v1__ping_request__descriptor
+#define PONG_DESC &gavel__common__v1__ping_response__descriptor
+
+static int slow(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    (void)in;
+    (void)out;
+    usleep(300000);
+    return rpc_fail(c, GRPC_STATUS_ABORTED, "too late to matter");
+}
+
+static int whoami(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    (void)in;
+    Gavel__Common__V1__PingResponse *r = (void *)rpc_new(c, PONG_DESC);
+    r->server_time_us = rpc_caller(c)->user_id;
+    *out = &r->base;
+    return GRPC_STATUS_OK;
+}
+
+static int count_to_three(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    (void)in;
+    (void)out;
+    rpc_stream *s = rpc_stream_open(c, NULL, NULL);
+    for (int i = 1; i <= 3; i++) {
+        Gavel__Common__V1__PingResponse r = GAVEL__COMMON__V1__PING_RESPONSE__INIT;
+        r.server_time_us = i;
+        rpc_stream_send(s, &r.base);
+    }
+    rpc_stream_finish(s, GRPC_STATUS_OK, NULL);
+    rpc_stream_release(s);
+    return RPC_ASYNC;
+}
+
+static const rpc_method test_methods[] = {
+    { "/t.T/Ping", PING_DESC, PONG_DESC, rpc_ping, RPC_PUBLIC, RPC_INLINE, 0 },
+    { "/t.T/Slow", PING_DESC, PONG_DESC, slow, RPC_PUBLIC, 0, 0 },
+    { "/t.T/WhoAmI", PING_DESC, PONG_DESC, whoami, RPC_ROLE_BIDDER | RPC_ROLE_SERVICE, 0, 0 },
+    { "/t.T/AdminOnly", PING_DESC, PONG_DESC, whoami, RPC_ROLE_ADMIN, 0, 0 },
+    { "/t.T/Count", PING_DESC, PONG_DESC, count_to_three, RPC_PUBLIC, RPC_STREAMING, 0 },
+    { 0 },
+};
+static const rpc_method *const tables[] = { test_methods, NULL };
+static const char *const names[] = { "t.T", NULL };
+static const rpc_service svc = { .name = "rpctest", .tables = tables, .services = names };
+
+static rpc_server *srv;
+static rpc_channel *ch;
+static char *user_token;
+static const char *redis;
+
+static char *make_user_token(const char *role, long long ttl_s, const char *jti)
+{
+    char p[128], err[128];
+    test_keys_path(p, sizeof p, "jwt.key");
+    rpc_jwt_key *k = rpc_jwt_key_load(p, true, err, sizeof err);
+    json_t *cl = json_pack("{s:s, s:s, s:s, s:s, s:I}", "iss", "gavel-users", "sub", "77",
+                           "role", role, "jti", jti, "exp",
+                           (json_int_t)(now_us() / 1000000 + ttl_s));
+    char *t = rpc_jwt_sign(k, cl);
+    json_decref(cl);
+    rpc_jwt_key_free(k);
+    return t;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    test_keys_setup();
+    redis = getenv("GAVEL_TEST_REDIS");
+    rds_configure(redis != NULL ? redis : "127.0.0.1:1");
+    if (rpc_auth_init() < 0)
+        return -1;
+    char err[256];
+    srv = rpc_server_start(&svc, "127.0.0.1:0", err, sizeof err);
+    if (srv == NULL)
+        return -1;
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", rpc_server_port(srv));
+    ch = rpc_channel_get(target);
+    char jti[33];
+    request_id_new(jti);
+    user_token = make_user_token("bidder", 600, jti);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rpc_server_stop(srv, 1000);
+    free(user_token);
+    return 0;
+}
+
+static grpc_status_code call(const char *m, const ProtobufCMessage *req, const char *token,
+                             int deadline_ms, Gavel__Common__V1__PingResponse **out,
+                             char *err)
+{
+    rpc_call_opts o = { .token = token, .deadline_ms = deadline_ms };
+    ProtobufCMessage *resp = NULL;
+    grpc_status_code st = rpc_unary(ch, m, req, PONG_DESC, &resp, &o, err, 256);
+    if (out != NULL)
+        *out = (void *)resp;
+    else if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return st;
+}
+
+static void ping_echoes_payload(void **state)
+{
+    (void)state;
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    req.payload.data = (uint8_t *)"hello";
+    req.payload.len = 5;
+    Gavel__Common__V1__PingResponse *r = NULL;
+    char err[256];
+    assert_int_equal(call("/t.T/Ping", &req.base, NULL, 2000, &r, err), GRPC_STATUS_OK);
+    assert_int_equal(r->payload.len, 5);
+    assert_memory_equal(r->payload.data, "hello", 5);
+    assert_true(r->server_time_us > 0);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+static void unknown_method_is_unimplemented(void **state)
+{
+    (void)state;
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    char err[256];
+    assert_int_equal(call("/t.T/Nope", &req.base, NULL, 2000, NULL, err),
+                     GRPC_STATUS_UNIMPLEMENTED);
+    assert_string_equal(err, "unknown method /t.T/Nope");
+}
+
+static void missing_token_is_unauthenticated(void **state)
+{
+    (void)state;
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    char err[256];
+    assert_int_equal(call("/t.T/WhoAmI", &req.base, NULL, 2000, NULL, err),
+                     GRPC_STATUS_UNAUTHENTICATED);
+    assert_int_equal(call("/t.T/WhoAmI", &req.base, "garbage", 2000, NULL, err),
+                     GRPC_STATUS_UNAUTHENTICATED);
+}
+
+static void expired_token_is_unauthenticated(void **state)
+{
+    (void)state;
+    char *t = make_user_token("bidder", -10, "expired-jti");
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    char err[256];
+    assert_int_equal(call("/t.T/WhoAmI", &req.base, t, 2000, NULL, err),
+                     GRPC_STATUS_UNAUTHENTICATED);
+    assert_string_equal(err, "token expired");
+    free(t);
+}
+
+static void valid_token_reaches_handler_with_principal(void **state)
+{
+    if (redis == NULL)
+        skip();
+    (void)state;
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    Gavel__Common__V1__PingResponse *r = NULL;
+    char err[256];
+    assert_int_equal(call("/t.T/WhoAmI", &req.base, user_token, 2000, &r, err),
+                     GRPC_STATUS_OK);
+    assert_int_equal(r->server_time_us, 77);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    assert_int_equal(call("/t.T/AdminOnly", &req.base, user_token, 2000, NULL, err),
+                     GRPC_STATUS_PERMISSION_DENIED);
+    assert_string_equal(err, "role bidder may not call /t.T/AdminOnly");
+}
+
+static void revoked_token_is_unauthenticated(void **state)
+{
+    if (redis == NULL)
+        skip();
+    (void)state;
+    char jti[33];
+    request_id_new(jti);
+    char *t = make_user_token("bidder", 600, jti);
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    char err[256];
+    assert_int_equal(call("/t.T/WhoAmI", &req.base, t, 2000, NULL, err), GRPC_STATUS_OK);
+    assert_int_equal(rds_revoke(jti, 60), 0);
+    assert_int_equal(call("/t.T/WhoAmI", &req.base, t, 2000, NULL, err),
+                     GRPC_STATUS_UNAUTHENTICATED);
+    assert_string_equal(err, "token revoked");
+    free(t);
+}
+
+static void unreachable_revocation_list_fails_closed(void **state)
+{
+    (void)state;
+    /* A second server whose threads connect lazily, after Redis "moved"
+     * to a port where nothing listens. */
+    rds_configure("127.0.0.1:1");
+    char err[256];
+    rpc_server *lonely = rpc_server_start(&svc, "127.0.0.1:0", err, sizeof err);
+    assert_non_null(lonely);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", rpc_server_port(lonely));
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    rpc_call_opts o = { .token = user_token, .deadline_ms = 5000 };
+    ProtobufCMessage *resp = NULL;
+    grpc_status_code st = rpc_unary(rpc_channel_get(target), "/t.T/WhoAmI", &req.base,
+                                    PONG_DESC, &resp, &o, err, sizeof err);
+    rpc_server_stop(lonely, 1000);
+    rds_configure(redis != NULL ? redis : "127.0.0.1:1");
+    assert_int_equal(st, GRPC_STATUS_UNAVAILABLE);
+    assert_string_equal(err, "token revocation list unreachable; try again");
+}
+
+static void service_token_is_accepted_as_service(void **state)
+{
+    if (redis == NULL)
+        skip();
+    (void)state;
+    char *t = rpc_service_token();
+    assert_non_null(t);
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    Gavel__Common__V1__PingResponse *r = NULL;
+    char err[256];
+    assert_int_equal(call("/t.T/WhoAmI", &req.base, t, 2000, &r, err), GRPC_STATUS_OK);
+    assert_int_equal(r->server_time_us, 0);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    free(t);
+}
+
+static void malformed_payload_is_invalid_argument(void **state)
+{
+    (void)state;
+    /* A HealthCheckResponse puts a varint in field 1, where Ping wants bytes. */
+    Grpc__Health__V1__HealthCheckResponse bad = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    bad.status = 1;
+    char err[256];
+    assert_int_equal(call("/t.T/Ping", &bad.base, NULL, 2000, NULL, err),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    assert_string_equal(err, "malformed request: not a valid gavel.common.v1.PingRequest message");
+}
+
+static void invalid_utf8_string_is_invalid_argument(void **state)
+{
+    (void)state;
+    /* Ping's bytes field 1 lands in Health.Check's string field 1. */
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    req.payload.data = (uint8_t *)"\xff\xfe";
+    req.payload.len = 2;
+    char err[256];
+    assert_int_equal(call("/grpc.health.v1.Health/Check", &req.base, NULL, 2000, NULL, err),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    assert_string_equal(err, "field service is not valid UTF-8");
+}
+
+static void health_reports_serving_and_unknown_service(void **state)
+{
+    (void)state;
+    Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    req.service = "t.T";
+    rpc_call_opts o = { .deadline_ms = 2000 };
+    ProtobufCMessage *resp = NULL;
+    char err[256];
+    assert_int_equal(rpc_unary(ch, "/grpc.health.v1.Health/Check", &req.base,
+                               &grpc__health__v1__health_check_response__descriptor, &resp,
+                               &o, err, sizeof err),
+                     GRPC_STATUS_OK);
+    assert_int_equal(((Grpc__Health__V1__HealthCheckResponse *)resp)->status,
+                     GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    req.service = "no.Such";
+    assert_int_equal(rpc_unary(ch, "/grpc.health.v1.Health/Check", &req.base,
+                               &grpc__health__v1__health_check_response__descriptor, &resp,
+                               &o, err, sizeof err),
+                     GRPC_STATUS_NOT_FOUND);
+}
+
+static void client_deadline_cuts_slow_handler(void **state)
+{
+    (void)state;
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    char err[256];
+    int64_t t0 = mono_us();
+    assert_int_equal(call("/t.T/Slow", &req.base, NULL, 100, NULL, err),
+                     GRPC_STATUS_DEADLINE_EXCEEDED);
+    assert_true(mono_us() - t0 < 250000);
+}
+
+static void stream_delivers_messages_in_order_then_ok(void **state)
+{
+    (void)state;
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    rpc_call_opts o = { .deadline_ms = 3000 };
+    char err[256];
+    rpc_client_stream *s = rpc_client_stream_start(ch, "/t.T/Count", &req.base, &o, err,
+                                                   sizeof err);
+    assert_non_null(s);
+    for (int i = 1; i <= 3; i++) {
+        ProtobufCMessage *m = NULL;
+        assert_int_equal(rpc_client_stream_next(s, PONG_DESC, &m), 1);
+        assert_int_equal(((Gavel__Common__V1__PingResponse *)m)->server_time_us, i);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    ProtobufCMessage *m = NULL;
+    assert_int_equal(rpc_client_stream_next(s, PONG_DESC, &m), 0);
+    assert_int_equal(rpc_client_stream_status(s, err, sizeof err), GRPC_STATUS_OK);
+    rpc_client_stream_free(s);
+}
+
+static void idempotent_call_to_dead_peer_gives_up_within_deadline(void **state)
+{
+    (void)state;
+    rpc_channel *dead = rpc_channel_get("127.0.0.1:1");
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    rpc_call_opts o = { .deadline_ms = 400, .idempotent = true };
+    ProtobufCMessage *resp = NULL;
+    char err[256];
+    int64_t t0 = mono_us();
+    grpc_status_code st = rpc_unary(dead, "/t.T/Ping", &req.base, PONG_DESC, &resp, &o, err,
+                                    sizeof err);
+    int64_t took = mono_us() - t0;
+    assert_true(st == GRPC_STATUS_UNAVAILABLE || st == GRPC_STATUS_DEADLINE_EXCEEDED);
+    assert_null(resp);
+    assert_true(took < 1000000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ping_echoes_payload),
+        cmocka_unit_test(unknown_method_is_unimplemented),
+        cmocka_unit_test(missing_token_is_unauthenticated),
+        cmocka_unit_test(expired_token_is_unauthenticated),
+        cmocka_unit_test(valid_token_reaches_handler_with_principal),
+        cmocka_unit_test(revoked_token_is_unauthenticated),
+        cmocka_unit_test(unreachable_revocation_list_fails_closed),
+        cmocka_unit_test(service_token_is_accepted_as_service),
+        cmocka_unit_test(malformed_payload_is_invalid_argument),
+        cmocka_unit_test(invalid_utf8_string_is_invalid_argument),
+        cmocka_unit_test(health_reports_serving_and_unknown_service),
+        cmocka_unit_test(client_deadline_cuts_slow_handler),
+        cmocka_unit_test(stream_delivers_messages_in_order_then_ok),
+        cmocka_unit_test(idempotent_call_to_dead_peer_gives_up_within_deadline),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
