@@ -113,7 +113,7 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call SVC_TEST_RULE,$(s))))
 
 # --- compile -----------------------------------------------------------------
-$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
