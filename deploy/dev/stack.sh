@@ -1,0 +1,526 @@
+#!/usr/bin/env bash
+# The embedded dev stack: a private PostgreSQL cluster, Redis and the
+# Kafka-protocol dev broker under $RUN_DIR (default .run/), then every daemon
+# that has been built. Everything binds 127.0.0.1.
+#
+#   stack.sh infra       PostgreSQL, Redis, dev broker (plus keys, admin.env)
+#   stack.sh start       infra + every built daemon + admin + demo data + summary
+#   stack.sh stop        stop everything this RUN_DIR started
+#   stack.sh status      one line per component
+#   stack.sh env SVC     the KEY=VALUE environment daemon SVC runs with, one
+#                        per line, unquoted (a value may contain spaces: split
+#                        each line at the first '=')
+#
+# Settings (environment, defaults): RUN_DIR=.run BUILD=build
+# GAVEL_PG_PORT=55432 GAVEL_REDIS_PORT=56379 GAVEL_PORT_BASE_GRPC=50050
+# GAVEL_PORT_BASE_METRICS=9100 GAVEL_GATEWAY_PORT=8080. Every command is safe
+# to repeat: what already runs is left alone.
+set -euo pipefail
+
+GAVEL_LOG_TAG=stack
+# shellcheck source=deploy/dev/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+gavel_load_settings
+
+PG_OS_USER=gavel          # the OS user the cluster runs as when we are root
+PG_DB_USER=gavel          # the cluster's superuser role
+HEALTH_TIMEOUT=30         # seconds a daemon gets to answer /healthz
+STOP_TIMEOUT=10           # seconds between SIGTERM and SIGKILL
+
+usage() {
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+# ---- helpers ---------------------------------------------------------------------
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+# Runs a command as the cluster's OS user (initdb and pg_ctl refuse root), from
+# a directory that user can enter.
+as_pg() {
+    if is_root; then
+        (cd "$PG_DIR" && runuser -u "$PG_OS_USER" -- "$@")
+    else
+        (cd "$PG_DIR" && "$@")
+    fi
+}
+
+psql_admin() {
+    "$GAVEL_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$GAVEL_PG_PORT" \
+        -U "$PG_DB_USER" -d postgres "$@"
+}
+
+tail_log() {
+    local f=$1
+    [[ -f $f ]] || { echo "  (no log at $f)" >&2; return 0; }
+    echo "---- last lines of $f ----" >&2
+    # Only what the latest start wrote (logs are appended, each start marked).
+    awk '/^=== .* start$/ { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$f" |
+        tail -n 40 >&2 || true
+    echo "----" >&2
+}
+
+# One stack.sh at a time per RUN_DIR. Everything started from here gets 9>&-
+# so no daemon inherits (and holds) the lock.
+take_lock() {
+    mkdir -p "$RUN_DIR"
+    exec 9>"$RUN_DIR/.stack.lock"
+    flock -w 300 9 || die "another stack.sh holds $RUN_DIR/.stack.lock"
+}
+
+prepare_dirs() {
+    mkdir -p "$RUN_DIR" "$LOG_DIR" "$KEY_DIR" "$REDIS_DIR" "$PG_DIR"
+    chmod 700 "$KEY_DIR"
+}
+
+# ---- keys and admin credentials (generated once; nothing secret in the repo) ----
+ensure_keypair() {
+    local name=$1 key=$KEY_DIR/$1.key pub=$KEY_DIR/$1.pub
+    if [[ ! -s $key ]]; then
+        (umask 077 && openssl genpkey -algorithm ED25519 -out "$key.tmp" 2>/dev/null) ||
+            die "openssl could not generate an Ed25519 key ($key)"
+        mv -f "$key.tmp" "$key"
+        rm -f "$pub"
+        say "generated $name key pair in $KEY_DIR"
+    fi
+    chmod 600 "$key"
+    if [[ ! -s $pub ]]; then
+        openssl pkey -in "$key" -pubout -out "$pub.tmp" 2>/dev/null ||
+            die "openssl could not derive the public key of $key"
+        chmod 644 "$pub.tmp"
+        mv -f "$pub.tmp" "$pub"
+    fi
+}
+
+gen_password() {
+    local pw=""
+    while :; do
+        pw+=$(head -c 512 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9')
+        if (( ${#pw} >= 20 )); then
+            pw=${pw:0:20}
+            [[ $pw =~ [0-9] && $pw =~ [a-z] && $pw =~ [A-Z] ]] && break
+            pw=""
+        fi
+    done
+    printf '%s' "$pw"
+}
+
+ensure_admin_env() {
+    [[ -s $ADMIN_ENV ]] && { chmod 600 "$ADMIN_ENV"; return 0; }
+    (umask 077 && printf 'GAVEL_ADMIN_EMAIL=%s\nGAVEL_ADMIN_PASSWORD=%s\n' \
+        admin@gavel.local "$(gen_password)" >"$ADMIN_ENV.tmp")
+    mv -f "$ADMIN_ENV.tmp" "$ADMIN_ENV"
+    chmod 600 "$ADMIN_ENV"
+    say "admin credentials written to $ADMIN_ENV"
+}
+
+# ---- PostgreSQL --------------------------------------------------------------------
+pg_pid() {
+    local pid
+    [[ -r $PG_DATA/postmaster.pid ]] || return 1
+    pid=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null) || return 1
+    [[ $pid =~ ^[0-9]+$ ]] && proc_alive "$pid" || return 1
+    echo "$pid"
+}
+
+# When root: the unprivileged OS user the cluster runs as, and a check that
+# it can reach RUN_DIR through every parent directory.
+pg_prepare_user() {
+    is_root || return 0
+    if ! id -u "$PG_OS_USER" >/dev/null 2>&1; then
+        useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_OS_USER" ||
+            die "could not create system user $PG_OS_USER"
+        say "created system user $PG_OS_USER (runs the dev PostgreSQL cluster)"
+    fi
+    local d="" part
+    IFS=/ read -r -a parts <<<"${RUN_DIR#/}"
+    for part in "${parts[@]}"; do
+        d+=/$part
+        runuser -u "$PG_OS_USER" -- test -x "$d" 2>/dev/null ||
+            die "user $PG_OS_USER cannot enter $d, so PostgreSQL cannot live under $RUN_DIR;" \
+                "allow it (chmod o+x $d) or set RUN_DIR to a path under a traversable directory"
+    done
+    chown "$PG_OS_USER:" "$PG_DIR"
+    chmod 700 "$PG_DIR"
+}
+
+pg_write_conf() {
+    local sock="'$PG_DIR'"
+    # A Unix socket path longer than ~107 bytes cannot be bound; TCP still works.
+    if (( ${#PG_DIR} + 20 > 107 )); then
+        warn "$PG_DIR is too long for a Unix socket; PostgreSQL listens on TCP only"
+        sock="''"
+    fi
+    cat >"$PG_DATA/gavel.conf.tmp" <<EOF
+# Written by deploy/dev/stack.sh on every start; edit the script, not this file.
+listen_addresses = '127.0.0.1'
+port = $GAVEL_PG_PORT
+unix_socket_directories = $sock
+max_connections = 200
+# Durability tests (kill -9, acknowledged == durable) rely on these.
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+logging_collector = off
+EOF
+    is_root && chown "$PG_OS_USER:" "$PG_DATA/gavel.conf.tmp"
+    mv -f "$PG_DATA/gavel.conf.tmp" "$PG_DATA/gavel.conf"
+}
+
+pg_start() {
+    [[ -x $GAVEL_PG_BIN/initdb ]] ||
+        die "PostgreSQL 15 not found in $GAVEL_PG_BIN (run: make deps)"
+    local pid
+    if pid=$(pg_pid); then
+        say "postgres already running (pid $pid)"
+        pg_create_dbs
+        return 0
+    fi
+    pg_prepare_user
+    if [[ ! -s $PG_DATA/PG_VERSION ]]; then
+        rm -rf "$PG_DATA"
+        say "initialising PostgreSQL cluster in $PG_DATA"
+        # Trust authentication: a private dev/test cluster that listens on
+        # 127.0.0.1 only (and a 0700 socket directory). Never use it elsewhere.
+        as_pg "$GAVEL_PG_BIN/initdb" -D "$PG_DATA" -U "$PG_DB_USER" --auth=trust \
+            --encoding=UTF8 --locale=C >"$LOG_DIR/initdb.log" 2>&1 || {
+            tail_log "$LOG_DIR/initdb.log"; die "initdb failed"; }
+        echo "include_if_exists = 'gavel.conf'" >>"$PG_DATA/postgresql.conf"
+    fi
+    port_in_use "$GAVEL_PG_PORT" &&
+        die "port $GAVEL_PG_PORT (GAVEL_PG_PORT) is taken by another process"
+    pg_wait_stale_postmaster
+    pg_write_conf
+    touch "$LOG_DIR/postgres.log"
+    is_root && chown "$PG_OS_USER:" "$LOG_DIR/postgres.log"
+    echo "=== $(date -u +%FT%TZ) start" >>"$LOG_DIR/postgres.log"
+    say "starting postgres on 127.0.0.1:$GAVEL_PG_PORT"
+    if ! as_pg "$GAVEL_PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" \
+            -w -t 60 start >/dev/null 9>&-; then
+        tail_log "$LOG_DIR/postgres.log"
+        die "postgres did not start"
+    fi
+    pg_create_dbs
+}
+
+# After a crash (kill -9) the old postmaster may linger as a zombie until init
+# reaps it, and PostgreSQL refuses to start while that pid exists.
+pg_wait_stale_postmaster() {
+    local pid i
+    [[ -r $PG_DATA/postmaster.pid ]] || return 0
+    pid=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null) || return 0
+    [[ $pid =~ ^[0-9]+$ ]] || return 0
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    warn "stale postmaster pid $pid from $PG_DATA/postmaster.pid still exists"
+}
+
+pg_create_dbs() {
+    local i have db
+    for i in $(seq 50); do
+        "$GAVEL_PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$GAVEL_PG_PORT" \
+            -U "$PG_DB_USER" -d postgres && break
+        sleep 0.2
+    done
+    have=$(psql_admin -tA -c 'SELECT datname FROM pg_database') ||
+        die "cannot connect to postgres on 127.0.0.1:$GAVEL_PG_PORT as $PG_DB_USER"
+    for db in "${GAVEL_DATABASES[@]}"; do
+        grep -qx -- "$db" <<<"$have" && continue
+        psql_admin -c "CREATE DATABASE \"$db\"" || die "could not create database $db"
+        say "created database $db"
+    done
+}
+
+pg_stop() {
+    local pid
+    if pid=$(pg_pid); then
+        say "stopping postgres (pid $pid)"
+        as_pg "$GAVEL_PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null ||
+            { kill -KILL "$pid" 2>/dev/null || true; }
+        wait_pids_gone 10 "$pid" || warn "postgres (pid $pid) is still running"
+    fi
+}
+
+# ---- Redis ---------------------------------------------------------------------------
+redis_start() {
+    local pid i
+    if pid=$(pid_alive "$REDIS_PIDFILE" redis-server); then
+        say "redis already running (pid $pid)"
+        return 0
+    fi
+    port_in_use "$GAVEL_REDIS_PORT" &&
+        die "port $GAVEL_REDIS_PORT (GAVEL_REDIS_PORT) is taken by another process"
+    rm -f "$REDIS_PIDFILE"
+    say "starting redis on 127.0.0.1:$GAVEL_REDIS_PORT"
+    (cd "$REDIS_DIR" && redis-server --bind 127.0.0.1 --port "$GAVEL_REDIS_PORT" \
+        --dir "$REDIS_DIR" --appendonly yes --daemonize yes \
+        --pidfile "$REDIS_PIDFILE" --logfile "$LOG_DIR/redis.log" --save "" \
+        </dev/null 9>&-) || { tail_log "$LOG_DIR/redis.log"; die "redis-server failed"; }
+    for i in $(seq 100); do
+        [[ $(redis-cli -h 127.0.0.1 -p "$GAVEL_REDIS_PORT" ping 2>/dev/null) == PONG ]] &&
+            return 0
+        sleep 0.1
+    done
+    tail_log "$LOG_DIR/redis.log"
+    die "redis did not answer PING on 127.0.0.1:$GAVEL_REDIS_PORT"
+}
+
+redis_stop() {
+    local pid
+    pid=$(pid_alive "$REDIS_PIDFILE" redis-server) || { rm -f "$REDIS_PIDFILE"; return 0; }
+    say "stopping redis (pid $pid)"
+    redis-cli -h 127.0.0.1 -p "$GAVEL_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    if ! wait_pids_gone 5 "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_pids_gone 5 "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$REDIS_PIDFILE"
+}
+
+# ---- dev broker ------------------------------------------------------------------------
+broker_start() {
+    local bin=$BUILD/bin/gavel-devbroker pid i
+    if pid=$(pid_alive "$BROKER_PIDFILE" gavel-devbroker) && [[ -s $BOOTSTRAP_FILE ]]; then
+        say "dev broker already running (pid $pid) at $(head -n 1 "$BOOTSTRAP_FILE")"
+        return 0
+    fi
+    [[ -n ${pid:-} ]] && broker_stop
+    [[ -x $bin ]] || die "dev broker not built: $bin (run: make BUILD=$BUILD $bin)"
+    rm -f "$BOOTSTRAP_FILE" "$BROKER_PIDFILE"
+    say "starting dev broker"
+    echo "=== $(date -u +%FT%TZ) start" >>"$LOG_DIR/devbroker.log"
+    setsid nohup "$bin" --bootstrap-file "$BOOTSTRAP_FILE" \
+        >>"$LOG_DIR/devbroker.log" 2>&1 </dev/null 9>&- &
+    pid=$!
+    echo "$pid" >"$BROKER_PIDFILE"
+    for i in $(seq 150); do
+        [[ -s $BOOTSTRAP_FILE ]] && { say "dev broker at $(head -n 1 "$BOOTSTRAP_FILE")"; return 0; }
+        proc_alive "$pid" || break
+        sleep 0.1
+    done
+    tail_log "$LOG_DIR/devbroker.log"
+    die "dev broker did not write $BOOTSTRAP_FILE"
+}
+
+broker_stop() {
+    local pid
+    if pid=$(pid_alive "$BROKER_PIDFILE" gavel-devbroker); then
+        say "stopping dev broker (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_pids_gone "$STOP_TIMEOUT" "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$BROKER_PIDFILE" "$BOOTSTRAP_FILE"
+}
+
+# ---- daemons ------------------------------------------------------------------------------
+print_env() {
+    local svc=$1 s
+    is_daemon "$svc" || die "unknown service '$svc' (one of: ${GAVEL_DAEMONS[*]})"
+    svc_has_db "$svc" &&
+        echo "GAVEL_PG_DSN=host=127.0.0.1 port=$GAVEL_PG_PORT user=$PG_DB_USER dbname=gavel_$svc"
+    echo "GAVEL_REDIS_ADDR=127.0.0.1:$GAVEL_REDIS_PORT"
+    echo "GAVEL_KAFKA_BOOTSTRAP_FILE=$BOOTSTRAP_FILE"
+    echo "GAVEL_JWT_PUBLIC_KEY=$KEY_DIR/jwt.pub"
+    echo "GAVEL_SERVICE_KEY=$KEY_DIR/service.key"
+    echo "GAVEL_SERVICE_PUBLIC_KEY=$KEY_DIR/service.pub"
+    if [[ $svc == users ]]; then
+        echo "GAVEL_JWT_PRIVATE_KEY=$KEY_DIR/jwt.key"
+        echo "GAVEL_BOOTSTRAP_ADMIN_FILE=$ADMIN_ENV"
+    fi
+    echo "GAVEL_METRICS_PORT=$(svc_metrics_port "$svc")"
+    [[ $svc == gateway ]] && echo "GAVEL_GATEWAY_PORT=$GAVEL_GATEWAY_PORT"
+    for s in "${GAVEL_GRPC_SERVICES[@]}"; do
+        echo "GAVEL_${s^^}_ADDR=127.0.0.1:$(svc_grpc_port "$s")"
+    done
+    echo "GAVEL_RUN_DIR=$RUN_DIR"
+}
+
+daemon_start() {
+    local svc=$1 bin=$BUILD/bin/gavel-$1 pidfile=$RUN_DIR/$1.pid log=$LOG_DIR/$1.log
+    local pid port mport env_lines i deadline
+    [[ -x $bin ]] || return 0
+    mport=$(svc_metrics_port "$svc")
+    if pid=$(pid_alive "$pidfile" "gavel-$svc"); then
+        say "$svc already running (pid $pid)"
+        return 0
+    fi
+    rm -f "$pidfile"
+    if [[ $svc == gateway ]]; then port=$GAVEL_GATEWAY_PORT; else port=$(svc_grpc_port "$svc"); fi
+    for p in "$port" "$mport"; do
+        port_in_use "$p" && die "cannot start $svc: port $p is taken by another process"
+    done
+    mapfile -t env_lines < <(print_env "$svc")
+    echo "=== $(date -u +%FT%TZ) start" >>"$log"
+    setsid nohup env "${env_lines[@]}" "$bin" >>"$log" 2>&1 </dev/null 9>&- &
+    pid=$!
+    echo "$pid" >"$pidfile"
+    deadline=$(( $(date +%s) + HEALTH_TIMEOUT ))
+    while :; do
+        if curl -fsS --max-time 2 "http://127.0.0.1:$mport/healthz" >/dev/null 2>&1; then
+            say "$svc up (pid $pid)"
+            return 0
+        fi
+        if ! proc_alive "$pid"; then
+            rm -f "$pidfile"
+            tail_log "$log"
+            die "$svc exited during startup (log: $log)"
+        fi
+        if (( $(date +%s) >= deadline )); then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait_pids_gone 5 "$pid" || kill -KILL "$pid" 2>/dev/null || true
+            rm -f "$pidfile"
+            tail_log "$log"
+            die "$svc not healthy after ${HEALTH_TIMEOUT}s at http://127.0.0.1:$mport/healthz (log: $log)"
+        fi
+        sleep 0.2
+    done
+}
+
+# Daemons of this RUN_DIR that are not in a pidfile (e.g. started by the system
+# tests from `stack.sh env`): a gavel-* binary whose environment names this
+# RUN_DIR's bootstrap file.
+stray_daemon_pids() {
+    local exe pid
+    find /proc -mindepth 2 -maxdepth 2 -name exe -lname '*/gavel-*' 2>/dev/null |
+    while read -r exe; do
+        pid=${exe#/proc/}; pid=${pid%/exe}
+        [[ $pid =~ ^[0-9]+$ ]] || continue
+        [[ $(readlink "$exe" 2>/dev/null) == */gavel-devbroker ]] && continue
+        proc_alive "$pid" || continue
+        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null |
+            grep -qxF "GAVEL_KAFKA_BOOTSTRAP_FILE=$BOOTSTRAP_FILE" || continue
+        echo "$pid"
+    done
+}
+
+daemons_stop() {
+    local svc pid pids=() i
+    for (( i = ${#GAVEL_DAEMONS[@]} - 1; i >= 0; i-- )); do
+        svc=${GAVEL_DAEMONS[i]}
+        if pid=$(pid_alive "$RUN_DIR/$svc.pid" "gavel-$svc"); then
+            say "stopping $svc (pid $pid)"
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+    done
+    for pid in $(stray_daemon_pids); do
+        [[ " ${pids[*]} " == *" $pid "* ]] && continue
+        say "stopping stray daemon $(readlink "/proc/$pid/exe" 2>/dev/null || echo '?') (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        pids+=("$pid")
+    done
+    if (( ${#pids[@]} )) && ! wait_pids_gone "$STOP_TIMEOUT" "${pids[@]}"; then
+        for pid in "${pids[@]}"; do
+            proc_alive "$pid" || continue
+            warn "pid $pid ignored SIGTERM for ${STOP_TIMEOUT}s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        done
+        wait_pids_gone 5 "${pids[@]}" || true
+    fi
+    for svc in "${GAVEL_DAEMONS[@]}"; do rm -f "$RUN_DIR/$svc.pid"; done
+}
+
+# ---- demo data and summary -------------------------------------------------------------
+demo_data() {
+    local script=$GAVEL_ROOT/deploy/dev/demo-data.sh marker=$RUN_DIR/demo.done
+    [[ -x $script ]] || return 0
+    [[ -e $marker ]] && return 0
+    say "loading demo data ($script)"
+    if "$script" >>"$LOG_DIR/demo-data.log" 2>&1 </dev/null 9>&-; then
+        date -u +%FT%TZ >"$marker"
+    else
+        tail_log "$LOG_DIR/demo-data.log"
+        die "demo data failed (log: $LOG_DIR/demo-data.log); the stack is up, fix and run again"
+    fi
+}
+
+summary() {
+    local svc any=0
+    echo
+    echo "Gavel dev stack is up (RUN_DIR $RUN_DIR)"
+    echo "  postgres   127.0.0.1:$GAVEL_PG_PORT  (user $PG_DB_USER, databases gavel_<service>)"
+    echo "  redis      127.0.0.1:$GAVEL_REDIS_PORT"
+    echo "  kafka      $(head -n 1 "$BOOTSTRAP_FILE" 2>/dev/null || echo '?')  (dev broker; address in $BOOTSTRAP_FILE)"
+    for svc in "${GAVEL_DAEMONS[@]}"; do
+        [[ -x $BUILD/bin/gavel-$svc ]] || continue
+        any=1
+        if [[ $svc == gateway ]]; then
+            printf '  %-10s web UI http://127.0.0.1:%s/   metrics http://127.0.0.1:%s/metrics\n' \
+                "$svc" "$GAVEL_GATEWAY_PORT" "$(svc_metrics_port "$svc")"
+        else
+            printf '  %-10s gRPC 127.0.0.1:%s   metrics http://127.0.0.1:%s/metrics\n' \
+                "$svc" "$(svc_grpc_port "$svc")" "$(svc_metrics_port "$svc")"
+        fi
+    done
+    (( any )) || echo "  (no daemon built yet under $BUILD/bin)"
+    echo "  logs       $LOG_DIR/"
+    echo "  admin      credentials in $ADMIN_ENV"
+    echo "  stop with  make stop"
+}
+
+# ---- commands ----------------------------------------------------------------------------
+cmd_infra() {
+    take_lock
+    prepare_dirs
+    ensure_keypair jwt
+    ensure_keypair service
+    ensure_admin_env
+    pg_start
+    redis_start
+    broker_start
+}
+
+cmd_start() {
+    local svc
+    cmd_infra
+    for svc in "${GAVEL_DAEMONS[@]}"; do daemon_start "$svc"; done
+    demo_data
+    summary
+}
+
+cmd_stop() {
+    if [[ ! -d $RUN_DIR ]]; then
+        say "nothing to stop ($RUN_DIR does not exist)"
+        return 0
+    fi
+    take_lock
+    daemons_stop
+    broker_stop
+    redis_stop
+    pg_stop
+    say "stopped"
+}
+
+cmd_status() {
+    local pid svc
+    line() { printf '%-14s %s\n' "$1" "$2"; }
+    # Addresses as the running processes report them, not as this shell's
+    # settings say (they may differ from the ones the stack started with).
+    if pid=$(pg_pid); then
+        line postgres "running (pid $pid) 127.0.0.1:$(sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null)"
+    else line postgres stopped; fi
+    if pid=$(pid_alive "$REDIS_PIDFILE" redis-server); then
+        line redis "running (pid $pid) $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | awk '{print $2}')"
+    else line redis stopped; fi
+    if pid=$(pid_alive "$BROKER_PIDFILE" gavel-devbroker); then
+        line devbroker "running (pid $pid) $(head -n 1 "$BOOTSTRAP_FILE" 2>/dev/null || true)"
+    else line devbroker stopped; fi
+    for svc in "${GAVEL_DAEMONS[@]}"; do
+        if pid=$(pid_alive "$RUN_DIR/$svc.pid" "gavel-$svc"); then
+            line "$svc" "running (pid $pid) metrics :$(svc_metrics_port "$svc")"
+        elif [[ -x $BUILD/bin/gavel-$svc ]]; then line "$svc" stopped
+        else line "$svc" "stopped (not built)"; fi
+    done
+}
+
+case ${1:-} in
+    infra)  cmd_infra ;;
+    start)  cmd_start ;;
+    stop)   cmd_stop ;;
+    status) cmd_status ;;
+    env)    [[ $# -eq 2 ]] || usage; print_env "$2" ;;
+    -h|--help|help) usage ;;
+    *)      usage ;;
+esac
