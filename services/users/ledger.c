@@ -1,0 +1,278 @@
+/*
+ * Balance changes. Each kind is one conditional UPDATE of the wallet row
+ * (the WHERE clause keeps available ≥ 0 under any concurrency), the hold
+ * row it concerns, a ledger transaction whose entries sum to zero, and a
+ * WalletChanged event in the outbox — all inside the caller's transaction.
+ *
+ *   deposit  platform:deposits -a        user:N:available +a
+ *   reserve  user:N:available  -a        user:N:held      +a
+ *   release  user:N:held       -h        user:N:available +h
+ *   capture  user:N:held       -h        user:N:available +(h-a)   platform:captured +a
+ */
+#include <string.h>
+
+#include "users.h"
+
+Gavel__Common__V1__Money *money_new(rpc_call *c, const char *currency, int64_t units)
+{
+    Gavel__Common__V1__Money *m = (void *)rpc_new(c, &gavel__common__v1__money__descriptor);
+    m->currency = rpc_strdup(c, currency);
+    m->units = units;
+    return m;
+}
+
+Gavel__Users__V1__Balance *balance_new(rpc_call *c, int64_t user_id, const char *currency,
+                                       int64_t total, int64_t reserved)
+{
+    Gavel__Users__V1__Balance *b = (void *)rpc_new(c, &gavel__users__v1__balance__descriptor);
+    b->user_id = user_id;
+    b->total = money_new(c, currency, total);
+    b->reserved = money_new(c, currency, reserved);
+    b->available = money_new(c, currency, total - reserved);
+    return b;
+}
+
+/* Runs a statement expected to return one row of (total, reserved). */
+static int balance_update(db_conn *conn, const char *stmt, int n, const char *const *params,
+                          ledger_change *ch, bool *matched)
+{
+    int rc = 0;
+    PGresult *r = db_exec(conn, stmt, n, params, &rc);
+    if (r == NULL)
+        return rc;
+    *matched = PQntuples(r) == 1;
+    if (*matched) {
+        ch->total = db_get_i64(r, 0, 0);
+        ch->reserved = db_get_i64(r, 0, 1);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int post_entries(db_conn *conn, ledger_change *ch, const char *accounts,
+                        const char *amounts)
+{
+    char uid[24], hold[24];
+    const char *params[] = { ch->kind, db_i64(uid, ch->user_id),
+                             ch->hold_id > 0 ? db_i64(hold, ch->hold_id) : NULL,
+                             ch->reference != NULL ? ch->reference : "", ch->currency,
+                             accounts, amounts };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "ledger_post", 7, params, &rc);
+    if (r == NULL)
+        return rc;
+    ch->tx_id = PQntuples(r) > 0 ? db_get_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return ch->tx_id > 0 ? 0 : DB_E_SQL;
+}
+
+static int publish(rpc_call *c, db_conn *conn, const ledger_change *ch, int64_t amount)
+{
+    Gavel__Events__V1__WalletChanged ev = GAVEL__EVENTS__V1__WALLET_CHANGED__INIT;
+    ev.user_id = ch->user_id;
+    ev.kind = (char *)ch->kind;
+    ev.amount = money_new(c, ch->currency, amount);
+    ev.hold_id = ch->hold_id;
+    ev.lot_id = ch->lot_id;
+    ev.total = money_new(c, ch->currency, ch->total);
+    ev.reserved = money_new(c, ch->currency, ch->reserved);
+    char type[32], agg[24];
+    snprintf(type, sizeof type, "wallet.%s", ch->kind);
+    return ev_outbox_add(conn, WALLET_TOPIC, type, db_i64(agg, ch->user_id), &ev.base, NULL);
+}
+
+static int apply_deposit(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    char uid[24], amt[24];
+    const char *p1[] = { db_i64(uid, ch->user_id) };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "user_exists", 1, p1, &rc);
+    if (r == NULL)
+        return rc;
+    bool exists = PQntuples(r) == 1;
+    PQclear(r);
+    if (!exists)
+        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "user %lld not found", (long long)ch->user_id);
+    const char *p2[] = { uid, ch->currency, db_i64(amt, ch->amount) };
+    bool matched = false;
+    rc = balance_update(conn, "wallet_deposit", 3, p2, ch, &matched);
+    if (rc == DB_E_CHECK)
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                        "deposit would take the balance over the wallet limit");
+    if (rc < 0)
+        return rc;
+    char accounts[96], amounts[64];
+    snprintf(accounts, sizeof accounts, "{platform:deposits,user:%lld:available}",
+             (long long)ch->user_id);
+    snprintf(amounts, sizeof amounts, "{%lld,%lld}", -(long long)ch->amount,
+             (long long)ch->amount);
+    if ((rc = post_entries(conn, ch, accounts, amounts)) < 0)
+        return rc;
+    return publish(c, conn, ch, ch->amount);
+}
+
+static int refuse_reserve(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    char uid[24];
+    const char *p[] = { db_i64(uid, ch->user_id), ch->currency };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "wallet_get", 2, p, &rc);
+    if (r == NULL)
+        return rc;
+    int64_t available = PQntuples(r) == 1 ? db_get_i64(r, 0, 0) - db_get_i64(r, 0, 1) : 0;
+    PQclear(r);
+    return rpc_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "insufficient funds: available %lld %s, requested %lld", (long long)available,
+                    ch->currency, (long long)ch->amount);
+}
+
+static int apply_reserve(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    char uid[24], amt[24], lot[24];
+    const char *p[] = { db_i64(uid, ch->user_id), ch->currency, db_i64(amt, ch->amount) };
+    bool matched = false;
+    int rc = balance_update(conn, "wallet_reserve", 3, p, ch, &matched);
+    if (rc < 0)
+        return rc;
+    if (!matched)
+        return refuse_reserve(c, conn, ch);
+    const char *ph[] = { uid, ch->currency, db_i64(lot, ch->lot_id), amt };
+    PGresult *r = db_exec(conn, "hold_insert", 4, ph, &rc);
+    if (r == NULL)
+        return rc;
+    ch->hold_id = db_get_i64(r, 0, 0);
+    PQclear(r);
+    char accounts[96], amounts[64];
+    snprintf(accounts, sizeof accounts, "{user:%lld:available,user:%lld:held}",
+             (long long)ch->user_id, (long long)ch->user_id);
+    snprintf(amounts, sizeof amounts, "{%lld,%lld}", -(long long)ch->amount,
+             (long long)ch->amount);
+    if ((rc = post_entries(conn, ch, accounts, amounts)) < 0)
+        return rc;
+    return publish(c, conn, ch, ch->amount);
+}
+
+/* Locks the hold and checks it is still held; fills the change from it. */
+static int lock_hold(rpc_call *c, db_conn *conn, ledger_change *ch, int64_t *held,
+                     char currency[4])
+{
+    char hid[24];
+    const char *p[] = { db_i64(hid, ch->hold_id) };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "hold_lock", 1, p, &rc);
+    if (r == NULL)
+        return rc;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "hold %lld not found", (long long)ch->hold_id);
+    }
+    ch->user_id = db_get_i64(r, 0, 0);
+    snprintf(currency, 4, "%s", db_get_str(r, 0, 1));
+    ch->currency = currency;
+    ch->lot_id = db_get_i64(r, 0, 2);
+    *held = db_get_i64(r, 0, 3);
+    char state[16];
+    snprintf(state, sizeof state, "%s", db_get_str(r, 0, 4));
+    PQclear(r);
+    if (strcmp(state, "held") != 0)
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "hold %lld is already %s",
+                        (long long)ch->hold_id, state);
+    return 0;
+}
+
+static int close_hold(db_conn *conn, const ledger_change *ch, const char *state,
+                      int64_t captured)
+{
+    char hid[24], cap[24];
+    const char *p[] = { db_i64(hid, ch->hold_id), state, db_i64(cap, captured) };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "hold_close", 3, p, &rc);
+    if (r != NULL)
+        PQclear(r);
+    return rc;
+}
+
+static int apply_release(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    int64_t held = 0;
+    char currency[4];
+    int rc = lock_hold(c, conn, ch, &held, currency);
+    if (rc != 0)
+        return rc;
+    char uid[24], amt[24];
+    const char *p[] = { db_i64(uid, ch->user_id), ch->currency, db_i64(amt, held) };
+    bool matched = false;
+    if ((rc = balance_update(conn, "wallet_release", 3, p, ch, &matched)) < 0)
+        return rc;
+    if (!matched)
+        panic("wallet of user %lld reserves less than its hold %lld", (long long)ch->user_id,
+              (long long)ch->hold_id);
+    if ((rc = close_hold(conn, ch, "released", 0)) < 0)
+        return rc;
+    ch->amount = 0;
+    ch->released = held;
+    char accounts[96], amounts[64];
+    snprintf(accounts, sizeof accounts, "{user:%lld:held,user:%lld:available}",
+             (long long)ch->user_id, (long long)ch->user_id);
+    snprintf(amounts, sizeof amounts, "{%lld,%lld}", -(long long)held, (long long)held);
+    if ((rc = post_entries(conn, ch, accounts, amounts)) < 0)
+        return rc;
+    return publish(c, conn, ch, held);
+}
+
+static int apply_capture(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    int64_t held = 0, want = ch->amount;
+    const char *want_currency = ch->currency;
+    char currency[4];
+    int rc = lock_hold(c, conn, ch, &held, currency);
+    if (rc != 0)
+        return rc;
+    if (strcmp(want_currency, currency) != 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "amount.currency %s differs from hold %lld's currency %s", want_currency,
+                        (long long)ch->hold_id, currency);
+    if (want > held)
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                        "capture of %lld exceeds hold %lld of %lld", (long long)want,
+                        (long long)ch->hold_id, (long long)held);
+    char uid[24], h[24], a[24];
+    const char *p[] = { db_i64(uid, ch->user_id), ch->currency, db_i64(h, held),
+                        db_i64(a, want) };
+    bool matched = false;
+    if ((rc = balance_update(conn, "wallet_capture", 4, p, ch, &matched)) < 0)
+        return rc;
+    if (!matched)
+        panic("wallet of user %lld cannot cover its hold %lld", (long long)ch->user_id,
+              (long long)ch->hold_id);
+    if ((rc = close_hold(conn, ch, "captured", want)) < 0)
+        return rc;
+    ch->released = held - want;
+    char accounts[128], amounts[96];
+    long long u = (long long)ch->user_id;
+    if (ch->released > 0) {
+        snprintf(accounts, sizeof accounts, "{user:%lld:held,user:%lld:available,platform:captured}",
+                 u, u);
+        snprintf(amounts, sizeof amounts, "{%lld,%lld,%lld}", -(long long)held,
+                 (long long)ch->released, (long long)want);
+    } else {
+        snprintf(accounts, sizeof accounts, "{user:%lld:held,platform:captured}", u);
+        snprintf(amounts, sizeof amounts, "{%lld,%lld}", -(long long)held, (long long)want);
+    }
+    if ((rc = post_entries(conn, ch, accounts, amounts)) < 0)
+        return rc;
+    return publish(c, conn, ch, want);
+}
+
+int ledger_apply(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    if (strcmp(ch->kind, "deposit") == 0)
+        return apply_deposit(c, conn, ch);
+    if (strcmp(ch->kind, "reserve") == 0)
+        return apply_reserve(c, conn, ch);
+    if (strcmp(ch->kind, "release") == 0)
+        return apply_release(c, conn, ch);
+    if (strcmp(ch->kind, "capture") == 0)
+        return apply_capture(c, conn, ch);
+    panic("unknown ledger change %s", ch->kind);
+}

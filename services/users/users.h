@@ -1,0 +1,150 @@
+/*
+ * users daemon, private header: accounts and sessions (Users) and money on
+ * the platform (Wallet). Files are split by mechanism: accounts.c
+ * (register, profiles), sessions.c (login, tokens, logout), password.c
+ * (argon2id), wallet.c (handlers), ledger.c (balance changes and ledger
+ * rows), idempotency.c, participation.c (event consumer and history),
+ * bootstrap.c (first admin), validate.c.
+ */
+#ifndef GAVEL_USERS_H
+#define GAVEL_USERS_H
+
+#include "core/core.h"
+#include "db/db.h"
+#include "events/events.h"
+#include "rpc/rpc.h"
+#include "gavel/common/v1/common.pb-c.h"
+#include "gavel/events/v1/events.pb-c.h"
+#include "gavel/users/v1/users.pb-c.h"
+
+/* Process-wide state, set up by post_init and read-only afterwards. */
+typedef struct {
+    db_pool *db;
+    rpc_jwt_key *signer;        /* GAVEL_JWT_PRIVATE_KEY */
+    ev_producer *producer;
+    ev_relay *relay;
+    ev_consumer *participation;
+    const char *pg_dsn;
+    const char *private_key_path;
+    const char *admin_file;
+    const char *currency;       /* platform default, e.g. RUB */
+    const char *currencies;     /* accepted, comma-separated */
+    int64_t pool_size;
+    int64_t access_ttl_s;
+    int64_t refresh_ttl_s;
+    int64_t argon_m_kib;
+    int64_t argon_t;
+} users_state;
+
+extern users_state users;
+extern const cfg_entry users_config[];
+extern const db_stmt users_stmts[];
+extern const db_migration users_migrations[]; /* generated from migrations/ */
+extern const rpc_method users_methods[];
+extern const rpc_method wallet_methods[];
+
+#define USERS_TOPIC "gavel.users"
+#define WALLET_TOPIC "gavel.wallet"
+#define MAX_MONEY_UNITS 1000000000000000LL /* 10^15 minor units per call */
+
+/* ---- lifecycle.c ---- */
+int users_post_init(void);
+void users_pre_exit(void);
+bool users_is_healthy(void);
+
+/* ---- password.c ---- */
+/** Hashes with argon2id into out (encoded form). Returns 0 or -1. */
+int password_hash(const char *pw, char *out, size_t outlen);
+/** True when pw matches the encoded hash (constant work when hash is NULL). */
+bool password_verify(const char *encoded, const char *pw);
+/** NULL when pw meets the policy, else a message for the user. */
+const char *password_policy(const char *pw);
+
+/* ---- validate.c ---- */
+/** Characters (code points) in valid UTF-8 s. */
+size_t utf8_chars(const char *s);
+/** Fails the call with INVALID_ARGUMENT unless min ≤ chars(s) ≤ max. */
+int check_text(rpc_call *c, const char *field, const char *s, size_t min, size_t max);
+int check_email(rpc_call *c, const char *email);
+int check_idempotency_key(rpc_call *c, const char *key);
+/** Checks currency and 0 < units ≤ 10^15. Fills *cur with the currency. */
+int check_money(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
+                const char **cur);
+bool currency_accepted(const char *cur);
+/** Maps a DB_E_* code to UNAVAILABLE (transient) or INTERNAL and returns it. */
+int fail_db(rpc_call *c, int rc);
+/** "bidder" etc. for the proto enum; NULL for UNSPECIFIED/SERVICE/unknown. */
+const char *role_to_text(Gavel__Users__V1__Role r);
+Gavel__Users__V1__Role role_from_text(const char *s);
+
+/* ---- accounts.c ---- */
+/** Loads user id into a new Profile owned by the call; NOT_FOUND if absent. */
+int profile_load(rpc_call *c, db_conn *conn, int64_t id, Gavel__Users__V1__Profile **out);
+/** Resolves "0 means me" and checks that the caller may act on target. */
+int resolve_user(rpc_call *c, int64_t requested, unsigned others_roles, int64_t *target);
+/** Creates a user (bootstrap and Register). Returns 0, DB_E_UNIQUE or DB_E_*. */
+int account_insert(db_conn *conn, const char *email, const char *pw_hash, const char *role,
+                   const char *display_name, const char *company, const char *phone,
+                   const char *region, int64_t *id);
+
+/* ---- sessions.c ---- */
+int users_login(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int users_refresh(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int users_logout(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+
+/* ---- accounts.c handlers ---- */
+int users_register(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int users_get_profile(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int users_update_profile(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+
+/* ---- participation.c ---- */
+int users_list_participation(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int participation_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
+
+/* ---- bootstrap.c ---- */
+/** Creates the admin named in GAVEL_BOOTSTRAP_ADMIN_FILE once. Returns 0 or -1. */
+int bootstrap_admin(void);
+
+/* ---- idempotency.c ---- */
+
+/* What a money call found under its idempotency key. */
+typedef enum { IDEM_NEW, IDEM_REPLAY, IDEM_CONFLICT } idem_state;
+
+/**
+ * Claims (method, key) inside the open transaction for a request whose
+ * normalized form is req. On IDEM_REPLAY *stored is the first answer
+ * unpacked into the call's arena. Returns 0 or DB_E_*.
+ */
+int idem_claim(rpc_call *c, db_conn *conn, const char *method, const char *key,
+               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+               idem_state *state, ProtobufCMessage **stored);
+/** Records the answer for a claimed key in the same transaction. */
+int idem_store(db_conn *conn, const char *method, const char *key,
+               const ProtobufCMessage *resp);
+
+/* ---- wallet.c / ledger.c ---- */
+
+/* One balance change, as ledger.c applies it inside a transaction. */
+typedef struct {
+    const char *kind;       /* deposit | reserve | release | capture */
+    int64_t user_id;
+    const char *currency;
+    int64_t amount;         /* deposit/reserve: the amount; capture: captured */
+    int64_t hold_id;        /* release/capture: the hold; reserve: set on success */
+    int64_t lot_id;
+    const char *reference;
+    /* results */
+    int64_t tx_id;
+    int64_t total, reserved;
+    int64_t released;       /* release/capture: returned to available */
+} ledger_change;
+
+/** Applies one change: conditional UPDATE, hold row, ledger rows, outbox
+ *  event. Returns 0, a gRPC status (with rpc_fail) for refusals, or DB_E_*. */
+int ledger_apply(rpc_call *c, db_conn *conn, ledger_change *ch);
+/** Fills a Balance owned by the call. */
+Gavel__Users__V1__Balance *balance_new(rpc_call *c, int64_t user_id, const char *currency,
+                                       int64_t total, int64_t reserved);
+Gavel__Common__V1__Money *money_new(rpc_call *c, const char *currency, int64_t units);
+
+#endif

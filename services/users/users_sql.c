@@ -1,0 +1,112 @@
+/*
+ * Every SQL statement of the users daemon, prepared once per connection.
+ * Balance changes are single conditional UPDATEs: the WHERE clause is the
+ * invariant (available never below zero), so concurrent calls need no
+ * application lock and no serializable isolation.
+ */
+#include "users.h"
+
+const db_stmt users_stmts[] = {
+    /* accounts */
+    { "user_insert",
+      "INSERT INTO users (email, password_hash, role, display_name, company, phone, region) "
+      "VALUES (lower($1), $2, $3, $4, $5, $6, $7) RETURNING id" },
+    { "user_by_id",
+      "SELECT id, email, role, display_name, company, phone, region, "
+      "(extract(epoch FROM created_at) * 1000000)::bigint, "
+      "(extract(epoch FROM updated_at) * 1000000)::bigint FROM users WHERE id = $1" },
+    { "user_by_email", "SELECT id, password_hash, role FROM users WHERE lower(email) = lower($1)" },
+    { "user_update",
+      "UPDATE users SET display_name = coalesce($2, display_name), "
+      "company = coalesce($3, company), phone = coalesce($4, phone), "
+      "region = coalesce($5, region), role = coalesce($6, role), updated_at = now() "
+      "WHERE id = $1 RETURNING id" },
+    { "user_exists", "SELECT 1 FROM users WHERE id = $1" },
+
+    /* sessions */
+    { "refresh_insert",
+      "INSERT INTO refresh_tokens (token_hash, family_id, user_id, access_jti, expires_at) "
+      "VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::bigint))" },
+    { "refresh_lookup",
+      "SELECT r.family_id, r.user_id, r.used_at IS NOT NULL, r.revoked_at IS NOT NULL, "
+      "r.expires_at < now(), u.role FROM refresh_tokens r JOIN users u ON u.id = r.user_id "
+      "WHERE r.token_hash = $1 FOR UPDATE OF r" },
+    { "refresh_mark_used", "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1" },
+    { "family_revoke",
+      "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL" },
+    { "family_access_jtis",
+      "SELECT access_jti FROM refresh_tokens WHERE family_id = $1 "
+      "AND issued_at > now() - make_interval(secs => $2::bigint)" },
+
+    /* wallet */
+    { "wallet_deposit",
+      "INSERT INTO wallets (user_id, currency, total) VALUES ($1, $2, $3) "
+      "ON CONFLICT (user_id, currency) DO UPDATE SET total = wallets.total + EXCLUDED.total, "
+      "updated_at = now() RETURNING total, reserved" },
+    { "wallet_reserve",
+      "UPDATE wallets SET reserved = reserved + $3, updated_at = now() "
+      "WHERE user_id = $1 AND currency = $2 AND total - reserved >= $3 "
+      "RETURNING total, reserved" },
+    { "wallet_release",
+      "UPDATE wallets SET reserved = reserved - $3, updated_at = now() "
+      "WHERE user_id = $1 AND currency = $2 AND reserved >= $3 RETURNING total, reserved" },
+    { "wallet_capture",
+      "UPDATE wallets SET reserved = reserved - $3, total = total - $4, updated_at = now() "
+      "WHERE user_id = $1 AND currency = $2 AND reserved >= $3 AND total >= $4 "
+      "RETURNING total, reserved" },
+    { "wallet_get", "SELECT total, reserved FROM wallets WHERE user_id = $1 AND currency = $2" },
+    { "hold_insert",
+      "INSERT INTO holds (user_id, currency, lot_id, amount) VALUES ($1, $2, $3, $4) "
+      "RETURNING id" },
+    { "hold_lock",
+      "SELECT user_id, currency, lot_id, amount, state, captured, "
+      "(extract(epoch FROM created_at) * 1000000)::bigint FROM holds WHERE id = $1 FOR UPDATE" },
+    { "hold_get",
+      "SELECT user_id, currency, lot_id, amount, state, captured, "
+      "(extract(epoch FROM created_at) * 1000000)::bigint FROM holds WHERE id = $1" },
+    { "hold_close",
+      "UPDATE holds SET state = $2, captured = $3, closed_at = now() WHERE id = $1" },
+    { "ledger_post",
+      "WITH t AS (INSERT INTO ledger_tx (kind, user_id, hold_id, reference) "
+      "VALUES ($1, $2, $3, $4) RETURNING id) "
+      "INSERT INTO ledger_entries (tx_id, account, currency, amount) "
+      "SELECT t.id, e.account, $5, e.amount FROM t, "
+      "unnest($6::text[], $7::bigint[]) AS e(account, amount) RETURNING tx_id" },
+
+    /* idempotency */
+    { "idem_claim",
+      "INSERT INTO idempotency_keys (method, key, request_hash) VALUES ($1, $2, $3) "
+      "ON CONFLICT DO NOTHING RETURNING 1" },
+    { "idem_lookup",
+      "SELECT request_hash, response FROM idempotency_keys WHERE method = $1 AND key = $2" },
+    { "idem_store", "UPDATE idempotency_keys SET response = $3 WHERE method = $1 AND key = $2" },
+
+    /* participation */
+    { "part_bid",
+      "INSERT INTO participation (user_id, lot_id, currency, bid_count, highest_bid, "
+      "is_leading, first_bid_at_us, last_event_at_us) VALUES ($1, $2, $3, 1, $4, true, $5, $5) "
+      "ON CONFLICT (user_id, lot_id) DO UPDATE SET bid_count = participation.bid_count + 1, "
+      "highest_bid = greatest(participation.highest_bid, EXCLUDED.highest_bid), "
+      "is_leading = participation.outcome = 'open', "
+      "last_event_at_us = greatest(participation.last_event_at_us, EXCLUDED.last_event_at_us)" },
+    { "part_others_trail",
+      "UPDATE participation SET is_leading = false WHERE lot_id = $1 AND user_id <> $2 "
+      "AND is_leading" },
+    { "part_outbid",
+      "UPDATE participation SET is_leading = false, "
+      "last_event_at_us = greatest(last_event_at_us, $3) WHERE lot_id = $1 AND user_id = $2" },
+    { "lot_outcome_insert",
+      "INSERT INTO lot_outcomes (lot_id, winner_id, final_price, closed_at_us) "
+      "VALUES ($1, $2, $3, $4) ON CONFLICT (lot_id) DO NOTHING" },
+    { "part_apply_outcome",
+      "UPDATE participation p SET outcome = CASE WHEN p.user_id = o.winner_id THEN 'won' "
+      "ELSE 'lost' END, is_leading = p.user_id = o.winner_id, final_price = o.final_price, "
+      "last_event_at_us = greatest(p.last_event_at_us, o.closed_at_us) "
+      "FROM lot_outcomes o WHERE o.lot_id = p.lot_id AND p.lot_id = $1" },
+    { "part_list",
+      "SELECT lot_id, currency, bid_count, highest_bid, is_leading, outcome, final_price, "
+      "first_bid_at_us, last_event_at_us FROM participation WHERE user_id = $1 "
+      "AND (last_event_at_us, lot_id) < ($2, $3) "
+      "ORDER BY last_event_at_us DESC, lot_id DESC LIMIT $4" },
+    { 0 },
+};

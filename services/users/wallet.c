@@ -1,0 +1,273 @@
+/*
+ * gavel.users.v1.Wallet handlers. Every changing call follows one path
+ * (money_run): validate, normalise the request (so "me" and an explicit id
+ * hash alike), then in one transaction claim the idempotency key, apply the
+ * change through ledger.c, build the answer and store it under the key.
+ * The caller sees OK only after COMMIT.
+ */
+#include <string.h>
+
+#include "users.h"
+
+/* One money call in flight; lives on the handler's stack. */
+typedef struct {
+    rpc_call *c;
+    const char *method;
+    const char *key;
+    const ProtobufCMessage *normalized;
+    const ProtobufCMessageDescriptor *resp_desc;
+    ledger_change change;
+    ProtobufCMessage *(*answer)(rpc_call *c, const ledger_change *ch);
+    ProtobufCMessage *resp;
+    int status;
+} money_call;
+
+static int money_body(db_conn *conn, void *arg)
+{
+    money_call *m = arg;
+    idem_state st = IDEM_NEW;
+    ProtobufCMessage *stored = NULL;
+    int rc = idem_claim(m->c, conn, m->method, m->key, m->normalized, m->resp_desc, &st,
+                        &stored);
+    if (rc < 0)
+        return rc;
+    if (st == IDEM_REPLAY) {
+        m->resp = stored;
+        return 0;
+    }
+    if (st == IDEM_CONFLICT) {
+        m->status = rpc_fail(m->c, GRPC_STATUS_FAILED_PRECONDITION,
+                             "idempotency_key %s was already used for a different request",
+                             m->key);
+        return DB_E_ABORT;
+    }
+    ledger_change ch = m->change; /* a retried transaction starts afresh */
+    rc = ledger_apply(m->c, conn, &ch);
+    if (rc > 0) {
+        m->status = rc;
+        return DB_E_ABORT;
+    }
+    if (rc < 0)
+        return rc;
+    m->resp = m->answer(m->c, &ch);
+    return idem_store(conn, m->method, m->key, m->resp);
+}
+
+static int money_run(money_call *m, ProtobufCMessage **out)
+{
+    m->status = GRPC_STATUS_OK;
+    int rc = db_tx(users.db, DB_READ_COMMITTED, money_body, m);
+    if (rc == DB_E_ABORT)
+        return m->status;
+    if (rc < 0)
+        return fail_db(m->c, rc);
+    ev_relay_kick(users.relay);
+    *out = m->resp;
+    return GRPC_STATUS_OK;
+}
+
+static ProtobufCMessage *deposit_answer(rpc_call *c, const ledger_change *ch)
+{
+    Gavel__Users__V1__DepositResponse *r =
+        (void *)rpc_new(c, &gavel__users__v1__deposit_response__descriptor);
+    r->balance = balance_new(c, ch->user_id, ch->currency, ch->total, ch->reserved);
+    r->ledger_tx_id = ch->tx_id;
+    return &r->base;
+}
+
+static int wallet_deposit(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__DepositRequest *req = (const void *)in;
+    const char *cur = NULL;
+    int rc;
+    if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0 ||
+        (rc = check_money(c, "amount", req->amount, &cur)) != 0 ||
+        (rc = check_text(c, "reference", req->reference, 0, 200)) != 0)
+        return rc;
+    if (req->user_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "user_id must be a positive id");
+    money_call m = {
+        .c = c, .method = "Deposit", .key = req->idempotency_key, .normalized = in,
+        .resp_desc = &gavel__users__v1__deposit_response__descriptor, .answer = deposit_answer,
+        .change = { .kind = "deposit", .user_id = req->user_id, .currency = cur,
+                    .amount = req->amount->units, .reference = req->reference },
+    };
+    return money_run(&m, out);
+}
+
+static ProtobufCMessage *reserve_answer(rpc_call *c, const ledger_change *ch)
+{
+    Gavel__Users__V1__ReserveFundsResponse *r =
+        (void *)rpc_new(c, &gavel__users__v1__reserve_funds_response__descriptor);
+    r->hold_id = ch->hold_id;
+    r->balance = balance_new(c, ch->user_id, ch->currency, ch->total, ch->reserved);
+    return &r->base;
+}
+
+static int wallet_reserve(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__ReserveFundsRequest *req = (const void *)in;
+    const char *cur = NULL;
+    int64_t user = 0;
+    int rc;
+    if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0 ||
+        (rc = check_money(c, "amount", req->amount, &cur)) != 0)
+        return rc;
+    if (req->lot_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
+    if ((rc = resolve_user(c, req->user_id, RPC_STAFF, &user)) != 0)
+        return rc;
+    Gavel__Users__V1__ReserveFundsRequest norm = *req;
+    norm.user_id = user;
+    money_call m = {
+        .c = c, .method = "ReserveFunds", .key = req->idempotency_key, .normalized = &norm.base,
+        .resp_desc = &gavel__users__v1__reserve_funds_response__descriptor,
+        .answer = reserve_answer,
+        .change = { .kind = "reserve", .user_id = user, .currency = cur,
+                    .amount = req->amount->units, .lot_id = req->lot_id },
+    };
+    return money_run(&m, out);
+}
+
+static ProtobufCMessage *release_answer(rpc_call *c, const ledger_change *ch)
+{
+    Gavel__Users__V1__ReleaseFundsResponse *r =
+        (void *)rpc_new(c, &gavel__users__v1__release_funds_response__descriptor);
+    r->balance = balance_new(c, ch->user_id, ch->currency, ch->total, ch->reserved);
+    r->released = money_new(c, ch->currency, ch->released);
+    return &r->base;
+}
+
+static int wallet_release(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__ReleaseFundsRequest *req = (const void *)in;
+    int rc = check_idempotency_key(c, req->idempotency_key);
+    if (rc != 0)
+        return rc;
+    if (req->hold_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "hold_id must be a positive id");
+    money_call m = {
+        .c = c, .method = "ReleaseFunds", .key = req->idempotency_key, .normalized = in,
+        .resp_desc = &gavel__users__v1__release_funds_response__descriptor,
+        .answer = release_answer,
+        .change = { .kind = "release", .hold_id = req->hold_id },
+    };
+    return money_run(&m, out);
+}
+
+static ProtobufCMessage *capture_answer(rpc_call *c, const ledger_change *ch)
+{
+    Gavel__Users__V1__CaptureFundsResponse *r =
+        (void *)rpc_new(c, &gavel__users__v1__capture_funds_response__descriptor);
+    r->balance = balance_new(c, ch->user_id, ch->currency, ch->total, ch->reserved);
+    r->captured = money_new(c, ch->currency, ch->amount);
+    r->released = money_new(c, ch->currency, ch->released);
+    return &r->base;
+}
+
+static int wallet_capture(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__CaptureFundsRequest *req = (const void *)in;
+    const char *cur = NULL;
+    int rc;
+    if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0 ||
+        (rc = check_money(c, "amount", req->amount, &cur)) != 0)
+        return rc;
+    if (req->hold_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "hold_id must be a positive id");
+    money_call m = {
+        .c = c, .method = "CaptureFunds", .key = req->idempotency_key, .normalized = in,
+        .resp_desc = &gavel__users__v1__capture_funds_response__descriptor,
+        .answer = capture_answer,
+        .change = { .kind = "capture", .hold_id = req->hold_id, .currency = cur,
+                    .amount = req->amount->units },
+    };
+    return money_run(&m, out);
+}
+
+static int wallet_get_balance(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__GetBalanceRequest *req = (const void *)in;
+    const char *cur = req->currency[0] != '\0' ? req->currency : users.currency;
+    int64_t user = 0;
+    int rc;
+    if (!currency_accepted(cur))
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "currency must be one of %s",
+                        users.currencies);
+    if ((rc = resolve_user(c, req->user_id, RPC_STAFF, &user)) != 0)
+        return rc;
+    db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
+    if (conn == NULL)
+        return fail_db(c, DB_E_TIMEOUT);
+    char uid[24];
+    const char *p[] = { db_i64(uid, user), cur };
+    PGresult *r = db_exec(conn, "wallet_get", 2, p, &rc);
+    db_pool_put(users.db, conn);
+    if (r == NULL)
+        return fail_db(c, rc);
+    int64_t total = PQntuples(r) == 1 ? db_get_i64(r, 0, 0) : 0;
+    int64_t reserved = PQntuples(r) == 1 ? db_get_i64(r, 0, 1) : 0;
+    PQclear(r);
+    Gavel__Users__V1__GetBalanceResponse *resp =
+        (void *)rpc_new(c, &gavel__users__v1__get_balance_response__descriptor);
+    resp->balance = balance_new(c, user, cur, total, reserved);
+    *out = &resp->base;
+    return GRPC_STATUS_OK;
+}
+
+static int wallet_get_hold(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__GetHoldRequest *req = (const void *)in;
+    if (req->hold_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "hold_id must be a positive id");
+    db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
+    if (conn == NULL)
+        return fail_db(c, DB_E_TIMEOUT);
+    char hid[24];
+    const char *p[] = { db_i64(hid, req->hold_id) };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "hold_get", 1, p, &rc);
+    db_pool_put(users.db, conn);
+    if (r == NULL)
+        return fail_db(c, rc);
+    if (PQntuples(r) != 1 || (!rpc_has_role(c, RPC_STAFF) &&
+                              db_get_i64(r, 0, 0) != rpc_caller(c)->user_id)) {
+        bool exists = PQntuples(r) == 1;
+        PQclear(r);
+        return exists ? rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED, "hold %lld is not yours",
+                                 (long long)req->hold_id)
+                      : rpc_fail(c, GRPC_STATUS_NOT_FOUND, "hold %lld not found",
+                                 (long long)req->hold_id);
+    }
+    Gavel__Users__V1__Hold *h = (void *)rpc_new(c, &gavel__users__v1__hold__descriptor);
+    h->hold_id = req->hold_id;
+    h->user_id = db_get_i64(r, 0, 0);
+    h->lot_id = db_get_i64(r, 0, 2);
+    h->amount = money_new(c, db_get_str(r, 0, 1), db_get_i64(r, 0, 3));
+    h->state = rpc_strdup(c, db_get_str(r, 0, 4));
+    h->created_at_us = db_get_i64(r, 0, 6);
+    PQclear(r);
+    Gavel__Users__V1__GetHoldResponse *resp =
+        (void *)rpc_new(c, &gavel__users__v1__get_hold_response__descriptor);
+    resp->hold = h;
+    *out = &resp->base;
+    return GRPC_STATUS_OK;
+}
+
+#define W(name) "/gavel.users.v1.Wallet/" name
+#define D(t) &gavel__users__v1__##t##__descriptor
+const rpc_method wallet_methods[] = {
+    { W("Deposit"), D(deposit_request), D(deposit_response), wallet_deposit, RPC_STAFF,
+      RPC_IDEMPOTENT, 5000 },
+    { W("GetBalance"), D(get_balance_request), D(get_balance_response), wallet_get_balance,
+      RPC_ANY_USER, RPC_IDEMPOTENT, 2000 },
+    { W("ReserveFunds"), D(reserve_funds_request), D(reserve_funds_response), wallet_reserve,
+      RPC_ROLE_BIDDER | RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+    { W("ReleaseFunds"), D(release_funds_request), D(release_funds_response), wallet_release,
+      RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+    { W("CaptureFunds"), D(capture_funds_request), D(capture_funds_response), wallet_capture,
+      RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+    { W("GetHold"), D(get_hold_request), D(get_hold_response), wallet_get_hold, RPC_ANY_USER,
+      RPC_IDEMPOTENT, 2000 },
+    { 0 },
+};
