@@ -18,16 +18,19 @@
 /* Error vocabulary: 0 success, negative failure. */
 enum {
     DB_OK = 0,
-    DB_E_CONN = -1,     /* connection lost or refused; outcome of a COMMIT unknown */
+    DB_E_CONN = -1,     /* connection lost or refused (class 08, 57P01-57P03);
+                           outcome of a COMMIT unknown */
     DB_E_RETRY = -2,    /* serialization failure (40001) or deadlock (40P01) */
     DB_E_UNIQUE = -3,   /* unique violation (23505) */
     DB_E_CHECK = -4,    /* check (23514) or not-null/foreign-key constraint */
-    DB_E_TIMEOUT = -5,  /* no connection free within the wait, or statement timeout */
+    DB_E_TIMEOUT = -5,  /* no connection free within the wait, or statement
+                           timeout (57014) or lock timeout (55P03) */
     DB_E_SQL = -6,      /* any other server error (a bug: logged with SQLSTATE) */
     DB_E_ABORT = -7,    /* the transaction body chose to roll back (not retried) */
 };
 
-/** Returns a short constant name for a DB_E_* code. */
+/** Returns a short constant name for a DB_E_* code ("DB_E_UNKNOWN" for
+ *  any other value); a static string. */
 const char *db_strerror(int rc);
 
 typedef struct db_pool db_pool;
@@ -43,31 +46,41 @@ typedef struct {
 } db_stmt;
 
 /**
- * Returns a new pool of `size` connections to `conninfo` (libpq syntax), or
- * NULL with a message in err when the first connection fails. `stmts` is
- * borrowed for the pool's lifetime (a static table). Caller frees with
- * db_pool_free(). Broken connections are re-opened on the next get.
+ * Returns a new pool of `size` connections to `conninfo` (libpq key=value
+ * or URI syntax), or NULL with a message in err when size < 1 or the first
+ * connection fails. Only that first connection is opened here; the others
+ * open on first use. Unless conninfo says otherwise, connect_timeout is 5 s
+ * and application_name is "gavel". Server notices go to the log.
+ * conninfo is copied; `stmts` (may be NULL) is borrowed for the pool's
+ * lifetime (a static table). Caller frees with db_pool_free(). Broken
+ * connections are re-opened on the next get.
  */
 db_pool *db_pool_new(const char *conninfo, int size, const db_stmt *stmts,
                      char *err, size_t errlen);
-/** Closes every connection; all must have been put back. NULL is a no-op. */
+/** Closes every connection; all must have been put back (a connection
+ *  still borrowed is a broken invariant: panic). NULL is a no-op. */
 void db_pool_free(db_pool *p);
 
-/** Borrows a connection, waiting up to wait_ms. NULL on timeout or when no
- *  connection can be opened (logged). Give it back with db_pool_put(). */
+/** Borrows a connection, waiting up to wait_ms (0 or less: no wait). NULL
+ *  on timeout or when no connection can be opened (both logged). A session
+ *  the server ended while it sat idle is noticed here and replaced. Give
+ *  it back with db_pool_put(). */
 db_conn *db_pool_get(db_pool *p, int wait_ms);
 /** Returns a connection; a connection left inside a transaction is rolled
- *  back, a broken one is closed and re-opened later. */
+ *  back, a broken one is closed and re-opened later. NULL is a no-op. */
 void db_pool_put(db_pool *p, db_conn *c);
-/** Borrowed libpq handle of a pooled connection. */
+/** Borrowed libpq handle of a pooled connection, valid until it is put
+ *  back. Do not close it or leave it mid-COPY. */
 PGconn *db_pg(db_conn *c);
 
 /**
  * Executes prepared statement `name` (from the pool's table) with text
- * parameters (a NULL entry is SQL NULL). Returns the result, which the
- * caller frees with PQclear(), or NULL with *rc set to a DB_E_* code
- * (the error is logged unless it is DB_E_UNIQUE/DB_E_CHECK/DB_E_RETRY).
- * A result is returned only for PGRES_COMMAND_OK / PGRES_TUPLES_OK.
+ * parameters (a NULL entry is SQL NULL), preparing it first if this
+ * session has not yet. Returns the text-format result, which the caller
+ * frees with PQclear(), and sets *rc to 0; or NULL with *rc set to a
+ * DB_E_* code (the error is logged unless it is DB_E_UNIQUE/DB_E_CHECK/
+ * DB_E_RETRY). A name not in the table is DB_E_SQL. A result is returned
+ * only for PGRES_COMMAND_OK / PGRES_TUPLES_OK. rc may be NULL.
  */
 PGresult *db_exec(db_conn *c, const char *name, int nparams,
                   const char *const *values, int *rc);
@@ -75,27 +88,37 @@ PGresult *db_exec(db_conn *c, const char *name, int nparams,
 PGresult *db_exec_bin(db_conn *c, const char *name, int nparams,
                       const char *const *values, const int *lengths,
                       const int *formats, int *rc);
-/** Runs an unprepared command without parameters (BEGIN, DDL). Returns 0 or DB_E_*. */
+/** Runs an unprepared command without parameters (BEGIN, DDL, SET).
+ *  Returns 0 or DB_E_*, logged as for db_exec. */
 int db_command(db_conn *c, const char *sql);
 
-/** The SQLSTATE-derived code of a failed result, for callers that use PQexec. */
+/** The SQLSTATE-derived code of a result, for callers that use PQexec:
+ *  0 for a successful (or empty-query) result, DB_E_CONN whenever pg is
+ *  broken, DB_E_SQL for no result or an unmapped SQLSTATE. Logs nothing. */
 int db_classify(const PGresult *res, PGconn *pg);
 
 typedef enum { DB_READ_COMMITTED, DB_REPEATABLE_READ, DB_SERIALIZABLE } db_isolation;
 
 /**
- * The body of a transaction: runs on c between BEGIN and COMMIT. Returns 0
- * to commit, DB_E_RETRY to retry the whole transaction, any other negative
- * code to roll back and return that code.
+ * The body of a transaction: runs on c between BEGIN and COMMIT and may run
+ * more than once, so it must not act outside the database (send, publish)
+ * nor keep state between runs. Returns 0 (or any non-negative value) to
+ * commit, DB_E_RETRY to retry the whole transaction, any other negative
+ * code to roll back and return that code. It must not COMMIT or ROLLBACK
+ * itself, and must return an error when one of its statements failed:
+ * success after a failed statement rolls back and gives DB_E_SQL.
  */
 typedef int (*db_tx_fn)(db_conn *c, void *arg);
 
 /**
- * Runs fn in a transaction on a connection from the pool, retrying up to 8
- * times with jittered backoff when the body or COMMIT fails with a
- * serialization failure or deadlock. Returns 0 when committed, the body's
- * code, or DB_E_CONN when the connection broke (a COMMIT may or may not
- * have happened: callers rely on idempotency keys to find out).
+ * Runs fn in a transaction on a connection from the pool, making up to 8
+ * attempts with jittered backoff (1 ms .. 100 ms) when the body or COMMIT
+ * fails with a serialization failure or deadlock. Waits up to 5 s for a
+ * connection (else DB_E_TIMEOUT). Returns 0 when committed, the body's
+ * code, DB_E_RETRY when every attempt conflicted, or DB_E_CONN when the
+ * connection broke after BEGIN (a COMMIT may or may not have happened:
+ * callers rely on idempotency keys to find out); a connection found dead
+ * at BEGIN is replaced and the attempt made again.
  */
 int db_tx(db_pool *p, db_isolation iso, db_tx_fn fn, void *arg);
 
@@ -109,17 +132,24 @@ typedef struct {
 /**
  * Applies, in order and each in its own transaction, the migrations of
  * `component` (e.g. "users", "events") not yet recorded in table
- * gavel_migrations, holding a session advisory lock so concurrent replicas
- * apply each exactly once. Returns 0 or DB_E_* (logged, naming the file).
+ * gavel_migrations (created when missing), holding a session advisory lock
+ * (pg_advisory_lock(hashtext('gavel_migrations'))) so concurrent replicas
+ * apply each exactly once. A migration's SQL runs with its record row in
+ * one transaction, so it must not contain BEGIN/COMMIT/ROLLBACK or
+ * statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY).
+ * Stops at the first failure; earlier migrations stay applied. Returns 0
+ * or DB_E_* (logged, naming the file and line); a list whose versions do
+ * not strictly increase is DB_E_SQL. Waits up to 30 s for a connection.
  */
 int db_migrate(db_pool *p, const char *component, const db_migration *list);
 
 /* ---- value helpers for text-format results ---- */
 
-/** Field as int64 (0 when NULL). */
+/** Field as int64 (0 when NULL, out of range, or not an integer). */
 int64_t db_get_i64(const PGresult *r, int row, int col);
 /** Field as a borrowed string ("" when NULL), valid until PQclear(r). */
 const char *db_get_str(const PGresult *r, int row, int col);
+/** Field as bool: true for "t" (PostgreSQL's text form) or "true". */
 bool db_get_bool(const PGresult *r, int row, int col);
 /** Formats v into buf (at least 24 bytes) and returns buf, for parameters. */
 const char *db_i64(char *buf, int64_t v);

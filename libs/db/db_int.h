@@ -1,0 +1,65 @@
+/*
+ * db_int: what the db modules share and nothing outside libs/db includes —
+ * the pool and connection structures and the internal helpers that turn a
+ * libpq result into a DB_E_* code and a log line.
+ */
+#ifndef GAVEL_DB_INT_H
+#define GAVEL_DB_INT_H
+
+#include "db/db.h"
+#include "core/core.h"
+
+#include <pthread.h>
+
+/*
+ * One pooled connection. Owned by the pool while on its free list, by the
+ * one thread that took it otherwise. prepared[i] is true when pool->stmts[i]
+ * has been prepared on pg; every flag is cleared whenever pg is closed, so
+ * the flags always describe the live session.
+ */
+struct db_conn {
+    PGconn *pg;              /* NULL until opened and after it broke */
+    db_pool *pool;
+    bool *prepared;          /* [pool->nstmts] */
+};
+
+/*
+ * The pool: `size` slots, each a db_conn, of which `nfree` sit on the free
+ * stack. mu guards nfree and free; cv is signalled on every put. conninfo,
+ * stmts and conns never change after db_pool_new.
+ */
+struct db_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* on CLOCK_MONOTONIC */
+    char *conninfo;
+    const db_stmt *stmts;    /* borrowed, may be NULL */
+    int nstmts;
+    int size;
+    db_conn *conns;          /* [size] */
+    db_conn **free;          /* [size], the first nfree are free */
+    int nfree;
+};
+
+/**
+ * Takes a connection as db_pool_get does and says why it failed: 0 with
+ * *out set, DB_E_TIMEOUT when none was free within wait_ms, DB_E_CONN when
+ * the connection could not be (re)opened (logged). *out is NULL on failure.
+ */
+int db__pool_take(db_pool *p, int wait_ms, db_conn **out);
+
+/**
+ * Classifies res like db_classify and logs it when it is not one of the
+ * errors callers expect to handle (unique, check, retry). `what` names the
+ * statement for the log line. A result whose status is neither
+ * PGRES_COMMAND_OK nor PGRES_TUPLES_OK is DB_E_SQL even without an error.
+ */
+int db__check(const PGresult *res, PGconn *pg, const char *what);
+
+/** Length of libpq message msg without its trailing newlines and blanks. */
+int db__msg_len(const char *msg);
+
+/** Logs a failed result at lvl with its SQLSTATE and primary message. */
+void db__log_failure(log_level lvl, const PGresult *res, PGconn *pg,
+                     const char *what);
+
+#endif
