@@ -74,7 +74,8 @@ $(foreach l,$(LIBS),$(eval $(call LIB_RULE,$(l))))
 
 # --- daemons: services/<svc>/*.c minus *_test.c ------------------------------
 SERVICES  := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
-BINS      := $(addprefix $(BUILD)/bin/gavel-,$(SERVICES)) $(BUILD)/bin/gavel-devbroker
+BINS      := $(addprefix $(BUILD)/bin/gavel-,$(SERVICES)) $(BUILD)/bin/gavel-devbroker \
+             $(BUILD)/bin/gavel-bench $(BUILD)/bin/gavel-health
 svc_src    = $(filter-out %_test.c,$(wildcard services/$(1)/*.c))
 
 # Each daemon's migrations/NNN_name.sql are compiled into the binary as the
@@ -94,6 +95,15 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
 
 $(BUILD)/bin/gavel-devbroker: $(BUILD)/obj/deploy/dev/devbroker.o $(call lib_a,core)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tools: the benchmark driver and a gRPC health probe for scripts.
+$(BUILD)/bin/gavel-bench: $(BUILD)/obj/tests/bench/gavel_bench.o $(ALL_LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/gavel-health: $(BUILD)/obj/deploy/dev/health_probe.o $(ALL_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

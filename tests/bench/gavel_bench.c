@@ -1,0 +1,272 @@
+/*
+ * gavel-bench: load generator for `make bench`. C because a Python client
+ * cannot drive more than ~10k calls/s here (MEASURED.md).
+ *
+ *   gavel-bench ping TARGET CONCURRENCY SECONDS
+ *       keeps CONCURRENCY Ping calls in flight on one completion queue
+ *       (one client thread, like the figures in MEASURED.md)
+ *   gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID…]
+ *       CLIENTS threads, each a bidder wallet, each doing ReserveFunds of
+ *       1 minor unit back to back with the service identity
+ *       (GAVEL_SERVICE_KEY)
+ *
+ * Prints one line: calls=… errors=… seconds=… rps=… p50_ms=… p99_ms=… p999_ms=…
+ * The first second is a warm-up and is not counted.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/byte_buffer.h>
+
+#include "rpc/rpc.h"
+#include "gavel/common/v1/common.pb-c.h"
+#include "gavel/users/v1/users.pb-c.h"
+
+#define WARMUP_US 1000000LL
+
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+    int64_t errors;
+} samples;
+
+static void sample_add(samples *s, int64_t us)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 65536;
+        s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+    }
+    s->v[s->n++] = us;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void report(samples *s, double seconds)
+{
+    qsort(s->v, s->n, sizeof *s->v, cmp_i64);
+    double p[3] = { 0.50, 0.99, 0.999 };
+    double ms[3] = { 0 };
+    for (int i = 0; i < 3 && s->n > 0; i++)
+        ms[i] = (double)s->v[(size_t)(p[i] * (double)(s->n - 1))] / 1000.0;
+    printf("calls=%zu errors=%lld seconds=%.2f rps=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f\n",
+           s->n, (long long)s->errors, seconds, (double)s->n / seconds, ms[0], ms[1], ms[2]);
+}
+
+/* ---- ping: many calls in flight on one completion queue ---- */
+
+typedef struct {
+    grpc_call *call;
+    grpc_byte_buffer *req, *resp;
+    grpc_metadata_array init_md, trail_md;
+    grpc_status_code status;
+    grpc_slice details;
+    int64_t t0;
+} ping_slot;
+
+static void ping_start(grpc_channel *ch, grpc_completion_queue *cq, ping_slot *s,
+                       grpc_byte_buffer *req)
+{
+    memset(s, 0, sizeof *s);
+    s->t0 = mono_us();
+    s->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                       grpc_slice_from_static_string("/gavel.users.v1.Users/Ping"),
+                                       NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_metadata_array_init(&s->init_md);
+    grpc_metadata_array_init(&s->trail_md);
+    s->req = grpc_byte_buffer_copy(req);
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = s->req;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &s->init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &s->resp;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.status = &s->status;
+    ops[5].data.recv_status_on_client.status_details = &s->details;
+    ops[5].data.recv_status_on_client.trailing_metadata = &s->trail_md;
+    if (grpc_call_start_batch(s->call, ops, 6, s, NULL) != GRPC_CALL_OK)
+        panic("cannot start a ping");
+}
+
+static void ping_clean(ping_slot *s)
+{
+    grpc_call_unref(s->call);
+    grpc_byte_buffer_destroy(s->req);
+    if (s->resp != NULL)
+        grpc_byte_buffer_destroy(s->resp);
+    grpc_metadata_array_destroy(&s->init_md);
+    grpc_metadata_array_destroy(&s->trail_md);
+    grpc_slice_unref(s->details);
+}
+
+static int run_ping(const char *target, int conc, int seconds)
+{
+    grpc_init();
+    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(target, cr, NULL);
+    grpc_channel_credentials_release(cr);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    Gavel__Common__V1__PingRequest pr = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    uint8_t buf[16];
+    size_t n = protobuf_c_message_pack(&pr.base, buf);
+    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, n);
+    grpc_byte_buffer *req = grpc_raw_byte_buffer_create(&sl, 1);
+    grpc_slice_unref(sl);
+    ping_slot *slots = xcalloc((size_t)conc, sizeof *slots);
+    int64_t start = mono_us(), measure_from = start + WARMUP_US;
+    int64_t end = measure_from + (int64_t)seconds * 1000000;
+    for (int i = 0; i < conc; i++)
+        ping_start(ch, cq, &slots[i], req);
+    samples s = { 0 };
+    int inflight = conc;
+    while (inflight > 0) {
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        ping_slot *sl2 = ev.tag;
+        int64_t now = mono_us();
+        if (sl2->t0 >= measure_from && now <= end) {
+            if (ev.success && sl2->status == GRPC_STATUS_OK)
+                sample_add(&s, now - sl2->t0);
+            else
+                s.errors++;
+        }
+        ping_clean(sl2);
+        if (now < end)
+            ping_start(ch, cq, sl2, req);
+        else
+            inflight--;
+    }
+    report(&s, (double)seconds);
+    grpc_byte_buffer_destroy(req);
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(cq);
+    grpc_channel_destroy(ch);
+    free(slots);
+    free(s.v);
+    return 0;
+}
+
+/* ---- reserve: blocking clients, one wallet each ---- */
+
+typedef struct {
+    pthread_t tid;
+    int index;
+    int64_t user_id;
+    const char *target;
+    const char *token;
+    int64_t measure_from, end;
+    unsigned nonce;
+    samples s;
+} reserve_client;
+
+static void *reserve_main(void *arg)
+{
+    reserve_client *c = arg;
+    rpc_channel *ch = rpc_channel_get(c->target);
+    Gavel__Common__V1__Money amt = GAVEL__COMMON__V1__MONEY__INIT;
+    amt.currency = "RUB";
+    amt.units = 1;
+    for (long k = 0;; k++) {
+        int64_t t0 = mono_us();
+        if (t0 >= c->end)
+            break;
+        char key[96];
+        snprintf(key, sizeof key, "bench-%u-%d-%ld", c->nonce, c->index, k);
+        Gavel__Users__V1__ReserveFundsRequest req = GAVEL__USERS__V1__RESERVE_FUNDS_REQUEST__INIT;
+        req.idempotency_key = key;
+        req.user_id = c->user_id;
+        req.lot_id = 1;
+        req.amount = &amt;
+        rpc_call_opts o = { .token = c->token, .deadline_ms = 5000 };
+        ProtobufCMessage *resp = NULL;
+        char err[256];
+        grpc_status_code st = rpc_unary(ch, "/gavel.users.v1.Wallet/ReserveFunds", &req.base,
+                                        &gavel__users__v1__reserve_funds_response__descriptor,
+                                        &resp, &o, err, sizeof err);
+        int64_t t1 = mono_us();
+        if (resp != NULL)
+            protobuf_c_message_free_unpacked(resp, NULL);
+        if (t0 < c->measure_from || t1 > c->end)
+            continue;
+        if (st == GRPC_STATUS_OK)
+            sample_add(&c->s, t1 - t0);
+        else if (c->s.errors++ == 0)
+            fprintf(stderr, "reserve failed: %d %s\n", st, err);
+    }
+    return NULL;
+}
+
+static int run_reserve(const char *target, int clients, int seconds, const char *ids)
+{
+    if (rpc_auth_init() < 0)
+        return 1;
+    char *token = rpc_service_token();
+    if (token == NULL) {
+        fprintf(stderr, "GAVEL_SERVICE_KEY is needed to mint a service token\n");
+        return 1;
+    }
+    reserve_client *cs = xcalloc((size_t)clients, sizeof *cs);
+    int64_t start = mono_us();
+    const char *p = ids;
+    unsigned nonce = (unsigned)(now_us() & 0xffffffff);
+    for (int i = 0; i < clients; i++) {
+        cs[i] = (reserve_client){ .index = i, .target = target, .token = token,
+                                  .measure_from = start + WARMUP_US,
+                                  .end = start + WARMUP_US + (int64_t)seconds * 1000000,
+                                  .nonce = nonce };
+        char *endp = NULL;
+        cs[i].user_id = strtoll(p, &endp, 10);
+        p = (*endp == ',') ? endp + 1 : ids; /* fewer ids than clients: wrap around */
+        if (pthread_create(&cs[i].tid, NULL, reserve_main, &cs[i]) != 0)
+            panic("cannot start a client thread");
+    }
+    samples all = { 0 };
+    for (int i = 0; i < clients; i++) {
+        pthread_join(cs[i].tid, NULL);
+        for (size_t k = 0; k < cs[i].s.n; k++)
+            sample_add(&all, cs[i].s.v[k]);
+        all.errors += cs[i].s.errors;
+        free(cs[i].s.v);
+    }
+    report(&all, (double)seconds);
+    free(all.v);
+    free(cs);
+    free(token);
+    return 0;
+}
+
+static int arg_int(const char *s)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < 1 || v > 100000) {
+        fprintf(stderr, "not a count: %s\n", s);
+        exit(2);
+    }
+    return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+    log_init("bench", LOG_WARN);
+    if (argc == 5 && strcmp(argv[1], "ping") == 0)
+        return run_ping(argv[2], arg_int(argv[3]), arg_int(argv[4]));
+    if (argc == 6 && strcmp(argv[1], "reserve") == 0)
+        return run_reserve(argv[2], arg_int(argv[3]), arg_int(argv[4]), argv[5]);
+    fprintf(stderr, "usage: gavel-bench ping TARGET CONCURRENCY SECONDS\n"
+                    "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...]\n");
+    return 2;
+}
