@@ -113,3 +113,18 @@ wait_pids_gone() {
 
 # True when something accepts TCP connections on 127.0.0.1:port.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Our fixed ports lie inside Linux's ephemeral range (32768-60999): a busy
+# machine can hand one to an outgoing connection as its source port, and
+# then our listener cannot bind it. As root, reserve the stack's ports so
+# the kernel never picks them for outgoing connections (the setting lasts
+# until reboot and only adds to what is reserved already).
+reserve_ports() {
+    local f=/proc/sys/net/ipv4/ip_local_reserved_ports
+    [[ $(id -u) -eq 0 && -w $f ]] || return 0
+    local want="$GAVEL_PG_PORT,$GAVEL_REDIS_PORT,$((GAVEL_PORT_BASE_GRPC + 1))-$((GAVEL_PORT_BASE_GRPC + 7))"
+    want+=",$GAVEL_PORT_BASE_METRICS-$((GAVEL_PORT_BASE_METRICS + 7)),$GAVEL_GATEWAY_PORT"
+    local have
+    have=$(cat "$f")
+    echo "${have:+$have,}$want" >"$f" 2>/dev/null || true
+}

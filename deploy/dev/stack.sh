@@ -195,11 +195,19 @@ pg_start() {
     is_root && chown "$PG_OS_USER:" "$LOG_DIR/postgres.log"
     echo "=== $(date -u +%FT%TZ) start" >>"$LOG_DIR/postgres.log"
     say "starting postgres on 127.0.0.1:$GAVEL_PG_PORT"
-    if ! as_pg "$GAVEL_PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" \
-            -w -t 60 start >/dev/null 9>&-; then
-        tail_log "$LOG_DIR/postgres.log"
-        die "postgres did not start"
-    fi
+    local attempt
+    for attempt in 1 2 3 4 5; do
+        as_pg "$GAVEL_PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" \
+            -w -t 60 start >/dev/null 9>&- && break
+        # An outgoing connection may hold the port as its source port for a
+        # moment (see reserve_ports); anything else is a real failure.
+        if (( attempt == 5 )) || ! tail -n 5 "$LOG_DIR/postgres.log" | grep -q 'already in use'; then
+            tail_log "$LOG_DIR/postgres.log"
+            die "postgres did not start"
+        fi
+        say "port $GAVEL_PG_PORT busy for a moment; retrying"
+        sleep 2
+    done
     pg_create_dbs
 }
 
@@ -450,8 +458,11 @@ summary() {
             printf '  %-10s web UI http://127.0.0.1:%s/   metrics http://127.0.0.1:%s/metrics\n' \
                 "$svc" "$GAVEL_GATEWAY_PORT" "$(svc_metrics_port "$svc")"
         else
-            printf '  %-10s gRPC 127.0.0.1:%s   metrics http://127.0.0.1:%s/metrics\n' \
-                "$svc" "$(svc_grpc_port "$svc")" "$(svc_metrics_port "$svc")"
+            local health
+            health=$("$BUILD/bin/gavel-health" "127.0.0.1:$(svc_grpc_port "$svc")" 2>/dev/null ||
+                     true)
+            printf '  %-10s gRPC 127.0.0.1:%s (health: %s)   metrics http://127.0.0.1:%s/metrics\n' \
+                "$svc" "$(svc_grpc_port "$svc")" "${health:-unknown}" "$(svc_metrics_port "$svc")"
         fi
     done
     (( any )) || echo "  (no daemon built yet under $BUILD/bin)"
@@ -463,6 +474,7 @@ summary() {
 # ---- commands ----------------------------------------------------------------------------
 cmd_infra() {
     take_lock
+    reserve_ports
     prepare_dirs
     ensure_keypair jwt
     ensure_keypair service
