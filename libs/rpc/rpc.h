@@ -128,6 +128,9 @@ char *rpc_strdup(rpc_call *c, const char *s);
 arena *rpc_arena(rpc_call *c);
 /** A new message of the given type, initialised, owned by the call. */
 ProtobufCMessage *rpc_new(rpc_call *c, const ProtobufCMessageDescriptor *d);
+/** Unpacks bytes into a message owned by the call; NULL when malformed. */
+ProtobufCMessage *rpc_unpack(rpc_call *c, const ProtobufCMessageDescriptor *d,
+                             const uint8_t *data, size_t len);
 /** The verified caller, or NULL on a public method called without a token.
  *  Borrowed for the call. */
 const rpc_principal *rpc_caller(const rpc_call *c);

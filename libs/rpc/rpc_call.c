@@ -35,6 +35,13 @@ ProtobufCMessage *rpc_new(rpc_call *c, const ProtobufCMessageDescriptor *d)
     return m;
 }
 
+ProtobufCMessage *rpc_unpack(rpc_call *c, const ProtobufCMessageDescriptor *d,
+                             const uint8_t *data, size_t len)
+{
+    ProtobufCAllocator alloc = rpc__arena_allocator(c->arena);
+    return protobuf_c_message_unpack(d, &alloc, len, data);
+}
+
 int rpc_time_left_ms(const rpc_call *c)
 {
     gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
