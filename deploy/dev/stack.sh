@@ -468,6 +468,7 @@ summary() {
     (( any )) || echo "  (no daemon built yet under $BUILD/bin)"
     echo "  logs       $LOG_DIR/"
     echo "  admin      credentials in $ADMIN_ENV"
+    [[ -s $RUN_DIR/demo-users.txt ]] && echo "  demo       dealer, seller and moderator logins in $RUN_DIR/demo-users.txt"
     echo "  stop with  make stop"
 }
 
