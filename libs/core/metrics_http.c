@@ -123,10 +123,10 @@ int mx_http_start(int port, bool (*health)(void *arg), void *arg)
     health_fn = health;
     health_arg = arg;
     server = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
+                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)MX_HTTP_MAX_CONNS,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)MX_HTTP_TIMEOUT_S,
-                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                               MHD_OPTION_END);
     if (!server) {
         int err = errno;
