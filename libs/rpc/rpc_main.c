@@ -17,9 +17,27 @@ static bool http_healthy(void *arg)
            (svc->is_healthy == NULL || svc->is_healthy());
 }
 
+/* The runtime's own settings; rpc_server_start reads them again by name. */
+static int64_t cfg_pollers, cfg_workers, cfg_drain_ms, cfg_metrics_port;
+static char default_metrics_port[16];
+static const cfg_entry runtime_config[] = {
+    { "GAVEL_RPC_POLLERS", "1", CFG_INT, &cfg_pollers, 1, 16, "completion-queue threads" },
+    { "GAVEL_RPC_WORKERS", "8", CFG_INT, &cfg_workers, 1, 256, "threads for blocking handlers" },
+    { "GAVEL_DRAIN_MS", "10000", CFG_INT, &cfg_drain_ms, 0, 600000, "drain time on SIGTERM" },
+    { "GAVEL_METRICS_PORT", default_metrics_port, CFG_INT, &cfg_metrics_port, 1, 65535,
+      "/metrics and /healthz port" },
+    { 0 },
+};
+
 static int boot(const rpc_service *svc)
 {
     char err[512];
+    snprintf(default_metrics_port, sizeof default_metrics_port, "%d",
+             svc->default_metrics_port);
+    if (cfg_load(runtime_config, err, sizeof err) < 0) {
+        log_error("configuration: %s", err);
+        return -1;
+    }
     if (svc->config != NULL && cfg_load(svc->config, err, sizeof err) < 0) {
         log_error("configuration: %s", err);
         return -1;
@@ -37,7 +55,7 @@ static int boot(const rpc_service *svc)
         log_error("%s", err);
         return -1;
     }
-    int mport = (int)cfg_int("GAVEL_METRICS_PORT", svc->default_metrics_port);
+    int mport = (int)cfg_metrics_port;
     if (mx_http_start(mport, http_healthy, (void *)svc) < 0) {
         rpc_server_stop(running, 0);
         running = NULL;
@@ -58,7 +76,7 @@ int rpc_server_main(const rpc_service *svc)
         return 1;
     }
     int sig = sig_wait();
-    int drain_ms = (int)cfg_int("GAVEL_DRAIN_MS", 10000);
+    int drain_ms = (int)cfg_drain_ms;
     log_info("signal %d: draining for up to %d ms", sig, drain_ms);
     rpc_server_stop(running, drain_ms);
     running = NULL;
