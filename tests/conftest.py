@@ -1,0 +1,135 @@
+"""Fixtures shared by Gavel's system tests.
+
+tests/run.sh starts the test stack and exports GAVEL_TEST_RUN_DIR (plus the
+stack's ports); without it this file starts the same stack itself with
+deploy/dev/stack.sh infra in .run-test/ and stops it at the end, so
+`/usr/bin/python3 -m pytest tests/` works alone. Daemons are the real
+binaries of $GAVEL_TEST_BUILD (default build/), started once per session.
+"""
+import os
+
+import pytest
+
+import gavel_harness as h
+from gavel_harness import users_pb2, users_pb2_grpc
+
+_daemons = []
+
+
+@pytest.fixture(scope="session")
+def stack():
+    run_dir = os.environ.get("GAVEL_TEST_RUN_DIR")
+    if run_dir:
+        yield h.Stack(run_dir)
+        return
+    s = h.Stack(os.path.join(h.ROOT, ".run-test"))
+    s.start_infra()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def users(stack):
+    """The users daemon under test (gavel-users of $GAVEL_TEST_BUILD)."""
+    d = h.Daemon(stack, "users")
+    d.start()
+    _daemons.append(d)
+    yield d
+    _daemons.remove(d)
+    try:
+        if d.is_running():
+            d.stop()
+    finally:
+        found = d.sanitizer_reports()
+        assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
+
+
+@pytest.fixture(autouse=True)
+def daemons_survive_each_test():
+    """A test after which a daemon is dead (and the test did not restart it),
+    or whose calls made a sanitizer speak, fails here: bad input must never
+    crash a daemon."""
+    marks = {id(d): d.log_size() for d in _daemons}
+    yield
+    problems = []
+    for d in list(_daemons):
+        found = d.sanitizer_reports(since=marks.get(id(d), d.log_start))
+        if found:
+            problems.append("%s: sanitizer reports %s (see %s)" % (d.svc, found, d.log_path))
+        if not d.is_running():
+            rc = d.proc.returncode if d.proc is not None else None
+            problems.append("%s died during the test (exit %s):\n%s" % (d.svc, rc, d.log_tail()))
+            d.start()
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+@pytest.fixture(scope="session")
+def users_stub(users):
+    return users_pb2_grpc.UsersStub(users.channel)
+
+
+@pytest.fixture(scope="session")
+def wallet_stub(users):
+    return users_pb2_grpc.WalletStub(users.channel)
+
+
+@pytest.fixture(scope="session")
+def admin_creds(users):
+    env = h.read_env_file(users.env["GAVEL_BOOTSTRAP_ADMIN_FILE"])
+    return env["GAVEL_ADMIN_EMAIL"], env["GAVEL_ADMIN_PASSWORD"]
+
+
+@pytest.fixture(scope="session")
+def admin(users_stub, admin_creds):
+    email, password = admin_creds
+    resp = h.login(users_stub, email, password)
+    assert resp.profile.role == users_pb2.ROLE_ADMIN
+    return h.Account(email, password, resp.profile, resp.tokens)
+
+
+@pytest.fixture(scope="session")
+def service_md(users, admin):
+    """Metadata of a service identity (signed with GAVEL_SERVICE_KEY); the
+    admin's when python3-cryptography is missing."""
+    if not h.HAVE_CRYPTOGRAPHY:
+        return admin.md
+    return h.bearer(h.service_token(users.env["GAVEL_SERVICE_KEY"]))
+
+
+@pytest.fixture(scope="session")
+def bidder(users_stub):
+    return h.register(users_stub, users_pb2.ROLE_BIDDER, company="Test Motors",
+                      phone="+7 900 000-00-00", region="Moscow")
+
+
+@pytest.fixture(scope="session")
+def other_bidder(users_stub):
+    return h.register(users_stub, users_pb2.ROLE_BIDDER)
+
+
+@pytest.fixture(scope="session")
+def seller(users_stub):
+    return h.register(users_stub, users_pb2.ROLE_SELLER)
+
+
+@pytest.fixture
+def new_account(users_stub):
+    """Registers and logs in a fresh user: new_account(role=..., **fields)."""
+    def make(role=users_pb2.ROLE_BIDDER, **kw):
+        return h.register(users_stub, role, **kw)
+    return make
+
+
+@pytest.fixture(scope="session")
+def ledger(users):
+    db = h.Ledger(users.env["GAVEL_PG_DSN"])
+    yield db
+    db.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack, users):
+    return stack.kafka_bootstrap()

@@ -1,0 +1,545 @@
+"""Shared helpers for Gavel's system tests.
+
+The tests drive real daemons from outside: this module knows where the test
+stack lives (tests/run.sh or conftest.py starts it with deploy/dev/stack.sh),
+starts and stops a daemon binary with the environment `stack.sh env <svc>`
+prints, mints JWTs the way the daemons expect them, and wraps the few gRPC,
+PostgreSQL and Kafka chores every test file needs. Nothing here fakes a Gavel
+service.
+"""
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import grpc
+import psycopg2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STACK = os.path.join(ROOT, "deploy", "dev", "stack.sh")
+
+# The test stack's settings (tests/run.sh uses the same ones), each
+# overridable by the environment variable of the same name.
+TEST_STACK_DEFAULTS = {
+    "GAVEL_PG_PORT": "55532",
+    "GAVEL_REDIS_PORT": "56479",
+    "GAVEL_PORT_BASE_GRPC": "50150",
+    "GAVEL_PORT_BASE_METRICS": "9200",
+    "GAVEL_GATEWAY_PORT": "8180",
+}
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+SERVING = b"\x08\x01"
+
+
+def _build_py_path(build):
+    for d in (os.path.join(build, "py"), os.path.join(ROOT, "build", "py")):
+        if os.path.isdir(d) and d not in sys.path:
+            sys.path.append(d)
+
+
+def build_dir():
+    """The build directory whose daemons are under test."""
+    return os.path.abspath(os.environ.get("GAVEL_TEST_BUILD", os.path.join(ROOT, "build")))
+
+
+_build_py_path(build_dir())
+
+from gavel.common.v1 import common_pb2  # noqa: E402  (needs the path above)
+from gavel.events.v1 import events_pb2  # noqa: E402
+from gavel.users.v1 import users_pb2, users_pb2_grpc  # noqa: E402,F401 (re-exported)
+
+
+def is_asan_build():
+    return "asan" in os.path.basename(build_dir())
+
+
+# Sanitizer builds run several times slower; every wait scales with this.
+SLOW = 3.0 if is_asan_build() else 1.0
+RPC_TIMEOUT = 15 * SLOW
+
+
+# ---- the test stack ----------------------------------------------------------------
+
+class Stack:
+    """PostgreSQL, Redis and the dev broker of one RUN_DIR, via stack.sh."""
+
+    def __init__(self, run_dir):
+        self.run_dir = os.path.abspath(run_dir)
+        self.env = dict(os.environ)
+        self.env["RUN_DIR"] = self.run_dir
+        self.env.setdefault("BUILD", os.path.join(ROOT, "build"))
+        for k, v in TEST_STACK_DEFAULTS.items():
+            self.env.setdefault(k, v)
+        self.started_here = False
+
+    def _stack(self, *args, check=True):
+        p = subprocess.run([STACK, *args], env=self.env, capture_output=True, text=True,
+                           timeout=300)
+        if check and p.returncode != 0:
+            raise RuntimeError("stack.sh %s failed (exit %d):\n%s%s"
+                               % (" ".join(args), p.returncode, p.stdout, p.stderr))
+        return p.stdout
+
+    def start_infra(self):
+        self._stack("infra")
+        self.started_here = True
+
+    def stop(self):
+        self._stack("stop", check=False)
+
+    def daemon_env(self, svc):
+        """The KEY=VALUE environment the daemon svc runs with, as a dict."""
+        env = {}
+        for line in self._stack("env", svc).splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                env[k] = v
+        return env
+
+    def kafka_bootstrap(self):
+        if os.environ.get("GAVEL_TEST_KAFKA") and os.environ.get("GAVEL_TEST_RUN_DIR"):
+            return os.environ["GAVEL_TEST_KAFKA"]
+        with open(os.path.join(self.run_dir, "kafka.bootstrap")) as f:
+            return f.readline().strip()
+
+
+def read_env_file(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                out[k] = v
+    return out
+
+
+# ---- daemons -------------------------------------------------------------------------
+
+def port_open(addr):
+    host, port = addr.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def make_channel(addr):
+    # Short reconnect backoff: daemons are restarted under the tests' feet.
+    return grpc.insecure_channel(addr, options=[
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 500),
+        ("grpc.max_send_message_length", 8 * 1024 * 1024),
+        ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ])
+
+
+def health(channel, timeout=1.0):
+    """The raw HealthCheckResponse bytes, or None when the call failed."""
+    check = channel.unary_unary(HEALTH_CHECK, request_serializer=lambda _: b"",
+                                response_deserializer=lambda b: b)
+    try:
+        return check(None, timeout=timeout)
+    except grpc.RpcError:
+        return None
+
+
+class Daemon:
+    """One Gavel daemon binary started from outside, as an operator would."""
+
+    def __init__(self, stack, svc):
+        self.stack = stack
+        self.svc = svc
+        self.binary = os.path.join(build_dir(), "bin", "gavel-" + svc)
+        self.env = stack.daemon_env(svc)
+        self.addr = self.env["GAVEL_%s_ADDR" % svc.upper()]
+        self.log_path = os.path.join(stack.run_dir, "logs", "%s.pytest.log" % svc)
+        self.proc = None
+        self.starts = 0
+        self._channel = None
+        self.log_start = self.log_size()  # what earlier sessions wrote is not ours
+
+    def _proc_env(self):
+        env = dict(os.environ)
+        env.update(self.env)
+        if is_asan_build():
+            env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1"
+            env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
+        return env
+
+    @property
+    def channel(self):
+        """A channel shared by the tests; it reconnects across restarts."""
+        if self._channel is None:
+            self._channel = make_channel(self.addr)
+        return self._channel
+
+    def is_running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout=30):
+        assert not self.is_running(), "%s already running" % self.svc
+        assert os.access(self.binary, os.X_OK), "daemon not built: %s" % self.binary
+        assert not port_open(self.addr), (
+            "%s is already taken (a stray daemon from an earlier run?)" % self.addr)
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(("=== pytest start %d %s %s\n"
+                       % (self.starts, time.strftime("%FT%T"), self.binary)).encode())
+            log.flush()
+            self.proc = subprocess.Popen([self.binary], env=self._proc_env(),
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited with %s during start-up:\n%s"
+                                     % (self.svc, self.proc.returncode, self.log_tail()))
+            # A fresh channel per probe: one that met a refused connection
+            # waits out its reconnect backoff (seconds) before trying again.
+            probe = make_channel(self.addr)
+            try:
+                if health(probe) == SERVING:
+                    break
+            finally:
+                probe.close()
+            if time.monotonic() > deadline:
+                self.kill9()
+                raise AssertionError("%s not SERVING after %ss:\n%s"
+                                     % (self.svc, timeout, self.log_tail()))
+            time.sleep(0.05)
+        if self._channel is not None:
+            grpc.channel_ready_future(self._channel).result(timeout=10)
+
+    def stop(self, timeout=None):
+        """SIGTERM, wait for the drain; returns the exit code (asserted 0)."""
+        assert self.is_running(), "%s is not running" % self.svc
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout or 20 * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("%s ignored SIGTERM:\n%s" % (self.svc, self.log_tail()))
+        assert rc == 0, "%s exited %d after SIGTERM:\n%s" % (self.svc, rc, self.log_tail())
+        return rc
+
+    def kill9(self):
+        if self.is_running():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log_path)
+        except FileNotFoundError:
+            return 0
+
+    def log_text(self, since=None):
+        """What the daemon logged from byte offset since (default: this session)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_start if since is None else since)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=40):
+        start = max(self.log_start, self.log_size() - 64 * 1024)
+        return "\n".join(self.log_text(start).splitlines()[-n:])
+
+    def sanitizer_reports(self, since=None):
+        text = self.log_text(since)
+        return [m for m in SANITIZER_MARKERS if m in text]
+
+
+# ---- tokens ------------------------------------------------------------------------------
+
+try:
+    import cryptography  # noqa: F401  (Debian python3-cryptography)
+    HAVE_CRYPTOGRAPHY = True
+except ImportError:
+    HAVE_CRYPTOGRAPHY = False
+
+JWT_HEADER = "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9"  # {"alg":"EdDSA","typ":"JWT"}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def jwt_claims(token):
+    """The payload of a JWT, unverified."""
+    return json.loads(b64url_decode(token.split(".")[1]))
+
+
+def load_private_key(path_or_key):
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    if not isinstance(path_or_key, str):
+        return path_or_key
+    with open(path_or_key, "rb") as f:
+        return load_pem_private_key(f.read(), password=None)
+
+
+def new_ed25519_key():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    return Ed25519PrivateKey.generate()
+
+
+def sign_jwt(key, claims):
+    """A compact EdDSA JWT of claims signed with key (a PEM path or a key)."""
+    body = json.dumps(claims, separators=(",", ":")).encode()
+    signing_input = JWT_HEADER + "." + b64url(body)
+    sig = load_private_key(key).sign(signing_input.encode())
+    return signing_input + "." + b64url(sig)
+
+
+def service_token(key_path, ttl=900, now=None):
+    now = int(time.time()) if now is None else now
+    return sign_jwt(key_path, {"iss": "gavel-service", "sub": "tests", "role": "service",
+                               "jti": secrets.token_hex(16), "iat": now, "exp": now + ttl})
+
+
+def user_token(key, user_id, role, iat, exp, iss="gavel-users"):
+    return sign_jwt(key, {"iss": iss, "sub": str(user_id), "role": role,
+                          "jti": secrets.token_hex(16), "iat": iat, "exp": exp})
+
+
+def bearer(token):
+    return (("authorization", "Bearer " + token),)
+
+
+# ---- gRPC helpers -------------------------------------------------------------------------
+
+def call(method, req, md=None, timeout=None):
+    return method(req, metadata=md, timeout=timeout or RPC_TIMEOUT)
+
+
+def _norm(s):
+    return s.lower().replace("_", " ")
+
+
+def expect_error(code, method, req, md=None, field=None, timeout=None):
+    """Calls method and asserts it fails with code and a non-empty message
+    (mentioning field, when given). Returns the RpcError."""
+    try:
+        resp = method(req, metadata=md, timeout=timeout or RPC_TIMEOUT)
+    except grpc.RpcError as e:
+        assert e.code() == code, "expected %s, got %s: %r" % (code, e.code(), e.details())
+        assert e.details(), "%s without a message" % code
+        if field is not None:
+            assert _norm(field) in _norm(e.details()), (
+                "message %r does not mention %r" % (e.details(), field))
+        return e
+    raise AssertionError("expected %s, got OK: %s" % (code, resp))
+
+
+def code_of(fn):
+    """OK or the status code fn() raised."""
+    try:
+        fn()
+        return grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        return e.code()
+
+
+def raw_method(channel, path):
+    """A unary method that sends and returns raw bytes."""
+    return channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+
+
+def unique_email(tag="u"):
+    return "%s-%s@test.gavel" % (tag, uuid.uuid4().hex[:16])
+
+
+def idem():
+    return "k-" + uuid.uuid4().hex
+
+
+def rub(units, currency="RUB"):
+    return common_pb2.Money(currency=currency, units=units)
+
+
+class Account:
+    """A registered, logged-in user."""
+
+    def __init__(self, email, password, profile, tokens):
+        self.email = email
+        self.password = password
+        self.profile = profile
+        self.id = profile.user_id
+        self.tokens = tokens
+
+    @property
+    def md(self):
+        return bearer(self.tokens.access_token)
+
+
+PASSWORD = "correct-horse-42"
+
+
+def register(users_stub, role=users_pb2.ROLE_BIDDER, email=None, password=PASSWORD,
+             login=True, **fields):
+    email = email or unique_email()
+    fields.setdefault("display_name", "Test " + email.split("@")[0])
+    resp = call(users_stub.Register, users_pb2.RegisterRequest(
+        email=email, password=password, role=role, **fields))
+    tokens = None
+    if login:
+        tokens = call(users_stub.Login, users_pb2.LoginRequest(
+            email=email, password=password)).tokens
+    return Account(email, password, resp.profile, tokens)
+
+
+def login(users_stub, email, password):
+    resp = call(users_stub.Login, users_pb2.LoginRequest(email=email, password=password))
+    return resp
+
+
+def wait_until(fn, timeout, interval=0.1, what="condition"):
+    """Polls fn() until it returns something truthy; returns it."""
+    deadline = time.monotonic() + timeout * SLOW
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout * SLOW, what))
+        time.sleep(interval)
+
+
+# ---- PostgreSQL: the users database, read from outside ---------------------------------------
+
+class Ledger:
+    """Read-only checks over the wallet tables of the users database."""
+
+    def __init__(self, dsn):
+        self.conn = psycopg2.connect(dsn)
+        self.conn.autocommit = True
+
+    def close(self):
+        self.conn.close()
+
+    def one(self, sql, *args):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchone()
+
+    def all(self, sql, *args):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+
+    def wallet(self, user_id, currency="RUB"):
+        """(total, reserved), or (0, 0) without a wallet row."""
+        row = self.one("SELECT total, reserved FROM wallets WHERE user_id = %s AND currency = %s",
+                       user_id, currency)
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def account_sum(self, account, currency="RUB"):
+        return int(self.one("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries "
+                            "WHERE account = %s AND currency = %s", account, currency)[0])
+
+    def holds(self, user_id):
+        """{hold_id: (lot_id, amount, state, captured)} of a user."""
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in self.all(
+            "SELECT id, lot_id, amount, state, captured FROM holds WHERE user_id = %s", user_id)}
+
+    def assert_balanced(self):
+        assert self.one("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries")[0] == 0, \
+            "the ledger does not sum to zero"
+        bad = self.all("SELECT tx_id, currency, SUM(amount) FROM ledger_entries "
+                       "GROUP BY tx_id, currency HAVING SUM(amount) <> 0 LIMIT 5")
+        assert not bad, "unbalanced ledger transactions: %r" % bad
+
+    def assert_wallet_consistent(self, user_id, currency="RUB"):
+        total, reserved = self.wallet(user_id, currency)
+        assert 0 <= reserved <= total
+        avail = self.account_sum("user:%d:available" % user_id, currency)
+        held = self.account_sum("user:%d:held" % user_id, currency)
+        assert avail == total - reserved, (
+            "ledger says available %d, wallet says %d" % (avail, total - reserved))
+        assert held == reserved, "ledger says held %d, wallet says reserved %d" % (held, reserved)
+        open_holds = int(self.one(
+            "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE user_id = %s AND currency = %s "
+            "AND state = 'held'", user_id, currency)[0])
+        assert open_holds == reserved, (
+            "open holds sum to %d, wallet reserved is %d" % (open_holds, reserved))
+        return total, reserved
+
+
+def balance_tuple(balance):
+    """(total, reserved, available) units of a Balance message."""
+    return (balance.total.units, balance.reserved.units, balance.available.units)
+
+
+# ---- Kafka ----------------------------------------------------------------------------------
+
+class TopicTail:
+    """Reads what is published to topics after this object was created."""
+
+    def __init__(self, bootstrap, *topics):
+        from kafka import KafkaConsumer, TopicPartition
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                      group_id=None, consumer_timeout_ms=1000)
+        parts = []
+        for t in topics:
+            ps = wait_until(lambda: self.consumer.partitions_for_topic(t), 10,
+                            what="partitions of " + t)
+            parts += [TopicPartition(t, p) for p in sorted(ps)]
+        self.consumer.assign(parts)
+        self.consumer.seek_to_end(*parts)
+        for p in parts:
+            self.consumer.position(p)  # resolve the end offsets now
+        self.records = []
+
+    def poll(self):
+        for recs in self.consumer.poll(timeout_ms=200).values():
+            self.records.extend(recs)
+
+    def envelopes(self, topic=None, key=None):
+        out = []
+        for r in self.records:
+            if (topic is None or r.topic == topic) and (key is None or r.key == key):
+                out.append((r, events_pb2.Envelope.FromString(r.value)))
+        return out
+
+    def wait_for(self, pred, timeout=10, what="an event"):
+        """Polls until pred(self) is truthy; returns its value."""
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            self.poll()
+            v = pred(self)
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out after %ss waiting for %s; saw %d records"
+                                     % (timeout * SLOW, what, len(self.records)))
+
+    def close(self):
+        self.consumer.close()
+
+
+def producer(bootstrap):
+    from kafka import KafkaProducer
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all")
