@@ -159,15 +159,16 @@ static int run_handler(rpc_call *c, ProtobufCMessage **resp)
     if (code != GRPC_STATUS_OK)
         return code;
     ProtobufCAllocator alloc = rpc__arena_allocator(c->arena);
-    const ProtobufCMessage *req = rpc__unpack(c->mr->m->request, c->payload, &alloc);
+    const char *bad = NULL;
+    const ProtobufCMessage *req = rpc__unpack_checked(c->mr->m->request, c->payload, &alloc,
+                                                      &bad);
     if (req == NULL)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                         "malformed request: not a valid %s message",
                         c->mr->m->request->name);
-    const char *bad = rpc__invalid_utf8_field(req);
     if (bad != NULL)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "field %s is not valid UTF-8", bad);
+                        "field %s is not valid UTF-8 or contains a NUL byte", bad);
     return c->mr->m->handler(c, req, resp);
 }
 

@@ -109,8 +109,12 @@ ProtobufCMessage *rpc__unpack(const ProtobufCMessageDescriptor *d,
                               grpc_byte_buffer *bb, ProtobufCAllocator *alloc);
 /** A new byte buffer holding msg packed (caller destroys). */
 grpc_byte_buffer *rpc__pack(const ProtobufCMessage *msg);
-/** Name of the first string field that is not valid UTF-8, or NULL. */
-const char *rpc__invalid_utf8_field(const ProtobufCMessage *msg);
+/** Unpacks a request; *bad_string names the first string field (at any
+ *  depth) that is not UTF-8 or holds a NUL byte, else NULL. NULL when the
+ *  bytes are not a message of type d. */
+ProtobufCMessage *rpc__unpack_checked(const ProtobufCMessageDescriptor *d,
+                                      grpc_byte_buffer *bb, ProtobufCAllocator *alloc,
+                                      const char **bad_string);
 /** Copies metadata value for key into out (NUL-terminated); false if absent. */
 bool rpc__md_get(const grpc_metadata_array *md, const char *key, char *out,
                  size_t outlen, size_t *full_len);

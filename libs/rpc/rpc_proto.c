@@ -1,8 +1,8 @@
 /*
  * The protobuf side of calls: messages unpacked into the call's arena,
- * packed into gRPC byte buffers, and checked for UTF-8 (protobuf-c does not
- * check string fields, proto3 says they must be valid UTF-8), plus metadata
- * lookup.
+ * packed into gRPC byte buffers, and string fields checked for UTF-8
+ * without NUL bytes (protobuf-c checks neither; proto3 requires UTF-8), plus
+ * metadata lookup.
  */
 #include <stdio.h>
 #include <string.h>
@@ -54,53 +54,83 @@ grpc_byte_buffer *rpc__pack(const ProtobufCMessage *msg)
     return bb;
 }
 
-static const char *check_field(const ProtobufCFieldDescriptor *f, const void *member)
+/*
+ * String fields are checked on the wire, where their length is known:
+ * protobuf-c hands them out as C strings, so a NUL inside one would cut it
+ * short without a trace ("key\0x" and "key\0y" would be one key). The
+ * framing itself was already accepted by protobuf_c_message_unpack.
+ */
+static bool read_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
 {
-    if (f->type == PROTOBUF_C_TYPE_STRING) {
-        const char *s = *(char *const *)member;
-        return (s != NULL && !utf8_valid(s, strlen(s))) ? f->name : NULL;
+    *v = 0;
+    for (int shift = 0; shift < 64 && *i < n; shift += 7) {
+        uint8_t b = p[(*i)++];
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0)
+            return true;
     }
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
-        return sub != NULL ? rpc__invalid_utf8_field(sub) : NULL;
-    }
-    return NULL;
+    return false;
 }
 
-static size_t field_size(const ProtobufCFieldDescriptor *f)
+static const char *scan_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                                size_t n, int depth)
 {
-    return f->type == PROTOBUF_C_TYPE_STRING ? sizeof(char *)
-                                             : sizeof(ProtobufCMessage *);
-}
-
-const char *rpc__invalid_utf8_field(const ProtobufCMessage *msg)
-{
-    const ProtobufCMessageDescriptor *d = msg->descriptor;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+    size_t i = 0;
+    while (i < n) {
+        uint64_t key = 0, len = 0;
+        if (!read_varint(p, n, &i, &key))
+            return "(framing)";
+        switch (key & 7) {
+        case 0:
+            if (!read_varint(p, n, &i, &len))
+                return "(framing)";
             continue;
-        const char *base = (const char *)msg + f->offset;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)((const char *)msg + f->quantifier_offset);
-            const char *arr = *(char *const *)base;
-            for (size_t k = 0; k < n; k++) {
-                const char *bad = check_field(f, arr + k * field_size(f));
+        case 1: i += 8; break;
+        case 5: i += 4; break;
+        case 2: {
+            if (!read_varint(p, n, &i, &len) || len > n - i)
+                return "(framing)";
+            const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
+                !utf8_valid((const char *)p + i, (size_t)len))
+                return f->name;
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 32) {
+                const char *bad = scan_strings(f->descriptor, p + i, (size_t)len, depth + 1);
                 if (bad != NULL)
                     return bad;
             }
-            continue;
+            i += (size_t)len;
+            break;
         }
-        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-            uint32_t which = *(const uint32_t *)((const char *)msg + f->quantifier_offset);
-            if (which != f->id)
-                continue;
+        default:
+            return "(framing)";
         }
-        const char *bad = check_field(f, base);
-        if (bad != NULL)
-            return bad;
+        if (i > n)
+            return "(framing)";
     }
     return NULL;
+}
+
+ProtobufCMessage *rpc__unpack_checked(const ProtobufCMessageDescriptor *d,
+                                      grpc_byte_buffer *bb, ProtobufCAllocator *alloc,
+                                      const char **bad_string)
+{
+    *bad_string = NULL;
+    if (bb == NULL)
+        return protobuf_c_message_unpack(d, alloc, 0, (const uint8_t *)"");
+    grpc_byte_buffer_reader rd;
+    if (!grpc_byte_buffer_reader_init(&rd, bb))
+        return NULL;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+    grpc_byte_buffer_reader_destroy(&rd);
+    const uint8_t *p = GRPC_SLICE_START_PTR(all);
+    size_t n = GRPC_SLICE_LENGTH(all);
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, alloc, n, p);
+    if (m != NULL)
+        *bad_string = scan_strings(d, p, n, 0);
+    grpc_slice_unref(all);
+    return m;
 }
 
 bool rpc__md_get(const grpc_metadata_array *md, const char *key, char *out,

@@ -272,7 +272,20 @@ static void invalid_utf8_string_is_invalid_argument(void **state)
     char err[256];
     assert_int_equal(call("/grpc.health.v1.Health/Check", &req.base, NULL, 2000, NULL, err),
                      GRPC_STATUS_INVALID_ARGUMENT);
-    assert_string_equal(err, "field service is not valid UTF-8");
+    assert_string_equal(err, "field service is not valid UTF-8 or contains a NUL byte");
+}
+
+static void nul_inside_string_is_invalid_argument(void **state)
+{
+    (void)state;
+    /* C strings would cut "t.T\0x" to "t.T", a known service. */
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    req.payload.data = (uint8_t *)"t.T\0x";
+    req.payload.len = 5;
+    char err[256];
+    assert_int_equal(call("/grpc.health.v1.Health/Check", &req.base, NULL, 2000, NULL, err),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    assert_string_equal(err, "field service is not valid UTF-8 or contains a NUL byte");
 }
 
 static void health_reports_serving_and_unknown_service(void **state)
@@ -359,6 +372,7 @@ int main(void)
         cmocka_unit_test(service_token_is_accepted_as_service),
         cmocka_unit_test(malformed_payload_is_invalid_argument),
         cmocka_unit_test(invalid_utf8_string_is_invalid_argument),
+        cmocka_unit_test(nul_inside_string_is_invalid_argument),
         cmocka_unit_test(health_reports_serving_and_unknown_service),
         cmocka_unit_test(client_deadline_cuts_slow_handler),
         cmocka_unit_test(stream_delivers_messages_in_order_then_ok),

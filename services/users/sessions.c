@@ -192,6 +192,8 @@ static int refresh_body(db_conn *conn, void *arg)
 int users_refresh(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
 {
     const Gavel__Users__V1__RefreshRequest *req = (const void *)in;
+    if (req->refresh_token[0] == '\0')
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "refresh_token is required");
     if (strlen(req->refresh_token) != 2 * TOKEN_BYTES)
         return rpc_fail(c, GRPC_STATUS_UNAUTHENTICATED, "refresh token unknown");
     session_tx t = { .c = c, .token = req->refresh_token };
