@@ -1,0 +1,48 @@
+/*
+ * ev_bootstrap: where a daemon finds Kafka. GAVEL_KAFKA_BOOTSTRAP wins;
+ * otherwise the first line of the file the dev broker writes
+ * (GAVEL_KAFKA_BOOTSTRAP_FILE, default .run/kafka.bootstrap). The broker
+ * writes that file with a rename, so a reader sees a whole line or none.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "events/events_int.h"
+
+/* Trims surrounding white space in place; returns s. */
+static char *trim(char *s)
+{
+    size_t n;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+char *ev_bootstrap(void)
+{
+    const char *env = cfg_str("GAVEL_KAFKA_BOOTSTRAP", NULL);
+    const char *path;
+    char line[1024], *s;
+    char *out = NULL;
+    FILE *f;
+
+    if (env != NULL && env[0] != '\0')
+        return xstrdup(env);
+    path = cfg_str("GAVEL_KAFKA_BOOTSTRAP_FILE", ".run/kafka.bootstrap");
+    if ((f = fopen(path, "r")) == NULL)
+        return NULL;
+    if (fgets(line, sizeof line, f) != NULL) {
+        s = trim(line);
+        if (s[0] != '\0')
+            out = xstrdup(s);
+    }
+    fclose(f);
+    return out;
+}

@@ -1,0 +1,106 @@
+/*
+ * ev_outbox: the transactional outbox. A service adds its event rows in the
+ * same PostgreSQL transaction as the change they describe, so an event
+ * exists exactly when its change committed; the relay (ev_relay.c) later
+ * publishes unsent rows in id order.
+ *
+ * Ids come from a sequence when the row is inserted, not at commit, so two
+ * concurrent transactions may commit out of id order. Per-aggregate order
+ * still holds because writers of one lot or user serialize on its row
+ * lock before they add events: for one aggregate, id order is commit order.
+ *
+ * The pool's prepared-statement table belongs to the service, so the
+ * insert is a plain PQexecParams on the caller's connection, with the
+ * envelope as a binary bytea parameter.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "events/events_int.h"
+
+static const char ev_mig_001[] =
+    "CREATE TABLE event_outbox (\n"
+    "    id         bigserial PRIMARY KEY,\n"
+    "    topic      text NOT NULL,\n"
+    "    key        text NOT NULL,\n"
+    "    event_id   text NOT NULL UNIQUE,\n"
+    "    payload    bytea NOT NULL,\n"
+    "    created_at timestamptz DEFAULT now(),\n"
+    "    sent_at    timestamptz\n"
+    ");\n"
+    "CREATE INDEX event_outbox_unsent ON event_outbox (id) WHERE sent_at IS NULL;\n"
+    "CREATE TABLE event_processed (\n"
+    "    consumer     text,\n"
+    "    event_id     text,\n"
+    "    processed_at timestamptz DEFAULT now(),\n"
+    "    PRIMARY KEY (consumer, event_id)\n"
+    ");\n";
+
+const db_migration ev_migrations[] = {
+    {1, "001_outbox_and_processed.sql", ev_mig_001},
+    {0, NULL, NULL},
+};
+
+static const char sql_insert[] =
+    "INSERT INTO event_outbox (topic, key, event_id, payload) "
+    "VALUES ($1, $2, $3, $4)";
+
+static bool arg_ok(const char *s)
+{
+    return s != NULL && s[0] != '\0' && utf8_valid(s, strlen(s));
+}
+
+/* Runs the insert; returns 0 or DB_E_*. */
+static int insert_row(db_conn *c, const char *topic, const char *key,
+                      const char *id, const uint8_t *env, size_t envlen)
+{
+    PGconn *pg = db_pg(c);
+    const char *values[4] = {topic, key, id, (const char *)env};
+    int lengths[4] = {0, 0, 0, (int)envlen};
+    int formats[4] = {0, 0, 0, 1};
+    PGresult *res;
+    int rc = 0;
+
+    res = PQexecParams(pg, sql_insert, 4, NULL, values, lengths, formats, 0);
+    if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK)
+        goto out;
+    if (res == NULL)
+        rc = PQstatus(pg) == CONNECTION_BAD ? DB_E_CONN : DB_E_SQL;
+    else
+        rc = db_classify(res, pg);
+    if (rc != DB_E_RETRY)
+        log_error("outbox insert for topic %s failed (%s): %s", topic,
+                  db_strerror(rc), res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
+out:
+    PQclear(res);
+    return rc;
+}
+
+int ev_outbox_add(db_conn *c, const char *topic, const char *type,
+                  const char *aggregate_id, const ProtobufCMessage *payload,
+                  char id_out[33])
+{
+    char id[33];
+    uint8_t *env;
+    size_t len;
+    int rc;
+
+    if (!arg_ok(topic) || !arg_ok(type) || !arg_ok(aggregate_id)) {
+        log_error("ev_outbox_add: topic, type and aggregate id must be non-empty UTF-8");
+        return DB_E_CHECK;
+    }
+    ev_new_id(id);
+    env = ev_envelope_pack(id, type, aggregate_id, payload, &len);
+    if (len > INT32_MAX) {
+        log_error("ev_outbox_add: %s event of %zu bytes is too large", type, len);
+        rc = DB_E_CHECK;
+        goto out;
+    }
+    rc = insert_row(c, topic, aggregate_id, id, env, len);
+    if (rc == 0 && id_out != NULL)
+        memcpy(id_out, id, sizeof id);
+out:
+    free(env);
+    return rc;
+}

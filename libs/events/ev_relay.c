@@ -1,0 +1,332 @@
+/*
+ * ev_relay: the thread that moves outbox rows to Kafka.
+ *
+ * One relay per database publishes: it holds the session advisory lock
+ * hashtext('gavel_outbox_relay') on a connection it keeps out of the pool;
+ * the others stand by, retrying the lock every second without holding a
+ * connection. The active relay reads up to 500 unsent rows in id order,
+ * produces them all, waits for every delivery report, and marks sent the
+ * longest prefix that was acknowledged. Rows after a failure stay unsent
+ * even if acknowledged, so a later row of an aggregate is never marked
+ * ahead of an earlier one; re-publishing them makes duplicates, which
+ * consumers drop by event id. A row is marked sent only after Kafka
+ * acknowledged it, so none is lost; a crash between the two publishes it
+ * twice, never zero times.
+ *
+ * Failures back off from 200 ms to 5 s; an idle relay polls every 200 ms or
+ * as soon as ev_relay_kick is called. All fields marked "relay thread" are
+ * touched only by the thread.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "events/events_int.h"
+
+enum { RELAY_BATCH = 500, RELAY_IDLE_MS = 200, RELAY_STANDBY_MS = 1000,
+       RELAY_BACKOFF_MIN_MS = 200, RELAY_BACKOFF_MAX_MS = 5000 };
+
+/* relay_step outcomes besides EV_E_*. */
+enum { STEP_IDLE = 0, STEP_MORE = 1, STEP_STANDBY = 2 };
+
+struct ev_relay {
+    db_pool *pool;           /* borrowed */
+    ev_producer *prod;       /* borrowed */
+    pthread_t thread;
+    pthread_mutex_t mu;      /* guards kicked */
+    pthread_cond_t cv;       /* kicked or stop */
+    bool kicked;
+    atomic_bool stop;
+    _Atomic int64_t backlog; /* -1 until first counted */
+    mx_metric *m_backlog, *m_published, *m_failed;
+    db_conn *conn;           /* relay thread: held while active */
+    bool is_active;          /* relay thread: conn holds the advisory lock */
+    int64_t counted_at_us;   /* relay thread: last backlog count */
+    arena *batch;            /* relay thread: per-batch memory */
+};
+
+static const char sql_lock[] =
+    "SELECT pg_try_advisory_lock(hashtext('gavel_outbox_relay'))";
+static const char sql_unlock[] =
+    "SELECT pg_advisory_unlock(hashtext('gavel_outbox_relay'))";
+static const char sql_unsent[] =
+    "SELECT id, topic, key, payload FROM event_outbox "
+    "WHERE sent_at IS NULL ORDER BY id LIMIT 500";
+static const char sql_mark[] =
+    "UPDATE event_outbox SET sent_at = now() WHERE id = ANY($1::bigint[])";
+static const char sql_backlog[] =
+    "SELECT count(*) FROM event_outbox WHERE sent_at IS NULL";
+
+/* Runs sql with text parameters; returns the result (caller PQclears) or
+ * NULL with *rc set, logged. */
+static PGresult *run(db_conn *c, const char *sql, int nparams,
+                     const char *const *values, int result_format, int *rc)
+{
+    PGconn *pg = db_pg(c);
+    PGresult *res = PQexecParams(pg, sql, nparams, NULL, values, NULL, NULL,
+                                 result_format);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return res;
+    *rc = res ? db_classify(res, pg) : DB_E_CONN;
+    log_error("outbox relay: query failed (%s): %s", db_strerror(*rc),
+              res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
+    PQclear(res);
+    return NULL;
+}
+
+/* Gives the connection back, releasing the lock first so the pooled
+ * session does not keep it. */
+static void drop_conn(ev_relay *r)
+{
+    int rc;
+
+    if (r->conn == NULL)
+        return;
+    if (r->is_active) {
+        PQclear(run(r->conn, sql_unlock, 0, NULL, 0, &rc));
+        log_info("outbox relay: released the relay lock");
+    }
+    db_pool_put(r->pool, r->conn);
+    r->conn = NULL;
+    r->is_active = false;
+}
+
+/* Counts unsent rows at most once a second; failures leave the old value. */
+static void count_backlog(ev_relay *r)
+{
+    int64_t now = mono_us();
+    PGresult *res;
+    int rc;
+
+    if (r->conn == NULL || now - r->counted_at_us < 1000000)
+        return;
+    r->counted_at_us = now;
+    if ((res = run(r->conn, sql_backlog, 0, NULL, 0, &rc)) == NULL)
+        return;
+    atomic_store(&r->backlog, db_get_i64(res, 0, 0));
+    mx_set(r->m_backlog, (double)db_get_i64(res, 0, 0));
+    PQclear(res);
+}
+
+/* Takes a connection and tries the lock. Returns 0 when active,
+ * STEP_STANDBY when another relay holds it, EV_E_DB on failure. */
+static int become_active(ev_relay *r)
+{
+    PGresult *res;
+    int rc = EV_E_DB;
+
+    if (r->conn == NULL && (r->conn = db_pool_get(r->pool, 1000)) == NULL)
+        return EV_E_DB;
+    if ((res = run(r->conn, sql_lock, 0, NULL, 0, &rc)) == NULL) {
+        drop_conn(r);
+        return EV_E_DB;
+    }
+    r->is_active = db_get_bool(res, 0, 0);
+    PQclear(res);
+    if (r->is_active) {
+        log_info("outbox relay: active (holds the relay lock)");
+        return 0;
+    }
+    count_backlog(r);
+    drop_conn(r);
+    return STEP_STANDBY;
+}
+
+/* Marks ids[0..n) sent. Returns 0 or EV_E_DB. */
+static int mark_sent(ev_relay *r, const int64_t *ids, size_t n)
+{
+    char *list = arena_alloc(r->batch, n * 21 + 3);
+    size_t off = 0;
+    const char *param[1] = {list};
+    PGresult *res;
+    int rc;
+
+    list[off++] = '{';
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(list + off, 22, i ? ",%lld" : "%lld", (long long)ids[i]);
+    list[off++] = '}';
+    list[off] = '\0';
+    if ((res = run(r->conn, sql_mark, 1, param, 0, &rc)) == NULL)
+        return EV_E_DB;
+    PQclear(res);
+    return 0;
+}
+
+/* Turns the binary rows of res into messages; returns their ids. */
+static int64_t *rows_to_msgs(ev_relay *r, PGresult *res, ev__msg *msgs, int n)
+{
+    int64_t *ids = arena_alloc(r->batch, (size_t)n * sizeof *ids);
+
+    for (int i = 0; i < n; i++) {
+        uint64_t be;
+
+        memcpy(&be, PQgetvalue(res, i, 0), sizeof be);
+        ids[i] = (int64_t)be64toh(be);
+        msgs[i] = (ev__msg){
+            .topic = arena_strndup(r->batch, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1)),
+            .key = PQgetvalue(res, i, 2),
+            .keylen = (size_t)PQgetlength(res, i, 2),
+            .value = PQgetvalue(res, i, 3),
+            .len = (size_t)PQgetlength(res, i, 3),
+        };
+    }
+    return ids;
+}
+
+/* Publishes one batch. Returns STEP_IDLE, STEP_MORE, EV_E_KAFKA or EV_E_DB. */
+static int publish_batch(ev_relay *r)
+{
+    int timeout = ev__producer_delivery_timeout_ms(r->prod) + 5000;
+    PGresult *res;
+    ev__msg *msgs;
+    int64_t *ids;
+    int n, rc, acked = 0;
+
+    arena_reset(r->batch);
+    if ((res = run(r->conn, sql_unsent, 0, NULL, 1, &rc)) == NULL)
+        return EV_E_DB;
+    if ((n = PQntuples(res)) == 0) {
+        PQclear(res);
+        return STEP_IDLE;
+    }
+    msgs = arena_calloc(r->batch, (size_t)n, sizeof *msgs);
+    ids = rows_to_msgs(r, res, msgs, n);
+    ev__produce_batch(r->prod, msgs, (size_t)n, timeout, &r->stop);
+    PQclear(res);
+    while (acked < n && msgs[acked].result == 0)
+        acked++;
+    if (acked > 0 && mark_sent(r, ids, (size_t)acked) < 0)
+        return EV_E_DB;
+    mx_add(r->m_published, acked);
+    if (acked < n) {
+        mx_add(r->m_failed, n - acked);
+        log_warn("outbox relay: %d of %d events published, the rest from id %lld "
+                 "stay unsent", acked, n, (long long)ids[acked]);
+        return EV_E_KAFKA;
+    }
+    return n == RELAY_BATCH ? STEP_MORE : STEP_IDLE;
+}
+
+/* Waits up to ms for a kick or stop. */
+static void wait_for_kick(ev_relay *r, int ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&r->mu);
+    while (!r->kicked && !atomic_load(&r->stop))
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
+            break;
+    r->kicked = false;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int relay_step(ev_relay *r)
+{
+    int rc;
+
+    if (!r->is_active && (rc = become_active(r)) != 0)
+        return rc;
+    rc = publish_batch(r);
+    if (rc == EV_E_DB)
+        drop_conn(r);
+    else
+        count_backlog(r);
+    return rc;
+}
+
+static void *relay_main(void *arg)
+{
+    ev_relay *r = arg;
+    int backoff = 0;
+
+    while (!atomic_load(&r->stop)) {
+        int rc = relay_step(r);
+
+        if (rc == STEP_MORE)
+            continue;
+        if (rc < 0) {
+            backoff = backoff ? backoff * 2 : RELAY_BACKOFF_MIN_MS;
+            if (backoff > RELAY_BACKOFF_MAX_MS)
+                backoff = RELAY_BACKOFF_MAX_MS;
+            ev__sleep_unless(&r->stop, backoff);
+            continue;
+        }
+        backoff = 0;
+        ev__producer_poll(r->prod);
+        wait_for_kick(r, rc == STEP_STANDBY ? RELAY_STANDBY_MS : RELAY_IDLE_MS);
+    }
+    drop_conn(r);
+    return NULL;
+}
+
+ev_relay *ev_relay_start(db_pool *pool, ev_producer *prod)
+{
+    ev_relay *r = xcalloc(1, sizeof *r);
+    pthread_condattr_t ca;
+    int e;
+
+    r->pool = pool;
+    r->prod = prod;
+    atomic_init(&r->stop, false);
+    atomic_init(&r->backlog, -1);
+    r->batch = arena_new();
+    r->m_backlog = mx_gauge("gavel_events_outbox_backlog",
+                            "Outbox rows not yet published to Kafka.", NULL);
+    r->m_published = mx_counter("gavel_events_published_total",
+                                "Outbox events acknowledged by Kafka.", NULL);
+    r->m_failed = mx_counter("gavel_events_publish_failures_total",
+                             "Outbox events whose publication failed and will be retried.", NULL);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if ((e = pthread_create(&r->thread, NULL, relay_main, r)) != 0) {
+        log_error("outbox relay: cannot start its thread: %s", strerror(e));
+        goto fail_thread;
+    }
+    return r;
+fail_thread:
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    arena_free(r->batch);
+    free(r);
+    return NULL;
+}
+
+void ev_relay_kick(ev_relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->kicked = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void ev_relay_stop(ev_relay *r)
+{
+    if (r == NULL)
+        return;
+    atomic_store(&r->stop, true);
+    ev_relay_kick(r);
+    pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    arena_free(r->batch);
+    free(r);
+}
+
+int64_t ev_relay_backlog(ev_relay *r)
+{
+    return r ? atomic_load(&r->backlog) : -1;
+}
