@@ -9,11 +9,9 @@
  * Consumers accept only envelopes that unpack and carry a well-formed id
  * and a type; anything else is malformed for good (EV_E_INVALID).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "core/core.h"
 #include "events/events_int.h"
@@ -33,19 +31,7 @@ const char *ev__source(void)
 
 void ev_new_id(char out[33])
 {
-    uint8_t raw[16];
-    size_t got = 0;
-
-    while (got < sizeof raw) {
-        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            panic("getrandom: %s", strerror(errno));
-        got += (size_t)n;
-    }
-    hex_encode(raw, sizeof raw, out);
+    request_id_new(out); /* 128 random bits as hex: the same shape as request ids */
 }
 
 uint8_t *ev_envelope_pack(const char *id, const char *type,
