@@ -143,6 +143,27 @@ typedef struct {
  */
 int db_migrate(db_pool *p, const char *component, const db_migration *list);
 
+/* ---- array parameters, for multi-row writes through unnest() ---- */
+
+/* A PostgreSQL array literal built element by element, e.g. "{1,2,3}" or
+ * {"a\"b","c"}. Text and hex elements are always quoted and escaped. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    size_t n;
+} db_array;
+
+void db_array_init(db_array *a);
+void db_array_i64(db_array *a, int64_t v);
+void db_array_bool(db_array *a, bool v);
+/** Any text (NUL-terminated); quoted and escaped. */
+void db_array_text(db_array *a, const char *s);
+/** Bytes as hex text (no \x prefix), for decode(x, 'hex') in SQL. */
+void db_array_hex(db_array *a, const uint8_t *p, size_t n);
+/** The finished literal, borrowed until db_array_free. */
+const char *db_array_str(db_array *a);
+void db_array_free(db_array *a);
+
 /* ---- value helpers for text-format results ---- */
 
 /** Field as int64 (0 when NULL, out of range, or not an integer). */

@@ -104,3 +104,56 @@ out:
     free(env);
     return rc;
 }
+
+static const char sql_insert_many[] =
+    "INSERT INTO event_outbox (topic, key, event_id, payload) "
+    "SELECT t.topic, t.key, t.id, decode(t.payload, 'hex') "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
+    "WITH ORDINALITY AS t(topic, key, id, payload, n) ORDER BY t.n";
+
+int ev_outbox_add_batch(db_conn *c, const ev_outbox_item *items, size_t n)
+{
+    if (n == 0)
+        return 0;
+    db_array topics, keys, ids, payloads;
+    db_array_init(&topics);
+    db_array_init(&keys);
+    db_array_init(&ids);
+    db_array_init(&payloads);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const ev_outbox_item *it = &items[i];
+        if (!arg_ok(it->topic) || !arg_ok(it->type) || !arg_ok(it->aggregate_id)) {
+            log_error("ev_outbox_add_batch: topic, type and aggregate id must be non-empty UTF-8");
+            rc = DB_E_CHECK;
+            break;
+        }
+        char id[33];
+        size_t len = 0;
+        ev_new_id(id);
+        uint8_t *env = ev_envelope_pack(id, it->type, it->aggregate_id, it->payload, &len);
+        db_array_text(&topics, it->topic);
+        db_array_text(&keys, it->aggregate_id);
+        db_array_text(&ids, id);
+        db_array_hex(&payloads, env, len);
+        free(env);
+    }
+    if (rc == 0) {
+        const char *values[4] = { db_array_str(&topics), db_array_str(&keys),
+                                  db_array_str(&ids), db_array_str(&payloads) };
+        PGconn *pg = db_pg(c);
+        PGresult *res = PQexecParams(pg, sql_insert_many, 4, NULL, values, NULL, NULL, 0);
+        if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+            rc = res == NULL ? DB_E_CONN : db_classify(res, pg);
+            if (rc != DB_E_RETRY)
+                log_error("outbox batch insert failed (%s): %s", db_strerror(rc),
+                          res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
+        }
+        PQclear(res);
+    }
+    db_array_free(&topics);
+    db_array_free(&keys);
+    db_array_free(&ids);
+    db_array_free(&payloads);
+    return rc;
+}

@@ -68,6 +68,21 @@ int ev_outbox_add(db_conn *c, const char *topic, const char *type,
                   const char *aggregate_id, const ProtobufCMessage *payload,
                   char id_out[33]);
 
+/* One event for ev_outbox_add_batch; everything borrowed for the call. */
+typedef struct {
+    const char *topic;
+    const char *type;
+    const char *aggregate_id;
+    const ProtobufCMessage *payload;
+} ev_outbox_item;
+
+/**
+ * As ev_outbox_add for n events in one statement (group commit writers).
+ * Rows keep the order of items, so per-aggregate order holds.
+ * Returns 0 or a DB_E_* code (the transaction must then roll back).
+ */
+int ev_outbox_add_batch(db_conn *c, const ev_outbox_item *items, size_t n);
+
 /** Sets the `source` written into envelopes (the daemon name). Call once. */
 void ev_set_source(const char *source);
 

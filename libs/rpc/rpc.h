@@ -91,6 +91,7 @@ typedef struct {
     const char *addr_env;         /* "GAVEL_USERS_ADDR" */
     const char *default_addr;     /* "127.0.0.1:50051" */
     int default_metrics_port;     /* 9101 */
+    int default_workers;          /* GAVEL_RPC_WORKERS default; 0 = 8 */
     const rpc_method *const *tables; /* NULL-terminated list of method tables */
     const char *const *services;  /* gRPC service names for health, NULL-terminated */
     const cfg_entry *config;      /* the daemon's own settings, or NULL */

@@ -19,10 +19,10 @@ static bool http_healthy(void *arg)
 
 /* The runtime's own settings; rpc_server_start reads them again by name. */
 static int64_t cfg_pollers, cfg_workers, cfg_drain_ms, cfg_metrics_port;
-static char default_metrics_port[16];
+static char default_metrics_port[16], default_workers[16];
 static const cfg_entry runtime_config[] = {
     { "GAVEL_RPC_POLLERS", "1", CFG_INT, &cfg_pollers, 1, 16, "completion-queue threads" },
-    { "GAVEL_RPC_WORKERS", "8", CFG_INT, &cfg_workers, 1, 256, "threads for blocking handlers" },
+    { "GAVEL_RPC_WORKERS", default_workers, CFG_INT, &cfg_workers, 1, 256, "threads for blocking handlers" },
     { "GAVEL_DRAIN_MS", "10000", CFG_INT, &cfg_drain_ms, 0, 600000, "drain time on SIGTERM" },
     { "GAVEL_METRICS_PORT", default_metrics_port, CFG_INT, &cfg_metrics_port, 1, 65535,
       "/metrics and /healthz port" },
@@ -34,6 +34,8 @@ static int boot(const rpc_service *svc)
     char err[512];
     snprintf(default_metrics_port, sizeof default_metrics_port, "%d",
              svc->default_metrics_port);
+    snprintf(default_workers, sizeof default_workers, "%d",
+             svc->default_workers > 0 ? svc->default_workers : 8);
     if (cfg_load(runtime_config, err, sizeof err) < 0) {
         log_error("configuration: %s", err);
         return -1;

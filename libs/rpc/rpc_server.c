@@ -213,7 +213,8 @@ static void register_methods(rpc_server *s)
 static void start_threads(rpc_server *s)
 {
     s->npollers = (int)cfg_int("GAVEL_RPC_POLLERS", 1);
-    s->nworkers = (int)cfg_int("GAVEL_RPC_WORKERS", 8);
+    s->nworkers = (int)cfg_int("GAVEL_RPC_WORKERS",
+                               s->svc->default_workers > 0 ? s->svc->default_workers : 8);
     if (s->npollers < 1 || s->npollers > 16)
         s->npollers = 1;
     if (s->nworkers < 1 || s->nworkers > 256)

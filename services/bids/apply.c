@@ -1,0 +1,442 @@
+/*
+ * Applying commands to a shard's lots, on the shard's thread. The engine
+ * (lot.h) decides; this file turns each decision into what must become
+ * durable (bids, lot snapshot, autobids, holds, releases, events, the
+ * stored answer) in the shard's current batch, and answers only when that
+ * batch comes back committed (apply_committed). Refusals change nothing
+ * and are answered at once.
+ *
+ * Funds: a caller whose standing hold on the lot does not cover the amount
+ * is told so by a check-only pass; the handler reserves on its own thread
+ * and comes back with the hold. A hold that a refused command brought is
+ * released; a bidder who no longer leads and has no active autobid gets
+ * their hold released — in the same transaction as the change.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bids.h"
+
+static void reply(cmd *c, int status, const char *msg, uint8_t *resp, size_t len)
+{
+    waiter_finish(c->w, status, msg, resp, len);
+    waiter_release(c->w);
+    free(c);
+}
+
+static int engine_status(int rc)
+{
+    switch (rc) {
+    case LOT_E_NOT_LIVE:
+    case LOT_E_CLOSED:
+        return GRPC_STATUS_FAILED_PRECONDITION;
+    case LOT_E_TOO_LOW:
+    case LOT_E_INVALID:
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    case LOT_E_SELLER:
+        return GRPC_STATUS_PERMISSION_DENIED;
+    case LOT_E_NO_AUTOBID:
+        return GRPC_STATUS_NOT_FOUND;
+    default:
+        return GRPC_STATUS_INTERNAL;
+    }
+}
+
+static lot_entry *need_lot(shard *sh, cmd *c)
+{
+    lot_entry *e = shard_find(sh, c->lot_id);
+    if (e == NULL) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "lot %lld is not open for bidding", (long long)c->lot_id);
+        reply(c, GRPC_STATUS_NOT_FOUND, msg, NULL, 0);
+    }
+    return e;
+}
+
+/* Answers a repeated idempotency key; true when c was consumed. */
+static bool replay(lot_entry *e, cmd *c)
+{
+    req_entry *r = req_find(e, c->bidder_id, c->key);
+    if (r == NULL)
+        return false;
+    if (strcmp(r->hash, c->request_hash) != 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "idempotency_key %.128s was already used for a different request",
+                 c->key);
+        reply(c, GRPC_STATUS_FAILED_PRECONDITION, msg, NULL, 0);
+    } else if (!r->durable) {
+        r->followers = xrealloc(r->followers, (r->nfollowers + 1) * sizeof *r->followers);
+        r->followers[r->nfollowers++] = c->w; /* answered with the first, at commit */
+        free(c);
+    } else {
+        reply(c, STATUS_REPLAY_STORED, NULL, NULL, 0);
+    }
+    return true;
+}
+
+static bidder_hold *hold_of(lot_entry *e, int64_t bidder)
+{
+    for (size_t i = 0; i < e->nholds; i++)
+        if (e->holds[i].bidder == bidder)
+            return &e->holds[i];
+    return NULL;
+}
+
+/* Makes hold the bidder's covering hold; a superseded one is released. */
+static void set_hold(shard *sh, lot_entry *e, int64_t bidder, int64_t hold_id, int64_t amount)
+{
+    bidder_hold *h = hold_of(e, bidder);
+    if (h != NULL && h->hold_id == hold_id)
+        return;
+    if (h != NULL)
+        batch_add_release(sh->cur, h->hold_id, e->eng.r.lot_id, bidder, "superseded");
+    if (h == NULL) {
+        if (e->nholds == e->capholds) {
+            e->capholds = e->capholds ? 2 * e->capholds : 8;
+            e->holds = xrealloc(e->holds, e->capholds * sizeof *e->holds);
+        }
+        h = &e->holds[e->nholds++];
+    }
+    *h = (bidder_hold){ bidder, hold_id, amount };
+    batch_add_hold(sh->cur, e->eng.r.lot_id, bidder, hold_id, amount);
+}
+
+/* Releases every hold not covering the leader or an active autobid
+ * (keep_leader false: every hold, for cancelled or unsold lots). */
+static void sweep_holds(shard *sh, lot_entry *e, bool keep_leader)
+{
+    const lot *l = &e->eng;
+    size_t k = 0;
+    for (size_t i = 0; i < e->nholds; i++) {
+        bidder_hold h = e->holds[i];
+        bool keep = (keep_leader && h.bidder == l->leader_id) ||
+                    (l->status != LOT_CLOSED && lot_autobid_of(l, h.bidder) != NULL);
+        if (keep) {
+            e->holds[k++] = h;
+            continue;
+        }
+        batch_add_release(sh->cur, h.hold_id, l->r.lot_id, h.bidder,
+                          l->status == LOT_CLOSED ? "lot closed" : "outbid");
+        batch_add_hold(sh->cur, l->r.lot_id, h.bidder, h.hold_id, 0);
+    }
+    e->nholds = k;
+}
+
+static ProtobufCMessage *update_new(batch *b)
+{
+    Gavel__Bids__V1__LotUpdate *u = arena_calloc(b->mem, 1, sizeof *u);
+    gavel__bids__v1__lot_update__init(u);
+    u->server_time_us = now_us();
+    return &u->base;
+}
+
+void apply_close_effects(shard *sh, lot_entry *e)
+{
+    lot *l = &e->eng;
+    bidder_hold *wh = l->outcome == LOT_OUTCOME_WINNER ? hold_of(e, l->leader_id) : NULL;
+    e->winning_hold = wh != NULL ? wh->hold_id : 0;
+    sweep_holds(sh, e, l->outcome == LOT_OUTCOME_WINNER);
+    Gavel__Events__V1__LotClosed ev = GAVEL__EVENTS__V1__LOT_CLOSED__INIT;
+    ev.lot_id = l->r.lot_id;
+    ev.winner_id = l->outcome == LOT_OUTCOME_WINNER ? l->leader_id : 0;
+    ev.price = money_to_proto(sh->cur->mem, l->r.currency, l->price);
+    ev.reserve_met = lot_reserve_met(l) && l->bid_count > 0;
+    ev.closed_at_us = l->closed_at_us;
+    batch_add_event(sh->cur, "lot.closed", l->r.lot_id, &ev.base);
+    Gavel__Bids__V1__LotUpdate *u = (void *)update_new(sh->cur);
+    u->change_case = GAVEL__BIDS__V1__LOT_UPDATE__CHANGE_CLOSED;
+    u->closed = arena_calloc(sh->cur->mem, 1, sizeof *u->closed);
+    gavel__bids__v1__lot_closed__init(u->closed);
+    u->closed->outcome = (Gavel__Bids__V1__CloseOutcome)l->outcome;
+    if (l->outcome == LOT_OUTCOME_WINNER && e->has_last_bid)
+        u->closed->winning_bid = bid_to_proto(sh->cur->mem, &e->last_bid, l->r.currency);
+    u->closed->state = state_to_proto(sh->cur->mem, l, now_us());
+    batch_add_watch(sh->cur, l->r.lot_id, &u->base);
+}
+
+static void record_bid(shard *sh, lot_entry *e, const lot_bid *bid)
+{
+    lot *l = &e->eng;
+    arena *m = sh->cur->mem;
+    batch_add_bid(sh->cur, bid);
+    e->last_bid = *bid;
+    e->has_last_bid = true;
+    Gavel__Events__V1__BidPlaced ev = GAVEL__EVENTS__V1__BID_PLACED__INIT;
+    ev.lot_id = l->r.lot_id;
+    ev.bid_id = bid->bid_id;
+    ev.seq = bid->seq;
+    ev.bidder_id = bid->bidder_id;
+    ev.amount = money_to_proto(m, l->r.currency, bid->amount);
+    ev.is_autobid = bid->is_autobid;
+    ev.placed_at_us = bid->placed_at_us;
+    ev.ends_at_us = l->ends_at_us;
+    batch_add_event(sh->cur, "bid.placed", l->r.lot_id, &ev.base);
+    Gavel__Bids__V1__LotUpdate *u = (void *)update_new(sh->cur);
+    u->change_case = GAVEL__BIDS__V1__LOT_UPDATE__CHANGE_BID_ACCEPTED;
+    u->bid_accepted = arena_calloc(m, 1, sizeof *u->bid_accepted);
+    gavel__bids__v1__bid_accepted__init(u->bid_accepted);
+    u->bid_accepted->bid = bid_to_proto(m, bid, l->r.currency);
+    u->bid_accepted->state = state_to_proto(m, l, bid->placed_at_us);
+    batch_add_watch(sh->cur, l->r.lot_id, &u->base);
+}
+
+static void record_extended(shard *sh, lot_entry *e, const lot_effect *eff)
+{
+    lot *l = &e->eng;
+    Gavel__Events__V1__LotExtended ev = GAVEL__EVENTS__V1__LOT_EXTENDED__INIT;
+    ev.lot_id = l->r.lot_id;
+    ev.old_ends_at_us = eff->old_ends_at_us;
+    ev.new_ends_at_us = eff->new_ends_at_us;
+    batch_add_event(sh->cur, "lot.extended", l->r.lot_id, &ev.base);
+    Gavel__Bids__V1__LotUpdate *u = (void *)update_new(sh->cur);
+    u->change_case = GAVEL__BIDS__V1__LOT_UPDATE__CHANGE_EXTENDED;
+    u->extended = arena_calloc(sh->cur->mem, 1, sizeof *u->extended);
+    gavel__bids__v1__lot_extended__init(u->extended);
+    u->extended->old_ends_at_us = eff->old_ends_at_us;
+    u->extended->new_ends_at_us = eff->new_ends_at_us;
+    u->extended->state = state_to_proto(sh->cur->mem, l, now_us());
+    batch_add_watch(sh->cur, l->r.lot_id, &u->base);
+}
+
+/* Everything an accepted command changed, into the current batch. */
+static void record_effect(shard *sh, lot_entry *e, const lot_effect *eff, int64_t prev_leader)
+{
+    lot *l = &e->eng;
+    for (size_t i = 0; i < eff->nbids; i++)
+        record_bid(sh, e, &eff->bids[i]);
+    if (prev_leader != 0 && l->leader_id != prev_leader) {
+        Gavel__Events__V1__BidOutbid ev = GAVEL__EVENTS__V1__BID_OUTBID__INIT;
+        ev.lot_id = l->r.lot_id;
+        ev.previous_leader_id = prev_leader;
+        ev.new_leader_id = l->leader_id;
+        ev.amount = money_to_proto(sh->cur->mem, l->r.currency, l->price);
+        batch_add_event(sh->cur, "bid.outbid", l->r.lot_id, &ev.base);
+    }
+    if (eff->extended)
+        record_extended(sh, e, eff);
+    if (eff->closed)
+        apply_close_effects(sh, e);
+    else
+        sweep_holds(sh, e, true);
+    if (l->nautobids > 0)
+        batch_add_autobids(sh->cur, l);
+    batch_add_lot(sh->cur, l, false, e->winning_hold);
+}
+
+/* Stores the answer under the key and answers at commit. */
+static void answer_at_commit(shard *sh, lot_entry *e, cmd *c, const char *method,
+                             const ProtobufCMessage *resp)
+{
+    size_t len = 0;
+    uint8_t *bytes = pack_new(resp, &len);
+    batch_add_request(sh->cur, e->eng.r.lot_id, c->bidder_id, c->key, method,
+                      c->request_hash, bytes, len);
+    req_entry *r = req_add(e, c->bidder_id, c->key, c->request_hash);
+    r->pending_resp = xmalloc(len + 1);
+    memcpy(r->pending_resp, bytes, len);
+    r->pending_len = len;
+    c->w->status = GRPC_STATUS_OK;
+    c->w->response = bytes;
+    c->w->response_len = len;
+    batch_add_waiter(sh->cur, c->w);
+    free(c);
+}
+
+/* Runs fn on a throw-away copy of the lot: the exact verdict, no change. */
+static int dry_run(const lot *l, int (*fn)(lot *, const cmd *, lot_effect *, char *, size_t),
+                   const cmd *c, char *why, size_t whylen)
+{
+    lot copy = *l;
+    copy.autobids = NULL;
+    if (l->nautobids > 0) {
+        copy.autobids = xmalloc(l->nautobids * sizeof *l->autobids);
+        memcpy(copy.autobids, l->autobids, l->nautobids * sizeof *l->autobids);
+    }
+    lot_effect eff;
+    int rc = fn(&copy, c, &eff, why, whylen);
+    free(copy.autobids);
+    return rc;
+}
+
+static int run_place(lot *l, const cmd *c, lot_effect *eff, char *why, size_t whylen)
+{
+    return lot_place(l, c->bidder_id, c->amount, now_us(), eff, why, whylen);
+}
+
+static int run_autobid(lot *l, const cmd *c, lot_effect *eff, char *why, size_t whylen)
+{
+    return lot_set_autobid(l, c->bidder_id, c->amount, now_us(), eff, why, whylen);
+}
+
+/* The amount the caller's hold must cover for this command. */
+static int64_t funds_needed(const lot *l, const cmd *c)
+{
+    if (c->kind == CMD_PLACE && l->r.buy_now_price > 0 && c->amount >= l->r.buy_now_price)
+        return l->r.buy_now_price;
+    return c->amount;
+}
+
+/* Check-only pass and funds gate shared by PLACE and AUTOBID. Returns true
+ * when the command may go on to change the lot. */
+static bool gate(shard *sh, lot_entry *e, cmd *c,
+                 int (*fn)(lot *, const cmd *, lot_effect *, char *, size_t))
+{
+    char why[256] = "";
+    lot_tick(&e->eng, now_us());
+    if (strcmp(c->currency, e->eng.r.currency) != 0) {
+        snprintf(why, sizeof why, "amount.currency must be %s, the lot's currency",
+                 e->eng.r.currency);
+        reply(c, GRPC_STATUS_INVALID_ARGUMENT, why, NULL, 0);
+        return false;
+    }
+    bidder_hold *h = hold_of(e, c->bidder_id);
+    int64_t held = h != NULL ? h->amount : 0;
+    int64_t need = funds_needed(&e->eng, c);
+    int64_t covered = c->hold_id > 0 ? c->hold_amount : held;
+    if (c->check_only || covered < need) {
+        int rc = dry_run(&e->eng, fn, c, why, sizeof why);
+        if (rc < 0) {
+            if (c->hold_id > 0 && (h == NULL || h->hold_id != c->hold_id))
+                batch_add_release(sh->cur, c->hold_id, c->lot_id, c->bidder_id, "refused");
+            reply(c, engine_status(rc), why, NULL, 0);
+            return false;
+        }
+        c->w->needs_funds = need > held;
+        c->w->funds_amount = need;
+        reply(c, GRPC_STATUS_OK, NULL, NULL, 0);
+        return false;
+    }
+    return true;
+}
+
+static void do_place(shard *sh, cmd *c)
+{
+    lot_entry *e = need_lot(sh, c);
+    if (e == NULL || replay(e, c) || !gate(sh, e, c, run_place))
+        return;
+    lot *l = &e->eng;
+    int64_t prev_leader = l->leader_id;
+    bidder_hold *h = hold_of(e, c->bidder_id);
+    lot_effect eff;
+    char why[256] = "";
+    int rc = lot_place(l, c->bidder_id, c->amount, now_us(), &eff, why, sizeof why);
+    if (rc < 0) {
+        if (c->hold_id > 0 && (h == NULL || h->hold_id != c->hold_id))
+            batch_add_release(sh->cur, c->hold_id, c->lot_id, c->bidder_id, "refused");
+        reply(c, engine_status(rc), why, NULL, 0);
+        return;
+    }
+    if (c->hold_id > 0)
+        set_hold(sh, e, c->bidder_id, c->hold_id, c->hold_amount);
+    record_effect(sh, e, &eff, prev_leader);
+    arena *m = sh->cur->mem;
+    Gavel__Bids__V1__PlaceBidResponse *r = arena_calloc(m, 1, sizeof *r);
+    gavel__bids__v1__place_bid_response__init(r);
+    r->bid = bid_to_proto(m, &eff.bids[0], l->r.currency);
+    if (eff.nbids > 1) {
+        r->n_triggered_bids = eff.nbids - 1;
+        r->triggered_bids = arena_calloc(m, eff.nbids - 1, sizeof *r->triggered_bids);
+        for (size_t i = 1; i < eff.nbids; i++)
+            r->triggered_bids[i - 1] = bid_to_proto(m, &eff.bids[i], l->r.currency);
+    }
+    r->state = state_to_proto(m, l, now_us());
+    r->caller_is_leading = l->leader_id == c->bidder_id;
+    answer_at_commit(sh, e, c, "PlaceBid", &r->base);
+}
+
+static Gavel__Bids__V1__AutoBid *autobid_to_proto(arena *m, const lot *l, int64_t bidder,
+                                                  int64_t max)
+{
+    Gavel__Bids__V1__AutoBid *a = arena_calloc(m, 1, sizeof *a);
+    gavel__bids__v1__auto_bid__init(a);
+    const lot_autobid *ab = NULL;
+    for (size_t i = 0; i < l->nautobids; i++)
+        if (l->autobids[i].bidder_id == bidder)
+            ab = &l->autobids[i];
+    a->lot_id = l->r.lot_id;
+    a->bidder_id = bidder;
+    a->max_amount = money_to_proto(m, l->r.currency, ab != NULL ? ab->max : max);
+    a->set_at_us = ab != NULL ? ab->set_at_us : 0;
+    a->status = ab != NULL && ab->active ? GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_ACTIVE
+                : l->status == LOT_CLOSED ? GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_FINISHED
+                : ab != NULL && ab->max < l->price
+                    ? GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_EXHAUSTED
+                    : GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_CANCELLED;
+    return a;
+}
+
+static void do_autobid(shard *sh, cmd *c)
+{
+    lot_entry *e = need_lot(sh, c);
+    if (e == NULL || replay(e, c) || !gate(sh, e, c, run_autobid))
+        return;
+    lot *l = &e->eng;
+    int64_t prev_leader = l->leader_id;
+    lot_effect eff;
+    char why[256] = "";
+    int rc = lot_set_autobid(l, c->bidder_id, c->amount, now_us(), &eff, why, sizeof why);
+    if (rc < 0) {
+        reply(c, engine_status(rc), why, NULL, 0);
+        return;
+    }
+    if (c->hold_id > 0)
+        set_hold(sh, e, c->bidder_id, c->hold_id, c->hold_amount);
+    record_effect(sh, e, &eff, prev_leader);
+    arena *m = sh->cur->mem;
+    Gavel__Bids__V1__SetAutoBidResponse *r = arena_calloc(m, 1, sizeof *r);
+    gavel__bids__v1__set_auto_bid_response__init(r);
+    r->autobid = autobid_to_proto(m, l, c->bidder_id, c->amount);
+    r->n_placed_bids = eff.nbids;
+    r->placed_bids = arena_calloc(m, eff.nbids ? eff.nbids : 1, sizeof *r->placed_bids);
+    for (size_t i = 0; i < eff.nbids; i++)
+        r->placed_bids[i] = bid_to_proto(m, &eff.bids[i], l->r.currency);
+    r->state = state_to_proto(m, l, now_us());
+    r->caller_is_leading = l->leader_id == c->bidder_id;
+    answer_at_commit(sh, e, c, "SetAutoBid", &r->base);
+}
+
+static void do_cancel(shard *sh, cmd *c)
+{
+    lot_entry *e = need_lot(sh, c);
+    if (e == NULL || replay(e, c))
+        return;
+    lot *l = &e->eng;
+    lot_tick(l, now_us());
+    char why[256] = "";
+    if (l->status == LOT_CLOSED) {
+        reply(c, GRPC_STATUS_FAILED_PRECONDITION, "the lot is closed", NULL, 0);
+        return;
+    }
+    int rc = lot_cancel_autobid(l, c->bidder_id, why, sizeof why);
+    if (rc < 0) {
+        reply(c, engine_status(rc), why, NULL, 0);
+        return;
+    }
+    sweep_holds(sh, e, true);
+    batch_add_autobids(sh->cur, l);
+    batch_add_lot(sh->cur, l, false, e->winning_hold);
+    arena *m = sh->cur->mem;
+    Gavel__Bids__V1__CancelAutoBidResponse *r = arena_calloc(m, 1, sizeof *r);
+    gavel__bids__v1__cancel_auto_bid_response__init(r);
+    r->autobid = autobid_to_proto(m, l, c->bidder_id, 0);
+    r->state = state_to_proto(m, l, now_us());
+    answer_at_commit(sh, e, c, "CancelAutoBid", &r->base);
+}
+
+void apply_cmd(shard *sh, cmd *c)
+{
+    switch (c->kind) {
+    case CMD_PLACE:
+        do_place(sh, c);
+        break;
+    case CMD_AUTOBID:
+        do_autobid(sh, c);
+        break;
+    case CMD_CANCEL:
+        do_cancel(sh, c);
+        break;
+    default:
+        apply_other(sh, c);
+        break;
+    }
+}

@@ -1,0 +1,317 @@
+/*
+ * bids daemon, private header. The pieces:
+ *
+ *   handlers.c   RPC handlers: validate, reserve funds when needed (on the
+ *                caller's thread, outside any lot's sequence), submit a
+ *                command to the lot's worker, wait for the durable answer
+ *   worker.c     shard threads: each owns the lots with lot_id % shards == i,
+ *                applies commands in arrival order with the engine (lot.h),
+ *                and answers only after the committer reports the batch
+ *   commit.c     one committer thread: batches from all workers, one
+ *                PostgreSQL transaction each round (group commit)
+ *   store.c      SQL: statements, rebuild at start-up
+ *   funds.c      wallet calls: reserve (sync), release (background, from
+ *                the hold_releases table)
+ *   watch.c      WatchLot streams, fed by the workers after each commit
+ *   convert.c    engine structs to protobuf
+ */
+#ifndef GAVEL_BIDS_H
+#define GAVEL_BIDS_H
+
+#include <pthread.h>
+
+#include "core/core.h"
+#include "db/db.h"
+#include "events/events.h"
+#include "rpc/rpc.h"
+#include "gavel/bids/v1/bids.pb-c.h"
+#include "gavel/common/v1/common.pb-c.h"
+#include "gavel/events/v1/events.pb-c.h"
+#include "lot.h"
+
+#define BIDS_TOPIC "gavel.bids"
+#define MAX_SHARDS 16
+
+typedef struct watcher watcher; /* a WatchLot stream (watch.c) */
+
+/* ---- process state (lifecycle.c) ---- */
+typedef struct {
+    db_pool *db;
+    ev_producer *producer;
+    ev_relay *relay;
+    const char *pg_dsn;
+    const char *users_addr;
+    int64_t shards;
+    int64_t pool_size;
+    int64_t wallet_deadline_ms;
+    int64_t commit_max;      /* most commands per group commit */
+    int64_t heartbeat_ms;    /* WatchLot heartbeat */
+} bids_state;
+
+extern bids_state bids;
+extern const cfg_entry bids_config[];
+extern const db_stmt bids_stmts[];
+extern const db_migration bids_migrations[];
+extern const rpc_method bids_methods[];
+
+int bids_post_init(void);
+void bids_pre_exit(void);
+bool bids_is_healthy(void);
+
+/* ---- commands (handlers -> worker -> committer -> worker -> handler) ---- */
+
+typedef enum {
+    CMD_PLACE,       /* manual bid */
+    CMD_AUTOBID,     /* set autobid */
+    CMD_CANCEL,      /* cancel autobid */
+    CMD_STATE,       /* read committed state */
+    CMD_OPEN,
+    CMD_CLOSE,
+    CMD_WATCH,       /* register a stream */
+    CMD_COMMITTED,   /* committer -> worker: a batch is durable */
+    CMD_FAILED,      /* committer -> worker: a batch could not be written */
+} cmd_kind;
+
+/* Where a command's answer goes; shared by the waiting handler and the
+ * engine, freed by whoever drops the last reference. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    bool done;
+    int status;              /* gRPC status */
+    char message[256];
+    uint8_t *response;       /* packed response (malloc), on OK */
+    size_t response_len;
+    /* funds pre-check result (CMD_PLACE/CMD_AUTOBID with check_only) */
+    bool needs_funds;
+    int64_t funds_amount;
+} waiter;
+
+waiter *waiter_new(void);
+void waiter_release(waiter *w);
+/** Waits until done or ms elapse; returns true when done. */
+bool waiter_wait(waiter *w, int ms);
+/** Completes w (status, message, response taken over) and signals. */
+void waiter_finish(waiter *w, int status, const char *msg, uint8_t *resp, size_t len);
+
+struct batch;
+
+typedef struct cmd {
+    cmd_kind kind;
+    int64_t lot_id;
+    int64_t bidder_id;
+    int64_t amount;            /* bid amount or autobid maximum */
+    char currency[4];          /* the amount's currency (must be the lot's) */
+    bool check_only;           /* only check rules and funds, change nothing */
+    int64_t hold_id;           /* funds reserved for this command, 0 if none */
+    int64_t hold_amount;
+    char key[129];             /* idempotency key */
+    char request_hash[65];
+    bool is_staff;
+    bool cancel;               /* CMD_CLOSE */
+    lot_rules rules;           /* CMD_OPEN */
+    rpc_stream *stream;        /* CMD_WATCH (a reference is held) */
+    struct batch *batch;       /* CMD_COMMITTED / CMD_FAILED */
+    waiter *w;
+    struct cmd *next;
+} cmd;
+
+/* ---- worker.c ---- */
+/** Allocates the shards (before store_rebuild restores lots into them). */
+int workers_start(void);
+/** Starts the shard threads (after the rebuild). */
+int workers_run(void);
+void workers_stop(void);
+/** Frees every lot and what is left in the queues (after commit_stop). */
+void workers_free(void);
+/** Hands cmd to the worker owning cmd->lot_id (takes ownership). */
+void worker_submit(cmd *c);
+/** Number of lots in memory (metrics). */
+int64_t workers_lot_count(void);
+
+/* ---- commit.c ---- */
+
+/* One persisted change, as the committer writes it. */
+typedef struct {
+    lot_bid bid;
+} batch_bid;
+
+typedef struct {
+    int64_t lot_id, bidder_id, hold_id, amount;
+} batch_hold;
+
+typedef struct {
+    int64_t hold_id, lot_id, bidder_id;
+    const char *reason;
+} batch_release;
+
+typedef struct {
+    int64_t lot_id, bidder_id;
+    char key[129];
+    const char *method;
+    char request_hash[65];
+    uint8_t *response;
+    size_t response_len;
+} batch_request;
+
+typedef struct {
+    const char *type;        /* static string, e.g. "bid.placed" */
+    char aggregate_id[24];
+    const ProtobufCMessage *msg; /* in the batch's arena */
+} batch_event;
+
+/* A batch from one worker: everything its commands changed since the last
+ * hand-off. Lots are written as snapshots of their state at the end. */
+typedef struct batch {
+    int shard;
+    lot *lots;                 /* snapshots (autobids not owned) */
+    size_t nlots, caplots;
+    bool *lot_is_new;          /* INSERT rather than UPDATE */
+    int64_t *winning_hold;     /* per snapshot */
+    batch_bid *bids; size_t nbids, capbids;
+    lot_autobid *autobids; int64_t *autobid_lot; size_t nautobids, capautobids;
+    batch_hold *holds; size_t nholds, capholds;
+    batch_release *releases; size_t nreleases, capreleases;
+    batch_request *requests; size_t nrequests, caprequests;
+    batch_event *events; size_t nevents, capevents;
+    waiter **waiters; size_t nwaiters, capwaiters;
+    /* Stream updates to send once durable, built in the batch's arena. */
+    arena *mem;
+    int64_t *watch_lot; ProtobufCMessage **watch_msg; size_t nwatch, capwatch;
+    struct batch *next;
+} batch;
+
+/* Appenders (grow arrays with xrealloc). */
+void batch_add_lot(batch *b, const lot *snapshot, bool is_new, int64_t winning_hold);
+void batch_add_bid(batch *b, const lot_bid *bid);
+void batch_add_autobids(batch *b, const lot *l);
+void batch_add_hold(batch *b, int64_t lot_id, int64_t bidder, int64_t hold_id, int64_t amount);
+void batch_add_release(batch *b, int64_t hold_id, int64_t lot_id, int64_t bidder,
+                       const char *reason);
+void batch_add_request(batch *b, int64_t lot_id, int64_t bidder, const char *key,
+                       const char *method, const char *hash, const uint8_t *resp, size_t len);
+void batch_add_event(batch *b, const char *type, int64_t lot_id, const ProtobufCMessage *ev);
+void batch_add_waiter(batch *b, waiter *w);
+void batch_add_watch(batch *b, int64_t lot_id, ProtobufCMessage *update);
+
+/* ---- handlers.c / handlers_admin.c ---- */
+int bids_open_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int bids_close_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int bids_list(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+/** Submits m, waits for the durable answer and unpacks it as d. */
+int bids_submit_and_finish(rpc_call *c, cmd *m, const ProtobufCMessageDescriptor *d,
+                           ProtobufCMessage **out);
+
+/* ---- worker internals (worker.c, apply.c) ---- */
+
+/* An idempotency key seen on a lot. Answers are kept in memory only until
+ * they are durable; later replays read them from the requests table. */
+typedef struct req_entry {
+    int64_t bidder;
+    char key[129];
+    char hash[65];
+    bool durable;
+    uint8_t *pending_resp;       /* until durable */
+    size_t pending_len;
+    waiter **followers;          /* retries that arrived before durability */
+    size_t nfollowers;
+    struct req_entry *next;
+} req_entry;
+
+typedef struct {
+    int64_t bidder, hold_id, amount;
+} bidder_hold;
+
+typedef struct lot_entry {
+    lot eng;                     /* engine state, ahead of the database */
+    lot committed;               /* as of the last durable batch (no autobids) */
+    bool has_committed;
+    int64_t winning_hold;
+    lot_bid last_bid;            /* the newest recorded bid (the winner's at close) */
+    bool has_last_bid;
+    bidder_hold *holds; size_t nholds, capholds;
+    req_entry **reqs; size_t reqcap, nreqs;
+    watcher *watchers;
+    struct lot_entry *next;
+} lot_entry;
+
+typedef struct shard {
+    int index;
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    cmd *qhead, *qtail;
+    bool stopping;
+    lot_entry **table;
+    size_t tcap, nlots;
+    batch *cur;
+} shard;
+
+lot_entry *shard_find(shard *sh, int64_t lot_id);
+lot_entry *shard_add(shard *sh, int64_t lot_id);
+/** Applies one command on sh's thread (apply.c). */
+void apply_cmd(shard *sh, cmd *c);
+/** A batch became durable: answer, publish, mark requests (apply.c). */
+void apply_committed(shard *sh, batch *b);
+/** Sends a heartbeat to every watched lot of the shard (apply_admin.c). */
+void apply_heartbeats(shard *sh);
+/** STATE, WATCH, OPEN, CLOSE, COMMITTED (apply_admin.c). */
+void apply_other(shard *sh, cmd *c);
+#define STATUS_REPLAY_STORED 100 /* handler: the answer is in the requests table */
+/** Holds, events and stream update of a lot that just closed (apply.c). */
+void apply_close_effects(shard *sh, lot_entry *e);
+void worker_restore_last_bid(int64_t lot_id, const lot_bid *b);
+req_entry *req_find(lot_entry *e, int64_t bidder, const char *key);
+req_entry *req_add(lot_entry *e, int64_t bidder, const char *key, const char *hash);
+
+batch *batch_new(int shard);
+void batch_free(batch *b);
+bool batch_is_empty(const batch *b);
+int commit_start(void);
+void commit_stop(void);
+/** Queues b for the next transaction; the worker gets CMD_COMMITTED. */
+void commit_submit(batch *b);
+
+/* ---- store.c ---- */
+/** Loads every lot with its autobids, holds and request keys into the
+ *  workers (calls worker_restore). Returns 0 or DB_E_*. */
+int store_rebuild(void);
+/** Restores one lot read from the database (store.c -> worker.c). */
+void worker_restore_lot(const lot *l, int64_t winning_hold);
+void worker_restore_autobid(int64_t lot_id, const lot_autobid *a);
+void worker_restore_hold(int64_t lot_id, int64_t bidder, int64_t hold_id, int64_t amount);
+void worker_restore_request(int64_t lot_id, int64_t bidder, const char *key, const char *hash);
+/** Reads a stored answer; returns 0 with a malloc'd copy, or DB_E_*. */
+int store_load_response(int64_t lot_id, int64_t bidder, const char *key, uint8_t **resp,
+                        size_t *len);
+/** Bands as stored text "from:inc,…" and back. */
+void bands_format(const lot_rules *r, char *out, size_t outlen);
+int bands_parse(const char *s, lot_rules *r);
+
+/* ---- funds.c ---- */
+/** Reserves amount for bidder on lot. Returns GRPC status; *hold_id on OK;
+ *  a refusal's message in err. */
+int funds_reserve(int64_t bidder, int64_t lot_id, const char *currency, int64_t amount,
+                  const char *key, int64_t *hold_id, char *err, size_t errlen);
+int funds_start(void);
+void funds_stop(void);
+/** Wakes the releaser after a commit that queued releases. */
+void funds_kick(void);
+
+/* ---- watch.c ---- */
+/** Adds a stream to lot's watch list (worker thread). */
+void watch_add(watcher **list, rpc_stream *s);
+/** Sends msg to every open stream, drops closed and far-behind ones. */
+void watch_publish(watcher **list, const ProtobufCMessage *msg, const lot *snapshot);
+/** Finishes every stream with status (closing or draining). */
+void watch_finish_all(watcher **list, grpc_status_code code, const char *msg);
+
+/* ---- convert.c ---- */
+Gavel__Bids__V1__LotState *state_to_proto(arena *a, const lot *l, int64_t now_us);
+Gavel__Bids__V1__Bid *bid_to_proto(arena *a, const lot_bid *b, const char *currency);
+Gavel__Common__V1__Money *money_to_proto(arena *a, const char *currency, int64_t units);
+/** Packs a message into a new malloc'd buffer. */
+uint8_t *pack_new(const ProtobufCMessage *m, size_t *len);
+
+#endif

@@ -1,0 +1,252 @@
+/*
+ * gavel.bids.v1.Bids handlers, on the rpc worker threads. They validate,
+ * then hand a command to the lot's shard and wait for its answer, which
+ * comes only once the change is durable. Funds are reserved here, between
+ * a check-only pass and the real command, so a slow wallet delays only its
+ * own caller and never a lot's sequence. The bidder is always the verified
+ * caller: no request field can name another.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/sha.h>
+
+#include "bids.h"
+
+#define MAX_UNITS 1000000000000000LL /* 10^15 minor units */
+
+static void request_hash(const ProtobufCMessage *req, char hex[65])
+{
+    size_t n = protobuf_c_message_get_packed_size(req);
+    uint8_t *buf = xmalloc(n + 1);
+    protobuf_c_message_pack(req, buf);
+    uint8_t d[SHA256_DIGEST_LENGTH];
+    SHA256(buf, n, d);
+    free(buf);
+    hex_encode(d, sizeof d, hex);
+}
+
+static int check_key(rpc_call *c, const char *key)
+{
+    size_t n = strnlen(key, 129);
+    bool ok = n >= 1 && n <= 128;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = key[i] > 0x20 && key[i] < 0x7f;
+    return ok ? GRPC_STATUS_OK
+              : rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                         "idempotency_key must be 1 to 128 printable ASCII characters");
+}
+
+static int check_amount(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m)
+{
+    if (m == NULL)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s is required", field);
+    bool cur_ok = strlen(m->currency) == 3;
+    for (int i = 0; cur_ok && i < 3; i++)
+        cur_ok = m->currency[i] >= 'A' && m->currency[i] <= 'Z';
+    if (!cur_ok)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "%s.currency must be three upper-case letters", field);
+    if (m->units <= 0 || m->units > MAX_UNITS)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "%s.units must be between 1 and %lld (got %lld)", field, MAX_UNITS,
+                        (long long)m->units);
+    return GRPC_STATUS_OK;
+}
+
+static cmd *cmd_new(cmd_kind kind, int64_t lot_id, int64_t bidder)
+{
+    cmd *m = xcalloc(1, sizeof *m);
+    m->kind = kind;
+    m->lot_id = lot_id;
+    m->bidder_id = bidder;
+    return m;
+}
+
+/* Submits m (ownership passes) and waits; returns the waiter (caller
+ * releases) or NULL after recording DEADLINE_EXCEEDED. */
+static waiter *submit_wait(rpc_call *c, cmd *m)
+{
+    waiter *w = waiter_new();
+    m->w = w;
+    worker_submit(m);
+    if (waiter_wait(w, rpc_time_left_ms(c)))
+        return w;
+    waiter_release(w);
+    rpc_fail(c, GRPC_STATUS_DEADLINE_EXCEEDED,
+             "no answer before the deadline; the outcome is unknown: retry with the same "
+             "idempotency key");
+    return NULL;
+}
+
+/* Turns a finished waiter into the call's answer. */
+static int finish(rpc_call *c, waiter *w, const ProtobufCMessageDescriptor *d,
+                  ProtobufCMessage **out, int64_t lot_id, int64_t bidder, const char *key)
+{
+    int status = w->status;
+    if (status == STATUS_REPLAY_STORED) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        waiter_release(w);
+        int rc = store_load_response(lot_id, bidder, key, &bytes, &len);
+        if (rc < 0)
+            return rpc_fail(c, GRPC_STATUS_UNAVAILABLE, "cannot read the stored answer; retry");
+        *out = rpc_unpack(c, d, bytes, len);
+        free(bytes);
+        return *out != NULL ? GRPC_STATUS_OK
+                            : rpc_fail(c, GRPC_STATUS_INTERNAL, "stored answer unreadable");
+    }
+    if (status != GRPC_STATUS_OK) {
+        rpc_fail(c, (grpc_status_code)status, "%s", w->message);
+        waiter_release(w);
+        return status;
+    }
+    *out = w->response != NULL ? rpc_unpack(c, d, w->response, w->response_len) : NULL;
+    waiter_release(w);
+    return *out != NULL ? GRPC_STATUS_OK : rpc_fail(c, GRPC_STATUS_INTERNAL, "empty answer");
+}
+
+/* PlaceBid and SetAutoBid: check, reserve if the standing hold does not
+ * cover the amount, then apply. */
+static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
+                          const Gavel__Common__V1__Money *amount, const char *key,
+                          const ProtobufCMessage *in, const ProtobufCMessageDescriptor *d,
+                          ProtobufCMessage **out)
+{
+    int64_t bidder = rpc_caller(c)->user_id;
+    char hash[65];
+    request_hash(in, hash);
+    cmd *m = cmd_new(kind, lot_id, bidder);
+    m->amount = amount->units;
+    snprintf(m->currency, sizeof m->currency, "%s", amount->currency);
+    snprintf(m->key, sizeof m->key, "%s", key);
+    memcpy(m->request_hash, hash, sizeof hash);
+    cmd second = *m;
+    m->check_only = true;
+    waiter *w = submit_wait(c, m);
+    if (w == NULL)
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    if (w->status != GRPC_STATUS_OK || w->response != NULL)
+        return finish(c, w, d, out, lot_id, bidder, key);
+    bool needs = w->needs_funds;
+    int64_t need = w->funds_amount;
+    waiter_release(w);
+    if (needs) {
+        char err[256];
+        int st = funds_reserve(bidder, lot_id, second.currency, need, key, &second.hold_id, err,
+                               sizeof err);
+        if (st != GRPC_STATUS_OK)
+            return rpc_fail(c, (grpc_status_code)st, "%s", err);
+        second.hold_amount = need;
+    }
+    cmd *m2 = xmalloc(sizeof *m2);
+    *m2 = second;
+    if ((w = submit_wait(c, m2)) == NULL)
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    if (w->status == GRPC_STATUS_OK && w->response == NULL) {
+        waiter_release(w);
+        return rpc_fail(c, GRPC_STATUS_ABORTED, "the lot changed while funds were reserved; retry");
+    }
+    return finish(c, w, d, out, lot_id, bidder, key);
+}
+
+static int bids_place(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Bids__V1__PlaceBidRequest *req = (const void *)in;
+    int rc;
+    if (req->lot_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
+    if ((rc = check_amount(c, "amount", req->amount)) != 0 ||
+        (rc = check_key(c, req->idempotency_key)) != 0)
+        return rc;
+    return funded_command(c, CMD_PLACE, req->lot_id, req->amount, req->idempotency_key, in,
+                          &gavel__bids__v1__place_bid_response__descriptor, out);
+}
+
+static int bids_set_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Bids__V1__SetAutoBidRequest *req = (const void *)in;
+    int rc;
+    if (req->lot_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
+    if ((rc = check_amount(c, "max_amount", req->max_amount)) != 0 ||
+        (rc = check_key(c, req->idempotency_key)) != 0)
+        return rc;
+    return funded_command(c, CMD_AUTOBID, req->lot_id, req->max_amount, req->idempotency_key,
+                          in, &gavel__bids__v1__set_auto_bid_response__descriptor, out);
+}
+
+static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Bids__V1__CancelAutoBidRequest *req = (const void *)in;
+    int rc;
+    if (req->lot_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
+    if ((rc = check_key(c, req->idempotency_key)) != 0)
+        return rc;
+    int64_t bidder = rpc_caller(c)->user_id;
+    cmd *m = cmd_new(CMD_CANCEL, req->lot_id, bidder);
+    snprintf(m->key, sizeof m->key, "%s", req->idempotency_key);
+    request_hash(in, m->request_hash);
+    waiter *w = submit_wait(c, m);
+    if (w == NULL)
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    return finish(c, w, &gavel__bids__v1__cancel_auto_bid_response__descriptor, out,
+                  req->lot_id, bidder, req->idempotency_key);
+}
+
+static int bids_get_state(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Bids__V1__GetLotStateRequest *req = (const void *)in;
+    if (req->lot_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
+    waiter *w = submit_wait(c, cmd_new(CMD_STATE, req->lot_id, rpc_caller(c)->user_id));
+    if (w == NULL)
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    return finish(c, w, &gavel__bids__v1__get_lot_state_response__descriptor, out, 0, 0, "");
+}
+
+static int bids_watch(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    (void)out;
+    const Gavel__Bids__V1__WatchLotRequest *req = (const void *)in;
+    if (req->lot_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
+    cmd *m = cmd_new(CMD_WATCH, req->lot_id, rpc_caller(c)->user_id);
+    m->stream = rpc_stream_open(c, NULL, NULL); /* its reference goes to the shard */
+    worker_submit(m);
+    return RPC_ASYNC;
+}
+
+int bids_submit_and_finish(rpc_call *c, cmd *m, const ProtobufCMessageDescriptor *d,
+                           ProtobufCMessage **out)
+{
+    waiter *w = submit_wait(c, m);
+    if (w == NULL)
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    return finish(c, w, d, out, 0, 0, "");
+}
+
+#define B(name) "/gavel.bids.v1.Bids/" name
+#define D(t) &gavel__bids__v1__##t##__descriptor
+const rpc_method bids_methods[] = {
+    { B("PlaceBid"), D(place_bid_request), D(place_bid_response), bids_place, RPC_ROLE_BIDDER,
+      RPC_IDEMPOTENT, 5000 },
+    { B("SetAutoBid"), D(set_auto_bid_request), D(set_auto_bid_response), bids_set_autobid,
+      RPC_ROLE_BIDDER, RPC_IDEMPOTENT, 5000 },
+    { B("CancelAutoBid"), D(cancel_auto_bid_request), D(cancel_auto_bid_response),
+      bids_cancel_autobid, RPC_ROLE_BIDDER, RPC_IDEMPOTENT, 5000 },
+    { B("GetLotState"), D(get_lot_state_request), D(get_lot_state_response), bids_get_state,
+      RPC_ANY_USER, RPC_IDEMPOTENT, 2000 },
+    { B("ListBids"), D(list_bids_request), D(list_bids_response), bids_list, RPC_ANY_USER,
+      RPC_IDEMPOTENT, 5000 },
+    { B("WatchLot"), D(watch_lot_request), D(lot_update), bids_watch, RPC_ANY_USER,
+      RPC_STREAMING, 0 },
+    { B("OpenLot"), D(open_lot_request), D(open_lot_response), bids_open_lot, RPC_STAFF,
+      RPC_IDEMPOTENT, 5000 },
+    { B("CloseLot"), D(close_lot_request), D(close_lot_response), bids_close_lot, RPC_STAFF,
+      RPC_IDEMPOTENT, 5000 },
+    { B("Ping"), &gavel__common__v1__ping_request__descriptor,
+      &gavel__common__v1__ping_response__descriptor, rpc_ping, RPC_PUBLIC,
+      RPC_INLINE | RPC_IDEMPOTENT, 1000 },
+    { 0 },
+};

@@ -1,0 +1,127 @@
+/*
+ * Manual bids (lot_place) and what every accepted command does last:
+ * exhausting autobids, listing who was outbid, and soft close.
+ *
+ * Invariants: a manual bid is recorded at face value, except at or above
+ * buy-now, where it is recorded at exactly the buy-now price and closes
+ * the lot; competing autobids answer right after it in the same command.
+ * Soft close extends only an accepted command whose final leader differs
+ * from the leader before it, only inside the window, only up to the cap,
+ * and only to a later end.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "lot.h"
+#include "lot_int.h"
+
+static bool in_list(const int64_t *ids, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* Walks the leaders the command went through: each one that lost the lead
+ * and does not hold it at the end is outbid, once, in order. */
+static void list_outbid(const lot *l, int64_t leader_before, lot_effect *eff)
+{
+    int64_t holder = leader_before;
+    for (size_t i = 0; i <= eff->nbids; i++) {
+        int64_t next = i < eff->nbids ? eff->bids[i].bidder_id : l->leader_id;
+        if (holder != 0 && holder != next && holder != l->leader_id &&
+            !in_list(eff->outbid_ids, eff->noutbid, holder))
+            eff->outbid_ids[eff->noutbid++] = holder;
+        holder = next;
+    }
+}
+
+static void soft_close(lot *l, int64_t leader_before, int64_t now_us, lot_effect *eff)
+{
+    if (l->leader_id == leader_before || l->r.soft_close_s <= 0 ||
+        l->extensions_used >= l->r.max_extensions)
+        return;
+    int64_t window = (int64_t)l->r.soft_close_s * 1000000;
+    if (now_us < l->ends_at_us - window || now_us + window <= l->ends_at_us)
+        return;
+    eff->extended = true;
+    eff->old_ends_at_us = l->ends_at_us;
+    eff->new_ends_at_us = now_us + window;
+    l->ends_at_us = eff->new_ends_at_us;
+    l->extensions_used++;
+}
+
+void lot__finish(lot *l, int64_t leader_before, int64_t caller, int64_t now_us,
+                 lot_effect *eff)
+{
+    if (l->status == LOT_CLOSED) {
+        if (lot__finish_autobids(l))
+            eff->autobids_changed = true;
+    } else {
+        if (lot__exhaust(l))
+            eff->autobids_changed = true;
+        soft_close(l, leader_before, now_us, eff);
+    }
+    list_outbid(l, leader_before, eff);
+    eff->caller_leads = l->leader_id == caller;
+}
+
+/* True when a bid of amount buys the lot now: at or above a buy-now price
+ * the price has not reached. */
+static bool is_buy_now(const lot *l, int64_t amount)
+{
+    int64_t bn = l->r.buy_now_price;
+    return bn > 0 && amount >= bn && (l->bid_count == 0 || l->price < bn);
+}
+
+static int too_low(const lot *l, int64_t amount, char *why, size_t whylen)
+{
+    if (l->bid_count == 0)
+        return lot__why(LOT_E_TOO_LOW, why, whylen,
+                        "amount must be ≥ the start price %" PRId64 ", got %" PRId64,
+                        l->r.start_price, amount);
+    return lot__why(LOT_E_TOO_LOW, why, whylen,
+                    "amount must be ≥ %" PRId64 " (current %" PRId64 " + increment %" PRId64
+                    "), got %" PRId64, lot_next_min(l), l->price, lot_increment(l, l->price),
+                    amount);
+}
+
+int lot_place(lot *l, int64_t bidder, int64_t amount, int64_t now_us, lot_effect *eff,
+              char *why, size_t whylen)
+{
+    lot_effect scratch;
+    if (eff == NULL)
+        eff = &scratch;
+    memset(eff, 0, sizeof *eff);
+    int rc = lot__check_open(l, bidder, now_us, why, whylen);
+    if (rc != LOT_OK)
+        return rc;
+    if (amount <= 0)
+        return lot__why(LOT_E_INVALID, why, whylen, "amount must be positive, got %" PRId64,
+                        amount);
+    lot__plan plan = { .n = 0 };
+    bool buys = is_buy_now(l, amount);
+    if (buys) {
+        lot__plan_add(&plan, bidder, l->r.buy_now_price, false);
+    } else {
+        if (amount < lot_next_min(l) || (l->bid_count > 0 && amount <= l->price))
+            return too_low(l, amount, why, whylen);
+        lot__plan_add(&plan, bidder, amount, false);
+        lot__respond(l, bidder, amount, &plan);
+    }
+    rc = lot__check_room(l, plan.n, why, whylen);
+    if (rc != LOT_OK)
+        return rc;
+    int64_t leader_before = l->leader_id;
+    lot__apply(l, &plan, now_us, eff);
+    if (buys) {
+        l->status = LOT_CLOSED;
+        l->outcome = LOT_OUTCOME_WINNER;
+        l->closed_at_us = now_us;
+        eff->closed = true;
+    }
+    lot__finish(l, leader_before, bidder, now_us, eff);
+    return LOT_OK;
+}

@@ -1,0 +1,296 @@
+/*
+ * PostgreSQL side of the bids engine: the statement table, the writer of
+ * one group-commit round (a fixed handful of multi-row statements whatever
+ * the round's size), and the rebuild that loads every lot's state, its
+ * autobids, holds, last bid and idempotency keys at start-up — from the
+ * lots table, so a restart does not replay the whole bid log.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bids.h"
+
+const db_stmt bids_stmts[] = {
+    { "lot_insert",
+      "INSERT INTO lots (lot_id, seller_id, currency, start_price, reserve_price, buy_now_price, "
+      "bands, starts_at_us, soft_close_s, max_extensions, status, ends_at_us, rules_ends_at_us) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+      "ON CONFLICT (lot_id) DO UPDATE SET seller_id = EXCLUDED.seller_id, "
+      "currency = EXCLUDED.currency, start_price = EXCLUDED.start_price, "
+      "reserve_price = EXCLUDED.reserve_price, buy_now_price = EXCLUDED.buy_now_price, "
+      "bands = EXCLUDED.bands, starts_at_us = EXCLUDED.starts_at_us, "
+      "soft_close_s = EXCLUDED.soft_close_s, max_extensions = EXCLUDED.max_extensions, "
+      "status = EXCLUDED.status, ends_at_us = EXCLUDED.ends_at_us, "
+      "rules_ends_at_us = EXCLUDED.rules_ends_at_us" },
+    { "lots_update",
+      "UPDATE lots SET status = u.status, price = u.price, leader_id = u.leader, seq = u.seq, "
+      "head_hash = decode(u.head, 'hex'), ends_at_us = u.ends, extensions_used = u.ext, "
+      "outcome = u.outcome, closed_at_us = u.closed, winning_hold_id = u.hold "
+      "FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], "
+      "$6::text[], $7::bigint[], $8::int[], $9::smallint[], $10::bigint[], $11::bigint[]) "
+      "AS u(lot_id, status, price, leader, seq, head, ends, ext, outcome, closed, hold) "
+      "WHERE lots.lot_id = u.lot_id" },
+    { "bids_insert",
+      "INSERT INTO bids (lot_id, seq, bid_id, bidder_id, amount, placed_at_us, is_autobid, "
+      "prev_hash, hash) SELECT l, s, b, w, a, t, ia, decode(ph, 'hex'), decode(h, 'hex') "
+      "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], "
+      "$6::bigint[], $7::bool[], $8::text[], $9::text[]) AS u(l, s, b, w, a, t, ia, ph, h)" },
+    { "autobids_upsert",
+      "INSERT INTO autobids (lot_id, bidder_id, max_amount, set_seq, set_at_us, active) "
+      "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], "
+      "$5::bigint[], $6::bool[]) ON CONFLICT (lot_id, bidder_id) DO UPDATE SET "
+      "max_amount = EXCLUDED.max_amount, set_seq = EXCLUDED.set_seq, "
+      "set_at_us = EXCLUDED.set_at_us, active = EXCLUDED.active" },
+    { "holds_upsert",
+      "INSERT INTO lot_holds (lot_id, bidder_id, hold_id, amount) "
+      "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) "
+      "ON CONFLICT (lot_id, bidder_id) DO UPDATE SET hold_id = EXCLUDED.hold_id, "
+      "amount = EXCLUDED.amount" },
+    { "holds_delete",
+      "DELETE FROM lot_holds h USING unnest($1::bigint[], $2::bigint[]) AS d(lot_id, bidder_id) "
+      "WHERE h.lot_id = d.lot_id AND h.bidder_id = d.bidder_id" },
+    { "releases_insert",
+      "INSERT INTO hold_releases (hold_id, lot_id, bidder_id, reason) "
+      "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) "
+      "ON CONFLICT (hold_id) DO NOTHING" },
+    { "requests_insert",
+      "INSERT INTO requests (lot_id, bidder_id, key, method, request_hash, response) "
+      "SELECT l, b, k, m, h, decode(r, 'hex') FROM unnest($1::bigint[], $2::bigint[], "
+      "$3::text[], $4::text[], $5::text[], $6::text[]) AS u(l, b, k, m, h, r)" },
+    { "request_get",
+      "SELECT response FROM requests WHERE lot_id = $1 AND bidder_id = $2 AND key = $3" },
+    { "bids_page",
+      "SELECT b.lot_id, b.seq, b.bid_id, b.bidder_id, b.amount, b.placed_at_us, b.is_autobid, "
+      "encode(b.prev_hash, 'hex'), encode(b.hash, 'hex'), l.currency FROM bids b "
+      "JOIN lots l ON l.lot_id = b.lot_id "
+      "WHERE ($1::bigint = 0 OR b.lot_id = $1) AND ($2::bigint = 0 OR b.bidder_id = $2) "
+      "AND (b.lot_id, b.seq) > ($3::bigint, $4::bigint) ORDER BY b.lot_id, b.seq LIMIT $5" },
+    { "lot_currency", "SELECT currency FROM lots WHERE lot_id = $1" },
+    { "release_pending",
+      "SELECT hold_id, lot_id, bidder_id FROM hold_releases ORDER BY created_at, hold_id "
+      "LIMIT 100" },
+    { "release_done", "DELETE FROM hold_releases WHERE hold_id = $1" },
+    { 0 },
+};
+
+/* ---- bands ------------------------------------------------------------------------- */
+
+void bands_format(const lot_rules *r, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < r->nbands && n < outlen; i++)
+        n += (size_t)snprintf(out + n, outlen - n, "%s%lld:%lld", i ? "," : "",
+                              (long long)r->bands[i].from, (long long)r->bands[i].increment);
+}
+
+int bands_parse(const char *s, lot_rules *r)
+{
+    r->nbands = 0;
+    const char *p = s;
+    while (*p != '\0' && r->nbands < LOT_MAX_BANDS) {
+        char *end = NULL;
+        long long from = strtoll(p, &end, 10);
+        if (end == p || *end != ':')
+            return -1;
+        p = end + 1;
+        long long inc = strtoll(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0'))
+            return -1;
+        r->bands[r->nbands++] = (lot_band){ from, inc };
+        p = *end == ',' ? end + 1 : end;
+    }
+    return *p == '\0' ? 0 : -1;
+}
+
+/* ---- one round ----------------------------------------------------------------------- */
+
+static int exec_arrays(db_conn *conn, const char *stmt, db_array *arrs, int n)
+{
+    const char *values[12];
+    for (int i = 0; i < n; i++)
+        values[i] = db_array_str(&arrs[i]);
+    int rc = 0;
+    PGresult *r = db_exec(conn, stmt, n, values, &rc);
+    if (r != NULL)
+        PQclear(r);
+    for (int i = 0; i < n; i++)
+        db_array_free(&arrs[i]);
+    return rc;
+}
+
+static void arrays_init(db_array *a, int n)
+{
+    for (int i = 0; i < n; i++)
+        db_array_init(&a[i]);
+}
+
+static int insert_new_lot(db_conn *conn, const lot *l)
+{
+    char v[12][24], bands[512];
+    bands_format(&l->r, bands, sizeof bands);
+    const char *p[] = { db_i64(v[0], l->r.lot_id), db_i64(v[1], l->r.seller_id), l->r.currency,
+                        db_i64(v[2], l->r.start_price), db_i64(v[3], l->r.reserve_price),
+                        db_i64(v[4], l->r.buy_now_price), bands,
+                        db_i64(v[5], l->r.starts_at_us), db_i64(v[6], l->r.soft_close_s),
+                        db_i64(v[7], l->r.max_extensions), db_i64(v[8], l->status),
+                        db_i64(v[9], l->ends_at_us), db_i64(v[10], l->r.ends_at_us) };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "lot_insert", 13, p, &rc);
+    if (r != NULL)
+        PQclear(r);
+    return rc;
+}
+
+static int write_lots(db_conn *conn, batch *const *bs, size_t n)
+{
+    db_array a[11];
+    arrays_init(a, 11);
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++)
+        for (size_t i = 0; i < bs[k]->nlots && rc == 0; i++) {
+            const lot *l = &bs[k]->lots[i];
+            if (bs[k]->lot_is_new[i])
+                rc = insert_new_lot(conn, l);
+            db_array_i64(&a[0], l->r.lot_id);
+            db_array_i64(&a[1], l->status);
+            db_array_i64(&a[2], l->price);
+            db_array_i64(&a[3], l->leader_id);
+            db_array_i64(&a[4], l->seq);
+            db_array_hex(&a[5], l->head_hash, l->seq > 0 ? LOT_HASH_LEN : 0);
+            db_array_i64(&a[6], l->ends_at_us);
+            db_array_i64(&a[7], l->extensions_used);
+            db_array_i64(&a[8], l->outcome);
+            db_array_i64(&a[9], l->closed_at_us);
+            db_array_i64(&a[10], bs[k]->winning_hold[i]);
+        }
+    if (rc != 0) {
+        for (int i = 0; i < 11; i++)
+            db_array_free(&a[i]);
+        return rc;
+    }
+    return exec_arrays(conn, "lots_update", a, 11);
+}
+
+static int write_bids(db_conn *conn, batch *const *bs, size_t n)
+{
+    db_array a[9];
+    arrays_init(a, 9);
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < bs[k]->nbids; i++) {
+            const lot_bid *b = &bs[k]->bids[i].bid;
+            db_array_i64(&a[0], b->lot_id);
+            db_array_i64(&a[1], b->seq);
+            db_array_i64(&a[2], b->bid_id);
+            db_array_i64(&a[3], b->bidder_id);
+            db_array_i64(&a[4], b->amount);
+            db_array_i64(&a[5], b->placed_at_us);
+            db_array_bool(&a[6], b->is_autobid);
+            db_array_hex(&a[7], b->prev_hash, LOT_HASH_LEN);
+            db_array_hex(&a[8], b->hash, LOT_HASH_LEN);
+        }
+    return exec_arrays(conn, "bids_insert", a, 9);
+}
+
+static int write_autobids(db_conn *conn, batch *const *bs, size_t n)
+{
+    db_array a[6];
+    arrays_init(a, 6);
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < bs[k]->nautobids; i++) {
+            const lot_autobid *ab = &bs[k]->autobids[i];
+            db_array_i64(&a[0], bs[k]->autobid_lot[i]);
+            db_array_i64(&a[1], ab->bidder_id);
+            db_array_i64(&a[2], ab->max);
+            db_array_i64(&a[3], ab->set_seq);
+            db_array_i64(&a[4], ab->set_at_us);
+            db_array_bool(&a[5], ab->active);
+        }
+    return exec_arrays(conn, "autobids_upsert", a, 6);
+}
+
+static int write_holds(db_conn *conn, batch *const *bs, size_t n)
+{
+    db_array up[4], del[2];
+    arrays_init(up, 4);
+    arrays_init(del, 2);
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < bs[k]->nholds; i++) {
+            const batch_hold *h = &bs[k]->holds[i];
+            if (h->amount > 0) {
+                db_array_i64(&up[0], h->lot_id);
+                db_array_i64(&up[1], h->bidder_id);
+                db_array_i64(&up[2], h->hold_id);
+                db_array_i64(&up[3], h->amount);
+            } else {
+                db_array_i64(&del[0], h->lot_id);
+                db_array_i64(&del[1], h->bidder_id);
+            }
+        }
+    int rc = exec_arrays(conn, "holds_delete", del, 2);
+    if (rc == 0)
+        return exec_arrays(conn, "holds_upsert", up, 4);
+    for (int i = 0; i < 4; i++)
+        db_array_free(&up[i]);
+    return rc;
+}
+
+static int write_releases_and_requests(db_conn *conn, batch *const *bs, size_t n)
+{
+    db_array rel[4], req[6];
+    arrays_init(rel, 4);
+    arrays_init(req, 6);
+    for (size_t k = 0; k < n; k++) {
+        for (size_t i = 0; i < bs[k]->nreleases; i++) {
+            const batch_release *r = &bs[k]->releases[i];
+            db_array_i64(&rel[0], r->hold_id);
+            db_array_i64(&rel[1], r->lot_id);
+            db_array_i64(&rel[2], r->bidder_id);
+            db_array_text(&rel[3], r->reason);
+        }
+        for (size_t i = 0; i < bs[k]->nrequests; i++) {
+            const batch_request *q = &bs[k]->requests[i];
+            db_array_i64(&req[0], q->lot_id);
+            db_array_i64(&req[1], q->bidder_id);
+            db_array_text(&req[2], q->key);
+            db_array_text(&req[3], q->method);
+            db_array_text(&req[4], q->request_hash);
+            db_array_hex(&req[5], q->response, q->response_len);
+        }
+    }
+    int rc = exec_arrays(conn, "releases_insert", rel, 4);
+    if (rc == 0)
+        return exec_arrays(conn, "requests_insert", req, 6);
+    for (int i = 0; i < 6; i++)
+        db_array_free(&req[i]);
+    return rc;
+}
+
+static int write_events(db_conn *conn, batch *const *bs, size_t n)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++)
+        total += bs[k]->nevents;
+    if (total == 0)
+        return 0;
+    ev_outbox_item *items = xcalloc(total, sizeof *items);
+    size_t j = 0;
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < bs[k]->nevents; i++)
+            items[j++] = (ev_outbox_item){ BIDS_TOPIC, bs[k]->events[i].type,
+                                           bs[k]->events[i].aggregate_id,
+                                           bs[k]->events[i].msg };
+    int rc = ev_outbox_add_batch(conn, items, total);
+    free(items);
+    return rc;
+}
+
+int store_write_round(db_conn *conn, batch *const *bs, size_t n)
+{
+    int rc;
+    if ((rc = write_lots(conn, bs, n)) != 0 || (rc = write_bids(conn, bs, n)) != 0 ||
+        (rc = write_autobids(conn, bs, n)) != 0 || (rc = write_holds(conn, bs, n)) != 0 ||
+        (rc = write_releases_and_requests(conn, bs, n)) != 0)
+        return rc;
+    return write_events(conn, bs, n);
+}
