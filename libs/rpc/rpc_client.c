@@ -173,7 +173,10 @@ grpc_status_code rpc_unary(rpc_channel *ch, const char *method, const ProtobufCM
     grpc_byte_buffer *bb = rpc__pack(req);
     attempt_result r = { GRPC_STATUS_UNKNOWN, NULL };
     for (int n = 0;; n++) {
-        r = attempt(ch, method, bb, &md, deadline, err, errlen);
+        /* A sent buffer is consumed: every attempt needs its own copy. */
+        grpc_byte_buffer *copy = grpc_byte_buffer_copy(bb);
+        r = attempt(ch, method, copy, &md, deadline, err, errlen);
+        grpc_byte_buffer_destroy(copy);
         if (r.status != GRPC_STATUS_UNAVAILABLE || opts == NULL || !opts->idempotent)
             break;
         if (gpr_time_cmp(gpr_now(GPR_CLOCK_REALTIME), deadline) >= 0)

@@ -107,8 +107,8 @@ int bands_parse(const char *s, lot_rules *r)
 
 static int exec_arrays(db_conn *conn, const char *stmt, db_array *arrs, int n)
 {
-    const char *values[12];
-    for (int i = 0; i < n; i++)
+    const char *values[12] = { 0 };
+    for (int i = 0; i < n && i < 12; i++)
         values[i] = db_array_str(&arrs[i]);
     int rc = 0;
     PGresult *r = db_exec(conn, stmt, n, values, &rc);
