@@ -99,7 +99,8 @@ $(BUILD)/bin/gavel-devbroker: $(BUILD)/obj/deploy/dev/devbroker.o $(call lib_a,c
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tools: the benchmark driver and a gRPC health probe for scripts.
-$(BUILD)/bin/gavel-bench: $(BUILD)/obj/tests/bench/gavel_bench.o $(ALL_LIB_A)
+BENCH_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/bench/*.c))
+$(BUILD)/bin/gavel-bench: $(BENCH_OBJ) $(ALL_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -143,8 +143,15 @@ static void answer(rpc_call *c, int code, const ProtobufCMessage *resp)
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
     rpc__count(c, code);
-    if (code != GRPC_STATUS_OK && code != GRPC_STATUS_NOT_FOUND)
-        log_info("%s -> %d: %s", c->mr != NULL ? c->mr->m->name : "?", code, c->status_msg);
+    /* The caller's mistakes are counted, and logged only at debug level (a
+     * hot lot refuses thousands of late bids a second); our own failures
+     * are worth a warning. */
+    bool ours = code == GRPC_STATUS_INTERNAL || code == GRPC_STATUS_UNKNOWN ||
+                code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DATA_LOSS ||
+                code == GRPC_STATUS_DEADLINE_EXCEEDED;
+    if (code != GRPC_STATUS_OK)
+        log_msg(ours ? LOG_WARN : LOG_DEBUG, "%s -> %d: %s",
+                c->mr != NULL ? c->mr->m->name : "?", code, c->status_msg);
     c->tag.kind = RPC__TAG_FINISH;
     grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->tag, NULL);
     if (e != GRPC_CALL_OK) {

@@ -2,9 +2,10 @@
  * gavel-bench: load generator for `make bench`. C because a Python client
  * cannot drive more than ~10k calls/s here (MEASURED.md).
  *
- *   gavel-bench ping TARGET CONCURRENCY SECONDS
+ *   gavel-bench ping TARGET CONCURRENCY SECONDS [METHOD]
  *       keeps CONCURRENCY Ping calls in flight on one completion queue
  *       (one client thread, like the figures in MEASURED.md)
+ *   gavel-bench open / place: the bids engine, see bench_bids.c
  *   gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID…]
  *       CLIENTS threads, each a bidder wallet, each doing ReserveFunds of
  *       1 minor unit back to back with the service identity
@@ -25,15 +26,11 @@
 #include "gavel/common/v1/common.pb-c.h"
 #include "gavel/users/v1/users.pb-c.h"
 
-#define WARMUP_US 1000000LL
 
-typedef struct {
-    int64_t *v;
-    size_t n, cap;
-    int64_t errors;
-} samples;
 
-static void sample_add(samples *s, int64_t us)
+#include "bench.h"
+
+void sample_add(samples *s, int64_t us)
 {
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 65536;
@@ -48,7 +45,7 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void report(samples *s, double seconds)
+void report(samples *s, double seconds)
 {
     qsort(s->v, s->n, sizeof *s->v, cmp_i64);
     double p[3] = { 0.50, 0.99, 0.999 };
@@ -60,6 +57,8 @@ static void report(samples *s, double seconds)
 }
 
 /* ---- ping: many calls in flight on one completion queue ---- */
+
+static const char *ping_method = "/gavel.users.v1.Users/Ping";
 
 typedef struct {
     grpc_call *call;
@@ -76,7 +75,7 @@ static void ping_start(grpc_channel *ch, grpc_completion_queue *cq, ping_slot *s
     memset(s, 0, sizeof *s);
     s->t0 = mono_us();
     s->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                       grpc_slice_from_static_string("/gavel.users.v1.Users/Ping"),
+                                       grpc_slice_from_static_string(ping_method),
                                        NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     grpc_metadata_array_init(&s->init_md);
     grpc_metadata_array_init(&s->trail_md);
@@ -248,7 +247,7 @@ static int run_reserve(const char *target, int clients, int seconds, const char 
     return 0;
 }
 
-static int arg_int(const char *s)
+int arg_int(const char *s)
 {
     char *end = NULL;
     long v = strtol(s, &end, 10);
@@ -262,11 +261,18 @@ static int arg_int(const char *s)
 int main(int argc, char **argv)
 {
     log_init("bench", LOG_WARN);
-    if (argc == 5 && strcmp(argv[1], "ping") == 0)
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "ping") == 0) {
+        if (argc == 6)
+            ping_method = argv[5];
         return run_ping(argv[2], arg_int(argv[3]), arg_int(argv[4]));
+    }
+    if (argc >= 2 && (strcmp(argv[1], "open") == 0 || strcmp(argv[1], "place") == 0))
+        return run_bids(argc, argv);
     if (argc == 6 && strcmp(argv[1], "reserve") == 0)
         return run_reserve(argv[2], arg_int(argv[3]), arg_int(argv[4]), argv[5]);
-    fprintf(stderr, "usage: gavel-bench ping TARGET CONCURRENCY SECONDS\n"
+    fprintf(stderr, "usage: gavel-bench ping TARGET CONCURRENCY SECONDS [METHOD]\n"
+                    "       gavel-bench open TARGET FIRST_LOT COUNT SELLER_ID\n"
+                    "       gavel-bench place TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT\n"
                     "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...]\n");
     return 2;
 }
