@@ -186,6 +186,9 @@ int sig_wait(void);
 
 /** Hex-encodes n bytes into out (2n+1 bytes, NUL-terminated). */
 void hex_encode(const uint8_t *in, size_t n, char *out);
+/** Decodes 2n hex characters into n bytes. Returns 0, or -1 when the input
+ *  is shorter or holds a non-hex character (out is then unspecified). */
+int hex_decode(const char *hex, uint8_t *out, size_t n);
 /** True when s[0..n) is well-formed UTF-8 without NUL bytes. */
 bool utf8_valid(const char *s, size_t n);
 

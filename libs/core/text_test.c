@@ -78,6 +78,22 @@ static const struct {
     { .name = "NUL at end", .in = "abc\0", .n = 4, .want = false },
 };
 
+static void test_hex_decode_round_trips_and_refuses_bad_input(void **state)
+{
+    (void)state;
+    const uint8_t bytes[] = { 0x00, 0x7f, 0x80, 0xab, 0xff };
+    char hex[11];
+    uint8_t back[5];
+    hex_encode(bytes, sizeof bytes, hex);
+    assert_int_equal(hex_decode(hex, back, sizeof back), 0);
+    assert_memory_equal(back, bytes, sizeof bytes);
+    assert_int_equal(hex_decode("00AbFf", back, 3), 0); /* either case */
+    assert_int_equal(back[1], 0xab);
+    assert_int_equal(hex_decode("0g", back, 1), -1);
+    assert_int_equal(hex_decode("0", back, 1), -1);  /* too short */
+    assert_int_equal(hex_decode("", back, 1), -1);
+}
+
 static void test_utf8_valid_accepts_exactly_rfc3629(void **state)
 {
     (void)state;
@@ -113,6 +129,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_encode_is_lowercase_and_terminated),
+        cmocka_unit_test(test_hex_decode_round_trips_and_refuses_bad_input),
         cmocka_unit_test(test_utf8_valid_accepts_exactly_rfc3629),
         cmocka_unit_test(test_utf8_seqlen_reports_sequence_length),
     };

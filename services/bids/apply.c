@@ -349,19 +349,14 @@ static Gavel__Bids__V1__AutoBid *autobid_to_proto(arena *m, const lot *l, int64_
 {
     Gavel__Bids__V1__AutoBid *a = arena_calloc(m, 1, sizeof *a);
     gavel__bids__v1__auto_bid__init(a);
-    const lot_autobid *ab = NULL;
-    for (size_t i = 0; i < l->nautobids; i++)
-        if (l->autobids[i].bidder_id == bidder)
-            ab = &l->autobids[i];
+    const lot_autobid *ab = lot_autobid_find(l, bidder);
     a->lot_id = l->r.lot_id;
     a->bidder_id = bidder;
     a->max_amount = money_to_proto(m, l->r.currency, ab != NULL ? ab->max : max);
     a->set_at_us = ab != NULL ? ab->set_at_us : 0;
-    a->status = ab != NULL && ab->active ? GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_ACTIVE
-                : l->status == LOT_CLOSED ? GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_FINISHED
-                : ab != NULL && ab->max < l->price
-                    ? GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_EXHAUSTED
-                    : GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_CANCELLED;
+    /* lot_autobid_status mirrors AutoBidStatus value for value */
+    a->status = ab != NULL ? (Gavel__Bids__V1__AutoBidStatus)ab->status
+                           : GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_CANCELLED;
     return a;
 }
 

@@ -84,14 +84,6 @@ int bids_close_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **o
     return bids_submit_and_finish(c, m, &gavel__bids__v1__close_lot_response__descriptor, out);
 }
 
-static void unhex(const char *hex, uint8_t *out, size_t n)
-{
-    for (size_t i = 0; i < n && hex[2 * i] != '\0' && hex[2 * i + 1] != '\0'; i++) {
-        char byte[3] = { hex[2 * i], hex[2 * i + 1], '\0' };
-        out[i] = (uint8_t)strtoul(byte, NULL, 16);
-    }
-}
-
 /* Page tokens are "<lot_id>:<seq>" of the last bid shown. */
 static bool parse_token(const char *t, int64_t *lot, int64_t *seq)
 {
@@ -117,8 +109,8 @@ static Gavel__Bids__V1__Bid *row_to_bid(rpc_call *c, const PGresult *r, int i)
                   .bid_id = db_get_i64(r, i, 2), .bidder_id = db_get_i64(r, i, 3),
                   .amount = db_get_i64(r, i, 4), .placed_at_us = db_get_i64(r, i, 5),
                   .is_autobid = db_get_bool(r, i, 6) };
-    unhex(db_get_str(r, i, 7), b.prev_hash, LOT_HASH_LEN);
-    unhex(db_get_str(r, i, 8), b.hash, LOT_HASH_LEN);
+    hex_decode(db_get_str(r, i, 7), b.prev_hash, LOT_HASH_LEN);
+    hex_decode(db_get_str(r, i, 8), b.hash, LOT_HASH_LEN);
     return bid_to_proto(rpc_arena(c), &b, db_get_str(r, i, 9));
 }
 

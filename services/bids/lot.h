@@ -183,14 +183,21 @@ int lot_place(lot *l, int64_t bidder, int64_t amount, int64_t now_us, lot_effect
 
 /**
  * Sets or replaces bidder's autobid with maximum max. If the bidder does
- * not lead, bids for them at once as proxy rules say (eff lists the bids).
+ * not lead, bids for them at once as proxy rules say (eff lists the bids:
+ * at most a losing autobid's last bid at its maximum, then the winner's);
+ * the new maximum counts as set now, so it loses ties with earlier ones.
  * max must be ≥ next minimum (or ≥ the bidder's own standing price when
- * leading). Refusals change nothing.
+ * leading: then no bid is placed, except the jump to an unmet reserve the
+ * new maximum reaches, and the tie-break time stays). LOT_E_INVALID when
+ * the next minimum already reaches the buy-now price (autobids stay below
+ * it). Refusals change nothing.
  */
 int lot_set_autobid(lot *l, int64_t bidder, int64_t max, int64_t now_us, lot_effect *eff,
                     char *why, size_t whylen);
 
-/** Deactivates bidder's autobid; their standing bid stays. */
+/** Deactivates bidder's autobid (status CANCELLED); their standing bid
+ *  stays. LOT_E_CLOSED on a closed lot, LOT_E_NO_AUTOBID without an
+ *  active one. */
 int lot_cancel_autobid(lot *l, int64_t bidder, char *why, size_t whylen);
 
 /** The active autobid of bidder, or NULL (borrowed from l). */

@@ -43,8 +43,9 @@ static void soft_close(lot *l, int64_t leader_before, int64_t now_us, lot_effect
     if (l->leader_id == leader_before || l->r.soft_close_s <= 0 ||
         l->extensions_used >= l->r.max_extensions)
         return;
+    /* Inside the window exactly when now + window is a later end. */
     int64_t window = (int64_t)l->r.soft_close_s * 1000000;
-    if (now_us < l->ends_at_us - window || now_us + window <= l->ends_at_us)
+    if (now_us + window <= l->ends_at_us)
         return;
     eff->extended = true;
     eff->old_ends_at_us = l->ends_at_us;

@@ -18,68 +18,72 @@
 
 enum { PLACE = 1, SET };
 
+typedef struct {
+    const char *name;
+    bool a_leads;         /* A bid 100 at t=10 first */
+    bool a_autobid;       /* ... and set a maximum of 5000 */
+    int32_t window;
+    int op;
+    int64_t who, amount, t_us; /* t_us: microseconds before the end */
+    int rc;
+    bool extends;
+} soft_case;
+
+static const soft_case soft_cases[] = {
+    { .name = "outside the window", .a_leads = true, .window = WINDOW, .op = PLACE,
+      .who = T_B, .amount = 125, .t_us = 61000000, .extends = false },
+    { .name = "window's first instant: end would not move", .a_leads = true,
+      .window = WINDOW, .op = PLACE, .who = T_B, .amount = 125, .t_us = 60000000 },
+    { .name = "inside the window, new leader", .a_leads = true, .window = WINDOW,
+      .op = PLACE, .who = T_B, .amount = 125, .t_us = 59000000, .extends = true },
+    { .name = "last microsecond, new leader", .a_leads = true, .window = WINDOW,
+      .op = PLACE, .who = T_B, .amount = 125, .t_us = 1, .extends = true },
+    { .name = "first bid of the lot", .window = WINDOW, .op = PLACE, .who = T_B,
+      .amount = 100, .t_us = 30000000, .extends = true },
+    { .name = "leader raising their own bid", .a_leads = true, .window = WINDOW,
+      .op = PLACE, .who = T_A, .amount = 300, .t_us = 30000000 },
+    { .name = "leader raising their maximum", .a_leads = true, .window = WINDOW,
+      .op = SET, .who = T_A, .amount = 900, .t_us = 30000000 },
+    { .name = "refused bid", .a_leads = true, .window = WINDOW, .op = PLACE, .who = T_B,
+      .amount = 110, .t_us = 30000000, .rc = LOT_E_TOO_LOW },
+    { .name = "seller refused", .a_leads = true, .window = WINDOW, .op = PLACE,
+      .who = T_SELLER, .amount = 500, .t_us = 30000000, .rc = LOT_E_SELLER },
+    { .name = "no soft close", .a_leads = true, .window = 0, .op = PLACE, .who = T_B,
+      .amount = 125, .t_us = 1 },
+    { .name = "autobid taking the lead", .a_leads = true, .window = WINDOW, .op = SET,
+      .who = T_B, .amount = 900, .t_us = 30000000, .extends = true },
+    { .name = "proxy answer keeps the leader", .a_leads = true, .a_autobid = true,
+      .window = WINDOW, .op = PLACE, .who = T_B, .amount = 900, .t_us = 30000000 },
+    { .name = "autobid losing to the leader's proxy", .a_leads = true, .a_autobid = true,
+      .window = WINDOW, .op = SET, .who = T_B, .amount = 900, .t_us = 30000000 },
+};
+
 static void only_a_leader_change_inside_the_window_extends(void **state)
 {
     (void)state;
-    static const struct {
-        const char *name;
-        bool a_leads;         /* A bid 100 at t=10 first */
-        bool a_autobid;       /* ... and set a maximum of 5000 */
-        int32_t window;
-        int op;
-        int64_t who, amount, t_us; /* t_us: microseconds before the end */
-        int rc;
-        bool extends;
-    } cases[] = {
-        { .name = "outside the window", .a_leads = true, .window = WINDOW, .op = PLACE,
-          .who = T_B, .amount = 125, .t_us = 61000000, .extends = false },
-        { .name = "window's first instant: end would not move", .a_leads = true,
-          .window = WINDOW, .op = PLACE, .who = T_B, .amount = 125, .t_us = 60000000 },
-        { .name = "inside the window, new leader", .a_leads = true, .window = WINDOW,
-          .op = PLACE, .who = T_B, .amount = 125, .t_us = 59000000, .extends = true },
-        { .name = "last microsecond, new leader", .a_leads = true, .window = WINDOW,
-          .op = PLACE, .who = T_B, .amount = 125, .t_us = 1, .extends = true },
-        { .name = "first bid of the lot", .window = WINDOW, .op = PLACE, .who = T_B,
-          .amount = 100, .t_us = 30000000, .extends = true },
-        { .name = "leader raising their own bid", .a_leads = true, .window = WINDOW,
-          .op = PLACE, .who = T_A, .amount = 300, .t_us = 30000000 },
-        { .name = "leader raising their maximum", .a_leads = true, .window = WINDOW,
-          .op = SET, .who = T_A, .amount = 900, .t_us = 30000000 },
-        { .name = "refused bid", .a_leads = true, .window = WINDOW, .op = PLACE, .who = T_B,
-          .amount = 110, .t_us = 30000000, .rc = LOT_E_TOO_LOW },
-        { .name = "seller refused", .a_leads = true, .window = WINDOW, .op = PLACE,
-          .who = T_SELLER, .amount = 500, .t_us = 30000000, .rc = LOT_E_SELLER },
-        { .name = "no soft close", .a_leads = true, .window = 0, .op = PLACE, .who = T_B,
-          .amount = 125, .t_us = 1 },
-        { .name = "autobid taking the lead", .a_leads = true, .window = WINDOW, .op = SET,
-          .who = T_B, .amount = 900, .t_us = 30000000, .extends = true },
-        { .name = "proxy answer keeps the leader", .a_leads = true, .a_autobid = true,
-          .window = WINDOW, .op = PLACE, .who = T_B, .amount = 900, .t_us = 30000000 },
-        { .name = "autobid losing to the leader's proxy", .a_leads = true, .a_autobid = true,
-          .window = WINDOW, .op = SET, .who = T_B, .amount = 900, .t_us = 30000000 },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < sizeof soft_cases / sizeof soft_cases[0]; i++) {
+        const soft_case *c = &soft_cases[i];
         lot_rules r = test_rules();
-        r.soft_close_s = cases[i].window;
+        r.soft_close_s = c->window;
         r.max_extensions = 3;
         lot l;
         lot_effect eff;
         lot_init(&l, &r, AT(0));
-        if (cases[i].a_leads)
+        if (c->a_leads)
             assert_int_equal(lot_place(&l, T_A, 100, AT(10), &eff, NULL, 0), LOT_OK);
-        if (cases[i].a_autobid)
+        if (c->a_autobid)
             assert_int_equal(lot_set_autobid(&l, T_A, 5000, AT(11), &eff, NULL, 0), LOT_OK);
-        int64_t now = AT(T_LEN_S) - cases[i].t_us;
-        int rc = cases[i].op == PLACE
-                     ? lot_place(&l, cases[i].who, cases[i].amount, now, &eff, NULL, 0)
-                     : lot_set_autobid(&l, cases[i].who, cases[i].amount, now, &eff, NULL, 0);
-        int64_t want_end = cases[i].extends ? now + (int64_t)WINDOW * 1000000 : AT(T_LEN_S);
-        if (rc != cases[i].rc || eff.extended != cases[i].extends || l.ends_at_us != want_end)
+        int64_t now = AT(T_LEN_S) - c->t_us;
+        int rc = c->op == PLACE
+                     ? lot_place(&l, c->who, c->amount, now, &eff, NULL, 0)
+                     : lot_set_autobid(&l, c->who, c->amount, now, &eff, NULL, 0);
+        int64_t want_end = c->extends ? now + (int64_t)WINDOW * 1000000 : AT(T_LEN_S);
+        if (rc != c->rc || eff.extended != c->extends || l.ends_at_us != want_end)
             fail_msg("%s: rc %d extended %d end %lld, want rc %d extended %d end %lld",
-                     cases[i].name, rc, eff.extended, (long long)l.ends_at_us, cases[i].rc,
-                     cases[i].extends, (long long)want_end);
-        assert_int_equal(l.extensions_used, cases[i].extends ? 1 : 0);
-        if (cases[i].extends) {
+                     c->name, rc, eff.extended, (long long)l.ends_at_us, c->rc,
+                     c->extends, (long long)want_end);
+        assert_int_equal(l.extensions_used, c->extends ? 1 : 0);
+        if (c->extends) {
             assert_int_equal(eff.old_ends_at_us, AT(T_LEN_S));
             assert_int_equal(eff.new_ends_at_us, want_end);
         }
@@ -116,6 +120,7 @@ static void extensions_stop_at_the_cap_and_the_lot_ends_at_the_last_end(void **s
     assert_int_equal(lot_close(&l, AT(T_LEN_S + 70), false), LOT_OUTCOME_WINNER);
     assert_int_equal(l.leader_id, T_B);
     assert_int_equal(l.price, 175);
+    lot_release(&l);
 }
 
 static void a_buy_now_close_inside_the_window_does_not_extend(void **state)

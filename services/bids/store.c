@@ -36,11 +36,11 @@ const db_stmt bids_stmts[] = {
       "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], "
       "$6::bigint[], $7::bool[], $8::text[], $9::text[]) AS u(l, s, b, w, a, t, ia, ph, h)" },
     { "autobids_upsert",
-      "INSERT INTO autobids (lot_id, bidder_id, max_amount, set_seq, set_at_us, active) "
+      "INSERT INTO autobids (lot_id, bidder_id, max_amount, set_seq, set_at_us, active, status) "
       "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], "
-      "$5::bigint[], $6::bool[]) ON CONFLICT (lot_id, bidder_id) DO UPDATE SET "
+      "$5::bigint[], $6::bool[], $7::smallint[]) ON CONFLICT (lot_id, bidder_id) DO UPDATE SET "
       "max_amount = EXCLUDED.max_amount, set_seq = EXCLUDED.set_seq, "
-      "set_at_us = EXCLUDED.set_at_us, active = EXCLUDED.active" },
+      "set_at_us = EXCLUDED.set_at_us, active = EXCLUDED.active, status = EXCLUDED.status" },
     { "holds_upsert",
       "INSERT INTO lot_holds (lot_id, bidder_id, hold_id, amount) "
       "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) "
@@ -194,8 +194,8 @@ static int write_bids(db_conn *conn, batch *const *bs, size_t n)
 
 static int write_autobids(db_conn *conn, batch *const *bs, size_t n)
 {
-    db_array a[6];
-    arrays_init(a, 6);
+    db_array a[7];
+    arrays_init(a, 7);
     for (size_t k = 0; k < n; k++)
         for (size_t i = 0; i < bs[k]->nautobids; i++) {
             const lot_autobid *ab = &bs[k]->autobids[i];
@@ -205,8 +205,9 @@ static int write_autobids(db_conn *conn, batch *const *bs, size_t n)
             db_array_i64(&a[3], ab->set_seq);
             db_array_i64(&a[4], ab->set_at_us);
             db_array_bool(&a[5], ab->active);
+            db_array_i64(&a[6], ab->status);
         }
-    return exec_arrays(conn, "autobids_upsert", a, 6);
+    return exec_arrays(conn, "autobids_upsert", a, 7);
 }
 
 static int write_holds(db_conn *conn, batch *const *bs, size_t n)

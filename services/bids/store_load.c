@@ -20,14 +20,6 @@ static PGresult *query(db_conn *conn, const char *sql)
     return r;
 }
 
-static void unhex(const char *hex, uint8_t *out, size_t n)
-{
-    for (size_t i = 0; i < n && hex[2 * i] != '\0' && hex[2 * i + 1] != '\0'; i++) {
-        char byte[3] = { hex[2 * i], hex[2 * i + 1], '\0' };
-        out[i] = (uint8_t)strtoul(byte, NULL, 16);
-    }
-}
-
 static int load_lots(db_conn *conn, int64_t *count)
 {
     PGresult *r = query(conn,
@@ -58,7 +50,8 @@ static int load_lots(db_conn *conn, int64_t *count)
         l.price = db_get_i64(r, i, 12);
         l.leader_id = db_get_i64(r, i, 13);
         l.seq = l.bid_count = db_get_i64(r, i, 14);
-        unhex(db_get_str(r, i, 15), l.head_hash, LOT_HASH_LEN);
+        if (l.seq > 0 && hex_decode(db_get_str(r, i, 15), l.head_hash, LOT_HASH_LEN) < 0)
+            log_error("lot %lld: head hash unreadable", (long long)ru.lot_id);
         l.ends_at_us = db_get_i64(r, i, 16);
         l.extensions_used = (int32_t)db_get_i64(r, i, 17);
         l.outcome = (lot_outcome)db_get_i64(r, i, 18);
@@ -73,14 +66,15 @@ static int load_lots(db_conn *conn, int64_t *count)
 
 static int load_companions(db_conn *conn)
 {
-    PGresult *r = query(conn, "SELECT lot_id, bidder_id, max_amount, set_seq, set_at_us, active "
-                              "FROM autobids ORDER BY lot_id, set_seq");
+    PGresult *r = query(conn, "SELECT lot_id, bidder_id, max_amount, set_seq, set_at_us, active, "
+                              "status FROM autobids ORDER BY lot_id, set_seq");
     if (r == NULL)
         return DB_E_SQL;
     for (int i = 0; i < PQntuples(r); i++) {
         lot_autobid a = { .bidder_id = db_get_i64(r, i, 1), .max = db_get_i64(r, i, 2),
                           .set_seq = db_get_i64(r, i, 3), .set_at_us = db_get_i64(r, i, 4),
-                          .active = db_get_bool(r, i, 5) };
+                          .active = db_get_bool(r, i, 5),
+                          .status = (lot_autobid_status)db_get_i64(r, i, 6) };
         worker_restore_autobid(db_get_i64(r, i, 0), &a);
     }
     PQclear(r);
@@ -100,8 +94,8 @@ static int load_companions(db_conn *conn)
                       .bid_id = db_get_i64(r, i, 2), .bidder_id = db_get_i64(r, i, 3),
                       .amount = db_get_i64(r, i, 4), .placed_at_us = db_get_i64(r, i, 5),
                       .is_autobid = db_get_bool(r, i, 6) };
-        unhex(db_get_str(r, i, 7), b.prev_hash, LOT_HASH_LEN);
-        unhex(db_get_str(r, i, 8), b.hash, LOT_HASH_LEN);
+        hex_decode(db_get_str(r, i, 7), b.prev_hash, LOT_HASH_LEN);
+        hex_decode(db_get_str(r, i, 8), b.hash, LOT_HASH_LEN);
         worker_restore_last_bid(b.lot_id, &b);
     }
     PQclear(r);

@@ -247,16 +247,9 @@ void worker_restore_lot(const lot *l, int64_t winning_hold)
 void worker_restore_autobid(int64_t lot_id, const lot_autobid *a)
 {
     lot_entry *e = shard_find(shard_for_restore(lot_id), lot_id);
-    if (e == NULL)
-        return;
-    lot *l = &e->eng;
-    if (l->nautobids == l->capautobids) {
-        l->capautobids = l->capautobids ? 2 * l->capautobids : 4;
-        l->autobids = xrealloc(l->autobids, l->capautobids * sizeof *l->autobids);
-    }
-    l->autobids[l->nautobids++] = *a;
-    if (a->set_seq >= l->next_set_seq)
-        l->next_set_seq = a->set_seq + 1;
+    if (e != NULL && lot_restore_autobid(&e->eng, a) < 0)
+        log_error("lot %lld: stored autobid of bidder %lld refused", (long long)lot_id,
+                  (long long)a->bidder_id);
 }
 
 void worker_restore_hold(int64_t lot_id, int64_t bidder, int64_t hold_id, int64_t amount)
