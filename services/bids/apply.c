@@ -276,6 +276,28 @@ static int64_t funds_needed(const lot *l, const cmd *c)
     return c->amount;
 }
 
+/* On a hot lot many bidders aim at the same next minimum; the first whose
+ * check passes goes off to reserve funds. A later bid that could not beat
+ * that one is refused now, without a wallet call: it would be refused
+ * anyway once the first lands (it can only have won if the first bid's
+ * funds fail, and then a retry succeeds). */
+static bool refuse_behind_inflight(lot_entry *e, cmd *c)
+{
+    if (e->inflight_amount == 0 || now_us() > e->inflight_until_us ||
+        e->inflight_amount < lot_next_min(&e->eng)) {
+        e->inflight_amount = 0;
+        return false;
+    }
+    int64_t min = e->inflight_amount + lot_increment(&e->eng, e->inflight_amount);
+    if (c->amount >= min || (e->eng.r.buy_now_price > 0 && c->amount >= e->eng.r.buy_now_price))
+        return false;
+    char why[160];
+    snprintf(why, sizeof why, "amount must be ≥ %lld: a bid of %lld is being placed",
+             (long long)min, (long long)e->inflight_amount);
+    reply(c, GRPC_STATUS_INVALID_ARGUMENT, why, NULL, 0);
+    return true;
+}
+
 /* Check-only pass and funds gate shared by PLACE and AUTOBID. Returns true
  * when the command may go on to change the lot. */
 static bool gate(shard *sh, lot_entry *e, cmd *c,
@@ -293,6 +315,8 @@ static bool gate(shard *sh, lot_entry *e, cmd *c,
     int64_t held = h != NULL ? h->amount : 0;
     int64_t need = funds_needed(&e->eng, c);
     int64_t covered = c->hold_id > 0 ? c->hold_amount : held;
+    if (c->check_only && c->kind == CMD_PLACE && refuse_behind_inflight(e, c))
+        return false;
     if (c->check_only || covered < need) {
         int rc = dry_run(&e->eng, fn, c, why, sizeof why);
         if (rc < 0) {
@@ -303,6 +327,10 @@ static bool gate(shard *sh, lot_entry *e, cmd *c,
         }
         c->w->needs_funds = need > held;
         c->w->funds_amount = need;
+        if (c->w->needs_funds && c->kind == CMD_PLACE && c->amount > e->inflight_amount) {
+            e->inflight_amount = c->amount;
+            e->inflight_until_us = now_us() + bids.wallet_deadline_ms * 1000;
+        }
         reply(c, GRPC_STATUS_OK, NULL, NULL, 0);
         return false;
     }

@@ -233,6 +233,10 @@ typedef struct lot_entry {
     bidder_hold *holds; size_t nholds, capholds;
     req_entry **reqs; size_t reqcap, nreqs;
     watcher *watchers;
+    /* The highest manual bid that passed its check and is reserving funds:
+     * bids that cannot beat it are refused before they touch the wallet. */
+    int64_t inflight_amount;
+    int64_t inflight_until_us;
     struct lot_entry *next;
 } lot_entry;
 

@@ -78,15 +78,18 @@ static int run_open(const char *target, int64_t first, int64_t count, int64_t se
     return failed ? 1 : 0;
 }
 
+static void learn_min(int64_t idx, int64_t min)
+{
+    int64_t seen = atomic_load(&next_min[idx]);
+    while (min > seen && !atomic_compare_exchange_weak(&next_min[idx], &seen, min))
+        ;
+}
+
 static void learn(bidder *b, int64_t idx, const Gavel__Bids__V1__LotState *st)
 {
-    if (st == NULL || st->next_min_bid == NULL)
-        return;
-    int64_t seen = atomic_load(&next_min[idx]);
-    while (st->next_min_bid->units > seen &&
-           !atomic_compare_exchange_weak(&next_min[idx], &seen, st->next_min_bid->units))
-        ;
     (void)b;
+    if (st != NULL && st->next_min_bid != NULL)
+        learn_min(idx, st->next_min_bid->units);
 }
 
 static void refresh(bidder *b, rpc_channel *ch, int64_t idx)
@@ -136,7 +139,14 @@ static void *bidder_main(void *arg)
                 sample_add(&b->s, t1 - t0);
         } else if (st == GRPC_STATUS_INVALID_ARGUMENT) {
             b->refused += measured;
-            refresh(b, ch, idx);
+            /* The refusal names the minimum ("amount must be ≥ N…"), as a
+             * bidding screen would show it; only without one ask the lot. */
+            const char *ge = strstr(err, "\xe2\x89\xa5 ");
+            int64_t min = ge != NULL ? strtoll(ge + 4, NULL, 10) : 0;
+            if (min > 0)
+                learn_min(idx, min);
+            else
+                refresh(b, ch, idx);
         } else if (measured && b->s.errors++ == 0) {
             fprintf(stderr, "PlaceBid: status %d: %s\n", st, err);
         }
