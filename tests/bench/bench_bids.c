@@ -4,16 +4,19 @@
  *   gavel-bench open TARGET FIRST_LOT COUNT SELLER_ID
  *       opens lots FIRST_LOT… live for an hour, start 100000, increment 100,
  *       with the service identity (GAVEL_SERVICE_KEY)
- *   gavel-bench place TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT
+ *   gavel-bench place TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT [RATE]
  *       THREADS bidders (one access token per line of TOKENS: "user token"),
  *       each placing bids back to back on a random lot of COUNT, at the
  *       lowest amount it believes is valid; prints accepted bids/s and
- *       their latency, then the refusals (a rival got there first)
+ *       their latency, then the refusals (a rival got there first). With
+ *       RATE, the bidders together send at most RATE bids a second, evenly
+ *       paced, to measure latency below saturation.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <pthread.h>
 
 #include "bench.h"
@@ -28,6 +31,7 @@ typedef struct {
     int64_t measure_from, end;
     unsigned seed;
     long n;
+    int64_t interval_us;       /* pacing per thread; 0 = back to back */
     samples s;
     int64_t refused;
 } bidder;
@@ -113,7 +117,16 @@ static void *bidder_main(void *arg)
     rpc_channel *ch = rpc_channel_get(b->target);
     Gavel__Common__V1__Money amt = GAVEL__COMMON__V1__MONEY__INIT;
     amt.currency = "RUB";
+    int64_t next_send = mono_us();
     for (;;) {
+        if (b->interval_us > 0) {
+            int64_t wait = next_send - mono_us();
+            if (wait > 0) {
+                struct timespec ts = { wait / 1000000, (wait % 1000000) * 1000 };
+                nanosleep(&ts, NULL);
+            }
+            next_send += b->interval_us;
+        }
         int64_t t0 = mono_us();
         if (t0 >= b->end)
             break;
@@ -177,7 +190,7 @@ static char **read_tokens(const char *path, int *n)
 }
 
 static int run_place(const char *target, int threads, int seconds, const char *tokens_path,
-                     int64_t first, int64_t count)
+                     int64_t first, int64_t count, int64_t rate)
 {
     int ntok = 0;
     char **tokens = read_tokens(tokens_path, &ntok);
@@ -194,7 +207,8 @@ static int run_place(const char *target, int threads, int seconds, const char *t
         bs[i] = (bidder){ .target = target, .token = tokens[i % ntok], .first_lot = first,
                           .nlots = count, .measure_from = start + WARMUP_US,
                           .end = start + WARMUP_US + (int64_t)seconds * 1000000,
-                          .seed = (unsigned)(now_us() ^ (i * 7919)) };
+                          .seed = (unsigned)(now_us() ^ (i * 7919)),
+                          .interval_us = rate > 0 ? (int64_t)threads * 1000000 / rate : 0 };
         if (pthread_create(&bs[i].tid, NULL, bidder_main, &bs[i]) != 0)
             panic("cannot start a bidder thread");
     }
@@ -234,9 +248,9 @@ int run_bids(int argc, char **argv)
 {
     if (strcmp(argv[1], "open") == 0 && argc == 6)
         return run_open(argv[2], arg_i64(argv[3]), arg_i64(argv[4]), arg_i64(argv[5]));
-    if (strcmp(argv[1], "place") == 0 && argc == 8)
+    if (strcmp(argv[1], "place") == 0 && (argc == 8 || argc == 9))
         return run_place(argv[2], arg_int(argv[3]), arg_int(argv[4]), argv[5],
-                         arg_i64(argv[6]), arg_i64(argv[7]));
+                         arg_i64(argv[6]), arg_i64(argv[7]), argc == 9 ? arg_i64(argv[8]) : 0);
     fprintf(stderr, "usage: see gavel-bench without arguments\n");
     return 2;
 }
