@@ -46,6 +46,24 @@ def users(stack):
         assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
 
 
+@pytest.fixture(scope="session")
+def bids(stack, users):
+    """The bids daemon under test (gavel-bids of $GAVEL_TEST_BUILD); it
+    reserves funds through the users daemon above, so it starts after it
+    and stops before it."""
+    d = h.Daemon(stack, "bids")
+    d.start()
+    _daemons.append(d)
+    yield d
+    _daemons.remove(d)
+    try:
+        if d.is_running():
+            d.stop()
+    finally:
+        found = d.sanitizer_reports()
+        assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
+
+
 @pytest.fixture(autouse=True)
 def daemons_survive_each_test():
     """A test after which a daemon is dead (and the test did not restart it),

@@ -8,11 +8,13 @@ PostgreSQL and Kafka chores every test file needs. Nothing here fakes a Gavel
 service.
 """
 import base64
+import hashlib
 import json
 import os
 import secrets
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -55,6 +57,7 @@ _build_py_path(build_dir())
 from gavel.common.v1 import common_pb2  # noqa: E402  (needs the path above)
 from gavel.events.v1 import events_pb2  # noqa: E402
 from gavel.users.v1 import users_pb2, users_pb2_grpc  # noqa: E402,F401 (re-exported)
+from gavel.bids.v1 import bids_pb2, bids_pb2_grpc  # noqa: E402,F401 (re-exported)
 
 
 def is_asan_build():
@@ -543,3 +546,62 @@ class TopicTail:
 def producer(bootstrap):
     from kafka import KafkaProducer
     return KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+
+
+# ---- bids: receipts and the hash chain (gavel.bids.v1.Bid) ------------------------------------
+
+ZERO_HASH = bytes(32)
+
+
+def bid_preimage(bid):
+    """The 84 bytes bids.proto says a bid's hash covers, built from the
+    receipt's own fields (prev_hash as the receipt carries it)."""
+    cur = bid.amount.currency.encode("ascii")
+    assert len(cur) == 3 and len(bid.prev_hash) == 32, "malformed receipt: %s" % bid
+    return struct.pack(">32sqqqqq3sqB", bid.prev_hash, bid.lot_id, bid.seq, bid.bid_id,
+                       bid.bidder_id, bid.amount.units, cur, bid.placed_at_us,
+                       1 if bid.is_autobid else 0)
+
+
+def bid_hash(bid):
+    return hashlib.sha256(bid_preimage(bid)).digest()
+
+
+def verify_chain(bids, lot_id=None):
+    """Asserts that bids (a lot's log in the order ListBids returned it) is
+    seq 1, 2, 3 ... without gaps, each prev_hash the hash of the bid before
+    (zeros for seq 1) and each hash the SHA-256 of its 84-byte preimage.
+    Returns the head hash (b"" for an empty log)."""
+    prev = ZERO_HASH
+    for i, b in enumerate(bids):
+        if lot_id is not None:
+            assert b.lot_id == lot_id, "bid of lot %d in the log of lot %d" % (b.lot_id, lot_id)
+        assert b.seq == i + 1, "seq %d at position %d: the log has a gap or is reordered" % (
+            b.seq, i)
+        assert b.prev_hash == prev, "seq %d: prev_hash does not chain to seq %d" % (b.seq, i)
+        assert len(b.hash) == 32 and b.hash == bid_hash(b), (
+            "seq %d: hash is not SHA-256 of its fields" % b.seq)
+        prev = b.hash
+    return prev if bids else b""
+
+
+def receipt(bid):
+    """Every field of a Bid as a comparable tuple."""
+    return (bid.lot_id, bid.seq, bid.bid_id, bid.bidder_id, bid.amount.currency,
+            bid.amount.units, bid.placed_at_us, bid.is_autobid, bytes(bid.prev_hash),
+            bytes(bid.hash))
+
+
+def list_lot_bids(stub, lot_id, md, page_size=1000, timeout=None):
+    """A lot's whole bid log through ListBids, page by page."""
+    out, token, pages = [], "", 0
+    while True:
+        resp = call(stub.ListBids, bids_pb2.ListBidsRequest(
+            lot_id=lot_id, page=common_pb2.PageRequest(page_size=page_size, page_token=token)),
+            md, timeout)
+        out.extend(resp.bids)
+        pages += 1
+        token = resp.page.next_page_token
+        if not token:
+            return out
+        assert pages < 100000, "ListBids pages never end"

@@ -24,6 +24,18 @@ static void reply(cmd *c, int status, const char *msg, uint8_t *resp, size_t len
     free(c);
 }
 
+/* A refusal that queued the release of the hold it brought is answered
+ * only once that release is durable: a caller told "refused" must never
+ * find their money held after a crash. */
+static void refuse_at_commit(shard *sh, cmd *c, int status, const char *why)
+{
+    batch_add_release(sh->cur, c->hold_id, c->lot_id, c->bidder_id, "refused");
+    c->w->status = status;
+    snprintf(c->w->message, sizeof c->w->message, "%s", why);
+    batch_add_waiter(sh->cur, c->w);
+    free(c);
+}
+
 static int engine_status(int rc)
 {
     switch (rc) {
@@ -248,6 +260,7 @@ static int dry_run(const lot *l, int (*fn)(lot *, const cmd *, lot_effect *, cha
 {
     lot copy = *l;
     copy.autobids = NULL;
+    copy.capautobids = l->nautobids; /* the copy owns exactly what it holds */
     if (l->nautobids > 0) {
         copy.autobids = xmalloc(l->nautobids * sizeof *l->autobids);
         memcpy(copy.autobids, l->autobids, l->nautobids * sizeof *l->autobids);
@@ -288,6 +301,8 @@ static bool refuse_behind_inflight(lot_entry *e, cmd *c)
         e->inflight_amount = 0;
         return false;
     }
+    if (e->inflight_bidder == c->bidder_id && strcmp(e->inflight_key, c->key) == 0)
+        return false; /* the same request again: it will find its own answer */
     int64_t min = e->inflight_amount + lot_increment(&e->eng, e->inflight_amount);
     if (c->amount >= min || (e->eng.r.buy_now_price > 0 && c->amount >= e->eng.r.buy_now_price))
         return false;
@@ -321,8 +336,9 @@ static bool gate(shard *sh, lot_entry *e, cmd *c,
         int rc = dry_run(&e->eng, fn, c, why, sizeof why);
         if (rc < 0) {
             if (c->hold_id > 0 && (h == NULL || h->hold_id != c->hold_id))
-                batch_add_release(sh->cur, c->hold_id, c->lot_id, c->bidder_id, "refused");
-            reply(c, engine_status(rc), why, NULL, 0);
+                refuse_at_commit(sh, c, engine_status(rc), why);
+            else
+                reply(c, engine_status(rc), why, NULL, 0);
             return false;
         }
         c->w->needs_funds = need > held;
@@ -330,6 +346,8 @@ static bool gate(shard *sh, lot_entry *e, cmd *c,
         if (c->w->needs_funds && c->kind == CMD_PLACE && c->amount > e->inflight_amount) {
             e->inflight_amount = c->amount;
             e->inflight_until_us = now_us() + bids.wallet_deadline_ms * 1000;
+            e->inflight_bidder = c->bidder_id;
+            snprintf(e->inflight_key, sizeof e->inflight_key, "%s", c->key);
         }
         reply(c, GRPC_STATUS_OK, NULL, NULL, 0);
         return false;
@@ -350,10 +368,13 @@ static void do_place(shard *sh, cmd *c)
     int rc = lot_place(l, c->bidder_id, c->amount, now_us(), &eff, why, sizeof why);
     if (rc < 0) {
         if (c->hold_id > 0 && (h == NULL || h->hold_id != c->hold_id))
-            batch_add_release(sh->cur, c->hold_id, c->lot_id, c->bidder_id, "refused");
-        reply(c, engine_status(rc), why, NULL, 0);
+            refuse_at_commit(sh, c, engine_status(rc), why);
+        else
+            reply(c, engine_status(rc), why, NULL, 0);
         return;
     }
+    if (e->inflight_bidder == c->bidder_id && strcmp(e->inflight_key, c->key) == 0)
+        e->inflight_amount = 0; /* landed */
     if (c->hold_id > 0)
         set_hold(sh, e, c->bidder_id, c->hold_id, c->hold_amount);
     record_effect(sh, e, &eff, prev_leader);

@@ -202,7 +202,9 @@ void apply_committed(shard *sh, batch *b)
     }
     for (size_t i = 0; i < b->nwaiters; i++) {
         waiter *w = b->waiters[i];
-        waiter_finish(w, w->status, NULL, w->response, w->response_len);
+        char msg[sizeof w->message];
+        snprintf(msg, sizeof msg, "%s", w->message); /* refusals answered at commit */
+        waiter_finish(w, w->status, msg, w->response, w->response_len);
         waiter_release(w);
     }
     b->nwaiters = 0;
@@ -254,6 +256,13 @@ void apply_other(shard *sh, cmd *c)
         apply_committed(sh, c->batch);
         free(c);
         break;
+    case CMD_UNCLAIM: {
+        lot_entry *e = shard_find(sh, c->lot_id);
+        if (e != NULL && e->inflight_bidder == c->bidder_id && strcmp(e->inflight_key, c->key) == 0)
+            e->inflight_amount = 0;
+        free(c);
+        break;
+    }
     default:
         panic("unexpected command %d on a shard", c->kind);
     }

@@ -200,10 +200,11 @@ static int set_as_leader(lot *l, int64_t bidder, int64_t max, int64_t now_us, lo
     if (rc != LOT_OK)
         return rc;
     lot_autobid *a = slot(l, bidder);
-    if (!a->active) {
-        a->set_seq = l->next_set_seq++;
-        a->set_at_us = now_us;
-    }
+    /* A replaced maximum is a new commitment: its tie-break time becomes
+     * now (bids.proto). Only the leader holds an active autobid, so this
+     * changes no outcome, only what the owner is shown. */
+    a->set_seq = l->next_set_seq++;
+    a->set_at_us = now_us;
     a->max = max;
     set_status(a, LOT_AUTOBID_ACTIVE);
     eff->autobids_changed = true;

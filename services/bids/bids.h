@@ -33,6 +33,7 @@
 #define MAX_SHARDS 16
 
 typedef struct watcher watcher; /* a WatchLot stream (watch.c) */
+typedef struct lot_entry lot_entry; /* a lot in a shard (worker internals below) */
 
 /* ---- process state (lifecycle.c) ---- */
 typedef struct {
@@ -68,8 +69,8 @@ typedef enum {
     CMD_OPEN,
     CMD_CLOSE,
     CMD_WATCH,       /* register a stream */
+    CMD_UNCLAIM,     /* handler -> worker: a bid's funds failed; forget it in flight */
     CMD_COMMITTED,   /* committer -> worker: a batch is durable */
-    CMD_FAILED,      /* committer -> worker: a batch could not be written */
 } cmd_kind;
 
 /* Where a command's answer goes; shared by the waiting handler and the
@@ -112,7 +113,7 @@ typedef struct cmd {
     bool cancel;               /* CMD_CLOSE */
     lot_rules rules;           /* CMD_OPEN */
     rpc_stream *stream;        /* CMD_WATCH (a reference is held) */
-    struct batch *batch;       /* CMD_COMMITTED / CMD_FAILED */
+    struct batch *batch;       /* CMD_COMMITTED */
     waiter *w;
     struct cmd *next;
 } cmd;
@@ -123,6 +124,10 @@ int workers_start(void);
 /** Starts the shard threads (after the rebuild). */
 int workers_run(void);
 void workers_stop(void);
+/** Calls fn for every lot (only while the shards are not running). */
+void workers_each_lot(void (*fn)(lot_entry *e, void *arg), void *arg);
+/** The lot's entry (only while the shards are not running), or NULL. */
+lot_entry *worker_find_lot(int64_t lot_id);
 /** Frees every lot and what is left in the queues (after commit_stop). */
 void workers_free(void);
 /** Hands cmd to the worker owning cmd->lot_id (takes ownership). */
@@ -223,7 +228,7 @@ typedef struct {
     int64_t bidder, hold_id, amount;
 } bidder_hold;
 
-typedef struct lot_entry {
+struct lot_entry {
     lot eng;                     /* engine state, ahead of the database */
     lot committed;               /* as of the last durable batch (no autobids) */
     bool has_committed;
@@ -237,8 +242,10 @@ typedef struct lot_entry {
      * bids that cannot beat it are refused before they touch the wallet. */
     int64_t inflight_amount;
     int64_t inflight_until_us;
+    int64_t inflight_bidder;     /* whose bid it is (bidder, key) */
+    char inflight_key[129];
     struct lot_entry *next;
-} lot_entry;
+};
 
 typedef struct shard {
     int index;
@@ -302,6 +309,9 @@ int funds_start(void);
 void funds_stop(void);
 /** Wakes the releaser after a commit that queued releases. */
 void funds_kick(void);
+/** Queues wallet holds on our lots that no bid refers to (reconcile.c).
+ *  Call after the rebuild and before the shards run. */
+int funds_reconcile(void);
 
 /* ---- watch.c ---- */
 /** Adds a stream to lot's watch list (worker thread). */

@@ -75,19 +75,33 @@ static bool is_key_text(const char *s)
 }
 
 /*
- * The wallet key for a reservation: "bid:<lot>:<bidder>:<amount>:<key>".
- * The amount is part of it because a bid the engine refused after its
- * reservation records nothing, so its key may come back with another
- * amount, which the wallet would refuse as a reused key. When that text
- * is too long or holds bytes the wallet refuses, it becomes
- * "bidh:<lot>:<bidder>:" and the hex SHA-256 of "<amount>:<key>" (at most
- * 109 bytes): still deterministic, so retries still meet.
+ * The wallet key for a reservation: "b:<boot>:<lot>:<bidder>:<amount>:<key>".
+ * <boot> is drawn once per process: within a process a retry meets its own
+ * hold, while after a restart it gets a fresh one, because the hold a
+ * crash left behind is released by the start-up reconciliation and must
+ * never be handed back. The amount is part of the key because a bid the
+ * engine refused records nothing, so its key may come back with another
+ * amount, which the wallet would refuse as a reused key. When that text is
+ * too long or holds bytes the wallet refuses, the tail after the lot and
+ * bidder becomes the hex SHA-256 of "<amount>:<key>": still deterministic.
  */
+static char boot_id[17];
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void make_boot_id(void)
+{
+    char id[33];
+    request_id_new(id);
+    memcpy(boot_id, id, 16);
+    boot_id[16] = '\0';
+}
+
 static void reserve_key(int64_t lot_id, int64_t bidder, int64_t amount, const char *key,
                         char out[WALLET_KEY_MAX + 1])
 {
-    int n = snprintf(out, WALLET_KEY_MAX + 1, "bid:%lld:%lld:%lld:%s", (long long)lot_id,
-                     (long long)bidder, (long long)amount, key);
+    pthread_once(&boot_once, make_boot_id);
+    int n = snprintf(out, WALLET_KEY_MAX + 1, "b:%s:%lld:%lld:%lld:%s", boot_id,
+                     (long long)lot_id, (long long)bidder, (long long)amount, key);
     if (n > 0 && n <= WALLET_KEY_MAX && is_key_text(key))
         return;
     char *text = xasprintf("%lld:%s", (long long)amount, key);
@@ -98,8 +112,8 @@ static void reserve_key(int64_t lot_id, int64_t bidder, int64_t amount, const ch
     free(text);
     char hex[65];
     hex_encode(md, 32, hex);
-    snprintf(out, WALLET_KEY_MAX + 1, "bidh:%lld:%lld:%s", (long long)lot_id, (long long)bidder,
-             hex);
+    snprintf(out, WALLET_KEY_MAX + 1, "bh:%s:%lld:%lld:%s", boot_id, (long long)lot_id,
+             (long long)bidder, hex);
 }
 
 /* Maps the wallet's answer to ours; takes resp. */

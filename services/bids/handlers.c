@@ -134,8 +134,12 @@ static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
         char err[256];
         int st = funds_reserve(bidder, lot_id, second.currency, need, key, &second.hold_id, err,
                                sizeof err);
-        if (st != GRPC_STATUS_OK)
+        if (st != GRPC_STATUS_OK) {
+            cmd *u = cmd_new(CMD_UNCLAIM, lot_id, bidder); /* others may bid this amount */
+            snprintf(u->key, sizeof u->key, "%s", key);
+            worker_submit(u);
             return rpc_fail(c, (grpc_status_code)st, "%s", err);
+        }
         second.hold_amount = need;
     }
     cmd *m2 = xmalloc(sizeof *m2);

@@ -114,16 +114,33 @@ static Gavel__Bids__V1__Bid *row_to_bid(rpc_call *c, const PGresult *r, int i)
     return bid_to_proto(rpc_arena(c), &b, db_get_str(r, i, 9));
 }
 
+/* One page of bids: a lot's log in seq order (token "<lot>:<seq>"), or a
+ * bidder's bids across lots newest first (token "<placed_at_us>:<bid_id>"). */
+static PGresult *bids_page(rpc_call *c, db_conn *conn, const Gavel__Bids__V1__ListBidsRequest *q,
+                           int64_t ta, int64_t tb, int size, int *rc)
+{
+    char a[5][24];
+    if (q->lot_id > 0) {
+        const char *p[] = { db_i64(a[0], q->lot_id), db_i64(a[1], q->bidder_id),
+                            db_i64(a[2], ta), db_i64(a[3], tb), db_i64(a[4], size + 1) };
+        return db_exec(conn, "bids_page", 5, p, rc);
+    }
+    (void)c;
+    const char *p[] = { db_i64(a[0], q->bidder_id), db_i64(a[1], ta == 0 ? INT64_MAX : ta),
+                        db_i64(a[2], tb == 0 ? INT64_MAX : tb), db_i64(a[3], size + 1) };
+    return db_exec(conn, "bids_page_bidder", 4, p, rc);
+}
+
 int bids_list(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
 {
     const Gavel__Bids__V1__ListBidsRequest *q = (const void *)in;
-    int64_t after_lot = 0, after_seq = 0;
+    int64_t ta = 0, tb = 0;
     int size = q->page != NULL ? q->page->page_size : 0;
     if (q->lot_id < 0 || q->bidder_id < 0 || (q->lot_id == 0 && q->bidder_id == 0))
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "give lot_id or bidder_id");
     if (size < 0 || size > 1000)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "page.page_size must be 0 to 1000");
-    if (!parse_token(q->page != NULL ? q->page->page_token : "", &after_lot, &after_seq))
+    if (!parse_token(q->page != NULL ? q->page->page_token : "", &ta, &tb))
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "page.page_token is malformed");
     if (q->lot_id == 0 && q->bidder_id != rpc_caller(c)->user_id &&
         !rpc_has_role(c, RPC_ROLE_MODERATOR | RPC_STAFF))
@@ -132,14 +149,14 @@ int bids_list(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
     db_conn *conn = db_pool_get(bids.db, rpc_time_left_ms(c));
     if (conn == NULL)
         return rpc_fail(c, GRPC_STATUS_UNAVAILABLE, "database unavailable; retry");
-    char a[5][24];
-    const char *p[] = { db_i64(a[0], q->lot_id), db_i64(a[1], q->bidder_id),
-                        db_i64(a[2], after_lot), db_i64(a[3], after_seq), db_i64(a[4], size + 1) };
     int rc = 0;
-    PGresult *r = db_exec(conn, "bids_page", 5, p, &rc);
+    PGresult *r = bids_page(c, conn, q, ta, tb, size, &rc);
     PGresult *cur = NULL;
-    if (r != NULL && PQntuples(r) == 0 && q->lot_id > 0)
+    if (r != NULL && PQntuples(r) == 0 && q->lot_id > 0) {
+        char l[24];
+        const char *p[] = { db_i64(l, q->lot_id) };
         cur = db_exec(conn, "lot_currency", 1, p, &rc);
+    }
     db_pool_put(bids.db, conn);
     if (r == NULL)
         return rpc_fail(c, GRPC_STATUS_UNAVAILABLE, "database unavailable; retry");
@@ -158,9 +175,10 @@ int bids_list(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
         resp->bids[resp->n_bids++] = row_to_bid(c, r, i);
     resp->page = (void *)rpc_new(c, &gavel__common__v1__page_response__descriptor);
     if (PQntuples(r) > size)
-        resp->page->next_page_token = arena_printf(rpc_arena(c), "%lld:%lld",
-                                                   (long long)db_get_i64(r, n - 1, 0),
-                                                   (long long)db_get_i64(r, n - 1, 1));
+        resp->page->next_page_token = arena_printf(
+            rpc_arena(c), "%lld:%lld",
+            (long long)db_get_i64(r, n - 1, q->lot_id > 0 ? 0 : 5),
+            (long long)db_get_i64(r, n - 1, q->lot_id > 0 ? 1 : 2));
     resp->server_time_us = now_us();
     PQclear(r);
     *out = &resp->base;

@@ -61,6 +61,7 @@ int bids_post_init(void)
         log_error("cannot rebuild the lots from the database");
         return -1;
     }
+    funds_reconcile();
     if (commit_start() < 0 || workers_run() < 0 || funds_start() < 0)
         return -1;
     return 0;

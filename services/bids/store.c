@@ -5,6 +5,7 @@
  * autobids, holds, last bid and idempotency keys at start-up — from the
  * lots table, so a restart does not replay the whole bid log.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,12 @@ const db_stmt bids_stmts[] = {
       "JOIN lots l ON l.lot_id = b.lot_id "
       "WHERE ($1::bigint = 0 OR b.lot_id = $1) AND ($2::bigint = 0 OR b.bidder_id = $2) "
       "AND (b.lot_id, b.seq) > ($3::bigint, $4::bigint) ORDER BY b.lot_id, b.seq LIMIT $5" },
+    { "bids_page_bidder",
+      "SELECT b.lot_id, b.seq, b.bid_id, b.bidder_id, b.amount, b.placed_at_us, b.is_autobid, "
+      "encode(b.prev_hash, 'hex'), encode(b.hash, 'hex'), l.currency FROM bids b "
+      "JOIN lots l ON l.lot_id = b.lot_id WHERE b.bidder_id = $1 "
+      "AND (b.placed_at_us, b.bid_id) < ($2::bigint, $3::bigint) "
+      "ORDER BY b.placed_at_us DESC, b.bid_id DESC LIMIT $4" },
     { "lot_currency", "SELECT currency FROM lots WHERE lot_id = $1" },
     { "release_pending",
       "SELECT hold_id, lot_id, bidder_id FROM hold_releases ORDER BY created_at, hold_id "
@@ -104,6 +111,59 @@ int bands_parse(const char *s, lot_rules *r)
 }
 
 /* ---- one round ----------------------------------------------------------------------- */
+
+/*
+ * A round merges batches, and one lot (or one bidder's hold or autobid on
+ * it) can appear in several. Only the newest may be written: UPDATE … FROM
+ * with a repeated key applies an arbitrary row, and ON CONFLICT DO UPDATE
+ * refuses one. Rounds are walked newest first and a key set drops the rest.
+ */
+typedef struct {
+    int64_t *a, *b;
+    bool *used;
+    size_t cap;
+} keyset;
+
+static void keyset_init(keyset *k, size_t n)
+{
+    k->cap = 16;
+    while (k->cap < 2 * n + 1)
+        k->cap *= 2;
+    k->a = xcalloc(k->cap, sizeof *k->a);
+    k->b = xcalloc(k->cap, sizeof *k->b);
+    k->used = xcalloc(k->cap, sizeof *k->used);
+}
+
+static void keyset_free(keyset *k)
+{
+    free(k->a);
+    free(k->b);
+    free(k->used);
+}
+
+/* Adds (a, b); false when it was there already. */
+static bool keyset_add(keyset *k, int64_t a, int64_t b)
+{
+    uint64_t h = ((uint64_t)a * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)b * 0xC2B2AE3D27D4EB4Full);
+    for (size_t i = (size_t)(h >> 17) & (k->cap - 1);; i = (i + 1) & (k->cap - 1)) {
+        if (!k->used[i]) {
+            k->used[i] = true;
+            k->a[i] = a;
+            k->b[i] = b;
+            return true;
+        }
+        if (k->a[i] == a && k->b[i] == b)
+            return false;
+    }
+}
+
+static size_t round_count(batch *const *bs, size_t n, size_t off_n)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++)
+        total += *(const size_t *)((const char *)bs[k] + off_n);
+    return total;
+}
 
 static int exec_arrays(db_conn *conn, const char *stmt, db_array *arrs, int n)
 {
@@ -146,10 +206,14 @@ static int write_lots(db_conn *conn, batch *const *bs, size_t n)
 {
     db_array a[11];
     arrays_init(a, 11);
+    keyset seen;
+    keyset_init(&seen, round_count(bs, n, offsetof(batch, nlots)));
     int rc = 0;
-    for (size_t k = 0; k < n && rc == 0; k++)
-        for (size_t i = 0; i < bs[k]->nlots && rc == 0; i++) {
+    for (size_t k = n; k-- > 0 && rc == 0;)
+        for (size_t i = bs[k]->nlots; i-- > 0 && rc == 0;) {
             const lot *l = &bs[k]->lots[i];
+            if (!keyset_add(&seen, l->r.lot_id, 0))
+                continue; /* a newer snapshot of this lot is in the round */
             if (bs[k]->lot_is_new[i])
                 rc = insert_new_lot(conn, l);
             db_array_i64(&a[0], l->r.lot_id);
@@ -164,6 +228,7 @@ static int write_lots(db_conn *conn, batch *const *bs, size_t n)
             db_array_i64(&a[9], l->closed_at_us);
             db_array_i64(&a[10], bs[k]->winning_hold[i]);
         }
+    keyset_free(&seen);
     if (rc != 0) {
         for (int i = 0; i < 11; i++)
             db_array_free(&a[i]);
@@ -196,9 +261,13 @@ static int write_autobids(db_conn *conn, batch *const *bs, size_t n)
 {
     db_array a[7];
     arrays_init(a, 7);
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < bs[k]->nautobids; i++) {
+    keyset seen;
+    keyset_init(&seen, round_count(bs, n, offsetof(batch, nautobids)));
+    for (size_t k = n; k-- > 0;)
+        for (size_t i = bs[k]->nautobids; i-- > 0;) {
             const lot_autobid *ab = &bs[k]->autobids[i];
+            if (!keyset_add(&seen, bs[k]->autobid_lot[i], ab->bidder_id))
+                continue;
             db_array_i64(&a[0], bs[k]->autobid_lot[i]);
             db_array_i64(&a[1], ab->bidder_id);
             db_array_i64(&a[2], ab->max);
@@ -207,6 +276,7 @@ static int write_autobids(db_conn *conn, batch *const *bs, size_t n)
             db_array_bool(&a[5], ab->active);
             db_array_i64(&a[6], ab->status);
         }
+    keyset_free(&seen);
     return exec_arrays(conn, "autobids_upsert", a, 7);
 }
 
@@ -215,9 +285,13 @@ static int write_holds(db_conn *conn, batch *const *bs, size_t n)
     db_array up[4], del[2];
     arrays_init(up, 4);
     arrays_init(del, 2);
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < bs[k]->nholds; i++) {
+    keyset seen;
+    keyset_init(&seen, round_count(bs, n, offsetof(batch, nholds)));
+    for (size_t k = n; k-- > 0;)
+        for (size_t i = bs[k]->nholds; i-- > 0;) {
             const batch_hold *h = &bs[k]->holds[i];
+            if (!keyset_add(&seen, h->lot_id, h->bidder_id))
+                continue; /* the newest change of this bidder's hold wins */
             if (h->amount > 0) {
                 db_array_i64(&up[0], h->lot_id);
                 db_array_i64(&up[1], h->bidder_id);
@@ -228,6 +302,7 @@ static int write_holds(db_conn *conn, batch *const *bs, size_t n)
                 db_array_i64(&del[1], h->bidder_id);
             }
         }
+    keyset_free(&seen);
     int rc = exec_arrays(conn, "holds_delete", del, 2);
     if (rc == 0)
         return exec_arrays(conn, "holds_upsert", up, 4);

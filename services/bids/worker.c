@@ -280,6 +280,19 @@ void worker_restore_request(int64_t lot_id, int64_t bidder, const char *key, con
         req_add(e, bidder, key, hash)->durable = true;
 }
 
+void workers_each_lot(void (*fn)(lot_entry *e, void *arg), void *arg)
+{
+    for (int i = 0; i < nshards; i++)
+        for (size_t k = 0; k < shards[i].tcap; k++)
+            for (lot_entry *e = shards[i].table[k]; e != NULL; e = e->next)
+                fn(e, arg);
+}
+
+lot_entry *worker_find_lot(int64_t lot_id)
+{
+    return shard_find(shard_of(lot_id), lot_id);
+}
+
 int workers_start(void)
 {
     nshards = (int)bids.shards;

@@ -64,6 +64,10 @@ const db_stmt users_stmts[] = {
     { "hold_get",
       "SELECT user_id, currency, lot_id, amount, state, captured, "
       "(extract(epoch FROM created_at) * 1000000)::bigint FROM holds WHERE id = $1" },
+    { "holds_by_lots",
+      "SELECT id, user_id, currency, lot_id, amount, state, "
+      "(extract(epoch FROM created_at) * 1000000)::bigint FROM holds "
+      "WHERE lot_id = ANY($1::bigint[]) AND state = $2 ORDER BY id LIMIT 10000" },
     { "hold_close",
       "UPDATE holds SET state = $2, captured = $3, closed_at = now() WHERE id = $1" },
     { "ledger_post",

@@ -254,6 +254,49 @@ static int wallet_get_hold(rpc_call *c, const ProtobufCMessage *in, ProtobufCMes
     return GRPC_STATUS_OK;
 }
 
+static int wallet_list_holds(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__ListHoldsRequest *req = (const void *)in;
+    const char *state = req->state[0] != '\0' ? req->state : "held";
+    if (req->n_lot_ids == 0 || req->n_lot_ids > 1000)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_ids must list 1 to 1000 lots");
+    if (strcmp(state, "held") != 0 && strcmp(state, "released") != 0 &&
+        strcmp(state, "captured") != 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "state must be held, released or captured");
+    db_array lots;
+    db_array_init(&lots);
+    for (size_t i = 0; i < req->n_lot_ids; i++)
+        db_array_i64(&lots, req->lot_ids[i]);
+    db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
+    if (conn == NULL) {
+        db_array_free(&lots);
+        return fail_db(c, DB_E_TIMEOUT);
+    }
+    const char *p[] = { db_array_str(&lots), state };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "holds_by_lots", 2, p, &rc);
+    db_pool_put(users.db, conn);
+    db_array_free(&lots);
+    if (r == NULL)
+        return fail_db(c, rc);
+    Gavel__Users__V1__ListHoldsResponse *resp =
+        (void *)rpc_new(c, &gavel__users__v1__list_holds_response__descriptor);
+    resp->holds = rpc_alloc(c, sizeof *resp->holds * (size_t)(PQntuples(r) + 1));
+    for (int i = 0; i < PQntuples(r); i++) {
+        Gavel__Users__V1__Hold *h = (void *)rpc_new(c, &gavel__users__v1__hold__descriptor);
+        h->hold_id = db_get_i64(r, i, 0);
+        h->user_id = db_get_i64(r, i, 1);
+        h->amount = money_new(c, db_get_str(r, i, 2), db_get_i64(r, i, 4));
+        h->lot_id = db_get_i64(r, i, 3);
+        h->state = rpc_strdup(c, db_get_str(r, i, 5));
+        h->created_at_us = db_get_i64(r, i, 6);
+        resp->holds[resp->n_holds++] = h;
+    }
+    PQclear(r);
+    *out = &resp->base;
+    return GRPC_STATUS_OK;
+}
+
 #define W(name) "/gavel.users.v1.Wallet/" name
 #define D(t) &gavel__users__v1__##t##__descriptor
 const rpc_method wallet_methods[] = {
@@ -269,5 +312,7 @@ const rpc_method wallet_methods[] = {
       RPC_STAFF, RPC_IDEMPOTENT, 5000 },
     { W("GetHold"), D(get_hold_request), D(get_hold_response), wallet_get_hold, RPC_ANY_USER,
       RPC_IDEMPOTENT, 2000 },
+    { W("ListHolds"), D(list_holds_request), D(list_holds_response), wallet_list_holds,
+      RPC_STAFF, RPC_IDEMPOTENT, 5000 },
     { 0 },
 };
