@@ -25,3 +25,14 @@ int64_t mono_us(void)
 {
     return clock_us(CLOCK_MONOTONIC, "CLOCK_MONOTONIC");
 }
+
+void deadline_after_ms(struct timespec *out, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    out->tv_sec += (time_t)(ms / 1000);
+    out->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}

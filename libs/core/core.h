@@ -67,6 +67,10 @@ void arena_free(arena *a);
 int64_t now_us(void);
 /** Monotonic clock in microseconds, for durations and deadlines. */
 int64_t mono_us(void);
+struct timespec;
+/** Fills *out with the CLOCK_REALTIME instant ms from now, for
+ *  pthread_cond_timedwait on a default condition variable. */
+void deadline_after_ms(struct timespec *out, int64_t ms);
 
 /* ---- configuration: tables of environment variables ----------------------- */
 

@@ -46,3 +46,19 @@ char *ev_bootstrap(void)
     fclose(f);
     return out;
 }
+
+ev_producer *ev_producer_start(const char *source)
+{
+    char *bootstrap = ev_bootstrap();
+    if (bootstrap == NULL) {
+        log_error("no Kafka bootstrap: set GAVEL_KAFKA_BOOTSTRAP or GAVEL_KAFKA_BOOTSTRAP_FILE");
+        return NULL;
+    }
+    ev_set_source(source);
+    char err[256];
+    ev_producer *p = ev_producer_new(bootstrap, err, sizeof err);
+    if (p == NULL)
+        log_error("kafka producer: %s", err);
+    free(bootstrap);
+    return p;
+}

@@ -49,6 +49,12 @@ ev_producer *ev_producer_new(const char *bootstrap, char *err, size_t errlen);
 /** Flushes (up to 10 s) and frees; NULL is a no-op. */
 void ev_producer_free(ev_producer *p);
 /**
+ * What every publishing daemon does at start-up: reads the bootstrap
+ * address (ev_bootstrap), sets `source` (ev_set_source) and returns a new
+ * producer, or NULL after logging why.
+ */
+ev_producer *ev_producer_start(const char *source);
+/**
  * Produces one message and waits for its delivery report.
  * Returns 0 once the broker acknowledged it, or EV_E_KAFKA.
  */

@@ -288,13 +288,7 @@ int rpc_server_port(const rpc_server *s)
 static bool wait_shutdown(rpc_server *s, int ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    deadline_after_ms(&until, ms);
     pthread_mutex_lock(&s->mu);
     while (!s->shutdown_done)
         if (pthread_cond_timedwait(&s->shutdown_cv, &s->mu, &until) != 0)

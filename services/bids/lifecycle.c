@@ -29,19 +29,9 @@ const cfg_entry bids_config[] = {
 
 static int start_events(void)
 {
-    char err[256];
-    char *bootstrap = ev_bootstrap();
-    if (bootstrap == NULL) {
-        log_error("no Kafka bootstrap: set GAVEL_KAFKA_BOOTSTRAP or GAVEL_KAFKA_BOOTSTRAP_FILE");
+    bids.producer = ev_producer_start("bids");
+    if (bids.producer == NULL)
         return -1;
-    }
-    ev_set_source("bids");
-    bids.producer = ev_producer_new(bootstrap, err, sizeof err);
-    free(bootstrap);
-    if (bids.producer == NULL) {
-        log_error("kafka producer: %s", err);
-        return -1;
-    }
     bids.relay = ev_relay_start(bids.db, bids.producer);
     return bids.relay != NULL ? 0 : -1;
 }

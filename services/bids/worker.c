@@ -47,13 +47,7 @@ void waiter_release(waiter *w)
 bool waiter_wait(waiter *w, int ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    deadline_after_ms(&until, ms);
     pthread_mutex_lock(&w->mu);
     while (!w->done)
         if (pthread_cond_timedwait(&w->cv, &w->mu, &until) != 0)
@@ -186,10 +180,7 @@ void worker_submit(cmd *c)
 static cmd *take_queue(shard *sh, int wait_ms, bool *stopping)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (long)wait_ms * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    deadline_after_ms(&until, wait_ms);
     pthread_mutex_lock(&sh->mu);
     while (sh->qhead == NULL && !sh->stopping)
         if (pthread_cond_timedwait(&sh->cv, &sh->mu, &until) != 0)

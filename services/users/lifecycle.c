@@ -35,18 +35,10 @@ static const char *const consumed_topics[] = { "gavel.bids", "gavel.auctions", N
 static int start_events(void)
 {
     char err[256];
-    char *bootstrap = ev_bootstrap();
-    if (bootstrap == NULL) {
-        log_error("no Kafka bootstrap: set GAVEL_KAFKA_BOOTSTRAP or GAVEL_KAFKA_BOOTSTRAP_FILE");
+    users.producer = ev_producer_start("users");
+    char *bootstrap = users.producer != NULL ? ev_bootstrap() : NULL;
+    if (bootstrap == NULL)
         return -1;
-    }
-    ev_set_source("users");
-    users.producer = ev_producer_new(bootstrap, err, sizeof err);
-    if (users.producer == NULL) {
-        log_error("kafka producer: %s", err);
-        free(bootstrap);
-        return -1;
-    }
     users.relay = ev_relay_start(users.db, users.producer);
     users.participation = ev_consumer_start(bootstrap, "users-participation", consumed_topics,
                                             users.db, participation_apply, NULL, err,
