@@ -9,6 +9,7 @@
 #ifndef GAVEL_USERS_H
 #define GAVEL_USERS_H
 
+#include "check/check.h"
 #include "core/core.h"
 #include "db/db.h"
 #include "events/events.h"
@@ -61,18 +62,11 @@ bool password_verify(const char *encoded, const char *pw);
 const char *password_policy(const char *pw);
 
 /* ---- validate.c ---- */
-/** Characters (code points) in valid UTF-8 s. */
-size_t utf8_chars(const char *s);
-/** Fails the call with INVALID_ARGUMENT unless min ≤ chars(s) ≤ max. */
-int check_text(rpc_call *c, const char *field, const char *s, size_t min, size_t max);
 int check_email(rpc_call *c, const char *email);
-int check_idempotency_key(rpc_call *c, const char *key);
 /** Checks currency and 0 < units ≤ 10^15. Fills *cur with the currency. */
 int check_money(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
                 const char **cur);
 bool currency_accepted(const char *cur);
-/** Maps a DB_E_* code to UNAVAILABLE (transient) or INTERNAL and returns it. */
-int fail_db(rpc_call *c, int rc);
 /** "bidder" etc. for the proto enum; NULL for UNSPECIFIED/SERVICE/unknown. */
 const char *role_to_text(Gavel__Users__V1__Role r);
 Gavel__Users__V1__Role role_from_text(const char *s);

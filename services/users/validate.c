@@ -1,34 +1,12 @@
 /*
- * Input checks shared by the users and wallet handlers. Each check that
- * fails records INVALID_ARGUMENT with a message naming the field and the
- * rule, so a caller can fix the request without reading our code. Strings
- * arrive already checked for valid UTF-8 by the rpc runtime.
+ * Input checks of the users and wallet handlers; the generic ones (text,
+ * idempotency keys, currencies, database failures) live in libs/check.
+ * Each failing check records INVALID_ARGUMENT with a message naming the
+ * field and the rule.
  */
 #include <string.h>
 
 #include "users.h"
-
-size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s != '\0'; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
-int check_text(rpc_call *c, const char *field, const char *s, size_t min, size_t max)
-{
-    size_t bytes = strnlen(s, 4 * max + 1);
-    size_t n = bytes > 4 * max ? max + 1 : utf8_chars(s);
-    if (n < min || n > max)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s must be %zu to %zu characters",
-                        field, min, max);
-    for (const char *p = s; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20)
-            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                            "%s must not contain control characters", field);
-    return GRPC_STATUS_OK;
-}
 
 int check_email(rpc_call *c, const char *email)
 {
@@ -45,29 +23,9 @@ int check_email(rpc_call *c, const char *email)
                          "email must look like name@example.com (at most 254 bytes)");
 }
 
-int check_idempotency_key(rpc_call *c, const char *key)
-{
-    size_t n = strnlen(key, 129);
-    bool ok = n >= 1 && n <= 128;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = key[i] > 0x20 && key[i] < 0x7f;
-    return ok ? GRPC_STATUS_OK
-              : rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                         "idempotency_key must be 1 to 128 printable ASCII characters");
-}
-
 bool currency_accepted(const char *cur)
 {
-    if (strlen(cur) != 3)
-        return false;
-    for (int i = 0; i < 3; i++)
-        if (cur[i] < 'A' || cur[i] > 'Z')
-            return false;
-    const char *list = users.currencies;
-    for (const char *p = strstr(list, cur); p != NULL; p = strstr(p + 1, cur))
-        if ((p == list || p[-1] == ',') && (p[3] == ',' || p[3] == '\0'))
-            return true;
-    return false;
+    return currency_in_list(cur, users.currencies);
 }
 
 int check_money(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
@@ -110,11 +68,3 @@ Gavel__Users__V1__Role role_from_text(const char *s)
     return GAVEL__USERS__V1__ROLE__ROLE_UNSPECIFIED;
 }
 
-int fail_db(rpc_call *c, int rc)
-{
-    if (rc == DB_E_CONN || rc == DB_E_TIMEOUT || rc == DB_E_RETRY)
-        return rpc_fail(c, GRPC_STATUS_UNAVAILABLE,
-                        "database unavailable (%s); retry (with the same idempotency key)",
-                        db_strerror(rc));
-    return rpc_fail(c, GRPC_STATUS_INTERNAL, "internal error (%s)", db_strerror(rc));
-}
