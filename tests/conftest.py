@@ -3,7 +3,8 @@
 tests/run.sh starts the test stack and exports GAVEL_TEST_RUN_DIR (plus the
 stack's ports); without it this file starts the same stack itself with
 deploy/dev/stack.sh infra in .run-test/ and stops it at the end, so
-`/usr/bin/python3 -m pytest tests/` works alone. Daemons are the real
+`/usr/bin/python3 -m pytest tests/` works alone (GAVEL_TEST_STACK_DIR and the
+stack's port variables, e.g. GAVEL_PG_PORT, move that private stack). Daemons are the real
 binaries of $GAVEL_TEST_BUILD (default build/), started once per session.
 """
 import os
@@ -15,6 +16,15 @@ from gavel_harness import users_pb2, users_pb2_grpc
 
 _daemons = []
 
+# The auctions daemon's timing knobs under test (production: 60 s lead,
+# 60 s shortest auction, ending-soon 5 minutes before the end).
+AUCTIONS_TEST_ENV = {
+    "GAVEL_AUCTIONS_MIN_LEAD_MS": "500",
+    "GAVEL_AUCTIONS_MIN_DURATION_MS": "1000",
+    "GAVEL_AUCTIONS_ENDING_SOON_MS": "1500",
+    "GAVEL_AUCTIONS_TICK_MS": "200",
+}
+
 
 @pytest.fixture(scope="session")
 def stack():
@@ -22,7 +32,7 @@ def stack():
     if run_dir:
         yield h.Stack(run_dir)
         return
-    s = h.Stack(os.path.join(h.ROOT, ".run-test"))
+    s = h.Stack(os.environ.get("GAVEL_TEST_STACK_DIR", os.path.join(h.ROOT, ".run-test")))
     s.start_infra()
     try:
         yield s
@@ -52,6 +62,26 @@ def bids(stack, users):
     reserves funds through the users daemon above, so it starts after it
     and stops before it."""
     d = h.Daemon(stack, "bids")
+    d.start()
+    _daemons.append(d)
+    yield d
+    _daemons.remove(d)
+    try:
+        if d.is_running():
+            d.stop()
+    finally:
+        found = d.sanitizer_reports()
+        assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
+
+
+@pytest.fixture(scope="session")
+def auctions(stack, users, bids):
+    """The auctions daemon under test; its scheduler drives the bids daemon
+    above (OpenLot/CloseLot), so it starts after it and stops before it.
+    Lots may be scheduled a second ahead and last a few seconds here, so
+    the scheduler is tested in seconds, not the production minutes."""
+    d = h.Daemon(stack, "auctions")
+    d.env.update(AUCTIONS_TEST_ENV)
     d.start()
     _daemons.append(d)
     yield d

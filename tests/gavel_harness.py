@@ -58,6 +58,7 @@ from gavel.common.v1 import common_pb2  # noqa: E402  (needs the path above)
 from gavel.events.v1 import events_pb2  # noqa: E402
 from gavel.users.v1 import users_pb2, users_pb2_grpc  # noqa: E402,F401 (re-exported)
 from gavel.bids.v1 import bids_pb2, bids_pb2_grpc  # noqa: E402,F401 (re-exported)
+from gavel.auctions.v1 import auctions_pb2, auctions_pb2_grpc  # noqa: E402,F401 (re-exported)
 
 
 def is_asan_build():

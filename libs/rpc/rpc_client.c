@@ -39,7 +39,19 @@ rpc_channel *rpc_channel_get(const char *target)
         c = xcalloc(1, sizeof *c);
         c->target = xstrdup(target);
         grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-        c->ch = grpc_channel_create(target, creds, NULL);
+        /* Peers are our own daemons, restarted in about a second: reconnect
+         * within a second too, not after gRPC's default backoff of up to
+         * two minutes, which would outlast every caller's deadline. */
+        grpc_arg backoff[] = {
+            { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              .value.integer = 100 },
+            { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              .value.integer = 100 },
+            { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              .value.integer = 1000 },
+        };
+        grpc_channel_args args = { .num_args = 3, .args = backoff };
+        c->ch = grpc_channel_create(target, creds, &args);
         grpc_channel_credentials_release(creds);
         c->next = channels;
         channels = c;

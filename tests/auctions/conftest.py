@@ -1,0 +1,34 @@
+"""Fixtures for the auctions system tests.
+
+The real auctions daemon (tests/conftest.py starts it after users and bids,
+with second-scale scheduler settings) is driven over gRPC as its users
+would: sellers write lots, a moderator approves them, an admin manages
+categories. tests/auction_house.py has the helpers.
+"""
+import time
+
+import pytest
+
+import gavel_harness as h
+from auction_house import House
+from gavel_harness import users_pb2
+
+
+@pytest.fixture(scope="session")
+def moderator(users_stub, admin):
+    m = h.register(users_stub, users_pb2.ROLE_BIDDER)
+    h.call(users_stub.UpdateProfile, users_pb2.UpdateProfileRequest(
+        user_id=m.id, update_mask=["role"], role=users_pb2.ROLE_MODERATOR), admin.md)
+    resp = h.login(users_stub, m.email, m.password)
+    assert resp.profile.role == users_pb2.ROLE_MODERATOR
+    return h.Account(m.email, m.password, resp.profile, resp.tokens)
+
+
+@pytest.fixture(scope="session")
+def house(auctions, admin, moderator, users_stub):
+    return House(auctions, admin, moderator, users_stub)
+
+
+@pytest.fixture(scope="session")
+def category(house):
+    return house.category(name="Passenger cars %d" % time.time_ns())

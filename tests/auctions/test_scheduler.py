@@ -1,0 +1,270 @@
+"""The scheduler against the real bids and users daemons: lots open and
+close within a second of their times with the winner the bids service
+reports, soft close moves the close, auction.closed goes out exactly once,
+a cancelled live lot releases its holds, and neither a restart (kill -9)
+nor a second replica opens or closes any lot twice."""
+import os
+import time
+
+import grpc
+import psycopg2
+import pytest
+
+import gavel_harness as h
+from gavel_harness import (auctions_pb2 as apb, bids_pb2, bids_pb2_grpc, events_pb2,
+                           users_pb2, users_pb2_grpc)
+
+from auction_house import complete_lot, now_us, rub
+
+S = apb.LotState
+SEC = 10 ** 6
+START_PRICE = 100000000
+STEP = 500000  # the platform increment at this price (lot_check.c)
+
+
+@pytest.fixture(scope="module")
+def svc_key(users):
+    if not h.HAVE_CRYPTOGRAPHY:
+        pytest.skip("python3-cryptography is needed to mint a service token")
+    return users.env["GAVEL_SERVICE_KEY"]
+
+
+@pytest.fixture(scope="module")
+def bids_stub(bids):
+    return bids_pb2_grpc.BidsStub(bids.channel)
+
+
+@pytest.fixture(scope="module")
+def wallet(users):
+    return users_pb2_grpc.WalletStub(users.channel)
+
+
+@pytest.fixture(scope="module")
+def lots_db(auctions):
+    conn = psycopg2.connect(auctions.env["GAVEL_PG_DSN"])
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def funded_bidder(users_stub, wallet, svc_key, units=10 ** 10):
+    b = h.register(users_stub, users_pb2.ROLE_BIDDER)
+    h.call(wallet.Deposit, users_pb2.DepositRequest(
+        idempotency_key=h.idem(), user_id=b.id, amount=rub(units)),
+        h.bearer(h.service_token(svc_key)))
+    return b
+
+
+def reserved(wallet, who):
+    return h.call(wallet.GetBalance, users_pb2.GetBalanceRequest(), who.md).balance.reserved.units
+
+
+def bid(bids_stub, who, lot_id, units):
+    return h.call(bids_stub.PlaceBid, bids_pb2.PlaceBidRequest(
+        lot_id=lot_id, amount=rub(units), idempotency_key=h.idem()), who.md)
+
+
+def transitions_to(house, lot_id, state):
+    return [t for t in house.history(lot_id, house.admin) if t.to_state == state]
+
+
+def scheduled(house, seller, category, start_in_s, length_s, **over):
+    lot = house.approved(seller, category.id, **over)
+    start = now_us() + int(start_in_s * SEC)
+    return house.schedule(seller, lot.id, start, start + int(length_s * SEC))
+
+
+def settle(tail, lots):
+    """Waits for an auction.closed of every lot, then drains the topic a
+    little longer so a duplicate would be seen too."""
+    tail.wait_for(lambda t: all(closed_events(t, lot.id) for lot in lots),
+                  what="auction.closed of lots %s" % [lot.id for lot in lots])
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        tail.poll()
+
+
+def closed_events(tail, lot_id):
+    return [events_pb2.AuctionClosed.FromString(e.payload)
+            for _, e in tail.envelopes("gavel.auctions", str(lot_id).encode())
+            if e.type == "auction.closed"]
+
+
+@pytest.fixture
+def tail(house, seller, category, kafka_bootstrap):
+    house.create(seller, complete_lot(category.id))  # the topic exists from here on
+    t = h.TopicTail(kafka_bootstrap, "gavel.auctions")
+    yield t
+    t.close()
+
+
+def test_opens_and_closes_on_time_with_the_winner_bids_reports(
+        house, seller, category, bids_stub, users_stub, wallet, svc_key, tail):
+    lot = scheduled(house, seller, category, 1.0, 3.0)
+    live = house.wait_state(lot.id, S.LOT_STATE_LIVE, timeout=5)
+    opened = transitions_to(house, lot.id, S.LOT_STATE_LIVE)
+    assert len(opened) == 1 and opened[0].actor_role == "service"
+    assert 0 <= opened[0].at_us - lot.starts_at_us < SEC, "opened late"
+    assert live.ends_at_us == lot.ends_at_us
+
+    a = funded_bidder(users_stub, wallet, svc_key)
+    b = funded_bidder(users_stub, wallet, svc_key)
+    bid(bids_stub, a, lot.id, START_PRICE)
+    last = bid(bids_stub, b, lot.id, START_PRICE + STEP)
+
+    closed = house.wait_state(lot.id, S.LOT_STATE_CLOSED, timeout=6)
+    r = closed.result
+    assert r.winner_id == b.id and r.final_price.units == START_PRICE + STEP
+    assert r.reserve_met and r.bid_count == 2 and r.winning_bid_id == last.bid.bid_id
+    assert r.winning_hold_id > 0
+    assert 0 <= r.closed_at_us - lot.ends_at_us < SEC, "closed late"
+    state = h.call(bids_stub.GetLotState, bids_pb2.GetLotStateRequest(lot_id=lot.id),
+                   a.md).state
+    assert state.status == bids_pb2.LOT_STATUS_CLOSED and state.leader_id == b.id
+    ev = tail.wait_for(lambda t: closed_events(t, lot.id), what="auction.closed")
+    assert len(ev) == 1
+    assert (ev[0].winner_id, ev[0].price.units, ev[0].reserve_met, ev[0].seller_id,
+            ev[0].winning_hold_id) == (b.id, START_PRICE + STEP, True, seller.id,
+                                       r.winning_hold_id)
+    assert reserved(wallet, b) == START_PRICE + STEP  # the winner's hold stays for payment
+
+
+def test_no_bids_and_reserve_not_met_close_unsold(house, seller, category, bids_stub,
+                                                  users_stub, wallet, svc_key, tail):
+    empty = scheduled(house, seller, category, 0.8, 1.5)
+    reserve = scheduled(house, seller, category, 0.8, 2.5, reserve_price=rub(START_PRICE * 2))
+    house.wait_state(reserve.id, S.LOT_STATE_LIVE, timeout=5)
+    a = funded_bidder(users_stub, wallet, svc_key)
+    bid(bids_stub, a, reserve.id, START_PRICE)
+    for lot, bids_seen in ((empty, 0), (reserve, 1)):
+        r = house.wait_state(lot.id, S.LOT_STATE_CLOSED, timeout=6).result
+        assert (r.winner_id, r.reserve_met, r.bid_count) == (0, False, bids_seen)
+        ev = tail.wait_for(lambda t: closed_events(t, lot.id), what="auction.closed")
+        assert ev[0].winner_id == 0 and not ev[0].reserve_met
+    h.wait_until(lambda: reserved(wallet, a) == 0, 10, what="the unsold lot's hold released")
+
+
+def test_soft_close_moves_the_close_to_the_extended_end(house, seller, category, bids_stub,
+                                                       users_stub, wallet, svc_key):
+    lot = scheduled(house, seller, category, 0.6, 2.0, soft_close_window_seconds=2,
+                    max_extensions=5)
+    house.wait_state(lot.id, S.LOT_STATE_LIVE, timeout=5)
+    a = funded_bidder(users_stub, wallet, svc_key)
+    h.wait_until(lambda: now_us() > lot.ends_at_us - SEC, 5, interval=0.02)
+    placed = bid(bids_stub, a, lot.id, START_PRICE)
+    new_end = placed.state.ends_at_us
+    assert new_end > lot.ends_at_us
+    time.sleep(max(0, (lot.ends_at_us - now_us()) / SEC) + 0.5)
+    moved = house.get(lot.id, house.admin)
+    assert moved.state == S.LOT_STATE_LIVE, "closed before the extended end"
+    assert moved.ends_at_us == new_end
+    r = house.wait_state(lot.id, S.LOT_STATE_CLOSED, timeout=6).result
+    assert r.winner_id == a.id and 0 <= r.closed_at_us - new_end < SEC
+
+
+def test_cancelling_a_live_lot_closes_it_in_bids_and_releases_holds(
+        house, admin, seller, category, bids_stub, users_stub, wallet, svc_key, tail):
+    lot = scheduled(house, seller, category, 0.6, 60)
+    house.wait_state(lot.id, S.LOT_STATE_LIVE, timeout=5)
+    a = funded_bidder(users_stub, wallet, svc_key)
+    bid(bids_stub, a, lot.id, START_PRICE)
+    assert reserved(wallet, a) == START_PRICE
+    out = h.call(house.stub.CancelLot, apb.CancelLotRequest(lot_id=lot.id, reason="Fraud check"),
+                 admin.md).lot
+    assert out.state == S.LOT_STATE_CANCELLED
+    state = h.call(bids_stub.GetLotState, bids_pb2.GetLotStateRequest(lot_id=lot.id),
+                   a.md).state
+    assert state.outcome == bids_pb2.CLOSE_OUTCOME_CANCELLED
+    h.expect_error(grpc.StatusCode.FAILED_PRECONDITION, bids_stub.PlaceBid,
+                   bids_pb2.PlaceBidRequest(lot_id=lot.id, amount=rub(START_PRICE * 2),
+                                            idempotency_key=h.idem()), a.md)
+    h.wait_until(lambda: reserved(wallet, a) == 0, 10, what="the hold released")
+    time.sleep(0.5)
+    assert closed_events(tail, lot.id) == []  # nothing sold, nothing to settle
+
+
+def test_cancel_while_bids_is_down_changes_nothing(house, admin, seller, category, bids):
+    lot = scheduled(house, seller, category, 0.6, 60)
+    house.wait_state(lot.id, S.LOT_STATE_LIVE, timeout=5)
+    bids.stop()
+    try:
+        h.expect_error(grpc.StatusCode.UNAVAILABLE, house.stub.CancelLot, apb.CancelLotRequest(
+            lot_id=lot.id, reason="Try"), admin.md, timeout=20)
+        assert house.get(lot.id, admin).state == S.LOT_STATE_LIVE
+    finally:
+        bids.start()
+    out = h.call(house.stub.CancelLot, apb.CancelLotRequest(lot_id=lot.id, reason="Again"),
+                 admin.md).lot
+    assert out.state == S.LOT_STATE_CANCELLED
+
+
+def test_kill9_restart_closes_what_ended_while_down_exactly_once(
+        house, seller, category, auctions, bids_stub, users_stub, wallet, svc_key, tail,
+        lots_db):
+    running = scheduled(house, seller, category, 0.6, 2.5)       # ends while we are down
+    pending = scheduled(house, seller, category, 1.5, 1.0)       # opens and ends while down
+    later = scheduled(house, seller, category, 0.6, 8.0)         # still live after restart
+    house.wait_state(running.id, S.LOT_STATE_LIVE, timeout=5)
+    a = funded_bidder(users_stub, wallet, svc_key)
+    bid(bids_stub, a, running.id, START_PRICE)
+    auctions.kill9()
+    time.sleep(max(0, (pending.ends_at_us - now_us()) / SEC) + 0.5)
+    auctions.start()
+    for lot in (running, pending):
+        house.wait_state(lot.id, S.LOT_STATE_CLOSED, timeout=5)
+    assert house.get(running.id, house.admin).result.winner_id == a.id
+    house.wait_state(later.id, S.LOT_STATE_CLOSED, timeout=12)
+    settle(tail, (running, pending, later))
+    for lot in (running, pending, later):
+        assert len(transitions_to(house, lot.id, S.LOT_STATE_LIVE)) == 1
+        assert len(transitions_to(house, lot.id, S.LOT_STATE_CLOSED)) == 1
+        assert len(closed_events(tail, lot.id)) == 1, "auction.closed not exactly once"
+
+
+def test_two_replicas_open_and_close_each_lot_once(
+        house, seller, category, auctions, stack, tail):
+    second = h.Daemon(stack, "auctions")
+    port = int(second.addr.rsplit(":", 1)[1]) + 100
+    second.addr = "127.0.0.1:%d" % port
+    second.env["GAVEL_AUCTIONS_ADDR"] = second.addr
+    second.env["GAVEL_METRICS_PORT"] = str(int(second.env["GAVEL_METRICS_PORT"]) + 100)
+    second.env.update({k: v for k, v in auctions.env.items() if k.startswith("GAVEL_AUCTIONS_")
+                       and k != "GAVEL_AUCTIONS_ADDR"})
+    second.log_path = second.log_path.replace(".pytest.log", ".replica.pytest.log")
+    second.log_start = second.log_size()
+    second.start()
+    try:
+        session = 0
+        lots = []
+        start = now_us() + int(1.0 * SEC)
+        for _ in range(12):
+            lot = house.approved(seller, category.id)
+            lot = house.schedule(seller, lot.id, start, start + int(1.5 * SEC), session)
+            session = lot.session_id
+            lots.append(lot)
+        for lot in lots:
+            house.wait_state(lot.id, S.LOT_STATE_CLOSED, timeout=10)
+        settle(tail, lots)
+        for lot in lots:
+            assert len(transitions_to(house, lot.id, S.LOT_STATE_LIVE)) == 1
+            assert len(transitions_to(house, lot.id, S.LOT_STATE_CLOSED)) == 1
+            assert len(closed_events(tail, lot.id)) == 1
+    finally:
+        second.stop()
+        found = second.sanitizer_reports(since=second.log_start)
+        assert not found, "replica sanitizer reports %s" % found
+
+
+def test_ending_soon_is_announced_once(house, seller, category, tail):
+    lot = scheduled(house, seller, category, 0.6, 3.0)
+
+    def soon(t):
+        return [events_pb2.AuctionEndingSoon.FromString(e.payload)
+                for _, e in t.envelopes("gavel.auctions", str(lot.id).encode())
+                if e.type == "auction.ending_soon"]
+    got = tail.wait_for(soon, timeout=6, what="auction.ending_soon")
+    assert got[0].ends_at_us == lot.ends_at_us
+    assert now_us() >= lot.ends_at_us - 2 * SEC
+    house.wait_state(lot.id, S.LOT_STATE_CLOSED, timeout=6)
+    tail.poll()
+    assert len(soon(tail)) == 1
