@@ -3,7 +3,9 @@
 Dealers (bidders) with deposits, sellers and a moderator, so a newcomer
 can log in and see a living system. Passwords are generated and written
 with the emails to $RUN_DIR/demo-users.txt (never to the repository).
-Lots, categories and bids join here as their services land.
+When the auctions daemon runs, a category tree and the sellers' lots join
+them: a draft, one waiting for moderation, and two scheduled to open a
+little over a minute after loading, for 30 minutes.
 """
 import os
 import secrets
@@ -11,6 +13,7 @@ import string
 import sys
 
 import grpc
+from gavel.auctions.v1 import auctions_pb2 as apb, auctions_pb2_grpc
 from gavel.common.v1 import common_pb2
 from gavel.users.v1 import users_pb2, users_pb2_grpc
 
@@ -33,6 +36,56 @@ def password():
             return pw
 
 
+CARS = [
+    # seller, title, make, model, year, km, region, start price (RUB, minor units), stage
+    ("seller.fleet@demo.gavel", "Toyota Camry 2.5, fleet car, one owner", "Toyota", "Camry", 2020,
+     84_000, "Moscow", 150_000_000, "scheduled"),
+    ("seller.fleet@demo.gavel", "Kia Rio X-Line, dealer serviced", "Kia", "Rio", 2021, 52_000,
+     "Moscow", 95_000_000, "scheduled"),
+    ("seller.private@demo.gavel", "Volkswagen Tiguan 2.0 TSI 4Motion", "Volkswagen", "Tiguan",
+     2018, 121_000, "Moscow", 180_000_000, "in_review"),
+    ("seller.private@demo.gavel", "Lada Vesta SW Cross", "Lada", "Vesta", 2022, 30_000, "Moscow",
+     110_000_000, "draft"),
+]
+
+
+def rub(units):
+    return common_pb2.Money(currency="RUB", units=units)
+
+
+def load_lots(addr, admin_md, sellers):
+    """Categories and the demo lots, driven through the real lifecycle."""
+    auctions = auctions_pb2_grpc.AuctionsStub(grpc.insecure_channel(addr))
+    try:
+        auctions.Ping(common_pb2.PingRequest(), timeout=2)
+    except grpc.RpcError:
+        return  # the auctions daemon is not built or not running
+    def cat(parent, name, slug):
+        return auctions.CreateCategory(apb.CreateCategoryRequest(
+            parent_id=parent, name=name, slug=slug), metadata=admin_md).category.id
+    root = cat(0, "Cars", "cars")
+    sedans = cat(cat(root, "Passenger", "passenger"), "Sedans", "sedans")
+    cat(root, "SUVs", "suvs")
+    start = auctions.Ping(common_pb2.PingRequest()).server_time_us + 70_000_000
+    for i, (email, title, make, model, year, km, region, price, stage) in enumerate(CARS):
+        seller_md = sellers[email]
+        lot = auctions.CreateLot(apb.CreateLotRequest(
+            idempotency_key="demo-lot-%d" % i, lot=apb.Lot(
+                title=title, make=make, model=model, year=year, mileage_km=km, region=region,
+                category_id=sedans, start_price=rub(price), soft_close_window_seconds=120,
+                max_extensions=10)), metadata=seller_md).lot
+        if stage == "draft":
+            continue
+        auctions.SubmitLot(apb.SubmitLotRequest(lot_id=lot.id), metadata=seller_md)
+        if stage == "in_review":
+            continue
+        auctions.ModerateLot(apb.ModerateLotRequest(
+            lot_id=lot.id, decision=apb.MODERATION_DECISION_APPROVE), metadata=admin_md)
+        auctions.ScheduleLot(apb.ScheduleLotRequest(lot_id=lot.id, starts_at_us=start),
+                             metadata=admin_md)
+    print("demo lots loaded: two open for bids in about a minute, for 30 minutes")
+
+
 def main():
     run_dir = os.environ["RUN_DIR"]
     addr = os.environ.get("GAVEL_USERS_ADDR") or "127.0.0.1:%d" % (
@@ -44,6 +97,7 @@ def main():
                                                password=creds["GAVEL_ADMIN_PASSWORD"]))
     md = [("authorization", "Bearer " + admin.tokens.access_token)]
     lines = []
+    sellers = {}
     for email, name, company, region, role, deposit in PEOPLE:
         pw = password()
         base_role = users_pb2.ROLE_SELLER if role == "seller" else users_pb2.ROLE_BIDDER
@@ -65,12 +119,19 @@ def main():
                 amount=common_pb2.Money(currency="RUB", units=deposit),
                 reference="demo bank transfer"), metadata=md)
         lines.append(f"{role:10} {email:28} {pw}")
+        if role == "seller":
+            tok = users.Login(users_pb2.LoginRequest(email=email, password=pw)).tokens
+            sellers[email] = [("authorization", "Bearer " + tok.access_token)]
     if lines:
         path = os.path.join(run_dir, "demo-users.txt")
         with open(path, "a") as f:
             f.write("\n".join(lines) + "\n")
         os.chmod(path, 0o600)
         print(f"demo accounts written to {path}")
+    if len(sellers) == len({c[0] for c in CARS}):  # first load only
+        auctions_addr = os.environ.get("GAVEL_AUCTIONS_ADDR") or "127.0.0.1:%d" % (
+            int(os.environ.get("GAVEL_PORT_BASE_GRPC", "50050")) + 2)
+        load_lots(auctions_addr, md, sellers)
 
 
 if __name__ == "__main__":
