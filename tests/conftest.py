@@ -40,10 +40,11 @@ def stack():
         s.stop()
 
 
-@pytest.fixture(scope="session")
-def users(stack):
-    """The users daemon under test (gavel-users of $GAVEL_TEST_BUILD)."""
-    d = h.Daemon(stack, "users")
+def _serve(stack, svc, env=None):
+    """Runs daemon svc for the session; after it stops, its log must hold
+    no sanitizer report."""
+    d = h.Daemon(stack, svc)
+    d.env.update(env or {})
     d.start()
     _daemons.append(d)
     yield d
@@ -54,6 +55,12 @@ def users(stack):
     finally:
         found = d.sanitizer_reports()
         assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
+
+
+@pytest.fixture(scope="session")
+def users(stack):
+    """The users daemon under test (gavel-users of $GAVEL_TEST_BUILD)."""
+    yield from _serve(stack, "users")
 
 
 @pytest.fixture(scope="session")
@@ -61,17 +68,7 @@ def bids(stack, users):
     """The bids daemon under test (gavel-bids of $GAVEL_TEST_BUILD); it
     reserves funds through the users daemon above, so it starts after it
     and stops before it."""
-    d = h.Daemon(stack, "bids")
-    d.start()
-    _daemons.append(d)
-    yield d
-    _daemons.remove(d)
-    try:
-        if d.is_running():
-            d.stop()
-    finally:
-        found = d.sanitizer_reports()
-        assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
+    yield from _serve(stack, "bids")
 
 
 @pytest.fixture(scope="session")
@@ -80,18 +77,7 @@ def auctions(stack, users, bids):
     above (OpenLot/CloseLot), so it starts after it and stops before it.
     Lots may be scheduled a second ahead and last a few seconds here, so
     the scheduler is tested in seconds, not the production minutes."""
-    d = h.Daemon(stack, "auctions")
-    d.env.update(AUCTIONS_TEST_ENV)
-    d.start()
-    _daemons.append(d)
-    yield d
-    _daemons.remove(d)
-    try:
-        if d.is_running():
-            d.stop()
-    finally:
-        found = d.sanitizer_reports()
-        assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
+    yield from _serve(stack, "auctions", AUCTIONS_TEST_ENV)
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 
+#include "check/check.h"
 #include "core/core.h"
 #include "db/db.h"
 #include "events/events.h"

@@ -25,17 +25,6 @@ static void request_hash(const ProtobufCMessage *req, char hex[65])
     hex_encode(d, sizeof d, hex);
 }
 
-static int check_key(rpc_call *c, const char *key)
-{
-    size_t n = strnlen(key, 129);
-    bool ok = n >= 1 && n <= 128;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = key[i] > 0x20 && key[i] < 0x7f;
-    return ok ? GRPC_STATUS_OK
-              : rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                         "idempotency_key must be 1 to 128 printable ASCII characters");
-}
-
 static int check_amount(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m)
 {
     if (m == NULL)
@@ -160,7 +149,7 @@ static int bids_place(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
     if ((rc = check_amount(c, "amount", req->amount)) != 0 ||
-        (rc = check_key(c, req->idempotency_key)) != 0)
+        (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
     return funded_command(c, CMD_PLACE, req->lot_id, req->amount, req->idempotency_key, in,
                           &gavel__bids__v1__place_bid_response__descriptor, out);
@@ -173,7 +162,7 @@ static int bids_set_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMe
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
     if ((rc = check_amount(c, "max_amount", req->max_amount)) != 0 ||
-        (rc = check_key(c, req->idempotency_key)) != 0)
+        (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
     return funded_command(c, CMD_AUTOBID, req->lot_id, req->max_amount, req->idempotency_key,
                           in, &gavel__bids__v1__set_auto_bid_response__descriptor, out);
@@ -185,7 +174,7 @@ static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, Protobuf
     int rc;
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
-    if ((rc = check_key(c, req->idempotency_key)) != 0)
+    if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
     int64_t bidder = rpc_caller(c)->user_id;
     cmd *m = cmd_new(CMD_CANCEL, req->lot_id, bidder);

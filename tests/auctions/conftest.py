@@ -7,6 +7,7 @@ categories. tests/auction_house.py has the helpers.
 """
 import time
 
+import psycopg2
 import pytest
 
 import gavel_harness as h
@@ -32,3 +33,13 @@ def house(auctions, admin, moderator, users_stub):
 @pytest.fixture(scope="session")
 def category(house):
     return house.category(name="Passenger cars %d" % time.time_ns())
+
+
+@pytest.fixture(scope="session")
+def lots_db(auctions):
+    """A connection to the auctions database, for checking that refused
+    calls changed nothing (never for setting state up)."""
+    conn = psycopg2.connect(auctions.env["GAVEL_PG_DSN"])
+    conn.autocommit = True
+    yield conn
+    conn.close()

@@ -5,7 +5,6 @@ nothing, and the category tree."""
 import threading
 
 import grpc
-import psycopg2
 import pytest
 
 import gavel_harness as h
@@ -23,14 +22,6 @@ S = apb.LotState
 @pytest.fixture(scope="module")
 def seller2(house):
     return house.new_seller()
-
-
-@pytest.fixture(scope="module")
-def lots_db(auctions):
-    conn = psycopg2.connect(auctions.env["GAVEL_PG_DSN"])
-    conn.autocommit = True
-    yield conn
-    conn.close()
 
 
 def count_lots(db):

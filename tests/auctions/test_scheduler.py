@@ -7,7 +7,6 @@ import os
 import time
 
 import grpc
-import psycopg2
 import pytest
 
 import gavel_harness as h
@@ -37,14 +36,6 @@ def bids_stub(bids):
 @pytest.fixture(scope="module")
 def wallet(users):
     return users_pb2_grpc.WalletStub(users.channel)
-
-
-@pytest.fixture(scope="module")
-def lots_db(auctions):
-    conn = psycopg2.connect(auctions.env["GAVEL_PG_DSN"])
-    conn.autocommit = True
-    yield conn
-    conn.close()
 
 
 def funded_bidder(users_stub, wallet, svc_key, units=10 ** 10):
