@@ -149,6 +149,16 @@ bool rpc_has_role(const rpc_call *c, unsigned roles);
 int rpc_fail(rpc_call *c, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- detached calls, for unit tests of handlers ---- */
+
+/** A call attached to no server, with its own arena and the principal p
+ *  (copied; NULL: an anonymous caller). Free with rpc_call_free_detached. */
+rpc_call *rpc_call_new_detached(const rpc_principal *p);
+/** Frees the call and everything in its arena. NULL is a no-op. */
+void rpc_call_free_detached(rpc_call *c);
+/** The message the last rpc_fail recorded, or "". Borrowed from the call. */
+const char *rpc_call_message(const rpc_call *c);
+
 /* ---- server streaming ---- */
 
 typedef struct rpc_stream rpc_stream;
