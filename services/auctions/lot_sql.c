@@ -5,6 +5,7 @@
  * strictly increases per lot: it is the optimistic-concurrency token.
  */
 #include "auctions.h"
+#include "pricing.h"
 
 /* The editable fields, $2..$21, in the order lot_params() fills them. */
 #define LOT_FIELDS_SET                                                                      \
@@ -88,5 +89,6 @@ const db_stmt auctions_stmts[] = {
       "SELECT least((SELECT min(starts_at_us) FROM lots WHERE state = 'scheduled'), "
       "(SELECT min(ends_at_us) FROM lots WHERE state = 'live'), "
       "(SELECT min(ends_at_us) - $1 FROM lots WHERE state = 'live' AND NOT ending_soon_sent))" },
+    PRICING_STMTS,
     { 0 },
 };

@@ -22,5 +22,7 @@ void report(samples *s, double seconds);
 int arg_int(const char *s);
 /** gavel-bench open|place (bench_bids.c). */
 int run_bids(int argc, char **argv);
+/** gavel-bench quote|quote-sql|quote-plan (bench_quote.c). */
+int run_quote(int argc, char **argv);
 
 #endif

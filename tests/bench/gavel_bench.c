@@ -270,9 +270,14 @@ int main(int argc, char **argv)
         return run_bids(argc, argv);
     if (argc == 6 && strcmp(argv[1], "reserve") == 0)
         return run_reserve(argv[2], arg_int(argv[3]), arg_int(argv[4]), argv[5]);
+    if (argc >= 2 && strncmp(argv[1], "quote", 5) == 0)
+        return run_quote(argc, argv);
     fprintf(stderr, "usage: gavel-bench ping TARGET CONCURRENCY SECONDS [METHOD]\n"
                     "       gavel-bench open TARGET FIRST_LOT COUNT SELLER_ID\n"
                     "       gavel-bench place TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT\n"
-                    "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...]\n");
+                    "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...]\n"
+                    "       gavel-bench quote TARGET THREADS SECONDS\n"
+                    "       gavel-bench quote-sql DSN THREADS SECONDS one|split CODES\n"
+                    "       gavel-bench quote-plan DSN CODES\n");
     return 2;
 }

@@ -159,3 +159,112 @@ echo
 echo "PlaceBid hot lot: $(field p999_ms "$hot") ms p999; share of the Ping ceiling: $(ratio "$(field rps "$hot")" "$(field rps "$bping")")"
 echo "refused as already outbid: hot $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$hot"), spread $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$spread")"
 echo "errors: ping $(field errors "$ping"), reserve $(field errors "$reserve"), hot $(field errors "$hot"), spread $(field errors "$spread")"
+
+# ---- paid-service pricing: QuoteServices over 10,000 rules ------------------------------
+# A quote of every known service (10) for random lot attributes, against
+# 10,000 rules loaded by SQL (bench data only; the daemon writes rules
+# through CreatePriceRule). Baseline: the same quote as one statement per
+# service, the seed's anti-pattern, run by the same driver straight against
+# PostgreSQL beside the one-statement quote. The plan of the quote
+# statement goes to $out/quote-plan.txt.
+AUCTIONS_ADDR=127.0.0.1:$((GAVEL_PORT_BASE_GRPC + 2))
+RULES=10000
+auctions_pid=
+trap '[[ -n $auctions_pid ]] && kill "$auctions_pid" 2>/dev/null && wait "$auctions_pid" 2>/dev/null; cleanup' EXIT
+mapfile -t auctions_env < <(deploy/dev/stack.sh env auctions)
+env "${auctions_env[@]}" "$BIN/gavel-auctions" 2>"$RUN_DIR/logs/auctions.log" &
+auctions_pid=$!
+for _ in $(seq 100); do
+    "$BIN/gavel-health" "$AUCTIONS_ADDR" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$BIN/gavel-health" "$AUCTIONS_ADDR" >/dev/null
+auctions_dsn=$(printf '%s\n' "${auctions_env[@]}" | sed -n 's/^GAVEL_PG_DSN=//p')
+
+# The known services, as the daemon lists them for an empty quote.
+codes=$(PYTHONPATH=$BUILD/py /usr/bin/python3 - "$USERS_ADDR" "$AUCTIONS_ADDR" \
+        "$RUN_DIR/admin.env" <<'PY'
+import sys
+import grpc
+from gavel.auctions.v1 import auctions_pb2, auctions_pb2_grpc
+from gavel.users.v1 import users_pb2, users_pb2_grpc
+users_addr, auctions_addr, admin_env = sys.argv[1:4]
+creds = dict(l.strip().split("=", 1) for l in open(admin_env) if "=" in l)
+admin = users_pb2_grpc.UsersStub(grpc.insecure_channel(users_addr)).Login(users_pb2.LoginRequest(
+    email=creds["GAVEL_ADMIN_EMAIL"], password=creds["GAVEL_ADMIN_PASSWORD"]))
+quote = auctions_pb2_grpc.AuctionsStub(grpc.insecure_channel(auctions_addr)).QuoteServices(
+    auctions_pb2.QuoteServicesRequest(attributes=auctions_pb2.LotAttributes()),
+    metadata=[("authorization", "Bearer " + admin.tokens.access_token)])
+print(",".join(l.service for l in quote.lines))
+PY
+)
+echo "== loading 21 categories and $RULES price rules over the services $codes"
+# Criteria in the proportions an admin panel might hold: 60% of rules name a
+# make (half of those a model), 40% a region, 30% a category, 20% each year
+# bound, 10% a start-price floor, 10% a fixed price, 5% inactive.
+psql -q -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$GAVEL_PG_PORT" -U gavel -d gavel_auctions \
+    -v codes="{$codes}" -v rules="$RULES" >/dev/null <<'SQL'
+INSERT INTO categories (id, parent_id, name, slug, depth, created_at_us)
+SELECT 1, NULL, 'Vehicles', 'bench-vehicles', 0, 0
+UNION ALL SELECT 1 + g, 1, 'Kind ' || g, 'bench-kind-' || g, 1, 0 FROM generate_series(1, 4) g
+UNION ALL SELECT 5 + g, 2 + (g - 1) / 4, 'Body ' || g, 'bench-body-' || g, 2, 0
+          FROM generate_series(1, 16) g;
+SELECT setval('categories_id_seq', 21);
+SELECT setseed(0.42);
+INSERT INTO price_rules (service, category_id, region, make, model, year_from, year_to,
+    currency, min_start_price, priority, coefficient_permille, fixed_price, is_active, note,
+    created_by, created_at_us, updated_at_us)
+SELECT (:'codes'::text[])[1 + floor(r[1] * cardinality(:'codes'::text[]))::int],
+       CASE WHEN r[2] < 0.3 THEN 1 + floor(r[3] * 21)::int END,
+       CASE WHEN r[4] < 0.4 THEN 'Region ' || floor(r[5] * 80)::int ELSE '' END,
+       CASE WHEN r[6] < 0.6 THEN 'Make ' || floor(r[7] * 40)::int ELSE '' END,
+       CASE WHEN r[6] < 0.3 THEN 'Model ' || floor(r[8] * 10)::int ELSE '' END,
+       CASE WHEN r[9] < 0.2 THEN 1990 + floor(r[10] * 15)::int ELSE 0 END,
+       CASE WHEN r[11] < 0.2 THEN 2005 + floor(r[12] * 20)::int ELSE 0 END,
+       CASE WHEN r[13] < 0.1 OR r[14] < 0.1 THEN 'RUB' END,
+       CASE WHEN r[13] < 0.1 THEN 100000 * floor(r[15] * 50)::bigint END,
+       floor(r[16] * 201)::int - 100,
+       CASE WHEN r[14] >= 0.1 THEN 500 + floor(r[17] * 2000)::int END,
+       CASE WHEN r[14] < 0.1 THEN 100 * floor(r[18] * 1000)::bigint END,
+       r[19] >= 0.05, 'bench', 0, 0, 0
+FROM (SELECT ARRAY(SELECT random() FROM generate_series(1, 19) WHERE i > 0) AS r
+      FROM generate_series(1, :rules) i) s;
+VACUUM ANALYZE price_rules;
+SQL
+
+"$BIN/gavel-bench" quote-plan "$auctions_dsn" "$codes" >"$out/quote-plan.txt"
+plan_index=$(grep -o -m1 'Index Only Scan using price_rules_match\|Index Scan using price_rules_match' \
+             "$out/quote-plan.txt" || echo "NO INDEX (see $out/quote-plan.txt)")
+plan_ms=$(sed -n 's/.*Execution Time: \([0-9.]*\) ms.*/\1/p' "$out/quote-plan.txt")
+
+declare -A q
+for c in 1 8 32; do
+    echo "== QuoteServices over gRPC, $c clients, ${SECONDS_EACH}s"
+    q[grpc$c]=$(env "${auctions_env[@]}" "$BIN/gavel-bench" quote "$AUCTIONS_ADDR" "$c" "$SECONDS_EACH")
+    echo "   ${q[grpc$c]}"
+done
+for c in 1 8; do
+    for how in one split; do
+        echo "== the quote as SQL ($how), $c sessions, ${SECONDS_EACH}s"
+        q[$how$c]=$("$BIN/gavel-bench" quote-sql "$auctions_dsn" "$c" "$SECONDS_EACH" "$how" "$codes")
+        echo "   ${q[$how$c]}"
+    done
+done
+
+nsvc=$(awk -F, '{print NF}' <<<"$codes")
+printf '\n%-46s %9s %8s %8s %8s   %-30s %6s\n' "quote of $nsvc services, $RULES rules" "quotes/s" \
+    "p50 ms" "p99 ms" "p999 ms" "baseline" "ratio"
+row() {  # label, result line, baseline text, ratio
+    printf '%-46s %9s %8s %8s %8s   %-30s %6s\n' "$1" "$(field rps "$2")" "$(field p50_ms "$2")" \
+        "$(field p99_ms "$2")" "$(field p999_ms "$2")" "$3" "$4"
+}
+for c in 1 8 32; do row "QuoteServices over gRPC, $c clients" "${q[grpc$c]}" "" ""; done
+for c in 1 8; do
+    row "one statement (SQL), $c sessions" "${q[one$c]}" \
+        "per service: $(field rps "${q[split$c]}")/s" \
+        "$(awk "BEGIN{printf \"%.2f\", $(field rps "${q[one$c]}")/$(field rps "${q[split$c]}")}")"
+    row "$nsvc statements, one per service (seed), $c" "${q[split$c]}" "" ""
+done
+echo
+echo "quote plan: $plan_index, execution $plan_ms ms (EXPLAIN ANALYZE in $out/quote-plan.txt)"
+echo "errors: grpc $(field errors "${q[grpc1]}")/$(field errors "${q[grpc8]}")/$(field errors "${q[grpc32]}"), sql one $(field errors "${q[one8]}"), split $(field errors "${q[split8]}")"
