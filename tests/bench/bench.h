@@ -17,6 +17,16 @@ typedef struct {
 
 void sample_add(samples *s, int64_t us);
 /** Prints calls, errors, rps and p50/p99/p999 over `seconds`; sorts s. */
+/** Counts one timed call made in [t0, t1]: inside the measured window
+ *  [from, end] a success is a sample and a failure an error (the first one
+ *  printed with what and err). */
+void sample_call(samples *s, int64_t t0, int64_t t1, int64_t from, int64_t end, int status,
+                 const char *what, const char *err);
+/** This tool's service token (GAVEL_SERVICE_KEY); a new string the caller
+ *  frees, or NULL after saying why. */
+char *bench_service_token(void);
+/** Moves every sample and error count of from into into; from is left empty. */
+void samples_merge(samples *into, samples *from);
 void report(samples *s, double seconds);
 /** A positive count from argv, or exit(2). */
 int arg_int(const char *s);

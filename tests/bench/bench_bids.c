@@ -40,13 +40,9 @@ static _Atomic int64_t *next_min; /* per lot, the lowest valid amount last seen 
 
 static int run_open(const char *target, int64_t first, int64_t count, int64_t seller)
 {
-    if (rpc_auth_init() < 0)
+    char *token = bench_service_token();
+    if (token == NULL)
         return 1;
-    char *token = rpc_service_token();
-    if (token == NULL) {
-        fprintf(stderr, "GAVEL_SERVICE_KEY is needed to open lots\n");
-        return 1;
-    }
     rpc_channel *ch = rpc_channel_get(target);
     Gavel__Common__V1__Money start = GAVEL__COMMON__V1__MONEY__INIT, zero = start, inc = start;
     start.currency = zero.currency = inc.currency = "RUB";
@@ -216,11 +212,8 @@ static int run_place(const char *target, int threads, int seconds, const char *t
     int64_t refused = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(bs[i].tid, NULL);
-        for (size_t k = 0; k < bs[i].s.n; k++)
-            sample_add(&all, bs[i].s.v[k]);
-        all.errors += bs[i].s.errors;
         refused += bs[i].refused;
-        free(bs[i].s.v);
+        samples_merge(&all, &bs[i].s);
     }
     report(&all, (double)seconds);
     printf("refused=%lld\n", (long long)refused);

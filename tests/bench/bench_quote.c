@@ -91,12 +91,7 @@ static void *grpc_main(void *arg)
         int64_t t1 = mono_us();
         if (resp != NULL)
             protobuf_c_message_free_unpacked(resp, NULL);
-        if (t0 < q->measure_from || t1 > q->end)
-            continue;
-        if (st == GRPC_STATUS_OK)
-            sample_add(&q->s, t1 - t0);
-        else if (q->s.errors++ == 0)
-            fprintf(stderr, "QuoteServices: status %d: %s\n", st, err);
+        sample_call(&q->s, t0, t1, q->measure_from, q->end, st, "QuoteServices", err);
     }
     return NULL;
 }
@@ -212,10 +207,7 @@ static int run_quoters(void *(*fn)(void *), const char *target, const char *toke
     samples all = { 0 };
     for (int i = 0; i < threads; i++) {
         pthread_join(qs[i].tid, NULL);
-        for (size_t k = 0; k < qs[i].s.n; k++)
-            sample_add(&all, qs[i].s.v[k]);
-        all.errors += qs[i].s.errors;
-        free(qs[i].s.v);
+        samples_merge(&all, &qs[i].s);
     }
     report(&all, (double)seconds);
     free(all.v);
@@ -264,13 +256,9 @@ static int run_plan(const char *dsn)
 int run_quote(int argc, char **argv)
 {
     if (strcmp(argv[1], "quote") == 0 && argc == 5) {
-        if (rpc_auth_init() < 0)
+        char *token = bench_service_token();
+        if (token == NULL)
             return 1;
-        char *token = rpc_service_token();
-        if (token == NULL) {
-            fprintf(stderr, "GAVEL_SERVICE_KEY is needed to mint a service token\n");
-            return 1;
-        }
         int rc = run_quoters(grpc_main, argv[2], token, false, arg_int(argv[3]),
                              arg_int(argv[4]));
         free(token);

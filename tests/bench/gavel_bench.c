@@ -45,6 +45,34 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+void sample_call(samples *s, int64_t t0, int64_t t1, int64_t from, int64_t end, int status,
+                 const char *what, const char *err)
+{
+    if (t0 < from || t1 > end)
+        return;
+    if (status == GRPC_STATUS_OK)
+        sample_add(s, t1 - t0);
+    else if (s->errors++ == 0)
+        fprintf(stderr, "%s: status %d: %s\n", what, status, err);
+}
+
+char *bench_service_token(void)
+{
+    char *token = rpc_auth_init() == 0 ? rpc_service_token() : NULL;
+    if (token == NULL)
+        fprintf(stderr, "GAVEL_SERVICE_KEY is needed to mint a service token\n");
+    return token;
+}
+
+void samples_merge(samples *into, samples *from)
+{
+    for (size_t k = 0; k < from->n; k++)
+        sample_add(into, from->v[k]);
+    into->errors += from->errors;
+    free(from->v);
+    *from = (samples){ 0 };
+}
+
 void report(samples *s, double seconds)
 {
     qsort(s->v, s->n, sizeof *s->v, cmp_i64);
@@ -198,25 +226,16 @@ static void *reserve_main(void *arg)
         int64_t t1 = mono_us();
         if (resp != NULL)
             protobuf_c_message_free_unpacked(resp, NULL);
-        if (t0 < c->measure_from || t1 > c->end)
-            continue;
-        if (st == GRPC_STATUS_OK)
-            sample_add(&c->s, t1 - t0);
-        else if (c->s.errors++ == 0)
-            fprintf(stderr, "reserve failed: %d %s\n", st, err);
+        sample_call(&c->s, t0, t1, c->measure_from, c->end, st, "ReserveFunds", err);
     }
     return NULL;
 }
 
 static int run_reserve(const char *target, int clients, int seconds, const char *ids)
 {
-    if (rpc_auth_init() < 0)
+    char *token = bench_service_token();
+    if (token == NULL)
         return 1;
-    char *token = rpc_service_token();
-    if (token == NULL) {
-        fprintf(stderr, "GAVEL_SERVICE_KEY is needed to mint a service token\n");
-        return 1;
-    }
     reserve_client *cs = xcalloc((size_t)clients, sizeof *cs);
     int64_t start = mono_us();
     const char *p = ids;
@@ -235,10 +254,7 @@ static int run_reserve(const char *target, int clients, int seconds, const char 
     samples all = { 0 };
     for (int i = 0; i < clients; i++) {
         pthread_join(cs[i].tid, NULL);
-        for (size_t k = 0; k < cs[i].s.n; k++)
-            sample_add(&all, cs[i].s.v[k]);
-        all.errors += cs[i].s.errors;
-        free(cs[i].s.v);
+        samples_merge(&all, &cs[i].s);
     }
     report(&all, (double)seconds);
     free(all.v);
