@@ -180,3 +180,31 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- fuzzing ------------------------------------------------------------------
+# make fuzz: the catalog DSL parser (services/auctions/dsl*.c) under clang's
+# libFuzzer with ASan and UBSan for FUZZ_SECONDS, starting from the corpus
+# kept in git. New inputs go to $(BUILD)/fuzz/corpus and crashes to
+# $(BUILD)/fuzz/; fold worthwhile inputs back into the kept corpus with
+#   $(BUILD)/fuzz/dsl_fuzz -merge=1 tests/fuzz/corpus/dsl $(BUILD)/fuzz/corpus
+.PHONY: fuzz
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 300
+FUZZ_CORPUS  := tests/fuzz/corpus/dsl
+FUZZ_SRC     := tests/fuzz/dsl_fuzz.c $(addprefix services/auctions/,dsl.c dsl_value.c dsl_sql.c) \
+                $(addprefix libs/core/,arena.c xmalloc.c text.c log.c clock.c)
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -Ilibs -Iservices/auctions
+FUZZ_LIBS    := $(shell pkg-config --libs jansson libcrypto 2>/dev/null) -lpthread -lm
+
+$(BUILD)/fuzz/dsl_fuzz: $(FUZZ_SRC) services/auctions/dsl.h services/auctions/dsl_int.h \
+    libs/core/core.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRC) $(FUZZ_LIBS)
+
+fuzz: $(BUILD)/fuzz/dsl_fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/dsl_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	    -dict=tests/fuzz/dsl.dict -artifact_prefix=$(BUILD)/fuzz/ -print_final_stats=1 \
+	    $(BUILD)/fuzz/corpus $(FUZZ_CORPUS)

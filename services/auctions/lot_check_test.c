@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -42,7 +43,7 @@ static void complete(lot_fixture *f)
     f->lot.model = (char *)"Camry";
     f->lot.year = 2019;
     f->lot.category_id = 3;
-    strcpy(f->vin, "jtnb11hk0k3012345");
+    snprintf(f->vin, sizeof f->vin, "%s", "jtnb11hk0k3012345");
     f->lot.vin = f->vin;
     f->photos[0] = (char *)"https://img.gavel.test/1.jpg";
     f->lot.photo_urls = f->photos;

@@ -5,7 +5,8 @@
  */
 #include "auctions.h"
 
-static const rpc_method *const tables[] = { lots_methods, pricing_methods, NULL };
+static const rpc_method *const tables[] = { lots_methods, catalog_methods, pricing_methods,
+                                            NULL };
 static const char *const services[] = { "gavel.auctions.v1.Auctions", NULL };
 
 static const rpc_service auctions_service = {
