@@ -32,6 +32,7 @@ typedef struct {
     unsigned seed;
     long n;
     int64_t interval_us;       /* pacing per thread; 0 = back to back */
+    int64_t first_send;        /* paced: this thread's phase, so sends spread evenly */
     samples s;
     int64_t refused;
 } bidder;
@@ -113,7 +114,7 @@ static void *bidder_main(void *arg)
     rpc_channel *ch = rpc_channel_get(b->target);
     Gavel__Common__V1__Money amt = GAVEL__COMMON__V1__MONEY__INIT;
     amt.currency = "RUB";
-    int64_t next_send = mono_us();
+    int64_t next_send = b->first_send;
     for (;;) {
         if (b->interval_us > 0) {
             int64_t wait = next_send - mono_us();
@@ -205,6 +206,9 @@ static int run_place(const char *target, int threads, int seconds, const char *t
                           .end = start + WARMUP_US + (int64_t)seconds * 1000000,
                           .seed = (unsigned)(now_us() ^ (i * 7919)),
                           .interval_us = rate > 0 ? (int64_t)threads * 1000000 / rate : 0 };
+        /* Paced threads start one send apart: all starting at once would
+         * send in bursts of `threads` bids racing for one increment. */
+        bs[i].first_send = start + (rate > 0 ? (int64_t)i * 1000000 / rate : 0);
         if (pthread_create(&bs[i].tid, NULL, bidder_main, &bs[i]) != 0)
             panic("cannot start a bidder thread");
     }

@@ -107,8 +107,19 @@ wait "${openers[@]}"
 echo "== PlaceBid, $BIDDERS bidders on one hot lot, ${SECONDS_EACH}s"
 hot=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1)
 echo "   ${hot//$'\n'/ }"
-half=$(awk "BEGIN{r=int($(field rps "$hot")/2); print (r < 1 ? 1 : r)}")
-echo "== PlaceBid on the hot lot paced at half that rate ($half bids/s sent), ${SECONDS_EACH}s"
+# The hot lot's maximum rate: 64 bidders sending back to back stampede
+# (most race for the same increment), so bidders paced evenly at rising
+# rates find the highest accepted rate too; the best of all is "max".
+best=$(field rps "$hot")
+declare -A sweep
+for r in 100 200 400; do
+    echo "== PlaceBid on the hot lot, $BIDDERS bidders paced at $r bids/s sent, ${SECONDS_EACH}s"
+    sweep[$r]=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1 "$r")
+    echo "   ${sweep[$r]//$'\n'/ }"
+    best=$(awk "BEGIN{a=$best; b=$(field rps "${sweep[$r]}"); print (b > a ? b : a)}")
+done
+half=$(awk "BEGIN{r=int($best/2); print (r < 1 ? 1 : r)}")
+echo "== PlaceBid on the hot lot paced at half the best rate ($half bids/s sent), ${SECONDS_EACH}s"
 hot_half=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1 "$half")
 echo "   ${hot_half//$'\n'/ }"
 echo "== PlaceBid, $BIDDERS bidders over $SPREAD lots, ${SECONDS_EACH}s"
@@ -149,6 +160,12 @@ printf '%-44s %10s %9s %9s   %-34s %7s\n' "Ping on bids (runtime ceiling)" "$(fi
 printf '%-44s %10s %9s %9s   %-34s %7s\n' "PlaceBid, $BIDDERS bidders, 1 hot lot" "$(field rps "$hot")" \
     "$(field p50_ms "$hot")" "$(field p99_ms "$hot")" "naive $naive_hot tps (p99 $naive_hot_p99)" \
     "$(ratio "$(field rps "$hot")" "$naive_hot")"
+for r in 100 200 400; do
+    printf '%-44s %10s %9s %9s   %-34s %7s\n' "PlaceBid, hot lot, $BIDDERS paced at $r sent/s" \
+        "$(field rps "${sweep[$r]}")" "$(field p50_ms "${sweep[$r]}")" \
+        "$(field p99_ms "${sweep[$r]}")" "naive $naive_hot tps" \
+        "$(ratio "$(field rps "${sweep[$r]}")" "$naive_hot")"
+done
 printf '%-44s %10s %9s %9s   %-34s %7s\n' "PlaceBid, $BIDDERS bidders, $SPREAD lots" \
     "$(field rps "$spread")" "$(field p50_ms "$spread")" "$(field p99_ms "$spread")" \
     "naive $naive_spread tps (p99 $naive_spread_p99)" "$(ratio "$(field rps "$spread")" "$naive_spread")"
@@ -156,7 +173,7 @@ printf '%-44s %10s %9s %9s   %-34s\n' "PlaceBid, hot lot, paced at $half sent/s"
     "$(field rps "$hot_half")" "$(field p50_ms "$hot_half")" "$(field p99_ms "$hot_half")" \
     "goal: p99 <= 10 ms"
 echo
-echo "PlaceBid hot lot: $(field p999_ms "$hot") ms p999; share of the Ping ceiling: $(ratio "$(field rps "$hot")" "$(field rps "$bping")")"
+echo "PlaceBid hot lot: best $best accepted/s, $(ratio "$best" "$naive_hot") x naive, $(ratio "$best" "$(field rps "$bping")") of the Ping ceiling; back to back: $(field p999_ms "$hot") ms p999"
 echo "refused as already outbid: hot $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$hot"), spread $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$spread")"
 echo "errors: ping $(field errors "$ping"), reserve $(field errors "$reserve"), hot $(field errors "$hot"), spread $(field errors "$spread")"
 
