@@ -69,6 +69,12 @@ static lot_entry *need_lot(shard *sh, cmd *c)
 static bool replay(lot_entry *e, cmd *c)
 {
     req_entry *r = req_find(e, c->bidder_id, c->key);
+    if (r == NULL && e->has_committed && e->committed.status == LOT_CLOSED) {
+        char msg[96]; /* its keys left memory at close: the table knows */
+        snprintf(msg, sizeof msg, "lot %lld is closed", (long long)c->lot_id);
+        reply(c, STATUS_CLOSED_LOOKUP, msg, NULL, 0);
+        return true;
+    }
     if (r == NULL)
         return false;
     if (strcmp(r->hash, c->request_hash) != 0) {

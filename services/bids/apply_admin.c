@@ -200,6 +200,11 @@ void apply_committed(shard *sh, batch *b)
         r->pending_resp = NULL;
         r->durable = true;
     }
+    for (size_t i = 0; i < b->nlots; i++) {
+        lot_entry *e = shard_find(sh, b->lots[i].r.lot_id);
+        if (e != NULL && e->committed.status == LOT_CLOSED && e->nreqs > 0)
+            req_forget_durable(e);
+    }
     for (size_t i = 0; i < b->nwaiters; i++) {
         waiter *w = b->waiters[i];
         char msg[sizeof w->message];

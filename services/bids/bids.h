@@ -271,11 +271,18 @@ void apply_heartbeats(shard *sh);
 /** STATE, WATCH, OPEN, CLOSE, COMMITTED (apply_admin.c). */
 void apply_other(shard *sh, cmd *c);
 #define STATUS_REPLAY_STORED 100 /* handler: the answer is in the requests table */
+/* handler: the lot is closed and its keys left memory; the answer of a
+ * retry is in the requests table, else the command is refused with the
+ * waiter's message (FAILED_PRECONDITION) */
+#define STATUS_CLOSED_LOOKUP 101
 /** Holds, events and stream update of a lot that just closed (apply.c). */
 void apply_close_effects(shard *sh, lot_entry *e);
 void worker_restore_last_bid(int64_t lot_id, const lot_bid *b);
 req_entry *req_find(lot_entry *e, int64_t bidder, const char *key);
 req_entry *req_add(lot_entry *e, int64_t bidder, const char *key, const char *hash);
+/** A closed lot keeps no durable key in memory (replays read the requests
+ *  table): frees them and returns how many. Keys still pending stay. */
+size_t req_forget_durable(lot_entry *e);
 
 batch *batch_new(int shard);
 void batch_free(batch *b);
@@ -294,9 +301,14 @@ void worker_restore_lot(const lot *l, int64_t winning_hold);
 void worker_restore_autobid(int64_t lot_id, const lot_autobid *a);
 void worker_restore_hold(int64_t lot_id, int64_t bidder, int64_t hold_id, int64_t amount);
 void worker_restore_request(int64_t lot_id, int64_t bidder, const char *key, const char *hash);
-/** Reads a stored answer; returns 0 with a malloc'd copy, or DB_E_*. */
-int store_load_response(int64_t lot_id, int64_t bidder, const char *key, uint8_t **resp,
-                        size_t *len);
+/* What store_load_response found under a key. */
+enum { STORED_SAME = 0, STORED_NONE = 1, STORED_OTHER = 2 };
+/** Reads the answer stored under (lot, bidder, key). Returns STORED_SAME
+ *  with a malloc'd copy in *resp (caller frees) when the stored request
+ *  hash equals hash (or hash is NULL), STORED_OTHER when it differs,
+ *  STORED_NONE when there is no such key, or DB_E_*. */
+int store_load_response(int64_t lot_id, int64_t bidder, const char *key, const char *hash,
+                        uint8_t **resp, size_t *len);
 /** Bands as stored text "from:inc,…" and back. */
 void bands_format(const lot_rules *r, char *out, size_t outlen);
 int bands_parse(const char *s, lot_rules *r);

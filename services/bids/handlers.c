@@ -67,22 +67,41 @@ static waiter *submit_wait(rpc_call *c, cmd *m)
     return NULL;
 }
 
+/* An answer stored in the requests table: the first answer to this key
+ * (hash NULL: already matched in memory), or why there is none to give. */
+static int stored_answer(rpc_call *c, const ProtobufCMessageDescriptor *d, ProtobufCMessage **out,
+                         int64_t lot_id, int64_t bidder, const char *key, const char *hash,
+                         const char *refusal)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rc = store_load_response(lot_id, bidder, key, hash, &bytes, &len);
+    if (rc == STORED_NONE && refusal != NULL)
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "%s", refusal);
+    if (rc == STORED_OTHER)
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                        "idempotency_key %.128s was already used for a different request", key);
+    if (rc != STORED_SAME)
+        return rpc_fail(c, GRPC_STATUS_UNAVAILABLE, "cannot read the stored answer; retry");
+    *out = rpc_unpack(c, d, bytes, len);
+    free(bytes);
+    return *out != NULL ? GRPC_STATUS_OK
+                        : rpc_fail(c, GRPC_STATUS_INTERNAL, "stored answer unreadable");
+}
+
 /* Turns a finished waiter into the call's answer. */
 static int finish(rpc_call *c, waiter *w, const ProtobufCMessageDescriptor *d,
-                  ProtobufCMessage **out, int64_t lot_id, int64_t bidder, const char *key)
+                  ProtobufCMessage **out, int64_t lot_id, int64_t bidder, const char *key,
+                  const char *hash)
 {
     int status = w->status;
-    if (status == STATUS_REPLAY_STORED) {
-        uint8_t *bytes = NULL;
-        size_t len = 0;
+    if (status == STATUS_REPLAY_STORED || status == STATUS_CLOSED_LOOKUP) {
+        char refusal[sizeof w->message];
+        snprintf(refusal, sizeof refusal, "%s", w->message);
         waiter_release(w);
-        int rc = store_load_response(lot_id, bidder, key, &bytes, &len);
-        if (rc < 0)
-            return rpc_fail(c, GRPC_STATUS_UNAVAILABLE, "cannot read the stored answer; retry");
-        *out = rpc_unpack(c, d, bytes, len);
-        free(bytes);
-        return *out != NULL ? GRPC_STATUS_OK
-                            : rpc_fail(c, GRPC_STATUS_INTERNAL, "stored answer unreadable");
+        return status == STATUS_REPLAY_STORED
+                   ? stored_answer(c, d, out, lot_id, bidder, key, NULL, NULL)
+                   : stored_answer(c, d, out, lot_id, bidder, key, hash, refusal);
     }
     if (status != GRPC_STATUS_OK) {
         rpc_fail(c, (grpc_status_code)status, "%s", w->message);
@@ -115,7 +134,7 @@ static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
     if (w == NULL)
         return GRPC_STATUS_DEADLINE_EXCEEDED;
     if (w->status != GRPC_STATUS_OK || w->response != NULL)
-        return finish(c, w, d, out, lot_id, bidder, key);
+        return finish(c, w, d, out, lot_id, bidder, key, hash);
     bool needs = w->needs_funds;
     int64_t need = w->funds_amount;
     waiter_release(w);
@@ -139,7 +158,7 @@ static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
         waiter_release(w);
         return rpc_fail(c, GRPC_STATUS_ABORTED, "the lot changed while funds were reserved; retry");
     }
-    return finish(c, w, d, out, lot_id, bidder, key);
+    return finish(c, w, d, out, lot_id, bidder, key, hash);
 }
 
 static int bids_place(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -179,12 +198,14 @@ static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, Protobuf
     int64_t bidder = rpc_caller(c)->user_id;
     cmd *m = cmd_new(CMD_CANCEL, req->lot_id, bidder);
     snprintf(m->key, sizeof m->key, "%s", req->idempotency_key);
-    request_hash(in, m->request_hash);
+    char hash[65];
+    request_hash(in, hash);
+    memcpy(m->request_hash, hash, sizeof hash);
     waiter *w = submit_wait(c, m);
     if (w == NULL)
         return GRPC_STATUS_DEADLINE_EXCEEDED;
     return finish(c, w, &gavel__bids__v1__cancel_auto_bid_response__descriptor, out,
-                  req->lot_id, bidder, req->idempotency_key);
+                  req->lot_id, bidder, req->idempotency_key, hash);
 }
 
 static int bids_get_state(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -195,7 +216,7 @@ static int bids_get_state(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
     waiter *w = submit_wait(c, cmd_new(CMD_STATE, req->lot_id, rpc_caller(c)->user_id));
     if (w == NULL)
         return GRPC_STATUS_DEADLINE_EXCEEDED;
-    return finish(c, w, &gavel__bids__v1__get_lot_state_response__descriptor, out, 0, 0, "");
+    return finish(c, w, &gavel__bids__v1__get_lot_state_response__descriptor, out, 0, 0, "", NULL);
 }
 
 static int bids_watch(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -216,7 +237,7 @@ int bids_submit_and_finish(rpc_call *c, cmd *m, const ProtobufCMessageDescriptor
     waiter *w = submit_wait(c, m);
     if (w == NULL)
         return GRPC_STATUS_DEADLINE_EXCEEDED;
-    return finish(c, w, d, out, 0, 0, "");
+    return finish(c, w, d, out, 0, 0, "", NULL);
 }
 
 #define B(name) "/gavel.bids.v1.Bids/" name

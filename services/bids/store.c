@@ -59,7 +59,8 @@ const db_stmt bids_stmts[] = {
       "SELECT l, b, k, m, h, decode(r, 'hex') FROM unnest($1::bigint[], $2::bigint[], "
       "$3::text[], $4::text[], $5::text[], $6::text[]) AS u(l, b, k, m, h, r)" },
     { "request_get",
-      "SELECT response FROM requests WHERE lot_id = $1 AND bidder_id = $2 AND key = $3" },
+      "SELECT response, request_hash FROM requests "
+      "WHERE lot_id = $1 AND bidder_id = $2 AND key = $3" },
     { "bids_page",
       "SELECT b.lot_id, b.seq, b.bid_id, b.bidder_id, b.amount, b.placed_at_us, b.is_autobid, "
       "encode(b.prev_hash, 'hex'), encode(b.hash, 'hex'), l.currency FROM bids b "

@@ -104,7 +104,10 @@ static int load_companions(db_conn *conn)
 
 static int load_requests(db_conn *conn, int64_t *count)
 {
-    PGresult *r = query(conn, "SELECT lot_id, bidder_id, key, request_hash FROM requests");
+    /* Closed lots keep their keys in the table only (req_forget_durable). */
+    PGresult *r = query(conn, "SELECT r.lot_id, r.bidder_id, r.key, r.request_hash "
+                              "FROM requests r JOIN lots l ON l.lot_id = r.lot_id "
+                              "WHERE l.status <> 3");
     if (r == NULL)
         return DB_E_SQL;
     for (int i = 0; i < PQntuples(r); i++)
@@ -133,8 +136,8 @@ int store_rebuild(void)
     return rc;
 }
 
-int store_load_response(int64_t lot_id, int64_t bidder, const char *key, uint8_t **resp,
-                        size_t *len)
+int store_load_response(int64_t lot_id, int64_t bidder, const char *key, const char *hash,
+                        uint8_t **resp, size_t *len)
 {
     db_conn *conn = db_pool_get(bids.db, 2000);
     if (conn == NULL)
@@ -148,7 +151,11 @@ int store_load_response(int64_t lot_id, int64_t bidder, const char *key, uint8_t
         return rc;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        return DB_E_SQL;
+        return STORED_NONE;
+    }
+    if (hash != NULL && strcmp(db_get_str(r, 0, 1), hash) != 0) {
+        PQclear(r);
+        return STORED_OTHER;
     }
     unsigned char *bytes = PQunescapeBytea((const unsigned char *)db_get_str(r, 0, 0), len);
     PQclear(r);

@@ -105,6 +105,15 @@ lot_entry *shard_add(shard *sh, int64_t lot_id)
 
 /* ---- idempotency keys per lot ------------------------------------------------------ */
 
+/* Keys held in memory, all lots: closed lots give theirs back. */
+static mx_metric *m_keys;
+
+static void count_keys(double delta)
+{
+    if (m_keys != NULL)
+        mx_add(m_keys, delta);
+}
+
 static size_t req_slot(const lot_entry *e, int64_t bidder, const char *key)
 {
     uint64_t h = 1469598103934665603ull ^ (uint64_t)bidder;
@@ -153,7 +162,33 @@ req_entry *req_add(lot_entry *e, int64_t bidder, const char *key, const char *ha
     r->next = e->reqs[k];
     e->reqs[k] = r;
     e->nreqs++;
+    count_keys(1);
     return r;
+}
+
+size_t req_forget_durable(lot_entry *e)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->reqcap; i++)
+        for (req_entry **pp = &e->reqs[i], *r; (r = *pp) != NULL;) {
+            if (!r->durable || r->nfollowers > 0) {
+                pp = &r->next;
+                continue;
+            }
+            *pp = r->next;
+            free(r->pending_resp);
+            free(r->followers);
+            free(r);
+            n++;
+        }
+    e->nreqs -= n;
+    count_keys(-(double)n);
+    if (e->nreqs == 0) {
+        free(e->reqs);
+        e->reqs = NULL;
+        e->reqcap = 0;
+    }
+    return n;
 }
 
 /* ---- threads and queues ------------------------------------------------------------- */
@@ -286,6 +321,8 @@ lot_entry *worker_find_lot(int64_t lot_id)
 
 int workers_start(void)
 {
+    m_keys = mx_gauge("gavel_bids_idempotency_keys",
+                      "Idempotency keys held in memory (open lots only).", NULL);
     nshards = (int)bids.shards;
     for (int i = 0; i < nshards; i++) {
         shard *sh = &shards[i];

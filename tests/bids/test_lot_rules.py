@@ -2,6 +2,7 @@
 CloseLot (early, on time, idempotent, cancel), who may bid, funds, and a
 users service that is down."""
 import time
+import urllib.request
 
 import grpc
 
@@ -304,3 +305,42 @@ def test_users_down_makes_place_bid_unavailable_fast_and_changes_nothing(market,
         "PlaceBid still %s %r after users came back" % (code, details))
     assert (resp.bid.bidder_id, resp.bid.amount.units, resp.bid.seq) == (b.id, 1100, 2)
     market.wait_reserved({a: 0, b: 1100})
+
+
+def keys_in_memory(daemon):
+    url = "http://127.0.0.1:%s/metrics" % daemon.env["GAVEL_METRICS_PORT"]
+    with urllib.request.urlopen(url, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("gavel_bids_idempotency_keys "):
+                return float(line.split()[1])
+    raise AssertionError("no gavel_bids_idempotency_keys in %s" % url)
+
+
+def test_retries_after_the_close_get_the_first_answer_from_the_table_also_after_restart(
+        market, bids):
+    """A closed lot's idempotency keys leave memory (the requests table keeps
+    them): a retry still gets its first answer, a reused key with another
+    bid is refused as such, and a new key is refused as closed."""
+    a, b = market.new_bidders(2)
+    lot = market.open_lot(ends_in_s=1.5 * h.SLOW)
+    key_a, key_b, key_auto = h.idem(), h.idem(), h.idem()
+    first_a = market.place(a, lot, 1000, key=key_a)
+    first_b = market.place(b, lot, 1100, key=key_b)
+    first_auto = market.autobid(a, lot, 1500, key=key_auto)
+    before = keys_in_memory(bids)
+    market.wait_until_past(market.state(lot).ends_at_us)
+    market.close(lot)
+    assert keys_in_memory(bids) <= before - 3, "the closed lot kept its keys in memory"
+
+    def check():
+        assert market.place(a, lot, 1000, key=key_a) == first_a
+        assert market.place(b, lot, 1100, key=key_b) == first_b
+        assert market.autobid(a, lot, 1500, key=key_auto) == first_auto
+        e = h.expect_error(FP, market.stub.PlaceBid, market.place_req(lot, 1200, key=key_b), b.md)
+        assert "different request" in e.details()
+        e = h.expect_error(FP, market.stub.PlaceBid, market.place_req(lot, 5000), b.md)
+        assert "closed" in e.details()
+    check()
+    bids.restart()
+    check()
+    assert len(market.log(lot)) == 3
