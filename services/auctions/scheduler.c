@@ -34,6 +34,24 @@ static mx_metric *m_opened, *m_closed, *m_extended, *m_failed, *m_lag;
 
 static const lot_actor scheduler_actor = { .id = 0, .role = "service" };
 
+/* While the bids service is down every round fails for every due lot: say
+ * so at most every 10 s (only the scheduler thread calls this). */
+static bool should_warn(void)
+{
+    static int64_t last_us;
+    static long quiet;
+    int64_t now = mono_us();
+    if (last_us != 0 && now - last_us < 10000000) {
+        quiet++;
+        return false;
+    }
+    if (quiet > 0)
+        log_warn("scheduler: %ld more failed bids calls since the last warning", quiet);
+    last_us = now;
+    quiet = 0;
+    return true;
+}
+
 /* One round's transaction state; reset at each (re)run of the body. */
 typedef struct {
     arena *a;
@@ -83,8 +101,9 @@ static int open_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot 
         return set_state(r, conn, lot, GAVEL__AUCTIONS__V1__LOT_STATE__LOT_STATE_CANCELLED, why);
     }
     if (st != GRPC_STATUS_OK) {
-        log_warn("lot %lld: OpenLot failed (%d): %s; will retry", (long long)lot->id, (int)st,
-                 err);
+        if (should_warn())
+            log_warn("lot %lld: OpenLot failed (%d): %s; will retry", (long long)lot->id,
+                     (int)st, err);
         r->unavailable++;
         return 0;
     }
@@ -151,8 +170,9 @@ static int close_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot
         return 0;
     }
     if (st != GRPC_STATUS_OK) {
-        log_warn("lot %lld: CloseLot failed (%d): %s; will retry", (long long)lot->id, (int)st,
-                 err);
+        if (should_warn())
+            log_warn("lot %lld: CloseLot failed (%d): %s; will retry", (long long)lot->id,
+                     (int)st, err);
         r->unavailable++;
         return 0;
     }
