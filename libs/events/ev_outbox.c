@@ -37,8 +37,13 @@ static const char ev_mig_001[] =
     "    PRIMARY KEY (consumer, event_id)\n"
     ");\n";
 
+/* The relay's retention sweep finds old sent rows through this index. */
+static const char ev_mig_002[] =
+    "CREATE INDEX event_outbox_sent ON event_outbox (sent_at) WHERE sent_at IS NOT NULL;\n";
+
 const db_migration ev_migrations[] = {
     {1, "001_outbox_and_processed.sql", ev_mig_001},
+    {2, "002_outbox_sent_index.sql", ev_mig_002},
     {0, NULL, NULL},
 };
 

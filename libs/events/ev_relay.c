@@ -16,6 +16,11 @@
  * Failures back off from 200 ms to 5 s; an idle relay polls every 200 ms or
  * as soon as ev_relay_kick is called. All fields marked "relay thread" are
  * touched only by the thread.
+ *
+ * Retention: when idle, the active relay deletes rows sent more than
+ * GAVEL_OUTBOX_RETENTION_S ago (default one day), 5,000 at a time, at most
+ * once a minute (or once per retention period when that is shorter).
+ * Unsent rows are never deleted.
  */
 #include <endian.h>
 #include <errno.h>
@@ -29,7 +34,9 @@
 #include "events/events_int.h"
 
 enum { RELAY_BATCH = 500, RELAY_IDLE_MS = 200, RELAY_STANDBY_MS = 1000,
-       RELAY_BACKOFF_MIN_MS = 200, RELAY_BACKOFF_MAX_MS = 5000 };
+       RELAY_BACKOFF_MIN_MS = 200, RELAY_BACKOFF_MAX_MS = 5000, SWEEP_BATCH = 5000 };
+#define RETENTION_DEFAULT_S 86400
+#define SWEEP_EVERY_US 60000000LL
 
 /* relay_step outcomes besides EV_E_*. */
 enum { STEP_IDLE = 0, STEP_MORE = 1, STEP_STANDBY = 2 };
@@ -47,6 +54,9 @@ struct ev_relay {
     db_conn *conn;           /* relay thread: held while active */
     bool is_active;          /* relay thread: conn holds the advisory lock */
     int64_t counted_at_us;   /* relay thread: last backlog count */
+    int64_t retention_s;     /* sent rows older than this are deleted */
+    int64_t swept_at_us;     /* relay thread: last retention sweep */
+    mx_metric *m_swept;
     arena *batch;            /* relay thread: per-batch memory */
 };
 
@@ -59,6 +69,9 @@ static const char sql_unsent[] =
     "WHERE sent_at IS NULL ORDER BY id LIMIT 500";
 static const char sql_mark[] =
     "UPDATE event_outbox SET sent_at = now() WHERE id = ANY($1::bigint[])";
+static const char sql_sweep[] =
+    "DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox "
+    "WHERE sent_at < now() - make_interval(secs => $1::bigint) LIMIT 5000)";
 static const char sql_backlog[] =
     "SELECT count(*) FROM event_outbox WHERE sent_at IS NULL";
 
@@ -113,6 +126,31 @@ static void count_backlog(ev_relay *r)
     atomic_store(&r->backlog, db_get_i64(res, 0, 0));
     mx_set(r->m_backlog, (double)db_get_i64(res, 0, 0));
     PQclear(res);
+}
+
+/* Deletes old sent rows, a batch at a time, while idle and at most once a
+ * minute; a failure waits for the next turn. */
+static void sweep_sent(ev_relay *r)
+{
+    int64_t now = mono_us(), every = r->retention_s * 1000000;
+    if (every > SWEEP_EVERY_US)
+        every = SWEEP_EVERY_US;
+    if (r->conn == NULL || now - r->swept_at_us < every)
+        return;
+    r->swept_at_us = now;
+    char secs[24];
+    const char *p[] = { db_i64(secs, r->retention_s) };
+    for (int round = 0; round < 20 && !atomic_load(&r->stop); round++) {
+        int rc;
+        PGresult *res = run(r->conn, sql_sweep, 1, p, 0, &rc);
+        if (res == NULL)
+            return;
+        int64_t n = atoll(PQcmdTuples(res));
+        PQclear(res);
+        mx_add(r->m_swept, (double)n);
+        if (n < SWEEP_BATCH)
+            return;
+    }
 }
 
 /* Takes a connection and tries the lock. Returns 0 when active,
@@ -238,10 +276,13 @@ static int relay_step(ev_relay *r)
     if (!r->is_active && (rc = become_active(r)) != 0)
         return rc;
     rc = publish_batch(r);
-    if (rc == EV_E_DB)
+    if (rc == EV_E_DB) {
         drop_conn(r);
-    else
-        count_backlog(r);
+        return rc;
+    }
+    count_backlog(r);
+    if (rc == STEP_IDLE)
+        sweep_sent(r);
     return rc;
 }
 
@@ -287,6 +328,11 @@ ev_relay *ev_relay_start(db_pool *pool, ev_producer *prod)
                                 "Outbox events acknowledged by Kafka.", NULL);
     r->m_failed = mx_counter("gavel_events_publish_failures_total",
                              "Outbox events whose publication failed and will be retried.", NULL);
+    r->m_swept = mx_counter("gavel_events_outbox_deleted_total",
+                            "Sent outbox rows deleted after GAVEL_OUTBOX_RETENTION_S.", NULL);
+    r->retention_s = cfg_int("GAVEL_OUTBOX_RETENTION_S", RETENTION_DEFAULT_S);
+    if (r->retention_s < 1)
+        r->retention_s = 1;
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -180,12 +180,46 @@ static void rows_stay_unsent_while_kafka_cannot_deliver(void **state)
     free(sql);
 }
 
+static void sent_rows_leave_the_outbox_after_the_retention(void **state)
+{
+    char err[256], (*ids)[33] = xcalloc(5, 33);
+    char *topic = evt_unique("evtest.retention");
+    add_job j = {.topic = topic, .aggregate = "9", .count = 5, .ids = ids};
+    char *mine = xasprintf("SELECT count(*) FROM event_outbox WHERE topic = '%s'", topic);
+    evt_db d;
+    ev_producer *p;
+    ev_relay *r;
+    (void)state;
+
+    evt_kafka();
+    evt_db_open(&d, 3);
+    setenv("GAVEL_OUTBOX_RETENTION_S", "1", 1);
+    assert_non_null(p = ev_producer_new(evt_kafka(), err, sizeof err));
+    assert_non_null(r = ev_relay_start(d.pool, p));
+    unsetenv("GAVEL_OUTBOX_RETENTION_S");
+    assert_int_equal(db_tx(d.pool, DB_READ_COMMITTED, add_events, &j), 0);
+    ev_relay_kick(r);
+    /* published first (Kafka has them), then deleted a second or two later */
+    size_t n;
+    evt_msg *got = evt_read_topic(topic, 5, 15000, &n);
+    assert_int_equal(n, 5);
+    assert_int_equal(evt_wait_i64(d.pg, mine, 0, 15000), 0);
+    evt_msgs_free(got, n);
+    ev_relay_stop(r);
+    ev_producer_free(p);
+    evt_db_close(&d);
+    free(mine);
+    free(ids);
+    free(topic);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(committed_rows_are_published_in_id_order_and_marked_sent),
         cmocka_unit_test(rolled_back_rows_never_reach_kafka),
         cmocka_unit_test(rows_stay_unsent_while_kafka_cannot_deliver),
+        cmocka_unit_test(sent_rows_leave_the_outbox_after_the_retention),
     };
 
     log_init("ev_relay_test", LOG_ERROR);
