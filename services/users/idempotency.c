@@ -11,7 +11,7 @@
 
 #include "users.h"
 
-static void request_hash(const ProtobufCMessage *req, char hex[65])
+void idem_request_hash(const ProtobufCMessage *req, char hex[65])
 {
     size_t n = protobuf_c_message_get_packed_size(req);
     uint8_t *buf = xmalloc(n + 1);
@@ -61,7 +61,7 @@ int idem_claim(rpc_call *c, db_conn *conn, const char *method, const char *key,
                idem_state *state, ProtobufCMessage **stored)
 {
     char hash[65];
-    request_hash(req, hash);
+    idem_request_hash(req, hash);
     int rc = 0;
     const char *params[] = { method, key, hash };
     PGresult *r = db_exec(conn, "idem_claim", 3, params, &rc);

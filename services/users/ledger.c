@@ -66,19 +66,27 @@ static int post_entries(db_conn *conn, ledger_change *ch, const char *accounts,
     return ch->tx_id > 0 ? 0 : DB_E_SQL;
 }
 
+Gavel__Events__V1__WalletChanged *wallet_event_new(rpc_call *c, const ledger_change *ch,
+                                                   int64_t amount)
+{
+    Gavel__Events__V1__WalletChanged *ev =
+        (void *)rpc_new(c, &gavel__events__v1__wallet_changed__descriptor);
+    ev->user_id = ch->user_id;
+    ev->kind = rpc_strdup(c, ch->kind);
+    ev->amount = money_new(c, ch->currency, amount);
+    ev->hold_id = ch->hold_id;
+    ev->lot_id = ch->lot_id;
+    ev->total = money_new(c, ch->currency, ch->total);
+    ev->reserved = money_new(c, ch->currency, ch->reserved);
+    return ev;
+}
+
 static int publish(rpc_call *c, db_conn *conn, const ledger_change *ch, int64_t amount)
 {
-    Gavel__Events__V1__WalletChanged ev = GAVEL__EVENTS__V1__WALLET_CHANGED__INIT;
-    ev.user_id = ch->user_id;
-    ev.kind = (char *)ch->kind;
-    ev.amount = money_new(c, ch->currency, amount);
-    ev.hold_id = ch->hold_id;
-    ev.lot_id = ch->lot_id;
-    ev.total = money_new(c, ch->currency, ch->total);
-    ev.reserved = money_new(c, ch->currency, ch->reserved);
+    Gavel__Events__V1__WalletChanged *ev = wallet_event_new(c, ch, amount);
     char type[32], agg[24];
     snprintf(type, sizeof type, "wallet.%s", ch->kind);
-    return ev_outbox_add(conn, WALLET_TOPIC, type, db_i64(agg, ch->user_id), &ev.base, NULL);
+    return ev_outbox_add(conn, WALLET_TOPIC, type, db_i64(agg, ch->user_id), &ev->base, NULL);
 }
 
 static int apply_deposit(rpc_call *c, db_conn *conn, ledger_change *ch)

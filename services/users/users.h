@@ -3,7 +3,8 @@
  * the platform (Wallet). Files are split by mechanism: accounts.c
  * (register, profiles), sessions.c (login, tokens, logout), password.c
  * (argon2id), wallet.c (handlers), ledger.c (balance changes and ledger
- * rows), idempotency.c, participation.c (event consumer and history),
+ * rows), wallet_batch.c and wallet_batch_ops.c (many wallet calls in one
+ * transaction), idempotency.c, participation.c (event consumer and history),
  * bootstrap.c (first admin), validate.c.
  */
 #ifndef GAVEL_USERS_H
@@ -103,6 +104,9 @@ int bootstrap_admin(void);
 
 /* What a money call found under its idempotency key. */
 typedef enum { IDEM_NEW, IDEM_REPLAY, IDEM_CONFLICT } idem_state;
+/** The hex SHA-256 of req's encoding: what a key's request is compared by
+ *  (single calls and batch items alike). */
+void idem_request_hash(const ProtobufCMessage *req, char hex[65]);
 
 /**
  * Claims (method, key) inside the open transaction for a request whose
@@ -140,5 +144,112 @@ int ledger_apply(rpc_call *c, db_conn *conn, ledger_change *ch);
 Gavel__Users__V1__Balance *balance_new(rpc_call *c, int64_t user_id, const char *currency,
                                        int64_t total, int64_t reserved);
 Gavel__Common__V1__Money *money_new(rpc_call *c, const char *currency, int64_t units);
+/** The WalletChanged event of an applied change that moved `amount`;
+ *  a new message owned by the call. */
+Gavel__Events__V1__WalletChanged *wallet_event_new(rpc_call *c, const ledger_change *ch,
+                                                   int64_t amount);
+/** The answers of ReserveFunds / ReleaseFunds for an applied change; new
+ *  messages owned by the call. */
+ProtobufCMessage *wallet_reserve_answer(rpc_call *c, const ledger_change *ch);
+ProtobufCMessage *wallet_release_answer(rpc_call *c, const ledger_change *ch);
+
+/* ---- wallet_batch.c / wallet_batch_ops.c ---- */
+
+#define BATCH_MAX_ITEMS 256
+
+typedef struct batch batch;
+typedef struct batch_key batch_key;
+
+/* One item of a batch. The first fields are set once by the handler; the
+ * rest are results of the current transaction attempt. */
+typedef struct {
+    const ProtobufCMessage *req; /* normalized: what the key's hash covers */
+    const char *key;
+    ledger_change want;          /* the change asked for */
+    char hash[65];
+    batch_key *k;
+    /* per attempt */
+    ledger_change ch;            /* as applied */
+    int64_t moved;               /* the event's amount */
+    int code;                    /* gRPC status of this item */
+    const char *message;         /* owned by the call; NULL when OK */
+    ProtobufCMessage *resp;      /* owned by the call; set when code is 0 */
+    bool is_new;                 /* applied now: rows, event and key to write */
+} batch_item;
+
+/* A wallet row locked by the batch, changed in memory item by item. */
+typedef struct {
+    int64_t user_id;
+    char currency[4];
+    int64_t total, reserved;
+    bool is_changed;
+} batch_wallet;
+
+/* A hold row locked by a release batch. */
+typedef struct {
+    int64_t id, user_id, lot_id, amount;
+    char currency[4];
+    char state[12];
+} batch_hold;
+
+/* What differs between the kinds of batch (reserve, release). */
+typedef struct {
+    const char *method;                       /* key space: "ReserveFunds" */
+    const ProtobufCMessageDescriptor *resp_desc;
+    /* Locks and loads the rows the items that will run need. */
+    int (*lock)(batch *b, db_conn *conn);
+    /* Decides one item against the rows in memory: sets code/message, or
+     * applies it to them and fills ch and moved. */
+    void (*apply)(batch *b, batch_item *it);
+    /* Assigns new ids to the applied items and writes their rows. */
+    int (*write)(batch *b, db_conn *conn);
+    ProtobufCMessage *(*answer)(rpc_call *c, const ledger_change *ch);
+} batch_kind;
+
+struct batch {
+    rpc_call *c;
+    const batch_kind *kind;
+    batch_item *items;           /* n, in request order; owned by the call */
+    size_t n;
+    batch_key *keys;             /* distinct keys, sorted */
+    size_t nkeys;
+    /* per attempt, owned by the call */
+    batch_wallet *wallets;       /* sorted by user id, currency */
+    size_t nwallets;
+    batch_hold *holds;           /* sorted by id */
+    size_t nholds;
+    size_t napplied;
+};
+
+/** A new batch of n items for the call (items zeroed, to be filled). */
+batch *batch_new(rpc_call *c, const batch_kind *kind, size_t n);
+/** Fails the call with INVALID_ARGUMENT "items[i].<what the last check
+ *  recorded>" and returns that status. */
+int batch_fail_item(batch *b, size_t i);
+/** Records an item's refusal (printf-style message in the call's arena). */
+void batch_refuse(batch *b, batch_item *it, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/** True when the item's key was claimed by this attempt (it may run). */
+bool batch_item_may_run(const batch_item *it);
+/**
+ * Runs the batch in one transaction, retried whole on conflicts, and
+ * kicks the outbox relay after COMMIT. Returns GRPC_STATUS_OK with every
+ * item's code/message/resp set, or a failure status (rpc_fail) when the
+ * database failed.
+ */
+int batch_run(batch *b);
+/** A BatchItemStatus of the item, owned by the call. */
+Gavel__Users__V1__BatchItemStatus *batch_status_new(batch *b, const batch_item *it);
+/** Loads and locks, in (user id, currency) order, the wallets named by
+ *  the parallel arrays, into b->wallets. Returns 0 or DB_E_*. */
+int batch_lock_wallets(batch *b, db_conn *conn, db_array *user_ids, db_array *currencies);
+/** The wallet locked by the batch, or NULL. */
+batch_wallet *batch_wallet_find(batch *b, int64_t user_id, const char *currency);
+/** Writes the changed wallets' reserved amounts as array parameters
+ *  (user ids, currencies, reserved) for a set-based UPDATE. */
+void batch_wallet_params(batch *b, db_array *user_ids, db_array *currencies, db_array *reserved);
+
+int wallet_reserve_batch(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int wallet_release_batch(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 
 #endif

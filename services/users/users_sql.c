@@ -85,6 +85,64 @@ const db_stmt users_stmts[] = {
       "SELECT request_hash, response FROM idempotency_keys WHERE method = $1 AND key = $2" },
     { "idem_store", "UPDATE idempotency_keys SET response = $3 WHERE method = $1 AND key = $2" },
 
+    /* wallet batches (wallet_batch*.c): a constant number of statements
+     * for any number of items; arrays are parallel, in item order. */
+    { "idem_claim_many",
+      "INSERT INTO idempotency_keys (method, key, request_hash) "
+      "SELECT $1, k.key, k.hash FROM unnest($2::text[], $3::text[]) WITH ORDINALITY "
+      "AS k(key, hash, n) ORDER BY k.n ON CONFLICT DO NOTHING RETURNING key" },
+    { "idem_lookup_many",
+      "SELECT key, request_hash, response FROM idempotency_keys "
+      "WHERE method = $1 AND key = ANY($2::text[])" },
+    { "idem_finish_many",
+      "WITH dropped AS (DELETE FROM idempotency_keys WHERE method = $1 "
+      "AND key = ANY($2::text[])) "
+      "UPDATE idempotency_keys i SET request_hash = v.hash, response = decode(v.resp, 'hex') "
+      "FROM unnest($3::text[], $4::text[], $5::text[]) AS v(key, hash, resp) "
+      "WHERE i.method = $1 AND i.key = ANY($3::text[]) AND i.key = v.key" },
+    { "wallets_lock_many",
+      "SELECT w.user_id, w.currency, w.total, w.reserved FROM wallets w "
+      "WHERE w.user_id = ANY($1::bigint[]) AND (w.user_id, w.currency) IN "
+      "(SELECT * FROM unnest($1::bigint[], $2::bpchar[])) "
+      "ORDER BY w.user_id, w.currency FOR UPDATE" },
+    { "holds_lock_many",
+      "SELECT id, user_id, currency, lot_id, amount, state FROM holds "
+      "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE" },
+    { "hold_ids_next",
+      "SELECT nextval(pg_get_serial_sequence('holds', 'id')) FROM generate_series(1, $1::int)" },
+    { "reserve_write_many",
+      "WITH w AS (UPDATE wallets SET reserved = v.reserved, updated_at = now() "
+      "FROM unnest($1::bigint[], $2::bpchar[], $3::bigint[]) AS v(user_id, currency, reserved) "
+      "WHERE wallets.user_id = ANY($1::bigint[]) AND wallets.user_id = v.user_id "
+      "AND wallets.currency = v.currency), "
+      "i AS (SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::bpchar[], $7::bigint[], "
+      "$8::bigint[]) WITH ORDINALITY AS i(hold_id, user_id, currency, lot_id, amount, n)), "
+      "h AS (INSERT INTO holds (id, user_id, currency, lot_id, amount) OVERRIDING SYSTEM VALUE "
+      "SELECT hold_id, user_id, currency, lot_id, amount FROM i ORDER BY n), "
+      "t AS (INSERT INTO ledger_tx (kind, user_id, hold_id) "
+      "SELECT 'reserve', user_id, hold_id FROM i ORDER BY n RETURNING id, hold_id) "
+      "INSERT INTO ledger_entries (tx_id, account, currency, amount) "
+      "SELECT t.id, e.account, i.currency, e.amount FROM t JOIN i ON i.hold_id = t.hold_id "
+      "CROSS JOIN LATERAL (VALUES (1, 'user:' || i.user_id || ':available', -i.amount), "
+      "(2, 'user:' || i.user_id || ':held', i.amount)) AS e(k, account, amount) "
+      "ORDER BY i.n, e.k" },
+    { "release_write_many",
+      "WITH w AS (UPDATE wallets SET reserved = v.reserved, updated_at = now() "
+      "FROM unnest($1::bigint[], $2::bpchar[], $3::bigint[]) AS v(user_id, currency, reserved) "
+      "WHERE wallets.user_id = ANY($1::bigint[]) AND wallets.user_id = v.user_id "
+      "AND wallets.currency = v.currency), "
+      "i AS (SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::bpchar[], $7::bigint[]) "
+      "WITH ORDINALITY AS i(hold_id, user_id, currency, amount, n)), "
+      "h AS (UPDATE holds SET state = 'released', captured = 0, closed_at = now() "
+      "FROM i WHERE holds.id = ANY($4::bigint[]) AND holds.id = i.hold_id), "
+      "t AS (INSERT INTO ledger_tx (kind, user_id, hold_id) "
+      "SELECT 'release', user_id, hold_id FROM i ORDER BY n RETURNING id, hold_id) "
+      "INSERT INTO ledger_entries (tx_id, account, currency, amount) "
+      "SELECT t.id, e.account, i.currency, e.amount FROM t JOIN i ON i.hold_id = t.hold_id "
+      "CROSS JOIN LATERAL (VALUES (1, 'user:' || i.user_id || ':held', -i.amount), "
+      "(2, 'user:' || i.user_id || ':available', i.amount)) AS e(k, account, amount) "
+      "ORDER BY i.n, e.k" },
+
     /* participation */
     { "part_bid",
       "INSERT INTO participation (user_id, lot_id, currency, bid_count, highest_bid, "

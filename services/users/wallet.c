@@ -95,7 +95,7 @@ static int wallet_deposit(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
     return money_run(&m, out);
 }
 
-static ProtobufCMessage *reserve_answer(rpc_call *c, const ledger_change *ch)
+ProtobufCMessage *wallet_reserve_answer(rpc_call *c, const ledger_change *ch)
 {
     Gavel__Users__V1__ReserveFundsResponse *r =
         (void *)rpc_new(c, &gavel__users__v1__reserve_funds_response__descriptor);
@@ -122,14 +122,14 @@ static int wallet_reserve(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
     money_call m = {
         .c = c, .method = "ReserveFunds", .key = req->idempotency_key, .normalized = &norm.base,
         .resp_desc = &gavel__users__v1__reserve_funds_response__descriptor,
-        .answer = reserve_answer,
+        .answer = wallet_reserve_answer,
         .change = { .kind = "reserve", .user_id = user, .currency = cur,
                     .amount = req->amount->units, .lot_id = req->lot_id },
     };
     return money_run(&m, out);
 }
 
-static ProtobufCMessage *release_answer(rpc_call *c, const ledger_change *ch)
+ProtobufCMessage *wallet_release_answer(rpc_call *c, const ledger_change *ch)
 {
     Gavel__Users__V1__ReleaseFundsResponse *r =
         (void *)rpc_new(c, &gavel__users__v1__release_funds_response__descriptor);
@@ -149,7 +149,7 @@ static int wallet_release(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
     money_call m = {
         .c = c, .method = "ReleaseFunds", .key = req->idempotency_key, .normalized = in,
         .resp_desc = &gavel__users__v1__release_funds_response__descriptor,
-        .answer = release_answer,
+        .answer = wallet_release_answer,
         .change = { .kind = "release", .hold_id = req->hold_id },
     };
     return money_run(&m, out);
@@ -314,5 +314,9 @@ const rpc_method wallet_methods[] = {
       RPC_IDEMPOTENT, 2000 },
     { W("ListHolds"), D(list_holds_request), D(list_holds_response), wallet_list_holds,
       RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+    { W("ReserveFundsBatch"), D(reserve_funds_batch_request), D(reserve_funds_batch_response),
+      wallet_reserve_batch, RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+    { W("ReleaseFundsBatch"), D(release_funds_batch_request), D(release_funds_batch_response),
+      wallet_release_batch, RPC_STAFF, RPC_IDEMPOTENT, 5000 },
     { 0 },
 };

@@ -1,0 +1,333 @@
+/*
+ * ReserveFundsBatch and ReleaseFundsBatch: what each kind of batch checks,
+ * locks, decides and writes; wallet_batch.c runs them. An item is decided
+ * in C against the rows locked for the whole batch, so balances after each
+ * item follow from the ones before it, and the wallet CHECK constraints
+ * (0 ≤ reserved ≤ total) hold because the same rules as the single calls'
+ * conditional UPDATEs are applied in memory first. Then one statement
+ * writes every applied item: the wallets' final reserved amounts, the
+ * holds, the ledger transactions and their balanced entries, exactly the
+ * rows ledger.c writes for one call.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "users.h"
+
+/* ---- ReserveFundsBatch ---- */
+
+static int reserve_lock(batch *b, db_conn *conn)
+{
+    db_array user_ids, currencies;
+    db_array_init(&user_ids);
+    db_array_init(&currencies);
+    for (size_t i = 0; i < b->n; i++) {
+        if (!batch_item_may_run(&b->items[i]))
+            continue;
+        db_array_i64(&user_ids, b->items[i].want.user_id);
+        db_array_text(&currencies, b->items[i].want.currency);
+    }
+    int rc = batch_lock_wallets(b, conn, &user_ids, &currencies);
+    db_array_free(&user_ids);
+    db_array_free(&currencies);
+    return rc;
+}
+
+/* As apply_reserve's conditional UPDATE; no wallet reads as nothing
+ * available, as refuse_reserve answers it. */
+static void reserve_apply(batch *b, batch_item *it)
+{
+    ledger_change *ch = &it->ch;
+    batch_wallet *w = batch_wallet_find(b, ch->user_id, ch->currency);
+    int64_t available = w != NULL ? w->total - w->reserved : 0;
+    if (w == NULL || available < ch->amount) {
+        batch_refuse(b, it, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                     "insufficient funds: available %lld %s, requested %lld",
+                     (long long)available, ch->currency, (long long)ch->amount);
+        return;
+    }
+    w->reserved += ch->amount;
+    w->is_changed = true;
+    ch->total = w->total;
+    ch->reserved = w->reserved;
+    it->moved = ch->amount;
+}
+
+/* Takes one new hold id per applied item, in item order. */
+static int reserve_hold_ids(batch *b, db_conn *conn)
+{
+    char n[24];
+    const char *p[] = { db_i64(n, (int64_t)b->napplied) };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "hold_ids_next", 1, p, &rc);
+    if (r == NULL)
+        return rc;
+    if ((size_t)PQntuples(r) != b->napplied) {
+        PQclear(r);
+        return DB_E_SQL;
+    }
+    int row = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].is_new)
+            b->items[i].ch.hold_id = db_get_i64(r, row++, 0);
+    PQclear(r);
+    return 0;
+}
+
+static int reserve_write(batch *b, db_conn *conn)
+{
+    int rc = reserve_hold_ids(b, conn);
+    if (rc < 0)
+        return rc;
+    db_array a[8];
+    for (int i = 0; i < 8; i++)
+        db_array_init(&a[i]);
+    batch_wallet_params(b, &a[0], &a[1], &a[2]);
+    for (size_t i = 0; i < b->n; i++) {
+        const ledger_change *ch = &b->items[i].ch;
+        if (!b->items[i].is_new)
+            continue;
+        db_array_i64(&a[3], ch->hold_id);
+        db_array_i64(&a[4], ch->user_id);
+        db_array_text(&a[5], ch->currency);
+        db_array_i64(&a[6], ch->lot_id);
+        db_array_i64(&a[7], ch->amount);
+    }
+    const char *p[8];
+    for (int i = 0; i < 8; i++)
+        p[i] = db_array_str(&a[i]);
+    PGresult *r = db_exec(conn, "reserve_write_many", 8, p, &rc);
+    if (r != NULL)
+        PQclear(r);
+    for (int i = 0; i < 8; i++)
+        db_array_free(&a[i]);
+    return rc;
+}
+
+static const batch_kind reserve_kind = {
+    .method = "ReserveFunds",
+    .resp_desc = &gavel__users__v1__reserve_funds_response__descriptor,
+    .lock = reserve_lock,
+    .apply = reserve_apply,
+    .write = reserve_write,
+    .answer = wallet_reserve_answer,
+};
+
+/* The checks of wallet_reserve, except that user_id is required: a batch
+ * acts for other users, never for "me". */
+static int reserve_item_check(batch *b, size_t i,
+                              const Gavel__Users__V1__ReserveFundsRequest *req)
+{
+    rpc_call *c = b->c;
+    char field[48];
+    const char *cur = NULL;
+    snprintf(field, sizeof field, "items[%zu].amount", i);
+    if (check_idempotency_key(c, req->idempotency_key) != 0)
+        return batch_fail_item(b, i);
+    if (check_money(c, field, req->amount, &cur) != 0)
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    if (req->lot_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "items[%zu].lot_id must be a positive id",
+                        i);
+    if (req->user_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "items[%zu].user_id must be a positive id", i);
+    b->items[i] = (batch_item){
+        .req = &req->base, .key = req->idempotency_key,
+        .want = { .kind = "reserve", .user_id = req->user_id, .currency = cur,
+                  .amount = req->amount->units, .lot_id = req->lot_id },
+    };
+    return GRPC_STATUS_OK;
+}
+
+static int items_count_check(rpc_call *c, size_t n)
+{
+    if (n == 0 || n > BATCH_MAX_ITEMS)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "items must hold 1 to %d calls (got %zu)",
+                        BATCH_MAX_ITEMS, n);
+    return GRPC_STATUS_OK;
+}
+
+int wallet_reserve_batch(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__ReserveFundsBatchRequest *req = (const void *)in;
+    int rc = items_count_check(c, req->n_items);
+    if (rc != 0)
+        return rc;
+    batch *b = batch_new(c, &reserve_kind, req->n_items);
+    for (size_t i = 0; i < b->n; i++)
+        if ((rc = reserve_item_check(b, i, req->items[i])) != 0)
+            return rc;
+    if ((rc = batch_run(b)) != 0)
+        return rc;
+    Gavel__Users__V1__ReserveFundsBatchResponse *resp =
+        (void *)rpc_new(c, &gavel__users__v1__reserve_funds_batch_response__descriptor);
+    resp->results = rpc_alloc(c, sizeof *resp->results * b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        Gavel__Users__V1__ReserveFundsBatchResult *r =
+            (void *)rpc_new(c, &gavel__users__v1__reserve_funds_batch_result__descriptor);
+        r->status = batch_status_new(b, &b->items[i]);
+        if (b->items[i].code == GRPC_STATUS_OK)
+            r->response = (void *)b->items[i].resp;
+        resp->results[resp->n_results++] = r;
+    }
+    *out = &resp->base;
+    return GRPC_STATUS_OK;
+}
+
+/* ---- ReleaseFundsBatch ---- */
+
+static int hold_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const batch_hold *)a)->id, y = ((const batch_hold *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static batch_hold *hold_find(batch *b, int64_t id)
+{
+    batch_hold key = { .id = id };
+    return b->nholds == 0 ? NULL : bsearch(&key, b->holds, b->nholds, sizeof key, hold_cmp);
+}
+
+/* Locks the holds by id, then the wallets of those still held. */
+static int release_lock(batch *b, db_conn *conn)
+{
+    db_array ids;
+    db_array_init(&ids);
+    for (size_t i = 0; i < b->n; i++)
+        if (batch_item_may_run(&b->items[i]))
+            db_array_i64(&ids, b->items[i].want.hold_id);
+    const char *p[] = { db_array_str(&ids) };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "holds_lock_many", 1, p, &rc);
+    db_array_free(&ids);
+    if (r == NULL)
+        return rc;
+    b->nholds = (size_t)PQntuples(r);
+    b->holds = rpc_alloc(b->c, sizeof *b->holds * (b->nholds + 1));
+    db_array user_ids, currencies;
+    db_array_init(&user_ids);
+    db_array_init(&currencies);
+    for (size_t i = 0; i < b->nholds; i++) {
+        batch_hold *h = &b->holds[i];
+        int row = (int)i;
+        h->id = db_get_i64(r, row, 0);
+        h->user_id = db_get_i64(r, row, 1);
+        snprintf(h->currency, sizeof h->currency, "%s", db_get_str(r, row, 2));
+        h->lot_id = db_get_i64(r, row, 3);
+        h->amount = db_get_i64(r, row, 4);
+        snprintf(h->state, sizeof h->state, "%s", db_get_str(r, row, 5));
+        if (strcmp(h->state, "held") == 0) {
+            db_array_i64(&user_ids, h->user_id);
+            db_array_text(&currencies, h->currency);
+        }
+    }
+    PQclear(r);
+    rc = batch_lock_wallets(b, conn, &user_ids, &currencies);
+    db_array_free(&user_ids);
+    db_array_free(&currencies);
+    return rc;
+}
+
+/* As lock_hold and apply_release. */
+static void release_apply(batch *b, batch_item *it)
+{
+    ledger_change *ch = &it->ch;
+    batch_hold *h = hold_find(b, ch->hold_id);
+    if (h == NULL) {
+        batch_refuse(b, it, GRPC_STATUS_NOT_FOUND, "hold %lld not found", (long long)ch->hold_id);
+        return;
+    }
+    if (strcmp(h->state, "held") != 0) {
+        batch_refuse(b, it, GRPC_STATUS_FAILED_PRECONDITION, "hold %lld is already %s",
+                     (long long)h->id, h->state);
+        return;
+    }
+    batch_wallet *w = batch_wallet_find(b, h->user_id, h->currency);
+    if (w == NULL || w->reserved < h->amount)
+        panic("wallet of user %lld reserves less than its hold %lld", (long long)h->user_id,
+              (long long)h->id);
+    w->reserved -= h->amount;
+    w->is_changed = true;
+    snprintf(h->state, sizeof h->state, "released");
+    ch->user_id = h->user_id;
+    ch->currency = rpc_strdup(b->c, h->currency);
+    ch->lot_id = h->lot_id;
+    ch->amount = 0;
+    ch->released = h->amount;
+    ch->total = w->total;
+    ch->reserved = w->reserved;
+    it->moved = h->amount;
+}
+
+static int release_write(batch *b, db_conn *conn)
+{
+    db_array a[7];
+    for (int i = 0; i < 7; i++)
+        db_array_init(&a[i]);
+    batch_wallet_params(b, &a[0], &a[1], &a[2]);
+    for (size_t i = 0; i < b->n; i++) {
+        const ledger_change *ch = &b->items[i].ch;
+        if (!b->items[i].is_new)
+            continue;
+        db_array_i64(&a[3], ch->hold_id);
+        db_array_i64(&a[4], ch->user_id);
+        db_array_text(&a[5], ch->currency);
+        db_array_i64(&a[6], ch->released);
+    }
+    const char *p[7];
+    for (int i = 0; i < 7; i++)
+        p[i] = db_array_str(&a[i]);
+    int rc = 0;
+    PGresult *r = db_exec(conn, "release_write_many", 7, p, &rc);
+    if (r != NULL)
+        PQclear(r);
+    for (int i = 0; i < 7; i++)
+        db_array_free(&a[i]);
+    return rc;
+}
+
+static const batch_kind release_kind = {
+    .method = "ReleaseFunds",
+    .resp_desc = &gavel__users__v1__release_funds_response__descriptor,
+    .lock = release_lock,
+    .apply = release_apply,
+    .write = release_write,
+    .answer = wallet_release_answer,
+};
+
+int wallet_release_batch(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__ReleaseFundsBatchRequest *req = (const void *)in;
+    int rc = items_count_check(c, req->n_items);
+    if (rc != 0)
+        return rc;
+    batch *b = batch_new(c, &release_kind, req->n_items);
+    for (size_t i = 0; i < b->n; i++) {
+        const Gavel__Users__V1__ReleaseFundsRequest *item = req->items[i];
+        if (check_idempotency_key(c, item->idempotency_key) != 0)
+            return batch_fail_item(b, i);
+        if (item->hold_id <= 0)
+            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                            "items[%zu].hold_id must be a positive id", i);
+        b->items[i] = (batch_item){
+            .req = &item->base, .key = item->idempotency_key,
+            .want = { .kind = "release", .hold_id = item->hold_id },
+        };
+    }
+    if ((rc = batch_run(b)) != 0)
+        return rc;
+    Gavel__Users__V1__ReleaseFundsBatchResponse *resp =
+        (void *)rpc_new(c, &gavel__users__v1__release_funds_batch_response__descriptor);
+    resp->results = rpc_alloc(c, sizeof *resp->results * b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        Gavel__Users__V1__ReleaseFundsBatchResult *r =
+            (void *)rpc_new(c, &gavel__users__v1__release_funds_batch_result__descriptor);
+        r->status = batch_status_new(b, &b->items[i]);
+        if (b->items[i].code == GRPC_STATUS_OK)
+            r->response = (void *)b->items[i].resp;
+        resp->results[resp->n_results++] = r;
+    }
+    *out = &resp->base;
+    return GRPC_STATUS_OK;
+}
