@@ -297,24 +297,21 @@ static int64_t funds_needed(const lot *l, const cmd *c)
 
 /* On a hot lot many bidders aim at the same next minimum; the first whose
  * check passes goes off to reserve funds. A later bid that could not beat
- * that one is refused now, without a wallet call: it would be refused
- * anyway once the first lands (it can only have won if the first bid's
- * funds fail, and then a retry succeeds). */
+ * the highest bid in flight is refused now, without a wallet call: it
+ * would be refused anyway once that one lands (it can only have won if
+ * that bid's funds fail, and then a retry succeeds). */
 static bool refuse_behind_inflight(lot_entry *e, cmd *c)
 {
-    if (e->inflight_amount == 0 || now_us() > e->inflight_until_us ||
-        e->inflight_amount < lot_next_min(&e->eng)) {
-        e->inflight_amount = 0;
-        return false;
-    }
-    if (e->inflight_bidder == c->bidder_id && strcmp(e->inflight_key, c->key) == 0)
-        return false; /* the same request again: it will find its own answer */
-    int64_t min = e->inflight_amount + lot_increment(&e->eng, e->inflight_amount);
+    inflight_prune(e, now_us());
+    int64_t top = inflight_top(e);
+    if (top == 0 || inflight_has(e, c))
+        return false; /* nothing ahead, or the same request again */
+    int64_t min = top + lot_increment(&e->eng, top);
     if (c->amount >= min || (e->eng.r.buy_now_price > 0 && c->amount >= e->eng.r.buy_now_price))
         return false;
     char why[160];
     snprintf(why, sizeof why, "amount must be ≥ %lld: a bid of %lld is being placed",
-             (long long)min, (long long)e->inflight_amount);
+             (long long)min, (long long)top);
     reply(c, GRPC_STATUS_INVALID_ARGUMENT, why, NULL, 0);
     return true;
 }
@@ -349,12 +346,10 @@ static bool gate(shard *sh, lot_entry *e, cmd *c,
         }
         c->w->needs_funds = need > held;
         c->w->funds_amount = need;
-        if (c->w->needs_funds && c->kind == CMD_PLACE && c->amount > e->inflight_amount) {
-            e->inflight_amount = c->amount;
-            e->inflight_until_us = now_us() + bids.wallet_deadline_ms * 1000;
-            e->inflight_bidder = c->bidder_id;
-            snprintf(e->inflight_key, sizeof e->inflight_key, "%s", c->key);
-        }
+        /* The handler's reservation ends within the wallet deadline; the
+         * margin covers the hops around it. */
+        if (c->w->needs_funds && c->kind == CMD_PLACE)
+            inflight_add(e, c, now_us() + (bids.wallet_deadline_ms + 250) * 1000);
         reply(c, GRPC_STATUS_OK, NULL, NULL, 0);
         return false;
     }
@@ -364,7 +359,15 @@ static bool gate(shard *sh, lot_entry *e, cmd *c,
 static void do_place(shard *sh, cmd *c)
 {
     lot_entry *e = need_lot(sh, c);
-    if (e == NULL || replay(e, c) || !gate(sh, e, c, run_place))
+    if (e == NULL || replay(e, c))
+        return;
+    if (!c->check_only && inflight_blocked(e, c)) {
+        inflight_park(sh, e, c); /* lands after the lower bid ahead of it */
+        return;
+    }
+    if (!c->check_only)
+        inflight_remove(e, c); /* it lands or is refused now */
+    if (!gate(sh, e, c, run_place))
         return;
     lot *l = &e->eng;
     int64_t prev_leader = l->leader_id;
@@ -379,8 +382,6 @@ static void do_place(shard *sh, cmd *c)
             reply(c, engine_status(rc), why, NULL, 0);
         return;
     }
-    if (e->inflight_bidder == c->bidder_id && strcmp(e->inflight_key, c->key) == 0)
-        e->inflight_amount = 0; /* landed */
     if (c->hold_id > 0)
         set_hold(sh, e, c->bidder_id, c->hold_id, c->hold_amount);
     record_effect(sh, e, &eff, prev_leader);
@@ -473,8 +474,25 @@ static void do_cancel(shard *sh, cmd *c)
     answer_at_commit(sh, e, c, "CancelAutoBid", &r->base);
 }
 
+/* Applies the lot's parked bids that nothing blocks any more. */
+static void drain_parked(shard *sh, lot_entry *e)
+{
+    cmd *c;
+    while (e->parked != NULL && (c = inflight_unpark(sh, e, now_us())) != NULL)
+        do_place(sh, c);
+}
+
+void apply_parked(shard *sh)
+{
+    for (size_t k = 0; k < sh->tcap && sh->nparked > 0; k++)
+        for (lot_entry *e = sh->table[k]; e != NULL; e = e->next)
+            drain_parked(sh, e);
+}
+
 void apply_cmd(shard *sh, cmd *c)
 {
+    int64_t lot_id = c->lot_id;
+    bool lot_cmd = c->kind != CMD_COMMITTED && c->kind != CMD_STATE && c->kind != CMD_WATCH;
     switch (c->kind) {
     case CMD_PLACE:
         do_place(sh, c);
@@ -489,4 +507,9 @@ void apply_cmd(shard *sh, cmd *c)
         apply_other(sh, c);
         break;
     }
+    /* Whatever moved the lot (a landing, a refusal, failed funds, a close)
+     * may have unblocked bids parked behind it. */
+    lot_entry *e;
+    if (lot_cmd && sh->nparked > 0 && (e = shard_find(sh, lot_id)) != NULL)
+        drain_parked(sh, e);
 }

@@ -263,8 +263,8 @@ void apply_other(shard *sh, cmd *c)
         break;
     case CMD_UNCLAIM: {
         lot_entry *e = shard_find(sh, c->lot_id);
-        if (e != NULL && e->inflight_bidder == c->bidder_id && strcmp(e->inflight_key, c->key) == 0)
-            e->inflight_amount = 0;
+        if (e != NULL)
+            inflight_remove(e, c); /* its funds failed: others may bid this amount */
         free(c);
         break;
     }

@@ -10,8 +10,10 @@
  *   commit.c     one committer thread: batches from all workers, one
  *                PostgreSQL transaction each round (group commit)
  *   store.c      SQL: statements, rebuild at start-up
- *   funds.c      wallet calls: reserve (sync), release (background, from
- *                the hold_releases table)
+ *   reserve.c    wallet reservations: callers wait while sender threads
+ *                gather them into Wallet.ReserveFundsBatch calls
+ *   funds.c      wallet releases: background, from the hold_releases
+ *                table, in Wallet.ReleaseFundsBatch calls
  *   watch.c      WatchLot streams, fed by the workers after each commit
  *   convert.c    engine structs to protobuf
  */
@@ -46,6 +48,7 @@ typedef struct {
     int64_t shards;
     int64_t pool_size;
     int64_t wallet_deadline_ms;
+    int64_t wallet_senders;  /* reserve batches in flight at once */
     int64_t commit_max;      /* most commands per group commit */
     int64_t heartbeat_ms;    /* WatchLot heartbeat */
 } bids_state;
@@ -229,6 +232,8 @@ typedef struct {
     int64_t bidder, hold_id, amount;
 } bidder_hold;
 
+typedef struct inflight_bid inflight_bid;
+
 struct lot_entry {
     lot eng;                     /* engine state, ahead of the database */
     lot committed;               /* as of the last durable batch (no autobids) */
@@ -239,12 +244,11 @@ struct lot_entry {
     bidder_hold *holds; size_t nholds, capholds;
     req_entry **reqs; size_t reqcap, nreqs;
     watcher *watchers;
-    /* The highest manual bid that passed its check and is reserving funds:
-     * bids that cannot beat it are refused before they touch the wallet. */
-    int64_t inflight_amount;
-    int64_t inflight_until_us;
-    int64_t inflight_bidder;     /* whose bid it is (bidder, key) */
-    char inflight_key[129];
+    /* Manual bids reserving funds, lowest first (inflight.c): bids that
+     * cannot beat the highest are refused before they touch the wallet,
+     * and bids whose funds came back land in this order. */
+    inflight_bid *inflight; size_t ninflight, capinflight;
+    cmd *parked;                 /* funded bids waiting for a lower one to land */
     struct lot_entry *next;
 };
 
@@ -257,18 +261,44 @@ typedef struct shard {
     bool stopping;
     lot_entry **table;
     size_t tcap, nlots;
+    size_t nparked;              /* commands parked on its lots (inflight.c) */
     batch *cur;
 } shard;
 
 lot_entry *shard_find(shard *sh, int64_t lot_id);
 lot_entry *shard_add(shard *sh, int64_t lot_id);
+/* ---- inflight.c: manual bids reserving funds on a lot (shard thread) ---- */
+/** Drops entries past their deadline or below the lot's next minimum
+ *  (they could only be refused), and all once the lot is closed. */
+void inflight_prune(lot_entry *e, int64_t now);
+/** The highest amount in flight, 0 when none. */
+int64_t inflight_top(const lot_entry *e);
+/** True when c's bid (bidder, key, amount) is in flight. */
+bool inflight_has(const lot_entry *e, const cmd *c);
+/** Records c's bid until until_us, if it beats every bid in flight. */
+void inflight_add(lot_entry *e, const cmd *c, int64_t until_us);
+/** Forgets c's bid (landed, refused or unfunded). */
+void inflight_remove(lot_entry *e, const cmd *c);
+/** True when a lower bid ahead of c's is still in flight. */
+bool inflight_blocked(const lot_entry *e, const cmd *c);
+/** Parks c (ownership passes) until inflight_unpark hands it back. */
+void inflight_park(shard *sh, lot_entry *e, cmd *c);
+/** The first parked command no longer blocked (ownership passes back), or
+ *  NULL. Prunes first. */
+cmd *inflight_unpark(shard *sh, lot_entry *e, int64_t now);
+/** Answers parked commands UNAVAILABLE and frees the lists (shutdown). */
+void inflight_free(lot_entry *e);
+
 /** Applies one command on sh's thread (apply.c). */
 void apply_cmd(shard *sh, cmd *c);
 /** A batch became durable: answer, publish, mark requests (apply.c). */
 void apply_committed(shard *sh, batch *b);
 /** Sends a heartbeat to every watched lot of the shard (apply_admin.c). */
 void apply_heartbeats(shard *sh);
-/** STATE, WATCH, OPEN, CLOSE, COMMITTED (apply_admin.c). */
+/** Applies the parked bids of every lot that are no longer blocked
+ *  (shard loop, while any are parked: entries also leave by deadline). */
+void apply_parked(shard *sh);
+/** STATE, WATCH, OPEN, CLOSE, COMMITTED, UNCLAIM (apply_admin.c). */
 void apply_other(shard *sh, cmd *c);
 #define STATUS_REPLAY_STORED 100 /* handler: the answer is in the requests table */
 /* handler: the lot is closed and its keys left memory; the answer of a
@@ -313,11 +343,19 @@ int store_load_response(int64_t lot_id, int64_t bidder, const char *key, const c
 void bands_format(const lot_rules *r, char *out, size_t outlen);
 int bands_parse(const char *s, lot_rules *r);
 
-/* ---- funds.c ---- */
-/** Reserves amount for bidder on lot. Returns GRPC status; *hold_id on OK;
- *  a refusal's message in err. */
+/* ---- reserve.c ---- */
+/** Reserves amount for bidder on lot; blocks the calling thread at most
+ *  about bids.wallet_deadline_ms. Returns a GRPC status; *hold_id on OK;
+ *  a refusal's message in err. Any thread, while the senders run. */
 int funds_reserve(int64_t bidder, int64_t lot_id, const char *currency, int64_t amount,
                   const char *key, int64_t *hold_id, char *err, size_t errlen);
+/** Starts the sender threads. Returns 0, or -1 (logged). */
+int reserve_start(void);
+/** Sends what is queued, then joins the senders; later calls get
+ *  UNAVAILABLE. */
+void reserve_stop(void);
+
+/* ---- funds.c ---- */
 int funds_start(void);
 void funds_stop(void);
 /** Wakes the releaser after a commit that queued releases. */

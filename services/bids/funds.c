@@ -1,16 +1,12 @@
 /*
- * The bids daemon's side of the wallet (gavel.users.v1.Wallet).
+ * Releasing wallet holds (gavel.users.v1.Wallet), the asynchronous half of
+ * the bids daemon's side of the wallet; reserving is in reserve.c.
  *
- * Reserving is synchronous: a handler calls funds_reserve on its own
- * thread, before its command reaches the lot's worker, and never waits
- * longer than bids.wallet_deadline_ms. The wallet key is derived from the
- * caller's key and amount, so a retried PlaceBid finds the hold of its
- * first attempt instead of taking a second one.
- *
- * Releasing is asynchronous and durable: the committer writes a
+ * Releasing is durable: the committer writes a
  * hold_releases row in the same transaction as the change that freed a
- * hold, and the releaser thread here calls ReleaseFunds until the wallet
- * confirms, then deletes the row. Rows are only deleted after a definite
+ * hold, and the releaser thread here sends what is queued, up to 100 holds
+ * at a time, as one Wallet.ReleaseFundsBatch until the wallet confirms,
+ * then deletes the settled rows. Rows are only deleted after a definite
  * answer (released, already released or captured, unknown hold), so a
  * crash or an unreachable wallet delays a release but never loses it; a
  * repeated call is harmless because its key ("release:<hold>") is fixed.
@@ -24,14 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/evp.h>
 
 #include "bids.h"
 #include "gavel/users/v1/users.pb-c.h"
 
-#define RESERVE_METHOD "/gavel.users.v1.Wallet/ReserveFunds"
-#define RELEASE_METHOD "/gavel.users.v1.Wallet/ReleaseFunds"
-#define WALLET_KEY_MAX 128 /* the wallet's limit on idempotency keys */
+#define RELEASE_BATCH_METHOD "/gavel.users.v1.Wallet/ReleaseFundsBatch"
 
 enum {
     RELEASE_BATCH = 100,       /* rows per read (LIMIT of "release_pending") */
@@ -63,124 +56,6 @@ static struct {
     mx_metric *m_released, *m_gone, *m_unknown, *m_failed, *m_pending;
 } rel = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-/* ---- reserve ---------------------------------------------------------------------- */
-
-/* True when every byte of s is one the wallet accepts in a key. */
-static bool is_key_text(const char *s)
-{
-    for (; *s != '\0'; s++)
-        if (*s <= 0x20 || *s >= 0x7f)
-            return false;
-    return true;
-}
-
-/*
- * The wallet key for a reservation: "b:<boot>:<lot>:<bidder>:<amount>:<key>".
- * <boot> is drawn once per process: within a process a retry meets its own
- * hold, while after a restart it gets a fresh one, because the hold a
- * crash left behind is released by the start-up reconciliation and must
- * never be handed back. The amount is part of the key because a bid the
- * engine refused records nothing, so its key may come back with another
- * amount, which the wallet would refuse as a reused key. When that text is
- * too long or holds bytes the wallet refuses, the tail after the lot and
- * bidder becomes the hex SHA-256 of "<amount>:<key>": still deterministic.
- */
-static char boot_id[17];
-static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
-
-static void make_boot_id(void)
-{
-    char id[33];
-    request_id_new(id);
-    memcpy(boot_id, id, 16);
-    boot_id[16] = '\0';
-}
-
-static void reserve_key(int64_t lot_id, int64_t bidder, int64_t amount, const char *key,
-                        char out[WALLET_KEY_MAX + 1])
-{
-    pthread_once(&boot_once, make_boot_id);
-    int n = snprintf(out, WALLET_KEY_MAX + 1, "b:%s:%lld:%lld:%lld:%s", boot_id,
-                     (long long)lot_id, (long long)bidder, (long long)amount, key);
-    if (n > 0 && n <= WALLET_KEY_MAX && is_key_text(key))
-        return;
-    char *text = xasprintf("%lld:%s", (long long)amount, key);
-    uint8_t md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    if (EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-        panic("SHA-256 is unavailable");
-    free(text);
-    char hex[65];
-    hex_encode(md, 32, hex);
-    snprintf(out, WALLET_KEY_MAX + 1, "bh:%s:%lld:%lld:%s", boot_id, (long long)lot_id,
-             (long long)bidder, hex);
-}
-
-/* Maps the wallet's answer to ours; takes resp. */
-static int reserve_result(grpc_status_code st, ProtobufCMessage *resp, const char *why,
-                          int64_t *hold_id, char *err, size_t errlen)
-{
-    switch (st) {
-    case GRPC_STATUS_OK: {
-        *hold_id = ((Gavel__Users__V1__ReserveFundsResponse *)resp)->hold_id;
-        protobuf_c_message_free_unpacked(resp, NULL);
-        if (*hold_id > 0)
-            return GRPC_STATUS_OK;
-        log_error("wallet ReserveFunds answered OK without a hold id");
-        snprintf(err, errlen, "wallet answered without a hold");
-        return GRPC_STATUS_INTERNAL;
-    }
-    case GRPC_STATUS_RESOURCE_EXHAUSTED:
-    case GRPC_STATUS_FAILED_PRECONDITION:
-    case GRPC_STATUS_INVALID_ARGUMENT:
-    case GRPC_STATUS_NOT_FOUND:
-        snprintf(err, errlen, "%s", why);
-        return st;
-    case GRPC_STATUS_UNAVAILABLE:
-    case GRPC_STATUS_DEADLINE_EXCEEDED:
-    case GRPC_STATUS_CANCELLED:
-        snprintf(err, errlen, "wallet unavailable: %s",
-                 why[0] != '\0' ? why : "no answer within the deadline");
-        return GRPC_STATUS_UNAVAILABLE;
-    default:
-        /* Our credentials refused, or a wallet bug: retrying will not help. */
-        log_error("wallet ReserveFunds failed with status %d: %s", (int)st, why);
-        snprintf(err, errlen, "wallet failed: %s", why);
-        return GRPC_STATUS_INTERNAL;
-    }
-}
-
-int funds_reserve(int64_t bidder, int64_t lot_id, const char *currency, int64_t amount,
-                  const char *key, int64_t *hold_id, char *err, size_t errlen)
-{
-    *hold_id = 0;
-    char wkey[WALLET_KEY_MAX + 1];
-    reserve_key(lot_id, bidder, amount, key != NULL ? key : "", wkey);
-    Gavel__Common__V1__Money money = GAVEL__COMMON__V1__MONEY__INIT;
-    money.currency = (char *)currency;
-    money.units = amount;
-    Gavel__Users__V1__ReserveFundsRequest req = GAVEL__USERS__V1__RESERVE_FUNDS_REQUEST__INIT;
-    req.idempotency_key = wkey;
-    req.user_id = bidder;
-    req.lot_id = lot_id;
-    req.amount = &money;
-    char *token = rpc_service_token();
-    if (token == NULL) {
-        log_error("cannot reserve funds: no service token (is GAVEL_SERVICE_KEY set?)");
-        snprintf(err, errlen, "bids has no service identity for the wallet");
-        return GRPC_STATUS_INTERNAL;
-    }
-    rpc_call_opts opts = { .token = token, .deadline_ms = (int)bids.wallet_deadline_ms,
-                           .idempotent = true };
-    ProtobufCMessage *resp = NULL;
-    char why[256];
-    grpc_status_code st = rpc_unary(rpc_channel_get(bids.users_addr), RESERVE_METHOD, &req.base,
-                                    &gavel__users__v1__reserve_funds_response__descriptor,
-                                    &resp, &opts, why, sizeof why);
-    free(token);
-    return reserve_result(st, resp, why, hold_id, err, errlen);
-}
-
 /* ---- release: database side ------------------------------------------------------- */
 
 /* Reads up to RELEASE_BATCH rows, oldest first. Returns their number or -1. */
@@ -205,21 +80,26 @@ static int load_pending(pending_release *out)
     return n;
 }
 
-/* Deletes a settled row. Returns 0 or -1; a row left behind is released
- * again later, which the fixed key makes harmless. */
-static int delete_settled(int64_t hold_id)
+/* Deletes the settled rows in one statement. Returns 0 or -1; rows left
+ * behind are released again later, which the fixed keys make harmless. */
+static int delete_settled(const int64_t *hold_ids, size_t n)
 {
+    if (n == 0)
+        return 0;
     db_conn *c = db_pool_get(bids.db, RELEASE_DB_WAIT_MS);
     if (c == NULL)
         return -1;
-    char id[24];
-    const char *p[] = { db_i64(id, hold_id) };
+    db_array ids;
+    db_array_init(&ids);
+    for (size_t i = 0; i < n; i++)
+        db_array_i64(&ids, hold_ids[i]);
+    const char *p[] = { db_array_str(&ids) };
     int rc = 0;
     PGresult *r = db_exec(c, "release_done", 1, p, &rc);
     db_pool_put(bids.db, c);
+    db_array_free(&ids);
     if (r == NULL) {
-        log_warn("hold %lld released but its row stays: %s", (long long)hold_id,
-                 db_strerror(rc));
+        log_warn("%zu holds released but their rows stay: %s", n, db_strerror(rc));
         return -1;
     }
     PQclear(r);
@@ -260,29 +140,59 @@ static row_action release_outcome(const pending_release *p, grpc_status_code st,
     }
 }
 
-static row_action release_one(rpc_channel *ch, const char *token, const pending_release *p)
+/* One ReleaseFundsBatch for rows[0..n); each row's action into acts.
+ * Returns false when the call itself failed (every row stays). */
+static bool release_batch(const char *token, const pending_release *rows, int n,
+                          row_action *acts)
 {
-    char key[48], rid[33], why[256];
-    snprintf(key, sizeof key, "release:%lld", (long long)p->hold_id);
+    char keys[RELEASE_BATCH][32], rid[33], why[256] = "";
+    Gavel__Users__V1__ReleaseFundsRequest items[RELEASE_BATCH];
+    Gavel__Users__V1__ReleaseFundsRequest *ptrs[RELEASE_BATCH];
+    for (int i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof keys[i], "release:%lld", (long long)rows[i].hold_id);
+        gavel__users__v1__release_funds_request__init(&items[i]);
+        items[i].idempotency_key = keys[i];
+        items[i].hold_id = rows[i].hold_id;
+        ptrs[i] = &items[i];
+    }
+    Gavel__Users__V1__ReleaseFundsBatchRequest req =
+        GAVEL__USERS__V1__RELEASE_FUNDS_BATCH_REQUEST__INIT;
+    req.n_items = (size_t)n;
+    req.items = ptrs;
     request_id_new(rid);
     log_set_request_id(rid);
-    Gavel__Users__V1__ReleaseFundsRequest req = GAVEL__USERS__V1__RELEASE_FUNDS_REQUEST__INIT;
-    req.idempotency_key = key;
-    req.hold_id = p->hold_id;
-    /* One attempt per call: this loop is the retry, with its own backoff,
-     * and a call retrying inside itself would only hold up funds_stop. */
+    /* One attempt per call: the releaser's loop is the retry, with its own
+     * backoff, and a call retrying inside itself would hold up funds_stop. */
     rpc_call_opts opts = { .token = token, .request_id = rid,
                            .deadline_ms = RELEASE_DEADLINE_MS, .idempotent = false };
     ProtobufCMessage *resp = NULL;
-    grpc_status_code st =
-        rpc_unary(ch, RELEASE_METHOD, &req.base,
-                  &gavel__users__v1__release_funds_response__descriptor, &resp, &opts, why,
-                  sizeof why);
+    grpc_status_code st = rpc_unary(
+        rpc_channel_get(bids.users_addr), RELEASE_BATCH_METHOD, &req.base,
+        &gavel__users__v1__release_funds_batch_response__descriptor, &resp, &opts, why,
+        sizeof why);
+    Gavel__Users__V1__ReleaseFundsBatchResponse *r = (void *)resp;
+    if (st == GRPC_STATUS_OK && r->n_results != (size_t)n) {
+        snprintf(why, sizeof why, "%zu results for %d holds", r->n_results, n);
+        st = GRPC_STATUS_INTERNAL;
+    }
+    for (int i = 0; i < n; i++) {
+        const Gavel__Users__V1__BatchItemStatus *x =
+            st == GRPC_STATUS_OK ? r->results[i]->status : NULL;
+        if (st == GRPC_STATUS_OK && x == NULL)
+            acts[i] = release_outcome(&rows[i], GRPC_STATUS_INTERNAL, "no status");
+        else if (st == GRPC_STATUS_OK)
+            acts[i] = release_outcome(&rows[i], (grpc_status_code)x->code, x->message);
+        else
+            acts[i] = ROW_STOP;
+    }
+    if (st != GRPC_STATUS_OK) {
+        log_warn("%d hold releases not sent (status %d: %s); retrying later", n, (int)st, why);
+        mx_add(rel.m_failed, n);
+    }
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
-    row_action a = release_outcome(p, st, why);
     log_set_request_id(NULL);
-    return a;
+    return st == GRPC_STATUS_OK;
 }
 
 static bool is_stopping(void)
@@ -308,18 +218,23 @@ static int release_round(void)
         log_error("%d hold releases wait: no service token (is GAVEL_SERVICE_KEY set?)", n);
         return ROUND_FAILED;
     }
-    rpc_channel *ch = rpc_channel_get(bids.users_addr);
-    int settled = 0;
-    bool failed = false;
-    for (int i = 0; i < n && !failed && !is_stopping(); i++) {
-        row_action a = release_one(ch, token, &rows[i]);
-        if (a == ROW_STOP || (a == ROW_DELETE && delete_settled(rows[i].hold_id) < 0))
-            failed = true;
-        else if (a == ROW_DELETE)
-            mx_set(rel.m_pending, n - ++settled);
-    }
+    row_action acts[RELEASE_BATCH];
+    bool sent = !is_stopping() && release_batch(token, rows, n, acts);
     free(token);
-    if (failed)
+    if (!sent)
+        return ROUND_FAILED;
+    int64_t done[RELEASE_BATCH];
+    size_t settled = 0;
+    bool stop = false;
+    for (int i = 0; i < n; i++) {
+        if (acts[i] == ROW_DELETE)
+            done[settled++] = rows[i].hold_id;
+        stop = stop || acts[i] == ROW_STOP;
+    }
+    if (delete_settled(done, settled) < 0)
+        return ROUND_FAILED;
+    mx_set(rel.m_pending, n - (int)settled);
+    if (stop)
         return ROUND_FAILED;
     /* Kept rows come back first in the next read: without progress, more
      * of the same would only spin. */

@@ -144,6 +144,7 @@ static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
                                sizeof err);
         if (st != GRPC_STATUS_OK) {
             cmd *u = cmd_new(CMD_UNCLAIM, lot_id, bidder); /* others may bid this amount */
+            u->amount = amount->units;
             snprintf(u->key, sizeof u->key, "%s", key);
             worker_submit(u);
             return rpc_fail(c, (grpc_status_code)st, "%s", err);

@@ -20,6 +20,8 @@ const cfg_entry bids_config[] = {
     { "GAVEL_BIDS_DB_POOL", "8", CFG_INT, &bids.pool_size, 3, 256, "database connections" },
     { "GAVEL_BIDS_WALLET_DEADLINE_MS", "2000", CFG_INT, &bids.wallet_deadline_ms, 100, 30000,
       "deadline of a ReserveFunds call" },
+    { "GAVEL_BIDS_WALLET_SENDERS", "2", CFG_INT, &bids.wallet_senders, 1, 16,
+      "ReserveFundsBatch calls in flight at once (reservations queue meanwhile)" },
     { "GAVEL_BIDS_COMMIT_MAX", "4096", CFG_INT, &bids.commit_max, 1, 1000000,
       "most bids and answers in one group commit" },
     { "GAVEL_BIDS_HEARTBEAT_MS", "5000", CFG_INT, &bids.heartbeat_ms, 100, 60000,
@@ -52,13 +54,14 @@ int bids_post_init(void)
         return -1;
     }
     funds_reconcile();
-    if (commit_start() < 0 || workers_run() < 0 || funds_start() < 0)
+    if (commit_start() < 0 || workers_run() < 0 || funds_start() < 0 || reserve_start() < 0)
         return -1;
     return 0;
 }
 
 void bids_pre_exit(void)
 {
+    reserve_stop();
     workers_stop();
     commit_stop();
     workers_free();

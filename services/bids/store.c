@@ -77,7 +77,7 @@ const db_stmt bids_stmts[] = {
     { "release_pending",
       "SELECT hold_id, lot_id, bidder_id FROM hold_releases ORDER BY created_at, hold_id "
       "LIMIT 100" },
-    { "release_done", "DELETE FROM hold_releases WHERE hold_id = $1" },
+    { "release_done", "DELETE FROM hold_releases WHERE hold_id = ANY($1::bigint[])" },
     { 0 },
 };
 

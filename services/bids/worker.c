@@ -15,6 +15,8 @@
 
 #include "bids.h"
 
+enum { PARKED_POLL_MS = 20 };
+
 static shard shards[MAX_SHARDS];
 static int nshards;
 
@@ -231,13 +233,21 @@ static void *shard_main(void *arg)
 {
     shard *sh = arg;
     int64_t next_beat = mono_us() + bids.heartbeat_ms * 1000;
+    int64_t next_parked_scan = 0;
     for (;;) {
         bool stopping = false;
-        cmd *list = take_queue(sh, (int)bids.heartbeat_ms, &stopping);
+        /* Parked bids also move on when the bid ahead of them times out:
+         * look again soon while any wait. */
+        cmd *list = take_queue(sh, sh->nparked > 0 ? PARKED_POLL_MS : (int)bids.heartbeat_ms,
+                               &stopping);
         while (list != NULL) {
             cmd *c = list;
             list = c->next;
             apply_cmd(sh, c);
+        }
+        if (sh->nparked > 0 && mono_us() >= next_parked_scan) {
+            apply_parked(sh);
+            next_parked_scan = mono_us() + PARKED_POLL_MS * 1000;
         }
         if (!batch_is_empty(sh->cur)) {
             commit_submit(sh->cur);
@@ -383,6 +393,7 @@ static void entry_free(lot_entry *e)
         }
     free(e->reqs);
     free(e->holds);
+    inflight_free(e);
     lot_release(&e->eng);
     free(e);
 }

@@ -6,10 +6,11 @@
  *       keeps CONCURRENCY Ping calls in flight on one completion queue
  *       (one client thread, like the figures in MEASURED.md)
  *   gavel-bench open / place: the bids engine, see bench_bids.c
- *   gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID…]
+ *   gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID…] [BATCH]
  *       CLIENTS threads, each a bidder wallet, each doing ReserveFunds of
  *       1 minor unit back to back with the service identity
- *       (GAVEL_SERVICE_KEY)
+ *       (GAVEL_SERVICE_KEY); with BATCH, each call is a ReserveFundsBatch
+ *       of BATCH such reservations, and items_per_s=… follows
  *
  * Prints one line: calls=… errors=… seconds=… rps=… p50_ms=… p99_ms=… p999_ms=…
  * The first second is a warm-up and is not counted.
@@ -196,42 +197,75 @@ typedef struct {
     const char *token;
     int64_t measure_from, end;
     unsigned nonce;
+    int batch; /* items per ReserveFundsBatch; 0: single ReserveFunds calls */
     samples s;
 } reserve_client;
+
+/* One ReserveFunds, or with c->batch one ReserveFundsBatch of c->batch
+ * items over the client's wallet. Returns the status; err says why. */
+static grpc_status_code reserve_once(reserve_client *c, rpc_channel *ch, long k, char *err,
+                                     size_t errlen)
+{
+    enum { MAX_BATCH = 256 };
+    Gavel__Common__V1__Money amt = GAVEL__COMMON__V1__MONEY__INIT;
+    amt.currency = "RUB";
+    amt.units = 1;
+    int n = c->batch > 0 ? c->batch : 1;
+    char keys[MAX_BATCH][96];
+    Gavel__Users__V1__ReserveFundsRequest items[MAX_BATCH], *ptrs[MAX_BATCH];
+    for (int i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof keys[i], "bench-%u-%d-%ld-%d", c->nonce, c->index, k, i);
+        gavel__users__v1__reserve_funds_request__init(&items[i]);
+        items[i].idempotency_key = keys[i];
+        items[i].user_id = c->user_id;
+        items[i].lot_id = 1;
+        items[i].amount = &amt;
+        ptrs[i] = &items[i];
+    }
+    rpc_call_opts o = { .token = c->token, .deadline_ms = 5000 };
+    ProtobufCMessage *resp = NULL;
+    grpc_status_code st;
+    if (c->batch == 0) {
+        st = rpc_unary(ch, "/gavel.users.v1.Wallet/ReserveFunds", &items[0].base,
+                       &gavel__users__v1__reserve_funds_response__descriptor, &resp, &o, err,
+                       errlen);
+    } else {
+        Gavel__Users__V1__ReserveFundsBatchRequest req =
+            GAVEL__USERS__V1__RESERVE_FUNDS_BATCH_REQUEST__INIT;
+        req.n_items = (size_t)n;
+        req.items = ptrs;
+        st = rpc_unary(ch, "/gavel.users.v1.Wallet/ReserveFundsBatch", &req.base,
+                       &gavel__users__v1__reserve_funds_batch_response__descriptor, &resp, &o,
+                       err, errlen);
+        const Gavel__Users__V1__ReserveFundsBatchResponse *r = (const void *)resp;
+        for (size_t i = 0; st == GRPC_STATUS_OK && i < r->n_results; i++)
+            if (r->results[i]->status != NULL && r->results[i]->status->code != 0) {
+                snprintf(err, errlen, "item %zu: %s", i, r->results[i]->status->message);
+                st = (grpc_status_code)r->results[i]->status->code;
+            }
+    }
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return st;
+}
 
 static void *reserve_main(void *arg)
 {
     reserve_client *c = arg;
     rpc_channel *ch = rpc_channel_get(c->target);
-    Gavel__Common__V1__Money amt = GAVEL__COMMON__V1__MONEY__INIT;
-    amt.currency = "RUB";
-    amt.units = 1;
     for (long k = 0;; k++) {
         int64_t t0 = mono_us();
         if (t0 >= c->end)
             break;
-        char key[96];
-        snprintf(key, sizeof key, "bench-%u-%d-%ld", c->nonce, c->index, k);
-        Gavel__Users__V1__ReserveFundsRequest req = GAVEL__USERS__V1__RESERVE_FUNDS_REQUEST__INIT;
-        req.idempotency_key = key;
-        req.user_id = c->user_id;
-        req.lot_id = 1;
-        req.amount = &amt;
-        rpc_call_opts o = { .token = c->token, .deadline_ms = 5000 };
-        ProtobufCMessage *resp = NULL;
         char err[256];
-        grpc_status_code st = rpc_unary(ch, "/gavel.users.v1.Wallet/ReserveFunds", &req.base,
-                                        &gavel__users__v1__reserve_funds_response__descriptor,
-                                        &resp, &o, err, sizeof err);
-        int64_t t1 = mono_us();
-        if (resp != NULL)
-            protobuf_c_message_free_unpacked(resp, NULL);
-        sample_call(&c->s, t0, t1, c->measure_from, c->end, st, "ReserveFunds", err);
+        grpc_status_code st = reserve_once(c, ch, k, err, sizeof err);
+        sample_call(&c->s, t0, mono_us(), c->measure_from, c->end, st,
+                    c->batch ? "ReserveFundsBatch" : "ReserveFunds", err);
     }
     return NULL;
 }
 
-static int run_reserve(const char *target, int clients, int seconds, const char *ids)
+static int run_reserve(const char *target, int clients, int seconds, const char *ids, int batch)
 {
     char *token = bench_service_token();
     if (token == NULL)
@@ -244,7 +278,7 @@ static int run_reserve(const char *target, int clients, int seconds, const char 
         cs[i] = (reserve_client){ .index = i, .target = target, .token = token,
                                   .measure_from = start + WARMUP_US,
                                   .end = start + WARMUP_US + (int64_t)seconds * 1000000,
-                                  .nonce = nonce };
+                                  .nonce = nonce, .batch = batch };
         char *endp = NULL;
         cs[i].user_id = strtoll(p, &endp, 10);
         p = (*endp == ',') ? endp + 1 : ids; /* fewer ids than clients: wrap around */
@@ -257,6 +291,8 @@ static int run_reserve(const char *target, int clients, int seconds, const char 
         samples_merge(&all, &cs[i].s);
     }
     report(&all, (double)seconds);
+    if (batch > 0)
+        printf("items_per_s=%.0f\n", (double)all.n * batch / seconds);
     free(all.v);
     free(cs);
     free(token);
@@ -284,14 +320,20 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && (strcmp(argv[1], "open") == 0 || strcmp(argv[1], "place") == 0))
         return run_bids(argc, argv);
-    if (argc == 6 && strcmp(argv[1], "reserve") == 0)
-        return run_reserve(argv[2], arg_int(argv[3]), arg_int(argv[4]), argv[5]);
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "reserve") == 0) {
+        int batch = argc == 7 ? arg_int(argv[6]) : 0;
+        if (batch > 256) {
+            fprintf(stderr, "a batch holds at most 256 items\n");
+            return 2;
+        }
+        return run_reserve(argv[2], arg_int(argv[3]), arg_int(argv[4]), argv[5], batch);
+    }
     if (argc >= 2 && strncmp(argv[1], "quote", 5) == 0)
         return run_quote(argc, argv);
     fprintf(stderr, "usage: gavel-bench ping TARGET CONCURRENCY SECONDS [METHOD]\n"
                     "       gavel-bench open TARGET FIRST_LOT COUNT SELLER_ID\n"
                     "       gavel-bench place TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT\n"
-                    "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...]\n"
+                    "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...] [BATCH]\n"
                     "       gavel-bench quote TARGET THREADS SECONDS\n"
                     "       gavel-bench quote-sql DSN THREADS SECONDS one|split CODES\n"
                     "       gavel-bench quote-plan DSN CODES\n");

@@ -63,6 +63,13 @@ reserve=$(env "${users_env[@]}" "$BIN/gavel-bench" reserve "$USERS_ADDR" "$CLIEN
           "$SECONDS_EACH" "$ids")
 echo "   $reserve"
 
+RBATCH=64
+RB_CLIENTS=8
+echo "== ReserveFundsBatch of $RBATCH over gRPC, $RB_CLIENTS clients, ${SECONDS_EACH}s"
+reserve_batch=$(env "${users_env[@]}" "$BIN/gavel-bench" reserve "$USERS_ADDR" "$RB_CLIENTS" \
+          "$SECONDS_EACH" "$ids" "$RBATCH")
+echo "   ${reserve_batch//$'\n'/ }"
+
 echo "== the same reserve transaction through pgbench, $CLIENTS clients, ${SECONDS_EACH}s"
 umin=${ids%%,*}
 umax=${ids##*,}
@@ -154,6 +161,10 @@ printf '%-44s %10s %9s %9s   %-34s %7.2f\n' "ReserveFunds over gRPC, $CLIENTS cl
     "same tx via pgbench (below)" "$(awk "BEGIN{print $(field rps "$reserve")/$pg_tps}")"
 printf '%-44s %10.0f %9s %9s\n' "reserve as plain SQL (pgbench), $CLIENTS clients" "$pg_tps" \
     "$pg_p50" "$pg_p99"
+printf '%-44s %10s %9s %9s   %-34s %7.2f\n' "reserves/s in batches of $RBATCH (ms per batch)" \
+    "$(field items_per_s "$reserve_batch")" "$(field p50_ms "$reserve_batch")" \
+    "$(field p99_ms "$reserve_batch")" "one reserve per tx (pgbench)" \
+    "$(awk "BEGIN{print $(field items_per_s "$reserve_batch")/$pg_tps}")"
 ratio() { awk "BEGIN{printf \"%.2f\", $1/$2}"; }
 printf '%-44s %10s %9s %9s   %-34s %7s\n' "Ping on bids (runtime ceiling)" "$(field rps "$bping")" \
     "$(field p50_ms "$bping")" "$(field p99_ms "$bping")" "" ""
@@ -175,7 +186,7 @@ printf '%-44s %10s %9s %9s   %-34s\n' "PlaceBid, hot lot, paced at $half sent/s"
 echo
 echo "PlaceBid hot lot: best $best accepted/s, $(ratio "$best" "$naive_hot") x naive, $(ratio "$best" "$(field rps "$bping")") of the Ping ceiling; back to back: $(field p999_ms "$hot") ms p999"
 echo "refused as already outbid: hot $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$hot"), spread $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$spread")"
-echo "errors: ping $(field errors "$ping"), reserve $(field errors "$reserve"), hot $(field errors "$hot"), spread $(field errors "$spread")"
+echo "errors: ping $(field errors "$ping"), reserve $(field errors "$reserve"), reserve batch $(field errors "$reserve_batch"), hot $(field errors "$hot"), spread $(field errors "$spread")"
 
 # ---- paid-service pricing: QuoteServices over 10,000 rules ------------------------------
 # A quote of every known service (10) for random lot attributes, against
