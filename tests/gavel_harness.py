@@ -17,6 +17,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -606,3 +607,22 @@ def list_lot_bids(stub, lot_id, md, page_size=1000, timeout=None):
         if not token:
             return out
         assert pages < 100000, "ListBids pages never end"
+
+
+def run_threads(n, target):
+    """Runs target(0..n-1) on n threads at once; re-raises the first error
+    in the caller's thread."""
+    errors = []
+
+    def wrap(i):
+        try:
+            target(i)
+        except BaseException as e:  # re-raised below, in the test's thread
+            errors.append(e)
+    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

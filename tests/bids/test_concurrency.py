@@ -19,23 +19,6 @@ IA = grpc.StatusCode.INVALID_ARGUMENT
 UNKNOWN_OUTCOME = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
 
 
-def run_threads(n, target):
-    errors = []
-
-    def wrap(i):
-        try:
-            target(i)
-        except BaseException as e:  # re-raised in the test's thread
-            errors.append(e)
-    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-
-
 def test_64_clients_on_one_lot_get_one_gap_free_chained_log_and_only_the_leader_holds_funds(
         market, bids, ledger):
     t0 = time.monotonic()
@@ -88,7 +71,7 @@ def test_64_clients_on_one_lot_get_one_gap_free_chained_log_and_only_the_leader_
             ch.close()
 
     t0 = time.monotonic()
-    run_threads(CLIENTS, client)
+    h.run_threads(CLIENTS, client)
     elapsed = time.monotonic() - t0
     assert not unexpected, "answers other than OK / INVALID_ARGUMENT (too low): %s" % unexpected[:5]
     n_acks = sum(map(len, acks))
@@ -157,7 +140,7 @@ def test_the_same_key_sent_by_8_clients_at_once_makes_one_bid_and_one_answer(mar
                 answers[i] = stub.PlaceBid(req, metadata=who.md, timeout=10 * h.SLOW)
             except grpc.RpcError as e:
                 answers[i] = (e.code(), e.details())
-        run_threads(8, client)
+        h.run_threads(8, client)
         for ch in channels:
             ch.close()
         bad = [x for x in answers if isinstance(x, tuple)]

@@ -407,23 +407,6 @@ ITEMS = 32
 WALLETS = 10
 
 
-def run_threads(n, target):
-    errors = []
-
-    def wrap(i):
-        try:
-            target(i)
-        except BaseException as e:  # reported below, in the test's thread
-            errors.append(e)
-    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-
-
 def test_8_threads_of_batches_over_10_small_wallets_keep_every_invariant(
         users, wallet_stub, service_md, funded, ledger):
     accounts = [funded(3000) for _ in range(WALLETS)]
@@ -465,7 +448,7 @@ def test_8_threads_of_batches_over_10_small_wallets_keep_every_invariant(
         finally:
             ch.close()
 
-    run_threads(THREADS, client)
+    h.run_threads(THREADS, client)
     assert refused, "no wallet was ever exhausted"
     assert reserved_ok, "nothing was ever reserved"
     holds = {}
@@ -503,7 +486,7 @@ def test_the_same_batch_sent_by_8_threads_at_once_applies_once(users, wallet_stu
                             timeout=h.RPC_TIMEOUT * 2)
         answers[i] = {order[k]: r for k, r in enumerate(res)}
 
-    run_threads(8, client)
+    h.run_threads(8, client)
     for ch in channels:
         ch.close()
     for j in range(len(items)):

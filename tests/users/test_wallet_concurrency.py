@@ -13,23 +13,6 @@ RESERVES_PER_CLIENT = 200
 MAX_AMOUNT = 100
 
 
-def run_threads(n, target):
-    errors = []
-
-    def wrap(i):
-        try:
-            target(i)
-        except BaseException as e:  # reported below, in the test's thread
-            errors.append(e)
-    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-
-
 def test_32_clients_x_200_reserves_never_overdraw_one_wallet(users, users_stub, wallet_stub,
                                                             service_md, ledger):
     a = h.register(users_stub, users_pb2.ROLE_BIDDER)
@@ -59,7 +42,7 @@ def test_32_clients_x_200_reserves_never_overdraw_one_wallet(users, users_stub, 
         finally:
             ch.close()
 
-    run_threads(CLIENTS, client)
+    h.run_threads(CLIENTS, client)
 
     flat = [r for rs in results for r in rs]
     assert len(flat) == CLIENTS * RESERVES_PER_CLIENT
@@ -115,7 +98,7 @@ def test_same_key_sent_by_8_threads_at_once_makes_one_hold(users, users_stub, wa
             except grpc.RpcError as e:
                 answers[i] = (e.code(), e.details())
 
-        run_threads(8, client)
+        h.run_threads(8, client)
         for ch in channels:
             ch.close()
         ok_holds = {hold for code, hold in answers if code == grpc.StatusCode.OK}
