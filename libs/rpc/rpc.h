@@ -257,6 +257,21 @@ grpc_status_code rpc_auth_verify(const char *token, rpc_principal *p,
  *  renewed before expiry). Returns a new string (caller frees) or NULL. */
 char *rpc_service_token(void);
 
+/* Routing by key across N instances of one service (rpc_route.c): key k
+ * belongs to instance k % N of a list given in the same order everywhere. */
+#define RPC_ROUTE_MAX 64
+typedef struct rpc_route rpc_route;
+/** Parses "host:port,host:port,…" (1..RPC_ROUTE_MAX addresses, none empty
+ *  or with spaces). Returns a new route (free with rpc_route_free) or NULL
+ *  with the reason in err. */
+rpc_route *rpc_route_parse(const char *list, char *err, size_t errlen);
+void rpc_route_free(rpc_route *r);
+size_t rpc_route_count(const rpc_route *r);
+/** The index of the instance that owns key among n (n > 0). */
+size_t rpc_route_index(size_t n, int64_t key);
+/** The address of the instance that owns key; borrowed from r. */
+const char *rpc_route_pick(const rpc_route *r, int64_t key);
+
 /* JSON Web Tokens signed with Ed25519 (alg "EdDSA"). */
 typedef struct rpc_jwt_key rpc_jwt_key;
 struct json_t;

@@ -45,6 +45,8 @@ typedef struct {
     ev_relay *relay;
     const char *pg_dsn;
     const char *bids_addr;
+    const char *bids_addrs;        /* several instances, "" for one */
+    rpc_route *bids_route;         /* which instance serves a lot */
     const char *currency;          /* platform default, e.g. RUB */
     const char *currencies;        /* accepted, comma-separated */
     int64_t pool_size;

@@ -11,7 +11,9 @@
 #define OPEN_METHOD "/gavel.bids.v1.Bids/OpenLot"
 #define CLOSE_METHOD "/gavel.bids.v1.Bids/CloseLot"
 
-static grpc_status_code call_bids(const char *method, const ProtobufCMessage *req,
+/* Calls the bids instance that serves lot_id (rpc_route: lot % instances). */
+static grpc_status_code call_bids(int64_t lot_id, const char *method,
+                                  const ProtobufCMessage *req,
                                   const ProtobufCMessageDescriptor *resp_desc,
                                   ProtobufCMessage **resp, char *err, size_t errlen)
 {
@@ -22,7 +24,7 @@ static grpc_status_code call_bids(const char *method, const ProtobufCMessage *re
     }
     rpc_call_opts o = { .token = token, .deadline_ms = (int)auctions.bids_deadline_ms,
                         .idempotent = true };
-    grpc_status_code st = rpc_unary(rpc_channel_get(auctions.bids_addr), method, req, resp_desc,
+    grpc_status_code st = rpc_unary(rpc_channel_get(rpc_route_pick(auctions.bids_route, lot_id)), method, req, resp_desc,
                                     resp, &o, err, errlen);
     free(token);
     return st;
@@ -66,7 +68,7 @@ grpc_status_code bids_open(arena *a, const Gavel__Auctions__V1__Lot *lot, const 
         q.increments[i] = b;
     }
     ProtobufCMessage *resp = NULL;
-    grpc_status_code st = call_bids(OPEN_METHOD, &q.base,
+    grpc_status_code st = call_bids(lot->id, OPEN_METHOD, &q.base,
                                     &gavel__bids__v1__open_lot_response__descriptor, &resp, err,
                                     errlen);
     if (resp != NULL)
@@ -81,7 +83,7 @@ grpc_status_code bids_close(int64_t lot_id, bool cancel, Gavel__Bids__V1__CloseL
     q.lot_id = lot_id;
     q.cancel = cancel;
     ProtobufCMessage *resp = NULL;
-    grpc_status_code st = call_bids(CLOSE_METHOD, &q.base,
+    grpc_status_code st = call_bids(lot_id, CLOSE_METHOD, &q.base,
                                     &gavel__bids__v1__close_lot_response__descriptor, &resp, err,
                                     errlen);
     *out = (Gavel__Bids__V1__CloseLotResponse *)resp;

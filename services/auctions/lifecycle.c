@@ -12,7 +12,10 @@ const cfg_entry auctions_config[] = {
     { "GAVEL_PG_DSN", "host=127.0.0.1 port=55432 user=gavel dbname=gavel_auctions", CFG_STR,
       &auctions.pg_dsn, 0, 0, "libpq connection string of the auctions database" },
     { "GAVEL_BIDS_ADDR", "127.0.0.1:50053", CFG_STR, &auctions.bids_addr, 0, 0,
-      "the bids service (OpenLot, CloseLot)" },
+      "the bids service (OpenLot, CloseLot), when it runs as one instance" },
+    { "GAVEL_BIDS_ADDRS", "", CFG_STR, &auctions.bids_addrs, 0, 0,
+      "several bids instances, comma-separated in their index order: lot n goes to "
+      "instance n % count (overrides GAVEL_BIDS_ADDR)" },
     { "GAVEL_CURRENCY", "RUB", CFG_STR, &auctions.currency, 0, 0, "platform currency" },
     { "GAVEL_CURRENCIES", "RUB,EUR,USD", CFG_STR, &auctions.currencies, 0, 0,
       "currencies lots may be priced in" },
@@ -36,6 +39,12 @@ const cfg_entry auctions_config[] = {
 int auctions_post_init(void)
 {
     char err[512];
+    const char *addrs = auctions.bids_addrs[0] != '\0' ? auctions.bids_addrs : auctions.bids_addr;
+    auctions.bids_route = rpc_route_parse(addrs, err, sizeof err);
+    if (auctions.bids_route == NULL) {
+        log_error("GAVEL_BIDS_ADDRS: %s", err);
+        return -1;
+    }
     auctions.db = db_pool_new(auctions.pg_dsn, (int)auctions.pool_size, auctions_stmts, err,
                               sizeof err);
     if (auctions.db == NULL) {
@@ -60,9 +69,11 @@ void auctions_pre_exit(void)
     ev_relay_stop(auctions.relay);
     ev_producer_free(auctions.producer);
     db_pool_free(auctions.db);
+    rpc_route_free(auctions.bids_route);
     auctions.relay = NULL;
     auctions.producer = NULL;
     auctions.db = NULL;
+    auctions.bids_route = NULL;
 }
 
 bool auctions_is_healthy(void)

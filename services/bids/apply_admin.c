@@ -268,6 +268,16 @@ void apply_other(shard *sh, cmd *c)
         free(c);
         break;
     }
+    case CMD_RECONCILE: {
+        lot_entry *e = shard_find(sh, c->lot_id);
+        for (size_t i = 0; e != NULL && i < c->norphans; i++)
+            if (!lot_knows_hold(e, c->orphans[i].hold_id))
+                batch_add_release(sh->cur, c->orphans[i].hold_id, c->lot_id,
+                                  c->orphans[i].bidder_id, "orphaned by a restart");
+        free(c->orphans);
+        free(c);
+        break;
+    }
     default:
         panic("unexpected command %d on a shard", c->kind);
     }

@@ -4,7 +4,8 @@
  *   handlers.c   RPC handlers: validate, reserve funds when needed (on the
  *                caller's thread, outside any lot's sequence), submit a
  *                command to the lot's worker, wait for the durable answer
- *   worker.c     shard threads: each owns the lots with lot_id % shards == i,
+ *   worker.c     shard threads: each owns the lots with
+ *                (lot_id / instances) % shards == i,
  *                applies commands in arrival order with the engine (lot.h),
  *                and answers only after the committer reports the batch
  *   commit.c     one committer thread: batches from all workers, one
@@ -46,6 +47,7 @@ typedef struct {
     const char *pg_dsn;
     const char *users_addr;
     int64_t shards;
+    int64_t instances, instance; /* lot n is ours when n % instances == instance */
     int64_t pool_size;
     int64_t wallet_deadline_ms;
     int64_t wallet_senders;  /* reserve batches in flight at once */
@@ -74,6 +76,7 @@ typedef enum {
     CMD_CLOSE,
     CMD_WATCH,       /* register a stream */
     CMD_UNCLAIM,     /* handler -> worker: a bid's funds failed; forget it in flight */
+    CMD_RECONCILE,   /* reconcile.c -> worker: release these holds unless the lot knows them */
     CMD_COMMITTED,   /* committer -> worker: a batch is durable */
 } cmd_kind;
 
@@ -102,6 +105,10 @@ void waiter_finish(waiter *w, int status, const char *msg, uint8_t *resp, size_t
 
 struct batch;
 
+typedef struct {
+    int64_t hold_id, bidder_id;
+} cmd_hold;
+
 typedef struct cmd {
     cmd_kind kind;
     int64_t lot_id;
@@ -118,6 +125,8 @@ typedef struct cmd {
     lot_rules rules;           /* CMD_OPEN */
     rpc_stream *stream;        /* CMD_WATCH (a reference is held) */
     struct batch *batch;       /* CMD_COMMITTED */
+    cmd_hold *orphans;         /* CMD_RECONCILE (malloc'd, owned by the command) */
+    size_t norphans;
     waiter *w;
     struct cmd *next;
 } cmd;
@@ -308,6 +317,8 @@ void apply_other(shard *sh, cmd *c);
 /** Holds, events and stream update of a lot that just closed (apply.c). */
 void apply_close_effects(shard *sh, lot_entry *e);
 void worker_restore_last_bid(int64_t lot_id, const lot_bid *b);
+/** True when hold_id is a bidder's covering hold or the winning hold of e. */
+bool lot_knows_hold(const lot_entry *e, int64_t hold_id);
 req_entry *req_find(lot_entry *e, int64_t bidder, const char *key);
 req_entry *req_add(lot_entry *e, int64_t bidder, const char *key, const char *hash);
 /** A closed lot keeps no durable key in memory (replays read the requests
@@ -363,6 +374,11 @@ void funds_kick(void);
 /** Queues wallet holds on our lots that no bid refers to (reconcile.c).
  *  Call after the rebuild and before the shards run. */
 int funds_reconcile(void);
+/** Finishes in the background what funds_reconcile could not (the wallet
+ *  did not answer); call once the shards run. Returns 0 or -1. */
+int reconcile_start(void);
+/** Stops that thread (before the shards stop). */
+void reconcile_stop(void);
 
 /* ---- watch.c ---- */
 /** Adds a stream to lot's watch list (worker thread). */

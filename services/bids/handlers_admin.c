@@ -67,6 +67,15 @@ int bids_open_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **ou
         free(m);
         return rc;
     }
+    size_t owner = rpc_route_index((size_t)bids.instances, q->lot_id);
+    if (owner != (size_t)bids.instance) {
+        free(m);
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                        "lot %lld belongs to bids instance %zu of %lld (lot_id %% %lld); this "
+                        "is instance %lld",
+                        (long long)q->lot_id, owner, (long long)bids.instances,
+                        (long long)bids.instances, (long long)bids.instance);
+    }
     m->kind = CMD_OPEN;
     m->lot_id = q->lot_id;
     return bids_submit_and_finish(c, m, &gavel__bids__v1__open_lot_response__descriptor, out);

@@ -16,7 +16,11 @@ const cfg_entry bids_config[] = {
     { "GAVEL_USERS_ADDR", "127.0.0.1:50051", CFG_STR, &bids.users_addr, 0, 0,
       "the users service (Wallet)" },
     { "GAVEL_BIDS_SHARDS", "2", CFG_INT, &bids.shards, 1, MAX_SHARDS,
-      "engine threads; lot n belongs to shard n % shards" },
+      "engine threads; lot n belongs to shard (n / instances) % shards" },
+    { "GAVEL_BIDS_INSTANCES", "1", CFG_INT, &bids.instances, 1, RPC_ROUTE_MAX,
+      "bids instances in all; lot n belongs to instance n % instances" },
+    { "GAVEL_BIDS_INSTANCE", "0", CFG_INT, &bids.instance, 0, RPC_ROUTE_MAX - 1,
+      "this instance's index (0-based, the order of GAVEL_BIDS_ADDRS)" },
     { "GAVEL_BIDS_DB_POOL", "8", CFG_INT, &bids.pool_size, 3, 256, "database connections" },
     { "GAVEL_BIDS_WALLET_DEADLINE_MS", "2000", CFG_INT, &bids.wallet_deadline_ms, 100, 30000,
       "deadline of a ReserveFunds call" },
@@ -41,6 +45,11 @@ static int start_events(void)
 int bids_post_init(void)
 {
     char err[512];
+    if (bids.instance >= bids.instances) {
+        log_error("GAVEL_BIDS_INSTANCE %lld is not below GAVEL_BIDS_INSTANCES %lld",
+                  (long long)bids.instance, (long long)bids.instances);
+        return -1;
+    }
     bids.db = db_pool_new(bids.pg_dsn, (int)bids.pool_size, bids_stmts, err, sizeof err);
     if (bids.db == NULL) {
         log_error("database: %s", err);
@@ -54,13 +63,15 @@ int bids_post_init(void)
         return -1;
     }
     funds_reconcile();
-    if (commit_start() < 0 || workers_run() < 0 || funds_start() < 0 || reserve_start() < 0)
+    if (commit_start() < 0 || workers_run() < 0 || funds_start() < 0 || reserve_start() < 0 ||
+        reconcile_start() < 0)
         return -1;
     return 0;
 }
 
 void bids_pre_exit(void)
 {
+    reconcile_stop();
     reserve_stop();
     workers_stop();
     commit_stop();

@@ -1,10 +1,11 @@
 /*
- * Shard threads. Lot n belongs to shard n % shards for the life of the
- * process, so every command on a lot runs on one thread, in arrival order,
- * without locks on the lot itself. A shard drains its queue, applies each
- * command (apply.c), and hands everything the commands changed to the
- * committer as one batch; the committer's CMD_COMMITTED comes back through
- * the same queue, so answers and stream updates also leave in order.
+ * Shard threads. Lot n belongs to shard (n / instances) % shards for the
+ * life of the process, so every command on a lot runs on one thread, in
+ * arrival order, without locks on the lot itself. A shard drains its
+ * queue, applies each command (apply.c), and hands everything the commands
+ * changed to the committer as one batch; the committer's CMD_COMMITTED
+ * comes back through the same queue, so answers and stream updates also
+ * leave in order.
  *
  * Thread ownership: a shard's table, lots and batch belong to its thread;
  * only the queue (mu/cv) is shared.
@@ -105,6 +106,16 @@ lot_entry *shard_add(shard *sh, int64_t lot_id)
     return e;
 }
 
+bool lot_knows_hold(const lot_entry *e, int64_t hold_id)
+{
+    if (e->winning_hold == hold_id)
+        return true;
+    for (size_t i = 0; i < e->nholds; i++)
+        if (e->holds[i].hold_id == hold_id)
+            return true;
+    return false;
+}
+
 /* ---- idempotency keys per lot ------------------------------------------------------ */
 
 /* Keys held in memory, all lots: closed lots give theirs back. */
@@ -195,9 +206,12 @@ size_t req_forget_durable(lot_entry *e)
 
 /* ---- threads and queues ------------------------------------------------------------- */
 
+/* Lot n is this instance's when n % instances is its index; among its
+ * lots, n / instances spreads them over the shards. */
 static shard *shard_of(int64_t lot_id)
 {
-    return &shards[(uint64_t)lot_id % (uint64_t)nshards];
+    uint64_t n = (uint64_t)lot_id / (uint64_t)bids.instances;
+    return &shards[n % (uint64_t)nshards];
 }
 
 void worker_submit(cmd *c)
@@ -413,6 +427,7 @@ void workers_free(void)
                 waiter_finish(c->w, GRPC_STATUS_UNAVAILABLE, "bids service stopping", NULL, 0);
                 waiter_release(c->w);
             }
+            free(c->orphans);
             free(c);
         }
         sh->qhead = sh->qtail = NULL;
