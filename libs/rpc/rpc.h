@@ -246,12 +246,17 @@ int rpc_auth_init(void);
 
 /**
  * Verifies a bearer token: signature (users key for people, service key for
- * services), expiry, and the Redis revocation list. Fills p (p->token is
- * set to `token`, borrowed). Returns GRPC_STATUS_OK, UNAUTHENTICATED with a
- * reason in err, or UNAVAILABLE when the revocation list is unreachable.
+ * services), expiry, and the Redis revocation list (whose "not revoked" is
+ * believed for GAVEL_AUTH_REVOCATION_CACHE_MS, default 1000). Fills p
+ * (p->token is set to `token`, borrowed). Returns GRPC_STATUS_OK,
+ * UNAUTHENTICATED with a reason in err, or UNAVAILABLE when the revocation
+ * list is unreachable. Any thread.
  */
 grpc_status_code rpc_auth_verify(const char *token, rpc_principal *p,
                                  char *err, size_t errlen);
+/** Forgets every verified token, so the next calls ask the revocation
+ *  list again: for the service that has just revoked tokens. */
+void rpc_auth_forget_all(void);
 
 /** This daemon's service-identity token (minted with GAVEL_SERVICE_KEY,
  *  renewed before expiry). Returns a new string (caller frees) or NULL. */

@@ -91,6 +91,7 @@ static int revoke_family(db_conn *conn, const char *family)
         if (rds_revoke(db_get_str(r, i, 0), users.access_ttl_s) < 0)
             log_error("cannot revoke access token of family %s in Redis", family);
     PQclear(r);
+    rpc_auth_forget_all(); /* this daemon refuses them at once, not after its cache */
     return 0;
 }
 
@@ -251,6 +252,7 @@ int users_logout(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out
     int64_t ttl = (me->expires_us - now_us()) / 1000000 + 1;
     if (rds_revoke(me->jti, ttl) < 0)
         return rpc_fail(c, GRPC_STATUS_UNAVAILABLE, "cannot record the logout; try again");
+    rpc_auth_forget_all(); /* this daemon refuses the token at once, not after its cache */
     *out = rpc_new(c, &gavel__users__v1__logout_response__descriptor);
     return GRPC_STATUS_OK;
 }

@@ -151,6 +151,28 @@ def test_missing_forged_expired_or_revoked_tokens_are_unauthenticated(market, us
     assert not wrong, "\n".join(wrong)
 
 
+def test_a_token_in_use_is_refused_within_a_second_of_its_logout(market, scene):
+    """Daemons believe the revocation list's "not revoked" for a second
+    (GAVEL_AUTH_REVOCATION_CACHE_MS): a logout reaches a busy bids daemon
+    within that time, and the users daemon, which revokes, at once."""
+    victim = market.new_bidder()
+    req = bids_pb2.GetLotStateRequest(lot_id=scene.lot)
+    for _ in range(5):  # in use: its "not revoked" is cached now
+        h.call(market.stub.GetLotState, req, victim.md)
+    h.call(market.users_stub.Logout, users_pb2.LogoutRequest(), victim.md)
+    t0 = time.monotonic()
+    h.expect_error(UNAUTH, market.users_stub.GetProfile, users_pb2.GetProfileRequest(),
+                   victim.md)
+    while True:
+        try:
+            h.call(market.stub.GetLotState, req, victim.md)
+        except grpc.RpcError as e:
+            assert e.code() == UNAUTH, e
+            break
+        assert time.monotonic() - t0 < 1.0 + 0.5 * h.SLOW, "still accepted after its logout"
+        time.sleep(0.05)
+
+
 def test_bidder_and_seller_may_not_open_or_close_lots(market, new_account, scene):
     seller = new_account(users_pb2.ROLE_SELLER)
     for who in (scene.m, seller):
