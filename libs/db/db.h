@@ -143,6 +143,27 @@ typedef struct {
  */
 int db_migrate(db_pool *p, const char *component, const db_migration *list);
 
+/* ---- pipelines: independent statements in one round trip (db_pipe.c) ---- */
+
+/**
+ * Prepares the named statements (those the pipeline will send) and puts c
+ * in pipeline mode. Returns 0 or DB_E_*; on failure c is not in pipeline
+ * mode. Every db_pipe_begin that succeeded needs its db_pipe_finish.
+ */
+int db_pipe_begin(db_conn *c, const char *const *names, int n);
+/** Sends prepared statement name (one of db_pipe_begin's) without waiting;
+ *  values are copied at once. A failure is kept for db_pipe_finish. */
+void db_pipe_send(db_conn *c, const char *name, int nparams, const char *const *values);
+/** Sends SQL text (BEGIN, COMMIT, or a statement outside the pool's
+ *  table) the same way. */
+void db_pipe_send_sql(db_conn *c, const char *sql, int nparams, const char *const *values);
+/**
+ * Waits for every statement sent and leaves pipeline mode. Returns 0 or
+ * the first failure as DB_E_* (logged; results are discarded). After
+ * DB_E_CONN the session is closed.
+ */
+int db_pipe_finish(db_conn *c);
+
 /* ---- array parameters, for multi-row writes through unnest() ---- */
 
 /* A PostgreSQL array literal built element by element, e.g. "{1,2,3}" or

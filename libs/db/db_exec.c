@@ -133,6 +133,24 @@ out:
     return rc;
 }
 
+int db__prepare(db_conn *c, const char *name)
+{
+    int i = stmt_index(c->pool, name);
+
+    if (i < 0) {
+        log_error("db: statement %s is not in the pool's table", name);
+        return DB_E_SQL;
+    }
+    return stmt_prepare(c, i);
+}
+
+bool db__is_prepared(const db_conn *c, const char *name)
+{
+    int i = stmt_index(c->pool, name);
+
+    return i >= 0 && c->prepared[i];
+}
+
 PGresult *db_exec_bin(db_conn *c, const char *name, int nparams,
                       const char *const *values, const int *lengths,
                       const int *formats, int *rc)

@@ -21,6 +21,8 @@ struct db_conn {
     PGconn *pg;              /* NULL until opened and after it broke */
     db_pool *pool;
     bool *prepared;          /* [pool->nstmts] */
+    int piped;               /* statements sent in the open pipeline (db_pipe.c) */
+    int pipe_rc;             /* the pipeline's first send failure, 0 if none */
 };
 
 /*
@@ -39,6 +41,14 @@ struct db_pool {
     db_conn **free;          /* [size], the first nfree are free */
     int nfree;
 };
+
+/** Prepares statement name on c unless this session holds it already.
+ *  Returns 0 or DB_E_* (an unknown name is DB_E_SQL, logged). */
+int db__prepare(db_conn *c, const char *name);
+/** True when name is prepared on c's session. */
+bool db__is_prepared(const db_conn *c, const char *name);
+/** Closes c's session (the pool reopens it on the next get). */
+void db__conn_drop(db_conn *c);
 
 /**
  * Takes a connection as db_pool_get does and says why it failed: 0 with

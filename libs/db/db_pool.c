@@ -47,6 +47,11 @@ static void conn_close(db_pool *p, db_conn *c)
     memset(c->prepared, 0, sizeof *c->prepared * (size_t)p->nstmts);
 }
 
+void db__conn_drop(db_conn *c)
+{
+    conn_close(c->pool, c);
+}
+
 /* Copies libpq's message without its trailing newline into err. */
 static void set_err(char *err, size_t errlen, const char *msg)
 {
@@ -263,7 +268,8 @@ static void conn_settle(db_pool *p, db_conn *c)
     PGTransactionStatusType ts = PQTRANS_UNKNOWN;
     PGresult *res;
 
-    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK ||
+        PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF) /* a pipeline left open */
         goto out;
     ts = PQtransactionStatus(c->pg);
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {

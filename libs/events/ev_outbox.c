@@ -116,7 +116,8 @@ static const char sql_insert_many[] =
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
     "WITH ORDINALITY AS t(topic, key, id, payload, n) ORDER BY t.n";
 
-int ev_outbox_add_batch(db_conn *c, const ev_outbox_item *items, size_t n)
+/* Inserts (or, piped, sends into c's open pipeline) the n events. */
+static int outbox_batch(db_conn *c, const ev_outbox_item *items, size_t n, bool piped)
 {
     if (n == 0)
         return 0;
@@ -143,7 +144,11 @@ int ev_outbox_add_batch(db_conn *c, const ev_outbox_item *items, size_t n)
         db_array_hex(&payloads, env, len);
         free(env);
     }
-    if (rc == 0) {
+    if (rc == 0 && piped) {
+        const char *values[4] = { db_array_str(&topics), db_array_str(&keys),
+                                  db_array_str(&ids), db_array_str(&payloads) };
+        db_pipe_send_sql(c, sql_insert_many, 4, values);
+    } else if (rc == 0) {
         const char *values[4] = { db_array_str(&topics), db_array_str(&keys),
                                   db_array_str(&ids), db_array_str(&payloads) };
         PGconn *pg = db_pg(c);
@@ -161,4 +166,14 @@ int ev_outbox_add_batch(db_conn *c, const ev_outbox_item *items, size_t n)
     db_array_free(&ids);
     db_array_free(&payloads);
     return rc;
+}
+
+int ev_outbox_add_batch(db_conn *c, const ev_outbox_item *items, size_t n)
+{
+    return outbox_batch(c, items, n, false);
+}
+
+int ev_outbox_pipe_batch(db_conn *c, const ev_outbox_item *items, size_t n)
+{
+    return outbox_batch(c, items, n, true);
 }

@@ -88,6 +88,10 @@ typedef struct {
  * Returns 0 or a DB_E_* code (the transaction must then roll back).
  */
 int ev_outbox_add_batch(db_conn *c, const ev_outbox_item *items, size_t n);
+/** The same rows, sent into c's open pipeline (db_pipe_begin) instead of
+ *  waited for; their outcome comes with db_pipe_finish. Returns 0, or
+ *  DB_E_CHECK (logged, nothing sent) for a malformed item. */
+int ev_outbox_pipe_batch(db_conn *c, const ev_outbox_item *items, size_t n);
 
 /** Sets the `source` written into envelopes (the daemon name). Call once. */
 void ev_set_source(const char *source);

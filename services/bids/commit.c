@@ -2,8 +2,8 @@
  * Group commit. Shards hand over batches; one committer thread writes every
  * batch waiting at that moment in ONE transaction — bids of many lots and
  * many callers share a single fsync — with multi-row statements
- * (unnest of array parameters) so a round costs a handful of round trips
- * whatever its size. After COMMIT each batch goes back to its shard, which
+ * (unnest of array parameters) sent as one pipeline from BEGIN to COMMIT,
+ * so a round costs one round trip to PostgreSQL whatever its size. After COMMIT each batch goes back to its shard, which
  * answers the callers and feeds the streams.
  *
  * Order: batches are committed in the order they arrived; a shard's
@@ -208,27 +208,27 @@ void commit_submit(batch *b)
     pthread_mutex_unlock(&mu);
 }
 
+/** Writes a round as one transaction (store.c). Returns 0 or DB_E_*. */
 int store_write_round(db_conn *conn, batch *const *bs, size_t n);
 
-typedef struct {
-    batch **bs;
-    size_t n;
-} round_tx;
-
-static int round_body(db_conn *conn, void *arg)
+/* One attempt at a round on a pooled connection. */
+static int round_once(batch **bs, size_t n)
 {
-    round_tx *r = arg;
-    return store_write_round(conn, r->bs, r->n);
+    db_conn *conn = db_pool_get(bids.db, 1000);
+    if (conn == NULL)
+        return DB_E_TIMEOUT;
+    int rc = store_write_round(conn, bs, n);
+    db_pool_put(bids.db, conn);
+    return rc;
 }
 
 /* Writes one round, retrying through database outages. */
 static bool write_round(batch **bs, size_t n)
 {
-    round_tx r = { bs, n };
     int64_t backoff_ms = 10;
     for (;;) {
         int64_t t0 = mono_us();
-        int rc = db_tx(bids.db, DB_READ_COMMITTED, round_body, &r);
+        int rc = round_once(bs, n);
         if (rc == 0) {
             mx_observe(m_commit_seconds, (double)(mono_us() - t0) / 1e6);
             return true;

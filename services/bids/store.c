@@ -166,18 +166,18 @@ static size_t round_count(batch *const *bs, size_t n, size_t off_n)
     return total;
 }
 
-static int exec_arrays(db_conn *conn, const char *stmt, db_array *arrs, int n)
+/* Sends stmt over parallel arrays into the round's pipeline and frees
+ * them; a round with no rows for it skips the statement. */
+static void exec_arrays(db_conn *conn, const char *stmt, db_array *arrs, int n)
 {
-    const char *values[12] = { 0 };
-    for (int i = 0; i < n && i < 12; i++)
-        values[i] = db_array_str(&arrs[i]);
-    int rc = 0;
-    PGresult *r = db_exec(conn, stmt, n, values, &rc);
-    if (r != NULL)
-        PQclear(r);
+    if (arrs[0].n > 0) {
+        const char *values[12] = { 0 };
+        for (int i = 0; i < n && i < 12; i++)
+            values[i] = db_array_str(&arrs[i]);
+        db_pipe_send(conn, stmt, n, values);
+    }
     for (int i = 0; i < n; i++)
         db_array_free(&arrs[i]);
-    return rc;
 }
 
 static void arrays_init(db_array *a, int n)
@@ -186,7 +186,7 @@ static void arrays_init(db_array *a, int n)
         db_array_init(&a[i]);
 }
 
-static int insert_new_lot(db_conn *conn, const lot *l)
+static void insert_new_lot(db_conn *conn, const lot *l)
 {
     char v[12][24], bands[512];
     bands_format(&l->r, bands, sizeof bands);
@@ -196,27 +196,22 @@ static int insert_new_lot(db_conn *conn, const lot *l)
                         db_i64(v[5], l->r.starts_at_us), db_i64(v[6], l->r.soft_close_s),
                         db_i64(v[7], l->r.max_extensions), db_i64(v[8], l->status),
                         db_i64(v[9], l->ends_at_us), db_i64(v[10], l->r.ends_at_us) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "lot_insert", 13, p, &rc);
-    if (r != NULL)
-        PQclear(r);
-    return rc;
+    db_pipe_send(conn, "lot_insert", 13, p);
 }
 
-static int write_lots(db_conn *conn, batch *const *bs, size_t n)
+static void write_lots(db_conn *conn, batch *const *bs, size_t n)
 {
     db_array a[11];
     arrays_init(a, 11);
     keyset seen;
     keyset_init(&seen, round_count(bs, n, offsetof(batch, nlots)));
-    int rc = 0;
-    for (size_t k = n; k-- > 0 && rc == 0;)
-        for (size_t i = bs[k]->nlots; i-- > 0 && rc == 0;) {
+    for (size_t k = n; k-- > 0;)
+        for (size_t i = bs[k]->nlots; i-- > 0;) {
             const lot *l = &bs[k]->lots[i];
             if (!keyset_add(&seen, l->r.lot_id, 0))
                 continue; /* a newer snapshot of this lot is in the round */
             if (bs[k]->lot_is_new[i])
-                rc = insert_new_lot(conn, l);
+                insert_new_lot(conn, l);
             db_array_i64(&a[0], l->r.lot_id);
             db_array_i64(&a[1], l->status);
             db_array_i64(&a[2], l->price);
@@ -230,15 +225,10 @@ static int write_lots(db_conn *conn, batch *const *bs, size_t n)
             db_array_i64(&a[10], bs[k]->winning_hold[i]);
         }
     keyset_free(&seen);
-    if (rc != 0) {
-        for (int i = 0; i < 11; i++)
-            db_array_free(&a[i]);
-        return rc;
-    }
-    return exec_arrays(conn, "lots_update", a, 11);
+    exec_arrays(conn, "lots_update", a, 11);
 }
 
-static int write_bids(db_conn *conn, batch *const *bs, size_t n)
+static void write_bids(db_conn *conn, batch *const *bs, size_t n)
 {
     db_array a[9];
     arrays_init(a, 9);
@@ -255,10 +245,10 @@ static int write_bids(db_conn *conn, batch *const *bs, size_t n)
             db_array_hex(&a[7], b->prev_hash, LOT_HASH_LEN);
             db_array_hex(&a[8], b->hash, LOT_HASH_LEN);
         }
-    return exec_arrays(conn, "bids_insert", a, 9);
+    exec_arrays(conn, "bids_insert", a, 9);
 }
 
-static int write_autobids(db_conn *conn, batch *const *bs, size_t n)
+static void write_autobids(db_conn *conn, batch *const *bs, size_t n)
 {
     db_array a[7];
     arrays_init(a, 7);
@@ -278,10 +268,10 @@ static int write_autobids(db_conn *conn, batch *const *bs, size_t n)
             db_array_i64(&a[6], ab->status);
         }
     keyset_free(&seen);
-    return exec_arrays(conn, "autobids_upsert", a, 7);
+    exec_arrays(conn, "autobids_upsert", a, 7);
 }
 
-static int write_holds(db_conn *conn, batch *const *bs, size_t n)
+static void write_holds(db_conn *conn, batch *const *bs, size_t n)
 {
     db_array up[4], del[2];
     arrays_init(up, 4);
@@ -304,15 +294,11 @@ static int write_holds(db_conn *conn, batch *const *bs, size_t n)
             }
         }
     keyset_free(&seen);
-    int rc = exec_arrays(conn, "holds_delete", del, 2);
-    if (rc == 0)
-        return exec_arrays(conn, "holds_upsert", up, 4);
-    for (int i = 0; i < 4; i++)
-        db_array_free(&up[i]);
-    return rc;
+    exec_arrays(conn, "holds_delete", del, 2);
+    exec_arrays(conn, "holds_upsert", up, 4);
 }
 
-static int write_releases_and_requests(db_conn *conn, batch *const *bs, size_t n)
+static void write_releases_and_requests(db_conn *conn, batch *const *bs, size_t n)
 {
     db_array rel[4], req[6];
     arrays_init(rel, 4);
@@ -335,15 +321,11 @@ static int write_releases_and_requests(db_conn *conn, batch *const *bs, size_t n
             db_array_hex(&req[5], q->response, q->response_len);
         }
     }
-    int rc = exec_arrays(conn, "releases_insert", rel, 4);
-    if (rc == 0)
-        return exec_arrays(conn, "requests_insert", req, 6);
-    for (int i = 0; i < 6; i++)
-        db_array_free(&req[i]);
-    return rc;
+    exec_arrays(conn, "releases_insert", rel, 4);
+    exec_arrays(conn, "requests_insert", req, 6);
 }
 
-static int write_events(db_conn *conn, batch *const *bs, size_t n)
+static int send_events(db_conn *conn, batch *const *bs, size_t n)
 {
     size_t total = 0;
     for (size_t k = 0; k < n; k++)
@@ -357,17 +339,32 @@ static int write_events(db_conn *conn, batch *const *bs, size_t n)
             items[j++] = (ev_outbox_item){ BIDS_TOPIC, bs[k]->events[i].type,
                                            bs[k]->events[i].aggregate_id,
                                            bs[k]->events[i].msg };
-    int rc = ev_outbox_add_batch(conn, items, total);
+    int rc = ev_outbox_pipe_batch(conn, items, total);
     free(items);
     return rc;
 }
 
+/* Everything a round writes, in this order, as ONE pipeline from BEGIN to
+ * COMMIT: no statement reads another's result, so the whole transaction
+ * costs a single round trip to PostgreSQL. */
+static const char *const round_stmts[] = { "lot_insert",   "lots_update",     "bids_insert",
+                                           "autobids_upsert", "holds_delete", "holds_upsert",
+                                           "releases_insert", "requests_insert" };
+
 int store_write_round(db_conn *conn, batch *const *bs, size_t n)
 {
-    int rc;
-    if ((rc = write_lots(conn, bs, n)) != 0 || (rc = write_bids(conn, bs, n)) != 0 ||
-        (rc = write_autobids(conn, bs, n)) != 0 || (rc = write_holds(conn, bs, n)) != 0 ||
-        (rc = write_releases_and_requests(conn, bs, n)) != 0)
+    int rc = db_pipe_begin(conn, round_stmts, (int)(sizeof round_stmts / sizeof *round_stmts));
+    if (rc != 0)
         return rc;
-    return write_events(conn, bs, n);
+    db_pipe_send_sql(conn, "BEGIN", 0, NULL);
+    write_lots(conn, bs, n);
+    write_bids(conn, bs, n);
+    write_autobids(conn, bs, n);
+    write_holds(conn, bs, n);
+    write_releases_and_requests(conn, bs, n);
+    rc = send_events(conn, bs, n);
+    if (rc == 0)
+        db_pipe_send_sql(conn, "COMMIT", 0, NULL);
+    int finished = db_pipe_finish(conn); /* without COMMIT, put rolls back */
+    return rc != 0 ? rc : finished;
 }
