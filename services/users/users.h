@@ -201,8 +201,12 @@ typedef struct {
     /* Decides one item against the rows in memory: sets code/message, or
      * applies it to them and fills ch and moved. */
     void (*apply)(batch *b, batch_item *it);
-    /* Assigns new ids to the applied items and writes their rows. */
-    int (*write)(batch *b, db_conn *conn);
+    /* Assigns new ids to the applied items (NULL: none needed). */
+    int (*assign)(batch *b, db_conn *conn);
+    /* Sends the applied items' writes into the open pipeline, as the
+     * prepared statement write_stmt. */
+    void (*write)(batch *b, db_conn *conn);
+    const char *write_stmt;
     ProtobufCMessage *(*answer)(rpc_call *c, const ledger_change *ch);
 } batch_kind;
 

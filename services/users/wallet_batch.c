@@ -222,14 +222,14 @@ static int publish(batch *b, db_conn *conn)
             .payload = &wallet_event_new(b->c, &it->ch, it->moved)->base,
         };
     }
-    int rc = ev_outbox_add_batch(conn, evs, n);
+    int rc = ev_outbox_pipe_batch(conn, evs, n);
     free(evs);
     return rc;
 }
 
-/* Stores the answers of the keys this attempt answered and gives back the
- * keys it claimed for refused items only. */
-static int finish_keys(batch *b, db_conn *conn)
+/* Sends (into the open pipeline) the answers of the keys this attempt
+ * answered, and gives back the keys it claimed for refused items only. */
+static void finish_keys(batch *b, db_conn *conn)
 {
     db_array dropped, keys, hashes, resps;
     db_array_init(&dropped);
@@ -254,19 +254,15 @@ static int finish_keys(batch *b, db_conn *conn)
         db_array_hex(&resps, buf, n);
         free(buf);
     }
-    int rc = 0;
     if (any) {
         const char *p[] = { b->kind->method, db_array_str(&dropped), db_array_str(&keys),
                             db_array_str(&hashes), db_array_str(&resps) };
-        PGresult *r = db_exec(conn, "idem_finish_many", 5, p, &rc);
-        if (r != NULL)
-            PQclear(r);
+        db_pipe_send(conn, "idem_finish_many", 5, p);
     }
     db_array_free(&dropped);
     db_array_free(&keys);
     db_array_free(&hashes);
     db_array_free(&resps);
-    return rc;
 }
 
 static void attempt_reset(batch *b)
@@ -308,19 +304,28 @@ static int batch_body(db_conn *conn, void *arg)
         return rc;
     for (size_t i = 0; i < b->n; i++)
         decide(b, &b->items[i]);
+    if (b->napplied > 0 && b->kind->assign != NULL && (rc = b->kind->assign(b, conn)) < 0)
+        return rc;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].is_new)
+            b->items[i].resp = b->kind->answer(b->c, &b->items[i].ch);
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].resp == NULL && b->items[i].code == GRPC_STATUS_OK)
+            b->items[i].resp = b->items[i].k->owner->resp;
+    if (b->napplied == 0 && unclaimed == b->nkeys)
+        return 0; /* only replays: nothing to write */
+    /* The writes read nothing back: one round trip for all of them. */
+    const char *stmts[] = { b->kind->write_stmt, "idem_finish_many" };
+    if ((rc = db_pipe_begin(conn, stmts, 2)) < 0)
+        return rc;
     if (b->napplied > 0) {
-        if ((rc = b->kind->write(b, conn)) < 0)
-            return rc;
-        for (size_t i = 0; i < b->n; i++)
-            if (b->items[i].is_new)
-                b->items[i].resp = b->kind->answer(b->c, &b->items[i].ch);
-        for (size_t i = 0; i < b->n; i++)
-            if (b->items[i].resp == NULL && b->items[i].code == GRPC_STATUS_OK)
-                b->items[i].resp = b->items[i].k->owner->resp;
-        if ((rc = publish(b, conn)) < 0)
-            return rc;
+        b->kind->write(b, conn);
+        rc = publish(b, conn);
     }
-    return unclaimed < b->nkeys ? finish_keys(b, conn) : 0;
+    if (rc == 0 && unclaimed < b->nkeys)
+        finish_keys(b, conn);
+    int finished = db_pipe_finish(conn);
+    return rc < 0 ? rc : finished;
 }
 
 int batch_run(batch *b)

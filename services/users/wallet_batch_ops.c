@@ -74,11 +74,8 @@ static int reserve_hold_ids(batch *b, db_conn *conn)
     return 0;
 }
 
-static int reserve_write(batch *b, db_conn *conn)
+static void reserve_write(batch *b, db_conn *conn)
 {
-    int rc = reserve_hold_ids(b, conn);
-    if (rc < 0)
-        return rc;
     db_array a[8];
     for (int i = 0; i < 8; i++)
         db_array_init(&a[i]);
@@ -96,12 +93,9 @@ static int reserve_write(batch *b, db_conn *conn)
     const char *p[8];
     for (int i = 0; i < 8; i++)
         p[i] = db_array_str(&a[i]);
-    PGresult *r = db_exec(conn, "reserve_write_many", 8, p, &rc);
-    if (r != NULL)
-        PQclear(r);
+    db_pipe_send(conn, "reserve_write_many", 8, p);
     for (int i = 0; i < 8; i++)
         db_array_free(&a[i]);
-    return rc;
 }
 
 static const batch_kind reserve_kind = {
@@ -109,7 +103,9 @@ static const batch_kind reserve_kind = {
     .resp_desc = &gavel__users__v1__reserve_funds_response__descriptor,
     .lock = reserve_lock,
     .apply = reserve_apply,
+    .assign = reserve_hold_ids,
     .write = reserve_write,
+    .write_stmt = "reserve_write_many",
     .answer = wallet_reserve_answer,
 };
 
@@ -260,7 +256,7 @@ static void release_apply(batch *b, batch_item *it)
     it->moved = h->amount;
 }
 
-static int release_write(batch *b, db_conn *conn)
+static void release_write(batch *b, db_conn *conn)
 {
     db_array a[7];
     for (int i = 0; i < 7; i++)
@@ -278,13 +274,9 @@ static int release_write(batch *b, db_conn *conn)
     const char *p[7];
     for (int i = 0; i < 7; i++)
         p[i] = db_array_str(&a[i]);
-    int rc = 0;
-    PGresult *r = db_exec(conn, "release_write_many", 7, p, &rc);
-    if (r != NULL)
-        PQclear(r);
+    db_pipe_send(conn, "release_write_many", 7, p);
     for (int i = 0; i < 7; i++)
         db_array_free(&a[i]);
-    return rc;
 }
 
 static const batch_kind release_kind = {
@@ -293,6 +285,7 @@ static const batch_kind release_kind = {
     .lock = release_lock,
     .apply = release_apply,
     .write = release_write,
+    .write_stmt = "release_write_many",
     .answer = wallet_release_answer,
 };
 
