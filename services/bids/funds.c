@@ -29,6 +29,7 @@
 enum {
     RELEASE_BATCH = 100,       /* rows per read (LIMIT of "release_pending") */
     RELEASE_IDLE_MS = 1000,    /* poll interval without kicks */
+    RELEASE_GATHER_MS = 50,    /* after a kick, let more releases join the round */
     RELEASE_DEADLINE_MS = 3000,
     RELEASE_DB_WAIT_MS = 1000,
     BACKOFF_MIN_MS = 100,
@@ -274,6 +275,11 @@ static void *releaser_main(void *arg)
     int backoff_ms = 0;
     int wait_ms = 0; /* rows left from before a restart go at once */
     while (wait_for_work(wait_ms, backoff_ms > 0)) {
+        /* A busy lot frees a hold with nearly every commit: gathering them
+         * for a moment turns a wallet transaction per hold into one per
+         * round, and the bidder gets the money back a few ms later. */
+        if (backoff_ms == 0 && wait_ms > 0 && !wait_for_work(RELEASE_GATHER_MS, true))
+            break;
         int rc = release_round();
         if (rc == ROUND_FAILED) {
             backoff_ms = backoff_ms == 0 ? BACKOFF_MIN_MS : backoff_ms * 2;
