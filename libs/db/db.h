@@ -184,6 +184,11 @@ void db_array_hex(db_array *a, const uint8_t *p, size_t n);
 /** The finished literal, borrowed until db_array_free. */
 const char *db_array_str(db_array *a);
 void db_array_free(db_array *a);
+#define DB_PIPE_MAX_ARRAYS 16
+/** Sends prepared statement name into c's open pipeline (db_pipe_begin)
+ *  with the n arrays' literals as its parameters, unless the first array
+ *  is empty (no rows: nothing to send), and frees the arrays either way. */
+void db_pipe_send_arrays(db_conn *c, const char *name, db_array *arrays, int n);
 
 /* ---- value helpers for text-format results ---- */
 

@@ -62,6 +62,23 @@ void db_pipe_send_sql(db_conn *c, const char *sql, int nparams, const char *cons
     c->piped++;
 }
 
+void db_pipe_send_arrays(db_conn *c, const char *name, db_array *arrays, int n)
+{
+    const char *values[DB_PIPE_MAX_ARRAYS] = { 0 };
+
+    if (n > DB_PIPE_MAX_ARRAYS) {
+        log_error("db: %s: %d array parameters, at most %d", name, n, DB_PIPE_MAX_ARRAYS);
+        if (c->pipe_rc == 0)
+            c->pipe_rc = DB_E_SQL;
+    } else if (arrays[0].n > 0) {
+        for (int i = 0; i < n; i++)
+            values[i] = db_array_str(&arrays[i]);
+        db_pipe_send(c, name, n, values);
+    }
+    for (int i = 0; i < n; i++)
+        db_array_free(&arrays[i]);
+}
+
 /* Reads one statement's results up to its terminating NULL; returns its
  * code (an aborted statement counts as fine: the failure before it is
  * the one to report). */

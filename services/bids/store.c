@@ -166,20 +166,6 @@ static size_t round_count(batch *const *bs, size_t n, size_t off_n)
     return total;
 }
 
-/* Sends stmt over parallel arrays into the round's pipeline and frees
- * them; a round with no rows for it skips the statement. */
-static void exec_arrays(db_conn *conn, const char *stmt, db_array *arrs, int n)
-{
-    if (arrs[0].n > 0) {
-        const char *values[12] = { 0 };
-        for (int i = 0; i < n && i < 12; i++)
-            values[i] = db_array_str(&arrs[i]);
-        db_pipe_send(conn, stmt, n, values);
-    }
-    for (int i = 0; i < n; i++)
-        db_array_free(&arrs[i]);
-}
-
 static void arrays_init(db_array *a, int n)
 {
     for (int i = 0; i < n; i++)
@@ -225,7 +211,7 @@ static void write_lots(db_conn *conn, batch *const *bs, size_t n)
             db_array_i64(&a[10], bs[k]->winning_hold[i]);
         }
     keyset_free(&seen);
-    exec_arrays(conn, "lots_update", a, 11);
+    db_pipe_send_arrays(conn, "lots_update", a, 11);
 }
 
 static void write_bids(db_conn *conn, batch *const *bs, size_t n)
@@ -245,7 +231,7 @@ static void write_bids(db_conn *conn, batch *const *bs, size_t n)
             db_array_hex(&a[7], b->prev_hash, LOT_HASH_LEN);
             db_array_hex(&a[8], b->hash, LOT_HASH_LEN);
         }
-    exec_arrays(conn, "bids_insert", a, 9);
+    db_pipe_send_arrays(conn, "bids_insert", a, 9);
 }
 
 static void write_autobids(db_conn *conn, batch *const *bs, size_t n)
@@ -268,7 +254,7 @@ static void write_autobids(db_conn *conn, batch *const *bs, size_t n)
             db_array_i64(&a[6], ab->status);
         }
     keyset_free(&seen);
-    exec_arrays(conn, "autobids_upsert", a, 7);
+    db_pipe_send_arrays(conn, "autobids_upsert", a, 7);
 }
 
 static void write_holds(db_conn *conn, batch *const *bs, size_t n)
@@ -294,8 +280,8 @@ static void write_holds(db_conn *conn, batch *const *bs, size_t n)
             }
         }
     keyset_free(&seen);
-    exec_arrays(conn, "holds_delete", del, 2);
-    exec_arrays(conn, "holds_upsert", up, 4);
+    db_pipe_send_arrays(conn, "holds_delete", del, 2);
+    db_pipe_send_arrays(conn, "holds_upsert", up, 4);
 }
 
 static void write_releases_and_requests(db_conn *conn, batch *const *bs, size_t n)
@@ -321,8 +307,8 @@ static void write_releases_and_requests(db_conn *conn, batch *const *bs, size_t 
             db_array_hex(&req[5], q->response, q->response_len);
         }
     }
-    exec_arrays(conn, "releases_insert", rel, 4);
-    exec_arrays(conn, "requests_insert", req, 6);
+    db_pipe_send_arrays(conn, "releases_insert", rel, 4);
+    db_pipe_send_arrays(conn, "requests_insert", req, 6);
 }
 
 static int send_events(db_conn *conn, batch *const *bs, size_t n)

@@ -249,9 +249,11 @@ Gavel__Users__V1__BatchItemStatus *batch_status_new(batch *b, const batch_item *
 int batch_lock_wallets(batch *b, db_conn *conn, db_array *user_ids, db_array *currencies);
 /** The wallet locked by the batch, or NULL. */
 batch_wallet *batch_wallet_find(batch *b, int64_t user_id, const char *currency);
-/** Writes the changed wallets' reserved amounts as array parameters
- *  (user ids, currencies, reserved) for a set-based UPDATE. */
-void batch_wallet_params(batch *b, db_array *user_ids, db_array *currencies, db_array *reserved);
+/** The array parameters every batch write starts with, initialised and
+ *  filled: the changed wallets (0 user ids, 1 currencies, 2 reserved) and
+ *  the applied items (3 hold ids, 4 user ids, 5 currencies). */
+#define BATCH_WRITE_COLUMNS 6
+void batch_write_params(batch *b, db_array a[BATCH_WRITE_COLUMNS]);
 
 int wallet_reserve_batch(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 int wallet_release_batch(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);

@@ -404,15 +404,24 @@ batch_wallet *batch_wallet_find(batch *b, int64_t user_id, const char *currency)
     return NULL;
 }
 
-void batch_wallet_params(batch *b, db_array *user_ids, db_array *currencies,
-                         db_array *reserved)
+void batch_write_params(batch *b, db_array a[BATCH_WRITE_COLUMNS])
 {
+    for (int i = 0; i < BATCH_WRITE_COLUMNS; i++)
+        db_array_init(&a[i]);
     for (size_t i = 0; i < b->nwallets; i++) {
         const batch_wallet *w = &b->wallets[i];
         if (!w->is_changed)
             continue;
-        db_array_i64(user_ids, w->user_id);
-        db_array_text(currencies, w->currency);
-        db_array_i64(reserved, w->reserved);
+        db_array_i64(&a[0], w->user_id);
+        db_array_text(&a[1], w->currency);
+        db_array_i64(&a[2], w->reserved);
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const ledger_change *ch = &b->items[i].ch;
+        if (!b->items[i].is_new)
+            continue;
+        db_array_i64(&a[3], ch->hold_id);
+        db_array_i64(&a[4], ch->user_id);
+        db_array_text(&a[5], ch->currency);
     }
 }

@@ -76,26 +76,16 @@ static int reserve_hold_ids(batch *b, db_conn *conn)
 
 static void reserve_write(batch *b, db_conn *conn)
 {
-    db_array a[8];
-    for (int i = 0; i < 8; i++)
-        db_array_init(&a[i]);
-    batch_wallet_params(b, &a[0], &a[1], &a[2]);
-    for (size_t i = 0; i < b->n; i++) {
-        const ledger_change *ch = &b->items[i].ch;
-        if (!b->items[i].is_new)
-            continue;
-        db_array_i64(&a[3], ch->hold_id);
-        db_array_i64(&a[4], ch->user_id);
-        db_array_text(&a[5], ch->currency);
-        db_array_i64(&a[6], ch->lot_id);
-        db_array_i64(&a[7], ch->amount);
-    }
-    const char *p[8];
-    for (int i = 0; i < 8; i++)
-        p[i] = db_array_str(&a[i]);
-    db_pipe_send(conn, "reserve_write_many", 8, p);
-    for (int i = 0; i < 8; i++)
-        db_array_free(&a[i]);
+    db_array a[BATCH_WRITE_COLUMNS + 2];
+    batch_write_params(b, a);
+    db_array_init(&a[6]);
+    db_array_init(&a[7]);
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].is_new) {
+            db_array_i64(&a[6], b->items[i].ch.lot_id);
+            db_array_i64(&a[7], b->items[i].ch.amount);
+        }
+    db_pipe_send_arrays(conn, "reserve_write_many", a, 8);
 }
 
 static const batch_kind reserve_kind = {
@@ -258,25 +248,13 @@ static void release_apply(batch *b, batch_item *it)
 
 static void release_write(batch *b, db_conn *conn)
 {
-    db_array a[7];
-    for (int i = 0; i < 7; i++)
-        db_array_init(&a[i]);
-    batch_wallet_params(b, &a[0], &a[1], &a[2]);
-    for (size_t i = 0; i < b->n; i++) {
-        const ledger_change *ch = &b->items[i].ch;
-        if (!b->items[i].is_new)
-            continue;
-        db_array_i64(&a[3], ch->hold_id);
-        db_array_i64(&a[4], ch->user_id);
-        db_array_text(&a[5], ch->currency);
-        db_array_i64(&a[6], ch->released);
-    }
-    const char *p[7];
-    for (int i = 0; i < 7; i++)
-        p[i] = db_array_str(&a[i]);
-    db_pipe_send(conn, "release_write_many", 7, p);
-    for (int i = 0; i < 7; i++)
-        db_array_free(&a[i]);
+    db_array a[BATCH_WRITE_COLUMNS + 1];
+    batch_write_params(b, a);
+    db_array_init(&a[6]);
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].is_new)
+            db_array_i64(&a[6], b->items[i].ch.released);
+    db_pipe_send_arrays(conn, "release_write_many", a, 7);
 }
 
 static const batch_kind release_kind = {
