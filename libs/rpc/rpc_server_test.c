@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <string.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
@@ -218,8 +219,23 @@ static void revoked_token_is_unauthenticated(void **state)
     char err[256];
     assert_int_equal(call("/t.T/WhoAmI", &req.base, t, 2000, NULL, err), GRPC_STATUS_OK);
     assert_int_equal(rds_revoke(jti, 60), 0);
+    rpc_auth_forget_all(); /* what the revoking service does: refused at once */
     assert_int_equal(call("/t.T/WhoAmI", &req.base, t, 2000, NULL, err),
                      GRPC_STATUS_UNAUTHENTICATED);
+    assert_string_equal(err, "token revoked");
+    free(t);
+    /* Elsewhere the "not revoked" answer is believed for at most
+     * GAVEL_AUTH_REVOCATION_CACHE_MS (1 s by default). */
+    request_id_new(jti);
+    t = make_user_token("bidder", 600, jti);
+    assert_int_equal(call("/t.T/WhoAmI", &req.base, t, 2000, NULL, err), GRPC_STATUS_OK);
+    assert_int_equal(rds_revoke(jti, 60), 0);
+    int64_t t0 = mono_us();
+    while (call("/t.T/WhoAmI", &req.base, t, 2000, NULL, err) == GRPC_STATUS_OK) {
+        assert_true(mono_us() - t0 < 1500000);
+        struct timespec ms = { 0, 10000000 };
+        nanosleep(&ms, NULL);
+    }
     assert_string_equal(err, "token revoked");
     free(t);
 }
@@ -228,7 +244,8 @@ static void unreachable_revocation_list_fails_closed(void **state)
 {
     (void)state;
     /* A second server whose threads connect lazily, after Redis "moved"
-     * to a port where nothing listens. */
+     * to a port where nothing listens; no recent "not revoked" answer. */
+    rpc_auth_forget_all();
     rds_configure("127.0.0.1:1");
     char err[256];
     rpc_server *lonely = rpc_server_start(&svc, "127.0.0.1:0", err, sizeof err);
