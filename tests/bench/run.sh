@@ -40,15 +40,21 @@ rm -rf "$RUN_DIR"
 deploy/dev/stack.sh infra >/dev/null
 mkdir -p "$out"
 
+# Polls a daemon's health every 10 ms until it serves; gives up after 60 s.
+wait_healthy() {
+    for _ in $(seq 6000); do
+        "$BIN/gavel-health" "$1" >/dev/null 2>&1 && return 0
+        sleep 0.01
+    done
+    echo "no healthy daemon at $1 after 60 s" >&2
+    return 1
+}
+
 # The users daemon with the same environment make run gives it.
 mapfile -t users_env < <(deploy/dev/stack.sh env users)
 env "${users_env[@]}" "$BIN/gavel-users" 2>"$RUN_DIR/logs/users.log" &
 users_pid=$!
-for _ in $(seq 100); do
-    "$BIN/gavel-health" "$USERS_ADDR" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-"$BIN/gavel-health" "$USERS_ADDR" >/dev/null
+wait_healthy "$USERS_ADDR"
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
@@ -88,11 +94,7 @@ read -r pg_p50 pg_p99 < <(cat "$out"/pgbench_log.* | awk '{print $3}' | sort -n 
 mapfile -t bids_env < <(deploy/dev/stack.sh env bids)
 env "${bids_env[@]}" "$BIN/gavel-bids" 2>"$RUN_DIR/logs/bids.log" &
 bids_pid=$!
-for _ in $(seq 100); do
-    "$BIN/gavel-health" "$BIDS_ADDR" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-"$BIN/gavel-health" "$BIDS_ADDR" >/dev/null
+wait_healthy "$BIDS_ADDR"
 
 echo "== Ping on the bids daemon, $PING_CONC in flight, ${SECONDS_EACH}s (the runtime's ceiling)"
 bping=$("$BIN/gavel-bench" ping "$BIDS_ADDR" "$PING_CONC" "$SECONDS_EACH" /gavel.bids.v1.Bids/Ping)
@@ -144,7 +146,7 @@ kill "$bids_pid" && wait "$bids_pid" 2>/dev/null || true
 t0=$(date +%s%N)
 env "${bids_env[@]}" "$BIN/gavel-bids" 2>>"$RUN_DIR/logs/bids.log" &
 bids_pid=$!
-until "$BIN/gavel-health" "$BIDS_ADDR" >/dev/null 2>&1; do sleep 0.01; done
+wait_healthy "$BIDS_ADDR"
 restart_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 restart_rss_mb=$(( $(ps -o rss= -p "$bids_pid") / 1024 ))
 echo "   stored=$stored restart_ms=$restart_ms rss_mb=$restart_rss_mb"
@@ -232,11 +234,7 @@ trap '[[ -n $auctions_pid ]] && kill "$auctions_pid" 2>/dev/null && wait "$aucti
 mapfile -t auctions_env < <(deploy/dev/stack.sh env auctions)
 env "${auctions_env[@]}" "$BIN/gavel-auctions" 2>"$RUN_DIR/logs/auctions.log" &
 auctions_pid=$!
-for _ in $(seq 100); do
-    "$BIN/gavel-health" "$AUCTIONS_ADDR" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-"$BIN/gavel-health" "$AUCTIONS_ADDR" >/dev/null
+wait_healthy "$AUCTIONS_ADDR"
 auctions_dsn=$(printf '%s\n' "${auctions_env[@]}" | sed -n 's/^GAVEL_PG_DSN=//p')
 
 # The known services, as the daemon lists them for an empty quote.
