@@ -66,12 +66,16 @@ typedef struct rpc_call rpc_call;
 typedef int (*rpc_handler)(rpc_call *call, const ProtobufCMessage *req,
                            ProtobufCMessage **resp);
 
-#define RPC_ASYNC 1000 /* the handler opened a stream and answers later */
+#define RPC_ASYNC 1000 /* the handler opened a stream or deferred its answer */
 
 enum {
     RPC_INLINE = 1u << 0,     /* never blocks: run on the polling thread */
     RPC_IDEMPOTENT = 1u << 1, /* safe to retry (documentation for clients) */
     RPC_STREAMING = 1u << 2,  /* server streaming: handler uses rpc_stream_open */
+    /* The handler never blocks, but checking its caller may (a new token's
+     * signature, the revocation list): it runs on the polling thread when
+     * the caller's token was verified recently, on a worker otherwise. */
+    RPC_FAST_PATH = 1u << 3,
 };
 
 /** One row of a service's method table; tables end with {0}. */
@@ -148,6 +152,23 @@ bool rpc_has_role(const rpc_call *c, unsigned roles);
  */
 int rpc_fail(rpc_call *c, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- unary calls answered later ---- */
+
+/**
+ * A unary handler may hand its call on and return RPC_ASYNC: whoever holds
+ * it then owns the call (its arena and request stay valid) and ends it with
+ * exactly one rpc_complete, from any thread, after which the call is gone.
+ * rpc_complete never blocks; resp (may be NULL: an empty response) is packed
+ * at once and stays the caller's; a status other than OK sends the message
+ * recorded by rpc_fail. The answer is sent even after the deadline passed
+ * (gRPC then drops it), so a deferred call must always be completed.
+ */
+void rpc_complete(rpc_call *c, int code, const ProtobufCMessage *resp);
+/** Runs fn(c, arg) on one of the server's worker threads, for a deferred
+ *  call whose next step may block; fn ends with rpc_complete or hands the
+ *  call on again. Never blocks. */
+void rpc_resume(rpc_call *c, void (*fn)(rpc_call *c, void *arg), void *arg);
 
 /* ---- detached calls, for unit tests of handlers ---- */
 

@@ -213,6 +213,20 @@ static grpc_status_code verify_signed(const char *token, const uint8_t d[SHA256_
     return st;
 }
 
+bool rpc__auth_is_known(const char *token)
+{
+    uint8_t d[SHA256_DIGEST_LENGTH];
+    SHA256((const uint8_t *)token, strlen(token), d);
+    auth_entry *e = slot_of(d);
+    pthread_mutex_lock(&auth_mu);
+    bool known = e->used && memcmp(e->digest, d, SHA256_DIGEST_LENGTH) == 0 &&
+                 e->not_revoked_at_us != 0 &&
+                 mono_us() - e->not_revoked_at_us < revocation_cache_us &&
+                 e->p.expires_us > now_us();
+    pthread_mutex_unlock(&auth_mu);
+    return known;
+}
+
 /* Records that the revocation list does not hold the token now. */
 static void mark_not_revoked(const uint8_t d[SHA256_DIGEST_LENGTH])
 {

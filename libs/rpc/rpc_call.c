@@ -11,8 +11,6 @@
 
 #include "rpc/rpc_int.h"
 
-#define MAX_TOKEN 4096
-
 void *rpc_alloc(rpc_call *c, size_t n) { return arena_calloc(c->arena, 1, n); }
 char *rpc_strdup(rpc_call *c, const char *s) { return arena_strdup(c->arena, s); }
 arena *rpc_arena(rpc_call *c) { return c->arena; }
@@ -98,15 +96,15 @@ static void set_request_id(rpc_call *c)
 /* Returns OK, or a status with the message already recorded. */
 static int authenticate(rpc_call *c)
 {
-    char *hdr = arena_alloc(c->arena, MAX_TOKEN + 16);
+    char *hdr = arena_alloc(c->arena, RPC__MAX_TOKEN + 16);
     size_t n = 0;
-    bool present = rpc__md_get(&c->md, "authorization", hdr, MAX_TOKEN + 16, &n);
+    bool present = rpc__md_get(&c->md, "authorization", hdr, RPC__MAX_TOKEN + 16, &n);
     unsigned roles = c->mr->m->roles;
     if (!present)
         return roles == RPC_PUBLIC ? GRPC_STATUS_OK
                                    : rpc_fail(c, GRPC_STATUS_UNAUTHENTICATED,
                                               "missing authorization: Bearer <token> metadata");
-    if (n > MAX_TOKEN)
+    if (n > RPC__MAX_TOKEN)
         return rpc_fail(c, GRPC_STATUS_UNAUTHENTICATED, "authorization token too long");
     if (strncmp(hdr, "Bearer ", 7) != 0)
         return rpc_fail(c, GRPC_STATUS_UNAUTHENTICATED,
@@ -179,6 +177,18 @@ static int run_handler(rpc_call *c, ProtobufCMessage **resp)
     return c->mr->m->handler(c, req, resp);
 }
 
+/* The handler's (or a deferred call's) outcome, sent as the answer. */
+static void end_call(rpc_call *c, int code, const ProtobufCMessage *resp)
+{
+    if (code < 0 || code > 16) {
+        log_error("%s handler returned %d", c->mr->m->name, code);
+        code = rpc_fail(c, GRPC_STATUS_INTERNAL, "internal error");
+    }
+    if (code == GRPC_STATUS_OK && resp == NULL)
+        resp = rpc_new(c, c->mr->m->response);
+    answer(c, code, resp);
+}
+
 void rpc__call_run(rpc_call *c)
 {
     c->start_us = mono_us();
@@ -190,15 +200,31 @@ void rpc__call_run(rpc_call *c)
     }
     ProtobufCMessage *resp = NULL;
     int code = run_handler(c, &resp);
-    if (code == RPC_ASYNC)
-        return; /* a stream owns the call now */
-    if (code < 0 || code > 16) {
-        log_error("%s handler returned %d", c->mr->m->name, code);
-        code = rpc_fail(c, GRPC_STATUS_INTERNAL, "internal error");
-    }
-    if (code == GRPC_STATUS_OK && resp == NULL)
-        resp = rpc_new(c, c->mr->m->response);
-    answer(c, code, resp);
+    if (code != RPC_ASYNC) /* else a stream or a deferred answer owns the call */
+        end_call(c, code, resp);
+    log_set_request_id(NULL);
+}
+
+void rpc_complete(rpc_call *c, int code, const ProtobufCMessage *resp)
+{
+    log_set_request_id(c->request_id);
+    end_call(c, code, resp);
+    log_set_request_id(NULL);
+}
+
+void rpc_resume(rpc_call *c, void (*fn)(rpc_call *c, void *arg), void *arg)
+{
+    c->resume = fn;
+    c->resume_arg = arg;
+    rpc__enqueue(c->srv, c);
+}
+
+void rpc__call_resume(rpc_call *c)
+{
+    void (*fn)(rpc_call *, void *) = c->resume;
+    c->resume = NULL;
+    log_set_request_id(c->request_id);
+    fn(c, c->resume_arg);
     log_set_request_id(NULL);
 }
 

@@ -16,6 +16,8 @@
 
 #include "rpc/rpc.h"
 
+#define RPC__MAX_TOKEN 4096 /* longest bearer token accepted */
+
 typedef enum {
     RPC__TAG_REQUEST,      /* a registered-method request arrived (or slot cancelled) */
     RPC__TAG_UNKNOWN,      /* an unregistered-method request arrived */
@@ -58,6 +60,8 @@ struct rpc_call {
     grpc_byte_buffer *out;
     int cancelled;
     int64_t start_us;
+    void (*resume)(rpc_call *c, void *arg); /* set: a deferred call's next step */
+    void *resume_arg;
     struct rpc_call *next;              /* worker queue link */
 };
 
@@ -81,6 +85,7 @@ struct rpc_server {
     pthread_cond_t shutdown_cv;
     rpc_call *qhead, *qtail;
     bool shutdown_done;
+    bool workers_exit;                  /* set after drain: idle workers leave */
     rpc__tag shutdown_tag;
     struct rpc_stream *streams;         /* open streams, for drain */
 };
@@ -89,9 +94,13 @@ struct rpc_server {
 void rpc__post_request(rpc_server *s, rpc__method_rt *mr);
 void rpc__call_free(rpc_call *c);
 void rpc__stream_unlink(rpc_server *s, struct rpc_stream *st);
+/** Queues c for a worker thread: its handler, or its resume step. */
+void rpc__enqueue(rpc_server *s, rpc_call *c);
 
 /* rpc_call.c */
 void rpc__call_run(rpc_call *c);
+/** Runs a deferred call's resume step (a worker thread). */
+void rpc__call_resume(rpc_call *c);
 void rpc__answer_unknown(rpc_call *c);
 void rpc__count(rpc_call *c, int code);
 
@@ -121,6 +130,9 @@ bool rpc__md_get(const grpc_metadata_array *md, const char *key, char *out,
 
 /* rpc_auth.c */
 void rpc__auth_set_service_name(const char *name);
+/** True when token is verified, unexpired and known not revoked within the
+ *  revocation cache time: rpc_auth_verify will answer it without blocking. */
+bool rpc__auth_is_known(const char *token);
 
 /* rpc_health.c */
 extern const rpc_method rpc__health_methods[];

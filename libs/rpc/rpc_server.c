@@ -75,7 +75,7 @@ static void post_unknown(rpc_server *s)
     }
 }
 
-static void enqueue(rpc_server *s, rpc_call *c)
+void rpc__enqueue(rpc_server *s, rpc_call *c)
 {
     pthread_mutex_lock(&s->mu);
     c->next = NULL;
@@ -88,6 +88,22 @@ static void enqueue(rpc_server *s, rpc_call *c)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Whether the call can run on this polling thread without blocking. A
+ * call without a bearer token fails its check at once, so it can too. */
+static bool runs_inline(const rpc_call *c)
+{
+    unsigned flags = c->mr->m->flags;
+    if (flags & RPC_INLINE)
+        return true;
+    if (!(flags & RPC_FAST_PATH))
+        return false;
+    char hdr[RPC__MAX_TOKEN + 16];
+    size_t n = 0;
+    if (!rpc__md_get(&c->md, "authorization", hdr, sizeof hdr, &n))
+        return true;
+    return n < sizeof hdr && strncmp(hdr, "Bearer ", 7) == 0 && rpc__auth_is_known(hdr + 7);
+}
+
 static void on_request(rpc_server *s, rpc_call *c, bool ok)
 {
     if (!ok) { /* the server is shutting down: the slot never got a call */
@@ -96,10 +112,10 @@ static void on_request(rpc_server *s, rpc_call *c, bool ok)
     }
     if (!atomic_load(&s->stopping))
         rpc__post_request(s, c->mr);
-    if (c->mr->m->flags & RPC_INLINE)
+    if (runs_inline(c))
         rpc__call_run(c);
     else
-        enqueue(s, c);
+        rpc__enqueue(s, c);
 }
 
 static void on_unknown(rpc_server *s, rpc_call *c, bool ok)
@@ -160,10 +176,12 @@ static void *worker_main(void *arg)
     rpc_server *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (s->qhead == NULL && !atomic_load(&s->stopping))
+        /* Idle workers stay through the drain: a deferred call may still
+         * come back for its next step (rpc_resume). */
+        while (s->qhead == NULL && !s->workers_exit)
             pthread_cond_wait(&s->work_cv, &s->mu);
         rpc_call *c = s->qhead;
-        if (c == NULL) { /* stopping and nothing left */
+        if (c == NULL) { /* drained and nothing left */
             pthread_mutex_unlock(&s->mu);
             break;
         }
@@ -171,7 +189,10 @@ static void *worker_main(void *arg)
         if (s->qhead == NULL)
             s->qtail = NULL;
         pthread_mutex_unlock(&s->mu);
-        rpc__call_run(c);
+        if (c->resume != NULL)
+            rpc__call_resume(c);
+        else
+            rpc__call_run(c);
     }
     rds_thread_close();
     return NULL;
@@ -312,6 +333,7 @@ void rpc_server_stop(rpc_server *s, int drain_ms)
         wait_shutdown(s, 60000);
     }
     pthread_mutex_lock(&s->mu);
+    s->workers_exit = true;
     pthread_cond_broadcast(&s->work_cv);
     pthread_mutex_unlock(&s->mu);
     for (int i = 0; i < s->nworkers; i++)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
@@ -67,7 +68,62 @@ static int flaky(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out
     return rpc_ping(c, in, out);
 }
 
+/* ---- deferred answers and the fast path ---- */
+
+static _Atomic pthread_t inline_thread, later_thread, resumed_thread;
+
+static int ping_where(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    atomic_store(&inline_thread, pthread_self());
+    return rpc_ping(c, in, out);
+}
+
+static void later_resumed(rpc_call *c, void *arg)
+{
+    (void)arg;
+    atomic_store(&resumed_thread, pthread_self());
+    Gavel__Common__V1__PingResponse *r = (void *)rpc_new(c, PONG_DESC);
+    r->server_time_us = rpc_caller(c)->user_id;
+    rpc_complete(c, GRPC_STATUS_OK, &r->base);
+}
+
+/* The handler's call goes to a thread of its own, which answers (a refusal
+ * when the payload says "no") or hands it to a worker to answer. */
+typedef struct {
+    rpc_call *c;
+    bool refuse;
+} later_job;
+
+static void *later_thread_main(void *arg)
+{
+    later_job *j = arg;
+    usleep(20000);
+    if (j->refuse)
+        rpc_complete(j->c, rpc_fail(j->c, GRPC_STATUS_FAILED_PRECONDITION, "refused later"),
+                     NULL);
+    else
+        rpc_resume(j->c, later_resumed, NULL);
+    return NULL;
+}
+
+static int later(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    (void)out;
+    const Gavel__Common__V1__PingRequest *q = (const void *)in;
+    atomic_store(&later_thread, pthread_self());
+    later_job *j = rpc_alloc(c, sizeof *j); /* lives as long as the call */
+    j->c = c;
+    j->refuse = q->payload.len == 2 && memcmp(q->payload.data, "no", 2) == 0;
+    pthread_t t;
+    if (pthread_create(&t, NULL, later_thread_main, j) != 0)
+        return rpc_fail(c, GRPC_STATUS_INTERNAL, "no thread");
+    pthread_detach(t);
+    return RPC_ASYNC;
+}
+
 static const rpc_method test_methods[] = {
+    { "/t.T/PingWhere", PING_DESC, PONG_DESC, ping_where, RPC_PUBLIC, RPC_INLINE, 0 },
+    { "/t.T/Later", PING_DESC, PONG_DESC, later, RPC_ROLE_BIDDER, RPC_FAST_PATH, 0 },
     { "/t.T/Ping", PING_DESC, PONG_DESC, rpc_ping, RPC_PUBLIC, RPC_INLINE, 0 },
     { "/t.T/Slow", PING_DESC, PONG_DESC, slow, RPC_PUBLIC, 0, 0 },
     { "/t.T/WhoAmI", PING_DESC, PONG_DESC, whoami, RPC_ROLE_BIDDER | RPC_ROLE_SERVICE, 0, 0 },
@@ -409,6 +465,49 @@ static void retry_after_unavailable_sends_the_whole_request_again(void **state)
     protobuf_c_message_free_unpacked(resp, NULL);
 }
 
+static void deferred_call_is_answered_from_another_thread(void **state)
+{
+    (void)state;
+    if (redis == NULL)
+        skip();
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    Gavel__Common__V1__PingResponse *r = NULL;
+    char err[256];
+    atomic_store(&resumed_thread, (pthread_t)0);
+    assert_int_equal(call("/t.T/Later", &req.base, user_token, 2000, &r, err), GRPC_STATUS_OK);
+    assert_int_equal(r->server_time_us, 77);
+    assert_true(atomic_load(&resumed_thread) != (pthread_t)0);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    req.payload.data = (uint8_t *)"no";
+    req.payload.len = 2;
+    assert_int_equal(call("/t.T/Later", &req.base, user_token, 2000, NULL, err),
+                     GRPC_STATUS_FAILED_PRECONDITION);
+    assert_string_equal(err, "refused later");
+}
+
+static void fast_path_runs_on_the_polling_thread_once_the_token_is_known(void **state)
+{
+    (void)state;
+    if (redis == NULL)
+        skip();
+    char jti[33];
+    request_id_new(jti);
+    char *fresh = make_user_token("bidder", 600, jti);
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    char err[256];
+    assert_int_equal(call("/t.T/PingWhere", &req.base, NULL, 2000, NULL, err), GRPC_STATUS_OK);
+    pthread_t poller = atomic_load(&inline_thread);
+    /* First call with a new token: its check may block, so a worker runs it. */
+    assert_int_equal(call("/t.T/Later", &req.base, fresh, 2000, NULL, err), GRPC_STATUS_OK);
+    assert_false(pthread_equal(atomic_load(&later_thread), poller));
+    assert_int_equal(call("/t.T/Later", &req.base, fresh, 2000, NULL, err), GRPC_STATUS_OK);
+    assert_true(pthread_equal(atomic_load(&later_thread), poller));
+    /* No token: refused at once, whichever thread runs it. */
+    assert_int_equal(call("/t.T/Later", &req.base, NULL, 2000, NULL, err),
+                     GRPC_STATUS_UNAUTHENTICATED);
+    free(fresh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +527,8 @@ int main(void)
         cmocka_unit_test(stream_delivers_messages_in_order_then_ok),
         cmocka_unit_test(idempotent_call_to_dead_peer_gives_up_within_deadline),
         cmocka_unit_test(retry_after_unavailable_sends_the_whole_request_again),
+        cmocka_unit_test(deferred_call_is_answered_from_another_thread),
+        cmocka_unit_test(fast_path_runs_on_the_polling_thread_once_the_token_is_known),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -80,9 +80,12 @@ typedef enum {
     CMD_COMMITTED,   /* committer -> worker: a batch is durable */
 } cmd_kind;
 
-/* Where a command's answer goes; shared by the waiting handler and the
- * engine, freed by whoever drops the last reference. */
-typedef struct {
+/* Where a command's answer goes; shared by the handler and the engine,
+ * freed by whoever drops the last reference. The handler either waits
+ * (waiter_wait) or, having deferred its call, sets `then` before
+ * submitting: then(then_arg, w) runs once, on the thread that finishes w,
+ * holds the handler's reference, and must not block. */
+typedef struct waiter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int refs;
@@ -94,13 +97,16 @@ typedef struct {
     /* funds pre-check result (CMD_PLACE/CMD_AUTOBID with check_only) */
     bool needs_funds;
     int64_t funds_amount;
+    void (*then)(void *arg, struct waiter *w);
+    void *then_arg;
 } waiter;
 
 waiter *waiter_new(void);
 void waiter_release(waiter *w);
 /** Waits until done or ms elapse; returns true when done. */
 bool waiter_wait(waiter *w, int ms);
-/** Completes w (status, message, response taken over) and signals. */
+/** Completes w (status, message, response taken over) and signals, or runs
+ *  its `then`. */
 void waiter_finish(waiter *w, int status, const char *msg, uint8_t *resp, size_t len);
 
 struct batch;

@@ -113,39 +113,41 @@ static int finish(rpc_call *c, waiter *w, const ProtobufCMessageDescriptor *d,
     return *out != NULL ? GRPC_STATUS_OK : rpc_fail(c, GRPC_STATUS_INTERNAL, "empty answer");
 }
 
-/* PlaceBid and SetAutoBid: check, reserve if the standing hold does not
- * cover the amount, then apply. */
-static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
-                          const Gavel__Common__V1__Money *amount, const char *key,
-                          const ProtobufCMessage *in, const ProtobufCMessageDescriptor *d,
-                          ProtobufCMessage **out)
+/*
+ * PlaceBid and SetAutoBid are answered without a thread waiting per call:
+ * the handler defers its call and submits the check-only pass; most calls
+ * on a hot lot end there (refused as outbid), answered from the shard's
+ * thread. Only a call that must reserve funds or read a stored answer
+ * goes on, on an rpc worker, since those steps block.
+ */
+typedef struct {
+    rpc_call *c;
+    const ProtobufCMessageDescriptor *d;
+    cmd second;     /* the real command, once funded */
+    waiter *checked; /* the check-only pass's answer */
+} funded_call;
+
+/* After the check passed: reserve if the standing hold does not cover the
+ * amount, then apply. On a worker thread. */
+static int funded_rest(funded_call *f, ProtobufCMessage **out)
 {
-    int64_t bidder = rpc_caller(c)->user_id;
-    char hash[65];
-    request_hash(in, hash);
-    cmd *m = cmd_new(kind, lot_id, bidder);
-    m->amount = amount->units;
-    snprintf(m->currency, sizeof m->currency, "%s", amount->currency);
-    snprintf(m->key, sizeof m->key, "%s", key);
-    memcpy(m->request_hash, hash, sizeof hash);
-    cmd second = *m;
-    m->check_only = true;
-    waiter *w = submit_wait(c, m);
-    if (w == NULL)
-        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    rpc_call *c = f->c;
+    cmd second = f->second;
+    waiter *w = f->checked;
     if (w->status != GRPC_STATUS_OK || w->response != NULL)
-        return finish(c, w, d, out, lot_id, bidder, key, hash);
+        return finish(c, w, f->d, out, second.lot_id, second.bidder_id, second.key,
+                      second.request_hash);
     bool needs = w->needs_funds;
     int64_t need = w->funds_amount;
     waiter_release(w);
     if (needs) {
         char err[256];
-        int st = funds_reserve(bidder, lot_id, second.currency, need, key, &second.hold_id, err,
-                               sizeof err);
+        int st = funds_reserve(second.bidder_id, second.lot_id, second.currency, need,
+                               second.key, &second.hold_id, err, sizeof err);
         if (st != GRPC_STATUS_OK) {
-            cmd *u = cmd_new(CMD_UNCLAIM, lot_id, bidder); /* others may bid this amount */
-            u->amount = amount->units;
-            snprintf(u->key, sizeof u->key, "%s", key);
+            cmd *u = cmd_new(CMD_UNCLAIM, second.lot_id, second.bidder_id); /* others may bid this amount */
+            u->amount = second.amount;
+            snprintf(u->key, sizeof u->key, "%s", second.key);
             worker_submit(u);
             return rpc_fail(c, (grpc_status_code)st, "%s", err);
         }
@@ -159,7 +161,57 @@ static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
         waiter_release(w);
         return rpc_fail(c, GRPC_STATUS_ABORTED, "the lot changed while funds were reserved; retry");
     }
-    return finish(c, w, d, out, lot_id, bidder, key, hash);
+    return finish(c, w, f->d, out, second.lot_id, second.bidder_id, second.key,
+                  second.request_hash);
+}
+
+static void funded_resume(rpc_call *c, void *arg)
+{
+    ProtobufCMessage *out = NULL;
+    int code = funded_rest(arg, &out);
+    rpc_complete(c, code, out);
+}
+
+/* The check-only pass answered, on the thread that finished it. */
+static void on_checked(void *arg, waiter *w)
+{
+    funded_call *f = arg;
+    bool settled = w->status != GRPC_STATUS_OK || w->response != NULL;
+    if (settled && w->status != STATUS_REPLAY_STORED && w->status != STATUS_CLOSED_LOOKUP) {
+        ProtobufCMessage *out = NULL;
+        int code = finish(f->c, w, f->d, &out, 0, 0, "", NULL);
+        rpc_complete(f->c, code, out);
+        return;
+    }
+    f->checked = w;
+    rpc_resume(f->c, funded_resume, f);
+}
+
+static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
+                          const Gavel__Common__V1__Money *amount, const char *key,
+                          const ProtobufCMessage *in, const ProtobufCMessageDescriptor *d)
+{
+    int64_t bidder = rpc_caller(c)->user_id;
+    funded_call *f = rpc_alloc(c, sizeof *f);
+    f->c = c;
+    f->d = d;
+    cmd *m = &f->second;
+    m->kind = kind;
+    m->lot_id = lot_id;
+    m->bidder_id = bidder;
+    m->amount = amount->units;
+    snprintf(m->currency, sizeof m->currency, "%s", amount->currency);
+    snprintf(m->key, sizeof m->key, "%s", key);
+    request_hash(in, m->request_hash);
+    cmd *check = xmalloc(sizeof *check);
+    *check = *m;
+    check->check_only = true;
+    waiter *w = waiter_new();
+    w->then = on_checked;
+    w->then_arg = f;
+    check->w = w;
+    worker_submit(check);
+    return RPC_ASYNC; /* on_checked owns the call now */
 }
 
 static int bids_place(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -171,8 +223,9 @@ static int bids_place(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
     if ((rc = check_amount(c, "amount", req->amount)) != 0 ||
         (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
+    (void)out;
     return funded_command(c, CMD_PLACE, req->lot_id, req->amount, req->idempotency_key, in,
-                          &gavel__bids__v1__place_bid_response__descriptor, out);
+                          &gavel__bids__v1__place_bid_response__descriptor);
 }
 
 static int bids_set_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -184,8 +237,9 @@ static int bids_set_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMe
     if ((rc = check_amount(c, "max_amount", req->max_amount)) != 0 ||
         (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
+    (void)out;
     return funded_command(c, CMD_AUTOBID, req->lot_id, req->max_amount, req->idempotency_key,
-                          in, &gavel__bids__v1__set_auto_bid_response__descriptor, out);
+                          in, &gavel__bids__v1__set_auto_bid_response__descriptor);
 }
 
 static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -245,9 +299,9 @@ int bids_submit_and_finish(rpc_call *c, cmd *m, const ProtobufCMessageDescriptor
 #define D(t) &gavel__bids__v1__##t##__descriptor
 const rpc_method bids_methods[] = {
     { B("PlaceBid"), D(place_bid_request), D(place_bid_response), bids_place, RPC_ROLE_BIDDER,
-      RPC_IDEMPOTENT, 5000 },
+      RPC_FAST_PATH | RPC_IDEMPOTENT, 5000 },
     { B("SetAutoBid"), D(set_auto_bid_request), D(set_auto_bid_response), bids_set_autobid,
-      RPC_ROLE_BIDDER, RPC_IDEMPOTENT, 5000 },
+      RPC_ROLE_BIDDER, RPC_FAST_PATH | RPC_IDEMPOTENT, 5000 },
     { B("CancelAutoBid"), D(cancel_auto_bid_request), D(cancel_auto_bid_response),
       bids_cancel_autobid, RPC_ROLE_BIDDER, RPC_IDEMPOTENT, 5000 },
     { B("GetLotState"), D(get_lot_state_request), D(get_lot_state_response), bids_get_state,

@@ -62,8 +62,10 @@ bool waiter_wait(waiter *w, int ms)
 
 void waiter_finish(waiter *w, int status, const char *msg, uint8_t *resp, size_t len)
 {
+    bool first = false;
     pthread_mutex_lock(&w->mu);
     if (!w->done) {
+        first = true;
         w->status = status;
         snprintf(w->message, sizeof w->message, "%s", msg != NULL ? msg : "");
         if (resp != w->response) {
@@ -77,6 +79,8 @@ void waiter_finish(waiter *w, int status, const char *msg, uint8_t *resp, size_t
         free(resp);
     }
     pthread_mutex_unlock(&w->mu);
+    if (first && w->then != NULL)
+        w->then(w->then_arg, w);
 }
 
 /* ---- the lot table ---------------------------------------------------------------- */
