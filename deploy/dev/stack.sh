@@ -162,6 +162,10 @@ fsync = on
 synchronous_commit = on
 full_page_writes = on
 logging_collector = off
+# SSD: a random read costs about as much as a sequential one. The daemons'
+# keyed batch statements are planned while their tables are still small;
+# at the default 4.0 those cached plans scan whole tables once they grow.
+random_page_cost = 1.1
 EOF
     is_root && chown "$PG_OS_USER:" "$PG_DATA/gavel.conf.tmp"
     mv -f "$PG_DATA/gavel.conf.tmp" "$PG_DATA/gavel.conf"

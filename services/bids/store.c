@@ -23,6 +23,9 @@ const db_stmt bids_stmts[] = {
       "soft_close_s = EXCLUDED.soft_close_s, max_extensions = EXCLUDED.max_extensions, "
       "status = EXCLUDED.status, ends_at_us = EXCLUDED.ends_at_us, "
       "rules_ends_at_us = EXCLUDED.rules_ends_at_us" },
+    /* Joins on unnest also filter with `= ANY` on the key: a generic plan
+     * made while the table was small would otherwise scan it whole on
+     * every commit once it has grown. */
     { "lots_update",
       "UPDATE lots SET status = u.status, price = u.price, leader_id = u.leader, seq = u.seq, "
       "head_hash = decode(u.head, 'hex'), ends_at_us = u.ends, extensions_used = u.ext, "
@@ -30,7 +33,7 @@ const db_stmt bids_stmts[] = {
       "FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], "
       "$6::text[], $7::bigint[], $8::int[], $9::smallint[], $10::bigint[], $11::bigint[]) "
       "AS u(lot_id, status, price, leader, seq, head, ends, ext, outcome, closed, hold) "
-      "WHERE lots.lot_id = u.lot_id" },
+      "WHERE lots.lot_id = ANY($1::bigint[]) AND lots.lot_id = u.lot_id" },
     { "bids_insert",
       "INSERT INTO bids (lot_id, seq, bid_id, bidder_id, amount, placed_at_us, is_autobid, "
       "prev_hash, hash) SELECT l, s, b, w, a, t, ia, decode(ph, 'hex'), decode(h, 'hex') "
@@ -49,7 +52,8 @@ const db_stmt bids_stmts[] = {
       "amount = EXCLUDED.amount" },
     { "holds_delete",
       "DELETE FROM lot_holds h USING unnest($1::bigint[], $2::bigint[]) AS d(lot_id, bidder_id) "
-      "WHERE h.lot_id = d.lot_id AND h.bidder_id = d.bidder_id" },
+      "WHERE h.lot_id = ANY($1::bigint[]) AND h.lot_id = d.lot_id "
+      "AND h.bidder_id = d.bidder_id" },
     { "releases_insert",
       "INSERT INTO hold_releases (hold_id, lot_id, bidder_id, reason) "
       "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) "

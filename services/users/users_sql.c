@@ -90,16 +90,19 @@ const db_stmt users_stmts[] = {
     { "idem_claim_many",
       "INSERT INTO idempotency_keys (method, key, request_hash) "
       "SELECT $1, k.key, k.hash FROM unnest($2::text[], $3::text[]) WITH ORDINALITY "
-      "AS k(key, hash, n) ORDER BY k.n ON CONFLICT DO NOTHING RETURNING key" },
+      "AS k(key, hash, n) ORDER BY k.n ON CONFLICT DO NOTHING RETURNING key, ctid::text" },
     { "idem_lookup_many",
       "SELECT key, request_hash, response FROM idempotency_keys "
       "WHERE method = $1 AND key = ANY($2::text[])" },
+    /* By the claimed rows' ctid: this transaction inserted them and no
+     * other can change them, so the address holds, and a TID scan does not
+     * depend on statistics (a plan made while the table was small scanned
+     * every key of the method on each batch once it had grown). */
     { "idem_finish_many",
-      "WITH dropped AS (DELETE FROM idempotency_keys WHERE method = $1 "
-      "AND key = ANY($2::text[])) "
+      "WITH dropped AS (DELETE FROM idempotency_keys WHERE ctid = ANY($1::tid[])) "
       "UPDATE idempotency_keys i SET request_hash = v.hash, response = decode(v.resp, 'hex') "
-      "FROM unnest($3::text[], $4::text[], $5::text[]) AS v(key, hash, resp) "
-      "WHERE i.method = $1 AND i.key = ANY($3::text[]) AND i.key = v.key" },
+      "FROM unnest($2::tid[], $3::text[], $4::text[]) AS v(at, hash, resp) "
+      "WHERE i.ctid = ANY($2::tid[]) AND i.ctid = v.at" },
     { "wallets_lock_many",
       "SELECT w.user_id, w.currency, w.total, w.reserved FROM wallets w "
       "WHERE w.user_id = ANY($1::bigint[]) AND (w.user_id, w.currency) IN "

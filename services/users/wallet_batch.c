@@ -34,6 +34,7 @@ struct batch_key {
                                   * finish_keys overwrites or deletes that row */
     /* per attempt */
     bool is_claimed;             /* inserted by this attempt */
+    char row[24];                /* then the row's ctid, "(page,item)" */
     const char *stored_hash;     /* answered before the batch: its request */
     ProtobufCMessage *stored;
     batch_item *owner;           /* answered by this item of the batch */
@@ -136,6 +137,7 @@ static int claim_keys(batch *b, db_conn *conn, size_t *unclaimed)
         if (k == NULL)
             panic("idem_claim_many returned a key the batch does not hold");
         k->is_claimed = true;
+        snprintf(k->row, sizeof k->row, "%s", db_get_str(r, i, 1));
     }
     *unclaimed = b->nkeys - (size_t)PQntuples(r);
     PQclear(r);
@@ -231,9 +233,9 @@ static int publish(batch *b, db_conn *conn)
  * answered, and gives back the keys it claimed for refused items only. */
 static void finish_keys(batch *b, db_conn *conn)
 {
-    db_array dropped, keys, hashes, resps;
+    db_array dropped, rows, hashes, resps;
     db_array_init(&dropped);
-    db_array_init(&keys);
+    db_array_init(&rows);
     db_array_init(&hashes);
     db_array_init(&resps);
     bool any = false;
@@ -243,24 +245,24 @@ static void finish_keys(batch *b, db_conn *conn)
             continue;
         any = true;
         if (k->owner == NULL) {
-            db_array_text(&dropped, k->key);
+            db_array_text(&dropped, k->row);
             continue;
         }
         size_t n = protobuf_c_message_get_packed_size(k->owner->resp);
         uint8_t *buf = xmalloc(n + 1);
         protobuf_c_message_pack(k->owner->resp, buf);
-        db_array_text(&keys, k->key);
+        db_array_text(&rows, k->row);
         db_array_text(&hashes, k->owner->hash);
         db_array_hex(&resps, buf, n);
         free(buf);
     }
     if (any) {
-        const char *p[] = { b->kind->method, db_array_str(&dropped), db_array_str(&keys),
-                            db_array_str(&hashes), db_array_str(&resps) };
-        db_pipe_send(conn, "idem_finish_many", 5, p);
+        const char *p[] = { db_array_str(&dropped), db_array_str(&rows), db_array_str(&hashes),
+                            db_array_str(&resps) };
+        db_pipe_send(conn, "idem_finish_many", 4, p);
     }
     db_array_free(&dropped);
-    db_array_free(&keys);
+    db_array_free(&rows);
     db_array_free(&hashes);
     db_array_free(&resps);
 }
