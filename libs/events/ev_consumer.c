@@ -9,6 +9,11 @@
  * members racing on one event (during a rebalance) serialize on the row's
  * unique key, and the loser sees the conflict and does nothing.
  *
+ * Messages already waiting are taken together, up to BATCH_MAX, and
+ * applied in one transaction (one COMMIT and one offset commit for all),
+ * in the order received. A batch that cannot be applied whole because one
+ * event is invalid is applied again one event at a time.
+ *
  * A message that is not a valid Envelope, or that the handler rejects
  * with EV_E_INVALID, is logged, counted, copied to "<topic>.dlq" (headers
  * say why and where from) and then committed: it can never succeed, and it
@@ -26,7 +31,7 @@
 #include "core/core.h"
 #include "events/events_int.h"
 
-enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 5000 };
+enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 5000, BATCH_MAX = 64 };
 
 struct ev_consumer {
     rd_kafka_t *rk;          /* owned; used by the thread only once started */
@@ -40,22 +45,25 @@ struct ev_consumer {
     mx_metric *m_applied, *m_duplicate, *m_invalid, *m_retried;
 };
 
+/* Events applied in one transaction; the messages and envelopes are
+ * borrowed. */
 typedef struct {
     ev_consumer *c;
-    const Gavel__Events__V1__Envelope *env;
-    bool is_new;
+    Gavel__Events__V1__Envelope **envs;
+    size_t n;
+    size_t applied;          /* of the last attempt: new events */
 } apply_ctx;
 
 static const char sql_processed[] =
     "INSERT INTO event_processed (consumer, event_id) VALUES ($1, $2) "
     "ON CONFLICT DO NOTHING";
 
-/* The transaction body: dedupe row, then the handler if the row is new. */
-static int apply_tx(db_conn *conn, void *arg)
+/* Dedupe row, then the handler if the row is new. */
+static int apply_one(db_conn *conn, ev_consumer *c, const Gavel__Events__V1__Envelope *env,
+                     bool *is_new)
 {
-    apply_ctx *a = arg;
     PGconn *pg = db_pg(conn);
-    const char *values[2] = {a->c->group, a->env->id};
+    const char *values[2] = {c->group, env->id};
     PGresult *res;
     int rc;
 
@@ -63,15 +71,32 @@ static int apply_tx(db_conn *conn, void *arg)
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = res ? db_classify(res, pg) : DB_E_CONN;
         if (rc != DB_E_RETRY)
-            log_error("consumer %s: recording event %s failed (%s): %s", a->c->group,
-                      a->env->id, db_strerror(rc),
+            log_error("consumer %s: recording event %s failed (%s): %s", c->group,
+                      env->id, db_strerror(rc),
                       res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
         PQclear(res);
         return rc;
     }
-    a->is_new = strcmp(PQcmdTuples(res), "1") == 0;
+    *is_new = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
-    return a->is_new ? a->c->handler(conn, a->env, a->c->arg) : 0;
+    return *is_new ? c->handler(conn, env, c->arg) : 0;
+}
+
+/* The transaction body: every event of the batch, in order. */
+static int apply_tx(db_conn *conn, void *arg)
+{
+    apply_ctx *a = arg;
+    a->applied = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const Gavel__Events__V1__Envelope *env = a->envs[i];
+        bool is_new = false;
+        log_set_request_id(env->request_id[0] ? env->request_id : NULL);
+        int rc = apply_one(conn, a->c, env, &is_new);
+        if (rc < 0)
+            return rc;
+        a->applied += is_new;
+    }
+    return 0;
 }
 
 static rd_kafka_headers_t *dlq_headers(const ev_consumer *c,
@@ -112,88 +137,172 @@ static int dead_letter(ev_consumer *c, const rd_kafka_message_t *m, const char *
     return rc;
 }
 
+static void warn_not_applied(const ev_consumer *c, const rd_kafka_message_t *m,
+                             const Gavel__Events__V1__Envelope *env, size_t n, int rc)
+{
+    log_warn("consumer %s: event %s (%s) at %s [%d] offset %lld%s not applied "
+             "(%d: %s), will retry", c->group, env->id, env->type,
+             rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+             n > 1 ? " and the rest of its batch" : "", rc,
+             rc >= DB_E_ABORT ? db_strerror(rc) : "handler");
+}
+
 /* Applies one message. Returns 0 when its offset may be committed. */
 static int handle(ev_consumer *c, const rd_kafka_message_t *m)
 {
     Gavel__Events__V1__Envelope *env = NULL;
-    apply_ctx a = {.c = c};
     const char *why = NULL;
     int rc;
 
     if (ev__envelope_unpack(m->payload, m->len, &env, &why) < 0)
         return dead_letter(c, m, why);
-    a.env = env;
-    log_set_request_id(env->request_id[0] ? env->request_id : NULL);
+    apply_ctx a = {.c = c, .envs = &env, .n = 1};
     rc = db_tx(c->pool, DB_READ_COMMITTED, apply_tx, &a);
-    if (rc == EV_E_INVALID) {
+    if (rc == EV_E_INVALID)
         rc = dead_letter(c, m, "handler rejected the event");
-    } else if (rc < 0) {
-        log_warn("consumer %s: event %s (%s) at %s [%d] offset %lld not applied "
-                 "(%d: %s), will retry", c->group, env->id, env->type,
-                 rd_kafka_topic_name(m->rkt), (int)m->partition,
-                 (long long)m->offset, rc, rc >= DB_E_ABORT ? db_strerror(rc) : "handler");
-    } else {
-        mx_add(a.is_new ? c->m_applied : c->m_duplicate, 1);
-    }
+    else if (rc < 0)
+        warn_not_applied(c, m, env, 1, rc);
+    else
+        mx_add(a.applied ? c->m_applied : c->m_duplicate, 1);
     log_set_request_id(NULL);
     gavel__events__v1__envelope__free_unpacked(env, NULL);
     return rc;
 }
 
-/* Points the partition back at m so the next poll returns it again. */
-static void rewind_to(ev_consumer *c, const rd_kafka_message_t *m)
+/* Points every partition of msgs[0..n) back at its first message there, so
+ * the next polls return them again. */
+static void rewind_to(ev_consumer *c, rd_kafka_message_t **msgs, size_t n)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     rd_kafka_error_t *e;
 
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)
-        ->offset = m->offset;
+    for (size_t i = 0; i < n; i++) {
+        const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+        if (rd_kafka_topic_partition_list_find(l, topic, msgs[i]->partition) == NULL)
+            rd_kafka_topic_partition_list_add(l, topic, msgs[i]->partition)->offset =
+                msgs[i]->offset;
+    }
     if ((e = rd_kafka_seek_partitions(c->rk, l, 5000)) != NULL) {
-        log_warn("consumer %s: cannot rewind %s [%d]: %s", c->group,
-                 rd_kafka_topic_name(m->rkt), (int)m->partition, rd_kafka_error_string(e));
+        log_warn("consumer %s: cannot rewind: %s", c->group, rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
-    } else if (l->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        log_warn("consumer %s: cannot rewind %s [%d]: %s", c->group,
-                 rd_kafka_topic_name(m->rkt), (int)m->partition,
-                 rd_kafka_err2str(l->elems[0].err));
+    } else {
+        for (int i = 0; i < l->cnt; i++)
+            if (l->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+                log_warn("consumer %s: cannot rewind %s [%d]: %s", c->group, l->elems[i].topic,
+                         (int)l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static void commit(ev_consumer *c, const rd_kafka_message_t *m)
+/* Commits, synchronously, the offsets past msgs[0..n) (in poll order, so
+ * the last of each partition is its highest). */
+static void commit(ev_consumer *c, rd_kafka_message_t **msgs, size_t n)
 {
-    rd_kafka_resp_err_t e = rd_kafka_commit_message(c->rk, m, 0);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
 
+    for (size_t i = 0; i < n; i++) {
+        const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(l, topic, msgs[i]->partition);
+        if (p == NULL)
+            p = rd_kafka_topic_partition_list_add(l, topic, msgs[i]->partition);
+        p->offset = msgs[i]->offset + 1;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 0);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-        log_warn("consumer %s: offset commit for %s [%d] offset %lld failed: %s "
-                 "(the event will be redelivered and skipped)", c->group,
-                 rd_kafka_topic_name(m->rkt), (int)m->partition,
-                 (long long)m->offset, rd_kafka_err2str(e));
+        log_warn("consumer %s: offset commit of %zu event(s) from %s [%d] offset %lld failed: "
+                 "%s (they will be redelivered and skipped)", c->group, n,
+                 rd_kafka_topic_name(msgs[0]->rkt), (int)msgs[0]->partition,
+                 (long long)msgs[0]->offset, rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Applies msgs[0..n) one transaction each, committing each offset; at the
+ * first that fails, rewinds the rest. Returns how many were done. */
+static size_t handle_each(ev_consumer *c, rd_kafka_message_t **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (handle(c, msgs[i]) != 0) {
+            rewind_to(c, msgs + i, n - i);
+            return i;
+        }
+        commit(c, msgs + i, 1);
+    }
+    return n;
+}
+
+/* Applies msgs[0..n) in one transaction when it can. Returns 0 when every
+ * message was applied or dead-lettered and its offset committed; -1 after
+ * rewinding to the first that was not. */
+static int handle_batch(ev_consumer *c, rd_kafka_message_t **msgs, size_t n)
+{
+    if (n == 1)
+        return handle_each(c, msgs, 1) == 1 ? 0 : -1;
+    Gavel__Events__V1__Envelope *envs[BATCH_MAX];
+    size_t k = 0;
+    const char *why = NULL;
+    for (; k < n && ev__envelope_unpack(msgs[k]->payload, msgs[k]->len, &envs[k], &why) == 0;
+         k++)
+        ;
+    int rc = EV_E_INVALID; /* a malformed envelope: one at a time, to dead-letter it */
+    apply_ctx a = {.c = c, .envs = envs, .n = n};
+    if (k == n)
+        rc = db_tx(c->pool, DB_READ_COMMITTED, apply_tx, &a);
+    log_set_request_id(NULL);
+    if (rc >= 0) {
+        mx_add(c->m_applied, (double)a.applied);
+        mx_add(c->m_duplicate, (double)(n - a.applied));
+        commit(c, msgs, n);
+    } else if (rc != EV_E_INVALID) {
+        warn_not_applied(c, msgs[0], envs[0], n, rc);
+        rewind_to(c, msgs, n);
+    }
+    for (size_t i = 0; i < k; i++)
+        gavel__events__v1__envelope__free_unpacked(envs[i], NULL);
+    if (rc == EV_E_INVALID)
+        return handle_each(c, msgs, n) == n ? 0 : -1;
+    return rc >= 0 ? 0 : -1;
+}
+
+/* Waits for a message, then takes those already waiting behind it. */
+static size_t poll_batch(ev_consumer *c, rd_kafka_message_t **msgs)
+{
+    size_t n = 0;
+    int wait_ms = 200;
+    rd_kafka_message_t *m;
+    while (n < BATCH_MAX && (m = rd_kafka_consumer_poll(c->rk, wait_ms)) != NULL) {
+        wait_ms = 0;
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            msgs[n++] = m;
+            continue;
+        }
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_warn("consumer %s: %s", c->group, rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+    }
+    return n;
 }
 
 static void *consumer_main(void *arg)
 {
     ev_consumer *c = arg;
     int backoff = 0;
+    rd_kafka_message_t *msgs[BATCH_MAX];
 
     while (!atomic_load(&c->stop)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 200);
-
-        if (m == NULL)
+        size_t n = poll_batch(c, msgs);
+        if (n == 0)
             continue;
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && handle(c, m) == 0) {
-            commit(c, m);
+        if (handle_batch(c, msgs, n) == 0) {
             backoff = 0;
-        } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        } else {
             mx_add(c->m_retried, 1);
-            rewind_to(c, m);
             backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
             backoff = backoff > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff;
             ev__sleep_unless(&c->stop, backoff);
-        } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            log_warn("consumer %s: %s", c->group, rd_kafka_message_errstr(m));
         }
-        rd_kafka_message_destroy(m);
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_message_destroy(msgs[i]);
     }
     rd_kafka_consumer_close(c->rk);
     return NULL;

@@ -305,6 +305,56 @@ static void malformed_and_rejected_events_go_to_the_dlq_and_are_skipped(void **s
     free(dlq);
 }
 
+/* Events already waiting are taken together: one rejected in the middle,
+ * one delivered twice and a failed first attempt must still leave every
+ * good event applied once, in the order produced. */
+static void events_waiting_together_are_applied_once_in_order(void **state)
+{
+    fixture *f = fx(state);
+    enum { N = 30, BAD = 10, TWICE = 5 };
+    handler_cfg h = {.reject_type = "bad.type", .fail_first = 1}, h2 = {0};
+    char ids[N][33], last[33], *dlq = xasprintf("%s.dlq", f->topic);
+    char *want = xstrdup("");
+
+    for (int i = 0; i < N; i++) {
+        ev_new_id(ids[i]);
+        produce(f, ids[i], i == BAD ? "bad.type" : "bid.placed");
+        if (i == TWICE + 10)
+            produce(f, ids[TWICE], "bid.placed");
+        if (i != BAD) {
+            char *w = xasprintf("%s%s%s", want, want[0] ? "," : "", ids[i]);
+            free(want);
+            want = w;
+        }
+    }
+    ev_consumer *c = start(f, &h);
+    assert_int_equal(applied(f, ids[N - 1], 1), 1);
+    ev_consumer_stop(c);
+    char *sql = xasprintf("SELECT string_agg(event_id, ',' ORDER BY seq) FROM applied "
+                          "WHERE grp = '%s'", f->group);
+    PGresult *r = PQexec(f->d.pg, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), want);
+    PQclear(r);
+    free(sql);
+
+    size_t n;
+    evt_msg *got = evt_read_topic(dlq, 1, 15000, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].reason, "handler rejected the event");
+    evt_msgs_free(got, n);
+
+    /* Every offset was committed: a new member sees only the new event. */
+    ev_new_id(last);
+    produce(f, last, "bid.placed");
+    c = start(f, &h2);
+    assert_int_equal(applied(f, last, 1), 1);
+    ev_consumer_stop(c);
+    assert_int_equal(atomic_load(&h2.calls), 1);
+    free(want);
+    free(dlq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +368,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(consumer_started_before_its_topic_exists_gets_the_first_event,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_and_rejected_events_go_to_the_dlq_and_are_skipped,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(events_waiting_together_are_applied_once_in_order,
                                         setup, teardown),
     };
 
