@@ -89,7 +89,9 @@ void rpc__enqueue(rpc_server *s, rpc_call *c)
 }
 
 /* Whether the call can run on this polling thread without blocking. A
- * call without a bearer token fails its check at once, so it can too. */
+ * call without a bearer token fails its check at once, so it can too.
+ * (A known token's revocation answer may turn stale between this check
+ * and the call's own; then that one call asks Redis from the poller.) */
 static bool runs_inline(const rpc_call *c)
 {
     unsigned flags = c->mr->m->flags;

@@ -145,7 +145,8 @@ static int funded_rest(funded_call *f, ProtobufCMessage **out)
         int st = funds_reserve(second.bidder_id, second.lot_id, second.currency, need,
                                second.key, &second.hold_id, err, sizeof err);
         if (st != GRPC_STATUS_OK) {
-            cmd *u = cmd_new(CMD_UNCLAIM, second.lot_id, second.bidder_id); /* others may bid this amount */
+            /* others may bid this amount */
+            cmd *u = cmd_new(CMD_UNCLAIM, second.lot_id, second.bidder_id);
             u->amount = second.amount;
             snprintf(u->key, sizeof u->key, "%s", second.key);
             worker_submit(u);
@@ -218,12 +219,12 @@ static int bids_place(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
 {
     const Gavel__Bids__V1__PlaceBidRequest *req = (const void *)in;
     int rc;
+    (void)out; /* answered later, by funded_command's continuation */
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
     if ((rc = check_amount(c, "amount", req->amount)) != 0 ||
         (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
-    (void)out;
     return funded_command(c, CMD_PLACE, req->lot_id, req->amount, req->idempotency_key, in,
                           &gavel__bids__v1__place_bid_response__descriptor);
 }
@@ -232,12 +233,12 @@ static int bids_set_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMe
 {
     const Gavel__Bids__V1__SetAutoBidRequest *req = (const void *)in;
     int rc;
+    (void)out; /* answered later, by funded_command's continuation */
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
     if ((rc = check_amount(c, "max_amount", req->max_amount)) != 0 ||
         (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
-    (void)out;
     return funded_command(c, CMD_AUTOBID, req->lot_id, req->max_amount, req->idempotency_key,
                           in, &gavel__bids__v1__set_auto_bid_response__descriptor);
 }

@@ -16,7 +16,6 @@ typedef struct {
 } samples;
 
 void sample_add(samples *s, int64_t us);
-/** Prints calls, errors, rps and p50/p99/p999 over `seconds`; sorts s. */
 /** Counts one timed call made in [t0, t1]: inside the measured window
  *  [from, end] a success is a sample and a failure an error (the first one
  *  printed with what and err). */
@@ -27,7 +26,10 @@ void sample_call(samples *s, int64_t t0, int64_t t1, int64_t from, int64_t end, 
 char *bench_service_token(void);
 /** Moves every sample and error count of from into into; from is left empty. */
 void samples_merge(samples *into, samples *from);
+/** Prints calls, errors, rps and p50/p99/p999 over `seconds`; sorts s. */
 void report(samples *s, double seconds);
+/** The p-quantile (0..1) of s in milliseconds, 0 when empty; sorts s. */
+double sample_quantile_ms(samples *s, double p);
 /** A positive count from argv, or exit(2). */
 int arg_int(const char *s);
 /** gavel-bench open|place (bench_bids.c). */

@@ -74,13 +74,20 @@ void samples_merge(samples *into, samples *from)
     *from = (samples){ 0 };
 }
 
+double sample_quantile_ms(samples *s, double p)
+{
+    if (s->n == 0)
+        return 0;
+    qsort(s->v, s->n, sizeof *s->v, cmp_i64);
+    return (double)s->v[(size_t)(p * (double)(s->n - 1))] / 1000.0;
+}
+
 void report(samples *s, double seconds)
 {
-    qsort(s->v, s->n, sizeof *s->v, cmp_i64);
     double p[3] = { 0.50, 0.99, 0.999 };
     double ms[3] = { 0 };
-    for (int i = 0; i < 3 && s->n > 0; i++)
-        ms[i] = (double)s->v[(size_t)(p[i] * (double)(s->n - 1))] / 1000.0;
+    for (int i = 0; i < 3; i++)
+        ms[i] = sample_quantile_ms(s, p[i]);
     printf("calls=%zu errors=%lld seconds=%.2f rps=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f\n",
            s->n, (long long)s->errors, seconds, (double)s->n / seconds, ms[0], ms[1], ms[2]);
 }
