@@ -33,6 +33,9 @@ double sample_quantile_ms(samples *s, double p);
 /** A positive count from argv, or exit(2). */
 int arg_int(const char *s);
 /** gavel-bench open|place (bench_bids.c). */
+/** BIDDERS bidders on one completion queue (bench_place.c); tokens borrowed. */
+int run_place_async(const char *target, int bidders, int seconds, char **tokens, int ntok,
+                    int64_t first, int64_t count, int64_t rate);
 int run_bids(int argc, char **argv);
 /** gavel-bench quote|quote-sql|quote-plan (bench_quote.c). */
 int run_quote(int argc, char **argv);
