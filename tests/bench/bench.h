@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <grpc/grpc.h>
 
 #define WARMUP_US 1000000LL
 
@@ -16,6 +17,23 @@ typedef struct {
 } samples;
 
 void sample_add(samples *s, int64_t us);
+
+/* One unary call on a completion queue, for the load generators that keep
+ * many in flight from one thread. */
+typedef struct {
+    grpc_call *call;
+    grpc_byte_buffer *req, *resp;
+    grpc_metadata_array init_md, trail_md;
+    grpc_status_code status;
+    grpc_slice details;
+} bench_call;
+/** Starts c: sends req (taken over) with the nmd metadata (borrowed until
+ *  the call ends); `tag` comes back from cq when the answer is in. */
+void bench_call_start(bench_call *c, grpc_channel *ch, grpc_completion_queue *cq,
+                      const char *method, grpc_byte_buffer *req, grpc_metadata *md, size_t nmd,
+                      gpr_timespec deadline, void *tag);
+/** Frees everything of a finished call. */
+void bench_call_end(bench_call *c);
 /** Counts one timed call made in [t0, t1]: inside the measured window
  *  [from, end] a success is a sample and a failure an error (the first one
  *  printed with what and err). */

@@ -37,11 +37,7 @@ typedef struct {
     int64_t next_send;         /* paced: when the next bid may leave */
     bool in_flight;
     /* the call in flight */
-    grpc_call *call;
-    grpc_byte_buffer *req, *resp;
-    grpc_metadata_array init_md, trail_md;
-    grpc_status_code status;
-    grpc_slice details;
+    bench_call c;
     int64_t t0, idx;
 } bid_slot;
 
@@ -78,48 +74,12 @@ static void send_bid(bid_run *r, bid_slot *b)
 {
     b->idx = r->nlots == 1 ? 0 : (int64_t)(rand_r(&b->seed) % (unsigned)r->nlots);
     int64_t units = r->next_min[b->idx] + 100 * (int64_t)(rand_r(&b->seed) % 3);
-    b->req = pack_bid(b, r->first_lot + b->idx, units);
-    b->resp = NULL;
-    b->details = grpc_empty_slice();
-    grpc_metadata_array_init(&b->init_md);
-    grpc_metadata_array_init(&b->trail_md);
     b->t0 = mono_us();
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
                                          gpr_time_from_millis(CALL_DEADLINE_MS, GPR_TIMESPAN));
-    b->call = grpc_channel_create_call(r->ch, NULL, GRPC_PROPAGATE_DEFAULTS, r->cq,
-                                       grpc_slice_from_static_string(place_method), NULL,
-                                       deadline, NULL);
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = 1;
-    ops[0].data.send_initial_metadata.metadata = &b->auth;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = b->req;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &b->init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &b->resp;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.status = &b->status;
-    ops[5].data.recv_status_on_client.status_details = &b->details;
-    ops[5].data.recv_status_on_client.trailing_metadata = &b->trail_md;
-    if (grpc_call_start_batch(b->call, ops, 6, b, NULL) != GRPC_CALL_OK)
-        panic("cannot start a PlaceBid");
+    bench_call_start(&b->c, r->ch, r->cq, place_method,
+                     pack_bid(b, r->first_lot + b->idx, units), &b->auth, 1, deadline, b);
     b->in_flight = true;
-}
-
-static void end_call(bid_slot *b)
-{
-    grpc_call_unref(b->call);
-    grpc_byte_buffer_destroy(b->req);
-    if (b->resp != NULL)
-        grpc_byte_buffer_destroy(b->resp);
-    grpc_metadata_array_destroy(&b->init_md);
-    grpc_metadata_array_destroy(&b->trail_md);
-    grpc_slice_unref(b->details);
-    b->in_flight = false;
 }
 
 static void learn_min(bid_run *r, int64_t idx, int64_t min)
@@ -132,7 +92,7 @@ static void learn_min(bid_run *r, int64_t idx, int64_t min)
 static void learn_accepted(bid_run *r, const bid_slot *b)
 {
     grpc_byte_buffer_reader rd;
-    if (b->resp == NULL || !grpc_byte_buffer_reader_init(&rd, b->resp))
+    if (b->c.resp == NULL || !grpc_byte_buffer_reader_init(&rd, b->c.resp))
         return;
     grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
     grpc_byte_buffer_reader_destroy(&rd);
@@ -146,14 +106,20 @@ static void learn_accepted(bid_run *r, const bid_slot *b)
     gavel__bids__v1__place_bid_response__free_unpacked(resp, NULL);
 }
 
+/* The answer's status message, cut to fit msg. */
+static void status_message(const bid_slot *b, char msg[256])
+{
+    size_t n = GRPC_SLICE_LENGTH(b->c.details);
+    n = n < 255 ? n : 255;
+    memcpy(msg, GRPC_SLICE_START_PTR(b->c.details), n);
+    msg[n] = '\0';
+}
+
 /* The refusal names the minimum ("amount must be ≥ N…"). */
 static void learn_refused(bid_run *r, const bid_slot *b)
 {
     char msg[256];
-    size_t n = GRPC_SLICE_LENGTH(b->details);
-    n = n < sizeof msg - 1 ? n : sizeof msg - 1;
-    memcpy(msg, GRPC_SLICE_START_PTR(b->details), n);
-    msg[n] = '\0';
+    status_message(b, msg);
     const char *ge = strstr(msg, "\xe2\x89\xa5 ");
     if (ge != NULL)
         learn_min(r, b->idx, strtoll(ge + 4, NULL, 10));
@@ -162,7 +128,7 @@ static void learn_refused(bid_run *r, const bid_slot *b)
 static void on_answer(bid_run *r, bid_slot *b, bool ok, int64_t now)
 {
     bool measured = b->t0 >= r->measure_from && now <= r->end;
-    grpc_status_code st = ok ? b->status : GRPC_STATUS_UNKNOWN;
+    grpc_status_code st = ok ? b->c.status : GRPC_STATUS_UNKNOWN;
     if (st == GRPC_STATUS_OK) {
         learn_accepted(r, b);
         if (measured)
@@ -172,10 +138,7 @@ static void on_answer(bid_run *r, bid_slot *b, bool ok, int64_t now)
         r->refused += measured;
     } else if (measured && r->accepted.errors++ == 0) {
         char msg[256];
-        size_t n = GRPC_SLICE_LENGTH(b->details);
-        n = n < sizeof msg - 1 ? n : sizeof msg - 1;
-        memcpy(msg, GRPC_SLICE_START_PTR(b->details), n);
-        msg[n] = '\0';
+        status_message(b, msg);
         fprintf(stderr, "PlaceBid: status %d: %s\n", st, msg);
     }
     if (measured && (st == GRPC_STATUS_OK || st == GRPC_STATUS_INVALID_ARGUMENT))
@@ -241,7 +204,8 @@ int run_place_async(const char *target, int nslots, int seconds, char **tokens, 
         if (ev.type == GRPC_OP_COMPLETE) {
             bid_slot *b = ev.tag;
             on_answer(&r, b, ev.success != 0, now);
-            end_call(b);
+            bench_call_end(&b->c);
+            b->in_flight = false;
             inflight--;
             b->next_send = interval > 0 ? b->next_send + interval : now;
         }

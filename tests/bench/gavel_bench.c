@@ -92,57 +92,64 @@ void report(samples *s, double seconds)
            s->n, (long long)s->errors, seconds, (double)s->n / seconds, ms[0], ms[1], ms[2]);
 }
 
+void bench_call_start(bench_call *c, grpc_channel *ch, grpc_completion_queue *cq,
+                      const char *method, grpc_byte_buffer *req, grpc_metadata *md, size_t nmd,
+                      gpr_timespec deadline, void *tag)
+{
+    memset(c, 0, sizeof *c);
+    c->req = req;
+    c->details = grpc_empty_slice();
+    grpc_metadata_array_init(&c->init_md);
+    grpc_metadata_array_init(&c->trail_md);
+    c->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                       grpc_slice_from_static_string(method), NULL, deadline,
+                                       NULL);
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = nmd;
+    ops[0].data.send_initial_metadata.metadata = md;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = c->req;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &c->resp;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.status = &c->status;
+    ops[5].data.recv_status_on_client.status_details = &c->details;
+    ops[5].data.recv_status_on_client.trailing_metadata = &c->trail_md;
+    if (grpc_call_start_batch(c->call, ops, 6, tag, NULL) != GRPC_CALL_OK)
+        panic("cannot start a call to %s", method);
+}
+
+void bench_call_end(bench_call *c)
+{
+    grpc_call_unref(c->call);
+    grpc_byte_buffer_destroy(c->req);
+    if (c->resp != NULL)
+        grpc_byte_buffer_destroy(c->resp);
+    grpc_metadata_array_destroy(&c->init_md);
+    grpc_metadata_array_destroy(&c->trail_md);
+    grpc_slice_unref(c->details);
+}
+
 /* ---- ping: many calls in flight on one completion queue ---- */
 
 static const char *ping_method = "/gavel.users.v1.Users/Ping";
 
 typedef struct {
-    grpc_call *call;
-    grpc_byte_buffer *req, *resp;
-    grpc_metadata_array init_md, trail_md;
-    grpc_status_code status;
-    grpc_slice details;
+    bench_call c;
     int64_t t0;
 } ping_slot;
 
 static void ping_start(grpc_channel *ch, grpc_completion_queue *cq, ping_slot *s,
                        grpc_byte_buffer *req)
 {
-    memset(s, 0, sizeof *s);
     s->t0 = mono_us();
-    s->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                       grpc_slice_from_static_string(ping_method),
-                                       NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    grpc_metadata_array_init(&s->init_md);
-    grpc_metadata_array_init(&s->trail_md);
-    s->req = grpc_byte_buffer_copy(req);
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = s->req;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &s->init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &s->resp;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.status = &s->status;
-    ops[5].data.recv_status_on_client.status_details = &s->details;
-    ops[5].data.recv_status_on_client.trailing_metadata = &s->trail_md;
-    if (grpc_call_start_batch(s->call, ops, 6, s, NULL) != GRPC_CALL_OK)
-        panic("cannot start a ping");
-}
-
-static void ping_clean(ping_slot *s)
-{
-    grpc_call_unref(s->call);
-    grpc_byte_buffer_destroy(s->req);
-    if (s->resp != NULL)
-        grpc_byte_buffer_destroy(s->resp);
-    grpc_metadata_array_destroy(&s->init_md);
-    grpc_metadata_array_destroy(&s->trail_md);
-    grpc_slice_unref(s->details);
+    bench_call_start(&s->c, ch, cq, ping_method, grpc_byte_buffer_copy(req), NULL, 0,
+                     gpr_inf_future(GPR_CLOCK_REALTIME), s);
 }
 
 static int run_ping(const char *target, int conc, int seconds)
@@ -170,12 +177,12 @@ static int run_ping(const char *target, int conc, int seconds)
         ping_slot *sl2 = ev.tag;
         int64_t now = mono_us();
         if (sl2->t0 >= measure_from && now <= end) {
-            if (ev.success && sl2->status == GRPC_STATUS_OK)
+            if (ev.success && sl2->c.status == GRPC_STATUS_OK)
                 sample_add(&s, now - sl2->t0);
             else
                 s.errors++;
         }
-        ping_clean(sl2);
+        bench_call_end(&sl2->c);
         if (now < end)
             ping_start(ch, cq, sl2, req);
         else
