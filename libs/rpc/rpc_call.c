@@ -96,9 +96,9 @@ static void set_request_id(rpc_call *c)
 /* Returns OK, or a status with the message already recorded. */
 static int authenticate(rpc_call *c)
 {
-    char *hdr = arena_alloc(c->arena, RPC__MAX_TOKEN + 16);
+    char buf[RPC__MAX_TOKEN + 16];
     size_t n = 0;
-    bool present = rpc__md_get(&c->md, "authorization", hdr, RPC__MAX_TOKEN + 16, &n);
+    bool present = rpc__md_get(&c->md, "authorization", buf, sizeof buf, &n);
     unsigned roles = c->mr->m->roles;
     if (!present)
         return roles == RPC_PUBLIC ? GRPC_STATUS_OK
@@ -106,9 +106,11 @@ static int authenticate(rpc_call *c)
                                               "missing authorization: Bearer <token> metadata");
     if (n > RPC__MAX_TOKEN)
         return rpc_fail(c, GRPC_STATUS_UNAUTHENTICATED, "authorization token too long");
-    if (strncmp(hdr, "Bearer ", 7) != 0)
+    if (strncmp(buf, "Bearer ", 7) != 0)
         return rpc_fail(c, GRPC_STATUS_UNAUTHENTICATED,
                         "authorization must be \"Bearer <token>\"");
+    /* The principal borrows the token for the call: keep just its bytes. */
+    const char *hdr = arena_strdup(c->arena, buf);
     char why[256];
     grpc_status_code st = rpc_auth_verify(hdr + 7, &c->principal, why, sizeof why);
     if (st != GRPC_STATUS_OK)
