@@ -8,6 +8,7 @@ PostgreSQL and Kafka chores every test file needs. Nothing here fakes a Gavel
 service.
 """
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -607,6 +608,22 @@ def list_lot_bids(stub, lot_id, md, page_size=1000, timeout=None):
         if not token:
             return out
         assert pages < 100000, "ListBids pages never end"
+
+
+@contextlib.contextmanager
+def threads_until_stopped(n, target, stop):
+    """Runs target(0..n-1) on n threads for the with-block; on leaving it
+    (even by an error) sets stop and joins them. target must return once
+    stop is set."""
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    try:
+        for t in threads:
+            t.start()
+        yield threads
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
 
 
 def run_threads(n, target):

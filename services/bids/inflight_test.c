@@ -37,6 +37,18 @@ static lot_entry *entry(void)
     return e;
 }
 
+/* The usual scene: a (100, bidder A) and b (200, bidder B) reserving,
+ * in that order, and b's funds back first, so b is parked behind a. */
+static void a_then_b_parked(shard *sh, lot_entry *e, cmd **a, cmd **b, int64_t a_until,
+                            int64_t b_until)
+{
+    *a = bid(T_A, 100, "a");
+    *b = bid(T_B, 200, "b");
+    inflight_add(e, *a, a_until);
+    inflight_add(e, *b, b_until);
+    inflight_park(sh, e, *b);
+}
+
 static void entry_free(lot_entry *e)
 {
     inflight_free(e);
@@ -100,10 +112,8 @@ static void failed_funds_unblock_the_bids_behind(void **state)
     (void)state;
     shard sh = { 0 };
     lot_entry *e = entry();
-    cmd *a = bid(T_A, 100, "a"), *b = bid(T_B, 200, "b");
-    inflight_add(e, a, UNTIL);
-    inflight_add(e, b, UNTIL);
-    inflight_park(&sh, e, b);
+    cmd *a, *b;
+    a_then_b_parked(&sh, e, &a, &b, UNTIL, UNTIL);
     cmd unclaim = *a;
     unclaim.kind = CMD_UNCLAIM;
     inflight_remove(e, &unclaim);
@@ -118,10 +128,8 @@ static void a_silent_bid_times_out(void **state)
     (void)state;
     shard sh = { 0 };
     lot_entry *e = entry();
-    cmd *a = bid(T_A, 100, "a"), *b = bid(T_B, 200, "b");
-    inflight_add(e, a, AT(5));
-    inflight_add(e, b, AT(50));
-    inflight_park(&sh, e, b);
+    cmd *a, *b;
+    a_then_b_parked(&sh, e, &a, &b, AT(5), AT(50));
     assert_null(inflight_unpark(&sh, e, AT(5)));       /* a may still come */
     assert_ptr_equal(inflight_unpark(&sh, e, AT(6)), b); /* a's deadline passed */
     assert_int_equal(e->ninflight, 1);                  /* b itself is still in flight */
@@ -135,10 +143,8 @@ static void a_bid_the_price_passed_leaves(void **state)
     (void)state;
     shard sh = { 0 };
     lot_entry *e = entry();
-    cmd *a = bid(T_A, 100, "a"), *b = bid(T_B, 200, "b");
-    inflight_add(e, a, UNTIL);
-    inflight_add(e, b, UNTIL);
-    inflight_park(&sh, e, b);
+    cmd *a, *b;
+    a_then_b_parked(&sh, e, &a, &b, UNTIL, UNTIL);
     lot_effect eff;
     char why[200];
     assert_int_equal(lot_place(&e->eng, T_C, 150, AT(2), &eff, why, sizeof why), LOT_OK);
@@ -153,10 +159,8 @@ static void a_closed_lot_keeps_nothing_in_flight(void **state)
     (void)state;
     shard sh = { 0 };
     lot_entry *e = entry();
-    cmd *a = bid(T_A, 100, "a"), *b = bid(T_B, 200, "b");
-    inflight_add(e, a, UNTIL);
-    inflight_add(e, b, UNTIL);
-    inflight_park(&sh, e, b);
+    cmd *a, *b;
+    a_then_b_parked(&sh, e, &a, &b, UNTIL, UNTIL);
     lot_close(&e->eng, AT(3), true); /* cancelled by the house */
     assert_ptr_equal(inflight_unpark(&sh, e, AT(3)), b); /* to be refused: closed */
     assert_int_equal(e->ninflight, 0);

@@ -58,17 +58,12 @@ def test_sigterm_answers_every_bid_in_flight_and_keeps_every_acknowledged_one(ma
         finally:
             ch.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(THREADS)]
     try:
-        for t in threads:
-            t.start()
-        h.wait_until(lambda: len(answers) >= ANSWERS_BEFORE_STOP, 60, interval=0.01,
-                     what="%d answers" % ANSWERS_BEFORE_STOP)
-        bids.stop()  # asserts exit 0 within the drain
+        with h.threads_until_stopped(THREADS, client, stop):
+            h.wait_until(lambda: len(answers) >= ANSWERS_BEFORE_STOP, 60, interval=0.01,
+                         what="%d answers" % ANSWERS_BEFORE_STOP)
+            bids.stop()  # asserts exit 0 within the drain
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
         if not bids.is_running():
             bids.start()
 

@@ -61,17 +61,10 @@ def test_kill9_under_load_loses_no_acknowledged_bid_and_the_outbox_delivers_ever
         finally:
             ch.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(THREADS)]
-    try:
-        for t in threads:
-            t.start()
+    with h.threads_until_stopped(THREADS, client, stop):
         h.wait_until(lambda: acked[0] >= ACKS_BEFORE_KILL, 60, interval=0.01,
                      what="%d acknowledged bids" % ACKS_BEFORE_KILL)
         bids.kill9()
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
     for r in records:
         r.append(r[2])  # the first answer's code, kept for the diagnosis below
     ok_before = [r for r in records if r[2] == OK]
