@@ -11,8 +11,11 @@
  *
  * Messages already waiting are taken together, up to BATCH_MAX, and
  * applied in one transaction (one COMMIT and one offset commit for all),
- * in the order received. A batch that cannot be applied whole because one
- * event is invalid is applied again one event at a time.
+ * in the order received; their dedupe rows go in with one statement. A
+ * batch that cannot be applied whole because one event is invalid is
+ * applied again one event at a time. A piped consumer's handler only
+ * sends its writes (db_pipe_send): a whole batch's writes then cost one
+ * round trip, where each statement would otherwise wait for its own.
  *
  * A message that is not a valid Envelope, or that the handler rejects
  * with EV_E_INVALID, is logged, counted, copied to "<topic>.dlq" (headers
@@ -39,6 +42,9 @@ struct ev_consumer {
     db_pool *pool;           /* borrowed */
     ev_handler handler;
     void *arg;
+    bool piped;              /* the handler sends into a pipeline */
+    const char *const *prepare; /* borrowed: the statements it sends */
+    int nprepare;
     char *group;             /* owned */
     pthread_t thread;
     atomic_bool stop;
@@ -54,49 +60,74 @@ typedef struct {
     size_t applied;          /* of the last attempt: new events */
 } apply_ctx;
 
+/* Rows that exist already are events applied before: RETURNING names only
+ * the new ones. A batch holding an id twice inserts it once. */
 static const char sql_processed[] =
-    "INSERT INTO event_processed (consumer, event_id) VALUES ($1, $2) "
-    "ON CONFLICT DO NOTHING";
+    "INSERT INTO event_processed (consumer, event_id) "
+    "SELECT $1, id FROM unnest($2::text[]) AS id ON CONFLICT DO NOTHING RETURNING event_id";
 
-/* Dedupe row, then the handler if the row is new. */
-static int apply_one(db_conn *conn, ev_consumer *c, const Gavel__Events__V1__Envelope *env,
-                     bool *is_new)
+/* Inserts the dedupe rows of the whole batch; fresh[i] tells whether
+ * envs[i] is to be applied: its row is new and it is the first of the
+ * batch with its id. */
+static int record_processed(db_conn *conn, const apply_ctx *a, bool *fresh)
 {
     PGconn *pg = db_pg(conn);
-    const char *values[2] = {c->group, env->id};
-    PGresult *res;
-    int rc;
-
-    res = PQexecParams(pg, sql_processed, 2, NULL, values, NULL, NULL, 0);
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rc = res ? db_classify(res, pg) : DB_E_CONN;
+    db_array ids;
+    db_array_init(&ids);
+    for (size_t i = 0; i < a->n; i++) {
+        db_array_text(&ids, a->envs[i]->id);
+        fresh[i] = false;
+    }
+    const char *values[2] = {a->c->group, db_array_str(&ids)};
+    PGresult *res = PQexecParams(pg, sql_processed, 2, NULL, values, NULL, NULL, 0);
+    db_array_free(&ids);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int rc = res ? db_classify(res, pg) : DB_E_CONN;
         if (rc != DB_E_RETRY)
-            log_error("consumer %s: recording event %s failed (%s): %s", c->group,
-                      env->id, db_strerror(rc),
+            log_error("consumer %s: recording %zu event(s), first %s, failed (%s): %s",
+                      a->c->group, a->n, a->envs[0]->id, db_strerror(rc),
                       res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
         PQclear(res);
         return rc;
     }
-    *is_new = strcmp(PQcmdTuples(res), "1") == 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        size_t i = 0;
+        while (i < a->n && (fresh[i] || strcmp(a->envs[i]->id, id) != 0))
+            i++;
+        if (i < a->n)
+            fresh[i] = true;
+    }
     PQclear(res);
-    return *is_new ? c->handler(conn, env, c->arg) : 0;
+    return 0;
 }
 
-/* The transaction body: every event of the batch, in order. */
+/* The transaction body: the dedupe rows, then the handler for every new
+ * event of the batch, in order. */
 static int apply_tx(db_conn *conn, void *arg)
 {
     apply_ctx *a = arg;
+    ev_consumer *c = a->c;
+    bool fresh[BATCH_MAX];
     a->applied = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        const Gavel__Events__V1__Envelope *env = a->envs[i];
-        bool is_new = false;
-        log_set_request_id(env->request_id[0] ? env->request_id : NULL);
-        int rc = apply_one(conn, a->c, env, &is_new);
-        if (rc < 0)
-            return rc;
-        a->applied += is_new;
+    int rc = record_processed(conn, a, fresh);
+    if (rc < 0)
+        return rc;
+    if (c->piped && (rc = db_pipe_begin(conn, c->prepare, c->nprepare)) < 0)
+        return rc;
+    for (size_t i = 0; i < a->n && rc >= 0; i++) {
+        if (!fresh[i])
+            continue;
+        log_set_request_id(a->envs[i]->request_id[0] ? a->envs[i]->request_id : NULL);
+        rc = c->handler(conn, a->envs[i], c->arg);
+        a->applied++;
     }
-    return 0;
+    if (c->piped) {
+        int sent = db_pipe_finish(conn);
+        if (rc >= 0)
+            rc = sent;
+    }
+    return rc < 0 ? rc : 0;
 }
 
 static rd_kafka_headers_t *dlq_headers(const ev_consumer *c,
@@ -390,10 +421,10 @@ static void metrics_init(ev_consumer *c)
     c->m_retried = consumed(c->group, "retried");
 }
 
-ev_consumer *ev_consumer_start(const char *bootstrap, const char *group,
-                               const char *const *topics, db_pool *pool,
-                               ev_handler handler, void *arg,
-                               char *err, size_t errlen)
+static ev_consumer *consumer_start(const char *bootstrap, const char *group,
+                                   const char *const *topics, db_pool *pool, bool piped,
+                                   const char *const *prepare, ev_handler handler, void *arg,
+                                   char *err, size_t errlen)
 {
     ev_consumer *c;
     int e;
@@ -403,8 +434,11 @@ ev_consumer *ev_consumer_start(const char *bootstrap, const char *group,
         return NULL;
     }
     c = xcalloc(1, sizeof *c);
-    *c = (ev_consumer){.pool = pool, .handler = handler, .arg = arg,
+    *c = (ev_consumer){.pool = pool, .handler = handler, .arg = arg, .piped = piped,
                        .group = xstrdup(group)};
+    c->prepare = prepare;
+    while (prepare != NULL && prepare[c->nprepare] != NULL)
+        c->nprepare++;
     atomic_init(&c->stop, false);
     metrics_init(c);
     if ((c->rk = consumer_rk(bootstrap, group, err, errlen)) == NULL)
@@ -427,6 +461,24 @@ fail_rk:
     free(c->group);
     free(c);
     return NULL;
+}
+
+ev_consumer *ev_consumer_start(const char *bootstrap, const char *group,
+                               const char *const *topics, db_pool *pool,
+                               ev_handler handler, void *arg,
+                               char *err, size_t errlen)
+{
+    return consumer_start(bootstrap, group, topics, pool, false, NULL, handler, arg, err,
+                          errlen);
+}
+
+ev_consumer *ev_consumer_start_piped(const char *bootstrap, const char *group,
+                                     const char *const *topics, db_pool *pool,
+                                     const char *const *stmts, ev_handler handler, void *arg,
+                                     char *err, size_t errlen)
+{
+    return consumer_start(bootstrap, group, topics, pool, true, stmts, handler, arg, err,
+                          errlen);
 }
 
 void ev_consumer_stop(ev_consumer *c)

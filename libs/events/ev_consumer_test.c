@@ -27,7 +27,12 @@ typedef struct {
     atomic_int fail_first;        /* this many calls fail with EV_E_DB */
     const char *reject_type;      /* EV_E_INVALID for this type */
     const char *always_fail_type; /* EV_E_DB for this type, forever */
+    bool piped;                   /* started with ev_consumer_start_piped */
+    int bad_write;                /* piped: the write of this number (1, 2 …) fails */
+    atomic_int writes;
 } handler_cfg;
+
+static const char sql_applied[] = "INSERT INTO applied (grp, event_id, type) VALUES ($1, $2, $3)";
 
 static int record(db_conn *c, const Gavel__Events__V1__Envelope *env, void *arg)
 {
@@ -43,8 +48,13 @@ static int record(db_conn *c, const Gavel__Events__V1__Envelope *env, void *arg)
         return EV_E_DB;
     if (atomic_fetch_sub(&h->fail_first, 1) > 0)
         return EV_E_DB;
-    res = PQexecParams(db_pg(c), "INSERT INTO applied (grp, event_id, type) VALUES ($1, $2, $3)",
-                       3, NULL, values, NULL, NULL, 0);
+    if (h->piped) { /* the failure shows only when the batch's pipeline ends */
+        bool bad = atomic_fetch_add(&h->writes, 1) + 1 == h->bad_write;
+        db_pipe_send_sql(c, bad ? "INSERT INTO no_such_table VALUES ($1, $2, $3)" : sql_applied,
+                         3, values);
+        return 0;
+    }
+    res = PQexecParams(db_pg(c), sql_applied, 3, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = db_classify(res, db_pg(c));
     PQclear(res);
@@ -119,7 +129,10 @@ static ev_consumer *start(fixture *f, handler_cfg *h)
     ev_consumer *c;
 
     h->group = f->group;
-    c = ev_consumer_start(evt_kafka(), f->group, topics, f->d.pool, record, h, err, sizeof err);
+    c = h->piped ? ev_consumer_start_piped(evt_kafka(), f->group, topics, f->d.pool, NULL,
+                                           record, h, err, sizeof err)
+                 : ev_consumer_start(evt_kafka(), f->group, topics, f->d.pool, record, h, err,
+                                     sizeof err);
     if (c == NULL)
         fail_msg("ev_consumer_start: %s", err);
     return c;
@@ -308,11 +321,10 @@ static void malformed_and_rejected_events_go_to_the_dlq_and_are_skipped(void **s
 /* Events already waiting are taken together: one rejected in the middle,
  * one delivered twice and a failed first attempt must still leave every
  * good event applied once, in the order produced. */
-static void events_waiting_together_are_applied_once_in_order(void **state)
+static void check_waiting_together(fixture *f, handler_cfg *hp)
 {
-    fixture *f = fx(state);
     enum { N = 30, BAD = 10, TWICE = 5 };
-    handler_cfg h = {.reject_type = "bad.type", .fail_first = 1}, h2 = {0};
+    handler_cfg *h = hp, h2 = {.piped = hp->piped};
     char ids[N][33], last[33], *dlq = xasprintf("%s.dlq", f->topic);
     char *want = xstrdup("");
 
@@ -327,7 +339,7 @@ static void events_waiting_together_are_applied_once_in_order(void **state)
             want = w;
         }
     }
-    ev_consumer *c = start(f, &h);
+    ev_consumer *c = start(f, h);
     assert_int_equal(applied(f, ids[N - 1], 1), 1);
     ev_consumer_stop(c);
     char *sql = xasprintf("SELECT string_agg(event_id, ',' ORDER BY seq) FROM applied "
@@ -355,6 +367,24 @@ static void events_waiting_together_are_applied_once_in_order(void **state)
     free(dlq);
 }
 
+static void events_waiting_together_are_applied_once_in_order(void **state)
+{
+    fixture *f = fx(state);
+    handler_cfg h = {.reject_type = "bad.type", .fail_first = 1};
+    check_waiting_together(f, &h);
+}
+
+/* A piped handler's writes travel with the batch's: a write that fails
+ * (seen only when the pipeline ends) rolls back the writes sent before it,
+ * and the retry applies each event once. */
+static void piped_writes_are_applied_once_in_order(void **state)
+{
+    fixture *f = fx(state);
+    handler_cfg h = {.reject_type = "bad.type", .fail_first = 1, .piped = true,
+                     .bad_write = 4};
+    check_waiting_together(f, &h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +401,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(events_waiting_together_are_applied_once_in_order,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(piped_writes_are_applied_once_in_order, setup, teardown),
     };
 
     log_init("ev_consumer_test", LOG_ERROR);

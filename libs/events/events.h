@@ -138,6 +138,18 @@ ev_consumer *ev_consumer_start(const char *bootstrap, const char *group,
                                const char *const *topics, db_pool *pool,
                                ev_handler handler, void *arg,
                                char *err, size_t errlen);
+/**
+ * Like ev_consumer_start, for a handler that reads nothing back: it runs
+ * with c in pipeline mode and only sends its writes, with db_pipe_send
+ * (statements named in `stmts`, NULL-terminated, borrowed for the
+ * consumer's life; NULL for none) or db_pipe_send_sql. A failed write is
+ * seen once the batch's writes have all been sent, and rolls it back like
+ * a handler error. Every write of a batch then costs one round trip.
+ */
+ev_consumer *ev_consumer_start_piped(const char *bootstrap, const char *group,
+                                     const char *const *topics, db_pool *pool,
+                                     const char *const *stmts, ev_handler handler, void *arg,
+                                     char *err, size_t errlen);
 /** Stops the thread, commits nothing further, frees; NULL is a no-op. */
 void ev_consumer_stop(ev_consumer *c);
 

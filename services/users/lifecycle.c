@@ -40,9 +40,9 @@ static int start_events(void)
     if (bootstrap == NULL)
         return -1;
     users.relay = ev_relay_start(users.db, users.producer);
-    users.participation = ev_consumer_start(bootstrap, "users-participation", consumed_topics,
-                                            users.db, participation_apply, NULL, err,
-                                            sizeof err);
+    users.participation =
+        ev_consumer_start_piped(bootstrap, "users-participation", consumed_topics, users.db,
+                                participation_stmts, participation_apply, NULL, err, sizeof err);
     free(bootstrap);
     if (users.relay == NULL || users.participation == NULL) {
         log_error("events: %s", users.participation == NULL ? err : "relay did not start");

@@ -12,14 +12,13 @@
 
 #include "users.h"
 
-static int exec_stmt(db_conn *conn, const char *stmt, int n, const char *const *p)
-{
-    int rc = 0;
-    PGresult *r = db_exec(conn, stmt, n, p, &rc);
-    if (r != NULL)
-        PQclear(r);
-    return rc;
-}
+/* The statements the handler sends: it reads nothing back, so the
+ * consumer sends a whole batch's writes in one round trip (a failure is
+ * reported when the batch ends, and rolls it back). */
+const char *const participation_stmts[] = {
+    "part_bid", "part_others_trail", "part_outbid", "lot_outcome_insert",
+    "part_apply_outcome", NULL,
+};
 
 static bool money_ok(const Gavel__Common__V1__Money *m)
 {
@@ -33,13 +32,11 @@ static int apply_bid(db_conn *conn, const Gavel__Events__V1__BidPlaced *b)
     char uid[24], lot[24], amt[24], at[24];
     const char *p[] = { db_i64(uid, b->bidder_id), db_i64(lot, b->lot_id), b->amount->currency,
                         db_i64(amt, b->amount->units), db_i64(at, b->placed_at_us) };
-    int rc = exec_stmt(conn, "part_bid", 5, p);
+    db_pipe_send(conn, "part_bid", 5, p);
     const char *q[] = { lot, uid };
-    if (rc == 0)
-        rc = exec_stmt(conn, "part_others_trail", 2, q);
-    if (rc == 0)
-        rc = exec_stmt(conn, "part_apply_outcome", 1, q);
-    return rc;
+    db_pipe_send(conn, "part_others_trail", 2, q);
+    db_pipe_send(conn, "part_apply_outcome", 1, q);
+    return 0;
 }
 
 static int apply_outbid(db_conn *conn, const Gavel__Events__V1__BidOutbid *o, int64_t at_us)
@@ -49,7 +46,8 @@ static int apply_outbid(db_conn *conn, const Gavel__Events__V1__BidOutbid *o, in
     char lot[24], uid[24], at[24];
     const char *p[] = { db_i64(lot, o->lot_id), db_i64(uid, o->previous_leader_id),
                         db_i64(at, at_us) };
-    return exec_stmt(conn, "part_outbid", 3, p);
+    db_pipe_send(conn, "part_outbid", 3, p);
+    return 0;
 }
 
 static int apply_close(db_conn *conn, int64_t lot_id, int64_t winner,
@@ -60,10 +58,9 @@ static int apply_close(db_conn *conn, int64_t lot_id, int64_t winner,
     char lot[24], win[24], pr[24], at[24];
     const char *p[] = { db_i64(lot, lot_id), db_i64(win, winner),
                         db_i64(pr, price != NULL ? price->units : 0), db_i64(at, closed_at_us) };
-    int rc = exec_stmt(conn, "lot_outcome_insert", 4, p);
-    if (rc == 0)
-        rc = exec_stmt(conn, "part_apply_outcome", 1, p);
-    return rc;
+    db_pipe_send(conn, "lot_outcome_insert", 4, p);
+    db_pipe_send(conn, "part_apply_outcome", 1, p);
+    return 0;
 }
 
 /* Unpacks env->payload as d; NULL when malformed. Free with protobuf-c. */

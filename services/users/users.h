@@ -94,6 +94,9 @@ int users_update_profile(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
 
 /* ---- participation.c ---- */
 int users_list_participation(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+/* The participation consumer's handler: sends its writes into the
+ * consumer's pipeline (ev_consumer_start_piped), naming participation_stmts. */
+extern const char *const participation_stmts[];
 int participation_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
 
 /* ---- bootstrap.c ---- */
