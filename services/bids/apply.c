@@ -249,7 +249,7 @@ static void answer_at_commit(shard *sh, lot_entry *e, cmd *c, const char *method
     uint8_t *bytes = pack_new(resp, &len);
     batch_add_request(sh->cur, e->eng.r.lot_id, c->bidder_id, c->key, method,
                       c->request_hash, bytes, len);
-    req_entry *r = req_add(e, c->bidder_id, c->key, c->request_hash);
+    req_entry *r = req_add(sh, e, c->bidder_id, c->key, c->request_hash);
     r->pending_resp = xmalloc(len + 1);
     memcpy(r->pending_resp, bytes, len);
     r->pending_len = len;
@@ -310,8 +310,7 @@ static bool refuse_behind_inflight(lot_entry *e, cmd *c)
     if (c->amount >= min || (e->eng.r.buy_now_price > 0 && c->amount >= e->eng.r.buy_now_price))
         return false;
     char why[160];
-    snprintf(why, sizeof why, "amount must be ≥ %lld: a bid of %lld is being placed",
-             (long long)min, (long long)top);
+    inflight_why(top, min, why, sizeof why);
     reply(c, GRPC_STATUS_INVALID_ARGUMENT, why, NULL, 0);
     return true;
 }
@@ -474,19 +473,25 @@ static void do_cancel(shard *sh, cmd *c)
     answer_at_commit(sh, e, c, "CancelAutoBid", &r->base);
 }
 
-/* Applies the lot's parked bids that nothing blocks any more. */
-static void drain_parked(shard *sh, lot_entry *e)
+/* Applies the lot's parked bids that nothing blocks any more; true when
+ * one was. */
+static bool drain_parked(shard *sh, lot_entry *e)
 {
     cmd *c;
-    while (e->parked != NULL && (c = inflight_unpark(sh, e, now_us())) != NULL)
+    bool moved = false;
+    while (e->parked != NULL && (c = inflight_unpark(sh, e, now_us())) != NULL) {
         do_place(sh, c);
+        moved = true;
+    }
+    return moved;
 }
 
 void apply_parked(shard *sh)
 {
     for (size_t k = 0; k < sh->tcap && sh->nparked > 0; k++)
         for (lot_entry *e = sh->table[k]; e != NULL; e = e->next)
-            drain_parked(sh, e);
+            if (drain_parked(sh, e))
+                view_publish(sh, e);
 }
 
 void apply_cmd(shard *sh, cmd *c)
@@ -508,8 +513,11 @@ void apply_cmd(shard *sh, cmd *c)
         break;
     }
     /* Whatever moved the lot (a landing, a refusal, failed funds, a close)
-     * may have unblocked bids parked behind it. */
+     * may have unblocked bids parked behind it; and handlers read its view. */
     lot_entry *e;
-    if (lot_cmd && sh->nparked > 0 && (e = shard_find(sh, lot_id)) != NULL)
+    if (!lot_cmd || (e = shard_find(sh, lot_id)) == NULL)
+        return;
+    if (sh->nparked > 0)
         drain_parked(sh, e);
+    view_publish(sh, e);
 }

@@ -203,7 +203,7 @@ void apply_committed(shard *sh, batch *b)
     for (size_t i = 0; i < b->nlots; i++) {
         lot_entry *e = shard_find(sh, b->lots[i].r.lot_id);
         if (e != NULL && e->committed.status == LOT_CLOSED && e->nreqs > 0)
-            req_forget_durable(e);
+            req_forget_durable(sh, e);
     }
     for (size_t i = 0; i < b->nwaiters; i++) {
         waiter *w = b->waiters[i];

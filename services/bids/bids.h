@@ -249,6 +249,24 @@ typedef struct {
 
 typedef struct inflight_bid inflight_bid;
 
+enum { VIEW_INFLIGHT_MAX = 16 };
+
+/* What a PlaceBid handler may read of a lot without its shard (view.c):
+ * enough to tell a bid that the shard would certainly refuse as too low.
+ * The shard copies it from the engine after every command on the lot,
+ * under its view_lock; handlers read it under the same lock. */
+typedef struct {
+    bool live;                   /* LOT_LIVE when copied */
+    int64_t ends_at_us, seller_id, buy_now_price;
+    char currency[4];
+    int64_t bid_count, price, increment, next_min, start_price;
+    /* bids reserving funds: the highest, the minimum it sets, the earliest
+     * deadline among them, and who placed them */
+    int64_t top, top_min, inflight_until_us;
+    int64_t inflight_bidders[VIEW_INFLIGHT_MAX];
+    size_t ninflight;            /* > VIEW_INFLIGHT_MAX: too many to list */
+} lot_view;
+
 struct lot_entry {
     lot eng;                     /* engine state, ahead of the database */
     lot committed;               /* as of the last durable batch (no autobids) */
@@ -264,6 +282,7 @@ struct lot_entry {
      * and bids whose funds came back land in this order. */
     inflight_bid *inflight; size_t ninflight, capinflight;
     cmd *parked;                 /* funded bids waiting for a lower one to land */
+    lot_view view;               /* under the shard's view_lock */
     struct lot_entry *next;
 };
 
@@ -278,7 +297,26 @@ typedef struct shard {
     size_t tcap, nlots;
     size_t nparked;              /* commands parked on its lots (inflight.c) */
     batch *cur;
+    /* Written by the shard's thread only, read by handlers (view.c): the
+     * table's chains, each lot's view and idempotency keys. */
+    pthread_rwlock_t view_lock;
 } shard;
+
+/* ---- view.c: refusing stale bids without the shard ---- */
+/** Copies e's engine state into its view (shard thread). */
+void view_publish(shard *sh, lot_entry *e);
+/**
+ * For a PlaceBid (caller, lot, key, currency, amount) the lot's shard
+ * would certainly refuse as too low: writes the shard's own message to
+ * why and returns GRPC_STATUS_INVALID_ARGUMENT. Returns 0 when only the
+ * shard can tell (a retry, a new state, a buy-now, …). Any thread.
+ */
+int view_refuse_stale(int64_t lot_id, int64_t bidder, const char *key, const char *currency,
+                      int64_t amount, char *why, size_t whylen);
+/** Creates view.c's metric; before serving. */
+void view_start(void);
+/** The shard that owns lot_id (worker.c). */
+shard *worker_shard_of(int64_t lot_id);
 
 lot_entry *shard_find(shard *sh, int64_t lot_id);
 lot_entry *shard_add(shard *sh, int64_t lot_id);
@@ -288,6 +326,12 @@ lot_entry *shard_add(shard *sh, int64_t lot_id);
 void inflight_prune(lot_entry *e, int64_t now);
 /** The highest amount in flight, 0 when none. */
 int64_t inflight_top(const lot_entry *e);
+/** Writes the refusal of a bid below min, the minimum that the bid of top
+ *  in flight sets. */
+void inflight_why(int64_t top, int64_t min, char *why, size_t whylen);
+/** Fills v's in-flight fields as the refusal rule above would see them
+ *  while no entry is past its deadline. */
+void inflight_summarize(const lot_entry *e, lot_view *v);
 /** True when c's bid (bidder, key, amount) is in flight. */
 bool inflight_has(const lot_entry *e, const cmd *c);
 /** Records c's bid until until_us, if it beats every bid in flight. */
@@ -325,11 +369,13 @@ void apply_close_effects(shard *sh, lot_entry *e);
 void worker_restore_last_bid(int64_t lot_id, const lot_bid *b);
 /** True when hold_id is a bidder's covering hold or the winning hold of e. */
 bool lot_knows_hold(const lot_entry *e, int64_t hold_id);
+/* The lot's idempotency keys: read on the shard's thread or under its
+ * view_lock; written by the shard's thread under that lock. */
 req_entry *req_find(lot_entry *e, int64_t bidder, const char *key);
-req_entry *req_add(lot_entry *e, int64_t bidder, const char *key, const char *hash);
+req_entry *req_add(shard *sh, lot_entry *e, int64_t bidder, const char *key, const char *hash);
 /** A closed lot keeps no durable key in memory (replays read the requests
  *  table): frees them and returns how many. Keys still pending stay. */
-size_t req_forget_durable(lot_entry *e);
+size_t req_forget_durable(shard *sh, lot_entry *e);
 
 batch *batch_new(int shard);
 void batch_free(batch *b);

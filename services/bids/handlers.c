@@ -1,7 +1,8 @@
 /*
  * gavel.bids.v1.Bids handlers, on the rpc worker threads. They validate,
  * then hand a command to the lot's shard and wait for its answer, which
- * comes only once the change is durable. Funds are reserved here, between
+ * comes only once the change is durable; a PlaceBid the lot's view shows
+ * to be too low is refused here (view.c). Funds are reserved here, between
  * a check-only pass and the real command, so a slow wallet delays only its
  * own caller and never a lot's sequence. The bidder is always the verified
  * caller: no request field can name another.
@@ -225,6 +226,10 @@ static int bids_place(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
     if ((rc = check_amount(c, "amount", req->amount)) != 0 ||
         (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
+    char why[160];
+    if ((rc = view_refuse_stale(req->lot_id, rpc_caller(c)->user_id, req->idempotency_key,
+                                req->amount->currency, req->amount->units, why, sizeof why)) != 0)
+        return rpc_fail(c, (grpc_status_code)rc, "%s", why);
     return funded_command(c, CMD_PLACE, req->lot_id, req->amount, req->idempotency_key, in,
                           &gavel__bids__v1__place_bid_response__descriptor);
 }

@@ -57,6 +57,35 @@ int64_t inflight_top(const lot_entry *e)
     return e->ninflight > 0 ? e->inflight[e->ninflight - 1].amount : 0;
 }
 
+void inflight_why(int64_t top, int64_t min, char *why, size_t whylen)
+{
+    snprintf(why, whylen, "amount must be ≥ %lld: a bid of %lld is being placed",
+             (long long)min, (long long)top);
+}
+
+void inflight_summarize(const lot_entry *e, lot_view *v)
+{
+    v->top = v->top_min = 0;
+    v->inflight_until_us = INT64_MAX;
+    v->ninflight = e->ninflight;
+    for (size_t i = 0; i < e->ninflight; i++) {
+        if (e->inflight[i].until_us < v->inflight_until_us)
+            v->inflight_until_us = e->inflight[i].until_us;
+        if (i < VIEW_INFLIGHT_MAX)
+            v->inflight_bidders[i] = e->inflight[i].bidder;
+    }
+    if (e->ninflight == 0)
+        return;
+    /* What inflight_prune would keep while no entry is past its deadline:
+     * amounts are ascending, so the highest is kept exactly when any is. */
+    const inflight_bid *f = &e->inflight[e->ninflight - 1];
+    bool buys = e->eng.r.buy_now_price > 0 && f->amount >= e->eng.r.buy_now_price;
+    if (f->amount >= lot_next_min(&e->eng) || buys) {
+        v->top = f->amount;
+        v->top_min = f->amount + lot_increment(&e->eng, f->amount);
+    }
+}
+
 bool inflight_has(const lot_entry *e, const cmd *c)
 {
     for (size_t i = 0; i < e->ninflight; i++)

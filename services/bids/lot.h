@@ -167,6 +167,11 @@ void lot_tick(lot *l, int64_t now_us);
 int64_t lot_increment(const lot *l, int64_t p);
 /** Smallest amount a new manual bid may have now. */
 int64_t lot_next_min(const lot *l);
+/** Writes why a bid of amount is below the minimum of a lot with this
+ *  bid count, start price, price and increment (the engine's words);
+ *  returns LOT_E_TOO_LOW. */
+int lot_why_too_low(int64_t bid_count, int64_t start_price, int64_t price, int64_t increment,
+                    int64_t amount, char *why, size_t whylen);
 /** True when there is no reserve or the price reached it. */
 bool lot_reserve_met(const lot *l);
 

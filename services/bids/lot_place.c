@@ -77,16 +77,22 @@ static bool is_buy_now(const lot *l, int64_t amount)
     return bn > 0 && amount >= bn && (l->bid_count == 0 || l->price < bn);
 }
 
-static int too_low(const lot *l, int64_t amount, char *why, size_t whylen)
+int lot_why_too_low(int64_t bid_count, int64_t start_price, int64_t price, int64_t increment,
+                    int64_t amount, char *why, size_t whylen)
 {
-    if (l->bid_count == 0)
+    if (bid_count == 0)
         return lot__why(LOT_E_TOO_LOW, why, whylen,
                         "amount must be ≥ the start price %" PRId64 ", got %" PRId64,
-                        l->r.start_price, amount);
+                        start_price, amount);
     return lot__why(LOT_E_TOO_LOW, why, whylen,
                     "amount must be ≥ %" PRId64 " (current %" PRId64 " + increment %" PRId64
-                    "), got %" PRId64, lot_next_min(l), l->price, lot_increment(l, l->price),
-                    amount);
+                    "), got %" PRId64, lot__add(price, increment), price, increment, amount);
+}
+
+static int too_low(const lot *l, int64_t amount, char *why, size_t whylen)
+{
+    return lot_why_too_low(l->bid_count, l->r.start_price, l->price,
+                           lot_increment(l, l->price), amount, why, whylen);
 }
 
 int lot_place(lot *l, int64_t bidder, int64_t amount, int64_t now_us, lot_effect *eff,

@@ -105,7 +105,9 @@ lot_entry *shard_add(shard *sh, int64_t lot_id)
     e->eng.r.lot_id = lot_id;
     size_t i = slot_of(sh, lot_id);
     e->next = sh->table[i];
+    pthread_rwlock_wrlock(&sh->view_lock);
     sh->table[i] = e;
+    pthread_rwlock_unlock(&sh->view_lock);
     sh->nlots++;
     return e;
 }
@@ -167,25 +169,28 @@ static void req_grow(lot_entry *e)
     free(ot);
 }
 
-req_entry *req_add(lot_entry *e, int64_t bidder, const char *key, const char *hash)
+req_entry *req_add(shard *sh, lot_entry *e, int64_t bidder, const char *key, const char *hash)
 {
-    if (e->nreqs >= e->reqcap / 2)
-        req_grow(e);
     req_entry *r = xcalloc(1, sizeof *r);
     r->bidder = bidder;
     snprintf(r->key, sizeof r->key, "%s", key);
     snprintf(r->hash, sizeof r->hash, "%s", hash);
+    pthread_rwlock_wrlock(&sh->view_lock); /* handlers look keys up (view.c) */
+    if (e->nreqs >= e->reqcap / 2)
+        req_grow(e);
     size_t k = req_slot(e, bidder, key);
     r->next = e->reqs[k];
     e->reqs[k] = r;
     e->nreqs++;
+    pthread_rwlock_unlock(&sh->view_lock);
     count_keys(1);
     return r;
 }
 
-size_t req_forget_durable(lot_entry *e)
+size_t req_forget_durable(shard *sh, lot_entry *e)
 {
     size_t n = 0;
+    pthread_rwlock_wrlock(&sh->view_lock);
     for (size_t i = 0; i < e->reqcap; i++)
         for (req_entry **pp = &e->reqs[i], *r; (r = *pp) != NULL;) {
             if (!r->durable || r->nfollowers > 0) {
@@ -199,12 +204,13 @@ size_t req_forget_durable(lot_entry *e)
             n++;
         }
     e->nreqs -= n;
-    count_keys(-(double)n);
     if (e->nreqs == 0) {
         free(e->reqs);
         e->reqs = NULL;
         e->reqcap = 0;
     }
+    pthread_rwlock_unlock(&sh->view_lock);
+    count_keys(-(double)n);
     return n;
 }
 
@@ -212,7 +218,7 @@ size_t req_forget_durable(lot_entry *e)
 
 /* Lot n is this instance's when n % instances is its index; among its
  * lots, n / instances spreads them over the shards. */
-static shard *shard_of(int64_t lot_id)
+shard *worker_shard_of(int64_t lot_id)
 {
     uint64_t n = (uint64_t)lot_id / (uint64_t)bids.instances;
     return &shards[n % (uint64_t)nshards];
@@ -220,7 +226,7 @@ static shard *shard_of(int64_t lot_id)
 
 void worker_submit(cmd *c)
 {
-    shard *sh = shard_of(c->lot_id);
+    shard *sh = worker_shard_of(c->lot_id);
     pthread_mutex_lock(&sh->mu);
     c->next = NULL;
     if (sh->qtail != NULL)
@@ -283,7 +289,7 @@ static void *shard_main(void *arg)
 
 static shard *shard_for_restore(int64_t lot_id)
 {
-    return shard_of(lot_id);
+    return worker_shard_of(lot_id);
 }
 
 void worker_restore_lot(const lot *l, int64_t winning_hold)
@@ -329,9 +335,10 @@ void worker_restore_last_bid(int64_t lot_id, const lot_bid *b)
 
 void worker_restore_request(int64_t lot_id, int64_t bidder, const char *key, const char *hash)
 {
-    lot_entry *e = shard_find(shard_for_restore(lot_id), lot_id);
+    shard *sh = shard_for_restore(lot_id);
+    lot_entry *e = shard_find(sh, lot_id);
     if (e != NULL)
-        req_add(e, bidder, key, hash)->durable = true;
+        req_add(sh, e, bidder, key, hash)->durable = true;
 }
 
 void workers_each_lot(void (*fn)(lot_entry *e, void *arg), void *arg)
@@ -344,19 +351,21 @@ void workers_each_lot(void (*fn)(lot_entry *e, void *arg), void *arg)
 
 lot_entry *worker_find_lot(int64_t lot_id)
 {
-    return shard_find(shard_of(lot_id), lot_id);
+    return shard_find(worker_shard_of(lot_id), lot_id);
 }
 
 int workers_start(void)
 {
     m_keys = mx_gauge("gavel_bids_idempotency_keys",
                       "Idempotency keys held in memory (open lots only).", NULL);
+    view_start();
     nshards = (int)bids.shards;
     for (int i = 0; i < nshards; i++) {
         shard *sh = &shards[i];
         sh->index = i;
         pthread_mutex_init(&sh->mu, NULL);
         pthread_cond_init(&sh->cv, NULL);
+        pthread_rwlock_init(&sh->view_lock, NULL);
         sh->tcap = 1 << 14;
         sh->table = xcalloc(sh->tcap, sizeof *sh->table);
         sh->cur = batch_new(i);
@@ -364,8 +373,15 @@ int workers_start(void)
     return 0;
 }
 
+static void publish_restored(lot_entry *e, void *arg)
+{
+    (void)arg;
+    view_publish(worker_shard_of(e->eng.r.lot_id), e);
+}
+
 int workers_run(void)
 {
+    workers_each_lot(publish_restored, NULL);
     for (int i = 0; i < nshards; i++)
         if (pthread_create(&shards[i].tid, NULL, shard_main, &shards[i]) != 0)
             return -1;
@@ -446,5 +462,6 @@ void workers_free(void)
         sh->table = NULL;
         pthread_mutex_destroy(&sh->mu);
         pthread_cond_destroy(&sh->cv);
+        pthread_rwlock_destroy(&sh->view_lock);
     }
 }

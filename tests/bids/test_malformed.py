@@ -479,5 +479,10 @@ def test_idempotency_key_reused_for_another_amount_is_failed_precondition(market
     assert market.place(a, other, 1000, key=key).bid.lot_id == other
     r = market.place(b, lot, 1100, key=key)
     assert (r.bid.bidder_id, r.bid.seq) == (b.id, 2)
+    # Outbid, a's amount is now below the minimum: its retry still gets the
+    # first answer, and a new key with that amount is refused as too low.
+    assert market.place(a, lot, 1000, key=key) == first
+    e = h.expect_error(IA, market.stub.PlaceBid, market.place_req(lot, 1000), a.md)
+    assert e.details() == "amount must be ≥ 1200 (current 1100 + increment 100), got 1000"
     assert [(x.bidder_id, x.amount.units) for x in market.log(lot)] == [(a.id, 1000), (b.id, 1100)]
     market.wait_reserved({a: 1000, b: 1100})
