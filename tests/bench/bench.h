@@ -4,6 +4,7 @@
 #ifndef GAVEL_BENCH_H
 #define GAVEL_BENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <grpc/grpc.h>
@@ -51,9 +52,10 @@ double sample_quantile_ms(samples *s, double p);
 /** A positive count from argv, or exit(2). */
 int arg_int(const char *s);
 /** gavel-bench open|place (bench_bids.c). */
-/** BIDDERS bidders on one completion queue (bench_place.c); tokens borrowed. */
+/** BIDDERS bidders on one completion queue (bench_place.c); tokens borrowed.
+ *  stale: every bid is one minor unit, so every bid is refused. */
 int run_place_async(const char *target, int bidders, int seconds, char **tokens, int ntok,
-                    int64_t first, int64_t count, int64_t rate);
+                    int64_t first, int64_t count, int64_t rate, bool stale);
 int run_bids(int argc, char **argv);
 /** gavel-bench quote|quote-sql|quote-plan (bench_quote.c). */
 int run_quote(int argc, char **argv);

@@ -12,6 +12,9 @@
  *       then every bid answered either way, per second and its latency.
  *       With RATE, the bidders together send at most RATE bids a second,
  *       evenly paced, to measure latency below saturation.
+ *   gavel-bench place-stale TARGET BIDDERS SECONDS TOKENS FIRST_LOT COUNT
+ *       the same bidders, each bid one minor unit: every bid is refused as
+ *       too low, so this measures the refusal path alone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +85,7 @@ static char **read_tokens(const char *path, int *n)
 }
 
 static int run_place(const char *target, int threads, int seconds, const char *tokens_path,
-                     int64_t first, int64_t count, int64_t rate)
+                     int64_t first, int64_t count, int64_t rate, bool stale)
 {
     int ntok = 0;
     char **tokens = read_tokens(tokens_path, &ntok);
@@ -90,7 +93,7 @@ static int run_place(const char *target, int threads, int seconds, const char *t
         fprintf(stderr, "no tokens in %s\n", tokens_path);
         return 1;
     }
-    int rc = run_place_async(target, threads, seconds, tokens, ntok, first, count, rate);
+    int rc = run_place_async(target, threads, seconds, tokens, ntok, first, count, rate, stale);
     for (int i = 0; i < ntok; i++)
         free(tokens[i]);
     free(tokens);
@@ -114,7 +117,11 @@ int run_bids(int argc, char **argv)
         return run_open(argv[2], arg_i64(argv[3]), arg_i64(argv[4]), arg_i64(argv[5]));
     if (strcmp(argv[1], "place") == 0 && (argc == 8 || argc == 9))
         return run_place(argv[2], arg_int(argv[3]), arg_int(argv[4]), argv[5],
-                         arg_i64(argv[6]), arg_i64(argv[7]), argc == 9 ? arg_i64(argv[8]) : 0);
+                         arg_i64(argv[6]), arg_i64(argv[7]), argc == 9 ? arg_i64(argv[8]) : 0,
+                         false);
+    if (strcmp(argv[1], "place-stale") == 0 && argc == 8)
+        return run_place(argv[2], arg_int(argv[3]), arg_int(argv[4]), argv[5],
+                         arg_i64(argv[6]), arg_i64(argv[7]), 0, true);
     fprintf(stderr, "usage: see gavel-bench without arguments\n");
     return 2;
 }

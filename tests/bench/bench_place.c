@@ -12,6 +12,10 @@
  * 0 to 2 increments; it learns that amount from every answer (the new
  * state of an accepted bid, the "≥ N" of a refusal), shared with every
  * other bidder as a bidding screen would show it.
+ *
+ * Stale bidders (gavel-bench place-stale) always bid one minor unit, so
+ * every bid is refused as too low: the engine's refusal path alone, for
+ * comparison with Ping on the same daemon.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +49,7 @@ typedef struct {
     grpc_channel *ch;
     grpc_completion_queue *cq;
     int64_t first_lot, nlots;
+    bool stale;                /* bid 1 minor unit: every bid refused */
     int64_t *next_min;         /* per lot, the lowest valid amount last seen */
     int64_t measure_from, end;
     samples accepted, answered;
@@ -73,7 +78,7 @@ static grpc_byte_buffer *pack_bid(bid_slot *b, int64_t lot, int64_t units)
 static void send_bid(bid_run *r, bid_slot *b)
 {
     b->idx = r->nlots == 1 ? 0 : (int64_t)(rand_r(&b->seed) % (unsigned)r->nlots);
-    int64_t units = r->next_min[b->idx] + 100 * (int64_t)(rand_r(&b->seed) % 3);
+    int64_t units = r->stale ? 1 : r->next_min[b->idx] + 100 * (int64_t)(rand_r(&b->seed) % 3);
     b->t0 = mono_us();
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
                                          gpr_time_from_millis(CALL_DEADLINE_MS, GPR_TIMESPAN));
@@ -165,11 +170,11 @@ static int64_t send_due(bid_run *r, bid_slot *slots, int nslots, int64_t now, in
 }
 
 int run_place_async(const char *target, int nslots, int seconds, char **tokens, int ntok,
-                    int64_t first, int64_t count, int64_t rate)
+                    int64_t first, int64_t count, int64_t rate, bool stale)
 {
     grpc_init();
     grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    bid_run r = { .first_lot = first, .nlots = count };
+    bid_run r = { .first_lot = first, .nlots = count, .stale = stale };
     r.ch = grpc_channel_create(target, cr, NULL);
     grpc_channel_credentials_release(cr);
     r.cq = grpc_completion_queue_create_for_next(NULL);

@@ -332,7 +332,7 @@ int main(int argc, char **argv)
             ping_method = argv[5];
         return run_ping(argv[2], arg_int(argv[3]), arg_int(argv[4]));
     }
-    if (argc >= 2 && (strcmp(argv[1], "open") == 0 || strcmp(argv[1], "place") == 0))
+    if (argc >= 2 && (strcmp(argv[1], "open") == 0 || strncmp(argv[1], "place", 5) == 0))
         return run_bids(argc, argv);
     if ((argc == 6 || argc == 7) && strcmp(argv[1], "reserve") == 0) {
         int batch = argc == 7 ? arg_int(argv[6]) : 0;
@@ -346,7 +346,8 @@ int main(int argc, char **argv)
         return run_quote(argc, argv);
     fprintf(stderr, "usage: gavel-bench ping TARGET CONCURRENCY SECONDS [METHOD]\n"
                     "       gavel-bench open TARGET FIRST_LOT COUNT SELLER_ID\n"
-                    "       gavel-bench place TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT\n"
+                    "       gavel-bench place TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT [RATE]\n"
+                    "       gavel-bench place-stale TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT\n"
                     "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...] [BATCH]\n"
                     "       gavel-bench quote TARGET THREADS SECONDS\n"
                     "       gavel-bench quote-sql DSN THREADS SECONDS one|split CODES\n"

@@ -133,6 +133,9 @@ half=$(awk "BEGIN{r=int($best/2); print (r < 1 ? 1 : r)}")
 echo "== PlaceBid on the hot lot paced at half the best rate ($half bids/s sent), ${SECONDS_EACH}s"
 hot_half=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1 "$half")
 echo "   ${hot_half//$'\n'/ }"
+echo "== PlaceBid on the hot lot, $BIDDERS bidders, every bid stale (1 minor unit), ${SECONDS_EACH}s"
+stale=$("$BIN/gavel-bench" place-stale "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1)
+echo "   ${stale//$'\n'/ }"
 echo "== PlaceBid, $BIDDERS bidders over $SPREAD lots, ${SECONDS_EACH}s"
 spread=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1000 "$SPREAD")
 echo "   ${spread//$'\n'/ }"
@@ -208,6 +211,11 @@ printf '%-44s %10s %9s %9s   %-34s %7s\n' "  same run, every bid answered (eithe
     "$(field answered_per_s "$hot")" "$(field answer_median_ms "$hot")" \
     "$(field answer_99th_ms "$hot")" "naive validating: $naive_seen_tps tps" \
     "$(ratio "$(field answered_per_s "$hot")" "$naive_seen_tps")"
+# The refusal path alone: no bid accepted, so no wallet call and no commit.
+printf '%-44s %10s %9s %9s   %-34s %7s\n' "  hot lot, every bid stale: refusals/s" \
+    "$(field answered_per_s "$stale")" "$(field answer_median_ms "$stale")" \
+    "$(field answer_99th_ms "$stale")" "Ping on bids $(field rps "$bping")/s" \
+    "$(ratio "$(field answered_per_s "$stale")" "$(field rps "$bping")")"
 for r in 100 200 400; do
     printf '%-44s %10s %9s %9s   %-34s %7s\n' "PlaceBid, hot lot, $BIDDERS paced at $r sent/s" \
         "$(field rps "${sweep[$r]}")" "$(field p50_ms "${sweep[$r]}")" \
@@ -223,9 +231,10 @@ printf '%-44s %10s %9s %9s   %-34s\n' "PlaceBid, hot lot, paced at $half sent/s"
 echo
 echo "PlaceBid hot lot: best $best accepted/s, $(ratio "$best" "$naive_hot") x naive, $(ratio "$best" "$(field rps "$bping")") of the Ping ceiling; back to back: $(field p999_ms "$hot") ms p999"
 echo "PlaceBid hot lot, every bid answered: $(field answered_per_s "$hot")/s, $(ratio "$(field answered_per_s "$hot")" "$naive_seen_tps") x naive validating, $(ratio "$(field answered_per_s "$hot")" "$(field rps "$bping")") of the Ping ceiling"
+echo "PlaceBid hot lot, every bid stale (the refusal path alone): $(field answered_per_s "$stale")/s, $(ratio "$(field answered_per_s "$stale")" "$(field rps "$bping")") of the Ping ceiling"
 echo "restart of gavel-bids with $stored stored bids (1,000,000 on 1,000 live lots, a key each): healthy after $restart_ms ms, RSS $restart_rss_mb MB"
 echo "refused as already outbid: hot $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$hot"), spread $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$spread")"
-echo "errors: ping $(field errors "$ping"), reserve $(field errors "$reserve"), reserve batch $(field errors "$reserve_batch"), hot $(field errors "$hot"), spread $(field errors "$spread")"
+echo "errors: ping $(field errors "$ping"), reserve $(field errors "$reserve"), reserve batch $(field errors "$reserve_batch"), hot $(field errors "$hot"), stale $(field errors "$stale"), spread $(field errors "$spread")"
 
 # ---- paid-service pricing: QuoteServices over 10,000 rules ------------------------------
 # A quote of every known service (10) for random lot attributes, against
