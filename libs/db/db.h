@@ -164,6 +164,24 @@ void db_pipe_send_sql(db_conn *c, const char *sql, int nparams, const char *cons
  */
 int db_pipe_finish(db_conn *c);
 
+/* ---- a library's own statements, outside the pool's table (db_own.c) ---- */
+
+/**
+ * Prepares s on c's session unless it holds it already. s is a static
+ * db_stmt of a library (its name carries the library's prefix, so it never
+ * clashes with the pool's table). Outside a pipeline only. Returns 0 or
+ * DB_E_* (logged); a session that already holds DB_OWN_MAX of them (16)
+ * returns 0 and keeps sending s as text.
+ */
+int db_own_prepare(db_conn *c, const db_stmt *s);
+/** As db_exec_bin for s, prepared first when needed, with results in
+ *  result_format (0 text, 1 binary). */
+PGresult *db_own_exec(db_conn *c, const db_stmt *s, int nparams, const char *const *values,
+                      const int *lengths, const int *formats, int result_format, int *rc);
+/** Sends s into c's open pipeline: as the prepared statement when the
+ *  session holds it (db_own_prepare before db_pipe_begin), else as text. */
+void db_pipe_send_own(db_conn *c, const db_stmt *s, int nparams, const char *const *values);
+
 /* ---- array parameters, for multi-row writes through unnest() ---- */
 
 /* A PostgreSQL array literal built element by element, e.g. "{1,2,3}" or

@@ -14,13 +14,18 @@
 /*
  * One pooled connection. Owned by the pool while on its free list, by the
  * one thread that took it otherwise. prepared[i] is true when pool->stmts[i]
- * has been prepared on pg; every flag is cleared whenever pg is closed, so
- * the flags always describe the live session.
+ * has been prepared on pg, and own[0..nown) lists the libraries' statements
+ * prepared on it; both are cleared whenever pg is closed, so they always
+ * describe the live session.
  */
+enum { DB_OWN_MAX = 16 };
+
 struct db_conn {
     PGconn *pg;              /* NULL until opened and after it broke */
     db_pool *pool;
     bool *prepared;          /* [pool->nstmts] */
+    const db_stmt *own[DB_OWN_MAX]; /* libraries' statements this session holds (db_own.c) */
+    int nown;
     int piped;               /* statements sent in the open pipeline (db_pipe.c) */
     int pipe_rc;             /* the pipeline's first send failure, 0 if none */
 };

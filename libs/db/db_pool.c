@@ -45,6 +45,7 @@ static void conn_close(db_pool *p, db_conn *c)
         PQfinish(c->pg);
     c->pg = NULL;
     memset(c->prepared, 0, sizeof *c->prepared * (size_t)p->nstmts);
+    c->nown = 0;
 }
 
 void db__conn_drop(db_conn *c)

@@ -62,16 +62,17 @@ typedef struct {
 
 /* Rows that exist already are events applied before: RETURNING names only
  * the new ones. A batch holding an id twice inserts it once. */
-static const char sql_processed[] =
+static const db_stmt st_processed = {
+    "ev_consumer_processed",
     "INSERT INTO event_processed (consumer, event_id) "
-    "SELECT $1, id FROM unnest($2::text[]) AS id ON CONFLICT DO NOTHING RETURNING event_id";
+    "SELECT $1, id FROM unnest($2::text[]) AS id ON CONFLICT DO NOTHING RETURNING event_id",
+};
 
 /* Inserts the dedupe rows of the whole batch; fresh[i] tells whether
  * envs[i] is to be applied: its row is new and it is the first of the
  * batch with its id. */
 static int record_processed(db_conn *conn, const apply_ctx *a, bool *fresh)
 {
-    PGconn *pg = db_pg(conn);
     db_array ids;
     db_array_init(&ids);
     for (size_t i = 0; i < a->n; i++) {
@@ -79,15 +80,13 @@ static int record_processed(db_conn *conn, const apply_ctx *a, bool *fresh)
         fresh[i] = false;
     }
     const char *values[2] = {a->c->group, db_array_str(&ids)};
-    PGresult *res = PQexecParams(pg, sql_processed, 2, NULL, values, NULL, NULL, 0);
+    int rc = 0;
+    PGresult *res = db_own_exec(conn, &st_processed, 2, values, NULL, NULL, 0, &rc);
     db_array_free(&ids);
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        int rc = res ? db_classify(res, pg) : DB_E_CONN;
+    if (res == NULL) {
         if (rc != DB_E_RETRY)
-            log_error("consumer %s: recording %zu event(s), first %s, failed (%s): %s",
-                      a->c->group, a->n, a->envs[0]->id, db_strerror(rc),
-                      res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
-        PQclear(res);
+            log_error("consumer %s: recording %zu event(s), first %s, failed (%s)", a->c->group,
+                      a->n, a->envs[0]->id, db_strerror(rc));
         return rc;
     }
     for (int r = 0; r < PQntuples(res); r++) {

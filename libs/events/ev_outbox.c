@@ -10,8 +10,9 @@
  * lock before they add events: for one aggregate, id order is commit order.
  *
  * The pool's prepared-statement table belongs to the service, so the
- * insert is a plain PQexecParams on the caller's connection, with the
- * envelope as a binary bytea parameter.
+ * inserts are the library's own statements (db_own_exec), prepared on
+ * each session the first time they run there, with the envelope as a
+ * binary bytea parameter.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,38 +48,26 @@ const db_migration ev_migrations[] = {
     {0, NULL, NULL},
 };
 
-static const char sql_insert[] =
-    "INSERT INTO event_outbox (topic, key, event_id, payload) "
-    "VALUES ($1, $2, $3, $4)";
+static const db_stmt st_insert = {
+    "ev_outbox_insert",
+    "INSERT INTO event_outbox (topic, key, event_id, payload) VALUES ($1, $2, $3, $4)",
+};
 
 static bool arg_ok(const char *s)
 {
     return s != NULL && s[0] != '\0' && utf8_valid(s, strlen(s));
 }
 
-/* Runs the insert; returns 0 or DB_E_*. */
+/* Runs the insert; returns 0 or DB_E_* (logged). */
 static int insert_row(db_conn *c, const char *topic, const char *key,
                       const char *id, const uint8_t *env, size_t envlen)
 {
-    PGconn *pg = db_pg(c);
     const char *values[4] = {topic, key, id, (const char *)env};
     int lengths[4] = {0, 0, 0, (int)envlen};
     int formats[4] = {0, 0, 0, 1};
-    PGresult *res;
     int rc = 0;
 
-    res = PQexecParams(pg, sql_insert, 4, NULL, values, lengths, formats, 0);
-    if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK)
-        goto out;
-    if (res == NULL)
-        rc = PQstatus(pg) == CONNECTION_BAD ? DB_E_CONN : DB_E_SQL;
-    else
-        rc = db_classify(res, pg);
-    if (rc != DB_E_RETRY)
-        log_error("outbox insert for topic %s failed (%s): %s", topic,
-                  db_strerror(rc), res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
-out:
-    PQclear(res);
+    PQclear(db_own_exec(c, &st_insert, 4, values, lengths, formats, 0, &rc));
     return rc;
 }
 
@@ -110,11 +99,18 @@ out:
     return rc;
 }
 
-static const char sql_insert_many[] =
+static const db_stmt st_insert_many = {
+    "ev_outbox_insert_many",
     "INSERT INTO event_outbox (topic, key, event_id, payload) "
     "SELECT t.topic, t.key, t.id, decode(t.payload, 'hex') "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
-    "WITH ORDINALITY AS t(topic, key, id, payload, n) ORDER BY t.n";
+    "WITH ORDINALITY AS t(topic, key, id, payload, n) ORDER BY t.n",
+};
+
+int ev_outbox_prepare(db_conn *c)
+{
+    return db_own_prepare(c, &st_insert_many);
+}
 
 /* Inserts (or, piped, sends into c's open pipeline) the n events. */
 static int outbox_batch(db_conn *c, const ev_outbox_item *items, size_t n, bool piped)
@@ -144,22 +140,13 @@ static int outbox_batch(db_conn *c, const ev_outbox_item *items, size_t n, bool 
         db_array_hex(&payloads, env, len);
         free(env);
     }
-    if (rc == 0 && piped) {
+    if (rc == 0) {
         const char *values[4] = { db_array_str(&topics), db_array_str(&keys),
                                   db_array_str(&ids), db_array_str(&payloads) };
-        db_pipe_send_sql(c, sql_insert_many, 4, values);
-    } else if (rc == 0) {
-        const char *values[4] = { db_array_str(&topics), db_array_str(&keys),
-                                  db_array_str(&ids), db_array_str(&payloads) };
-        PGconn *pg = db_pg(c);
-        PGresult *res = PQexecParams(pg, sql_insert_many, 4, NULL, values, NULL, NULL, 0);
-        if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-            rc = res == NULL ? DB_E_CONN : db_classify(res, pg);
-            if (rc != DB_E_RETRY)
-                log_error("outbox batch insert failed (%s): %s", db_strerror(rc),
-                          res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
-        }
-        PQclear(res);
+        if (piped)
+            db_pipe_send_own(c, &st_insert_many, 4, values);
+        else
+            PQclear(db_own_exec(c, &st_insert_many, 4, values, NULL, NULL, 0, &rc));
     }
     db_array_free(&topics);
     db_array_free(&keys);

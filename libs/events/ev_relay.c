@@ -60,38 +60,34 @@ struct ev_relay {
     arena *batch;            /* relay thread: per-batch memory */
 };
 
-static const char sql_lock[] =
-    "SELECT pg_try_advisory_lock(hashtext('gavel_outbox_relay'))";
-static const char sql_unlock[] =
-    "SELECT pg_advisory_unlock(hashtext('gavel_outbox_relay'))";
-static const char sql_unsent[] =
-    "SELECT id, topic, key, payload FROM event_outbox "
-    "WHERE sent_at IS NULL ORDER BY id LIMIT 500";
-static const char sql_mark[] =
-    "UPDATE event_outbox SET sent_at = now() WHERE id = ANY($1::bigint[])";
-static const char sql_sweep[] =
+static const db_stmt st_lock = {
+    "ev_relay_lock", "SELECT pg_try_advisory_lock(hashtext('gavel_outbox_relay'))",
+};
+static const db_stmt st_unlock = {
+    "ev_relay_unlock", "SELECT pg_advisory_unlock(hashtext('gavel_outbox_relay'))",
+};
+static const db_stmt st_unsent = {
+    "ev_relay_unsent",
+    "SELECT id, topic, key, payload FROM event_outbox WHERE sent_at IS NULL ORDER BY id LIMIT 500",
+};
+static const db_stmt st_mark = {
+    "ev_relay_mark", "UPDATE event_outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+};
+static const db_stmt st_sweep = {
+    "ev_relay_sweep",
     "DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox "
-    "WHERE sent_at < now() - make_interval(secs => $1::bigint) LIMIT 5000)";
-static const char sql_backlog[] =
-    "SELECT count(*) FROM event_outbox WHERE sent_at IS NULL";
+    "WHERE sent_at < now() - make_interval(secs => $1::bigint) LIMIT 5000)",
+};
+static const db_stmt st_backlog = {
+    "ev_relay_backlog", "SELECT count(*) FROM event_outbox WHERE sent_at IS NULL",
+};
 
-/* Runs sql with text parameters; returns the result (caller PQclears) or
- * NULL with *rc set, logged. */
-static PGresult *run(db_conn *c, const char *sql, int nparams,
+/* Runs s (prepared on the session once) with text parameters; returns the
+ * result (caller PQclears) or NULL with *rc set, logged. */
+static PGresult *run(db_conn *c, const db_stmt *s, int nparams,
                      const char *const *values, int result_format, int *rc)
 {
-    PGconn *pg = db_pg(c);
-    PGresult *res = PQexecParams(pg, sql, nparams, NULL, values, NULL, NULL,
-                                 result_format);
-    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-        return res;
-    *rc = res ? db_classify(res, pg) : DB_E_CONN;
-    log_error("outbox relay: query failed (%s): %s", db_strerror(*rc),
-              res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
-    PQclear(res);
-    return NULL;
+    return db_own_exec(c, s, nparams, values, NULL, NULL, result_format, rc);
 }
 
 /* Gives the connection back, releasing the lock first so the pooled
@@ -103,7 +99,7 @@ static void drop_conn(ev_relay *r)
     if (r->conn == NULL)
         return;
     if (r->is_active) {
-        PQclear(run(r->conn, sql_unlock, 0, NULL, 0, &rc));
+        PQclear(run(r->conn, &st_unlock, 0, NULL, 0, &rc));
         log_info("outbox relay: released the relay lock");
     }
     db_pool_put(r->pool, r->conn);
@@ -121,7 +117,7 @@ static void count_backlog(ev_relay *r)
     if (r->conn == NULL || now - r->counted_at_us < 1000000)
         return;
     r->counted_at_us = now;
-    if ((res = run(r->conn, sql_backlog, 0, NULL, 0, &rc)) == NULL)
+    if ((res = run(r->conn, &st_backlog, 0, NULL, 0, &rc)) == NULL)
         return;
     atomic_store(&r->backlog, db_get_i64(res, 0, 0));
     mx_set(r->m_backlog, (double)db_get_i64(res, 0, 0));
@@ -142,7 +138,7 @@ static void sweep_sent(ev_relay *r)
     const char *p[] = { db_i64(secs, r->retention_s) };
     for (int round = 0; round < 20 && !atomic_load(&r->stop); round++) {
         int rc;
-        PGresult *res = run(r->conn, sql_sweep, 1, p, 0, &rc);
+        PGresult *res = run(r->conn, &st_sweep, 1, p, 0, &rc);
         if (res == NULL)
             return;
         int64_t n = atoll(PQcmdTuples(res));
@@ -162,7 +158,7 @@ static int become_active(ev_relay *r)
 
     if (r->conn == NULL && (r->conn = db_pool_get(r->pool, 1000)) == NULL)
         return EV_E_DB;
-    if ((res = run(r->conn, sql_lock, 0, NULL, 0, &rc)) == NULL) {
+    if ((res = run(r->conn, &st_lock, 0, NULL, 0, &rc)) == NULL) {
         drop_conn(r);
         return EV_E_DB;
     }
@@ -191,7 +187,7 @@ static int mark_sent(ev_relay *r, const int64_t *ids, size_t n)
         off += (size_t)snprintf(list + off, 22, i ? ",%lld" : "%lld", (long long)ids[i]);
     list[off++] = '}';
     list[off] = '\0';
-    if ((res = run(r->conn, sql_mark, 1, param, 0, &rc)) == NULL)
+    if ((res = run(r->conn, &st_mark, 1, param, 0, &rc)) == NULL)
         return EV_E_DB;
     PQclear(res);
     return 0;
@@ -228,7 +224,7 @@ static int publish_batch(ev_relay *r)
     int n, rc, acked = 0;
 
     arena_reset(r->batch);
-    if ((res = run(r->conn, sql_unsent, 0, NULL, 1, &rc)) == NULL)
+    if ((res = run(r->conn, &st_unsent, 0, NULL, 1, &rc)) == NULL)
         return EV_E_DB;
     if ((n = PQntuples(res)) == 0) {
         PQclear(res);

@@ -92,6 +92,10 @@ int ev_outbox_add_batch(db_conn *c, const ev_outbox_item *items, size_t n);
  *  waited for; their outcome comes with db_pipe_finish. Returns 0, or
  *  DB_E_CHECK (logged, nothing sent) for a malformed item. */
 int ev_outbox_pipe_batch(db_conn *c, const ev_outbox_item *items, size_t n);
+/** Prepares the batch insert on c's session, outside a pipeline, so that
+ *  ev_outbox_pipe_batch sends it prepared (else it goes as text: parsed
+ *  and planned each time). Returns 0 or DB_E_*. */
+int ev_outbox_prepare(db_conn *c);
 
 /** Sets the `source` written into envelopes (the daemon name). Call once. */
 void ev_set_source(const char *source);

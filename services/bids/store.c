@@ -343,7 +343,9 @@ static const char *const round_stmts[] = { "lot_insert",   "lots_update",     "b
 
 int store_write_round(db_conn *conn, batch *const *bs, size_t n)
 {
-    int rc = db_pipe_begin(conn, round_stmts, (int)(sizeof round_stmts / sizeof *round_stmts));
+    int rc = ev_outbox_prepare(conn);
+    if (rc == 0)
+        rc = db_pipe_begin(conn, round_stmts, (int)(sizeof round_stmts / sizeof *round_stmts));
     if (rc != 0)
         return rc;
     db_pipe_send_sql(conn, "BEGIN", 0, NULL);

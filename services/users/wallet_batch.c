@@ -318,7 +318,7 @@ static int batch_body(db_conn *conn, void *arg)
         return 0; /* only replays: nothing to write */
     /* The writes read nothing back: one round trip for all of them. */
     const char *stmts[] = { b->kind->write_stmt, "idem_finish_many" };
-    if ((rc = db_pipe_begin(conn, stmts, 2)) < 0)
+    if ((rc = ev_outbox_prepare(conn)) < 0 || (rc = db_pipe_begin(conn, stmts, 2)) < 0)
         return rc;
     if (b->napplied > 0) {
         b->kind->write(b, conn);
