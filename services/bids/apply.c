@@ -488,10 +488,17 @@ static bool drain_parked(shard *sh, lot_entry *e)
 
 void apply_parked(shard *sh)
 {
-    for (size_t k = 0; k < sh->tcap && sh->nparked > 0; k++)
-        for (lot_entry *e = sh->table[k]; e != NULL; e = e->next)
-            if (drain_parked(sh, e))
-                view_publish(sh, e);
+    size_t k = 0;
+    for (size_t i = 0; i < sh->nparked_lots; i++) {
+        lot_entry *e = sh->parked_lots[i];
+        if (drain_parked(sh, e))
+            view_publish(sh, e);
+        if (e->parked != NULL)
+            sh->parked_lots[k++] = e;
+        else
+            e->in_parked_lots = false;
+    }
+    sh->nparked_lots = k;
 }
 
 void apply_cmd(shard *sh, cmd *c)

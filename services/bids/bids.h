@@ -282,6 +282,7 @@ struct lot_entry {
      * and bids whose funds came back land in this order. */
     inflight_bid *inflight; size_t ninflight, capinflight;
     cmd *parked;                 /* funded bids waiting for a lower one to land */
+    bool in_parked_lots;         /* listed in its shard's parked_lots */
     lot_view view;               /* under the shard's view_lock */
     struct lot_entry *next;
 };
@@ -296,6 +297,8 @@ typedef struct shard {
     lot_entry **table;
     size_t tcap, nlots;
     size_t nparked;              /* commands parked on its lots (inflight.c) */
+    lot_entry **parked_lots;     /* lots that may hold parked commands (inflight.c) */
+    size_t nparked_lots, capparked_lots;
     batch *cur;
     /* Written by the shard's thread only, read by handlers (view.c): the
      * table's chains, each lot's view and idempotency keys. */

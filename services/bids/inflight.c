@@ -128,6 +128,15 @@ bool inflight_blocked(const lot_entry *e, const cmd *c)
 
 void inflight_park(shard *sh, lot_entry *e, cmd *c)
 {
+    if (!e->in_parked_lots) { /* apply_parked visits only these lots */
+        if (sh->nparked_lots == sh->capparked_lots) {
+            sh->capparked_lots = sh->capparked_lots ? 2 * sh->capparked_lots : 8;
+            sh->parked_lots =
+                xrealloc(sh->parked_lots, sh->capparked_lots * sizeof *sh->parked_lots);
+        }
+        sh->parked_lots[sh->nparked_lots++] = e;
+        e->in_parked_lots = true;
+    }
     c->next = NULL;
     cmd **pp = &e->parked;
     while (*pp != NULL)

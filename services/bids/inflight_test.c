@@ -73,6 +73,7 @@ static void funded_bids_land_in_the_order_their_checks_passed(void **state)
     assert_true(inflight_blocked(e, b));
     inflight_park(&sh, e, b);
     assert_int_equal(sh.nparked, 2);
+    assert_int_equal(sh.nparked_lots, 1); /* the lot is listed once for apply_parked */
     assert_null(inflight_unpark(&sh, e, AT(2)));
     assert_false(inflight_blocked(e, a));
     inflight_remove(e, a); /* a lands */
@@ -86,6 +87,7 @@ static void funded_bids_land_in_the_order_their_checks_passed(void **state)
     free(b);
     free(c);
     entry_free(e);
+    free(sh.parked_lots);
 }
 
 static void a_bid_not_above_the_top_is_not_added(void **state)
@@ -121,6 +123,7 @@ static void failed_funds_unblock_the_bids_behind(void **state)
     free(a);
     free(b);
     entry_free(e);
+    free(sh.parked_lots);
 }
 
 static void a_silent_bid_times_out(void **state)
@@ -136,6 +139,7 @@ static void a_silent_bid_times_out(void **state)
     free(a);
     free(b);
     entry_free(e);
+    free(sh.parked_lots);
 }
 
 static void a_bid_the_price_passed_leaves(void **state)
@@ -152,6 +156,7 @@ static void a_bid_the_price_passed_leaves(void **state)
     free(a);
     free(b);
     entry_free(e);
+    free(sh.parked_lots);
 }
 
 static void a_closed_lot_keeps_nothing_in_flight(void **state)
@@ -167,6 +172,7 @@ static void a_closed_lot_keeps_nothing_in_flight(void **state)
     free(a);
     free(b);
     entry_free(e);
+    free(sh.parked_lots);
 }
 
 int main(void)

@@ -460,6 +460,9 @@ void workers_free(void)
             }
         free(sh->table);
         sh->table = NULL;
+        free(sh->parked_lots);
+        sh->parked_lots = NULL;
+        sh->nparked_lots = sh->capparked_lots = 0;
         pthread_mutex_destroy(&sh->mu);
         pthread_cond_destroy(&sh->cv);
         pthread_rwlock_destroy(&sh->view_lock);
