@@ -68,6 +68,13 @@ typedef int (*rpc_handler)(rpc_call *call, const ProtobufCMessage *req,
 
 #define RPC_ASYNC 1000 /* the handler opened a stream or deferred its answer */
 
+/* The HPACK header table of every server connection and client channel.
+ * One connection often carries many callers' bearer tokens (the gateway's
+ * users, a partner's, the load generator's 64 bidders): each is about 400
+ * bytes in the table, so gRPC's default 4 KiB evicts and re-sends them on
+ * nearly every call. Measured on the refusal path: 42,000 → 59,000 calls/s. */
+#define RPC_HPACK_TABLE_BYTES (64 * 1024)
+
 enum {
     RPC_INLINE = 1u << 0,     /* never blocks: run on the polling thread */
     RPC_IDEMPOTENT = 1u << 1, /* safe to retry (documentation for clients) */

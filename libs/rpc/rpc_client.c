@@ -42,15 +42,17 @@ rpc_channel *rpc_channel_get(const char *target)
         /* Peers are our own daemons, restarted in about a second: reconnect
          * within a second too, not after gRPC's default backoff of up to
          * two minutes, which would outlast every caller's deadline. */
-        grpc_arg backoff[] = {
+        grpc_arg opts[] = {
             { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               .value.integer = 100 },
             { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
               .value.integer = 100 },
             { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               .value.integer = 1000 },
+            { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_ENCODER,
+              .value.integer = RPC_HPACK_TABLE_BYTES },
         };
-        grpc_channel_args args = { .num_args = 3, .args = backoff };
+        grpc_channel_args args = { .num_args = sizeof opts / sizeof *opts, .args = opts };
         c->ch = grpc_channel_create(target, creds, &args);
         grpc_channel_credentials_release(creds);
         c->next = channels;

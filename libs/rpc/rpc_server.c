@@ -254,13 +254,15 @@ static void start_threads(rpc_server *s)
 
 static grpc_server *make_grpc_server(void)
 {
-    grpc_arg args[2] = {
+    grpc_arg args[] = {
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
           .value.integer = 4 * 1024 * 1024 },
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT,
           .value.integer = 0 },
+        { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER,
+          .value.integer = RPC_HPACK_TABLE_BYTES },
     };
-    grpc_channel_args ca = { .num_args = 2, .args = args };
+    grpc_channel_args ca = { .num_args = sizeof args / sizeof *args, .args = args };
     return grpc_server_create(&ca, NULL);
 }
 

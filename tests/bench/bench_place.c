@@ -175,7 +175,11 @@ int run_place_async(const char *target, int nslots, int seconds, char **tokens, 
     grpc_init();
     grpc_channel_credentials *cr = grpc_insecure_credentials_create();
     bid_run r = { .first_lot = first, .nlots = count, .stale = stale };
-    r.ch = grpc_channel_create(target, cr, NULL);
+    /* as a gateway carrying many users would: every token stays in the header table */
+    grpc_arg hpack = { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_ENCODER,
+                       .value.integer = RPC_HPACK_TABLE_BYTES };
+    grpc_channel_args ca = { .num_args = 1, .args = &hpack };
+    r.ch = grpc_channel_create(target, cr, &ca);
     grpc_channel_credentials_release(cr);
     r.cq = grpc_completion_queue_create_for_next(NULL);
     r.next_min = xcalloc((size_t)count, sizeof *r.next_min);
