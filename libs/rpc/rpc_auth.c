@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -151,30 +152,69 @@ static json_t *verified_claims(const char *token, bool *is_service)
  * call): a logout reaches every service within that time, and at once the
  * users service, which forgets everything it knows when it revokes
  * (rpc_auth_forget_all). A hot daemon thus asks Redis about each token at
- * most once a second instead of on each call. Direct-mapped: a collision
- * only costs a second verification.
+ * most once a second instead of on each call.
+ *
+ * Set-associative: a token may sit in any of the 8 ways of its set, and a
+ * full set gives up the entry used least recently. (Direct-mapped, two of
+ * 64 bidders' tokens shared a slot and evicted each other on every call:
+ * a signature check each time, and never the polling thread's fast path.)
  */
-#define AUTH_CACHE_SLOTS 4096
+#define AUTH_CACHE_SETS 512
+#define AUTH_CACHE_WAYS 8
 typedef struct {
     uint8_t digest[SHA256_DIGEST_LENGTH];
     rpc_principal p;
     int64_t not_revoked_at_us; /* mono_us of the last "not revoked", 0 if never */
+    int64_t used_at_us;        /* mono_us of the last lookup that found it */
     bool used;
 } auth_entry;
-static auth_entry auth_cache[AUTH_CACHE_SLOTS];
+static auth_entry auth_cache[AUTH_CACHE_SETS][AUTH_CACHE_WAYS];
 static pthread_mutex_t auth_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint_fast64_t signatures_checked;
 
-static auth_entry *slot_of(const uint8_t d[SHA256_DIGEST_LENGTH])
+uint64_t rpc__auth_signatures_checked(void)
+{
+    return atomic_load(&signatures_checked);
+}
+
+static auth_entry *set_of(const uint8_t d[SHA256_DIGEST_LENGTH])
 {
     uint32_t k = (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16;
-    return &auth_cache[k % AUTH_CACHE_SLOTS];
+    return auth_cache[k % AUTH_CACHE_SETS];
+}
+
+/* The entry holding d, or NULL; under auth_mu. */
+static auth_entry *cache_find(const uint8_t d[SHA256_DIGEST_LENGTH])
+{
+    auth_entry *set = set_of(d);
+    for (int w = 0; w < AUTH_CACHE_WAYS; w++)
+        if (set[w].used && memcmp(set[w].digest, d, SHA256_DIGEST_LENGTH) == 0) {
+            set[w].used_at_us = mono_us();
+            return &set[w];
+        }
+    return NULL;
+}
+
+/* Where d goes: a free way of its set, else the least recently used;
+ * under auth_mu. */
+static auth_entry *cache_victim(const uint8_t d[SHA256_DIGEST_LENGTH])
+{
+    auth_entry *set = set_of(d), *v = &set[0];
+    for (int w = 0; w < AUTH_CACHE_WAYS; w++) {
+        if (!set[w].used)
+            return &set[w];
+        if (set[w].used_at_us < v->used_at_us)
+            v = &set[w];
+    }
+    return v;
 }
 
 void rpc_auth_forget_all(void)
 {
     pthread_mutex_lock(&auth_mu);
-    for (size_t i = 0; i < AUTH_CACHE_SLOTS; i++)
-        auth_cache[i].used = false;
+    for (size_t i = 0; i < AUTH_CACHE_SETS; i++)
+        for (int w = 0; w < AUTH_CACHE_WAYS; w++)
+            auth_cache[i][w].used = false;
     pthread_mutex_unlock(&auth_mu);
 }
 
@@ -183,9 +223,9 @@ void rpc_auth_forget_all(void)
 static grpc_status_code verify_signed(const char *token, const uint8_t d[SHA256_DIGEST_LENGTH],
                                       rpc_principal *p, bool *fresh, char *err, size_t errlen)
 {
-    auth_entry *e = slot_of(d);
     pthread_mutex_lock(&auth_mu);
-    bool hit = e->used && memcmp(e->digest, d, SHA256_DIGEST_LENGTH) == 0;
+    auth_entry *e = cache_find(d);
+    bool hit = e != NULL;
     if (hit) {
         *p = e->p;
         *fresh = e->not_revoked_at_us != 0 &&
@@ -196,6 +236,7 @@ static grpc_status_code verify_signed(const char *token, const uint8_t d[SHA256_
         return p->expires_us > now_us() ? GRPC_STATUS_OK : reject(err, errlen, "token expired");
     *fresh = false;
     bool is_service = false;
+    atomic_fetch_add(&signatures_checked, 1);
     json_t *cl = verified_claims(token, &is_service);
     if (cl == NULL)
         return reject(err, errlen, "token malformed, signature invalid or issuer unknown");
@@ -203,10 +244,13 @@ static grpc_status_code verify_signed(const char *token, const uint8_t d[SHA256_
     json_decref(cl);
     if (st == GRPC_STATUS_OK) {
         pthread_mutex_lock(&auth_mu);
+        if ((e = cache_find(d)) == NULL) /* another thread may have added it */
+            e = cache_victim(d);
         memcpy(e->digest, d, SHA256_DIGEST_LENGTH);
         e->p = *p;
         e->p.token = NULL;
         e->not_revoked_at_us = 0;
+        e->used_at_us = mono_us();
         e->used = true;
         pthread_mutex_unlock(&auth_mu);
     }
@@ -217,10 +261,9 @@ bool rpc__auth_is_known(const char *token)
 {
     uint8_t d[SHA256_DIGEST_LENGTH];
     SHA256((const uint8_t *)token, strlen(token), d);
-    auth_entry *e = slot_of(d);
     pthread_mutex_lock(&auth_mu);
-    bool known = e->used && memcmp(e->digest, d, SHA256_DIGEST_LENGTH) == 0 &&
-                 e->not_revoked_at_us != 0 &&
+    auth_entry *e = cache_find(d);
+    bool known = e != NULL && e->not_revoked_at_us != 0 &&
                  mono_us() - e->not_revoked_at_us < revocation_cache_us &&
                  e->p.expires_us > now_us();
     pthread_mutex_unlock(&auth_mu);
@@ -230,9 +273,9 @@ bool rpc__auth_is_known(const char *token)
 /* Records that the revocation list does not hold the token now. */
 static void mark_not_revoked(const uint8_t d[SHA256_DIGEST_LENGTH])
 {
-    auth_entry *e = slot_of(d);
     pthread_mutex_lock(&auth_mu);
-    if (e->used && memcmp(e->digest, d, SHA256_DIGEST_LENGTH) == 0)
+    auth_entry *e = cache_find(d);
+    if (e != NULL)
         e->not_revoked_at_us = mono_us();
     pthread_mutex_unlock(&auth_mu);
 }

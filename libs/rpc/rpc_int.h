@@ -133,6 +133,8 @@ void rpc__auth_set_service_name(const char *name);
 /** True when token is verified, unexpired and known not revoked within the
  *  revocation cache time: rpc_auth_verify will answer it without blocking. */
 bool rpc__auth_is_known(const char *token);
+/** How many token signatures this process has checked (cache misses). */
+uint64_t rpc__auth_signatures_checked(void);
 
 /* rpc_health.c */
 extern const rpc_method rpc__health_methods[];

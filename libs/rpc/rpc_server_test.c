@@ -19,6 +19,7 @@
 
 #include "cache/cache.h"
 #include "rpc/rpc.h"
+#include "rpc/rpc_int.h"
 #include "rpc/rpc_test_keys.h"
 #include "gavel/common/v1/common.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -508,6 +509,31 @@ static void fast_path_runs_on_the_polling_thread_once_the_token_is_known(void **
     free(fresh);
 }
 
+/* Many callers at once: a token verified once is not verified again while
+ * 200 others are in use (a direct-mapped cache lost some to collisions). */
+static void many_tokens_are_each_verified_once(void **state)
+{
+    (void)state;
+    if (redis == NULL)
+        skip();
+    enum { N = 200 };
+    char *tok[N];
+    for (int i = 0; i < N; i++) {
+        char jti[33];
+        request_id_new(jti);
+        tok[i] = make_user_token("bidder", 600, jti);
+    }
+    rpc_principal p;
+    char err[128];
+    uint64_t before = rpc__auth_signatures_checked();
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < N; i++)
+            assert_int_equal(rpc_auth_verify(tok[i], &p, err, sizeof err), GRPC_STATUS_OK);
+    assert_int_equal(rpc__auth_signatures_checked() - before, N);
+    for (int i = 0; i < N; i++)
+        free(tok[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +555,7 @@ int main(void)
         cmocka_unit_test(retry_after_unavailable_sends_the_whole_request_again),
         cmocka_unit_test(deferred_call_is_answered_from_another_thread),
         cmocka_unit_test(fast_path_runs_on_the_polling_thread_once_the_token_is_known),
+        cmocka_unit_test(many_tokens_are_each_verified_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
