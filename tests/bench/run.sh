@@ -50,6 +50,25 @@ wait_healthy() {
     return 1
 }
 
+# Waits (at most 60 s) until the machine is at least 80% idle over one
+# second: what the step before left running (autovacuum after a write
+# load, a daemon's start-up work) would otherwise be measured with the
+# next step. Prints how long it waited.
+settle() {
+    local waited=0 a b
+    while ((waited < 60)); do
+        read -r -a a < <(head -1 /proc/stat)
+        sleep 1
+        read -r -a b < <(head -1 /proc/stat)
+        local busy=0 idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
+        for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+        busy=$((total - idle))
+        waited=$((waited + 1))
+        ((total > 0 && busy * 5 <= total)) && break
+    done
+    echo "   (settled after ${waited}s)"
+}
+
 # The users daemon with the same environment make run gives it.
 mapfile -t users_env < <(deploy/dev/stack.sh env users)
 env "${users_env[@]}" "$BIN/gavel-users" 2>"$RUN_DIR/logs/users.log" &
@@ -95,6 +114,7 @@ mapfile -t bids_env < <(deploy/dev/stack.sh env bids)
 env "${bids_env[@]}" "$BIN/gavel-bids" 2>"$RUN_DIR/logs/bids.log" &
 bids_pid=$!
 wait_healthy "$BIDS_ADDR"
+settle
 
 echo "== Ping on the bids daemon, $PING_CONC in flight, ${SECONDS_EACH}s (the runtime's ceiling)"
 bping=$("$BIN/gavel-bench" ping "$BIDS_ADDR" "$PING_CONC" "$SECONDS_EACH" /gavel.bids.v1.Bids/Ping)
@@ -114,6 +134,7 @@ for part in 0 1 2 3; do   # four openers in parallel
     openers+=($!)
 done
 wait "${openers[@]}"
+settle
 
 echo "== PlaceBid, $BIDDERS bidders on one hot lot, ${SECONDS_EACH}s"
 hot=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1)
@@ -136,6 +157,7 @@ echo "   ${hot_half//$'\n'/ }"
 echo "== PlaceBid on the hot lot, $BIDDERS bidders, every bid stale (1 minor unit), ${SECONDS_EACH}s"
 stale=$("$BIN/gavel-bench" place-stale "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1)
 echo "   ${stale//$'\n'/ }"
+settle
 echo "== PlaceBid, $BIDDERS bidders over $SPREAD lots, ${SECONDS_EACH}s"
 spread=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1000 "$SPREAD")
 echo "   ${spread//$'\n'/ }"
