@@ -42,9 +42,17 @@ static const char ev_mig_001[] =
 static const char ev_mig_002[] =
     "CREATE INDEX event_outbox_sent ON event_outbox (sent_at) WHERE sent_at IS NOT NULL;\n";
 
+/* Nothing looks a row up by event id (consumers dedupe on their side, in
+ * event_processed), and ids are 128 random bits: the unique index only
+ * cost an insertion at a random place on every insert and every update
+ * that marks a row sent. */
+static const char ev_mig_003[] =
+    "ALTER TABLE event_outbox DROP CONSTRAINT event_outbox_event_id_key;\n";
+
 const db_migration ev_migrations[] = {
     {1, "001_outbox_and_processed.sql", ev_mig_001},
     {2, "002_outbox_sent_index.sql", ev_mig_002},
+    {3, "003_outbox_event_id_not_indexed.sql", ev_mig_003},
     {0, NULL, NULL},
 };
 

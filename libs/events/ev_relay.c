@@ -68,10 +68,17 @@ static const db_stmt st_unlock = {
 };
 static const db_stmt st_unsent = {
     "ev_relay_unsent",
-    "SELECT id, topic, key, payload FROM event_outbox WHERE sent_at IS NULL ORDER BY id LIMIT 500",
+    "SELECT id, topic, key, payload, ctid::text FROM event_outbox "
+    "WHERE sent_at IS NULL ORDER BY id LIMIT 500",
 };
+/* Rows are found by where they were read (no index descent), and a row
+ * is marked only if it still has the id read there: only this relay
+ * updates outbox rows, but VACUUM FULL may have moved them meanwhile; a
+ * moved row stays unsent and goes out again, which consumers drop. */
 static const db_stmt st_mark = {
-    "ev_relay_mark", "UPDATE event_outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+    "ev_relay_mark",
+    "UPDATE event_outbox o SET sent_at = now() FROM unnest($1::tid[], $2::bigint[]) AS m(place, id) "
+    "WHERE o.ctid = m.place AND o.id = m.id",
 };
 static const db_stmt st_sweep = {
     "ev_relay_sweep",
@@ -100,6 +107,7 @@ static void drop_conn(ev_relay *r)
         return;
     if (r->is_active) {
         PQclear(run(r->conn, &st_unlock, 0, NULL, 0, &rc));
+        db_command(r->conn, "RESET enable_bitmapscan");
         log_info("outbox relay: released the relay lock");
     }
     db_pool_put(r->pool, r->conn);
@@ -165,6 +173,15 @@ static int become_active(ev_relay *r)
     r->is_active = db_get_bool(res, 0, 0);
     PQclear(res);
     if (r->is_active) {
+        /* The unsent scan must walk the index, not a bitmap: only an index
+         * scan marks the entries of rows already sent as dead, so the next
+         * pass skips them. A bitmap scan revisits every sent row still in
+         * the partial index (until VACUUM) on every pass: measured 0.9 ms
+         * and 265 buffers a pass on a hot lot, against 0.04 ms. */
+        if (db_command(r->conn, "SET enable_bitmapscan = off") < 0) {
+            drop_conn(r);
+            return EV_E_DB;
+        }
         log_info("outbox relay: active (holds the relay lock)");
         return 0;
     }
@@ -173,36 +190,41 @@ static int become_active(ev_relay *r)
     return STEP_STANDBY;
 }
 
-/* Marks ids[0..n) sent. Returns 0 or EV_E_DB. */
-static int mark_sent(ev_relay *r, const int64_t *ids, size_t n)
+/* Marks the rows read at rows[0..n) with ids[0..n) sent. Returns 0 or
+ * EV_E_DB. */
+static int mark_sent(ev_relay *r, const char *const *rows, const int64_t *ids, size_t n)
 {
-    char *list = arena_alloc(r->batch, n * 21 + 3);
-    size_t off = 0;
-    const char *param[1] = {list};
-    PGresult *res;
+    db_array where, which;
+    db_array_init(&where);
+    db_array_init(&which);
+    for (size_t i = 0; i < n; i++) {
+        db_array_text(&where, rows[i]);
+        db_array_i64(&which, ids[i]);
+    }
+    const char *param[2] = { db_array_str(&where), db_array_str(&which) };
     int rc;
-
-    list[off++] = '{';
-    for (size_t i = 0; i < n; i++)
-        off += (size_t)snprintf(list + off, 22, i ? ",%lld" : "%lld", (long long)ids[i]);
-    list[off++] = '}';
-    list[off] = '\0';
-    if ((res = run(r->conn, &st_mark, 1, param, 0, &rc)) == NULL)
+    PGresult *res = run(r->conn, &st_mark, 2, param, 0, &rc);
+    db_array_free(&where);
+    db_array_free(&which);
+    if (res == NULL)
         return EV_E_DB;
     PQclear(res);
     return 0;
 }
 
-/* Turns the binary rows of res into messages; returns their ids. */
-static int64_t *rows_to_msgs(ev_relay *r, PGresult *res, ev__msg *msgs, int n)
+/* Turns the binary rows of res into messages; returns their ids, and in
+ * *rows where each was read (arena copies). */
+static int64_t *rows_to_msgs(ev_relay *r, PGresult *res, ev__msg *msgs, int n, char ***rows)
 {
     int64_t *ids = arena_alloc(r->batch, (size_t)n * sizeof *ids);
+    *rows = arena_alloc(r->batch, (size_t)n * sizeof **rows);
 
     for (int i = 0; i < n; i++) {
         uint64_t be;
 
         memcpy(&be, PQgetvalue(res, i, 0), sizeof be);
         ids[i] = (int64_t)be64toh(be);
+        (*rows)[i] = arena_strndup(r->batch, PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4));
         msgs[i] = (ev__msg){
             .topic = arena_strndup(r->batch, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1)),
             .key = PQgetvalue(res, i, 2),
@@ -221,6 +243,7 @@ static int publish_batch(ev_relay *r)
     PGresult *res;
     ev__msg *msgs;
     int64_t *ids;
+    char **rows;
     int n, rc, acked = 0;
 
     arena_reset(r->batch);
@@ -231,12 +254,12 @@ static int publish_batch(ev_relay *r)
         return STEP_IDLE;
     }
     msgs = arena_calloc(r->batch, (size_t)n, sizeof *msgs);
-    ids = rows_to_msgs(r, res, msgs, n);
+    ids = rows_to_msgs(r, res, msgs, n, &rows);
     ev__produce_batch(r->prod, msgs, (size_t)n, timeout, &r->stop);
     PQclear(res);
     while (acked < n && msgs[acked].result == 0)
         acked++;
-    if (acked > 0 && mark_sent(r, ids, (size_t)acked) < 0)
+    if (acked > 0 && mark_sent(r, (const char *const *)rows, ids, (size_t)acked) < 0)
         return EV_E_DB;
     mx_add(r->m_published, acked);
     if (acked < n) {

@@ -5,7 +5,8 @@
  * published in id order and marked sent, that rows of a rolled-back
  * transaction never reach Kafka, and that rows stay unsent (and are
  * counted as backlog) while the producer cannot deliver, then go out once
- * a relay with a working producer runs.
+ * a relay with a working producer runs, and that the pool gets the relay's
+ * session back without the relay's setting or lock.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -213,6 +214,47 @@ static void sent_rows_leave_the_outbox_after_the_retention(void **state)
     free(topic);
 }
 
+/* The active relay turns bitmap scans off on the session it holds; the
+ * pool must get that session back with the setting and the relay lock
+ * gone, or another statement of the service would run without them. */
+static void the_relay_gives_its_session_back_as_it_found_it(void **state)
+{
+    char err[256], (*ids)[33] = xcalloc(2, 33);
+    char *topic = evt_unique("evtest.session"), *sql = unsent_sql();
+    add_job j = {.topic = topic, .aggregate = "5", .count = 2, .ids = ids};
+    evt_db d;
+    ev_producer *p;
+    ev_relay *r;
+    (void)state;
+
+    evt_kafka();
+    evt_db_open(&d, 2); /* the pool's whole: the relay's session and one more */
+    assert_non_null(p = ev_producer_new(evt_kafka(), err, sizeof err));
+    assert_non_null(r = ev_relay_start(d.pool, p));
+    assert_int_equal(db_tx(d.pool, DB_READ_COMMITTED, add_events, &j), 0);
+    ev_relay_kick(r);
+    assert_int_equal(evt_wait_i64(d.pg, sql, 0, 15000), 0);
+    ev_relay_stop(r);
+    db_conn *c[2];
+    for (int i = 0; i < 2; i++) {
+        assert_non_null(c[i] = db_pool_get(d.pool, 1000));
+        PGresult *res = PQexec(db_pg(c[i]), "SELECT current_setting('enable_bitmapscan'), "
+                                            "(SELECT count(*) FROM pg_locks WHERE "
+                                            "locktype = 'advisory' AND pid = pg_backend_pid())");
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        assert_string_equal(PQgetvalue(res, 0, 0), "on");
+        assert_string_equal(PQgetvalue(res, 0, 1), "0");
+        PQclear(res);
+    }
+    db_pool_put(d.pool, c[0]);
+    db_pool_put(d.pool, c[1]);
+    ev_producer_free(p);
+    evt_db_close(&d);
+    free(ids);
+    free(topic);
+    free(sql);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +262,7 @@ int main(void)
         cmocka_unit_test(rolled_back_rows_never_reach_kafka),
         cmocka_unit_test(rows_stay_unsent_while_kafka_cannot_deliver),
         cmocka_unit_test(sent_rows_leave_the_outbox_after_the_retention),
+        cmocka_unit_test(the_relay_gives_its_session_back_as_it_found_it),
     };
 
     log_init("ev_relay_test", LOG_ERROR);
