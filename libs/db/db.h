@@ -105,8 +105,9 @@ typedef enum { DB_READ_COMMITTED, DB_REPEATABLE_READ, DB_SERIALIZABLE } db_isola
  * nor keep state between runs. Returns 0 (or any non-negative value) to
  * commit, DB_E_RETRY to retry the whole transaction, any other negative
  * code to roll back and return that code. It must not COMMIT or ROLLBACK
- * itself, and must return an error when one of its statements failed:
- * success after a failed statement rolls back and gives DB_E_SQL.
+ * itself, except through db_pipe_send_commit, and must return an error
+ * when one of its statements failed: success after a failed statement
+ * rolls back and gives DB_E_SQL.
  */
 typedef int (*db_tx_fn)(db_conn *c, void *arg);
 
@@ -163,6 +164,19 @@ void db_pipe_send_sql(db_conn *c, const char *sql, int nparams, const char *cons
  * DB_E_CONN the session is closed.
  */
 int db_pipe_finish(db_conn *c);
+/**
+ * As db_pipe_finish, and hands back the results of the first n statements
+ * sent, in order, in res[0..n): each the caller's to PQclear. On failure
+ * every res[i] is NULL. n must not exceed the statements sent.
+ */
+int db_pipe_finish_results(db_conn *c, PGresult **res, int n);
+/**
+ * Sends COMMIT as the last statement of a db_tx body's last pipeline, so
+ * the writes and the COMMIT share one round trip. When db_pipe_finish then
+ * returns 0 the transaction has committed, and the body returns 0 for
+ * db_tx to report it (db_tx does not commit again).
+ */
+void db_pipe_send_commit(db_conn *c);
 
 /* ---- a library's own statements, outside the pool's table (db_own.c) ---- */
 

@@ -28,6 +28,7 @@ struct db_conn {
     int nown;
     int piped;               /* statements sent in the open pipeline (db_pipe.c) */
     int pipe_rc;             /* the pipeline's first send failure, 0 if none */
+    bool pipe_commits;       /* a COMMIT was sent in the pipeline (db_pipe_send_commit) */
 };
 
 /*

@@ -30,6 +30,7 @@ int db_pipe_begin(db_conn *c, const char *const *names, int n)
     }
     c->piped = 0;
     c->pipe_rc = 0;
+    c->pipe_commits = false;
     return 0;
 }
 
@@ -79,10 +80,18 @@ void db_pipe_send_arrays(db_conn *c, const char *name, db_array *arrays, int n)
         db_array_free(&arrays[i]);
 }
 
+void db_pipe_send_commit(db_conn *c)
+{
+    db_pipe_send_sql(c, "COMMIT", 0, NULL);
+    if (c->pipe_rc == 0)
+        c->pipe_commits = true;
+}
+
 /* Reads one statement's results up to its terminating NULL; returns its
  * code (an aborted statement counts as fine: the failure before it is
- * the one to report). */
-static int read_one(db_conn *c)
+ * the one to report). The first result goes to *keep when keep is not
+ * NULL and the statement succeeded; it is cleared otherwise. */
+static int read_one(db_conn *c, PGresult **keep)
 {
     int rc = 0;
     PGresult *res = PQgetResult(c->pg);
@@ -91,24 +100,35 @@ static int read_one(db_conn *c)
         return DB_E_CONN;
     if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED)
         rc = db__check(res, c->pg, "pipelined statement");
-    PQclear(res);
+    if (keep != NULL && rc == 0 && PQresultStatus(res) != PGRES_PIPELINE_ABORTED)
+        *keep = res;
+    else
+        PQclear(res);
     while ((res = PQgetResult(c->pg)) != NULL) /* the statement's end */
         PQclear(res);
     return rc;
 }
 
-int db_pipe_finish(db_conn *c)
+int db_pipe_finish_results(db_conn *c, PGresult **keep, int nkeep)
 {
     int rc = c->pipe_rc;
     PGresult *res;
     bool synced;
 
+    for (int i = 0; i < nkeep; i++)
+        keep[i] = NULL;
+    if (nkeep > c->piped) {
+        log_error("db: %d results asked of a pipeline of %d statements", nkeep, c->piped);
+        if (rc == 0)
+            rc = DB_E_SQL;
+        nkeep = c->piped;
+    }
     if (PQpipelineSync(c->pg) != 1) {
         rc = DB_E_CONN;
         goto drop;
     }
     for (int i = 0; i < c->piped; i++) {
-        int one = read_one(c);
+        int one = read_one(c, i < nkeep ? &keep[i] : NULL);
         if (rc == 0)
             rc = one;
         if (one == DB_E_CONN)
@@ -124,8 +144,22 @@ int db_pipe_finish(db_conn *c)
         goto drop;
     }
     c->piped = 0;
-    return rc;
+    if (rc == 0)
+        return 0;
+    goto clear;
 drop:
     db__conn_drop(c);
-    return rc != 0 ? rc : DB_E_CONN;
+    if (rc == 0)
+        rc = DB_E_CONN;
+clear:
+    for (int i = 0; i < nkeep; i++) {
+        PQclear(keep[i]);
+        keep[i] = NULL;
+    }
+    return rc;
+}
+
+int db_pipe_finish(db_conn *c)
+{
+    return db_pipe_finish_results(c, NULL, 0);
 }

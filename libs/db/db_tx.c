@@ -79,6 +79,8 @@ static int tx_commit(db_conn *c)
         log_error("db_tx: body returned success after a failed statement; "
                   "rolled back");
         rc = DB_E_SQL;
+    } else if (ts == PQTRANS_IDLE && c->pipe_commits) {
+        rc = 0; /* the body's last pipeline committed (db_pipe_send_commit) */
     } else if (ts != PQTRANS_INTRANS) {
         log_error("db_tx: body ended the transaction itself");
         rc = DB_E_SQL;
@@ -94,6 +96,7 @@ static int tx_attempt(db_conn *c, db_isolation iso, db_tx_fn fn, void *arg,
 {
     int rc = db_command(c, begin_sql[iso]);
 
+    c->pipe_commits = false;
     *began = rc == 0;
     if (rc < 0)
         goto out;

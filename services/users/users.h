@@ -195,17 +195,24 @@ typedef struct {
     char state[12];
 } batch_hold;
 
+enum { BATCH_LOCK_STMTS = 2 };
+
 /* What differs between the kinds of batch (reserve, release). */
 typedef struct {
     const char *method;                       /* key space: "ReserveFunds" */
     const ProtobufCMessageDescriptor *resp_desc;
-    /* Locks and loads the rows the items that will run need. */
-    int (*lock)(batch *b, db_conn *conn);
+    /* Sends into the open pipeline, right after the key claim, the
+     * statements (some of lock_stmts, in that order) that lock and load the
+     * rows any item could need: which keys are claimed is not known yet.
+     * Returns how many it sent. */
+    int (*send_lock)(batch *b, db_conn *conn);
+    const char *lock_stmts[BATCH_LOCK_STMTS];
+    /* Reads their results (res[i] of the i-th sent; borrowed) into b, and
+     * locks whatever they name (more round trips) if it must. */
+    int (*read_lock)(batch *b, db_conn *conn, PGresult *const *res);
     /* Decides one item against the rows in memory: sets code/message, or
      * applies it to them and fills ch and moved. */
     void (*apply)(batch *b, batch_item *it);
-    /* Assigns new ids to the applied items (NULL: none needed). */
-    int (*assign)(batch *b, db_conn *conn);
     /* Sends the applied items' writes into the open pipeline, as the
      * prepared statement write_stmt. */
     void (*write)(batch *b, db_conn *conn);
@@ -225,6 +232,7 @@ struct batch {
     size_t nwallets;
     batch_hold *holds;           /* sorted by id */
     size_t nholds;
+    int64_t *hold_ids;           /* [n] new ids taken ahead, for applied items in order */
     size_t napplied;
 };
 
@@ -236,8 +244,6 @@ int batch_fail_item(batch *b, size_t i);
 /** Records an item's refusal (printf-style message in the call's arena). */
 void batch_refuse(batch *b, batch_item *it, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/** True when the item's key was claimed by this attempt (it may run). */
-bool batch_item_may_run(const batch_item *it);
 /**
  * Runs the batch in one transaction, retried whole on conflicts, and
  * kicks the outbox relay after COMMIT. Returns GRPC_STATUS_OK with every
@@ -250,6 +256,11 @@ Gavel__Users__V1__BatchItemStatus *batch_status_new(batch *b, const batch_item *
 /** Loads and locks, in (user id, currency) order, the wallets named by
  *  the parallel arrays, into b->wallets. Returns 0 or DB_E_*. */
 int batch_lock_wallets(batch *b, db_conn *conn, db_array *user_ids, db_array *currencies);
+/** The same lock, sent into the open pipeline as wallets_lock_many; its
+ *  result goes to batch_read_wallets. */
+void batch_send_lock_wallets(db_conn *conn, db_array *user_ids, db_array *currencies);
+/** Loads the rows of a wallets_lock_many result (borrowed) into b->wallets. */
+void batch_read_wallets(batch *b, const PGresult *r);
 /** The wallet locked by the batch, or NULL. */
 batch_wallet *batch_wallet_find(batch *b, int64_t user_id, const char *currency);
 /** The array parameters every batch write starts with, initialised and

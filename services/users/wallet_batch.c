@@ -4,13 +4,19 @@
  * idempotency key space and request hash, the same checks and answers —
  * but the batch runs a constant number of statements whatever its size:
  *
- *   claim every distinct key (one INSERT, keys in byte order)
+ *   claim every distinct key (one INSERT, keys in byte order), and in the
+ *     same round trip lock the rows any item could need, in a fixed order
+ *     (the kind's send_lock; a reservation also takes its new hold ids)
  *   read the answers stored under keys claimed earlier (only if any)
- *   lock the rows the items need, in a fixed order (the kind's lock)
  *   decide every item in C, in item order, against the rows in memory
  *   write the applied items' rows set-based (the kind's write)
  *   add their events to the outbox (one INSERT)
- *   store each new key's answer, give back the keys of refused items
+ *   store each new key's answer, give back the keys of refused items,
+ *     and COMMIT, all in one more round trip
+ *
+ * A reservation batch thus costs three round trips (BEGIN, claim+lock,
+ * writes+COMMIT) and holds its wallet locks for one of them plus the
+ * commit's flush: other batches of the same bidders wait on those locks.
  *
  * Locks are always taken keys → holds → wallets, each set in a fixed
  * order, as the single calls take them, so batches cannot deadlock each
@@ -69,11 +75,6 @@ void batch_refuse(batch *b, batch_item *it, int code, const char *fmt, ...)
     it->message = rpc_strdup(b->c, buf);
 }
 
-bool batch_item_may_run(const batch_item *it)
-{
-    return it->k->is_claimed;
-}
-
 static int item_key_cmp(const void *a, const void *b)
 {
     return strcmp((*(batch_item *const *)a)->key, (*(batch_item *const *)b)->key);
@@ -115,8 +116,9 @@ static batch_key *key_find(batch *b, const char *key)
     return NULL;
 }
 
-/* Claims every key; a key another transaction holds is waited for. */
-static int claim_keys(batch *b, db_conn *conn, size_t *unclaimed)
+/* Sends the claim of every key into the open pipeline; a key another
+ * transaction holds is waited for. */
+static void send_claims(batch *b, db_conn *conn)
 {
     db_array keys, hashes;
     db_array_init(&keys);
@@ -126,12 +128,14 @@ static int claim_keys(batch *b, db_conn *conn, size_t *unclaimed)
         db_array_text(&hashes, b->keys[i].claim_hash);
     }
     const char *p[] = { b->kind->method, db_array_str(&keys), db_array_str(&hashes) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "idem_claim_many", 3, p, &rc);
+    db_pipe_send(conn, "idem_claim_many", 3, p);
     db_array_free(&keys);
     db_array_free(&hashes);
-    if (r == NULL)
-        return rc;
+}
+
+/* Marks the keys the claim's result r (borrowed) returned as claimed. */
+static void read_claims(batch *b, const PGresult *r, size_t *unclaimed)
+{
     for (int i = 0; i < PQntuples(r); i++) {
         batch_key *k = key_find(b, db_get_str(r, i, 0));
         if (k == NULL)
@@ -140,8 +144,28 @@ static int claim_keys(batch *b, db_conn *conn, size_t *unclaimed)
         snprintf(k->row, sizeof k->row, "%s", db_get_str(r, i, 1));
     }
     *unclaimed = b->nkeys - (size_t)PQntuples(r);
-    PQclear(r);
-    return 0;
+}
+
+/* One round trip: the claim, then the kind's locks. */
+static int claim_and_lock(batch *b, db_conn *conn, size_t *unclaimed)
+{
+    const char *names[1 + BATCH_LOCK_STMTS] = { "idem_claim_many" };
+    int nnames = 1;
+    for (int i = 0; i < BATCH_LOCK_STMTS && b->kind->lock_stmts[i] != NULL; i++)
+        names[nnames++] = b->kind->lock_stmts[i];
+    int rc = db_pipe_begin(conn, names, nnames);
+    if (rc != 0)
+        return rc;
+    send_claims(b, conn);
+    int nlock = b->kind->send_lock(b, conn);
+    PGresult *res[1 + BATCH_LOCK_STMTS];
+    if ((rc = db_pipe_finish_results(conn, res, 1 + nlock)) != 0)
+        return rc;
+    read_claims(b, res[0], unclaimed);
+    rc = b->kind->read_lock(b, conn, res + 1);
+    for (int i = 0; i < 1 + nlock; i++)
+        PQclear(res[i]);
+    return rc;
 }
 
 /* Reads the answers stored under the keys this attempt could not claim.
@@ -289,6 +313,7 @@ static void attempt_reset(batch *b)
     b->nwallets = 0;
     b->holds = NULL;
     b->nholds = 0;
+    b->hold_ids = NULL;
     b->napplied = 0;
 }
 
@@ -297,17 +322,13 @@ static int batch_body(db_conn *conn, void *arg)
     batch *b = arg;
     attempt_reset(b);
     size_t unclaimed = 0;
-    int rc = claim_keys(b, conn, &unclaimed);
+    int rc = claim_and_lock(b, conn, &unclaimed);
     if (rc == 0 && unclaimed > 0)
         rc = load_stored(b, conn);
-    if (rc == 0 && unclaimed < b->nkeys)
-        rc = b->kind->lock(b, conn);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < b->n; i++)
         decide(b, &b->items[i]);
-    if (b->napplied > 0 && b->kind->assign != NULL && (rc = b->kind->assign(b, conn)) < 0)
-        return rc;
     for (size_t i = 0; i < b->n; i++)
         if (b->items[i].is_new)
             b->items[i].resp = b->kind->answer(b->c, &b->items[i].ch);
@@ -316,7 +337,7 @@ static int batch_body(db_conn *conn, void *arg)
             b->items[i].resp = b->items[i].k->owner->resp;
     if (b->napplied == 0 && unclaimed == b->nkeys)
         return 0; /* only replays: nothing to write */
-    /* The writes read nothing back: one round trip for all of them. */
+    /* The writes read nothing back: one round trip for them and COMMIT. */
     const char *stmts[] = { b->kind->write_stmt, "idem_finish_many" };
     if ((rc = ev_outbox_prepare(conn)) < 0 || (rc = db_pipe_begin(conn, stmts, 2)) < 0)
         return rc;
@@ -326,6 +347,8 @@ static int batch_body(db_conn *conn, void *arg)
     }
     if (rc == 0 && unclaimed < b->nkeys)
         finish_keys(b, conn);
+    if (rc == 0)
+        db_pipe_send_commit(conn);
     int finished = db_pipe_finish(conn);
     return rc < 0 ? rc : finished;
 }
@@ -366,13 +389,8 @@ static int wallet_sort_cmp(const void *a, const void *b)
     return wallet_cmp(x->user_id, x->currency, y->user_id, y->currency);
 }
 
-int batch_lock_wallets(batch *b, db_conn *conn, db_array *user_ids, db_array *currencies)
+void batch_read_wallets(batch *b, const PGresult *r)
 {
-    const char *p[] = { db_array_str(user_ids), db_array_str(currencies) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "wallets_lock_many", 2, p, &rc);
-    if (r == NULL)
-        return rc;
     b->nwallets = (size_t)PQntuples(r);
     b->wallets = rpc_alloc(b->c, sizeof *b->wallets * (b->nwallets + 1));
     for (size_t i = 0; i < b->nwallets; i++) {
@@ -383,10 +401,26 @@ int batch_lock_wallets(batch *b, db_conn *conn, db_array *user_ids, db_array *cu
         w->reserved = db_get_i64(r, (int)i, 3);
         w->is_changed = false;
     }
-    PQclear(r);
     /* The database orders currencies by its collation; search by bytes. */
     qsort(b->wallets, b->nwallets, sizeof *b->wallets, wallet_sort_cmp);
+}
+
+int batch_lock_wallets(batch *b, db_conn *conn, db_array *user_ids, db_array *currencies)
+{
+    const char *p[] = { db_array_str(user_ids), db_array_str(currencies) };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "wallets_lock_many", 2, p, &rc);
+    if (r == NULL)
+        return rc;
+    batch_read_wallets(b, r);
+    PQclear(r);
     return 0;
+}
+
+void batch_send_lock_wallets(db_conn *conn, db_array *user_ids, db_array *currencies)
+{
+    const char *p[] = { db_array_str(user_ids), db_array_str(currencies) };
+    db_pipe_send(conn, "wallets_lock_many", 2, p);
 }
 
 batch_wallet *batch_wallet_find(batch *b, int64_t user_id, const char *currency)

@@ -16,21 +16,37 @@
 
 /* ---- ReserveFundsBatch ---- */
 
-static int reserve_lock(batch *b, db_conn *conn)
+/* Locks every item's wallet and takes a new hold id for every item: those
+ * refused or replayed leave gaps in the ids, as rolled-back reservations
+ * always have. */
+static int reserve_send_lock(batch *b, db_conn *conn)
 {
     db_array user_ids, currencies;
     db_array_init(&user_ids);
     db_array_init(&currencies);
     for (size_t i = 0; i < b->n; i++) {
-        if (!batch_item_may_run(&b->items[i]))
-            continue;
         db_array_i64(&user_ids, b->items[i].want.user_id);
         db_array_text(&currencies, b->items[i].want.currency);
     }
-    int rc = batch_lock_wallets(b, conn, &user_ids, &currencies);
+    batch_send_lock_wallets(conn, &user_ids, &currencies);
     db_array_free(&user_ids);
     db_array_free(&currencies);
-    return rc;
+    char n[24];
+    const char *p[] = { db_i64(n, (int64_t)b->n) };
+    db_pipe_send(conn, "hold_ids_next", 1, p);
+    return 2;
+}
+
+static int reserve_read_lock(batch *b, db_conn *conn, PGresult *const *res)
+{
+    (void)conn;
+    batch_read_wallets(b, res[0]);
+    if ((size_t)PQntuples(res[1]) != b->n)
+        return DB_E_SQL;
+    b->hold_ids = rpc_alloc(b->c, sizeof *b->hold_ids * b->n);
+    for (size_t i = 0; i < b->n; i++)
+        b->hold_ids[i] = db_get_i64(res[1], (int)i, 0);
+    return 0;
 }
 
 /* As apply_reserve's conditional UPDATE; no wallet reads as nothing
@@ -48,30 +64,10 @@ static void reserve_apply(batch *b, batch_item *it)
     }
     w->reserved += ch->amount;
     w->is_changed = true;
+    ch->hold_id = b->hold_ids[b->napplied]; /* applied items take them in order */
     ch->total = w->total;
     ch->reserved = w->reserved;
     it->moved = ch->amount;
-}
-
-/* Takes one new hold id per applied item, in item order. */
-static int reserve_hold_ids(batch *b, db_conn *conn)
-{
-    char n[24];
-    const char *p[] = { db_i64(n, (int64_t)b->napplied) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "hold_ids_next", 1, p, &rc);
-    if (r == NULL)
-        return rc;
-    if ((size_t)PQntuples(r) != b->napplied) {
-        PQclear(r);
-        return DB_E_SQL;
-    }
-    int row = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (b->items[i].is_new)
-            b->items[i].ch.hold_id = db_get_i64(r, row++, 0);
-    PQclear(r);
-    return 0;
 }
 
 static void reserve_write(batch *b, db_conn *conn)
@@ -91,9 +87,10 @@ static void reserve_write(batch *b, db_conn *conn)
 static const batch_kind reserve_kind = {
     .method = "ReserveFunds",
     .resp_desc = &gavel__users__v1__reserve_funds_response__descriptor,
-    .lock = reserve_lock,
+    .send_lock = reserve_send_lock,
+    .lock_stmts = { "wallets_lock_many", "hold_ids_next" },
+    .read_lock = reserve_read_lock,
     .apply = reserve_apply,
-    .assign = reserve_hold_ids,
     .write = reserve_write,
     .write_stmt = "reserve_write_many",
     .answer = wallet_reserve_answer,
@@ -175,20 +172,23 @@ static batch_hold *hold_find(batch *b, int64_t id)
     return b->nholds == 0 ? NULL : bsearch(&key, b->holds, b->nholds, sizeof key, hold_cmp);
 }
 
-/* Locks the holds by id, then the wallets of those still held. */
-static int release_lock(batch *b, db_conn *conn)
+/* Locks every item's hold by id; then (read_lock) the wallets of those
+ * still held. */
+static int release_send_lock(batch *b, db_conn *conn)
 {
     db_array ids;
     db_array_init(&ids);
     for (size_t i = 0; i < b->n; i++)
-        if (batch_item_may_run(&b->items[i]))
-            db_array_i64(&ids, b->items[i].want.hold_id);
+        db_array_i64(&ids, b->items[i].want.hold_id);
     const char *p[] = { db_array_str(&ids) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "holds_lock_many", 1, p, &rc);
+    db_pipe_send(conn, "holds_lock_many", 1, p);
     db_array_free(&ids);
-    if (r == NULL)
-        return rc;
+    return 1;
+}
+
+static int release_read_lock(batch *b, db_conn *conn, PGresult *const *res)
+{
+    const PGresult *r = res[0];
     b->nholds = (size_t)PQntuples(r);
     b->holds = rpc_alloc(b->c, sizeof *b->holds * (b->nholds + 1));
     db_array user_ids, currencies;
@@ -208,8 +208,7 @@ static int release_lock(batch *b, db_conn *conn)
             db_array_text(&currencies, h->currency);
         }
     }
-    PQclear(r);
-    rc = batch_lock_wallets(b, conn, &user_ids, &currencies);
+    int rc = batch_lock_wallets(b, conn, &user_ids, &currencies);
     db_array_free(&user_ids);
     db_array_free(&currencies);
     return rc;
@@ -260,7 +259,9 @@ static void release_write(batch *b, db_conn *conn)
 static const batch_kind release_kind = {
     .method = "ReleaseFunds",
     .resp_desc = &gavel__users__v1__release_funds_response__descriptor,
-    .lock = release_lock,
+    .send_lock = release_send_lock,
+    .lock_stmts = { "holds_lock_many" },
+    .read_lock = release_read_lock,
     .apply = release_apply,
     .write = release_write,
     .write_stmt = "release_write_many",
