@@ -25,6 +25,10 @@ LDSAN    := -fsanitize=address,undefined
 endif
 CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -MMD -MP \
             -Ilibs -I$(BUILD)/gen $(PKG_CFLAGS)
+# The one C++ file (libs/rpc/rpc_absl.cc) sets a switch of gRPC's abseil;
+# no exceptions or RTTI, so its object links with the C objects as is.
+CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -g $(OPT) -MMD -MP -fno-exceptions -fno-rtti \
+            -Ilibs
 LDLIBS   := $(PKG_LIBS) -lcmocka -lpthread -lm
 LDFLAGS  := $(LDSAN)
 
@@ -51,7 +55,8 @@ LIB_DEPS_db   := core
 LIB_DEPS_events := db core
 LIB_DEPS_rpc  := cache core
 LIB_DEPS_check := rpc db cache core
-lib_src     = $(filter-out %_test.c,$(wildcard libs/$(1)/*.c))
+lib_src     = $(filter-out %_test.c,$(wildcard libs/$(1)/*.c)) $(wildcard libs/$(1)/*.cc)
+lib_obj     = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(call lib_src,$(1))))
 lib_a       = $(BUILD)/lib/libgavel_$(1).a
 PROTO_A    := $(BUILD)/lib/libgavel_proto.a
 # Link order: higher libraries first.
@@ -62,7 +67,7 @@ $(PROTO_A): $(PROTO_OBJ)
 	rm -f $@ && $(AR) rcs $@ $^
 
 define LIB_RULE
-$(call lib_a,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_src,$(1)))
+$(call lib_a,$(1)): $(call lib_obj,$(1))
 	@mkdir -p $$(dir $$@)
 	rm -f $$@ && $$(AR) rcs $$@ $$^
 
@@ -132,6 +137,10 @@ $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c | $(PROTO_H)
 $(BUILD)/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 # --- Python stubs for the system tests ---------------------------------------
 PY_STAMP := $(BUILD)/py/.stamp

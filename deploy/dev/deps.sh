@@ -9,7 +9,7 @@ set -euo pipefail
 PACKAGES=(
     # build
     build-essential pkg-config
-    libgrpc-dev protobuf-compiler protobuf-compiler-grpc
+    libgrpc-dev libabsl-dev protobuf-compiler protobuf-compiler-grpc
     protobuf-c-compiler libprotobuf-c-dev
     librdkafka-dev libpq-dev libhiredis-dev libjansson-dev
     libcurl4-openssl-dev libssl-dev libargon2-dev libmicrohttpd-dev

@@ -215,6 +215,12 @@ int rpc_ping(rpc_call *c, const ProtobufCMessage *req, ProtobufCMessage **resp);
 
 /* ---- client --------------------------------------------------------------------- */
 
+/** grpc_init as Gavel starts gRPC: abseil's mutex cycle detector off first
+ *  (rpc_absl.cc says why). Servers and channels call it; a program that
+ *  uses gRPC directly (the load generator) calls it instead of grpc_init.
+ *  Pair each call with grpc_shutdown. */
+void rpc_grpc_init(void);
+
 typedef struct rpc_channel rpc_channel;
 
 /** The process-wide channel for target ("host:port"), created on first use.

@@ -35,7 +35,7 @@ rpc_channel *rpc_channel_get(const char *target)
     while (c != NULL && strcmp(c->target, target) != 0)
         c = c->next;
     if (c == NULL) {
-        grpc_init();
+        rpc_grpc_init();
         c = xcalloc(1, sizeof *c);
         c->target = xstrdup(target);
         grpc_channel_credentials *creds = grpc_insecure_credentials_create();

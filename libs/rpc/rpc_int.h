@@ -136,6 +136,7 @@ bool rpc__auth_is_known(const char *token);
 /** How many token signatures this process has checked (cache misses). */
 uint64_t rpc__auth_signatures_checked(void);
 
+
 /* rpc_health.c */
 extern const rpc_method rpc__health_methods[];
 

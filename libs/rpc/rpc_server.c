@@ -269,7 +269,7 @@ static grpc_server *make_grpc_server(void)
 rpc_server *rpc_server_start(const rpc_service *svc, const char *addr,
                              char *err, size_t errlen)
 {
-    grpc_init();
+    rpc_grpc_init();
     rpc_server *s = xcalloc(1, sizeof *s);
     s->svc = svc;
     s->shutdown_tag.kind = RPC__TAG_SHUTDOWN;

@@ -172,7 +172,7 @@ static int64_t send_due(bid_run *r, bid_slot *slots, int nslots, int64_t now, in
 int run_place_async(const char *target, int nslots, int seconds, char **tokens, int ntok,
                     int64_t first, int64_t count, int64_t rate, bool stale)
 {
-    grpc_init();
+    rpc_grpc_init();
     grpc_channel_credentials *cr = grpc_insecure_credentials_create();
     bid_run r = { .first_lot = first, .nlots = count, .stale = stale };
     /* as a gateway carrying many users would: every token stays in the header table */

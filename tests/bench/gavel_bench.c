@@ -154,7 +154,7 @@ static void ping_start(grpc_channel *ch, grpc_completion_queue *cq, ping_slot *s
 
 static int run_ping(const char *target, int conc, int seconds)
 {
-    grpc_init();
+    rpc_grpc_init();
     grpc_channel_credentials *cr = grpc_insecure_credentials_create();
     grpc_channel *ch = grpc_channel_create(target, cr, NULL);
     grpc_channel_credentials_release(cr);
