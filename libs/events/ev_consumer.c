@@ -15,7 +15,9 @@
  * batch that cannot be applied whole because one event is invalid is
  * applied again one event at a time. A piped consumer's handler only
  * sends its writes (db_pipe_send): a whole batch's writes then cost one
- * round trip, where each statement would otherwise wait for its own.
+ * round trip, where each statement would otherwise wait for its own. Its
+ * optional batch end runs after the last handler call of each attempt, so
+ * a handler can fold the batch's events and write them set-based there.
  *
  * A message that is not a valid Envelope, or that the handler rejects
  * with EV_E_INVALID, is logged, counted, copied to "<topic>.dlq" (headers
@@ -41,6 +43,7 @@ struct ev_consumer {
     ev_producer *dlq;        /* owned: writes <topic>.dlq */
     db_pool *pool;           /* borrowed */
     ev_handler handler;
+    ev_batch_end end;        /* piped only; may be NULL */
     void *arg;
     bool piped;              /* the handler sends into a pipeline */
     const char *const *prepare; /* borrowed: the statements it sends */
@@ -120,6 +123,11 @@ static int apply_tx(db_conn *conn, void *arg)
         log_set_request_id(a->envs[i]->request_id[0] ? a->envs[i]->request_id : NULL);
         rc = c->handler(conn, a->envs[i], c->arg);
         a->applied++;
+    }
+    if (c->end != NULL) {
+        int ended = c->end(conn, rc >= 0, c->arg);
+        if (rc >= 0)
+            rc = ended;
     }
     if (c->piped) {
         int sent = db_pipe_finish(conn);
@@ -422,8 +430,8 @@ static void metrics_init(ev_consumer *c)
 
 static ev_consumer *consumer_start(const char *bootstrap, const char *group,
                                    const char *const *topics, db_pool *pool, bool piped,
-                                   const char *const *prepare, ev_handler handler, void *arg,
-                                   char *err, size_t errlen)
+                                   const char *const *prepare, ev_handler handler,
+                                   ev_batch_end end, void *arg, char *err, size_t errlen)
 {
     ev_consumer *c;
     int e;
@@ -433,7 +441,7 @@ static ev_consumer *consumer_start(const char *bootstrap, const char *group,
         return NULL;
     }
     c = xcalloc(1, sizeof *c);
-    *c = (ev_consumer){.pool = pool, .handler = handler, .arg = arg, .piped = piped,
+    *c = (ev_consumer){.pool = pool, .handler = handler, .end = end, .arg = arg, .piped = piped,
                        .group = xstrdup(group)};
     c->prepare = prepare;
     while (prepare != NULL && prepare[c->nprepare] != NULL)
@@ -467,16 +475,16 @@ ev_consumer *ev_consumer_start(const char *bootstrap, const char *group,
                                ev_handler handler, void *arg,
                                char *err, size_t errlen)
 {
-    return consumer_start(bootstrap, group, topics, pool, false, NULL, handler, arg, err,
+    return consumer_start(bootstrap, group, topics, pool, false, NULL, handler, NULL, arg, err,
                           errlen);
 }
 
 ev_consumer *ev_consumer_start_piped(const char *bootstrap, const char *group,
                                      const char *const *topics, db_pool *pool,
-                                     const char *const *stmts, ev_handler handler, void *arg,
-                                     char *err, size_t errlen)
+                                     const char *const *stmts, ev_handler handler,
+                                     ev_batch_end end, void *arg, char *err, size_t errlen)
 {
-    return consumer_start(bootstrap, group, topics, pool, true, stmts, handler, arg, err,
+    return consumer_start(bootstrap, group, topics, pool, true, stmts, handler, end, arg, err,
                           errlen);
 }
 

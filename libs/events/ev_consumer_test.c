@@ -30,6 +30,10 @@ typedef struct {
     bool piped;                   /* started with ev_consumer_start_piped */
     int bad_write;                /* piped: the write of this number (1, 2 …) fails */
     atomic_int writes;
+    bool gather;                  /* piped: the batch end writes what the handler gathered */
+    char gathered[64][33];        /* ids of the attempt so far (a batch holds at most 64) */
+    size_t ngathered;
+    atomic_int ends_failed;       /* batch ends told that a handler failed */
 } handler_cfg;
 
 static const char sql_applied[] = "INSERT INTO applied (grp, event_id, type) VALUES ($1, $2, $3)";
@@ -48,6 +52,11 @@ static int record(db_conn *c, const Gavel__Events__V1__Envelope *env, void *arg)
         return EV_E_DB;
     if (atomic_fetch_sub(&h->fail_first, 1) > 0)
         return EV_E_DB;
+    if (h->gather) {
+        assert_true(h->ngathered < 64);
+        snprintf(h->gathered[h->ngathered++], sizeof h->gathered[0], "%s", env->id);
+        return 0;
+    }
     if (h->piped) { /* the failure shows only when the batch's pipeline ends */
         bool bad = atomic_fetch_add(&h->writes, 1) + 1 == h->bad_write;
         db_pipe_send_sql(c, bad ? "INSERT INTO no_such_table VALUES ($1, $2, $3)" : sql_applied,
@@ -59,6 +68,35 @@ static int record(db_conn *c, const Gavel__Events__V1__Envelope *env, void *arg)
         rc = db_classify(res, db_pg(c));
     PQclear(res);
     return rc;
+}
+
+/* The batch end of a gathering handler: one statement for the attempt's
+ * events, in the order the handler saw them. */
+static int write_gathered(db_conn *c, bool ok, void *arg)
+{
+    handler_cfg *h = arg;
+    size_t n = h->ngathered;
+
+    h->ngathered = 0;
+    if (!ok) {
+        atomic_fetch_add(&h->ends_failed, 1);
+        return 0;
+    }
+    if (n == 0)
+        return 0;
+    db_array ids;
+    db_array_init(&ids);
+    for (size_t i = 0; i < n; i++)
+        db_array_text(&ids, h->gathered[i]);
+    bool bad = atomic_fetch_add(&h->writes, 1) + 1 == h->bad_write;
+    const char *values[2] = {h->group, db_array_str(&ids)};
+    db_pipe_send_sql(c, bad ? "INSERT INTO no_such_table VALUES ($1, $2)"
+                            : "INSERT INTO applied (grp, event_id, type) SELECT $1, id, "
+                              "'bid.placed' FROM unnest($2::text[]) WITH ORDINALITY AS g(id, n) "
+                              "ORDER BY n",
+                     2, values);
+    db_array_free(&ids);
+    return 0;
 }
 
 typedef struct {
@@ -130,7 +168,8 @@ static ev_consumer *start(fixture *f, handler_cfg *h)
 
     h->group = f->group;
     c = h->piped ? ev_consumer_start_piped(evt_kafka(), f->group, topics, f->d.pool, NULL,
-                                           record, h, err, sizeof err)
+                                           record, h->gather ? write_gathered : NULL, h, err,
+                                           sizeof err)
                  : ev_consumer_start(evt_kafka(), f->group, topics, f->d.pool, record, h, err,
                                      sizeof err);
     if (c == NULL)
@@ -385,6 +424,18 @@ static void piped_writes_are_applied_once_in_order(void **state)
     check_waiting_together(f, &h);
 }
 
+/* A handler that only gathers, and a batch end that writes the batch in
+ * one statement: the same guarantees, and a failed attempt's gathering is
+ * dropped before the retry. */
+static void gathered_batches_are_applied_once_in_order(void **state)
+{
+    fixture *f = fx(state);
+    handler_cfg h = {.reject_type = "bad.type", .fail_first = 1, .piped = true,
+                     .gather = true, .bad_write = 2};
+    check_waiting_together(f, &h);
+    assert_true(atomic_load(&h.ends_failed) >= 2); /* the failed first call, the rejected event */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +453,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(events_waiting_together_are_applied_once_in_order,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(piped_writes_are_applied_once_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(gathered_batches_are_applied_once_in_order, setup,
+                                        teardown),
     };
 
     log_init("ev_consumer_test", LOG_ERROR);

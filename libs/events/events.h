@@ -143,17 +143,31 @@ ev_consumer *ev_consumer_start(const char *bootstrap, const char *group,
                                ev_handler handler, void *arg,
                                char *err, size_t errlen);
 /**
+ * Ends a piped consumer's batch: called once per transaction attempt,
+ * after the handler has seen the attempt's last new event, on the same
+ * connection and pipeline, with the consumer's `arg`. `ok` is false when
+ * a handler failed; the batch is then rolled back and end should only
+ * forget what it gathered. With ok, it sends the writes it gathered (a
+ * handler that folds a batch's events into set-based statements sends
+ * them here) and returns 0, or a negative code like a handler. Called
+ * with nothing gathered too, and never for an attempt that failed before
+ * its first handler call.
+ */
+typedef int (*ev_batch_end)(db_conn *c, bool ok, void *arg);
+
+/**
  * Like ev_consumer_start, for a handler that reads nothing back: it runs
  * with c in pipeline mode and only sends its writes, with db_pipe_send
  * (statements named in `stmts`, NULL-terminated, borrowed for the
  * consumer's life; NULL for none) or db_pipe_send_sql. A failed write is
  * seen once the batch's writes have all been sent, and rolls it back like
  * a handler error. Every write of a batch then costs one round trip.
+ * `end` (NULL for none) closes each batch, see ev_batch_end.
  */
 ev_consumer *ev_consumer_start_piped(const char *bootstrap, const char *group,
                                      const char *const *topics, db_pool *pool,
-                                     const char *const *stmts, ev_handler handler, void *arg,
-                                     char *err, size_t errlen);
+                                     const char *const *stmts, ev_handler handler,
+                                     ev_batch_end end, void *arg, char *err, size_t errlen);
 /** Stops the thread, commits nothing further, frees; NULL is a no-op. */
 void ev_consumer_stop(ev_consumer *c);
 

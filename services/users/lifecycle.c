@@ -40,9 +40,11 @@ static int start_events(void)
     if (bootstrap == NULL)
         return -1;
     users.relay = ev_relay_start(users.db, users.producer);
+    users.part_batch = xcalloc(1, sizeof *users.part_batch);
     users.participation =
         ev_consumer_start_piped(bootstrap, "users-participation", consumed_topics, users.db,
-                                participation_stmts, participation_apply, NULL, err, sizeof err);
+                                participation_stmts, participation_apply,
+                                participation_batch_end, users.part_batch, err, sizeof err);
     free(bootstrap);
     if (users.relay == NULL || users.participation == NULL) {
         log_error("events: %s", users.participation == NULL ? err : "relay did not start");
@@ -75,11 +77,13 @@ int users_post_init(void)
 void users_pre_exit(void)
 {
     ev_consumer_stop(users.participation);
+    free(users.part_batch);
     ev_relay_stop(users.relay);
     ev_producer_free(users.producer);
     db_pool_free(users.db);
     rpc_jwt_key_free(users.signer);
     users.participation = NULL;
+    users.part_batch = NULL;
     users.relay = NULL;
     users.producer = NULL;
     users.db = NULL;

@@ -3,7 +3,8 @@
  * (topic gavel.bids) and lots closed (gavel.bids lot.closed and
  * gavel.auctions auction.closed). The events library runs each handler
  * in the same transaction as the event's dedupe row, so a redelivered
- * event changes nothing. Closed lots are remembered in lot_outcomes so the
+ * event changes nothing. Bid events are folded per (bidder, lot) and
+ * written set-based when the batch ends (participation_fold.c). Closed lots are remembered in lot_outcomes so the
  * outcome is right whichever topic's event arrives first.
  */
 #include <stdio.h>
@@ -12,11 +13,11 @@
 
 #include "users.h"
 
-/* The statements the handler sends: it reads nothing back, so the
- * consumer sends a whole batch's writes in one round trip (a failure is
- * reported when the batch ends, and rolls it back). */
+/* The statements the consumer sends: it reads nothing back, so a whole
+ * batch's writes travel in one round trip (a failure is reported when the
+ * batch ends, and rolls it back). */
 const char *const participation_stmts[] = {
-    "part_bid", "part_others_trail", "part_outbid", "lot_outcome_insert",
+    "part_outbid_many", "part_bid_many", "part_others_trail_many", "lot_outcome_insert",
     "part_apply_outcome", NULL,
 };
 
@@ -25,41 +26,100 @@ static bool money_ok(const Gavel__Common__V1__Money *m)
     return m != NULL && strlen(m->currency) == 3 && m->units >= 0;
 }
 
-static int apply_bid(db_conn *conn, const Gavel__Events__V1__BidPlaced *b)
+/* Sends what b folded, in the order that keeps the events' meaning:
+ * outbids of bidders without a bid in the batch, the bids (each lot's last
+ * bidder leading), the lead taken from everyone else on those lots, and
+ * the outcome of lots already closed (a bid event can arrive after the
+ * close). Clears b. */
+static void send_folded(db_conn *conn, part_batch *b)
 {
-    if (b->lot_id <= 0 || b->bidder_id <= 0 || !money_ok(b->amount))
+    db_array a[8];
+    for (int i = 0; i < 8; i++)
+        db_array_init(&a[i]);
+    if (b->noutbids > 0) {
+        for (size_t i = 0; i < b->noutbids; i++) {
+            db_array_i64(&a[0], b->outbids[i].lot_id);
+            db_array_i64(&a[1], b->outbids[i].user_id);
+            db_array_i64(&a[2], b->outbids[i].at_us);
+        }
+        const char *p[] = { db_array_str(&a[0]), db_array_str(&a[1]), db_array_str(&a[2]) };
+        db_pipe_send(conn, "part_outbid_many", 3, p);
+    }
+    if (b->nbids > 0) {
+        for (int i = 0; i < 3; i++) {
+            db_array_free(&a[i]);
+            db_array_init(&a[i]);
+        }
+        for (size_t i = 0; i < b->nbids; i++) {
+            const part_bid_row *r = &b->bids[i];
+            db_array_i64(&a[0], r->user_id);
+            db_array_i64(&a[1], r->lot_id);
+            db_array_text(&a[2], r->currency);
+            db_array_i64(&a[3], r->count);
+            db_array_i64(&a[4], r->highest);
+            db_array_bool(&a[5], part_batch_leader(b, r->lot_id) == r->user_id);
+            db_array_i64(&a[6], r->first_at_us);
+            db_array_i64(&a[7], r->last_at_us);
+        }
+        const char *p[8];
+        for (int i = 0; i < 8; i++)
+            p[i] = db_array_str(&a[i]);
+        db_pipe_send(conn, "part_bid_many", 8, p);
+        db_array lots, leaders;
+        db_array_init(&lots);
+        db_array_init(&leaders);
+        for (size_t i = 0; i < b->nlots; i++) {
+            db_array_i64(&lots, b->lots[i].lot_id);
+            db_array_i64(&leaders, b->lots[i].leader_id);
+        }
+        const char *q[] = { db_array_str(&lots), db_array_str(&leaders) };
+        db_pipe_send(conn, "part_others_trail_many", 2, q);
+        db_pipe_send(conn, "part_apply_outcome", 1, q);
+        db_array_free(&lots);
+        db_array_free(&leaders);
+    }
+    for (int i = 0; i < 8; i++)
+        db_array_free(&a[i]);
+    part_batch_clear(b);
+}
+
+static int fold_bid(db_conn *conn, part_batch *b, const Gavel__Events__V1__BidPlaced *e)
+{
+    if (e->lot_id <= 0 || e->bidder_id <= 0 || !money_ok(e->amount))
         return EV_E_INVALID;
-    char uid[24], lot[24], amt[24], at[24];
-    const char *p[] = { db_i64(uid, b->bidder_id), db_i64(lot, b->lot_id), b->amount->currency,
-                        db_i64(amt, b->amount->units), db_i64(at, b->placed_at_us) };
-    db_pipe_send(conn, "part_bid", 5, p);
-    const char *q[] = { lot, uid };
-    db_pipe_send(conn, "part_others_trail", 2, q);
-    db_pipe_send(conn, "part_apply_outcome", 1, q);
+    if (part_batch_full(b))
+        send_folded(conn, b);
+    part_batch_bid(b, e->bidder_id, e->lot_id, e->amount->currency, e->amount->units,
+                   e->placed_at_us);
     return 0;
 }
 
-static int apply_outbid(db_conn *conn, const Gavel__Events__V1__BidOutbid *o, int64_t at_us)
+static int fold_outbid(db_conn *conn, part_batch *b, const Gavel__Events__V1__BidOutbid *o,
+                       int64_t at_us)
 {
     if (o->lot_id <= 0 || o->previous_leader_id <= 0)
         return EV_E_INVALID;
-    char lot[24], uid[24], at[24];
-    const char *p[] = { db_i64(lot, o->lot_id), db_i64(uid, o->previous_leader_id),
-                        db_i64(at, at_us) };
-    db_pipe_send(conn, "part_outbid", 3, p);
+    if (part_batch_full(b))
+        send_folded(conn, b);
+    part_batch_outbid(b, o->lot_id, o->previous_leader_id, at_us);
     return 0;
 }
 
-static int apply_close(db_conn *conn, int64_t lot_id, int64_t winner,
+/* A close is rare: it is written at once, after what was folded before
+ * it, so the events keep their order. */
+static int apply_close(db_conn *conn, part_batch *b, int64_t lot_id, int64_t winner,
                        const Gavel__Common__V1__Money *price, int64_t closed_at_us)
 {
     if (lot_id <= 0 || winner < 0 || (price != NULL && !money_ok(price)))
         return EV_E_INVALID;
-    char lot[24], win[24], pr[24], at[24];
+    send_folded(conn, b);
+    char lot[24], win[24], pr[24], at[24], lots[32];
     const char *p[] = { db_i64(lot, lot_id), db_i64(win, winner),
                         db_i64(pr, price != NULL ? price->units : 0), db_i64(at, closed_at_us) };
     db_pipe_send(conn, "lot_outcome_insert", 4, p);
-    db_pipe_send(conn, "part_apply_outcome", 1, p);
+    snprintf(lots, sizeof lots, "{%s}", lot);
+    const char *q[] = { lots };
+    db_pipe_send(conn, "part_apply_outcome", 1, q);
     return 0;
 }
 
@@ -72,7 +132,7 @@ static ProtobufCMessage *payload(const Gavel__Events__V1__Envelope *env,
 
 int participation_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg)
 {
-    (void)arg;
+    part_batch *b = arg;
     static const struct { const char *type; const ProtobufCMessageDescriptor *d; } kinds[] = {
         { "bid.placed", &gavel__events__v1__bid_placed__descriptor },
         { "bid.outbid", &gavel__events__v1__bid_outbid__descriptor },
@@ -89,18 +149,27 @@ int participation_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, v
         return EV_E_INVALID;
     int rc;
     if (k == 0) {
-        rc = apply_bid(conn, (const void *)m);
+        rc = fold_bid(conn, b, (const void *)m);
     } else if (k == 1) {
-        rc = apply_outbid(conn, (const void *)m, env->occurred_at_us);
+        rc = fold_outbid(conn, b, (const void *)m, env->occurred_at_us);
     } else if (k == 2) {
         const Gavel__Events__V1__LotClosed *lc = (const void *)m;
-        rc = apply_close(conn, lc->lot_id, lc->winner_id, lc->price, lc->closed_at_us);
+        rc = apply_close(conn, b, lc->lot_id, lc->winner_id, lc->price, lc->closed_at_us);
     } else {
         const Gavel__Events__V1__AuctionClosed *ac = (const void *)m;
-        rc = apply_close(conn, ac->lot_id, ac->winner_id, ac->price, ac->closed_at_us);
+        rc = apply_close(conn, b, ac->lot_id, ac->winner_id, ac->price, ac->closed_at_us);
     }
     protobuf_c_message_free_unpacked(m, NULL);
     return rc;
+}
+
+int participation_batch_end(db_conn *conn, bool ok, void *arg)
+{
+    part_batch *b = arg;
+    if (ok)
+        send_folded(conn, b);
+    part_batch_clear(b);
+    return 0;
 }
 
 /* Page tokens are "<last_event_at_us>:<lot_id>" of the last row shown. */

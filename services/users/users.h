@@ -4,7 +4,8 @@
  * (register, profiles), sessions.c (login, tokens, logout), password.c
  * (argon2id), wallet.c (handlers), ledger.c (balance changes and ledger
  * rows), wallet_batch.c and wallet_batch_ops.c (many wallet calls in one
- * transaction), idempotency.c, participation.c (event consumer and history),
+ * transaction), idempotency.c, participation.c (event consumer and history)
+ * with participation_fold.c (a batch of bid events folded per bidder and lot),
  * bootstrap.c (first admin), validate.c.
  */
 #ifndef GAVEL_USERS_H
@@ -26,6 +27,7 @@ typedef struct {
     ev_producer *producer;
     ev_relay *relay;
     ev_consumer *participation;
+    struct part_batch *part_batch; /* owned; the participation consumer's thread only */
     const char *pg_dsn;
     const char *private_key_path;
     const char *admin_file;
@@ -92,12 +94,48 @@ int users_register(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **o
 int users_get_profile(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 int users_update_profile(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 
+/* ---- participation_fold.c: a batch of bid events, one row per (bidder, lot) ---- */
+enum { PART_BATCH_ROWS = 64 };
+typedef struct {
+    int64_t user_id, lot_id;
+    char currency[4];
+    int32_t count;              /* bids placed in the batch */
+    int64_t highest, first_at_us, last_at_us;
+} part_bid_row;
+typedef struct {
+    int64_t lot_id, leader_id;  /* leader after the batch; 0 when outbid since */
+} part_lot_row;
+typedef struct {
+    int64_t lot_id, user_id, at_us;
+} part_outbid_row;
+/* Fixed-size, owned by its user; add only while !part_batch_full. */
+typedef struct part_batch {
+    part_bid_row bids[PART_BATCH_ROWS];
+    part_lot_row lots[PART_BATCH_ROWS];
+    part_outbid_row outbids[PART_BATCH_ROWS];
+    size_t nbids, nlots, noutbids;
+} part_batch;
+void part_batch_clear(part_batch *b);
+bool part_batch_empty(const part_batch *b);
+/** True when the next event might not fit: write and clear first. */
+bool part_batch_full(const part_batch *b);
+/** A bid.placed; currency is copied (3 letters). */
+void part_batch_bid(part_batch *b, int64_t user_id, int64_t lot_id, const char *currency,
+                    int64_t amount, int64_t at_us);
+/** A bid.outbid naming the previous leader user_id. */
+void part_batch_outbid(part_batch *b, int64_t lot_id, int64_t user_id, int64_t at_us);
+/** The lot's leader after the events folded so far; 0 when none is known. */
+int64_t part_batch_leader(const part_batch *b, int64_t lot_id);
+
 /* ---- participation.c ---- */
 int users_list_participation(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
-/* The participation consumer's handler: sends its writes into the
- * consumer's pipeline (ev_consumer_start_piped), naming participation_stmts. */
+/* The participation consumer (ev_consumer_start_piped, naming
+ * participation_stmts): the handler folds bid events into the part_batch
+ * passed as arg, and participation_batch_end writes them. Lot closes are
+ * written at once, after what was folded before them. */
 extern const char *const participation_stmts[];
 int participation_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
+int participation_batch_end(db_conn *conn, bool ok, void *arg);
 
 /* ---- bootstrap.c ---- */
 /** Creates the admin named in GAVEL_BOOTSTRAP_ADMIN_FILE once. Returns 0 or -1. */

@@ -146,20 +146,29 @@ const db_stmt users_stmts[] = {
       "(2, 'user:' || i.user_id || ':available', i.amount)) AS e(k, account, amount) "
       "ORDER BY i.n, e.k" },
 
-    /* participation */
-    { "part_bid",
+    /* participation: a consumer batch folded per (bidder, lot), see
+     * participation_fold.c; each statement also filters with = ANY on its
+     * key so a connection's cached plan keeps using the index */
+    { "part_outbid_many",
+      "UPDATE participation p SET is_leading = false, "
+      "last_event_at_us = greatest(p.last_event_at_us, x.at) "
+      "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(lot_id, user_id, at) "
+      "WHERE p.lot_id = ANY($1::bigint[]) AND p.lot_id = x.lot_id AND p.user_id = x.user_id" },
+    { "part_bid_many",
       "INSERT INTO participation (user_id, lot_id, currency, bid_count, highest_bid, "
-      "is_leading, first_bid_at_us, last_event_at_us) VALUES ($1, $2, $3, 1, $4, true, $5, $5) "
-      "ON CONFLICT (user_id, lot_id) DO UPDATE SET bid_count = participation.bid_count + 1, "
+      "is_leading, first_bid_at_us, last_event_at_us) "
+      "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::bigint[], "
+      "$6::bool[], $7::bigint[], $8::bigint[]) "
+      "ON CONFLICT (user_id, lot_id) DO UPDATE SET "
+      "bid_count = participation.bid_count + EXCLUDED.bid_count, "
       "highest_bid = greatest(participation.highest_bid, EXCLUDED.highest_bid), "
-      "is_leading = participation.outcome = 'open', "
+      "is_leading = EXCLUDED.is_leading AND participation.outcome = 'open', "
       "last_event_at_us = greatest(participation.last_event_at_us, EXCLUDED.last_event_at_us)" },
-    { "part_others_trail",
-      "UPDATE participation SET is_leading = false WHERE lot_id = $1 AND user_id <> $2 "
-      "AND is_leading" },
-    { "part_outbid",
-      "UPDATE participation SET is_leading = false, "
-      "last_event_at_us = greatest(last_event_at_us, $3) WHERE lot_id = $1 AND user_id = $2" },
+    { "part_others_trail_many",
+      "UPDATE participation p SET is_leading = false "
+      "FROM unnest($1::bigint[], $2::bigint[]) AS x(lot_id, leader_id) "
+      "WHERE p.lot_id = ANY($1::bigint[]) AND p.is_leading AND p.lot_id = x.lot_id "
+      "AND p.user_id <> x.leader_id" },
     { "lot_outcome_insert",
       "INSERT INTO lot_outcomes (lot_id, winner_id, final_price, closed_at_us) "
       "VALUES ($1, $2, $3, $4) ON CONFLICT (lot_id) DO NOTHING" },
@@ -167,7 +176,8 @@ const db_stmt users_stmts[] = {
       "UPDATE participation p SET outcome = CASE WHEN p.user_id = o.winner_id THEN 'won' "
       "ELSE 'lost' END, is_leading = p.user_id = o.winner_id, final_price = o.final_price, "
       "last_event_at_us = greatest(p.last_event_at_us, o.closed_at_us) "
-      "FROM lot_outcomes o WHERE o.lot_id = p.lot_id AND p.lot_id = $1" },
+      "FROM lot_outcomes o WHERE o.lot_id = ANY($1::bigint[]) AND p.lot_id = ANY($1::bigint[]) "
+      "AND p.lot_id = o.lot_id" },
     { "part_list",
       "SELECT lot_id, currency, bid_count, highest_bid, is_leading, outcome, final_price, "
       "first_bid_at_us, last_event_at_us FROM participation WHERE user_id = $1 "

@@ -33,17 +33,20 @@ def envelope(type_, lot, payload, event_id=None, topic_source="bids"):
         payload=payload.SerializeToString())
 
 
-def publish(kafka, env, topic="gavel.bids", key=None):
-    kafka.send(topic, key=(key or env.aggregate_id).encode(),
-               value=env.SerializeToString()).get(timeout=10)
+def publish(kafka, env, topic="gavel.bids", key=None, wait=True):
+    sent = kafka.send(topic, key=(key or env.aggregate_id).encode(),
+                      value=env.SerializeToString())
+    if wait:
+        sent.get(timeout=10)
     return env
 
 
 class Lot:
     """One lot's bid history, published event by event."""
 
-    def __init__(self, kafka):
+    def __init__(self, kafka, wait=True):
         self.kafka = kafka
+        self.wait = wait  # False: send without waiting, so events reach the consumer together
         self.id = new_lot()
         self.seq = 0
         self.leader = None
@@ -55,11 +58,11 @@ class Lot:
         env = publish(self.kafka, envelope("bid.placed", self.id, events_pb2.BidPlaced(
             lot_id=self.id, bid_id=random.randrange(1, 2 ** 53), seq=self.seq,
             bidder_id=bidder.id, amount=h.rub(units), placed_at_us=now,
-            ends_at_us=now + 1800 * 10 ** 6)))
+            ends_at_us=now + 1800 * 10 ** 6)), wait=self.wait)
         if self.leader is not None and self.leader != bidder.id:
             publish(self.kafka, envelope("bid.outbid", self.id, events_pb2.BidOutbid(
                 lot_id=self.id, previous_leader_id=self.leader, new_leader_id=bidder.id,
-                amount=h.rub(units))))
+                amount=h.rub(units))), wait=self.wait)
         self.leader, self.price = bidder.id, units
         return env
 
@@ -67,7 +70,7 @@ class Lot:
         return publish(self.kafka, envelope("lot.closed", self.id, events_pb2.LotClosed(
             lot_id=self.id, winner_id=self.leader if winner_id is None else winner_id,
             price=h.rub(self.price if price is None else price), reserve_met=True,
-            closed_at_us=int(time.time() * 1e6))))
+            closed_at_us=int(time.time() * 1e6))), wait=self.wait)
 
 
 def items(users_stub, account, md=None, user_id=0, **page):
@@ -138,6 +141,34 @@ def test_bids_then_close_make_the_winner_won_and_the_loser_lost(users_stub, kafk
     assert (eb.outcome, eb.final_price.units, eb.my_highest_bid.units, eb.bid_count) == \
         ("lost", 2000, 1500, 1)
     assert ea.bid_count == 2 and ea.my_highest_bid.units == 2000
+
+
+def test_a_burst_of_events_lands_as_if_applied_one_by_one(users_stub, kafka, new_account,
+                                                          consumer_ready):
+    """Events sent without waiting reach the consumer together, and it
+    writes a batch folded per bidder and lot: the history must still be
+    what applying the events one by one gives, wherever batches end."""
+    a, b, c = new_account(), new_account(), new_account()
+    hot, closed = Lot(kafka, wait=False), Lot(kafka, wait=False)
+    for bidder, units in ((a, 100), (b, 200), (a, 300), (c, 400), (a, 500), (b, 600)):
+        hot.bid(bidder, units)
+    closed.bid(a, 100)
+    closed.bid(b, 200)
+    closed.close()
+    now = int(time.time() * 1e6)
+    publish(kafka, envelope("bid.placed", closed.id, events_pb2.BidPlaced(  # after the close
+        lot_id=closed.id, bid_id=random.randrange(1, 2 ** 53), seq=3, bidder_id=c.id,
+        amount=h.rub(250), placed_at_us=now, ends_at_us=now)), wait=False)
+    kafka.flush(timeout=10)
+    want = [(a, hot, (3, 500, False, "open")), (b, hot, (2, 600, True, "open")),
+            (c, hot, (1, 400, False, "open")), (a, closed, (1, 100, False, "lost")),
+            (b, closed, (1, 200, True, "won")), (c, closed, (1, 250, False, "lost"))]
+    for acct, lot, fields in want:
+        def seen(e):
+            return (e.bid_count, e.my_highest_bid.units, e.is_leading, e.outcome)
+        e = wait_entry(users_stub, acct, lot.id, lambda e: seen(e) == fields,
+                       what="bidder %d's entry %r" % (acct.id, fields))
+        assert e.last_event_at_us >= e.first_bid_at_us > 0
 
 
 def test_lot_closed_without_winner_is_lost_for_every_bidder(users_stub, kafka, a, b):
