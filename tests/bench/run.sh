@@ -254,6 +254,16 @@ echo
 echo "PlaceBid hot lot: best $best accepted/s, $(ratio "$best" "$naive_hot") x naive, $(ratio "$best" "$(field rps "$bping")") of the Ping ceiling; back to back: $(field p999_ms "$hot") ms p999"
 echo "PlaceBid hot lot, every bid answered: $(field answered_per_s "$hot")/s, $(ratio "$(field answered_per_s "$hot")" "$naive_seen_tps") x naive validating, $(ratio "$(field answered_per_s "$hot")" "$(field rps "$bping")") of the Ping ceiling"
 echo "PlaceBid hot lot, every bid stale (the refusal path alone): $(field answered_per_s "$stale")/s, $(ratio "$(field answered_per_s "$stale")" "$(field rps "$bping")") of the Ping ceiling"
+# Why the mix stays under half of Ping (docs/architecture.md, "Where the time
+# goes"): with k answers per accepted bid, refusals at the all-stale rate and
+# accepted bids at the spread's rate, both optimistic, the answer rate
+# cannot pass 1 / (1/(k*spread) + 1/stale).
+awk -v a="$(field answered_per_s "$hot")" -v acc="$(field rps "$hot")" \
+    -v sp="$(field rps "$spread")" -v st="$(field answered_per_s "$stale")" \
+    -v ping="$(field rps "$bping")" 'BEGIN {
+    if (acc <= 0 || sp <= 0 || st <= 0 || ping <= 0) { print "hot lot bound: not computed (a rate was 0)"; exit }
+    k = a / acc; b = 1 / (1 / (k * sp) + 1 / st)
+    printf "hot lot bound from this run: %.1f answers per accepted bid, spread %d accepted/s, refusals %d/s: at most %.0f answered/s, %.2f of the Ping ceiling\n", k, sp, st, b, b / ping }'
 echo "restart of gavel-bids with $stored stored bids (1,000,000 on 1,000 live lots, a key each): healthy after $restart_ms ms, RSS $restart_rss_mb MB"
 echo "refused as already outbid: hot $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$hot"), spread $(sed -n 's/.*refused=\([0-9]*\).*/\1/p' <<<"$spread")"
 echo "errors: ping $(field errors "$ping"), reserve $(field errors "$reserve"), reserve batch $(field errors "$reserve_batch"), hot $(field errors "$hot"), stale $(field errors "$stale"), spread $(field errors "$spread")"
