@@ -185,7 +185,7 @@ naive() {  # $1 = number of lots
      pgbench -n -h 127.0.0.1 -p "$GAVEL_PG_PORT" -U gavel -c "$BIDDERS" -j 2 -T "$SECONDS_EACH" \
          -D nlots="$1" -f "$ROOT/tests/bench/naive_bid.sql" -l gavel_bench >"$out/naive-$1.txt" 2>&1)
     local tps p50 p99
-    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out/naive-$1.txt" | head -1)
+    tps=$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$out/naive-$1.txt" | head -1)
     read -r p50 p99 < <(cat "$out"/pgbench_log.* | awk '{print $3}' | sort -n |
         awk '{v[NR]=$1} END {printf "%.3f %.3f\n", v[int(NR*0.50)]/1000, v[int(NR*0.99)]/1000}')
     echo "$tps $p50 $p99"
@@ -198,7 +198,7 @@ psql_bench -d gavel_bench -f tests/bench/naive_schema.sql >/dev/null
 (cd "$out" && pgbench -n -h 127.0.0.1 -p "$GAVEL_PG_PORT" -U gavel -c "$BIDDERS" -j 2 \
      -T "$SECONDS_EACH" -D seen=100000 -f "$ROOT/tests/bench/naive_bid_seen.sql" gavel_bench \
      >"$out/naive-seen.txt" 2>&1)
-naive_seen_tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out/naive-seen.txt" | head -1)
+naive_seen_tps=$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$out/naive-seen.txt" | head -1)
 naive_seen=$(psql_bench -d gavel_bench -tA -c "SELECT count(*) FROM naive_bids" |
              awk -v s="$SECONDS_EACH" '{printf "%.0f", $1 / s}')
 psql_bench -d gavel_bench -f tests/bench/naive_schema.sql >/dev/null
