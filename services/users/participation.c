@@ -4,8 +4,9 @@
  * gavel.auctions auction.closed). The events library runs each handler
  * in the same transaction as the event's dedupe row, so a redelivered
  * event changes nothing. Bid events are folded per (bidder, lot) and
- * written set-based when the batch ends (participation_fold.c). Closed lots are remembered in lot_outcomes so the
- * outcome is right whichever topic's event arrives first.
+ * written set-based when the batch ends (participation_fold.c). Closed
+ * lots are remembered in lot_outcomes so the outcome is right whichever
+ * topic's event arrives first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,60 +27,75 @@ static bool money_ok(const Gavel__Common__V1__Money *m)
     return m != NULL && strlen(m->currency) == 3 && m->units >= 0;
 }
 
-/* Sends what b folded, in the order that keeps the events' meaning:
- * outbids of bidders without a bid in the batch, the bids (each lot's last
- * bidder leading), the lead taken from everyone else on those lots, and
- * the outcome of lots already closed (a bid event can arrive after the
- * close). Clears b. */
+/* Outbids of bidders without a bid in the batch: written first, so a
+ * later bid of theirs in the same batch leads again. */
+static void send_outbids(db_conn *conn, const part_batch *b)
+{
+    db_array lots, users, ats;
+    db_array_init(&lots);
+    db_array_init(&users);
+    db_array_init(&ats);
+    for (size_t i = 0; i < b->noutbids; i++) {
+        db_array_i64(&lots, b->outbids[i].lot_id);
+        db_array_i64(&users, b->outbids[i].user_id);
+        db_array_i64(&ats, b->outbids[i].at_us);
+    }
+    const char *p[] = { db_array_str(&lots), db_array_str(&users), db_array_str(&ats) };
+    db_pipe_send(conn, "part_outbid_many", 3, p);
+    db_array_free(&lots);
+    db_array_free(&users);
+    db_array_free(&ats);
+}
+
+/* The folded bids (each lot's last bidder leading), then the lead taken
+ * from everyone else on those lots, then the outcome of lots already
+ * closed (a bid event can arrive after the close). */
+static void send_bids(db_conn *conn, const part_batch *b)
+{
+    enum { NCOL = 8 };
+    db_array col[NCOL];
+    for (int i = 0; i < NCOL; i++)
+        db_array_init(&col[i]);
+    for (size_t i = 0; i < b->nbids; i++) {
+        const part_bid_row *r = &b->bids[i];
+        db_array_i64(&col[0], r->user_id);
+        db_array_i64(&col[1], r->lot_id);
+        db_array_text(&col[2], r->currency);
+        db_array_i64(&col[3], r->count);
+        db_array_i64(&col[4], r->highest);
+        db_array_bool(&col[5], part_batch_leader(b, r->lot_id) == r->user_id);
+        db_array_i64(&col[6], r->first_at_us);
+        db_array_i64(&col[7], r->last_at_us);
+    }
+    const char *p[NCOL];
+    for (int i = 0; i < NCOL; i++)
+        p[i] = db_array_str(&col[i]);
+    db_pipe_send(conn, "part_bid_many", NCOL, p);
+    for (int i = 0; i < NCOL; i++)
+        db_array_free(&col[i]);
+
+    db_array lots, leaders;
+    db_array_init(&lots);
+    db_array_init(&leaders);
+    for (size_t i = 0; i < b->nlots; i++) {
+        db_array_i64(&lots, b->lots[i].lot_id);
+        db_array_i64(&leaders, b->lots[i].leader_id);
+    }
+    const char *q[] = { db_array_str(&lots), db_array_str(&leaders) };
+    db_pipe_send(conn, "part_others_trail_many", 2, q);
+    db_pipe_send(conn, "part_apply_outcome", 1, q);
+    db_array_free(&lots);
+    db_array_free(&leaders);
+}
+
+/* Sends what b folded, in the order that keeps the events' meaning, and
+ * clears b. */
 static void send_folded(db_conn *conn, part_batch *b)
 {
-    db_array a[8];
-    for (int i = 0; i < 8; i++)
-        db_array_init(&a[i]);
-    if (b->noutbids > 0) {
-        for (size_t i = 0; i < b->noutbids; i++) {
-            db_array_i64(&a[0], b->outbids[i].lot_id);
-            db_array_i64(&a[1], b->outbids[i].user_id);
-            db_array_i64(&a[2], b->outbids[i].at_us);
-        }
-        const char *p[] = { db_array_str(&a[0]), db_array_str(&a[1]), db_array_str(&a[2]) };
-        db_pipe_send(conn, "part_outbid_many", 3, p);
-    }
-    if (b->nbids > 0) {
-        for (int i = 0; i < 3; i++) {
-            db_array_free(&a[i]);
-            db_array_init(&a[i]);
-        }
-        for (size_t i = 0; i < b->nbids; i++) {
-            const part_bid_row *r = &b->bids[i];
-            db_array_i64(&a[0], r->user_id);
-            db_array_i64(&a[1], r->lot_id);
-            db_array_text(&a[2], r->currency);
-            db_array_i64(&a[3], r->count);
-            db_array_i64(&a[4], r->highest);
-            db_array_bool(&a[5], part_batch_leader(b, r->lot_id) == r->user_id);
-            db_array_i64(&a[6], r->first_at_us);
-            db_array_i64(&a[7], r->last_at_us);
-        }
-        const char *p[8];
-        for (int i = 0; i < 8; i++)
-            p[i] = db_array_str(&a[i]);
-        db_pipe_send(conn, "part_bid_many", 8, p);
-        db_array lots, leaders;
-        db_array_init(&lots);
-        db_array_init(&leaders);
-        for (size_t i = 0; i < b->nlots; i++) {
-            db_array_i64(&lots, b->lots[i].lot_id);
-            db_array_i64(&leaders, b->lots[i].leader_id);
-        }
-        const char *q[] = { db_array_str(&lots), db_array_str(&leaders) };
-        db_pipe_send(conn, "part_others_trail_many", 2, q);
-        db_pipe_send(conn, "part_apply_outcome", 1, q);
-        db_array_free(&lots);
-        db_array_free(&leaders);
-    }
-    for (int i = 0; i < 8; i++)
-        db_array_free(&a[i]);
+    if (b->noutbids > 0)
+        send_outbids(conn, b);
+    if (b->nbids > 0)
+        send_bids(conn, b);
     part_batch_clear(b);
 }
 
