@@ -153,6 +153,17 @@ int rpc_time_left_ms(const rpc_call *c);
 /** True when the caller holds any of the roles. */
 bool rpc_has_role(const rpc_call *c, unsigned roles);
 
+/* The longest client address text, an IPv6 literal and its NUL included. */
+#define RPC_ADDR_MAX 48
+/**
+ * The client's IP address as text ("127.0.0.1", "::1"), for limits kept per
+ * address. It is the connection's peer, unless the caller is a verified
+ * service identity (the gateway) naming the client it acts for in the
+ * `x-client-addr` metadata (an IP literal). "unknown" when neither says.
+ * Borrowed from the call (first use computes it; the call's thread only).
+ */
+const char *rpc_client_addr(rpc_call *c);
+
 /**
  * Records a failure status and message (printf-style) for the answer and
  * returns `code`, so handlers write `return rpc_fail(c, GRPC_STATUS_…, …)`.

@@ -53,6 +53,7 @@ struct rpc_call {
     rpc_principal principal;
     bool has_principal;
     char request_id[65];
+    char client_addr[RPC_ADDR_MAX];     /* rpc_client_addr, filled on first use */
     int status;
     char *status_msg;                   /* arena */
     grpc_slice status_slice;
