@@ -48,19 +48,20 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 # --- libraries: libs/<name>/*.c minus *_test.c, one archive each ------------
 # LIB_DEPS_<name> lists what a library needs below it, so a library's tests
 # build without the ones above it.
-LIBS          := core cache db events rpc check
+LIBS          := core cache db events rpc check dsl
 LIB_DEPS_core :=
 LIB_DEPS_cache := core
 LIB_DEPS_db   := core
 LIB_DEPS_events := db core
 LIB_DEPS_rpc  := cache core
 LIB_DEPS_check := rpc db cache core
+LIB_DEPS_dsl  := core
 lib_src     = $(filter-out %_test.c,$(wildcard libs/$(1)/*.c)) $(wildcard libs/$(1)/*.cc)
 lib_obj     = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(call lib_src,$(1))))
 lib_a       = $(BUILD)/lib/libgavel_$(1).a
 PROTO_A    := $(BUILD)/lib/libgavel_proto.a
 # Link order: higher libraries first.
-ALL_LIB_A  := $(foreach l,check rpc events db cache core,$(call lib_a,$(l))) $(PROTO_A)
+ALL_LIB_A  := $(foreach l,check rpc events db cache dsl core,$(call lib_a,$(l))) $(PROTO_A)
 
 $(PROTO_A): $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
@@ -191,24 +192,24 @@ clean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # --- fuzzing ------------------------------------------------------------------
-# make fuzz: the catalog DSL parser (services/auctions/dsl*.c) under clang's
-# libFuzzer with ASan and UBSan for FUZZ_SECONDS, starting from the corpus
-# kept in git. New inputs go to $(BUILD)/fuzz/corpus and crashes to
+# make fuzz: the DSL library (libs/dsl) under clang's libFuzzer with ASan and
+# UBSan for FUZZ_SECONDS, over its test schemas (libs/dsl/dsl_test_schema.h:
+# every type and flag, with the catalog's field names), starting from the
+# corpus kept in git. New inputs go to $(BUILD)/fuzz/corpus and crashes to
 # $(BUILD)/fuzz/; fold worthwhile inputs back into the kept corpus with
 #   $(BUILD)/fuzz/dsl_fuzz -merge=1 tests/fuzz/corpus/dsl $(BUILD)/fuzz/corpus
 .PHONY: fuzz
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 300
 FUZZ_CORPUS  := tests/fuzz/corpus/dsl
-FUZZ_SRC     := tests/fuzz/dsl_fuzz.c $(addprefix services/auctions/,dsl.c dsl_value.c dsl_sql.c) \
+FUZZ_SRC     := tests/fuzz/dsl_fuzz.c $(call lib_src,dsl) \
                 $(addprefix libs/core/,arena.c xmalloc.c text.c log.c clock.c)
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-                -Ilibs -Iservices/auctions
+                -Ilibs
 FUZZ_LIBS    := $(shell pkg-config --libs jansson libcrypto 2>/dev/null) -lpthread -lm
 
-$(BUILD)/fuzz/dsl_fuzz: $(FUZZ_SRC) services/auctions/dsl.h services/auctions/dsl_int.h \
-    libs/core/core.h
+$(BUILD)/fuzz/dsl_fuzz: $(FUZZ_SRC) $(wildcard libs/dsl/*.h) libs/core/core.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRC) $(FUZZ_LIBS)
 

@@ -16,8 +16,8 @@
  *   scheduler.c    opens and closes lots in the bids service on time,
  *                  under row leases so replicas never double up
  *   bids_client.c  OpenLot and CloseLot calls
- *   dsl.c          the catalog's JSON filter DSL -> parameterised SQL
- *   catalog.c      ListLots
+ *   catalog.c      ListLots, through libs/dsl
+ *   catalog_fields.c  its DSL schema: the fields of lots it may name
  *   pricing.c      QuoteServices and the price-rule admin RPCs
  */
 #ifndef GAVEL_AUCTIONS_H
@@ -28,6 +28,7 @@
 #include "check/check.h"
 #include "core/core.h"
 #include "db/db.h"
+#include "dsl/dsl.h"
 #include "events/events.h"
 #include "rpc/rpc.h"
 #include "gavel/auctions/v1/auctions.pb-c.h"
@@ -64,6 +65,7 @@ extern const db_migration auctions_migrations[]; /* generated from migrations/ *
 extern const db_stmt auctions_stmts[];           /* lot_sql.c */
 extern const rpc_method lots_methods[];          /* lots.c, transitions.c, categories.c */
 extern const rpc_method catalog_methods[];       /* catalog.c */
+extern const dsl_schema catalog_schema;          /* catalog_fields.c: ListLots' DSL */
 extern const rpc_method pricing_methods[];       /* pricing.c */
 
 int auctions_post_init(void);

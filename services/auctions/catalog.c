@@ -1,6 +1,7 @@
 /*
- * ListLots, the catalog: the filter DSL (dsl.c) becomes one parameterised
- * statement behind the caller's visibility. Moderators, admins and services
+ * ListLots, the catalog: the filter DSL (libs/dsl, over catalog_schema of
+ * catalog_fields.c) becomes one parameterised statement behind the
+ * caller's visibility. Moderators, admins and services
  * see every lot; anyone else the scheduled, live and closed ones plus their
  * own in any state, as GetLot decides. The reserve amount follows
  * lot_sees_reserve per row. One row beyond the page is fetched to learn
@@ -10,7 +11,6 @@
 #include <string.h>
 
 #include "auctions.h"
-#include "dsl.h"
 
 /* The lot, then its seller for the reserve's visibility; the DSL appends
  * the order keys after these. */
@@ -54,17 +54,18 @@ static size_t field_size(const ProtobufCFieldDescriptor *f)
 }
 
 /* Resets every Lot field the query did not ask for to its default; the
- * DSL's field table names each Lot field exactly once. */
+ * catalog's field table names each Lot field exactly once. */
 static void keep_requested(Gavel__Auctions__V1__Lot *lot, const dsl_query *q)
 {
     static const Gavel__Auctions__V1__Lot blank = GAVEL__AUCTIONS__V1__LOT__INIT;
-    for (int i = 0; dsl_fields[i].name != NULL; i++) {
+    const dsl_field *fields = catalog_schema.fields;
+    for (int i = 0; fields[i].name != NULL; i++) {
         if (dsl_returns(q, i))
             continue;
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
-            &gavel__auctions__v1__lot__descriptor, dsl_fields[i].lot_field);
+            &gavel__auctions__v1__lot__descriptor, fields[i].reply_field);
         if (f == NULL)
-            panic("catalog: DSL field %s names no Lot field", dsl_fields[i].name);
+            panic("catalog: DSL field %s names no Lot field", fields[i].name);
         memcpy((char *)lot + f->offset, (const char *)&blank + f->offset, field_size(f));
         if (f->label == PROTOBUF_C_LABEL_REPEATED)
             memcpy((char *)lot + f->quantifier_offset,
@@ -114,7 +115,8 @@ static int list_lots(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage *
     const rpc_principal *me = rpc_caller(c);
     char err[256], uid[24];
     dsl_query *q = NULL;
-    if (dsl_parse(req->filter_json, strlen(req->filter_json), now_us(), &q, err, sizeof err) < 0)
+    if (dsl_parse(&catalog_schema, req->filter_json, strlen(req->filter_json), now_us(), &q, err,
+                  sizeof err) < 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
     arena_on_free(rpc_arena(c), query_free, q);
 

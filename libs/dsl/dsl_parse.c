@@ -1,14 +1,16 @@
 /*
- * The catalog's JSON filter DSL: jansson parses filter_json, each element is
- * checked against the operator and field tables below into a dsl_query
- * (values and times: dsl_value.c), and dsl_sql.c turns that into one SELECT
- * whose text holds only table columns, fixed operators and $n placeholders —
- * never a caller's value.
+ * The DSL's elements: jansson parses filter_json, each element is checked
+ * against the operator table below and the schema's fields into a
+ * dsl_query (values and times: dsl_value.c), and dsl_sql.c turns that into
+ * one SELECT whose text holds only the schema's columns, fixed operators
+ * and $n placeholders — never a caller's value.
  *
- * Invariants: a query that parsed always builds; every order ends with id
- * (so the order is total and keyset pages neither repeat nor skip rows);
- * ORDER BY, the selected key columns and the keyset condition use the same
- * sort expression of a field, so the cursor's values compare as they sort.
+ * Invariants: a query that parsed always builds; every order ends with the
+ * schema's key field (so the order is total and keyset pages neither repeat
+ * nor skip rows); ORDER BY, the selected key columns and the keyset
+ * condition use the same sort expression of a field, so the cursor's
+ * values compare as they sort. Every message is the same for every schema
+ * but for the names, lists and samples it takes from the schema.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,51 +18,6 @@
 #include <strings.h>
 
 #include "dsl_int.h"
-
-#define NULL_LAST(col) "coalesce(" col ", " DSL_NULL_SORTS_AS ")"
-#define STATE_RANK                                                                      \
-    "array_position('{draft,in_review,approved,rejected,scheduled,live,closed,cancelled}'" \
-    "::text[], l.state)"
-
-const dsl_field dsl_fields[] = {
-    { "id", DSL_INT, "l.id", "l.id", 0, "id" },
-    { "seller_id", DSL_INT, "l.seller_id", "l.seller_id", 0, "seller_id" },
-    { "title", DSL_TEXT, "l.title", "l.title", DSL_LIKE, "title" },
-    { "description", DSL_TEXT, "l.description", NULL, DSL_LIKE, "description" },
-    { "make", DSL_TEXT, "l.make", "l.make", DSL_LIKE, "make" },
-    { "model", DSL_TEXT, "l.model", "l.model", DSL_LIKE, "model" },
-    { "year", DSL_INT, "l.year", "l.year", 0, "year" },
-    { "mileage_km", DSL_INT, "l.mileage_km", "l.mileage_km", 0, "mileage_km" },
-    { "vin", DSL_TEXT, "l.vin", "l.vin", 0, "vin" },
-    { "region", DSL_TEXT, "l.region", "l.region", 0, "region" },
-    { "city_id", DSL_INT, "l.city_id", "l.city_id", 0, "city_id" },
-    { "category_id", DSL_INT, "l.category_id", NULL_LAST("l.category_id"), DSL_NULLABLE,
-      "category_id" },
-    { "state", DSL_STATE, "l.state", STATE_RANK, 0, "state" },
-    { "start_price", DSL_MONEY, "l.start_price", NULL_LAST("l.start_price"), DSL_NULLABLE,
-      "start_price" },
-    { "buy_now_price", DSL_MONEY, "l.buy_now_price", NULL_LAST("l.buy_now_price"),
-      DSL_NULLABLE, "buy_now_price" },
-    { "session_id", DSL_INT, "l.session_id", NULL_LAST("l.session_id"), DSL_NULLABLE,
-      "session_id" },
-    { "start_time", DSL_TIME, "l.starts_at_us", NULL_LAST("l.starts_at_us"), DSL_NULLABLE,
-      "starts_at_us" },
-    { "end_time", DSL_TIME, "l.ends_at_us", NULL_LAST("l.ends_at_us"), DSL_NULLABLE,
-      "ends_at_us" },
-    { "created_time", DSL_TIME, "l.created_at_us", "l.created_at_us", 0, "created_at_us" },
-    { "updated_time", DSL_TIME, "l.updated_at_us", "l.updated_at_us", 0, "updated_at_us" },
-    { "photo_urls", DSL_OUTPUT, NULL, NULL, 0, "photo_urls" },
-    { "condition", DSL_OUTPUT, NULL, NULL, 0, "condition" },
-    { "reserve_price", DSL_OUTPUT, NULL, NULL, 0, "reserve_price" },
-    { "has_reserve", DSL_OUTPUT, NULL, NULL, 0, "has_reserve" },
-    { "increments", DSL_OUTPUT, NULL, NULL, 0, "increments" },
-    { "soft_close_window_seconds", DSL_OUTPUT, NULL, NULL, 0, "soft_close_window_seconds" },
-    { "max_extensions", DSL_OUTPUT, NULL, NULL, 0, "max_extensions" },
-    { "rejection_reason", DSL_OUTPUT, NULL, NULL, 0, "rejection_reason" },
-    { "result", DSL_OUTPUT, NULL, NULL, 0, "result" },
-    { 0 },
-};
-#define ID_FIELD (&dsl_fields[0])
 
 static const dsl_op ops[] = {
     { "eq", OP_EQ, "=", "[\"eq\", field, value]" },
@@ -71,7 +28,7 @@ static const dsl_op ops[] = {
     { "lte", OP_LTE, "<=", "[\"lte\", field, value]" },
     { "in", OP_IN, "IN", "[\"in\", field, [value, ...]]" },
     { "like", OP_LIKE, "LIKE", "[\"like\", field, \"%pattern%\"]" },
-    { "fields", OP_FIELDS, NULL, "[\"fields\", \"id,title,...\"]" },
+    { "fields", OP_FIELDS, NULL, NULL }, /* usage quotes the schema's sample */
     { "order", OP_ORDER, NULL, "[\"order\", \"field [asc|desc], ...\"]" },
     { "limit", OP_LIMIT, NULL, "[\"limit\", n]" },
     { "cursor", OP_CURSOR, NULL, "[\"cursor\", next_cursor]" },
@@ -150,12 +107,52 @@ const char *dsl__described(parser *p, const json_t *v)
     }
 }
 
-static const dsl_field *field_named(const char *s, size_t n)
+const char *dsl__joined(parser *p, const char *const *items, size_t n, const char *last)
 {
-    for (const dsl_field *f = dsl_fields; f->name != NULL; f++)
-        if (strlen(f->name) == n && memcmp(f->name, s, n) == 0)
-            return f;
-    return NULL;
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) + 2 + (last != NULL ? strlen(last) : 0);
+    char *out = arena_alloc(p->q->mem, len), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n && last != NULL ? last : ", ";
+        o += snprintf(o, len - (size_t)(o - out), "%s%s", sep, items[i]);
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The fields "like" applies to, as "a, b and c". */
+static const char *like_fields(parser *p)
+{
+    const dsl_field *fields = p->q->schema->fields;
+    const char *names[DSL_MAX_FIELDS];
+    size_t n = 0;
+    for (const dsl_field *f = fields; f->name != NULL && n < DSL_MAX_FIELDS; f++)
+        if (f->flags & DSL_LIKE)
+            names[n++] = f->name;
+    return dsl__joined(p, names, n, " and ");
+}
+
+/* The operators this schema takes, as "eq, ne, …". */
+static const char *taken_ops(parser *p)
+{
+    const char *names[NOPS];
+    size_t n = 0;
+    for (size_t i = 0; i < NOPS; i++)
+        if (ops[i].code < OP_FIRST_SINGLETON ||
+            !(p->q->schema->refuses & OP_REFUSAL(ops[i].code)))
+            names[n++] = ops[i].name;
+    return dsl__joined(p, names, n, NULL);
+}
+
+static const dsl_field *field_named(parser *p, const char *s, size_t n)
+{
+    return dsl__field_named(p->q->schema, s, n);
+}
+
+static const dsl_field *key_field(const dsl_query *q)
+{
+    return &q->schema->fields[0];
 }
 
 /* ---- elements ---- */
@@ -166,20 +163,21 @@ static int parse_filter(parser *p, const dsl_op *op, const json_t *e)
     if (!json_is_string(name))
         return dsl__fail(p, DSL_E_FIELD, "the field must be a string, got %s",
                          dsl__described(p, name));
-    const dsl_field *f = field_named(json_string_value(name), json_string_length(name));
+    const dsl_field *f = field_named(p, json_string_value(name), json_string_length(name));
     if (f == NULL)
         return dsl__fail(p, DSL_E_FIELD, "unknown field %s",
                          shown(p, json_string_value(name), json_string_length(name)));
     if (f->type == DSL_OUTPUT)
         return dsl__fail(p, DSL_E_FIELD, "field \"%s\" can be returned but not filtered on",
                          f->name);
-    if (op->code == OP_LIKE && !(f->flags & DSL_LIKE))
-        return dsl__fail(p, DSL_E_FIELD,
-                         "\"like\" applies only to title, description, make and model, not %s",
-                         f->name);
-    if (f->type == DSL_STATE && op->code != OP_EQ && op->code != OP_NE && op->code != OP_IN)
-        return dsl__fail(p, DSL_E_FIELD, "\"%s\" does not apply to state (use eq, ne or in)",
-                         op->name);
+    if (op->code == OP_LIKE && !(f->flags & DSL_LIKE)) {
+        const char *like = like_fields(p);
+        return like[0] == '\0' ? dsl__fail(p, DSL_E_FIELD, "\"like\" applies to no field here")
+               : dsl__fail(p, DSL_E_FIELD, "\"like\" applies only to %s, not %s", like, f->name);
+    }
+    if (f->type == DSL_ENUM && op->code != OP_EQ && op->code != OP_NE && op->code != OP_IN)
+        return dsl__fail(p, DSL_E_FIELD, "\"%s\" does not apply to %s (use eq, ne or in)",
+                         op->name, f->name);
     filter *fl = &p->q->filters[p->q->nfilters];
     *fl = (filter){ .op = op, .f = f, .elem = p->elem, .nvals = 1 };
     if (op->code == OP_IN) {
@@ -220,16 +218,16 @@ static int parse_fields(parser *p, const char *s, size_t n)
     q->mask = 0;
     for (size_t at = 0, b, e; at <= n; at++) {
         next_item(s, n, &at, &b, &e);
-        const dsl_field *f = field_named(s + b, e - b);
+        const dsl_field *f = field_named(p, s + b, e - b);
         if (f == NULL)
             return dsl__fail(p, DSL_E_FIELD, e == b ? "empty field name in %s" : "unknown field %s",
                              e == b ? shown(p, s, n) : shown(p, s + b, e - b));
-        uint64_t bit = 1ull << (f - dsl_fields);
+        uint64_t bit = 1ull << (f - q->schema->fields);
         if (q->mask & bit)
             return dsl__fail(p, DSL_E_FIELD, "field \"%s\" is listed twice", f->name);
         q->mask |= bit;
     }
-    q->mask |= 1; /* id always comes */
+    q->mask |= 1; /* the key always comes */
     return 0;
 }
 
@@ -247,20 +245,21 @@ static int parse_order(parser *p, const char *s, size_t n)
         if (d < e && !is_desc && !(e - d == 3 && strncasecmp(s + d, "asc", 3) == 0))
             return dsl__fail(p, DSL_E_ELEMENT, "order key %s must be a field, then asc or desc",
                              shown(p, s + b, e - b));
-        const dsl_field *f = field_named(s + b, w - b);
+        const dsl_field *f = field_named(p, s + b, w - b);
         if (f == NULL)
             return dsl__fail(p, DSL_E_FIELD, w == b ? "empty order key in %s" : "unknown field %s",
                              w == b ? shown(p, s, n) : shown(p, s + b, w - b));
-        if (f->sort == NULL)
+        if (!(f->flags & DSL_ORDER))
             return dsl__fail(p, DSL_E_FIELD, "cannot order by \"%s\"", f->name);
         if (q->nkeys == DSL_MAX_ORDER)
             return dsl__fail(p, DSL_E_ELEMENT, "at most %d order keys", DSL_MAX_ORDER);
         for (int k = 0; k < q->nkeys; k++) {
             if (q->keys[k].f == f)
                 return dsl__fail(p, DSL_E_FIELD, "order names \"%s\" twice", f->name);
-            if (q->keys[k].f == ID_FIELD)
+            if (q->keys[k].f == key_field(q))
                 return dsl__fail(p, DSL_E_FIELD,
-                                 "\"id\" must be the last order key (it is unique)");
+                                 "\"%s\" must be the last order key (it is unique)",
+                                 key_field(q)->name);
         }
         q->keys[q->nkeys++] = (key){ .f = f, .is_desc = is_desc };
     }
@@ -276,9 +275,9 @@ static int parse_singleton(parser *p, const dsl_op *op, const json_t *v)
     case OP_FIELDS:
     case OP_ORDER:
         if (s == NULL)
-            return dsl__fail(p, DSL_E_VALUE, "\"%s\" needs a string such as %s, got %s", op->name,
-                             op->code == OP_FIELDS ? "\"id,title\"" : "\"start_time desc\"",
-                             dsl__described(p, v));
+            return dsl__fail(p, DSL_E_VALUE, "\"%s\" needs a string such as \"%s\", got %s",
+                             op->name, op->code == OP_FIELDS ? p->q->schema->sample_fields
+                             : p->q->schema->sample_order, dsl__described(p, v));
         return op->code == OP_FIELDS ? parse_fields(p, s, n) : parse_order(p, s, n);
     case OP_LIMIT:
         if (!(json_is_integer(v) && (limit = json_integer_value(v), true)) &&
@@ -292,7 +291,8 @@ static int parse_singleton(parser *p, const dsl_op *op, const json_t *v)
     default:
         if (s == NULL || n > DSL_MAX_CURSOR)
             return dsl__fail(p, DSL_E_CURSOR,
-                             "malformed cursor; pass next_cursor exactly as ListLots returned it");
+                             "malformed cursor; pass next_cursor exactly as %s returned it",
+                             p->q->schema->listing);
         p->q->cursor = arena_strndup(p->q->mem, s, n);
         return 0;
     }
@@ -315,15 +315,21 @@ static int parse_element(parser *p, const json_t *e)
             strlen(ops[i].name) == json_string_length(name))
             op = &ops[i];
     if (op == NULL)
-        return dsl__fail(p, DSL_E_ELEMENT,
-                         "unknown operator %s (eq, ne, gt, gte, lt, lte, in, like, fields, "
-                         "order, limit, cursor)",
-                         shown(p, json_string_value(name), json_string_length(name)));
+        return dsl__fail(p, DSL_E_ELEMENT, "unknown operator %s (%s)",
+                         shown(p, json_string_value(name), json_string_length(name)),
+                         taken_ops(p));
+    if (op->code >= OP_FIRST_SINGLETON && (p->q->schema->refuses & OP_REFUSAL(op->code)))
+        return dsl__fail(p, DSL_E_ELEMENT, "\"%s\" is not accepted here; filter_json takes %s",
+                         op->name, taken_ops(p));
     size_t want = op->code >= OP_FIRST_SINGLETON ? 2 : 3;
+    const char *usage = op->code == OP_FIELDS
+                        ? arena_printf(p->q->mem, "[\"fields\", \"%s,...\"]",
+                                       p->q->schema->sample_fields)
+                        : op->usage;
     if (n != want)
         return dsl__fail(p, DSL_E_ELEMENT,
                          "\"%s\" takes %zu item%s after its name, as in %s; got %zu", op->name,
-                         want - 1, want == 2 ? "" : "s", op->usage, n - 1);
+                         want - 1, want == 2 ? "" : "s", usage, n - 1);
     if (op->code < OP_FIRST_SINGLETON)
         return parse_filter(p, op, e);
     int *seen = &p->q->seen[op->code - OP_FIRST_SINGLETON];
@@ -336,13 +342,13 @@ static int parse_element(parser *p, const json_t *e)
 
 /* ---- the query ---- */
 
-/* After every element: the id tie-breaker, the cursor, then the times. */
+/* After every element: the key tie-breaker, the cursor, then the times. */
 static int finish(parser *p)
 {
     dsl_query *q = p->q;
-    if (q->nkeys == 0 || q->keys[q->nkeys - 1].f != ID_FIELD) {
+    if (q->nkeys == 0 || q->keys[q->nkeys - 1].f != key_field(q)) {
         bool is_desc = q->nkeys > 0 && q->keys[q->nkeys - 1].is_desc;
-        q->keys[q->nkeys++] = (key){ .f = ID_FIELD, .is_desc = is_desc };
+        q->keys[q->nkeys++] = (key){ .f = key_field(q), .is_desc = is_desc };
     }
     p->elem = q->seen[OP_CURSOR - OP_FIRST_SINGLETON];
     int rc = q->cursor[0] != '\0' ? dsl__cursor_decode(p) : 0;
@@ -364,13 +370,13 @@ static int finish(parser *p)
     return rc;
 }
 
-int dsl_parse(const char *json, size_t len, int64_t now_us, dsl_query **out,
-              char *err, size_t errlen)
+int dsl_parse(const dsl_schema *schema, const char *json, size_t len, int64_t now_us,
+              dsl_query **out, char *err, size_t errlen)
 {
     json_t *root = NULL;
     arena *mem = arena_new();
     dsl_query *q = arena_calloc(mem, 1, sizeof *q);
-    *q = (dsl_query){ .mem = mem, .mask = ~0ull, .limit = DSL_DEFAULT_LIMIT,
+    *q = (dsl_query){ .mem = mem, .schema = schema, .mask = ~0ull, .limit = DSL_DEFAULT_LIMIT,
                       .now_us = now_us, .seen = { -1, -1, -1, -1 }, .cursor = "" };
     parser p = { .q = q, .err = err, .errlen = errlen, .elem = -1 };
     int rc = 0;
@@ -391,7 +397,7 @@ int dsl_parse(const char *json, size_t len, int64_t now_us, dsl_query **out,
         }
         if (!json_is_array(root)) {
             rc = dsl__fail(&p, DSL_E_JSON, "filter_json must be a JSON array of elements, such as "
-                           "[[\"eq\",\"city_id\",671]]");
+                           "%s", schema->sample_filter);
             goto out;
         }
         if (json_array_size(root) > DSL_MAX_ELEMENTS) {
@@ -428,6 +434,6 @@ int dsl_limit(const dsl_query *q)
 
 bool dsl_returns(const dsl_query *q, int field)
 {
-    return field >= 0 && field < 64 && (q->mask >> field & 1);
+    return field >= 0 && field < DSL_MAX_FIELDS && (q->mask >> field & 1);
 }
 

@@ -1,11 +1,13 @@
 /*
- * dsl_int: what the DSL's modules share and nothing outside them includes —
- * the parsed query, the operators, and the helpers each side needs from the
- * other. dsl.c reads elements, dsl_value.c reads values and times,
- * dsl_sql.c writes the statement and the cursors.
+ * dsl_int: what the DSL's modules share and nothing outside libs/dsl
+ * includes — the parsed query, the operators, and the helpers each side
+ * needs from the other. dsl_parse.c reads elements, dsl_value.c reads
+ * values and times, dsl_schema.c looks fields up and checks schemas,
+ * dsl_sql.c writes the statement, dsl_cursor.c the cursors, dsl_buf.c is
+ * the growable buffer they write into.
  */
-#ifndef GAVEL_AUCTIONS_DSL_INT_H
-#define GAVEL_AUCTIONS_DSL_INT_H
+#ifndef GAVEL_DSL_INT_H
+#define GAVEL_DSL_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,6 +20,11 @@
 typedef enum { OP_EQ, OP_NE, OP_GT, OP_GTE, OP_LT, OP_LTE, OP_IN, OP_LIKE,
                OP_FIELDS, OP_ORDER, OP_LIMIT, OP_CURSOR } op_code;
 #define OP_FIRST_SINGLETON OP_FIELDS
+/* The DSL_NO_* bit of a singleton operator. */
+#define OP_REFUSAL(code) (1u << ((code) - OP_FIRST_SINGLETON))
+_Static_assert(OP_REFUSAL(OP_FIELDS) == DSL_NO_FIELDS && OP_REFUSAL(OP_ORDER) == DSL_NO_ORDER &&
+               OP_REFUSAL(OP_LIMIT) == DSL_NO_LIMIT && OP_REFUSAL(OP_CURSOR) == DSL_NO_CURSOR,
+               "DSL_NO_* follow the singleton operators");
 
 typedef struct {
     const char *name;
@@ -47,11 +54,12 @@ typedef struct {
 
 struct dsl_query {
     arena *mem;                    /* everything below and every string handed out */
+    const dsl_schema *schema;      /* borrowed */
     filter filters[DSL_MAX_ELEMENTS];
     int nfilters;
-    key keys[DSL_MAX_ORDER + 1];   /* + the id appended as tie-breaker */
+    key keys[DSL_MAX_ORDER + 1];   /* + the key field appended as tie-breaker */
     int nkeys;
-    uint64_t mask;                 /* bit i: return dsl_fields[i] */
+    uint64_t mask;                 /* bit i: return schema->fields[i] */
     int limit;
     int64_t now_us;                /* what relative times are evaluated against */
     int seen[4];                   /* element of fields, order, limit, cursor; -1 none */
@@ -71,13 +79,16 @@ typedef struct {
     size_t len, cap;
 } buf;
 
-/* ---- dsl.c ---- */
+/* ---- dsl_parse.c ---- */
 
 /** Writes "element <n>: " (inside an element) and the message into the
  *  parser's buffer; returns rc. */
 int dsl__fail(parser *p, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /** A JSON value as messages show it, allocated in the query's arena. */
 const char *dsl__described(parser *p, const json_t *v);
+/** items[0..n) as "a, b, c", or "a, b<last>c" when last is not NULL (" and "
+ *  gives "a, b and c"); allocated in the query's arena. */
+const char *dsl__joined(parser *p, const char *const *items, size_t n, const char *last);
 
 /* ---- dsl_value.c ---- */
 
@@ -93,10 +104,33 @@ void dsl__skip_blanks(const char *s, size_t n, size_t *i);
 int dsl__parse_value(parser *p, const dsl_field *f, op_code op, const json_t *v,
                      const char *what, value *out);
 
+/* ---- dsl_schema.c ---- */
+
+/** The row of schema named s[0..n), or NULL. */
+const dsl_field *dsl__field_named(const dsl_schema *schema, const char *s, size_t n);
+/** The number of names of an enumerated field. */
+size_t dsl__enum_count(const dsl_field *f);
+
 /* ---- dsl_sql.c ---- */
+
+/** Is k's cursor value text (else a 64-bit integer)? */
+bool dsl__key_is_text(const key *k);
+
+/* ---- dsl_cursor.c ---- */
 
 /** Checks q->cursor against the parsed filters and order; on success sets
  *  q->after and q->now_us. Returns 0 or DSL_E_CURSOR with the message. */
 int dsl__cursor_decode(parser *p);
+
+/* ---- dsl_buf.c: a growable NUL-terminated buffer; b->p is freed with free() ---- */
+
+void dsl__buf_add(buf *b, const void *data, size_t n);
+void dsl__buf_str(buf *b, const char *s);
+/** Appends a formatted piece of at most 63 bytes (a longer one is a bug). */
+void dsl__buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Appends v as 8 big-endian bytes. */
+void dsl__buf_i64(buf *b, int64_t v);
+/** Reads 8 big-endian bytes. */
+int64_t dsl__be64(const uint8_t *p);
 
 #endif

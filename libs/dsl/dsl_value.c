@@ -1,6 +1,6 @@
 /*
- * Values of the catalog DSL: integers, money, text, states and times, each
- * checked against its field's type. Times are evaluated here, in C: unix
+ * Values of the DSL: integers, money, text, enumerated names and times,
+ * each checked against its field's type. Times are evaluated here, in C: unix
  * microseconds, RFC 3339 with any offset, or the relative grammar
  * now() [(+|-) interval <n> (second|minute|hour|day)[s]], kept as an offset
  * until the query knows its `now` (its own, or a cursor's).
@@ -12,9 +12,6 @@
 #include <time.h>
 
 #include "dsl_int.h"
-
-static const char *const state_names[] = { "draft", "in_review", "approved", "rejected",
-                                           "scheduled", "live", "closed", "cancelled" };
 
 /* Strict decimal: an optional '-', then 1..19 digits, within int64. */
 bool dsl__parse_i64(const char *s, size_t n, int64_t *out)
@@ -239,15 +236,15 @@ int dsl__parse_value(parser *p, const dsl_field *f, op_code op, const json_t *v,
                              "backslash, \\%% or \\_ for a literal %% or _)", what, f->name);
         out->text = arena_strndup(p->q->mem, s, n);
         return 0;
-    case DSL_STATE:
-        for (size_t i = 0; s != NULL && i < sizeof state_names / sizeof state_names[0]; i++)
-            if (strlen(state_names[i]) == n && memcmp(state_names[i], s, n) == 0) {
-                out->text = state_names[i];
+    case DSL_ENUM:
+        for (const char *const *name = f->names; s != NULL && *name != NULL; name++)
+            if (strlen(*name) == n && memcmp(*name, s, n) == 0) {
+                out->text = *name;
                 return 0;
             }
-        return dsl__fail(p, DSL_E_VALUE,
-                         "%sstate must be one of draft, in_review, approved, rejected, scheduled, "
-                         "live, closed, cancelled; got %s", what, dsl__described(p, v));
+        return dsl__fail(p, DSL_E_VALUE, "%s%s must be one of %s; got %s", what, f->name,
+                         dsl__joined(p, f->names, dsl__enum_count(f), NULL),
+                         dsl__described(p, v));
     default:
         panic("dsl: value of output-only field %s", f->name);
     }
