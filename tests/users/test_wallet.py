@@ -431,7 +431,21 @@ def test_get_hold_is_for_its_owner_and_staff_only(wallet_stub, funded, other_bid
     assert h.call(wallet_stub.GetHold, req, admin.md).hold == mine
     assert h.call(wallet_stub.GetHold, req, service_md).hold == mine
     assert mine.created_at_us > 0
-    h.expect_error(DENIED, wallet_stub.GetHold, req, other_bidder.md)
+
+
+def test_get_hold_of_another_users_hold_reads_exactly_like_a_missing_hold(
+        wallet_stub, funded, other_bidder, ledger):
+    """Regression: another user's hold answered PERMISSION_DENIED "is not
+    yours", which told the caller that the hold exists."""
+    a = funded(1000)
+    hold = reserve(wallet_stub, a, 10).hold_id
+    missing = ledger.one("SELECT max(id) FROM holds")[0] + 1000000
+    theirs = h.expect_error(NOT_FOUND, wallet_stub.GetHold,
+                            users_pb2.GetHoldRequest(hold_id=hold), other_bidder.md)
+    absent = h.expect_error(NOT_FOUND, wallet_stub.GetHold,
+                            users_pb2.GetHoldRequest(hold_id=missing), other_bidder.md)
+    assert theirs.details().replace(str(hold), "N") == absent.details().replace(str(missing), "N")
+    assert theirs.details() == "hold %d not found" % hold
 
 
 def test_get_hold_of_unknown_hold_is_not_found(wallet_stub, admin):
