@@ -149,16 +149,19 @@ typedef enum { IDEM_NEW, IDEM_REPLAY, IDEM_CONFLICT } idem_state;
  *  (single calls and batch items alike). */
 void idem_request_hash(const ProtobufCMessage *req, char hex[65]);
 
+/** Whose keys the call uses: its verified subject (a user id as text, or
+ *  a service name). Borrowed from the call; money calls always have one. */
+const char *idem_caller(const rpc_call *c);
 /**
- * Claims (method, key) inside the open transaction for a request whose
- * normalized form is req. On IDEM_REPLAY *stored is the first answer
- * unpacked into the call's arena. Returns 0 or DB_E_*.
+ * Claims (method, caller of c, key) inside the open transaction for a
+ * request whose normalized form is req. On IDEM_REPLAY *stored is the
+ * first answer unpacked into the call's arena. Returns 0 or DB_E_*.
  */
 int idem_claim(rpc_call *c, db_conn *conn, const char *method, const char *key,
                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                idem_state *state, ProtobufCMessage **stored);
-/** Records the answer for a claimed key in the same transaction. */
-int idem_store(db_conn *conn, const char *method, const char *key,
+/** Records the answer for a key c claimed, in the same transaction. */
+int idem_store(rpc_call *c, db_conn *conn, const char *method, const char *key,
                const ProtobufCMessage *resp);
 
 /* ---- wallet.c / ledger.c ---- */
@@ -237,7 +240,7 @@ enum { BATCH_LOCK_STMTS = 2 };
 
 /* What differs between the kinds of batch (reserve, release). */
 typedef struct {
-    const char *method;                       /* key space: "ReserveFunds" */
+    const char *method;                       /* key space, with the caller: "ReserveFunds" */
     const ProtobufCMessageDescriptor *resp_desc;
     /* Sends into the open pipeline, right after the key claim, the
      * statements (some of lock_stmts, in that order) that lock and load the

@@ -50,7 +50,7 @@ static int money_body(db_conn *conn, void *arg)
     if (rc < 0)
         return rc;
     m->resp = m->answer(m->c, &ch);
-    return idem_store(conn, m->method, m->key, m->resp);
+    return idem_store(m->c, conn, m->method, m->key, m->resp);
 }
 
 static int money_run(money_call *m, ProtobufCMessage **out)
