@@ -15,7 +15,8 @@ const db_stmt users_stmts[] = {
       "SELECT id, email, role, display_name, company, phone, region, "
       "(extract(epoch FROM created_at) * 1000000)::bigint, "
       "(extract(epoch FROM updated_at) * 1000000)::bigint FROM users WHERE id = $1" },
-    { "user_by_email", "SELECT id, password_hash, role FROM users WHERE lower(email) = lower($1)" },
+    { "user_by_email",
+      "SELECT id, password_hash, role, email FROM users WHERE lower(email) = lower($1)" },
     { "user_update",
       "UPDATE users SET display_name = coalesce($2, display_name), "
       "company = coalesce($3, company), phone = coalesce($4, phone), "

@@ -1,6 +1,7 @@
 """Fixtures of the users tests: more gavel-users daemons beside the
 session's, as an operator runs replicas (same database, Redis and Kafka
 unless a test says otherwise)."""
+import concurrent.futures
 import socket
 
 import pytest
@@ -19,9 +20,9 @@ def free_port():
 def spare_users(stack, users):
     """spare_users(tag, **env) starts another gavel-users on free ports with
     the session daemon's environment plus env, and returns its Daemon
-    (metrics on int(d.env["GAVEL_METRICS_PORT"])). Each is stopped at the
-    end of the module unless the test stopped it; its log must hold no
-    sanitizer report."""
+    (metrics on int(d.env["GAVEL_METRICS_PORT"])). Those still running at
+    the end of the module are stopped (exit 0 after the drain); no log may
+    hold a sanitizer report."""
     started = []
 
     def start(tag, **env):
@@ -38,11 +39,11 @@ def spare_users(stack, users):
         return d
 
     yield start
-    problems = []
-    for d in started:
-        if d.is_running():
-            d.stop()
-        found = d.sanitizer_reports()
-        if found:
-            problems.append("%s: sanitizer reports %s" % (d.log_path, found))
+    # Together: each takes seconds to leave the participation consumer group.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(started))) as pool:
+        stops = [pool.submit(d.stop) for d in started if d.is_running()]
+    for f in stops:
+        f.result()
+    problems = ["%s: sanitizer reports %s" % (d.log_path, d.sanitizer_reports())
+                for d in started if d.sanitizer_reports()]
     assert not problems, "\n".join(problems)
