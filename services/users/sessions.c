@@ -4,7 +4,8 @@
  * strings stored only as SHA-256 and usable once. Each login starts a
  * family; presenting an already-rotated refresh token means it was copied,
  * so the whole family is revoked: its refresh tokens in PostgreSQL and its
- * recent access tokens in the Redis revocation list.
+ * recent access tokens in the Redis revocation list. Login asks the
+ * throttle (login_throttle.c) before it reads the account or hashes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -118,16 +119,24 @@ int users_login(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
     if (strlen(req->email) > 254 || strlen(req->password) > 128 || req->email[0] == '\0')
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                         "email (at most 254 bytes) and password (at most 128) are required");
+    /* Throttled attempts stop here, before the database and argon2. */
+    login_attempt attempt;
+    int rc = login_throttle_check(c, req->email, &attempt);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL)
         return fail_db(c, DB_E_TIMEOUT);
     const char *p[] = { req->email };
-    int rc = 0;
     PGresult *r = db_exec(conn, "user_by_email", 1, p, &rc);
     db_pool_put(users.db, conn);
     if (r == NULL)
         return fail_db(c, rc);
     bool found = PQntuples(r) == 1;
+    if (found && (rc = login_throttle_recheck(c, &attempt, db_get_str(r, 0, 3))) != 0) {
+        PQclear(r);
+        return rc;
+    }
     bool ok = password_verify(found ? db_get_str(r, 0, 1) : NULL, req->password);
     session_tx t = { .c = c };
     if (found) {
@@ -135,8 +144,11 @@ int users_login(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
         t.role = rpc_strdup(c, db_get_str(r, 0, 2));
     }
     PQclear(r);
-    if (!ok)
+    if (!ok) {
+        login_throttle_failed(&attempt);
         return rpc_fail(c, GRPC_STATUS_UNAUTHENTICATED, "email or password is wrong");
+    }
+    login_throttle_succeeded(&attempt);
     if ((rc = db_tx(users.db, DB_READ_COMMITTED, login_body, &t)) < 0)
         return fail_db(c, rc);
     Gavel__Users__V1__LoginResponse *resp =

@@ -2,9 +2,9 @@
  * users daemon, private header: accounts and sessions (Users) and money on
  * the platform (Wallet). Files are split by mechanism: accounts.c
  * (register, profiles), sessions.c (login, tokens, logout), password.c
- * (argon2id), wallet.c (handlers), ledger.c (balance changes and ledger
- * rows), wallet_batch.c and wallet_batch_ops.c (many wallet calls in one
- * transaction), idempotency.c, participation.c (event consumer and history)
+ * (argon2id), login_throttle.c (failed logins counted in Redis), wallet.c
+ * (handlers), ledger.c (balance changes and ledger rows), wallet_batch.c
+ * and wallet_batch_ops.c (many wallet calls in one transaction), idempotency.c, participation.c (event consumer and history)
  * with participation_fold.c (a batch of bid events folded per bidder and lot),
  * bootstrap.c (first admin), validate.c.
  */
@@ -38,6 +38,9 @@ typedef struct {
     int64_t refresh_ttl_s;
     int64_t argon_m_kib;
     int64_t argon_t;
+    int64_t login_account_failures; /* 0: no account throttle */
+    int64_t login_address_failures; /* 0: no address throttle */
+    int64_t login_window_s;
 } users_state;
 
 extern users_state users;
@@ -63,6 +66,39 @@ int password_hash(const char *pw, char *out, size_t outlen);
 bool password_verify(const char *encoded, const char *pw);
 /** NULL when pw meets the policy, else a message for the user. */
 const char *password_policy(const char *pw);
+
+/* ---- login_throttle.c ---- */
+
+enum { LOGIN_ACCOUNT, LOGIN_ADDRESS };
+enum { LOGIN_BAD_CREDENTIALS, LOGIN_THROTTLED_ACCOUNT, LOGIN_THROTTLED_ADDRESS, LOGIN_REASONS };
+
+/* One login attempt as the throttle sees it; lives on the handler's stack. */
+typedef struct {
+    const char *addr;           /* rpc_client_addr; borrowed from the call */
+    char account_hash[65];      /* hex SHA-256 of the email lower-cased in ASCII */
+    char keys[2][96];           /* Redis keys: [LOGIN_ACCOUNT], [LOGIN_ADDRESS] */
+    int64_t counts[2];          /* failures counted there, as last read or written */
+} login_attempt;
+
+/** Looks up the gavel_users_login_failures_total series; post_init calls it. */
+void login_throttle_init(void);
+/**
+ * Starts an attempt for email from the call's client address and checks
+ * both counts before any hashing. Returns GRPC_STATUS_OK, or (with
+ * rpc_fail) RESOURCE_EXHAUSTED giving the wait in seconds, or UNAVAILABLE
+ * when Redis cannot answer.
+ */
+int login_throttle_check(rpc_call *c, const char *email, login_attempt *a);
+/** Moves the account count to the email as the database stores it, and
+ *  checks again when that is another key (a database that lower-cases
+ *  more than ASCII). Returns as login_throttle_check. */
+int login_throttle_recheck(rpc_call *c, login_attempt *a, const char *stored_email);
+/** Counts a failed attempt (wrong password or unknown email), logs and
+ *  meters it. A Redis failure is logged, never returned. */
+void login_throttle_failed(login_attempt *a);
+/** After a successful login: clears the account's count (the address
+ *  keeps its own). */
+void login_throttle_succeeded(const login_attempt *a);
 
 /* ---- validate.c ---- */
 int check_email(rpc_call *c, const char *email);
@@ -149,16 +185,19 @@ typedef enum { IDEM_NEW, IDEM_REPLAY, IDEM_CONFLICT } idem_state;
  *  (single calls and batch items alike). */
 void idem_request_hash(const ProtobufCMessage *req, char hex[65]);
 
+/** Whose keys the call uses: its verified subject (a user id as text, or
+ *  a service name). Borrowed from the call; money calls always have one. */
+const char *idem_caller(const rpc_call *c);
 /**
- * Claims (method, key) inside the open transaction for a request whose
- * normalized form is req. On IDEM_REPLAY *stored is the first answer
- * unpacked into the call's arena. Returns 0 or DB_E_*.
+ * Claims (method, caller of c, key) inside the open transaction for a
+ * request whose normalized form is req. On IDEM_REPLAY *stored is the
+ * first answer unpacked into the call's arena. Returns 0 or DB_E_*.
  */
 int idem_claim(rpc_call *c, db_conn *conn, const char *method, const char *key,
                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                idem_state *state, ProtobufCMessage **stored);
-/** Records the answer for a claimed key in the same transaction. */
-int idem_store(db_conn *conn, const char *method, const char *key,
+/** Records the answer for a key c claimed, in the same transaction. */
+int idem_store(rpc_call *c, db_conn *conn, const char *method, const char *key,
                const ProtobufCMessage *resp);
 
 /* ---- wallet.c / ledger.c ---- */
@@ -237,7 +276,7 @@ enum { BATCH_LOCK_STMTS = 2 };
 
 /* What differs between the kinds of batch (reserve, release). */
 typedef struct {
-    const char *method;                       /* key space: "ReserveFunds" */
+    const char *method;                       /* key space, with the caller: "ReserveFunds" */
     const ProtobufCMessageDescriptor *resp_desc;
     /* Sends into the open pipeline, right after the key claim, the
      * statements (some of lock_stmts, in that order) that lock and load the

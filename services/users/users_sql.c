@@ -15,7 +15,8 @@ const db_stmt users_stmts[] = {
       "SELECT id, email, role, display_name, company, phone, region, "
       "(extract(epoch FROM created_at) * 1000000)::bigint, "
       "(extract(epoch FROM updated_at) * 1000000)::bigint FROM users WHERE id = $1" },
-    { "user_by_email", "SELECT id, password_hash, role FROM users WHERE lower(email) = lower($1)" },
+    { "user_by_email",
+      "SELECT id, password_hash, role, email FROM users WHERE lower(email) = lower($1)" },
     { "user_update",
       "UPDATE users SET display_name = coalesce($2, display_name), "
       "company = coalesce($3, company), phone = coalesce($4, phone), "
@@ -77,23 +78,26 @@ const db_stmt users_stmts[] = {
       "SELECT t.id, e.account, $5, e.amount FROM t, "
       "unnest($6::text[], $7::bigint[]) AS e(account, amount) RETURNING tx_id" },
 
-    /* idempotency */
+    /* idempotency: a key is the caller's own, (method, caller, key) */
     { "idem_claim",
-      "INSERT INTO idempotency_keys (method, key, request_hash) VALUES ($1, $2, $3) "
-      "ON CONFLICT DO NOTHING RETURNING 1" },
+      "INSERT INTO idempotency_keys (method, caller, key, request_hash) "
+      "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1" },
     { "idem_lookup",
-      "SELECT request_hash, response FROM idempotency_keys WHERE method = $1 AND key = $2" },
-    { "idem_store", "UPDATE idempotency_keys SET response = $3 WHERE method = $1 AND key = $2" },
+      "SELECT request_hash, response FROM idempotency_keys "
+      "WHERE method = $1 AND caller = $2 AND key = $3" },
+    { "idem_store",
+      "UPDATE idempotency_keys SET response = $4 "
+      "WHERE method = $1 AND caller = $2 AND key = $3" },
 
     /* wallet batches (wallet_batch*.c): a constant number of statements
      * for any number of items; arrays are parallel, in item order. */
     { "idem_claim_many",
-      "INSERT INTO idempotency_keys (method, key, request_hash) "
-      "SELECT $1, k.key, k.hash FROM unnest($2::text[], $3::text[]) WITH ORDINALITY "
+      "INSERT INTO idempotency_keys (method, caller, key, request_hash) "
+      "SELECT $1, $2, k.key, k.hash FROM unnest($3::text[], $4::text[]) WITH ORDINALITY "
       "AS k(key, hash, n) ORDER BY k.n ON CONFLICT DO NOTHING RETURNING key, ctid::text" },
     { "idem_lookup_many",
       "SELECT key, request_hash, response FROM idempotency_keys "
-      "WHERE method = $1 AND key = ANY($2::text[])" },
+      "WHERE method = $1 AND caller = $2 AND key = ANY($3::text[])" },
     /* By the claimed rows' ctid: this transaction inserted them and no
      * other can change them, so the address holds, and a TID scan does not
      * depend on statistics (a plan made while the table was small scanned

@@ -50,7 +50,7 @@ static int money_body(db_conn *conn, void *arg)
     if (rc < 0)
         return rc;
     m->resp = m->answer(m->c, &ch);
-    return idem_store(conn, m->method, m->key, m->resp);
+    return idem_store(m->c, conn, m->method, m->key, m->resp);
 }
 
 static int money_run(money_call *m, ProtobufCMessage **out)
@@ -230,14 +230,13 @@ static int wallet_get_hold(rpc_call *c, const ProtobufCMessage *in, ProtobufCMes
     db_pool_put(users.db, conn);
     if (r == NULL)
         return fail_db(c, rc);
+    /* Another user's hold reads exactly as a missing one, so ids cannot be
+     * probed for holds that exist. */
     if (PQntuples(r) != 1 || (!rpc_has_role(c, RPC_STAFF) &&
                               db_get_i64(r, 0, 0) != rpc_caller(c)->user_id)) {
-        bool exists = PQntuples(r) == 1;
         PQclear(r);
-        return exists ? rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED, "hold %lld is not yours",
-                                 (long long)req->hold_id)
-                      : rpc_fail(c, GRPC_STATUS_NOT_FOUND, "hold %lld not found",
-                                 (long long)req->hold_id);
+        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "hold %lld not found",
+                        (long long)req->hold_id);
     }
     Gavel__Users__V1__Hold *h = (void *)rpc_new(c, &gavel__users__v1__hold__descriptor);
     h->hold_id = req->hold_id;

@@ -1,8 +1,9 @@
 /*
  * Many wallet calls in one transaction (ReserveFundsBatch,
  * ReleaseFundsBatch): the runner. Each item is its single call — the same
- * idempotency key space and request hash, the same checks and answers —
- * but the batch runs a constant number of statements whatever its size:
+ * idempotency key space (the caller's own) and request hash, the same
+ * checks and answers — but the batch runs a constant number of statements
+ * whatever its size:
  *
  *   claim every distinct key (one INSERT, keys in byte order), and in the
  *     same round trip lock the rows any item could need, in a fixed order
@@ -127,8 +128,9 @@ static void send_claims(batch *b, db_conn *conn)
         db_array_text(&keys, b->keys[i].key);
         db_array_text(&hashes, b->keys[i].claim_hash);
     }
-    const char *p[] = { b->kind->method, db_array_str(&keys), db_array_str(&hashes) };
-    db_pipe_send(conn, "idem_claim_many", 3, p);
+    const char *p[] = { b->kind->method, idem_caller(b->c), db_array_str(&keys),
+                        db_array_str(&hashes) };
+    db_pipe_send(conn, "idem_claim_many", 4, p);
     db_array_free(&keys);
     db_array_free(&hashes);
 }
@@ -178,9 +180,9 @@ static int load_stored(batch *b, db_conn *conn)
     for (size_t i = 0; i < b->nkeys; i++)
         if (!b->keys[i].is_claimed)
             db_array_text(&keys, b->keys[i].key);
-    const char *p[] = { b->kind->method, db_array_str(&keys) };
+    const char *p[] = { b->kind->method, idem_caller(b->c), db_array_str(&keys) };
     int rc = 0;
-    PGresult *r = db_exec(conn, "idem_lookup_many", 2, p, &rc);
+    PGresult *r = db_exec(conn, "idem_lookup_many", 3, p, &rc);
     db_array_free(&keys);
     if (r == NULL)
         return rc;

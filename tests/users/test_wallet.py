@@ -153,8 +153,6 @@ def test_deposit_retried_with_same_key_applies_once_and_answers_the_same(wallet_
     again = h.call(wallet_stub.Deposit, req, service_md)
     assert again == first
     assert again.ledger_tx_id == first.ledger_tx_id
-    # Another staff caller retrying the same request still gets the first answer.
-    assert h.call(wallet_stub.Deposit, req, admin.md).ledger_tx_id == first.ledger_tx_id
     assert balance(wallet_stub, a.md) == (1250, 0, 1250)
     assert ledger.one("SELECT count(*) FROM ledger_tx WHERE user_id = %s AND kind = 'deposit'",
                       a.id)[0] == 2
@@ -431,12 +429,73 @@ def test_get_hold_is_for_its_owner_and_staff_only(wallet_stub, funded, other_bid
     assert h.call(wallet_stub.GetHold, req, admin.md).hold == mine
     assert h.call(wallet_stub.GetHold, req, service_md).hold == mine
     assert mine.created_at_us > 0
-    h.expect_error(DENIED, wallet_stub.GetHold, req, other_bidder.md)
+
+
+def test_get_hold_of_another_users_hold_reads_exactly_like_a_missing_hold(
+        wallet_stub, funded, other_bidder, ledger):
+    """Regression: another user's hold answered PERMISSION_DENIED "is not
+    yours", which told the caller that the hold exists."""
+    a = funded(1000)
+    hold = reserve(wallet_stub, a, 10).hold_id
+    missing = ledger.one("SELECT max(id) FROM holds")[0] + 1000000
+    theirs = h.expect_error(NOT_FOUND, wallet_stub.GetHold,
+                            users_pb2.GetHoldRequest(hold_id=hold), other_bidder.md)
+    absent = h.expect_error(NOT_FOUND, wallet_stub.GetHold,
+                            users_pb2.GetHoldRequest(hold_id=missing), other_bidder.md)
+    assert theirs.details().replace(str(hold), "N") == absent.details().replace(str(missing), "N")
+    assert theirs.details() == "hold %d not found" % hold
 
 
 def test_get_hold_of_unknown_hold_is_not_found(wallet_stub, admin):
     h.expect_error(NOT_FOUND, wallet_stub.GetHold, users_pb2.GetHoldRequest(hold_id=2 ** 62),
                    admin.md)
+
+
+# ---- idempotency keys belong to their caller --------------------------------------------------------
+
+def test_two_users_may_use_the_same_key_each_for_their_own_call(wallet_stub, funded, ledger):
+    """Regression: keys were scoped by method only, so the second user's
+    call with a key the first had used failed FAILED_PRECONDITION, which
+    also told them that someone had used it."""
+    a, b = funded(1000), funded(1000)
+    key = h.idem()
+    ra = h.call(wallet_stub.ReserveFunds, reserve_req(0, 300, key=key), a.md)
+    rb = h.call(wallet_stub.ReserveFunds, reserve_req(0, 500, key=key), b.md)
+    assert ra.hold_id != rb.hold_id
+    assert (ra.balance.user_id, rb.balance.user_id) == (a.id, b.id)
+    assert balance(wallet_stub, a.md) == (1000, 300, 700)
+    assert balance(wallet_stub, b.md) == (1000, 500, 500)
+    # Each retry gets its own caller's first answer, and each caller's key
+    # conflicts only with that caller's own request.
+    assert h.call(wallet_stub.ReserveFunds, reserve_req(0, 300, key=key), a.md) == ra
+    assert h.call(wallet_stub.ReserveFunds, reserve_req(0, 500, key=key), b.md) == rb
+    e = h.expect_error(PRECOND, wallet_stub.ReserveFunds, reserve_req(0, 500, key=key), a.md)
+    assert e.details() == "idempotency_key %s was already used for a different request" % key
+    assert list(ledger.holds(a.id)) == [ra.hold_id]
+    assert list(ledger.holds(b.id)) == [rb.hold_id]
+    ledger.assert_wallet_consistent(a.id)
+    ledger.assert_wallet_consistent(b.id)
+
+
+def test_another_callers_key_neither_replays_nor_conflicts(wallet_stub, new_account, admin,
+                                                           service_md, ledger):
+    """Regression: a second staff caller sending the same key and request
+    got the first caller's stored answer (and moved no money)."""
+    if not h.HAVE_CRYPTOGRAPHY:
+        pytest.skip("needs python3-cryptography for a service identity distinct from admin")
+    a = new_account()
+    req = deposit_req(a.id, 100)
+    first = h.call(wallet_stub.Deposit, req, admin.md)
+    second = h.call(wallet_stub.Deposit, req, service_md)
+    assert second.ledger_tx_id != first.ledger_tx_id
+    assert h.balance_tuple(second.balance) == (200, 0, 200)
+    assert h.call(wallet_stub.Deposit, req, admin.md) == first
+    assert h.call(wallet_stub.Deposit, req, service_md) == second
+    other = deposit_req(a.id, 7, key=req.idempotency_key)
+    h.expect_error(PRECOND, wallet_stub.Deposit, other, admin.md)
+    h.expect_error(PRECOND, wallet_stub.Deposit, other, service_md)
+    assert balance(wallet_stub, a.md) == (200, 0, 200)
+    ledger.assert_wallet_consistent(a.id)
 
 
 # ---- the ledger ---------------------------------------------------------------------------------------

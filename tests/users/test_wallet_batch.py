@@ -194,22 +194,31 @@ def test_refused_key_then_applied_by_a_later_item_of_the_same_batch(wallet_stub,
 
 
 def test_single_call_retrying_a_batch_items_key_gets_the_same_hold(wallet_stub, service_md,
-                                                                   admin, funded, ledger):
+                                                                   funded, ledger):
     a = funded(1000)
     item = rreq(a.id, 250, lot_id=31)
     (r,) = reserve_batch(wallet_stub, service_md, [item])
     assert r.status.code == OK
-    assert h.call(wallet_stub.ReserveFunds, item, admin.md) == r.response
-    # The bidder's own retry with user_id 0 ("me") normalizes to the same request.
-    mine = users_pb2.ReserveFundsRequest(idempotency_key=item.idempotency_key, lot_id=31,
-                                         amount=h.rub(250))
-    assert h.call(wallet_stub.ReserveFunds, mine, a.md) == r.response
+    assert h.call(wallet_stub.ReserveFunds, item, service_md) == r.response
     h.expect_error(PRECOND, wallet_stub.ReserveFunds,
                    rreq(a.id, 251, lot_id=31, key=item.idempotency_key), service_md)
     # And the batch itself, sent again, answers the same.
     (again,) = reserve_batch(wallet_stub, service_md, [item])
     assert again == r
     assert list(ledger.holds(a.id)) == [r.response.hold_id]
+    ledger.assert_wallet_consistent(a.id)
+
+
+def test_bidders_retry_with_user_id_0_replays_the_call_made_with_their_id(wallet_stub, funded,
+                                                                         ledger):
+    a = funded(1000)
+    item = rreq(a.id, 250, lot_id=32)
+    first = h.call(wallet_stub.ReserveFunds, item, a.md)
+    # user_id 0 ("me") normalizes to the same request.
+    mine = users_pb2.ReserveFundsRequest(idempotency_key=item.idempotency_key, lot_id=32,
+                                         amount=h.rub(250))
+    assert h.call(wallet_stub.ReserveFunds, mine, a.md) == first
+    assert list(ledger.holds(a.id)) == [first.hold_id]
     ledger.assert_wallet_consistent(a.id)
 
 
@@ -310,6 +319,40 @@ def test_released_hold_key_replays_across_batches_and_captured_is_refused(wallet
     assert res[2].status.code == code(PRECOND)
     assert "already used for a different request" in res[2].status.message
     ledger.assert_wallet_consistent(a.id)
+
+
+def test_batch_keys_are_the_calling_identitys_own(wallet_stub, service_md, admin, funded,
+                                                 ledger):
+    """Regression: keys were scoped by method only, so the admin's single
+    call with a key a service had used in a batch replayed the service's
+    answer, and another request with it was refused."""
+    if not h.HAVE_CRYPTOGRAPHY:
+        pytest.skip("needs python3-cryptography for a service identity distinct from admin")
+    a = funded(10000)
+    item = rreq(a.id, 100)
+    by_service = reserve_batch(wallet_stub, service_md, [item])[0].response
+    by_admin = h.call(wallet_stub.ReserveFunds, item, admin.md)
+    assert by_admin.hold_id != by_service.hold_id
+    assert h.balance_tuple(by_admin.balance) == (10000, 200, 9800)
+    # Within one caller a batch item's key and a single call's key are one
+    # space, as before.
+    assert reserve_batch(wallet_stub, admin.md, [item])[0].response == by_admin
+    assert h.call(wallet_stub.ReserveFunds, item, service_md) == by_service
+    # A key one caller used is free for another caller's different request,
+    # and still conflicts with the first caller's own.
+    key = h.idem()
+    first = reserve_batch(wallet_stub, service_md, [rreq(a.id, 100, key=key)])[0]
+    assert first.status.code == OK
+    other = h.call(wallet_stub.ReserveFunds, rreq(a.id, 300, key=key), admin.md)
+    assert h.balance_tuple(other.balance) == (10000, 600, 9400)
+    res = reserve_batch(wallet_stub, service_md, [rreq(a.id, 300, key=key)])
+    assert (res[0].status.code, res[0].status.message) == (
+        code(PRECOND), "idempotency_key %s was already used for a different request" % key)
+    for k in (item.idempotency_key, key):
+        assert ledger.one("SELECT count(*) FROM idempotency_keys WHERE method = 'ReserveFunds' "
+                          "AND key = %s", k)[0] == 2
+    assert len(ledger.holds(a.id)) == 4
+    assert ledger.assert_wallet_consistent(a.id) == (10000, 600)
 
 
 # ---- who may call, and malformed batches ------------------------------------------------
