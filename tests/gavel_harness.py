@@ -542,6 +542,35 @@ class TopicTail:
                 raise AssertionError("timed out after %ss waiting for %s; saw %d records"
                                      % (timeout * SLOW, what, len(self.records)))
 
+    def first_record(self, topic, key, timeout=10):
+        """Waits for the first record of key on topic; returns it (its
+        .partition tells where that key's events go)."""
+        return self.wait_for(
+            lambda t: next((r for r in t.records if r.topic == topic and r.key == key), None),
+            timeout, what="a record of key %r on %s" % (key, topic))
+
+    def read_past(self, topic, marker, partitions=None, most=64):
+        """Reads on until everything published to `partitions` of topic (None:
+        every partition) before this call has been read, so that an event
+        found missing afterwards was never published, not merely late.
+
+        marker() must make the daemon whose outbox would hold the unwanted
+        event publish one new event under a key never used before, and
+        return that key (bytes). Markers are made, one after another, until
+        one has been read on each of the partitions. This holds because an
+        outbox relay publishes rows in id order and a partition keeps that
+        order: whatever was committed before a marker was read before it.
+        Returns the markers' keys."""
+        want = set(self.consumer.partitions_for_topic(topic) if partitions is None
+                   else partitions)
+        keys = []
+        while want:
+            assert len(keys) < most, (
+                "%d markers on %s and none read on partitions %s" % (most, topic, sorted(want)))
+            keys.append(marker())
+            want.discard(self.first_record(topic, keys[-1]).partition)
+        return keys
+
     def close(self):
         self.consumer.close()
 

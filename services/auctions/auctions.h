@@ -16,6 +16,7 @@
  *   scheduler.c    opens and closes lots in the bids service on time,
  *                  under row leases so replicas never double up
  *   bids_client.c  OpenLot and CloseLot calls
+ *   users_client.c GetProfile: CreateLot's check of the seller staff name
  *   catalog.c      ListLots, through libs/dsl
  *   catalog_fields.c  its DSL schema: the fields of lots it may name
  *   pricing.c      QuoteServices and the price-rule admin RPCs
@@ -48,6 +49,7 @@ typedef struct {
     const char *bids_addr;
     const char *bids_addrs;        /* several instances, "" for one */
     rpc_route *bids_route;         /* which instance serves a lot */
+    const char *users_addr;        /* GetProfile (CreateLot's seller check) */
     const char *currency;          /* platform default, e.g. RUB */
     const char *currencies;        /* accepted, comma-separated */
     int64_t pool_size;
@@ -222,5 +224,16 @@ grpc_status_code bids_close(int64_t lot_id, bool cancel, Gavel__Bids__V1__CloseL
  *  bids service never saw is fine. Returns GRPC_STATUS_OK or UNAVAILABLE
  *  recorded on c. */
 int bids_cancel_lot(rpc_call *c, int64_t lot_id);
+
+/* ---- users_client.c ---- */
+
+/**
+ * Asks the users service (GetProfile, service identity) whether user
+ * seller_id exists and has the seller role, within what is left of c's
+ * deadline (at most 3 s). Returns GRPC_STATUS_OK, or the failure recorded
+ * on c: INVALID_ARGUMENT naming lot.seller_id when there is no such user
+ * or it is not a seller, UNAVAILABLE when the users service did not answer.
+ */
+int users_check_seller(rpc_call *c, int64_t seller_id);
 
 #endif

@@ -16,6 +16,8 @@ const cfg_entry auctions_config[] = {
     { "GAVEL_BIDS_ADDRS", "", CFG_STR, &auctions.bids_addrs, 0, 0,
       "several bids instances, comma-separated in their index order: lot n goes to "
       "instance n % count (overrides GAVEL_BIDS_ADDR)" },
+    { "GAVEL_USERS_ADDR", "127.0.0.1:50051", CFG_STR, &auctions.users_addr, 0, 0,
+      "the users service (GetProfile: CreateLot checks the seller staff name)" },
     { "GAVEL_CURRENCY", "RUB", CFG_STR, &auctions.currency, 0, 0, "platform currency" },
     { "GAVEL_CURRENCIES", "RUB,EUR,USD", CFG_STR, &auctions.currencies, 0, 0,
       "currencies lots may be priced in" },

@@ -3,7 +3,9 @@
  * the lot and category RPCs. A lot is written only from a checked,
  * normalised message; creation with an idempotency key answers a retry
  * with the lot created first (the key's digest tells a retry from a
- * different lot under a reused key).
+ * different lot under a reused key). A seller creates lots as themself;
+ * an admin names the seller, whom the users service must know as one
+ * before anything is written.
  */
 #include <stddef.h>
 #include <string.h>
@@ -145,16 +147,18 @@ static int create_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
             return rc;
         x.key = req->idempotency_key;
     }
-    x.seller_id = p->user_id;
-    if (p->role == RPC_ROLE_ADMIN) {
-        if (req->lot->seller_id <= 0)
-            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                            "lot.seller_id is required when an admin creates a lot");
-        x.seller_id = req->lot->seller_id;
-    }
+    /* A seller's lot is their own; anyone else the method table lets in
+     * names the seller, who must be one (users_client.c). */
+    bool names_seller = p->role != RPC_ROLE_SELLER;
+    x.seller_id = names_seller ? req->lot->seller_id : p->user_id;
+    if (names_seller && x.seller_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "lot.seller_id is required unless a seller creates their own lot");
     clear_output_fields(req->lot);
     req->lot->seller_id = 0;
     if ((rc = lot_check_fields(c, req->lot, &x.currency)) != 0)
+        return rc;
+    if (names_seller && (rc = users_check_seller(c, x.seller_id)) != 0)
         return rc;
     lot_digest(c, req->lot, x.seller_id, x.digest);
     rc = db_tx(auctions.db, DB_READ_COMMITTED, create_body, &x);

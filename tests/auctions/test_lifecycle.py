@@ -131,6 +131,42 @@ def test_admin_creates_a_lot_for_a_seller_and_must_name_them(house, admin, selle
         (S.LOT_STATE_DRAFT, admin.id, "admin")]
 
 
+@pytest.mark.parametrize("who", ["bidder", "moderator", "admin"])
+def test_admin_create_lot_refuses_a_seller_id_that_is_not_a_seller(
+        house, admin, bidder, moderator, category, lots_db, who):
+    not_seller = {"bidder": bidder, "moderator": moderator, "admin": admin}[who]
+    before = count_lots(lots_db)
+    e = h.expect_error(IA, house.stub.CreateLot, apb.CreateLotRequest(
+        lot=complete_lot(category.id, seller_id=not_seller.id)), admin.md, field="seller_id")
+    assert "not a seller" in e.details() and str(not_seller.id) in e.details()
+    assert count_lots(lots_db) == before
+
+
+def test_admin_create_lot_refuses_a_seller_id_of_no_user(house, admin, category, lots_db):
+    before = count_lots(lots_db)
+    nobody = 9 * 10 ** 15 + now_us() % 10 ** 6
+    e = h.expect_error(IA, house.stub.CreateLot, apb.CreateLotRequest(
+        idempotency_key=h.idem(), lot=complete_lot(category.id, seller_id=nobody)), admin.md,
+        field="seller_id")
+    assert "no such user" in e.details() and str(nobody) in e.details()
+    assert count_lots(lots_db) == before
+
+
+def test_admin_create_lot_while_users_is_down_is_unavailable_and_writes_nothing(
+        house, admin, seller, category, lots_db, users):
+    before = count_lots(lots_db)
+    users.stop()
+    try:
+        h.expect_error(grpc.StatusCode.UNAVAILABLE, house.stub.CreateLot, apb.CreateLotRequest(
+            lot=complete_lot(category.id, seller_id=seller.id)), admin.md, field="seller_id",
+            timeout=20 * h.SLOW)
+        assert count_lots(lots_db) == before
+        # A seller's own lot needs no question to the users service.
+        assert house.create(seller, complete_lot(category.id)).seller_id == seller.id
+    finally:
+        users.start()
+
+
 def test_a_seller_sets_no_other_seller_id(house, seller, seller2, category):
     lot = house.create(seller, complete_lot(category.id, seller_id=seller2.id))
     assert lot.seller_id == seller.id

@@ -3,7 +3,10 @@ bid refers to (left by a crash between reservation and commit) is released
 in the background once the users service answers again, while the
 covering hold of a stored bid and a hold made after the start (a bid
 landing) stay held."""
+import contextlib
 import time
+
+import psycopg2
 
 import gavel_harness as h
 from gavel_harness import users_pb2
@@ -18,6 +21,15 @@ def hold_states(market, lot):
         for x in r.holds:
             out[x.hold_id] = (x.user_id, x.amount.units, x.state)
     return out
+
+
+def queued_releases(bids, lot):
+    """hold_releases rows of lot: holds the bids daemon decided to give back
+    that the wallet has not confirmed yet."""
+    with contextlib.closing(psycopg2.connect(bids.env["GAVEL_PG_DSN"])) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM hold_releases WHERE lot_id = %s", (lot,))
+            return cur.fetchone()[0]
 
 
 def reserve(market, who, lot, units):
@@ -46,7 +58,11 @@ def test_a_start_without_the_wallet_releases_orphans_later_and_keeps_live_holds(
         assert time.monotonic() < deadline, (
             "the orphaned hold is still held: %s" % hold_states(market, lot))
         time.sleep(0.2)
-    time.sleep(1.5 * h.SLOW)  # a second round of the releaser
+    # The lot's candidates were judged in one step and queued in one commit:
+    # once nothing of the lot is left queued, every release it decided on
+    # has reached the wallet.
+    h.wait_until(lambda: queued_releases(bids, lot) == 0, 10,
+                 what="the releases queued for lot %d settled" % lot)
     states = hold_states(market, lot)
     assert states[covering[0]][2] == "held", states
     assert states[fresh][2] == "held", states
