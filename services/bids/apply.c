@@ -41,6 +41,7 @@ static int engine_status(int rc)
     switch (rc) {
     case LOT_E_NOT_LIVE:
     case LOT_E_CLOSED:
+    case LOT_E_LEADING:
         return GRPC_STATUS_FAILED_PRECONDITION;
     case LOT_E_TOO_LOW:
     case LOT_E_INVALID:
@@ -299,13 +300,15 @@ static int64_t funds_needed(const lot *l, const cmd *c)
  * check passes goes off to reserve funds. A later bid that could not beat
  * the highest bid in flight is refused now, without a wallet call: it
  * would be refused anyway once that one lands (it can only have won if
- * that bid's funds fail, and then a retry succeeds). */
+ * that bid's funds fail, and then a retry succeeds). The leader is left to
+ * the engine, which refuses them as leading whatever the amount, as the
+ * lot's view does. */
 static bool refuse_behind_inflight(lot_entry *e, cmd *c)
 {
     inflight_prune(e, now_us());
     int64_t top = inflight_top(e);
-    if (top == 0 || inflight_has(e, c))
-        return false; /* nothing ahead, or the same request again */
+    if (top == 0 || inflight_has(e, c) || c->bidder_id == e->eng.leader_id)
+        return false; /* nothing ahead, the same request again, or the leader */
     int64_t min = top + lot_increment(&e->eng, top);
     if (c->amount >= min || (e->eng.r.buy_now_price > 0 && c->amount >= e->eng.r.buy_now_price))
         return false;
@@ -474,13 +477,14 @@ static void do_cancel(shard *sh, cmd *c)
 }
 
 /* Applies the lot's parked bids that nothing blocks any more; true when
- * one was. */
+ * one was. The view follows each: the next may be answered at once. */
 static bool drain_parked(shard *sh, lot_entry *e)
 {
     cmd *c;
     bool moved = false;
     while (e->parked != NULL && (c = inflight_unpark(sh, e, now_us())) != NULL) {
         do_place(sh, c);
+        view_publish(sh, e);
         moved = true;
     }
     return moved;
@@ -519,12 +523,14 @@ void apply_cmd(shard *sh, cmd *c)
         apply_other(sh, c);
         break;
     }
-    /* Whatever moved the lot (a landing, a refusal, failed funds, a close)
-     * may have unblocked bids parked behind it; and handlers read its view. */
+    /* Handlers read the lot's view: it shows this command before anything
+     * else is answered (view.c). Whatever moved the lot (a landing, a
+     * refusal, failed funds, a close) may have unblocked bids parked
+     * behind it. */
     lot_entry *e;
     if (!lot_cmd || (e = shard_find(sh, lot_id)) == NULL)
         return;
-    if (sh->nparked > 0)
-        drain_parked(sh, e);
     view_publish(sh, e);
+    if (sh->nparked > 0 && drain_parked(sh, e))
+        view_publish(sh, e); /* what the last unpark pruned */
 }

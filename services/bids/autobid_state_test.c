@@ -46,18 +46,23 @@ static void the_leader_changing_their_maximum_gets_a_new_tie_break_time(void **s
     lot_release(&l);
 }
 
-static void a_manual_bid_above_ones_own_maximum_leaves_it_active(void **state)
+static void the_leaders_manual_bid_leaves_their_autobid_as_it_was(void **state)
 {
     (void)state;
     lot l;
     lot_effect eff;
     live_lot(&l);
     assert_int_equal(lot_set_autobid(&l, T_A, 1000, AT(1), &eff, NULL, 0), LOT_OK);
-    assert_int_equal(lot_place(&l, T_A, 1500, AT(2), &eff, NULL, 0), LOT_OK);
-    assert_int_equal(eff.nbids, 1);
+    lot_autobid was = *lot_autobid_of(&l, T_A);
+    assert_int_equal(lot_place(&l, T_A, 1500, AT(2), &eff, NULL, 0), LOT_E_LEADING);
+    assert_int_equal(eff.nbids, 0);
     assert_false(eff.autobids_changed);
-    assert_non_null(lot_autobid_of(&l, T_A));
-    assert_int_equal(lot_place(&l, T_B, 1550, AT(3), &eff, NULL, 0), LOT_OK);
+    assert_memory_equal(lot_autobid_of(&l, T_A), &was, sizeof was);
+    /* the way up: a new maximum, no bid */
+    assert_int_equal(lot_set_autobid(&l, T_A, 1500, AT(3), &eff, NULL, 0), LOT_OK);
+    assert_int_equal(eff.nbids, 0);
+    assert_true(eff.autobids_changed);
+    assert_int_equal(lot_place(&l, T_B, 1550, AT(4), &eff, NULL, 0), LOT_OK);
     assert_true(eff.autobids_changed);
     assert_int_equal(lot_autobid_find(&l, T_A)->status, LOT_AUTOBID_EXHAUSTED);
     lot_release(&l);
@@ -205,7 +210,7 @@ static void random_commands_keep_every_invariant(void **state)
 {
     (void)state;
     uint64_t seed = 42;
-    size_t proxies = 0, ties = 0, closed = 0, extended = 0;
+    size_t proxies = 0, ties = 0, closed = 0, extended = 0, leading = 0;
     for (int round = 0; round < 40; round++) {
         lot_rules r = test_rules();
         r.reserve_price = round % 2 ? 20000 : 0;
@@ -227,7 +232,15 @@ static void random_commands_keep_every_invariant(void **state)
             memcpy(&before, &l, sizeof l);
             int rc;
             switch (rnd(&seed) % 5) {
-            case 0: case 1: rc = lot_place(&l, who, amount, now, &eff, NULL, 0); break;
+            case 0: case 1:
+                rc = lot_place(&l, who, amount, now, &eff, NULL, 0);
+                /* the leader bids by hand only to buy now */
+                if (who == before.leader_id && amount > 0 &&
+                    !(rc == LOT_E_LEADING || (rc == LOT_OK && eff.closed)))
+                    fail_msg("round %d step %d: the leader's bid of %lld: %d", round, i,
+                             (long long)amount, rc);
+                leading += rc == LOT_E_LEADING;
+                break;
             case 2: case 3: rc = lot_set_autobid(&l, who, amount, now, &eff, NULL, 0); break;
             default: rc = lot_cancel_autobid(&l, who, NULL, 0); eff.nbids = 0; break;
             }
@@ -247,16 +260,16 @@ static void random_commands_keep_every_invariant(void **state)
         lot_release(&l);
     }
     /* the run must reach what it is meant to check */
-    if (proxies < 1000 || ties == 0 || closed == 0 || extended == 0)
-        fail_msg("weak run: %zu proxy bids, %zu ties, %zu buy-now, %zu extensions", proxies, ties,
-                 closed, extended);
+    if (proxies < 1000 || ties == 0 || closed == 0 || extended == 0 || leading == 0)
+        fail_msg("weak run: %zu proxy bids, %zu ties, %zu buy-now, %zu extensions, %zu leader "
+                 "bids", proxies, ties, closed, extended, leading);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_leader_changing_their_maximum_gets_a_new_tie_break_time),
-        cmocka_unit_test(a_manual_bid_above_ones_own_maximum_leaves_it_active),
+        cmocka_unit_test(the_leaders_manual_bid_leaves_their_autobid_as_it_was),
         cmocka_unit_test(outbid_lists_everyone_who_lost_the_lead_in_order),
         cmocka_unit_test(after_a_rebuild_a_restored_proxy_outbids_leader_and_caller),
         cmocka_unit_test(cancel_keeps_the_standing_bid_and_needs_an_open_lot),

@@ -6,6 +6,9 @@
  * leader, end and autobid states. Amounts are cents with eBay's increment
  * table unless a row gives its own bands.
  *
+ * The leader's own manual bids are refused unless they buy now: a proxy
+ * never bids against its owner, and neither does the owner by hand.
+ *
  * Every step is also checked for what must always hold: refusals change
  * nothing; receipts chain (seq, prev_hash, time); amounts never go down;
  * the caller's lead, the outbid list and the one-active-autobid invariant
@@ -136,12 +139,30 @@ static const scenario scenarios[] = {
                  AUTO(B, 8000, RECORDS(P(B, 5000)), LEADS(B)),
                  BID(C, 5100, RECORDS(M(C, 5100), P(B, 5200)), LEADS(B)) },
       .price = 5200, .leader = B },
-    { .name = "a proxy never bids against its owner",
+    { .name = "the leader may not bid by hand; raising their maximum bids nothing",
       .steps = { AUTO(A, 1000, RECORDS(P(A, 100)), LEADS(A)),
-                 BID(A, 200, RECORDS(M(A, 200)), LEADS(A)),
-                 BID(A, 1500, RECORDS(M(A, 1500)), LEADS(A)),
-                 BID(B, 1550, RECORDS(M(B, 1550)), LEADS(B)) },
-      .price = 1550, .leader = B, .autobids = { { A, LOT_AUTOBID_EXHAUSTED } } },
+                 BID(A, 200, REFUSED(LOT_E_LEADING, A)),
+                 BID(A, 1500, REFUSED(LOT_E_LEADING, A)),
+                 AUTO(A, 1500, LEADS(A)),
+                 BID(B, 1550, RECORDS(M(B, 1550)), LEADS(B)),
+                 BID(A, 1600, RECORDS(M(A, 1600)), LEADS(A)) },
+      .price = 1600, .leader = A, .autobids = { { A, LOT_AUTOBID_EXHAUSTED, 1500 } } },
+    { .name = "the leader may buy now: that ends the auction",
+      .buy_now = 5000,
+      .steps = { AUTO(A, 3000, RECORDS(P(A, 100)), LEADS(A)),
+                 BID(A, 4999, REFUSED(LOT_E_LEADING, A)),
+                 BID(A, 5000, RECORDS(M(A, 5000)), LEADS(A)),
+                 BID(B, 6000, REFUSED(LOT_E_CLOSED, A)) },
+      .price = 5000, .leader = A, .status = LOT_CLOSED,
+      .autobids = { { A, LOT_AUTOBID_FINISHED, 3000 } } },
+    { .name = "a manual leader outbid by a proxy may bid again, and is answered",
+      .steps = { BID(A, 1000, RECORDS(M(A, 1000)), LEADS(A)),
+                 BID(A, 1100, REFUSED(LOT_E_LEADING, A)),
+                 AUTO(B, 2000, RECORDS(P(B, 1050)), LEADS(B)),
+                 BID(A, 1100, RECORDS(M(A, 1100), P(B, 1150)), LEADS(B)),
+                 BID(B, 3000, REFUSED(LOT_E_LEADING, B)),
+                 AUTO(B, 3000, LEADS(B)) },
+      .price = 1150, .leader = B, .autobids = { { B, LOT_AUTOBID_ACTIVE, 3000 } } },
     { .name = "a cancelled autobid does not answer; a manual bid then leads",
       .steps = { AUTO(A, 1000, RECORDS(P(A, 100)), LEADS(A)),
                  CANCEL(A, LEADS(A)),

@@ -252,14 +252,15 @@ typedef struct inflight_bid inflight_bid;
 enum { VIEW_INFLIGHT_MAX = 16 };
 
 /* What a PlaceBid handler may read of a lot without its shard (view.c):
- * enough to tell a bid that the shard would certainly refuse as too low.
+ * enough to tell a bid that the shard would refuse as too low, or as
+ * placed by the lot's leader.
  * The shard copies it from the engine after every command on the lot,
  * under its view_lock; handlers read it under the same lock. */
 typedef struct {
     bool live;                   /* LOT_LIVE when copied */
     int64_t ends_at_us, seller_id, buy_now_price;
     char currency[4];
-    int64_t bid_count, price, increment, next_min, start_price;
+    int64_t bid_count, leader_id, price, increment, next_min, start_price;
     /* bids reserving funds: the highest, the minimum it sets, the earliest
      * deadline among them, and who placed them */
     int64_t top, top_min, inflight_until_us;
@@ -310,9 +311,10 @@ typedef struct shard {
 void view_publish(shard *sh, lot_entry *e);
 /**
  * For a PlaceBid (caller, lot, key, currency, amount) the lot's shard
- * would certainly refuse as too low: writes the shard's own message to
- * why and returns GRPC_STATUS_INVALID_ARGUMENT. Returns 0 when only the
- * shard can tell (a retry, a new state, a buy-now, …). Any thread.
+ * would refuse as placed by the leader or as too low: writes the shard's
+ * own message to why and returns GRPC_STATUS_FAILED_PRECONDITION or
+ * GRPC_STATUS_INVALID_ARGUMENT. Returns 0 when only the shard can tell (a
+ * retry, a new state, a buy-now, …). Any thread.
  */
 int view_refuse_stale(int64_t lot_id, int64_t bidder, const char *key, const char *currency,
                       int64_t amount, char *why, size_t whylen);

@@ -2,7 +2,8 @@
  * gavel.bids.v1.Bids handlers, on the rpc worker threads. They validate,
  * then hand a command to the lot's shard and wait for its answer, which
  * comes only once the change is durable; a PlaceBid the lot's view shows
- * to be too low is refused here (view.c). Funds are reserved here, between
+ * to be too low, or to come from the lot's leader, is refused here
+ * (view.c). Funds are reserved here, between
  * a check-only pass and the real command, so a slow wallet delays only its
  * own caller and never a lot's sequence. The bidder is always the verified
  * caller: no request field can name another.

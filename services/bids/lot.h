@@ -18,6 +18,11 @@
  *   - a proxy never bids against its own owner;
  *   - proxy against proxy resolves in one step: at most the loser's last
  *     bid (at its maximum) and the winner's bid are recorded, no ping-pong.
+ *
+ * And as auction sites do, the leader never outbids themself: a manual bid
+ * by the lot's leader is refused (it would only raise the price they pay);
+ * they raise their maximum instead, which bids nothing until someone else
+ * does. Buying now stays open to them: it ends the auction.
  */
 #ifndef GAVEL_BIDS_LOT_H
 #define GAVEL_BIDS_LOT_H
@@ -51,6 +56,7 @@ enum {
     LOT_E_SELLER = -4,      /* the seller may not bid (PERMISSION_DENIED) */
     LOT_E_INVALID = -5,     /* bad amount or rules (INVALID_ARGUMENT) */
     LOT_E_NO_AUTOBID = -6,  /* cancel without an active autobid (NOT_FOUND) */
+    LOT_E_LEADING = -7,     /* a manual bid by the leader (FAILED_PRECONDITION) */
 };
 
 typedef struct {
@@ -172,6 +178,11 @@ int64_t lot_next_min(const lot *l);
  *  returns LOT_E_TOO_LOW. */
 int lot_why_too_low(int64_t bid_count, int64_t start_price, int64_t price, int64_t increment,
                     int64_t amount, char *why, size_t whylen);
+/** Writes why the leader of lot lot_id at price (in currency) may not bid
+ *  by hand, and what to do instead (the engine's words); returns
+ *  LOT_E_LEADING. */
+int lot_why_leading(int64_t lot_id, int64_t price, const char currency[4], char *why,
+                    size_t whylen);
 /** True when there is no reserve or the price reached it. */
 bool lot_reserve_met(const lot *l);
 
@@ -180,8 +191,10 @@ bool lot_reserve_met(const lot *l);
  * caller's bid first, then any bids competing autobids placed in response
  * (so the caller may no longer lead), the outbid leaders, and whether soft
  * close extended the lot or buy-now closed it. A bid at or above the
- * buy-now price is taken at the buy-now price and closes the lot. Refusals
- * change nothing. Bid hashes chain as described in proto/gavel/bids/v1.
+ * buy-now price is taken at the buy-now price and closes the lot, whoever
+ * places it. Any other bid by the lot's leader is LOT_E_LEADING, whatever
+ * its amount (checked before the minimum). Refusals change nothing. Bid
+ * hashes chain as described in proto/gavel/bids/v1.
  */
 int lot_place(lot *l, int64_t bidder, int64_t amount, int64_t now_us, lot_effect *eff,
               char *why, size_t whylen);

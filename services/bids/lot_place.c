@@ -5,6 +5,8 @@
  * Invariants: a manual bid is recorded at face value, except at or above
  * buy-now, where it is recorded at exactly the buy-now price and closes
  * the lot; competing autobids answer right after it in the same command.
+ * The leader's manual bid is refused unless it buys now: it would outbid
+ * nobody, only raise their own price (their autobid maximum is the way up).
  * Soft close extends only an accepted command whose final leader differs
  * from the leader before it, only inside the window, only up to the cap,
  * and only to a later end.
@@ -89,6 +91,14 @@ int lot_why_too_low(int64_t bid_count, int64_t start_price, int64_t price, int64
                     "), got %" PRId64, lot__add(price, increment), price, increment, amount);
 }
 
+int lot_why_leading(int64_t lot_id, int64_t price, const char currency[4], char *why,
+                    size_t whylen)
+{
+    return lot__why(LOT_E_LEADING, why, whylen,
+                    "you already lead lot %" PRId64 " at %" PRId64 " %.3s; to bid higher, "
+                    "raise your maximum with SetAutoBid", lot_id, price, currency);
+}
+
 static int too_low(const lot *l, int64_t amount, char *why, size_t whylen)
 {
     return lot_why_too_low(l->bid_count, l->r.start_price, l->price,
@@ -113,6 +123,8 @@ int lot_place(lot *l, int64_t bidder, int64_t amount, int64_t now_us, lot_effect
     if (buys) {
         lot__plan_add(&plan, bidder, l->r.buy_now_price, false);
     } else {
+        if (l->bid_count > 0 && l->leader_id == bidder)
+            return lot_why_leading(l->r.lot_id, l->price, l->r.currency, why, whylen);
         if (amount < lot_next_min(l) || (l->bid_count > 0 && amount <= l->price))
             return too_low(l, amount, why, whylen);
         lot__plan_add(&plan, bidder, amount, false);

@@ -1,8 +1,9 @@
 /*
  * lot_test: the rules of one lot without autobids — rule checks naming the
  * bad field, increments at band boundaries, the next minimum, manual bids
- * below/at/above it, who and when may bid, buy-now, and every close
- * outcome. Refusals are checked to change nothing.
+ * below/at/above it, who and when may bid (not the leader, except to buy
+ * now), buy-now, and every close outcome. Refusals are checked to change
+ * nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -182,20 +183,77 @@ static void manual_bids_below_next_min_are_refused_at_or_above_accepted(void **s
     }
 }
 
-static void the_leader_raising_their_bid_must_still_meet_next_min(void **state)
+/* Issue 14: the leader's bid outbid nobody and raised their own price. */
+static void the_leaders_manual_bid_is_refused_unless_it_buys_now(void **state)
 {
     (void)state;
-    lot_rules r = test_rules();
-    lot l;
-    lot_effect eff;
-    lot_init(&l, &r, AT(0));
-    assert_int_equal(lot_place(&l, T_A, 100, AT(1), &eff, NULL, 0), LOT_OK);
-    assert_int_equal(lot_place(&l, T_A, 124, AT(2), &eff, NULL, 0), LOT_E_TOO_LOW);
-    assert_int_equal(lot_place(&l, T_A, 125, AT(2), &eff, NULL, 0), LOT_OK);
-    assert_int_equal(eff.noutbid, 0);
-    assert_true(eff.caller_leads);
-    assert_int_equal(l.bid_count, 2);
-    lot_release(&l);
+    static const char leading[] =
+        "you already lead lot 7 at 100 EUR; to bid higher, raise your maximum with SetAutoBid";
+    static const struct {
+        const char *name;
+        int64_t a_max;      /* A's autobid maximum, set while leading; 0: none */
+        bool b_outbids;     /* B bids 125 after A's 100 */
+        int64_t who, amount;
+        int rc;
+        int64_t price;      /* of the accepted bid */
+        bool closes;
+    } cases[] = {
+        { .name = "leader below the next minimum", .who = T_A, .amount = 110,
+          .rc = LOT_E_LEADING },
+        { .name = "leader at the next minimum", .who = T_A, .amount = 125,
+          .rc = LOT_E_LEADING },
+        { .name = "leader just below buy-now", .who = T_A, .amount = 4999,
+          .rc = LOT_E_LEADING },
+        { .name = "leader above their own maximum", .a_max = 1000, .who = T_A, .amount = 1500,
+          .rc = LOT_E_LEADING },
+        { .name = "leader with a non-positive amount", .who = T_A, .amount = 0,
+          .rc = LOT_E_INVALID },
+        { .name = "leader at buy-now", .who = T_A, .amount = 5000, .rc = LOT_OK, .price = 5000,
+          .closes = true },
+        { .name = "leader above buy-now, with a maximum", .a_max = 1000, .who = T_A,
+          .amount = 9000, .rc = LOT_OK, .price = 5000, .closes = true },
+        { .name = "another bidder at the next minimum", .who = T_B, .amount = 125, .rc = LOT_OK,
+          .price = 125 },
+        { .name = "the leader once outbid", .b_outbids = true, .who = T_A, .amount = 150,
+          .rc = LOT_OK, .price = 150 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lot_rules r = test_rules();
+        r.buy_now_price = 5000;
+        r.soft_close_s = 3600; /* every change of leader extends */
+        r.max_extensions = 10;
+        lot l;
+        lot_effect eff;
+        char why[200] = "";
+        lot_init(&l, &r, AT(0));
+        assert_int_equal(lot_place(&l, T_A, 100, AT(1), &eff, NULL, 0), LOT_OK);
+        if (cases[i].a_max)
+            assert_int_equal(lot_set_autobid(&l, T_A, cases[i].a_max, AT(2), &eff, NULL, 0),
+                             LOT_OK);
+        if (cases[i].b_outbids)
+            assert_int_equal(lot_place(&l, T_B, 125, AT(2), &eff, NULL, 0), LOT_OK);
+        lot before;
+        memcpy(&before, &l, sizeof l);
+        int rc = lot_place(&l, cases[i].who, cases[i].amount, AT(3), &eff, why, sizeof why);
+        if (rc != cases[i].rc || (rc == LOT_E_LEADING && strcmp(why, leading) != 0))
+            fail_msg("%s: rc %d \"%s\", want %d", cases[i].name, rc, why, cases[i].rc);
+        if (rc != LOT_OK) {
+            assert_memory_equal(&before, &l, sizeof l);
+            assert_int_equal(eff.nbids, 0);
+            assert_false(eff.extended);
+            if (cases[i].a_max)
+                assert_int_equal(lot_autobid_of(&l, T_A)->max, cases[i].a_max);
+        } else {
+            assert_int_equal(eff.nbids, 1);
+            assert_int_equal(eff.bids[0].bidder_id, cases[i].who);
+            assert_int_equal(eff.bids[0].amount, cases[i].price);
+            assert_false(eff.bids[0].is_autobid);
+            assert_int_equal(l.leader_id, cases[i].who);
+            assert_int_equal(eff.closed, cases[i].closes);
+            assert_int_equal(l.status, cases[i].closes ? LOT_CLOSED : LOT_LIVE);
+        }
+        lot_release(&l);
+    }
 }
 
 static void who_and_when_may_bid(void **state)
@@ -360,7 +418,7 @@ int main(void)
         cmocka_unit_test(increment_is_that_of_the_last_band_starting_at_or_below_the_price),
         cmocka_unit_test(next_min_is_the_start_then_price_plus_its_increment),
         cmocka_unit_test(manual_bids_below_next_min_are_refused_at_or_above_accepted),
-        cmocka_unit_test(the_leader_raising_their_bid_must_still_meet_next_min),
+        cmocka_unit_test(the_leaders_manual_bid_is_refused_unless_it_buys_now),
         cmocka_unit_test(who_and_when_may_bid),
         cmocka_unit_test(pending_lot_goes_live_at_its_start),
         cmocka_unit_test(buy_now_records_the_buy_now_price_and_closes_at_once),

@@ -1,8 +1,9 @@
 /*
  * soft_close_test: an accepted command that changes the leader inside the
  * last soft_close_s seconds moves the end to now + soft_close_s; nothing
- * else extends (same leader, refused bids, outside the window, no soft
- * close, the cap reached), and the end never moves earlier.
+ * else extends (same leader, refused bids — the leader's own among them —,
+ * outside the window, no soft close, the cap reached), and the end never
+ * moves earlier.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,8 +41,8 @@ static const soft_case soft_cases[] = {
       .op = PLACE, .who = T_B, .amount = 125, .t_us = 1, .extends = true },
     { .name = "first bid of the lot", .window = WINDOW, .op = PLACE, .who = T_B,
       .amount = 100, .t_us = 30000000, .extends = true },
-    { .name = "leader raising their own bid", .a_leads = true, .window = WINDOW,
-      .op = PLACE, .who = T_A, .amount = 300, .t_us = 30000000 },
+    { .name = "leader bidding again: refused", .a_leads = true, .window = WINDOW,
+      .op = PLACE, .who = T_A, .amount = 300, .t_us = 30000000, .rc = LOT_E_LEADING },
     { .name = "leader raising their maximum", .a_leads = true, .window = WINDOW,
       .op = SET, .who = T_A, .amount = 900, .t_us = 30000000 },
     { .name = "refused bid", .a_leads = true, .window = WINDOW, .op = PLACE, .who = T_B,

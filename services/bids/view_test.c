@@ -1,9 +1,9 @@
 /*
  * view_test: a PlaceBid is refused from the lot's view only when the
- * shard would certainly refuse it as too low, in the shard's words; every
- * case the shard must judge (a retry, the seller, another currency, a
- * buy-now, a bid of the caller in flight, a passed deadline, an ended or
- * unknown lot) is left to it.
+ * shard would refuse it as placed by the leader or as too low, in the
+ * engine's words; every case the shard must judge (a retry, the seller,
+ * another currency, a buy-now, a bid of the caller in flight, a passed
+ * deadline, an ended or unknown lot) is left to it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +17,8 @@
 #include "lot_test_util.h"
 
 #define IA GRPC_STATUS_INVALID_ARGUMENT
+#define FP GRPC_STATUS_FAILED_PRECONDITION
+#define T_D 14 /* a bidder with no bid on the lot */
 
 static char why[256];
 
@@ -100,7 +102,7 @@ static void a_known_key_goes_to_the_shard(void **state)
     place(e, T_B, 125);
     assert_int_equal(verdict(T_A, "a1", 100), 0); /* its first answer, from the shard */
     assert_int_equal(verdict(T_A, "a2", 100), IA);
-    assert_int_equal(verdict(T_B, "a1", 100), IA); /* keys are the caller's own */
+    assert_int_equal(verdict(T_C, "a1", 100), IA); /* keys are the caller's own */
 }
 
 static void bids_in_flight_raise_the_minimum_until_their_deadline(void **state)
@@ -114,7 +116,41 @@ static void bids_in_flight_raise_the_minimum_until_their_deadline(void **state)
     assert_int_equal(verdict(T_C, "c1", 225), 0);
     assert_int_equal(verdict(T_B, "b2", 150), 0); /* B's own bid in flight: the shard */
     in_flight(e, T_C, 300, now_us() - 1);         /* a deadline passed: the shard prunes */
-    assert_int_equal(verdict(T_A, "a9", 110), 0);
+    assert_int_equal(verdict(T_D, "d9", 110), 0);
+}
+
+/* Issue 14: the rule holds on the view's path too, before "too low". */
+static void the_leader_is_refused_in_the_engines_words(void **state)
+{
+    (void)state;
+    lot_entry *e = open_lot(5000, 3600);
+    place(e, T_A, 100);
+    req_add(worker_shard_of(T_LOT), e, T_A, "won", "hash");
+    char engine[256];
+    lot_effect eff;
+    assert_int_equal(lot_place(&e->eng, T_A, 125, now_us(), &eff, engine, sizeof engine),
+                     LOT_E_LEADING);
+    static const struct { const char *key; int64_t amount; int want; } cases[] = {
+        { .key = "a2", .amount = 50, .want = FP },    /* below the minimum */
+        { .key = "a2", .amount = 125, .want = FP },   /* at it */
+        { .key = "a2", .amount = 4999, .want = FP },
+        { .key = "won", .amount = 100, .want = 0 },   /* the winning bid's retry */
+        { .key = "a2", .amount = 5000, .want = 0 },   /* buys now: the shard */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got = verdict(T_A, cases[i].key, cases[i].amount);
+        if (got != cases[i].want || (got == FP && strcmp(why, engine) != 0))
+            fail_msg("%s at %lld: %d \"%s\", want %d \"%s\"", cases[i].key,
+                     (long long)cases[i].amount, got, why, cases[i].want, engine);
+    }
+    assert_string_equal(engine, "you already lead lot 7 at 100 EUR; to bid higher, raise your "
+                                "maximum with SetAutoBid");
+    place(e, T_B, 600);                            /* outbid: too low applies again */
+    assert_int_equal(verdict(T_A, "a4", 600), IA);
+    assert_int_equal(verdict(T_B, "b1", 700), FP);
+    assert_non_null(strstr(why, "you already lead lot 7 at 600 EUR"));
+    in_flight(e, T_B, 700, now_us() + 60000000);   /* the leader's own bid reserving */
+    assert_int_equal(verdict(T_B, "b2", 50), 0);
 }
 
 static void buy_now_ended_and_pending_lots_go_to_the_shard(void **state)
@@ -143,6 +179,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_known_key_goes_to_the_shard, setup, teardown),
         cmocka_unit_test_setup_teardown(bids_in_flight_raise_the_minimum_until_their_deadline,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(the_leader_is_refused_in_the_engines_words, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(buy_now_ended_and_pending_lots_go_to_the_shard, setup,
                                         teardown),
     };

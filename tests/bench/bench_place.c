@@ -11,7 +11,10 @@
  * A bidder bids the lowest amount it believes valid on a random lot, plus
  * 0 to 2 increments; it learns that amount from every answer (the new
  * state of an accepted bid, the "≥ N" of a refusal), shared with every
- * other bidder as a bidding screen would show it.
+ * other bidder as a bidding screen would show it. Bidders share tokens, so
+ * a bid may come from the lot's leader: the engine refuses it
+ * (FAILED_PRECONDITION, "you already lead …"), and the bidder counts it
+ * as refused and goes on, as after any other refusal.
  *
  * Stale bidders (gavel-bench place-stale) always bid one minor unit, so
  * every bid is refused as too low: the engine's refusal path alone, for
@@ -53,7 +56,8 @@ typedef struct {
     int64_t *next_min;         /* per lot, the lowest valid amount last seen */
     int64_t measure_from, end;
     samples accepted, answered;
-    int64_t refused;
+    int64_t refused;           /* of which leading: the bidder led the lot */
+    int64_t leading;
 } bid_run;
 
 static grpc_byte_buffer *pack_bid(bid_slot *b, int64_t lot, int64_t units)
@@ -130,23 +134,35 @@ static void learn_refused(bid_run *r, const bid_slot *b)
         learn_min(r, b->idx, strtoll(ge + 4, NULL, 10));
 }
 
+/* The refusal of a bid by the lot's leader ("you already lead …"). */
+static bool is_leading(const bid_slot *b)
+{
+    static const char prefix[] = "you already lead ";
+    size_t n = sizeof prefix - 1;
+    return b->c.status == GRPC_STATUS_FAILED_PRECONDITION &&
+           GRPC_SLICE_LENGTH(b->c.details) >= n &&
+           memcmp(GRPC_SLICE_START_PTR(b->c.details), prefix, n) == 0;
+}
+
 static void on_answer(bid_run *r, bid_slot *b, bool ok, int64_t now)
 {
     bool measured = b->t0 >= r->measure_from && now <= r->end;
     grpc_status_code st = ok ? b->c.status : GRPC_STATUS_UNKNOWN;
+    bool refused = st == GRPC_STATUS_INVALID_ARGUMENT || (ok && is_leading(b));
     if (st == GRPC_STATUS_OK) {
         learn_accepted(r, b);
         if (measured)
             sample_add(&r->accepted, now - b->t0);
-    } else if (st == GRPC_STATUS_INVALID_ARGUMENT) {
+    } else if (refused) {
         learn_refused(r, b);
         r->refused += measured;
+        r->leading += measured && st != GRPC_STATUS_INVALID_ARGUMENT;
     } else if (measured && r->accepted.errors++ == 0) {
         char msg[256];
         status_message(b, msg);
         fprintf(stderr, "PlaceBid: status %d: %s\n", st, msg);
     }
-    if (measured && (st == GRPC_STATUS_OK || st == GRPC_STATUS_INVALID_ARGUMENT))
+    if (measured && (st == GRPC_STATUS_OK || refused))
         sample_add(&r->answered, now - b->t0);
 }
 
@@ -221,7 +237,7 @@ int run_place_async(const char *target, int nslots, int seconds, char **tokens, 
         next = send_due(&r, slots, nslots, now, &inflight);
     }
     report(&r.accepted, (double)seconds);
-    printf("refused=%lld\n", (long long)r.refused);
+    printf("refused=%lld refused_leading=%lld\n", (long long)r.refused, (long long)r.leading);
     /* Every bid decided, as the naive baseline's transactions/s counts them. */
     printf("answered=%zu answered_per_s=%.0f answer_median_ms=%.3f answer_99th_ms=%.3f\n",
            r.answered.n, (double)r.answered.n / seconds, sample_quantile_ms(&r.answered, 0.50),

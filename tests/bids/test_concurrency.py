@@ -2,8 +2,9 @@
 hash-chained sequence with strictly increasing amounts, every acknowledged
 bid is exactly one stored bid, a retry of an acknowledged bid sent in the
 middle of the race (its amount long below the minimum) gets its first
-answer, the last leader holds the maximum, and the wallet ends with only
-the leader's standing amount held."""
+answer, no client outbids itself (a leader bidding again is refused), the
+last leader holds the maximum, and the wallet ends with only the leader's
+standing amount held."""
 import random
 import threading
 import time
@@ -18,6 +19,7 @@ ACCEPTED_EACH = 20
 TIME_LIMIT_S = 45 * h.SLOW   # the whole race stops here even if not every client got its 20
 MIN_ACCEPTED_EACH = 3        # below this the lot was not really contended by everyone
 IA = grpc.StatusCode.INVALID_ARGUMENT
+FP = grpc.StatusCode.FAILED_PRECONDITION
 UNKNOWN_OUTCOME = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
 
 
@@ -31,6 +33,9 @@ def test_64_clients_on_one_lot_get_one_gap_free_chained_log_and_only_the_leader_
     deadline = [0.0]
     acks = [[] for _ in range(CLIENTS)]       # (request, response) per client
     refused = [0] * CLIENTS                   # too low by the time it arrived
+    leading = [0] * CLIENTS                   # refused: the client still led the lot
+    racing = [CLIENTS]                        # clients still bidding
+    racing_lock = threading.Lock()
     unknown = [0] * CLIENTS                   # DEADLINE_EXCEEDED/UNAVAILABLE, then retried
     replayed = [0] * CLIENTS                  # earlier acknowledged bids sent again
     unexpected = []
@@ -72,8 +77,14 @@ def test_64_clients_on_one_lot_get_one_gap_free_chained_log_and_only_the_leader_
                             replay(stub, me, i, rng)
                         break
                     except grpc.RpcError as e:
-                        if e.code() == IA:
-                            refused[i] += 1
+                        is_leading = e.code() == FP and "you already lead" in e.details()
+                        if e.code() == IA or is_leading:
+                            if is_leading:
+                                leading[i] += 1
+                                if racing[0] == 1:
+                                    return  # the last one left leads: nobody to outbid it
+                            else:
+                                refused[i] += 1
                             st = stub.GetLotState(bids_pb2.GetLotStateRequest(lot_id=lot),
                                                   metadata=me.md, timeout=10 * h.SLOW)
                             next_min = st.state.next_min_bid.units
@@ -85,16 +96,19 @@ def test_64_clients_on_one_lot_get_one_gap_free_chained_log_and_only_the_leader_
                         unexpected.append((me.id, req.amount.units, e.code(), e.details()))
                         return
         finally:
+            with racing_lock:
+                racing[0] -= 1
             ch.close()
 
     t0 = time.monotonic()
     h.run_threads(CLIENTS, client)
     elapsed = time.monotonic() - t0
-    assert not unexpected, "answers other than OK / INVALID_ARGUMENT (too low): %s" % unexpected[:5]
+    assert not unexpected, ("answers other than OK / INVALID_ARGUMENT (too low) / "
+                            "FAILED_PRECONDITION (leading): %s" % unexpected[:5])
     n_acks = sum(map(len, acks))
-    print("\n%d accepted, %d refused as too low, %d unknown outcomes retried, "
+    print("\n%d accepted, %d refused as too low, %d as leading, %d unknown outcomes retried, "
           "%d acknowledged bids sent again, in %.1fs"
-          % (n_acks, sum(refused), sum(unknown), sum(replayed), elapsed))
+          % (n_acks, sum(refused), sum(leading), sum(unknown), sum(replayed), elapsed))
     assert sum(replayed) > 0
     assert min(map(len, acks)) >= MIN_ACCEPTED_EACH, (
         "some client got only %d bids accepted in %.0fs" % (min(map(len, acks)), elapsed))
@@ -106,6 +120,8 @@ def test_64_clients_on_one_lot_get_one_gap_free_chained_log_and_only_the_leader_
     assert all(a < b for a, b in zip(amounts, amounts[1:])), "amounts not strictly increasing"
     assert len({b.bid_id for b in log}) == len(log), "bid ids repeat"
     assert not any(b.is_autobid for b in log)
+    raises = [b.seq for prev, b in zip(log, log[1:]) if b.bidder_id == prev.bidder_id]
+    assert not raises, "bids by the leader accepted at seq %s" % raises[:10]
 
     # Each acknowledgement is exactly one stored bid, field for field.
     by_seq = {b.seq: b for b in log}

@@ -1,6 +1,6 @@
 """A lot's life against the real daemon: soft close, buy-now, reserve,
-CloseLot (early, on time, idempotent, cancel), who may bid, funds, and a
-users service that is down."""
+CloseLot (early, on time, idempotent, cancel), who may bid (not the seller,
+not the leader by hand), funds, and a users service that is down."""
 import time
 import urllib.request
 
@@ -83,12 +83,14 @@ def test_soft_close_extends_only_on_a_leader_change_inside_the_window_up_to_the_
         assert r1.state.extensions_used == 1
         end1 = r1.state.ends_at_us
 
-        # Rejected bids never extend: too low, and not enough funds.
+        # Rejected bids never extend: too low, not enough funds, the leader
+        # bidding again; nor does the leader raising their maximum.
         expect_refused(market, IA, lambda: market.place(b, lot, 1000), lot)
         expect_refused(market, RE, lambda: market.place(poor, lot, 1100), lot)
-        # The leader raising their own bid does not change the leader.
-        r2 = market.place(a, lot, 1200)
+        expect_refused(market, FP, lambda: market.place(a, lot, 1200), lot)
+        r2 = market.autobid(a, lot, 1200)
         assert (r2.state.ends_at_us, r2.state.extensions_used) == (end1, 1)
+        assert not r2.placed_bids
         # Another bidder takes the lead: extended again.
         r3 = market.place(b, lot, 1300)
         assert r3.state.ends_at_us > end1 and moved_to_now_plus_window(r3)
@@ -247,6 +249,108 @@ def test_the_seller_cannot_bid_on_their_own_lot(market, new_account):
     # A user whose role is not bidder may not bid at all.
     s = new_account(users_pb2.ROLE_SELLER)
     expect_refused(market, PD, lambda: market.place(s, lot, 2000), lot)
+
+
+def leading_message(lot, price):
+    return ("you already lead lot %d at %d RUB; to bid higher, raise your maximum with SetAutoBid"
+            % (lot, price))
+
+
+def bids_placed(tail, lot):
+    """(bidder, units) of every bid.placed of lot the tail saw, in seq order."""
+    evs = {}
+    for _, env in tail.envelopes("gavel.bids", str(lot).encode()):
+        if env.type == "bid.placed":
+            ev = h.events_pb2.BidPlaced.FromString(env.payload)
+            evs[ev.seq] = (ev.bidder_id, ev.amount.units)
+    return [evs[k] for k in sorted(evs)]
+
+
+def test_the_leaders_manual_bid_is_refused_and_changes_nothing_set_auto_bid_raises_instead(
+        market, ledger, kafka_bootstrap):
+    """Issue 14: a PlaceBid by the lot's leader outbid nobody, yet it was
+    accepted (a self-raise). It is refused with FAILED_PRECONDITION and a
+    message saying what to do, whether the lot's view answers (below the
+    minimum) or the shard does, and leaves the lot, its log, the wallet and
+    the broker as they were; the refused key records nothing. A retry of the
+    leader's own winning bid still gets its first answer, and the leader
+    raises their maximum through SetAutoBid, which bids nothing against them."""
+    a, b, c = market.new_bidders(3)
+    tail = market.tail(kafka_bootstrap)
+    try:
+        # The window is longer than the lot: every change of leader extends.
+        lot = market.open_lot(ends_in_s=600, soft_close_s=3600, max_extensions=10)
+        market.place(a, lot, 1000)
+        key_b = h.idem()
+        first_b = market.place(b, lot, 1100, key=key_b)
+        assert first_b.caller_is_leading and first_b.state.extensions_used == 2
+        log, holds, balance = market.log(lot), ledger.holds(b.id), market.balance(b)
+        assert balance[1] == 1100
+
+        high_key = h.idem()
+        for units, key in ((1150, None), (1200, None), (9000, high_key)):
+            details = expect_refused(
+                market, FP, lambda: market.place(b, lot, units, key=key), lot)
+            assert details == leading_message(lot, 1100), details
+        assert market.log(lot) == log, "a refused bid entered the log"
+        assert ledger.holds(b.id) == holds, "a refused bid took or released a hold"
+        assert market.balance(b) == balance
+        # Idempotent replay comes first: the winning bid's key, its first answer.
+        assert market.place(b, lot, 1100, key=key_b) == first_b
+
+        # Raising the maximum keeps the lead without bidding against oneself.
+        before = snapshot(market, lot)
+        up = market.autobid(b, lot, 3000)
+        assert up.caller_is_leading and not up.placed_bids
+        assert (up.autobid.status, up.autobid.max_amount.units) == (
+            bids_pb2.AUTO_BID_STATUS_ACTIVE, 3000)
+        assert snapshot(market, lot) == before
+        market.wait_reserved({b: 3000})
+        # ... and its proxy answers the next bidder for it.
+        r = market.place(c, lot, 1200)
+        assert not r.caller_is_leading
+        assert [(x.bidder_id, x.amount.units, x.is_autobid) for x in r.triggered_bids] == [
+            (b.id, 1300, True)]
+
+        # The broker saw the accepted bids and nothing for the refused ones.
+        want = [(a.id, 1000), (b.id, 1100), (c.id, 1200), (b.id, 1300)]
+        tail.wait_for(lambda t: len(bids_placed(t, lot)) >= 4, what="four bid.placed")
+        assert bids_placed(tail, lot) == want
+        assert [(x.bidder_id, x.amount.units) for x in market.log(lot)] == want
+
+        # Outbid beyond the maximum, the leader's refused key is still unused.
+        market.place(c, lot, 5000)
+        again = market.place(b, lot, 9000, key=high_key)
+        assert (again.bid.bidder_id, again.bid.amount.units, again.bid.seq) == (b.id, 9000, 6)
+        assert again.caller_is_leading
+        market.wait_reserved({a: 0, b: 9000, c: 0})
+        for x in (a, b, c):
+            ledger.assert_wallet_consistent(x.id)
+    finally:
+        tail.close()
+
+
+def test_the_leader_may_still_buy_now_which_closes_the_lot(market):
+    """Buying now is not a self-raise: it ends the auction, so the leader may
+    take the lot at the buy-now price (with an autobid active or not)."""
+    a, b = market.new_bidders(2)
+    lot = market.open_lot(buy_now=5000)
+    market.place(a, lot, 1000)
+    market.autobid(a, lot, 3000)
+    expect_refused(market, FP, lambda: market.place(a, lot, 4999), lot)
+    r = market.place(a, lot, 7000)
+    assert (r.bid.bidder_id, r.bid.amount.units, r.bid.is_autobid) == (a.id, 5000, False)
+    assert r.caller_is_leading and not r.triggered_bids
+    assert (r.state.status, r.state.outcome) == (bids_pb2.LOT_STATUS_CLOSED,
+                                                 bids_pb2.CLOSE_OUTCOME_CLOSED_WITH_WINNER)
+    assert (r.state.leader_id, r.state.current_price.units) == (a.id, 5000)
+    expect_refused(market, FP, lambda: market.place(b, lot, 6000), lot)
+    cl = market.close(lot)
+    assert h.receipt(cl.winning_bid) == h.receipt(r.bid)
+    hold = hold_of(market, cl.winning_hold_id)
+    assert (hold.user_id, hold.amount.units, hold.state) == (a.id, 5000, "held")
+    assert [(x.bidder_id, x.amount.units) for x in market.log(lot)] == [(a.id, 1000), (a.id, 5000)]
+    market.wait_reserved({a: 5000, b: 0})
 
 
 def test_insufficient_funds_is_resource_exhausted_and_records_nothing(market):
