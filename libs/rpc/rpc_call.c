@@ -165,6 +165,10 @@ static int run_handler(rpc_call *c, ProtobufCMessage **resp)
     int code = authenticate(c);
     if (code != GRPC_STATUS_OK)
         return code;
+    if (c->payload == NULL)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "no request message: a call must carry exactly one %s",
+                        c->mr->m->request->name);
     ProtobufCAllocator alloc = rpc__arena_allocator(c->arena);
     const char *bad = NULL;
     const ProtobufCMessage *req = rpc__unpack_checked(c->mr->m->request, c->payload, &alloc,

@@ -91,6 +91,16 @@ struct rpc_server {
     struct rpc_stream *streams;         /* open streams, for drain */
 };
 
+/* rpc_config.c: the runtime's settings, loaded by rpc__config_load. */
+typedef struct {
+    int64_t pollers, workers, drain_ms, metrics_port;
+} rpc__settings;
+extern rpc__settings rpc__cfg;
+extern const cfg_entry rpc__runtime_config[];
+/** Fills the service-dependent defaults and loads rpc__runtime_config from
+ *  the environment. Returns 0 or -1 with the reason in err. */
+int rpc__config_load(const rpc_service *svc, char *err, size_t errlen);
+
 /* rpc_server.c */
 void rpc__post_request(rpc_server *s, rpc__method_rt *mr);
 void rpc__call_free(rpc_call *c);

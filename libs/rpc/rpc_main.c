@@ -17,26 +17,11 @@ static bool http_healthy(void *arg)
            (svc->is_healthy == NULL || svc->is_healthy());
 }
 
-/* The runtime's own settings; rpc_server_start reads them again by name. */
-static int64_t cfg_pollers, cfg_workers, cfg_drain_ms, cfg_metrics_port;
-static char default_metrics_port[16], default_workers[16];
-static const cfg_entry runtime_config[] = {
-    { "GAVEL_RPC_POLLERS", "1", CFG_INT, &cfg_pollers, 1, 16, "completion-queue threads" },
-    { "GAVEL_RPC_WORKERS", default_workers, CFG_INT, &cfg_workers, 1, 256, "threads for blocking handlers" },
-    { "GAVEL_DRAIN_MS", "10000", CFG_INT, &cfg_drain_ms, 0, 600000, "drain time on SIGTERM" },
-    { "GAVEL_METRICS_PORT", default_metrics_port, CFG_INT, &cfg_metrics_port, 1, 65535,
-      "/metrics and /healthz port" },
-    { 0 },
-};
 
 static int boot(const rpc_service *svc)
 {
     char err[512];
-    snprintf(default_metrics_port, sizeof default_metrics_port, "%d",
-             svc->default_metrics_port);
-    snprintf(default_workers, sizeof default_workers, "%d",
-             svc->default_workers > 0 ? svc->default_workers : 8);
-    if (cfg_load(runtime_config, err, sizeof err) < 0) {
+    if (rpc__config_load(svc, err, sizeof err) < 0) {
         log_error("configuration: %s", err);
         return -1;
     }
@@ -57,7 +42,7 @@ static int boot(const rpc_service *svc)
         log_error("%s", err);
         return -1;
     }
-    int mport = (int)cfg_metrics_port;
+    int mport = (int)rpc__cfg.metrics_port;
     if (mx_http_start(mport, http_healthy, (void *)svc) < 0) {
         rpc_server_stop(running, 0);
         running = NULL;
@@ -78,7 +63,7 @@ int rpc_server_main(const rpc_service *svc)
         return 1;
     }
     int sig = sig_wait();
-    int drain_ms = (int)cfg_drain_ms;
+    int drain_ms = (int)rpc__cfg.drain_ms;
     log_info("signal %d: draining for up to %d ms", sig, drain_ms);
     rpc_server_stop(running, drain_ms);
     running = NULL;

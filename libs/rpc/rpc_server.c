@@ -235,13 +235,8 @@ static void register_methods(rpc_server *s)
 
 static void start_threads(rpc_server *s)
 {
-    s->npollers = (int)cfg_int("GAVEL_RPC_POLLERS", 1);
-    s->nworkers = (int)cfg_int("GAVEL_RPC_WORKERS",
-                               s->svc->default_workers > 0 ? s->svc->default_workers : 8);
-    if (s->npollers < 1 || s->npollers > 16)
-        s->npollers = 1;
-    if (s->nworkers < 1 || s->nworkers > 256)
-        s->nworkers = 8;
+    s->npollers = (int)rpc__cfg.pollers;
+    s->nworkers = (int)rpc__cfg.workers;
     s->pollers = xcalloc((size_t)s->npollers, sizeof *s->pollers);
     s->workers = xcalloc((size_t)s->nworkers, sizeof *s->workers);
     for (int i = 0; i < s->npollers; i++)
@@ -269,6 +264,10 @@ static grpc_server *make_grpc_server(void)
 rpc_server *rpc_server_start(const rpc_service *svc, const char *addr,
                              char *err, size_t errlen)
 {
+    /* Loaded already by rpc_server_main; a server started on its own
+     * (unit tests) reads the same table here. */
+    if (rpc__cfg.pollers == 0 && rpc__config_load(svc, err, errlen) < 0)
+        return NULL;
     rpc_grpc_init();
     rpc_server *s = xcalloc(1, sizeof *s);
     s->svc = svc;
