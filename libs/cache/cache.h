@@ -17,8 +17,22 @@ enum {
     RDS_E_REPLY = -31, /* Redis answered with an error */
 };
 
-/** Sets the address ("host:port") used by new connections; default from
- *  GAVEL_REDIS_ADDR or 127.0.0.1:56379. Call before any thread uses Redis. */
+#include <stddef.h>
+
+#include "core/core.h"
+
+/** The cache library's settings: GAVEL_REDIS_ADDR ("host:port", default
+ *  127.0.0.1:56379). */
+extern const cfg_entry rds_config[];
+/** Loads rds_config from the environment and checks the address is
+ *  host:port with a port of 1..65535. Returns 0, or -1 with a message
+ *  naming the variable in err. The daemon skeleton calls it before
+ *  start-up; the first connection calls it too (a failure is logged and no
+ *  connection opens). */
+int rds_config_load(char *err, size_t errlen);
+
+/** Sets the address ("host:port") used by new connections instead of
+ *  GAVEL_REDIS_ADDR (tests). Call before any thread uses Redis. */
 void rds_configure(const char *addr);
 
 /**

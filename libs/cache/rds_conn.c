@@ -2,6 +2,8 @@
  * Per-thread Redis connections. A connection belongs to the thread that
  * opened it; a broken one is dropped and the command retried once on a new
  * connection, so a Redis restart costs one failed attempt, not a failed call.
+ * The address is the library's one setting (rds_config), read strictly: an
+ * address that is not host:port stops a daemon at start-up.
  */
 #include <stdio.h>
 #include <stdarg.h>
@@ -15,12 +17,52 @@
 static char rds_addr[256];
 static pthread_once_t rds_once = PTHREAD_ONCE_INIT;
 static _Thread_local redisContext *rds_ctx;
+static const char *redis_addr_setting;
+
+const cfg_entry rds_config[] = {
+    { "GAVEL_REDIS_ADDR", "127.0.0.1:56379", CFG_STR, &redis_addr_setting, 0, 0,
+      "Redis host:port (the token revocation list, login throttle counters)" },
+    { 0 },
+};
+
+/* Splits "host:port" (the last colon) into host and a port of 1..65535. */
+static bool split_addr(const char *addr, char *host, size_t hostlen, long *port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen)
+        return false;
+    char *end = NULL;
+    *port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || *port < 1 || *port > 65535)
+        return false;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    return true;
+}
+
+int rds_config_load(char *err, size_t errlen)
+{
+    if (cfg_load(rds_config, err, errlen) < 0)
+        return -1;
+    char host[256];
+    long port;
+    if (!split_addr(redis_addr_setting, host, sizeof host, &port)) {
+        snprintf(err, errlen, "GAVEL_REDIS_ADDR=%.64s is not host:port (port 1..65535)",
+                 redis_addr_setting);
+        return -1;
+    }
+    return 0;
+}
 
 static void rds_default_addr(void)
 {
-    if (rds_addr[0] == '\0')
-        snprintf(rds_addr, sizeof rds_addr, "%s",
-                 cfg_str("GAVEL_REDIS_ADDR", "127.0.0.1:56379"));
+    char err[256];
+    if (rds_addr[0] != '\0')
+        return;
+    if (rds_config_load(err, sizeof err) < 0)
+        log_error("redis: %s", err);
+    else
+        snprintf(rds_addr, sizeof rds_addr, "%s", redis_addr_setting);
 }
 
 void rds_configure(const char *addr)
@@ -32,12 +74,10 @@ static redisContext *rds_connect(void)
 {
     pthread_once(&rds_once, rds_default_addr);
     char host[256];
-    snprintf(host, sizeof host, "%s", rds_addr);
-    char *colon = strrchr(host, ':');
-    long port = 6379;
-    if (colon != NULL) {
-        *colon = '\0';
-        port = strtol(colon + 1, NULL, 10);
+    long port;
+    if (!split_addr(rds_addr, host, sizeof host, &port)) {
+        log_warn("redis address \"%s\" is not host:port", rds_addr);
+        return NULL;
     }
     struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
     redisContext *c = redisConnectWithTimeout(host, (int)port, tv);

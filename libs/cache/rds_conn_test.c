@@ -1,13 +1,15 @@
 /*
  * The Redis wrapper against a real Redis (GAVEL_TEST_REDIS): revocation
  * marks expire, unknown ids are not revoked, and a dropped connection is
- * re-opened transparently on the next command.
+ * re-opened transparently on the next command. The address setting is
+ * checked without Redis.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -89,6 +91,37 @@ static void server_error_reply_is_reported(void **state)
     assert_int_equal(rc, RDS_E_REPLY);
 }
 
+static void redis_address_setting_is_checked_strictly(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        const char *want; /* the start of the error, or NULL: accepted */
+    } cases[] = {
+        { .in = "127.0.0.1:6379", .want = NULL },
+        { .in = "redis.internal:1", .want = NULL },
+        { .in = "::1:6379", .want = NULL },
+        { .in = "localhost", .want = "GAVEL_REDIS_ADDR=localhost is not host:port" },
+        { .in = "127.0.0.1:", .want = "GAVEL_REDIS_ADDR=127.0.0.1: is not host:port" },
+        { .in = ":6379", .want = "GAVEL_REDIS_ADDR=:6379 is not host:port" },
+        { .in = "h:65536", .want = "GAVEL_REDIS_ADDR=h:65536 is not host:port" },
+        { .in = "h:63x", .want = "GAVEL_REDIS_ADDR=h:63x is not host:port" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256] = "";
+        setenv("GAVEL_REDIS_ADDR", cases[i].in, 1);
+        int rc = rds_config_load(err, sizeof err);
+        if (cases[i].want == NULL) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -1);
+            if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+                fail_msg("%s: got \"%s\"", cases[i].in, err);
+        }
+    }
+    unsetenv("GAVEL_REDIS_ADDR");
+}
+
 int main(void)
 {
     log_init("cache-test", LOG_ERROR);
@@ -98,6 +131,7 @@ int main(void)
         cmocka_unit_test(connection_killed_by_server_is_reopened),
         cmocka_unit_test(unreachable_redis_reports_conn_error),
         cmocka_unit_test(server_error_reply_is_reported),
+        cmocka_unit_test(redis_address_setting_is_checked_strictly),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

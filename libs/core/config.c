@@ -2,14 +2,16 @@
  * config: daemons read their settings from environment variables declared
  * as a table (name, default, destination, range). cfg_load() checks the
  * whole table before it writes anything, so a bad value leaves every
- * destination untouched (a SIGHUP reload can keep running on the old
- * settings) and the error names the variable, its value and what is
- * allowed. An unset or empty variable takes the entry's default, and the
+ * destination untouched (a caller may go on with the values it had) and
+ * the error names the variable, its value and what is allowed. Settings
+ * are read once, at start-up: SIGHUP stops a daemon like SIGTERM, it
+ * reloads nothing. An unset or empty variable takes the entry's default, and the
  * default is checked by the same rules, so a table bug is reported the
  * same way a deployment typo is.
  */
 #include "core.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,4 +173,48 @@ int64_t cfg_int(const char *env, int64_t def)
         return def;
     }
     return out;
+}
+
+/* ---- the core library's own table ---- */
+
+static const char *log_level_word, *bind_addr;
+
+const cfg_entry cfg_core_table[] = {
+    { "GAVEL_LOG_LEVEL", "info", CFG_STR, &log_level_word, 0, 0,
+      "least severe log level written: debug, info, warn or error" },
+    { "GAVEL_BIND_ADDR", "127.0.0.1", CFG_STR, &bind_addr, 0, 0,
+      "IPv4 or IPv6 literal that /metrics and /healthz bind to" },
+    { 0 },
+};
+
+static bool is_level_word(const char *s)
+{
+    static const char *const words[] = { "debug", "info", "warn", "error" };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcasecmp(s, words[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool is_ip_literal(const char *s)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+int cfg_core_load(char *err, size_t errlen)
+{
+    if (cfg_load(cfg_core_table, err, errlen) < 0)
+        return -1;
+    if (!is_level_word(log_level_word)) {
+        snprintf(err, errlen, "GAVEL_LOG_LEVEL=%.64s is not a level (allowed debug, info, "
+                 "warn, error)", log_level_word);
+        return -1;
+    }
+    if (!is_ip_literal(bind_addr)) {
+        snprintf(err, errlen, "GAVEL_BIND_ADDR=%.64s is not an IPv4 or IPv6 literal",
+                 bind_addr);
+        return -1;
+    }
+    return 0;
 }

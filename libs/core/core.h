@@ -108,6 +108,18 @@ int cfg_load(const cfg_entry *table, char *err, size_t errlen);
 const char *cfg_str(const char *env, const char *def);
 int64_t cfg_int(const char *env, int64_t def);
 
+/**
+ * The core library's own settings: GAVEL_LOG_LEVEL (log_init reads it) and
+ * GAVEL_BIND_ADDR (mx_http_start reads it). The daemon skeleton loads this
+ * table with cfg_core_load before start-up, so a bad value stops a daemon
+ * rather than being read leniently later.
+ */
+extern const cfg_entry cfg_core_table[];
+/** Loads cfg_core_table and checks its words: the level is one of debug,
+ *  info, warn, error (any case); the address an IPv4 or IPv6 literal.
+ *  Returns 0, or -1 with a message naming the variable in err. */
+int cfg_core_load(char *err, size_t errlen);
+
 /* ---- logs: one JSON object per line on stderr ----------------------------- */
 
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
@@ -156,6 +168,25 @@ mx_metric *mx_histogram(const char *name, const char *help, const char *labels);
 void mx_add(mx_metric *m, double v);      /* counter or gauge */
 void mx_set(mx_metric *m, double v);      /* gauge */
 void mx_observe(mx_metric *m, double v);  /* histogram, v in seconds */
+
+/**
+ * One row of a metrics table. A daemon or library declares its series as
+ * data; whoever starts it registers the rows that have a `var` (the series
+ * is stored there) before using them, and the same table tells
+ * `--describe` and the docs check what exists. `make` is mx_counter,
+ * mx_gauge or mx_histogram. `labels` is the label body of the series *var
+ * gets (`result="released"`), or NULL; a family whose series are made at
+ * use, one per label value, has var NULL and names its labels instead
+ * (`method,code`). Several rows may share a name (one per label value). A
+ * table ends with {0}.
+ */
+typedef struct {
+    const char *name;
+    mx_metric *(*make)(const char *name, const char *help, const char *labels);
+    const char *help;
+    const char *labels;
+    mx_metric **var;
+} mx_entry;
 
 /** Appends the whole registry in text format; caller frees with free(). */
 char *mx_render(void);

@@ -27,16 +27,18 @@ static char *trim(char *s)
 
 char *ev_bootstrap(void)
 {
-    const char *env = cfg_str("GAVEL_KAFKA_BOOTSTRAP", NULL);
-    const char *path;
-    char line[1024], *s;
+    ev__settings set;
+    char line[1024], *s, err[256];
     char *out = NULL;
     FILE *f;
 
-    if (env != NULL && env[0] != '\0')
-        return xstrdup(env);
-    path = cfg_str("GAVEL_KAFKA_BOOTSTRAP_FILE", ".run/kafka.bootstrap");
-    if ((f = fopen(path, "r")) == NULL)
+    if (ev__settings_get(&set, err, sizeof err) < 0) {
+        log_error("events: %s", err);
+        return NULL;
+    }
+    if (set.bootstrap[0] != '\0')
+        return xstrdup(set.bootstrap);
+    if ((f = fopen(set.bootstrap_file, "r")) == NULL)
         return NULL;
     if (fgets(line, sizeof line, f) != NULL) {
         s = trim(line);

@@ -367,14 +367,16 @@ static bool group_ok(const char *g)
 static rd_kafka_t *consumer_rk(const char *bootstrap, const char *group,
                                char *err, size_t errlen)
 {
-    rd_kafka_conf_t *conf = ev__conf_new(bootstrap, err, errlen);
-    int64_t session = cfg_int("GAVEL_KAFKA_SESSION_TIMEOUT_MS", 10000);
+    ev__settings set;
     char session_s[24];
     rd_kafka_t *rk;
 
+    if (ev__settings_get(&set, err, errlen) < 0)
+        return NULL;
+    rd_kafka_conf_t *conf = ev__conf_new(bootstrap, err, errlen);
     if (conf == NULL)
         return NULL;
-    snprintf(session_s, sizeof session_s, "%lld", (long long)session);
+    snprintf(session_s, sizeof session_s, "%lld", (long long)set.session_timeout_ms);
     if (ev__conf_set(conf, "session.timeout.ms", session_s, err, errlen) < 0)
         goto fail;
     /* allow.auto.create.topics: a consumer may start before the first
@@ -413,8 +415,7 @@ static int subscribe(rd_kafka_t *rk, const char *const *topics, char *err, size_
 static mx_metric *consumed(const char *group, const char *result)
 {
     char *labels = xasprintf("group=\"%s\",result=\"%s\"", group, result);
-    mx_metric *m = mx_counter("gavel_events_consumed_total",
-                              "Events taken from Kafka, by outcome.", labels);
+    mx_metric *m = mx_counter(EV__CONSUMED_METRIC, EV__CONSUMED_HELP, labels);
 
     free(labels);
     return m;

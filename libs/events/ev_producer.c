@@ -83,12 +83,14 @@ static int conf_producer(ev_producer *p, rd_kafka_conf_t *conf, char *err, size_
 
 ev_producer *ev_producer_new(const char *bootstrap, char *err, size_t errlen)
 {
+    ev__settings set;
+    if (ev__settings_get(&set, err, errlen) < 0)
+        return NULL;
     ev_producer *p = xcalloc(1, sizeof *p);
     pthread_condattr_t ca;
     rd_kafka_conf_t *conf;
-    int64_t t = cfg_int("GAVEL_KAFKA_DELIVERY_TIMEOUT_MS", 30000);
 
-    p->delivery_timeout_ms = (int)(t < 100 ? 100 : t > 300000 ? 300000 : t);
+    p->delivery_timeout_ms = (int)set.delivery_timeout_ms;
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

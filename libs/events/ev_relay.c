@@ -38,7 +38,6 @@
 
 enum { RELAY_BATCH = 500, RELAY_IDLE_MS = 200, RELAY_STANDBY_MS = 1000,
        RELAY_BACKOFF_MIN_MS = 200, RELAY_BACKOFF_MAX_MS = 5000, SWEEP_BATCH = 5000 };
-#define RETENTION_DEFAULT_S 86400
 #define SWEEP_EVERY_US 60000000LL
 
 /* relay_step outcomes besides EV_E_*. */
@@ -342,6 +341,13 @@ static void *relay_main(void *arg)
 
 ev_relay *ev_relay_start(db_pool *pool, ev_producer *prod)
 {
+    ev__settings set;
+    char err[256];
+    if (ev__settings_get(&set, err, sizeof err) < 0) {
+        log_error("outbox relay: %s", err);
+        return NULL;
+    }
+    ev__metrics_register();
     ev_relay *r = xcalloc(1, sizeof *r);
     pthread_condattr_t ca;
     int e;
@@ -351,17 +357,11 @@ ev_relay *ev_relay_start(db_pool *pool, ev_producer *prod)
     atomic_init(&r->stop, false);
     atomic_init(&r->backlog, -1);
     r->batch = arena_new();
-    r->m_backlog = mx_gauge("gavel_events_outbox_backlog",
-                            "Outbox rows not yet published to Kafka.", NULL);
-    r->m_published = mx_counter("gavel_events_published_total",
-                                "Outbox events acknowledged by Kafka.", NULL);
-    r->m_failed = mx_counter("gavel_events_publish_failures_total",
-                             "Outbox events whose publication failed and will be retried.", NULL);
-    r->m_swept = mx_counter("gavel_events_outbox_deleted_total",
-                            "Sent outbox rows deleted after GAVEL_OUTBOX_RETENTION_S.", NULL);
-    r->retention_s = cfg_int("GAVEL_OUTBOX_RETENTION_S", RETENTION_DEFAULT_S);
-    if (r->retention_s < 1)
-        r->retention_s = 1;
+    r->m_backlog = ev__mx.outbox_backlog;
+    r->m_published = ev__mx.published;
+    r->m_failed = ev__mx.publish_failures;
+    r->m_swept = ev__mx.outbox_deleted;
+    r->retention_s = set.outbox_retention_s;
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "core/core.h"
 #include "db/db.h"
 #include "gavel/events/v1/events.pb-c.h"
 
@@ -27,6 +28,21 @@ enum {
     EV_E_DB = -22,      /* database failure while recording the event */
 };
 
+/**
+ * The library's settings: GAVEL_KAFKA_BOOTSTRAP, GAVEL_KAFKA_BOOTSTRAP_FILE,
+ * GAVEL_KAFKA_DELIVERY_TIMEOUT_MS, GAVEL_KAFKA_SESSION_TIMEOUT_MS and
+ * GAVEL_OUTBOX_RETENTION_S, read strictly.
+ */
+extern const cfg_entry ev_config[];
+/** Loads ev_config from the environment. Returns 0, or -1 with a message
+ *  naming the variable, its value and the allowed range in err. The daemon
+ *  skeleton calls it before start-up; producers, relays and consumers load
+ *  the table again when they start and fail the same way. */
+int ev_config_load(char *err, size_t errlen);
+/** The series the library keeps (gavel_events_*); it registers them itself
+ *  when a relay or consumer starts. */
+extern const mx_entry ev_metrics[];
+
 /** The tables the outbox and consumer dedupe need; apply with
  *  db_migrate(pool, "events", ev_migrations) before using either. */
 extern const db_migration ev_migrations[];
@@ -35,7 +51,7 @@ extern const db_migration ev_migrations[];
  * Reads the Kafka bootstrap address: GAVEL_KAFKA_BOOTSTRAP when set,
  * otherwise the first line of the file GAVEL_KAFKA_BOOTSTRAP_FILE
  * (default ".run/kafka.bootstrap"). Returns a new string (caller frees)
- * or NULL when neither is available.
+ * or NULL when neither is available or the settings are bad (logged).
  */
 char *ev_bootstrap(void);
 

@@ -65,6 +65,33 @@ void ev__producer_poll(ev_producer *p);
 /** Longest time a message may wait for delivery (message.timeout.ms). */
 int ev__producer_delivery_timeout_ms(const ev_producer *p);
 
+/* ---- settings and series (ev_config.c) ---- */
+
+/* The values of ev_config, copied out for one start. */
+typedef struct {
+    const char *bootstrap;       /* "" when unset */
+    const char *bootstrap_file;
+    int64_t delivery_timeout_ms;
+    int64_t session_timeout_ms;
+    int64_t outbox_retention_s;
+} ev__settings;
+
+/** Loads ev_config from the environment and copies it into *out. Returns
+ *  0, or -1 with a message naming the variable in err. Thread-safe. */
+int ev__settings_get(ev__settings *out, char *err, size_t errlen);
+
+/* The fixed series of ev_metrics, set by ev__metrics_register. */
+typedef struct {
+    mx_metric *outbox_backlog, *published, *publish_failures, *outbox_deleted;
+} ev__metric_set;
+extern ev__metric_set ev__mx;
+/** Registers ev_metrics once per process; relays and consumers call it. */
+void ev__metrics_register(void);
+
+/* The per-group family of consumers (series made per group and outcome). */
+#define EV__CONSUMED_METRIC "gavel_events_consumed_total"
+#define EV__CONSUMED_HELP "Events taken from Kafka, by outcome."
+
 /* ---- small helpers ---- */
 
 /** Sleeps up to ms, in slices, returning early once *stop is true. */
