@@ -11,6 +11,12 @@
 #include "rpc/rpc.h"
 #include "grpc/health/v1/health.pb-c.h"
 
+static const rpc_client_method health_check = {
+    "/grpc.health.v1.Health/Check", &grpc__health__v1__health__descriptor,
+    &grpc__health__v1__health_check_request__descriptor,
+    &grpc__health__v1__health_check_response__descriptor
+};
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || argc > 3) {
@@ -23,9 +29,8 @@ int main(int argc, char **argv)
     rpc_call_opts o = { .deadline_ms = 3000 };
     ProtobufCMessage *resp = NULL;
     char err[256];
-    grpc_status_code st = rpc_unary(rpc_channel_get(argv[1]), "/grpc.health.v1.Health/Check",
-                                    &req.base, &grpc__health__v1__health_check_response__descriptor,
-                                    &resp, &o, err, sizeof err);
+    grpc_status_code st = rpc_unary(rpc_channel_get(argv[1]), &health_check, &req.base, &resp,
+                                    &o, err, sizeof err);
     if (st != GRPC_STATUS_OK) {
         printf("UNREACHABLE (status %d: %s)\n", st, err);
         return 1;

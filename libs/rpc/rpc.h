@@ -11,7 +11,12 @@
  * answers. grpc.health.v1.Health is built in. SIGTERM drains, then exits.
  *
  * Client: one channel per target, unary calls with deadlines, retries with
- * backoff for UNAVAILABLE on idempotent methods, server streaming.
+ * backoff for UNAVAILABLE on idempotent methods, server streaming. Every
+ * method called is a declared constant checked against its descriptor.
+ *
+ * The daemon skeleton (rpc_server_main) runs a daemon from one definition,
+ * rpc_service: its method tables, settings, database, relay, consumers,
+ * metrics, extra listeners and hooks, all declared as data.
  */
 #ifndef GAVEL_RPC_H
 #define GAVEL_RPC_H
@@ -19,10 +24,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <grpc/status.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "core/core.h"
+#include "db/db.h"
+#include "events/events.h"
 
 /* ---- identity ----------------------------------------------------------------- */
 
@@ -96,31 +104,158 @@ typedef struct {
     int deadline_ms;                            /* applied when the client sets none; 0 = 5000 */
 } rpc_method;
 
+/**
+ * A method of another service that a daemon calls, declared once as a
+ * constant: its full name, the protoc-c descriptor of its service and its
+ * request and response types. The skeleton checks every constant a daemon
+ * lists (rpc_service.calls) against the service descriptor at start-up,
+ * and rpc_unary refuses a request of another type at the call.
+ */
+typedef struct {
+    const char *name;                           /* "/gavel.users.v1.Wallet/ListHolds" */
+    const ProtobufCServiceDescriptor *service;  /* &gavel__users__v1__wallet__descriptor */
+    const ProtobufCMessageDescriptor *request;
+    const ProtobufCMessageDescriptor *response;
+} rpc_client_method;
+
+/* ---- the service block: start-up every daemon shares, declared as data ---- */
+
+/** The database a daemon owns. The skeleton adds GAVEL_PG_DSN and
+ *  GAVEL_<SVC>_DB_POOL to its settings, opens the pool, applies the events
+ *  library's migrations and then the daemon's, and closes the pool last. */
+typedef struct {
+    const char *name;          /* "gavel_users"; NULL: the daemon has no database */
+    const char *default_dsn;   /* NULL: host=127.0.0.1 port=55432 user=gavel dbname=<name> */
+    int pool_default;          /* GAVEL_<SVC>_DB_POOL: default, min, max */
+    int pool_min, pool_max;
+    const db_stmt *stmts;      /* the daemon's statements (db_pool_new), or NULL */
+    const db_migration *migrations; /* applied as component <service name>, or NULL */
+    db_pool **pool;            /* set to the open pool before post_init, NULL once closed */
+} rpc_database;
+
+/** The outbox relay: when is_on, the skeleton starts a producer (source:
+ *  the service name) and the relay before post_init, and stops them after
+ *  pre_exit. Needs a database. */
+typedef struct {
+    bool is_on;
+    ev_relay **relay;          /* set to the running relay (for ev_relay_kick), or NULL */
+} rpc_outbox;
+
+/** One event consumer the skeleton runs on the daemon's pool; a table ends
+ *  with {0}. Started after post_init (which may prepare what `arg` points
+ *  to), stopped before pre_exit. See ev_consumer_start[_piped]. */
+typedef struct {
+    const char *group;         /* consumer group, also the consumer's name */
+    const char *const *topics; /* NULL-terminated */
+    ev_handler handler;
+    bool is_piped;             /* ev_consumer_start_piped */
+    const char *const *stmts;  /* piped: the statements the handler sends, or NULL */
+    ev_batch_end batch_end;    /* piped: closes each batch, or NULL */
+    void *arg;                 /* handed to handler and batch_end; the consumer's thread */
+} rpc_consumer;
+
+/**
+ * A listener other than gRPC run inside the daemon (the gateway's HTTP and
+ * WebSocket loop); a table ends with {0}. start runs after gRPC listens and
+ * before the daemon reports SERVING, and returns 0 or -1 with a message in
+ * err (the start then fails: listeners started before it are stopped).
+ * On SIGTERM health turns NOT_SERVING first; then drain(arg, budget_ms)
+ * runs while gRPC drains, both within the one GAVEL_DRAIN_MS budget: it
+ * stops accepting, finishes what is in flight and returns within
+ * budget_ms. Then stop(arg) releases everything (listeners in reverse
+ * order). Each hook runs on one thread at a time; drain on a thread of its
+ * own. drain may be NULL.
+ */
+typedef struct {
+    const char *name;
+    int (*start)(void *arg, char *err, size_t errlen);
+    void (*drain)(void *arg, int budget_ms);
+    void (*stop)(void *arg);
+    void *arg;
+} rpc_listener;
+
 /** A daemon: everything rpc_server_main() needs. */
 typedef struct {
-    const char *name;             /* "users": logs, metrics, events source */
+    const char *name;             /* "users": logs, metrics, events source, GAVEL_<SVC>_… */
     const char *addr_env;         /* "GAVEL_USERS_ADDR" */
     const char *default_addr;     /* "127.0.0.1:50051" */
     int default_metrics_port;     /* 9101 */
     int default_workers;          /* GAVEL_RPC_WORKERS default; 0 = 8 */
-    const rpc_method *const *tables; /* NULL-terminated list of method tables */
-    const char *const *services;  /* gRPC service names for health, NULL-terminated */
+    const rpc_method *const *tables; /* NULL-terminated list of method tables, or NULL */
+    /* The protoc-c descriptors of the services the tables implement,
+     * NULL-terminated: every row must be one of their methods with their
+     * request and response types, and health answers for their names. */
+    const ProtobufCServiceDescriptor *const *descriptors;
+    /* Health's service names, NULL-terminated. rpc_server_main derives them
+     * from descriptors; set them only to start a server directly. */
+    const char *const *services;
+    const rpc_client_method *const *calls; /* methods it calls, NULL-terminated, or NULL */
     const cfg_entry *config;      /* the daemon's own settings, or NULL */
-    /* Called after config and before listening; returns 0 or -1 (exit 1). */
+    rpc_database db;
+    rpc_outbox outbox;
+    const rpc_consumer *consumers; /* table, or NULL */
+    const mx_entry *metrics;      /* the daemon's series (gavel_<name>_…), or NULL */
+    const rpc_listener *listeners; /* table, or NULL */
+    /* Checks that span settings (one below another), after every table
+     * loaded and before anything starts; returns 0, or -1 with a message
+     * naming the variables in err (exit 1, nothing changed). */
+    int (*config_check)(char *err, size_t errlen);
+    /* Called after config, database and relay, before the consumers and
+     * listening; returns 0 or -1 (exit 1). */
     int (*post_init)(void);
-    /* Called after the server drained, before exit. */
+    /* Called after the server drained and the consumers stopped, before
+     * the relay stops and the pool closes; also after a failed start. */
     void (*pre_exit)(void);
     /* Extra readiness for /healthz and Health.Check; NULL means always ready. */
     bool (*is_healthy)(void);
 } rpc_service;
 
 /**
- * The daemon skeleton: blocks signals, loads configuration, initialises logs
- * and auth, runs post_init, listens, serves until SIGTERM/SIGINT, drains
- * (health turns NOT_SERVING, in-flight calls finish within
- * GAVEL_DRAIN_MS), runs pre_exit. Returns the process exit code.
+ * The daemon skeleton. With `--describe` it prints every setting and
+ * series of the daemon (rpc_describe) and returns 0, starting nothing.
+ * Otherwise: blocks signals, loads every settings table (runtime, core,
+ * cache, events, rpc, the service block, the daemon's), checks the method
+ * tables and declared calls against their descriptors, opens the database
+ * and migrates it, starts the relay, registers the daemon's metrics, runs
+ * post_init, starts the consumers, listens (gRPC, then the listeners),
+ * serves until SIGTERM/SIGINT/SIGHUP, and shuts down in reverse: health
+ * NOT_SERVING, gRPC and listeners drained together within GAVEL_DRAIN_MS,
+ * listeners stopped, consumers stopped, pre_exit, relay, producer, pool.
+ * Returns the process exit code (2 for bad arguments).
  */
-int rpc_server_main(const rpc_service *svc);
+int rpc_server_main(const rpc_service *svc, int argc, char **argv);
+
+/**
+ * Prints one line per setting, series, method, declared call and listener
+ * of svc to out, fields separated by tabs:
+ *   config  TABLE NAME TYPE DEFAULT MIN MAX HELP   (MIN/MAX "-" when unbounded)
+ *   metric  TABLE NAME TYPE LABELS HELP             (LABELS comma-separated, "-" for none)
+ *   method  NAME REQUEST RESPONSE
+ *   call    NAME REQUEST RESPONSE
+ *   listener NAME
+ * TABLE is runtime, core, cache, events, rpc, service or daemon. Returns 0,
+ * or -1 with a message in err when the tables contradict themselves (a
+ * setting declared twice, a series with two types).
+ */
+int rpc_describe(const rpc_service *svc, FILE *out, char *err, size_t errlen);
+
+/**
+ * Checks svc's declarations: every method row names a method of one of
+ * svc->descriptors (or the built-in health service) with exactly its
+ * request and response descriptors, no row twice; every declared call
+ * passes rpc_client_method_check. Returns 0, or -1 with a message naming
+ * the first bad row in err.
+ */
+int rpc_service_check(const rpc_service *svc, char *err, size_t errlen);
+/** Checks one client method: its name is "/<service name>/<method>" of its
+ *  service descriptor, with that method's request and response. Returns 0
+ *  or -1 with a message naming it in err. */
+int rpc_client_method_check(const rpc_client_method *m, char *err, size_t errlen);
+
+/** Registers the rows of a metrics table that have a var (storing each
+ *  series there). Idempotent; the skeleton does it for the daemon's table
+ *  before post_init. NULL is a no-op. */
+void rpc_metrics_register(const mx_entry *table);
 
 typedef struct rpc_server rpc_server;
 /** Starts serving in background threads (tests; rpc_server_main uses it).
@@ -246,33 +381,32 @@ typedef struct {
 } rpc_call_opts;
 
 /**
- * Unary call. On GRPC_STATUS_OK *resp is a new message unpacked with the
- * default allocator (caller frees with protobuf_c_message_free_unpacked(…,
- * NULL)). Otherwise *resp is NULL and err holds the server's message.
- * Returns the gRPC status.
+ * Unary call of method m (borrowed; a static constant). A request whose
+ * type is not m->request is refused before anything is sent: INTERNAL,
+ * logged, err naming both types. On GRPC_STATUS_OK *resp is a new
+ * m->response message unpacked with the default allocator (caller frees
+ * with protobuf_c_message_free_unpacked(…, NULL)). Otherwise *resp is NULL
+ * and err holds the server's message. Returns the gRPC status.
  */
-grpc_status_code rpc_unary(rpc_channel *ch, const char *method,
-                           const ProtobufCMessage *req,
-                           const ProtobufCMessageDescriptor *resp_desc,
-                           ProtobufCMessage **resp, const rpc_call_opts *opts,
-                           char *err, size_t errlen);
+grpc_status_code rpc_unary(rpc_channel *ch, const rpc_client_method *m,
+                           const ProtobufCMessage *req, ProtobufCMessage **resp,
+                           const rpc_call_opts *opts, char *err, size_t errlen);
 
 typedef struct rpc_client_stream rpc_client_stream;
 
-/** Starts a server-streaming call. Returns a new stream (free with
- *  rpc_client_stream_free) or NULL with err set. */
-rpc_client_stream *rpc_client_stream_start(rpc_channel *ch, const char *method,
+/** Starts a server-streaming call of m (borrowed for the stream's life).
+ *  Returns a new stream (free with rpc_client_stream_free), or NULL with
+ *  err set when req is not an m->request (nothing is sent). */
+rpc_client_stream *rpc_client_stream_start(rpc_channel *ch, const rpc_client_method *m,
                                            const ProtobufCMessage *req,
                                            const rpc_call_opts *opts,
                                            char *err, size_t errlen);
 /**
- * Waits for the next message. Returns 1 with *msg a new message (free with
- * protobuf_c_message_free_unpacked), 0 at the end of the stream (see
- * rpc_client_stream_status), or -1 when the stream failed.
+ * Waits for the next message (an m->response). Returns 1 with *msg a new
+ * message (free with protobuf_c_message_free_unpacked), 0 at the end of
+ * the stream (see rpc_client_stream_status), or -1 when the stream failed.
  */
-int rpc_client_stream_next(rpc_client_stream *s,
-                           const ProtobufCMessageDescriptor *d,
-                           ProtobufCMessage **msg);
+int rpc_client_stream_next(rpc_client_stream *s, ProtobufCMessage **msg);
 /** Final status once next returned 0 or -1; message copied into err. */
 grpc_status_code rpc_client_stream_status(rpc_client_stream *s, char *err,
                                           size_t errlen);
@@ -282,10 +416,11 @@ void rpc_client_stream_free(rpc_client_stream *s);
 /* ---- tokens ---------------------------------------------------------------------- */
 
 /**
- * Loads verification keys from GAVEL_JWT_PUBLIC_KEY and
- * GAVEL_SERVICE_PUBLIC_KEY, and the minting key GAVEL_SERVICE_KEY when set.
- * Called by rpc_server_main; tests and tools may call it directly. Returns
- * 0 or -1 (logged).
+ * Loads the rpc library's settings table strictly (the revocation cache
+ * time and the key files), then the verification keys from
+ * GAVEL_JWT_PUBLIC_KEY and GAVEL_SERVICE_PUBLIC_KEY, and the minting key
+ * GAVEL_SERVICE_KEY when set. Called by rpc_server_main; tests and tools
+ * may call it directly. Returns 0 or -1 (logged, naming the variable).
  */
 int rpc_auth_init(void);
 

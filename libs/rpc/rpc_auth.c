@@ -16,6 +16,7 @@
 
 #include "cache/cache.h"
 #include "rpc/rpc.h"
+#include "rpc/rpc_skel_int.h"
 
 #define SERVICE_TOKEN_TTL_S 900
 
@@ -25,6 +26,23 @@ static char *minted;
 static int64_t minted_exp_us;
 static char service_name[64] = "gavel";
 static int64_t revocation_cache_us = 1000000; /* GAVEL_AUTH_REVOCATION_CACHE_MS */
+
+static struct {
+    int64_t revocation_cache_ms;
+    const char *users_public_key, *service_public_key, *service_key; /* "": unset */
+} auth_cfg;
+
+const cfg_entry rpc__auth_config[] = {
+    { "GAVEL_AUTH_REVOCATION_CACHE_MS", "1000", CFG_INT, &auth_cfg.revocation_cache_ms, 0,
+      60000, "how long Redis's \"not revoked\" for a token is believed (0: ask every call)" },
+    { "GAVEL_JWT_PUBLIC_KEY", "", CFG_STR, &auth_cfg.users_public_key, 0, 0,
+      "PEM file of the users service's Ed25519 public key (unset: user tokens refused)" },
+    { "GAVEL_SERVICE_PUBLIC_KEY", "", CFG_STR, &auth_cfg.service_public_key, 0, 0,
+      "PEM file of the service public key (unset: service tokens refused)" },
+    { "GAVEL_SERVICE_KEY", "", CFG_STR, &auth_cfg.service_key, 0, 0,
+      "PEM file of the service private key that mints this daemon's service token" },
+    { 0 },
+};
 
 static const struct { unsigned bit; const char *name; } role_names[] = {
     { RPC_ROLE_BIDDER, "bidder" },       { RPC_ROLE_SELLER, "seller" },
@@ -48,10 +66,9 @@ unsigned rpc_role_parse(const char *name)
     return 0;
 }
 
-static int load_key(rpc_jwt_key **dst, const char *env, bool is_private)
+static int load_key(rpc_jwt_key **dst, const char *env, const char *path, bool is_private)
 {
-    const char *path = cfg_str(env, NULL);
-    if (path == NULL)
+    if (path[0] == '\0')
         return 0;
     char err[256];
     rpc_jwt_key *k = rpc_jwt_key_load(path, is_private, err, sizeof err);
@@ -66,14 +83,16 @@ static int load_key(rpc_jwt_key **dst, const char *env, bool is_private)
 
 int rpc_auth_init(void)
 {
-    revocation_cache_us = cfg_int("GAVEL_AUTH_REVOCATION_CACHE_MS", 1000) * 1000;
-    if (revocation_cache_us < 0 || revocation_cache_us > 60000000) {
-        log_error("GAVEL_AUTH_REVOCATION_CACHE_MS must be between 0 and 60000");
+    char err[256];
+    if (cfg_load(rpc__auth_config, err, sizeof err) < 0) {
+        log_error("configuration: %s", err);
         return -1;
     }
-    if (load_key(&users_pub, "GAVEL_JWT_PUBLIC_KEY", false) < 0 ||
-        load_key(&service_pub, "GAVEL_SERVICE_PUBLIC_KEY", false) < 0 ||
-        load_key(&service_priv, "GAVEL_SERVICE_KEY", true) < 0)
+    revocation_cache_us = auth_cfg.revocation_cache_ms * 1000;
+    if (load_key(&users_pub, "GAVEL_JWT_PUBLIC_KEY", auth_cfg.users_public_key, false) < 0 ||
+        load_key(&service_pub, "GAVEL_SERVICE_PUBLIC_KEY", auth_cfg.service_public_key,
+                 false) < 0 ||
+        load_key(&service_priv, "GAVEL_SERVICE_KEY", auth_cfg.service_key, true) < 0)
         return -1;
     if (users_pub == NULL)
         log_warn("GAVEL_JWT_PUBLIC_KEY not set: every authenticated call will be refused");

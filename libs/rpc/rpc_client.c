@@ -5,7 +5,9 @@
  * shared loop. Only UNAVAILABLE on an idempotent call is retried, with
  * jittered exponential backoff inside the caller's overall deadline: a
  * non-idempotent call might have happened, and is the caller's to resolve
- * (with its idempotency key).
+ * (with its idempotency key). A method is a declared constant
+ * (rpc_client_method): a request of another type is refused before it is
+ * sent, and the answer is unpacked as the method's response type.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,14 +175,28 @@ static void backoff_sleep(int attempt_no, gpr_timespec deadline)
     nanosleep(&ts, NULL);
 }
 
-grpc_status_code rpc_unary(rpc_channel *ch, const char *method, const ProtobufCMessage *req,
-                           const ProtobufCMessageDescriptor *resp_desc,
-                           ProtobufCMessage **resp, const rpc_call_opts *opts,
-                           char *err, size_t errlen)
+int rpc__client_check_request(const rpc_client_method *m, const ProtobufCMessage *req,
+                              char *err, size_t errlen)
+{
+    if (req != NULL && req->descriptor == m->request)
+        return 0;
+    snprintf(err, errlen, "%s takes a %s, not a %s", m->name, m->request->name,
+             req != NULL ? req->descriptor->name : "missing request");
+    log_error("client call refused: %s", err);
+    return -1;
+}
+
+grpc_status_code rpc_unary(rpc_channel *ch, const rpc_client_method *m,
+                           const ProtobufCMessage *req, ProtobufCMessage **resp,
+                           const rpc_call_opts *opts, char *err, size_t errlen)
 {
     *resp = NULL;
     if (err != NULL && errlen > 0)
         err[0] = '\0';
+    if (rpc__client_check_request(m, req, err, errlen) < 0)
+        return GRPC_STATUS_INTERNAL;
+    const char *method = m->name;
+    const ProtobufCMessageDescriptor *resp_desc = m->response;
     rpc__client_md_set md;
     rpc__client_md(&md, opts);
     gpr_timespec deadline = rpc__deadline(opts);

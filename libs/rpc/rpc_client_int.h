@@ -20,6 +20,9 @@ typedef struct {
 void rpc__client_md(rpc__client_md_set *m, const rpc_call_opts *o);
 gpr_timespec rpc__deadline(const rpc_call_opts *o);
 grpc_channel *rpc__channel_raw(rpc_channel *ch);
+/** 0 when req is an m->request; else -1 with a message in err (logged). */
+int rpc__client_check_request(const rpc_client_method *m, const ProtobufCMessage *req,
+                              char *err, size_t errlen);
 /** Shuts a pluck queue down, drains it and destroys it. */
 void rpc__drain_destroy(grpc_completion_queue *cq);
 

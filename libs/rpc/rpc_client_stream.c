@@ -13,6 +13,7 @@
 #include "rpc/rpc_client_int.h"
 
 struct rpc_client_stream {
+    const rpc_client_method *m;
     grpc_completion_queue *cq;
     grpc_call *call;
     rpc__client_md_set md;
@@ -34,12 +35,16 @@ static bool run_batch(rpc_client_stream *s, grpc_op *ops, size_t n)
     return ev.type == GRPC_OP_COMPLETE && ev.success;
 }
 
-rpc_client_stream *rpc_client_stream_start(rpc_channel *ch, const char *method,
+rpc_client_stream *rpc_client_stream_start(rpc_channel *ch, const rpc_client_method *m,
                                            const ProtobufCMessage *req,
                                            const rpc_call_opts *opts, char *err,
                                            size_t errlen)
 {
+    if (rpc__client_check_request(m, req, err, errlen) < 0)
+        return NULL;
+    const char *method = m->name;
     rpc_client_stream *s = xcalloc(1, sizeof *s);
+    s->m = m;
     s->cq = grpc_completion_queue_create_for_pluck(NULL);
     s->details = grpc_empty_slice();
     grpc_metadata_array_init(&s->init_md);
@@ -84,9 +89,9 @@ static int finish(rpc_client_stream *s)
     return s->status == GRPC_STATUS_OK ? 0 : -1;
 }
 
-int rpc_client_stream_next(rpc_client_stream *s, const ProtobufCMessageDescriptor *d,
-                           ProtobufCMessage **msg)
+int rpc_client_stream_next(rpc_client_stream *s, ProtobufCMessage **msg)
 {
+    const ProtobufCMessageDescriptor *d = s->m->response;
     *msg = NULL;
     if (s->done)
         return s->status == GRPC_STATUS_OK ? 0 : -1;

@@ -42,17 +42,14 @@
 
 /* ---- process state (lifecycle.c) ---- */
 typedef struct {
-    db_pool *db;
-    ev_producer *producer;
-    ev_relay *relay;
-    const char *pg_dsn;
+    db_pool *db;                   /* the skeleton's (rpc_service.db) */
+    ev_relay *relay;               /* the skeleton's (rpc_service.outbox) */
     const char *bids_addr;
     const char *bids_addrs;        /* several instances, "" for one */
     rpc_route *bids_route;         /* which instance serves a lot */
     const char *users_addr;        /* GetProfile (CreateLot's seller check) */
     const char *currency;          /* platform default, e.g. RUB */
     const char *currencies;        /* accepted, comma-separated */
-    int64_t pool_size;
     int64_t min_lead_ms;           /* ScheduleLot: earliest start from now */
     int64_t min_duration_ms;       /* ScheduleLot: shortest auction */
     int64_t default_duration_ms;   /* ScheduleLot with ends_at_us 0 */
@@ -61,8 +58,18 @@ typedef struct {
     int64_t bids_deadline_ms;      /* OpenLot/CloseLot deadline */
 } auctions_state;
 
+/* The daemon's series, registered from auctions_metrics (lifecycle.c)
+ * before post_init; the scheduler updates them. */
+typedef struct {
+    mx_metric *lots_opened, *lots_closed, *close_extended, *open_refused, *open_lag;
+} auctions_metric_set;
+
 extern auctions_state auctions;
+extern auctions_metric_set auctions_mx;
+extern const mx_entry auctions_metrics[];
 extern const cfg_entry auctions_config[];
+/* The methods auctions calls (bids_client.c, users_client.c). */
+extern const rpc_client_method bids_open_lot, bids_close_lot, users_get_profile;
 extern const db_migration auctions_migrations[]; /* generated from migrations/ */
 extern const db_stmt auctions_stmts[];           /* lot_sql.c */
 extern const rpc_method lots_methods[];          /* lots.c, transitions.c, categories.c */
@@ -70,6 +77,7 @@ extern const rpc_method catalog_methods[];       /* catalog.c */
 extern const dsl_schema catalog_schema;          /* catalog_fields.c: ListLots' DSL */
 extern const rpc_method pricing_methods[];       /* pricing.c */
 
+int auctions_config_check(char *err, size_t errlen);
 int auctions_post_init(void);
 void auctions_pre_exit(void);
 bool auctions_is_healthy(void);

@@ -8,14 +8,20 @@
 
 #include "auctions.h"
 
-#define OPEN_METHOD "/gavel.bids.v1.Bids/OpenLot"
-#define CLOSE_METHOD "/gavel.bids.v1.Bids/CloseLot"
+const rpc_client_method bids_open_lot = {
+    "/gavel.bids.v1.Bids/OpenLot", &gavel__bids__v1__bids__descriptor,
+    &gavel__bids__v1__open_lot_request__descriptor, &gavel__bids__v1__open_lot_response__descriptor
+};
+const rpc_client_method bids_close_lot = {
+    "/gavel.bids.v1.Bids/CloseLot", &gavel__bids__v1__bids__descriptor,
+    &gavel__bids__v1__close_lot_request__descriptor,
+    &gavel__bids__v1__close_lot_response__descriptor
+};
 
 /* Calls the bids instance that serves lot_id (rpc_route: lot % instances). */
-static grpc_status_code call_bids(int64_t lot_id, const char *method,
-                                  const ProtobufCMessage *req,
-                                  const ProtobufCMessageDescriptor *resp_desc,
-                                  ProtobufCMessage **resp, char *err, size_t errlen)
+static grpc_status_code call_bids(int64_t lot_id, const rpc_client_method *method,
+                                  const ProtobufCMessage *req, ProtobufCMessage **resp, char *err,
+                                  size_t errlen)
 {
     char *token = rpc_service_token();
     if (token == NULL) {
@@ -24,8 +30,8 @@ static grpc_status_code call_bids(int64_t lot_id, const char *method,
     }
     rpc_call_opts o = { .token = token, .deadline_ms = (int)auctions.bids_deadline_ms,
                         .idempotent = true };
-    grpc_status_code st = rpc_unary(rpc_channel_get(rpc_route_pick(auctions.bids_route, lot_id)), method, req, resp_desc,
-                                    resp, &o, err, errlen);
+    rpc_channel *ch = rpc_channel_get(rpc_route_pick(auctions.bids_route, lot_id));
+    grpc_status_code st = rpc_unary(ch, method, req, resp, &o, err, errlen);
     free(token);
     return st;
 }
@@ -68,9 +74,7 @@ grpc_status_code bids_open(arena *a, const Gavel__Auctions__V1__Lot *lot, const 
         q.increments[i] = b;
     }
     ProtobufCMessage *resp = NULL;
-    grpc_status_code st = call_bids(lot->id, OPEN_METHOD, &q.base,
-                                    &gavel__bids__v1__open_lot_response__descriptor, &resp, err,
-                                    errlen);
+    grpc_status_code st = call_bids(lot->id, &bids_open_lot, &q.base, &resp, err, errlen);
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
     return st;
@@ -83,9 +87,7 @@ grpc_status_code bids_close(int64_t lot_id, bool cancel, Gavel__Bids__V1__CloseL
     q.lot_id = lot_id;
     q.cancel = cancel;
     ProtobufCMessage *resp = NULL;
-    grpc_status_code st = call_bids(lot_id, CLOSE_METHOD, &q.base,
-                                    &gavel__bids__v1__close_lot_response__descriptor, &resp, err,
-                                    errlen);
+    grpc_status_code st = call_bids(lot_id, &bids_close_lot, &q.base, &resp, err, errlen);
     *out = (Gavel__Bids__V1__CloseLotResponse *)resp;
     return st;
 }

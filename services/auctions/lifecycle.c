@@ -1,16 +1,17 @@
 /*
- * Start-up and shut-down of the auctions daemon: configuration, database
- * and migrations, the outbox relay, then the scheduler. On the way out the
- * scheduler stops first (it may be mid-call to the bids service), then the
- * relay publishes what is committed.
+ * Start-up and shut-down of the auctions daemon's own parts: the route to
+ * the bids instances, read with the settings, and the scheduler. The
+ * skeleton opens and migrates the database and runs the outbox relay
+ * around them. On the way out the scheduler stops first (it may be
+ * mid-call to the bids service); then the skeleton's relay publishes what
+ * is committed.
  */
 #include "auctions.h"
 
 auctions_state auctions;
+auctions_metric_set auctions_mx;
 
 const cfg_entry auctions_config[] = {
-    { "GAVEL_PG_DSN", "host=127.0.0.1 port=55432 user=gavel dbname=gavel_auctions", CFG_STR,
-      &auctions.pg_dsn, 0, 0, "libpq connection string of the auctions database" },
     { "GAVEL_BIDS_ADDR", "127.0.0.1:50053", CFG_STR, &auctions.bids_addr, 0, 0,
       "the bids service (OpenLot, CloseLot), when it runs as one instance" },
     { "GAVEL_BIDS_ADDRS", "", CFG_STR, &auctions.bids_addrs, 0, 0,
@@ -21,8 +22,6 @@ const cfg_entry auctions_config[] = {
     { "GAVEL_CURRENCY", "RUB", CFG_STR, &auctions.currency, 0, 0, "platform currency" },
     { "GAVEL_CURRENCIES", "RUB,EUR,USD", CFG_STR, &auctions.currencies, 0, 0,
       "currencies lots may be priced in" },
-    { "GAVEL_AUCTIONS_DB_POOL", "8", CFG_INT, &auctions.pool_size, 3, 256,
-      "database connections" },
     { "GAVEL_AUCTIONS_MIN_LEAD_MS", "60000", CFG_INT, &auctions.min_lead_ms, 0, 86400000,
       "ScheduleLot: how far ahead of now a lot may open at the earliest" },
     { "GAVEL_AUCTIONS_MIN_DURATION_MS", "60000", CFG_INT, &auctions.min_duration_ms, 1000,
@@ -38,43 +37,42 @@ const cfg_entry auctions_config[] = {
     { 0 },
 };
 
+const mx_entry auctions_metrics[] = {
+    { "gavel_auctions_lots_opened_total", mx_counter, "Lots opened in the bids service.", NULL,
+      &auctions_mx.lots_opened },
+    { "gavel_auctions_lots_closed_total", mx_counter, "Lots closed by the scheduler.", NULL,
+      &auctions_mx.lots_closed },
+    { "gavel_auctions_close_extended_total", mx_counter,
+      "CloseLot answers that soft close moved the end.", NULL, &auctions_mx.close_extended },
+    { "gavel_auctions_open_refused_total", mx_counter, "Lots the bids service refused to open.",
+      NULL, &auctions_mx.open_refused },
+    { "gavel_auctions_open_lag_seconds", mx_histogram,
+      "How late a lot opened after its start time.", NULL, &auctions_mx.open_lag },
+    { 0 },
+};
+
+int auctions_config_check(char *err, size_t errlen)
+{
+    char why[256];
+    const char *addrs = auctions.bids_addrs[0] != '\0' ? auctions.bids_addrs : auctions.bids_addr;
+    auctions.bids_route = rpc_route_parse(addrs, why, sizeof why);
+    if (auctions.bids_route == NULL) {
+        snprintf(err, errlen, "%s: %s",
+                 auctions.bids_addrs[0] != '\0' ? "GAVEL_BIDS_ADDRS" : "GAVEL_BIDS_ADDR", why);
+        return -1;
+    }
+    return 0;
+}
+
 int auctions_post_init(void)
 {
-    char err[512];
-    const char *addrs = auctions.bids_addrs[0] != '\0' ? auctions.bids_addrs : auctions.bids_addr;
-    auctions.bids_route = rpc_route_parse(addrs, err, sizeof err);
-    if (auctions.bids_route == NULL) {
-        log_error("GAVEL_BIDS_ADDRS: %s", err);
-        return -1;
-    }
-    auctions.db = db_pool_new(auctions.pg_dsn, (int)auctions.pool_size, auctions_stmts, err,
-                              sizeof err);
-    if (auctions.db == NULL) {
-        log_error("database: %s", err);
-        return -1;
-    }
-    if (db_migrate(auctions.db, "events", ev_migrations) < 0 ||
-        db_migrate(auctions.db, "auctions", auctions_migrations) < 0)
-        return -1;
-    auctions.producer = ev_producer_start("auctions");
-    if (auctions.producer == NULL)
-        return -1;
-    auctions.relay = ev_relay_start(auctions.db, auctions.producer);
-    if (auctions.relay == NULL)
-        return -1;
     return scheduler_start();
 }
 
 void auctions_pre_exit(void)
 {
     scheduler_stop();
-    ev_relay_stop(auctions.relay);
-    ev_producer_free(auctions.producer);
-    db_pool_free(auctions.db);
     rpc_route_free(auctions.bids_route);
-    auctions.relay = NULL;
-    auctions.producer = NULL;
-    auctions.db = NULL;
     auctions.bids_route = NULL;
 }
 

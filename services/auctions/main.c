@@ -7,7 +7,11 @@
 
 static const rpc_method *const tables[] = { lots_methods, catalog_methods, pricing_methods,
                                             NULL };
-static const char *const services[] = { "gavel.auctions.v1.Auctions", NULL };
+static const ProtobufCServiceDescriptor *const descriptors[] = {
+    &gavel__auctions__v1__auctions__descriptor, NULL
+};
+static const rpc_client_method *const calls[] = { &bids_open_lot, &bids_close_lot,
+                                                  &users_get_profile, NULL };
 
 static const rpc_service auctions_service = {
     .name = "auctions",
@@ -16,14 +20,20 @@ static const rpc_service auctions_service = {
     .default_metrics_port = 9102,
     .default_workers = 16,
     .tables = tables,
-    .services = services,
+    .descriptors = descriptors,
+    .calls = calls,
     .config = auctions_config,
+    .db = { .name = "gavel_auctions", .pool_default = 8, .pool_min = 3, .pool_max = 256,
+            .stmts = auctions_stmts, .migrations = auctions_migrations, .pool = &auctions.db },
+    .outbox = { .is_on = true, .relay = &auctions.relay },
+    .metrics = auctions_metrics,
+    .config_check = auctions_config_check,
     .post_init = auctions_post_init,
     .pre_exit = auctions_pre_exit,
     .is_healthy = auctions_is_healthy,
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
-    return rpc_server_main(&auctions_service);
+    return rpc_server_main(&auctions_service, argc, argv);
 }

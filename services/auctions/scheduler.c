@@ -30,8 +30,6 @@ static struct {
     bool started;
 } sched = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
-static mx_metric *m_opened, *m_closed, *m_extended, *m_failed, *m_lag;
-
 static const lot_actor scheduler_actor = { .id = 0, .role = "service" };
 
 /* While the bids service is down every round fails for every due lot: say
@@ -96,7 +94,7 @@ static int open_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot 
         /* The bids service will never take these rules: the lot cannot run. */
         log_error("lot %lld: bids refused OpenLot (%d): %s; cancelling it", (long long)lot->id,
                   (int)st, err);
-        mx_add(m_failed, 1);
+        mx_add(auctions_mx.open_refused, 1);
         char *why = arena_printf(r->a, "the bids service refused to open it: %s", err);
         return set_state(r, conn, lot, GAVEL__AUCTIONS__V1__LOT_STATE__LOT_STATE_CANCELLED, why);
     }
@@ -107,8 +105,8 @@ static int open_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot 
         r->unavailable++;
         return 0;
     }
-    mx_add(m_opened, 1);
-    mx_observe(m_lag, (double)(now_us() - lot->starts_at_us) / 1e6);
+    mx_add(auctions_mx.lots_opened, 1);
+    mx_observe(auctions_mx.open_lag, (double)(now_us() - lot->starts_at_us) / 1e6);
     r->done++;
     return set_state(r, conn, lot, GAVEL__AUCTIONS__V1__LOT_STATE__LOT_STATE_LIVE,
                      "opened by the scheduler");
@@ -150,7 +148,7 @@ static int write_close(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__L
                                       : "closed by the scheduler: no bids";
     if ((rc = record(conn, out, lot->state, why)) < 0)
         return rc;
-    mx_add(m_closed, 1);
+    mx_add(auctions_mx.lots_closed, 1);
     return cancelled ? 0 : lot_publish_closed(conn, out);
 }
 
@@ -183,7 +181,7 @@ static int close_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot
         const char *p[] = { db_i64(id, lot->id), db_i64(end, resp->ends_at_us),
                             db_i64(now, now_us()) };
         Gavel__Auctions__V1__Lot *out;
-        mx_add(m_extended, 1);
+        mx_add(auctions_mx.close_extended, 1);
         if ((rc = lot_exec_one(r->a, conn, "lot_extend", 3, p, &out)) == 0)
             rc = lot_publish_upsert(conn, out);
         if (resp->ends_at_us <= r->now) /* the bids clock is behind ours: come back later */
@@ -325,14 +323,6 @@ static void *scheduler_main(void *arg)
 
 int scheduler_start(void)
 {
-    m_opened = mx_counter("gavel_auctions_lots_opened_total", "lots opened in the bids service", NULL);
-    m_closed = mx_counter("gavel_auctions_lots_closed_total", "lots closed by the scheduler", NULL);
-    m_extended = mx_counter("gavel_auctions_close_extended_total",
-                            "CloseLot answers that soft close moved the end", NULL);
-    m_failed = mx_counter("gavel_auctions_open_refused_total",
-                          "lots the bids service refused to open", NULL);
-    m_lag = mx_histogram("gavel_auctions_open_lag_seconds",
-                         "how late a lot opened after its start time", NULL);
     sched.running = true;
     if (pthread_create(&sched.thread, NULL, scheduler_main, NULL) != 0) {
         log_error("scheduler: cannot start its thread");

@@ -12,7 +12,11 @@
 #include "auctions.h"
 #include "gavel/users/v1/users.pb-c.h"
 
-#define GET_PROFILE_METHOD "/gavel.users.v1.Users/GetProfile"
+const rpc_client_method users_get_profile = {
+    "/gavel.users.v1.Users/GetProfile", &gavel__users__v1__users__descriptor,
+    &gavel__users__v1__get_profile_request__descriptor,
+    &gavel__users__v1__get_profile_response__descriptor
+};
 #define USERS_DEADLINE_MS 3000 /* at most; less when the caller has less left */
 
 static const char *role_name(Gavel__Users__V1__Role r)
@@ -50,9 +54,8 @@ static grpc_status_code get_profile(rpc_call *c, int64_t user_id, ProtobufCMessa
     Gavel__Users__V1__GetProfileRequest q = GAVEL__USERS__V1__GET_PROFILE_REQUEST__INIT;
     q.user_id = user_id;
     rpc_call_opts o = { .token = token, .deadline_ms = ms, .idempotent = true };
-    grpc_status_code st = rpc_unary(rpc_channel_get(auctions.users_addr), GET_PROFILE_METHOD,
-                                    &q.base, &gavel__users__v1__get_profile_response__descriptor,
-                                    resp, &o, err, errlen);
+    grpc_status_code st = rpc_unary(rpc_channel_get(auctions.users_addr), &users_get_profile,
+                                    &q.base, resp, &o, err, errlen);
     free(token);
     return st;
 }

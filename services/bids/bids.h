@@ -41,26 +41,41 @@ typedef struct lot_entry lot_entry; /* a lot in a shard (worker internals below)
 
 /* ---- process state (lifecycle.c) ---- */
 typedef struct {
-    db_pool *db;
-    ev_producer *producer;
-    ev_relay *relay;
-    const char *pg_dsn;
+    db_pool *db;             /* the skeleton's (rpc_service.db) */
+    ev_relay *relay;         /* the skeleton's (rpc_service.outbox) */
     const char *users_addr;
     int64_t shards;
     int64_t instances, instance; /* lot n is ours when n % instances == instance */
-    int64_t pool_size;
     int64_t wallet_deadline_ms;
     int64_t wallet_senders;  /* reserve batches in flight at once */
     int64_t commit_max;      /* most commands per group commit */
     int64_t heartbeat_ms;    /* WatchLot heartbeat */
 } bids_state;
 
+/* The daemon's series, registered from bids_metrics (lifecycle.c) before
+ * post_init; each is updated by the one module named. */
+typedef struct {
+    mx_metric *refused_early;                                  /* view.c */
+    mx_metric *group_commits, *committed, *commit_kilobids, *commit_seconds; /* commit.c */
+    mx_metric *reserve_batches, *reserve_items;                /* reserve.c */
+    mx_metric *holds_released, *holds_already_settled, *holds_not_found; /* funds.c */
+    mx_metric *release_failures, *releases_pending;            /* funds.c */
+    mx_metric *idempotency_keys;                               /* worker.c */
+    mx_metric *watchers_dropped_slow, *watchers_dropped_gone;  /* watch.c */
+} bids_metric_set;
+
 extern bids_state bids;
+extern bids_metric_set bids_mx;
+extern const mx_entry bids_metrics[];
 extern const cfg_entry bids_config[];
+/* The Wallet methods bids calls (reserve.c, funds.c, reconcile.c). */
+extern const rpc_client_method wallet_reserve_funds_batch, wallet_release_funds_batch,
+    wallet_list_holds;
 extern const db_stmt bids_stmts[];
 extern const db_migration bids_migrations[];
 extern const rpc_method bids_methods[];
 
+int bids_config_check(char *err, size_t errlen);
 int bids_post_init(void);
 void bids_pre_exit(void);
 bool bids_is_healthy(void);
@@ -318,8 +333,6 @@ void view_publish(shard *sh, lot_entry *e);
  */
 int view_refuse_stale(int64_t lot_id, int64_t bidder, const char *key, const char *currency,
                       int64_t amount, char *why, size_t whylen);
-/** Creates view.c's metric; before serving. */
-void view_start(void);
 /** The shard that owns lot_id (worker.c). */
 shard *worker_shard_of(int64_t lot_id);
 

@@ -24,7 +24,6 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static batch *qhead, *qtail;
 static bool stopping;
-static mx_metric *m_commits, *m_bids, *m_batch_size, *m_commit_seconds;
 
 /* ---- building batches (shard threads) ---------------------------------------------- */
 
@@ -230,7 +229,7 @@ static bool write_round(batch **bs, size_t n)
         int64_t t0 = mono_us();
         int rc = round_once(bs, n);
         if (rc == 0) {
-            mx_observe(m_commit_seconds, (double)(mono_us() - t0) / 1e6);
+            mx_observe(bids_mx.commit_seconds, (double)(mono_us() - t0) / 1e6);
             return true;
         }
         if (rc != DB_E_CONN && rc != DB_E_TIMEOUT && rc != DB_E_RETRY)
@@ -296,9 +295,9 @@ static void *committer_main(void *arg)
             worker_submit(c);
         }
         if (ok) {
-            mx_add(m_commits, 1);
-            mx_add(m_bids, (double)nbids);
-            mx_observe(m_batch_size, (double)nbids / 1000.0);
+            mx_add(bids_mx.group_commits, 1);
+            mx_add(bids_mx.committed, (double)nbids);
+            mx_observe(bids_mx.commit_kilobids, (double)nbids / 1000.0);
             ev_relay_kick(bids.relay);
             funds_kick();
         }
@@ -309,12 +308,6 @@ static void *committer_main(void *arg)
 
 int commit_start(void)
 {
-    m_commits = mx_counter("gavel_bids_group_commits_total", "Group-commit transactions.", NULL);
-    m_bids = mx_counter("gavel_bids_committed_total", "Bids made durable.", NULL);
-    m_batch_size = mx_histogram("gavel_bids_group_commit_kilobids",
-                                "Bids per group commit, in thousands.", NULL);
-    m_commit_seconds = mx_histogram("gavel_bids_group_commit_seconds",
-                                    "Duration of a group-commit transaction.", NULL);
     return pthread_create(&committer, NULL, committer_main, NULL) == 0 ? 0 : -1;
 }
 

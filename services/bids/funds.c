@@ -24,7 +24,11 @@
 #include "bids.h"
 #include "gavel/users/v1/users.pb-c.h"
 
-#define RELEASE_BATCH_METHOD "/gavel.users.v1.Wallet/ReleaseFundsBatch"
+const rpc_client_method wallet_release_funds_batch = {
+    "/gavel.users.v1.Wallet/ReleaseFundsBatch", &gavel__users__v1__wallet__descriptor,
+    &gavel__users__v1__release_funds_batch_request__descriptor,
+    &gavel__users__v1__release_funds_batch_response__descriptor
+};
 
 enum {
     RELEASE_BATCH = 100,       /* rows per read (LIMIT of "release_pending") */
@@ -47,14 +51,12 @@ typedef struct {
     int64_t hold_id, lot_id, bidder_id;
 } pending_release;
 
-/* The releaser. mu guards started/stopping/kicked; the metrics are set
- * once by funds_start and then used only by the releaser thread. */
+/* The releaser. mu guards started/stopping/kicked. */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
     bool started, stopping, kicked;
-    mx_metric *m_released, *m_gone, *m_unknown, *m_failed, *m_pending;
 } rel = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- release: database side ------------------------------------------------------- */
@@ -118,25 +120,25 @@ static row_action release_outcome(const pending_release *p, grpc_status_code st,
     case GRPC_STATUS_OK:
         log_info("hold %lld (lot %lld, bidder %lld) released", hold, lot,
                  (long long)p->bidder_id);
-        mx_add(rel.m_released, 1);
+        mx_add(bids_mx.holds_released, 1);
         return ROW_DELETE;
     case GRPC_STATUS_FAILED_PRECONDITION: /* already released or captured */
         log_info("hold %lld (lot %lld): nothing left to release: %s", hold, lot, why);
-        mx_add(rel.m_gone, 1);
+        mx_add(bids_mx.holds_already_settled, 1);
         return ROW_DELETE;
     case GRPC_STATUS_NOT_FOUND:
         log_warn("hold %lld (lot %lld) is unknown to the wallet, dropped: %s", hold, lot, why);
-        mx_add(rel.m_unknown, 1);
+        mx_add(bids_mx.holds_not_found, 1);
         return ROW_DELETE;
     case GRPC_STATUS_INVALID_ARGUMENT:
         /* This row can never succeed; the others still may. */
         log_error("hold %lld (lot %lld) refused by the wallet, row kept: %s", hold, lot, why);
-        mx_add(rel.m_failed, 1);
+        mx_add(bids_mx.release_failures, 1);
         return ROW_KEEP;
     default:
         log_warn("hold %lld (lot %lld) not released yet (status %d: %s); retrying later", hold,
                  lot, (int)st, why);
-        mx_add(rel.m_failed, 1);
+        mx_add(bids_mx.release_failures, 1);
         return ROW_STOP;
     }
 }
@@ -167,10 +169,9 @@ static bool release_batch(const char *token, const pending_release *rows, int n,
     rpc_call_opts opts = { .token = token, .request_id = rid,
                            .deadline_ms = RELEASE_DEADLINE_MS, .idempotent = false };
     ProtobufCMessage *resp = NULL;
-    grpc_status_code st = rpc_unary(
-        rpc_channel_get(bids.users_addr), RELEASE_BATCH_METHOD, &req.base,
-        &gavel__users__v1__release_funds_batch_response__descriptor, &resp, &opts, why,
-        sizeof why);
+    grpc_status_code st = rpc_unary(rpc_channel_get(bids.users_addr),
+                                    &wallet_release_funds_batch, &req.base, &resp, &opts, why,
+                                    sizeof why);
     Gavel__Users__V1__ReleaseFundsBatchResponse *r = (void *)resp;
     if (st == GRPC_STATUS_OK && r->n_results != (size_t)n) {
         snprintf(why, sizeof why, "%zu results for %d holds", r->n_results, n);
@@ -188,7 +189,7 @@ static bool release_batch(const char *token, const pending_release *rows, int n,
     }
     if (st != GRPC_STATUS_OK) {
         log_warn("%d hold releases not sent (status %d: %s); retrying later", n, (int)st, why);
-        mx_add(rel.m_failed, n);
+        mx_add(bids_mx.release_failures, n);
     }
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
@@ -211,7 +212,7 @@ static int release_round(void)
     int n = load_pending(rows);
     if (n < 0)
         return ROUND_FAILED;
-    mx_set(rel.m_pending, n);
+    mx_set(bids_mx.releases_pending, n);
     if (n == 0)
         return ROUND_IDLE;
     char *token = rpc_service_token();
@@ -234,7 +235,7 @@ static int release_round(void)
     }
     if (delete_settled(done, settled) < 0)
         return ROUND_FAILED;
-    mx_set(rel.m_pending, n - (int)settled);
+    mx_set(bids_mx.releases_pending, n - (int)settled);
     if (stop)
         return ROUND_FAILED;
     /* Kept rows come back first in the next read: without progress, more
@@ -294,24 +295,9 @@ static void *releaser_main(void *arg)
     return NULL;
 }
 
-static void lookup_metrics(void)
-{
-    const char *help = "Wallet holds settled from hold_releases, by wallet answer.";
-    rel.m_released = mx_counter("gavel_bids_holds_released_total", help, "result=\"released\"");
-    rel.m_gone = mx_counter("gavel_bids_holds_released_total", help, "result=\"already_settled\"");
-    rel.m_unknown = mx_counter("gavel_bids_holds_released_total", help, "result=\"not_found\"");
-    rel.m_failed = mx_counter("gavel_bids_hold_release_failures_total",
-                              "ReleaseFunds calls that left their hold for a later try.", NULL);
-    rel.m_pending = mx_gauge("gavel_bids_hold_releases_pending",
-                             "hold_releases rows in the releaser's last read (at most 100), "
-                             "minus those settled since.",
-                             NULL);
-}
-
 /** Starts the releaser thread. Returns 0, or -1 (logged). */
 int funds_start(void)
 {
-    lookup_metrics();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -1,18 +1,18 @@
 /*
- * Start-up and shut-down of the bids daemon. Order matters: shards exist
- * before the rebuild fills them, the committer runs before the shards
- * accept commands, and on the way out the shards stop first, then the
- * committer writes what they handed over, then the releaser and relay.
+ * Start-up and shut-down of the bids engine. The skeleton opens the
+ * database, migrates it and starts the outbox relay before post_init, and
+ * stops the relay and closes the pool after pre_exit; in between, order
+ * matters: shards exist before the rebuild fills them, the committer runs
+ * before the shards accept commands, and on the way out the shards stop
+ * first, then the committer writes what they handed over, then the
+ * releaser.
  */
-#include <stdlib.h>
-
 #include "bids.h"
 
 bids_state bids;
+bids_metric_set bids_mx;
 
 const cfg_entry bids_config[] = {
-    { "GAVEL_PG_DSN", "host=127.0.0.1 port=55432 user=gavel dbname=gavel_bids", CFG_STR,
-      &bids.pg_dsn, 0, 0, "libpq connection string of the bids database" },
     { "GAVEL_USERS_ADDR", "127.0.0.1:50051", CFG_STR, &bids.users_addr, 0, 0,
       "the users service (Wallet)" },
     { "GAVEL_BIDS_SHARDS", "2", CFG_INT, &bids.shards, 1, MAX_SHARDS,
@@ -21,7 +21,6 @@ const cfg_entry bids_config[] = {
       "bids instances in all; lot n belongs to instance n % instances" },
     { "GAVEL_BIDS_INSTANCE", "0", CFG_INT, &bids.instance, 0, RPC_ROUTE_MAX - 1,
       "this instance's index (0-based, the order of GAVEL_BIDS_ADDRS)" },
-    { "GAVEL_BIDS_DB_POOL", "8", CFG_INT, &bids.pool_size, 3, 256, "database connections" },
     { "GAVEL_BIDS_WALLET_DEADLINE_MS", "2000", CFG_INT, &bids.wallet_deadline_ms, 100, 30000,
       "deadline of a ReserveFunds call" },
     { "GAVEL_BIDS_WALLET_SENDERS", "2", CFG_INT, &bids.wallet_senders, 1, 16,
@@ -33,31 +32,55 @@ const cfg_entry bids_config[] = {
     { 0 },
 };
 
-static int start_events(void)
+#define RELEASED_HELP "Wallet holds settled from hold_releases, by wallet answer."
+#define DROPPED_HELP "WatchLot streams dropped before the lot closed."
+const mx_entry bids_metrics[] = {
+    { "gavel_bids_refused_early_total", mx_counter,
+      "PlaceBids refused from the lot's view (too low, or by its leader), without its shard.",
+      NULL, &bids_mx.refused_early },
+    { "gavel_bids_group_commits_total", mx_counter, "Group-commit transactions.", NULL,
+      &bids_mx.group_commits },
+    { "gavel_bids_committed_total", mx_counter, "Bids made durable.", NULL, &bids_mx.committed },
+    { "gavel_bids_group_commit_kilobids", mx_histogram, "Bids per group commit, in thousands.",
+      NULL, &bids_mx.commit_kilobids },
+    { "gavel_bids_group_commit_seconds", mx_histogram, "Duration of a group-commit transaction.",
+      NULL, &bids_mx.commit_seconds },
+    { "gavel_bids_reserve_batches_total", mx_counter, "Wallet.ReserveFundsBatch calls sent.",
+      NULL, &bids_mx.reserve_batches },
+    { "gavel_bids_reserve_items_total", mx_counter,
+      "Reservations sent in Wallet.ReserveFundsBatch calls.", NULL, &bids_mx.reserve_items },
+    { "gavel_bids_holds_released_total", mx_counter, RELEASED_HELP, "result=\"released\"",
+      &bids_mx.holds_released },
+    { "gavel_bids_holds_released_total", mx_counter, RELEASED_HELP,
+      "result=\"already_settled\"", &bids_mx.holds_already_settled },
+    { "gavel_bids_holds_released_total", mx_counter, RELEASED_HELP, "result=\"not_found\"",
+      &bids_mx.holds_not_found },
+    { "gavel_bids_hold_release_failures_total", mx_counter,
+      "ReleaseFunds calls that left their hold for a later try.", NULL,
+      &bids_mx.release_failures },
+    { "gavel_bids_hold_releases_pending", mx_gauge,
+      "hold_releases rows in the releaser's last read (at most 100), minus those settled since.",
+      NULL, &bids_mx.releases_pending },
+    { "gavel_bids_idempotency_keys", mx_gauge, "Idempotency keys held in memory (open lots only).",
+      NULL, &bids_mx.idempotency_keys },
+    { "gavel_bids_watchers_dropped_total", mx_counter, DROPPED_HELP, "reason=\"slow\"",
+      &bids_mx.watchers_dropped_slow },
+    { "gavel_bids_watchers_dropped_total", mx_counter, DROPPED_HELP, "reason=\"gone\"",
+      &bids_mx.watchers_dropped_gone },
+    { 0 },
+};
+
+int bids_config_check(char *err, size_t errlen)
 {
-    bids.producer = ev_producer_start("bids");
-    if (bids.producer == NULL)
-        return -1;
-    bids.relay = ev_relay_start(bids.db, bids.producer);
-    return bids.relay != NULL ? 0 : -1;
+    if (bids.instance < bids.instances)
+        return 0;
+    snprintf(err, errlen, "GAVEL_BIDS_INSTANCE %lld is not below GAVEL_BIDS_INSTANCES %lld",
+             (long long)bids.instance, (long long)bids.instances);
+    return -1;
 }
 
 int bids_post_init(void)
 {
-    char err[512];
-    if (bids.instance >= bids.instances) {
-        log_error("GAVEL_BIDS_INSTANCE %lld is not below GAVEL_BIDS_INSTANCES %lld",
-                  (long long)bids.instance, (long long)bids.instances);
-        return -1;
-    }
-    bids.db = db_pool_new(bids.pg_dsn, (int)bids.pool_size, bids_stmts, err, sizeof err);
-    if (bids.db == NULL) {
-        log_error("database: %s", err);
-        return -1;
-    }
-    if (db_migrate(bids.db, "events", ev_migrations) < 0 ||
-        db_migrate(bids.db, "bids", bids_migrations) < 0 || start_events() < 0)
-        return -1;
     if (workers_start() < 0 || store_rebuild() < 0) {
         log_error("cannot rebuild the lots from the database");
         return -1;
@@ -77,12 +100,6 @@ void bids_pre_exit(void)
     commit_stop();
     workers_free();
     funds_stop();
-    ev_relay_stop(bids.relay);
-    ev_producer_free(bids.producer);
-    db_pool_free(bids.db);
-    bids.relay = NULL;
-    bids.producer = NULL;
-    bids.db = NULL;
 }
 
 bool bids_is_healthy(void)

@@ -23,6 +23,12 @@
 #include "bids.h"
 #include "gavel/users/v1/users.pb-c.h"
 
+const rpc_client_method wallet_list_holds = {
+    "/gavel.users.v1.Wallet/ListHolds", &gavel__users__v1__wallet__descriptor,
+    &gavel__users__v1__list_holds_request__descriptor,
+    &gavel__users__v1__list_holds_response__descriptor
+};
+
 #define CHUNK 1000
 
 enum { RETRY_MIN_MS = 1000, RETRY_MAX_MS = 30000 };
@@ -66,9 +72,8 @@ static Gavel__Users__V1__ListHoldsResponse *list_holds(const int64_t *ids, size_
     rpc_call_opts o = { .token = token, .deadline_ms = 10000, .idempotent = true };
     ProtobufCMessage *resp = NULL;
     char err[256];
-    if (rpc_unary(rpc_channel_get(bids.users_addr), "/gavel.users.v1.Wallet/ListHolds", &q.base,
-                  &gavel__users__v1__list_holds_response__descriptor, &resp, &o, err,
-                  sizeof err) != GRPC_STATUS_OK) {
+    if (rpc_unary(rpc_channel_get(bids.users_addr), &wallet_list_holds, &q.base, &resp, &o,
+                  err, sizeof err) != GRPC_STATUS_OK) {
         log_warn("hold reconciliation: wallet did not answer: %s", err);
         return NULL;
     }

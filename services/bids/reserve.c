@@ -29,7 +29,11 @@
 #include "bids.h"
 #include "gavel/users/v1/users.pb-c.h"
 
-#define RESERVE_BATCH_METHOD "/gavel.users.v1.Wallet/ReserveFundsBatch"
+const rpc_client_method wallet_reserve_funds_batch = {
+    "/gavel.users.v1.Wallet/ReserveFundsBatch", &gavel__users__v1__wallet__descriptor,
+    &gavel__users__v1__reserve_funds_batch_request__descriptor,
+    &gavel__users__v1__reserve_funds_batch_response__descriptor
+};
 #define WALLET_KEY_MAX 128 /* the wallet's limit on idempotency keys */
 
 enum {
@@ -57,7 +61,6 @@ static struct {
     pthread_t senders[MAX_SENDERS];
     int nsenders;
     bool stopping;
-    mx_metric *m_batches, *m_items;
 } rs = { .mu = PTHREAD_MUTEX_INITIALIZER,
          .work = PTHREAD_COND_INITIALIZER,
          .done = PTHREAD_COND_INITIALIZER };
@@ -226,13 +229,12 @@ static void send_batch(reserve_req **qs, size_t n)
                            .idempotent = true };
     ProtobufCMessage *resp = NULL;
     char why[256] = "";
-    grpc_status_code st = rpc_unary(
-        rpc_channel_get(bids.users_addr), RESERVE_BATCH_METHOD, &req.base,
-        &gavel__users__v1__reserve_funds_batch_response__descriptor, &resp, &opts, why,
-        sizeof why);
+    grpc_status_code st = rpc_unary(rpc_channel_get(bids.users_addr),
+                                    &wallet_reserve_funds_batch, &req.base, &resp, &opts, why,
+                                    sizeof why);
     free(token);
-    mx_add(rs.m_batches, 1);
-    mx_add(rs.m_items, (double)n);
+    mx_add(bids_mx.reserve_batches, 1);
+    mx_add(bids_mx.reserve_items, (double)n);
     settle_batch(qs, n, st, resp, why);
 }
 
@@ -327,10 +329,6 @@ int funds_reserve(int64_t bidder, int64_t lot_id, const char *currency, int64_t 
 
 int reserve_start(void)
 {
-    rs.m_batches = mx_counter("gavel_bids_reserve_batches_total",
-                              "Wallet.ReserveFundsBatch calls sent.", NULL);
-    rs.m_items = mx_counter("gavel_bids_reserve_items_total",
-                            "Reservations sent in Wallet.ReserveFundsBatch calls.", NULL);
     pthread_mutex_lock(&rs.mu);
     rs.stopping = false;
     pthread_mutex_unlock(&rs.mu);

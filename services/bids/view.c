@@ -36,8 +36,6 @@
 
 #include "bids.h"
 
-static mx_metric *m_refused;
-
 void view_publish(shard *sh, lot_entry *e)
 {
     const lot *l = &e->eng;
@@ -105,14 +103,6 @@ int view_refuse_stale(int64_t lot_id, int64_t bidder, const char *key, const cha
     int rc = e != NULL ? judge(e, lot_id, bidder, key, currency, amount, now, why, whylen) : 0;
     pthread_rwlock_unlock(&sh->view_lock);
     if (rc != 0)
-        mx_add(m_refused, 1);
+        mx_add(bids_mx.refused_early, 1);
     return rc;
-}
-
-void view_start(void)
-{
-    m_refused = mx_counter("gavel_bids_refused_early_total",
-                           "PlaceBids refused from the lot's view (too low, or by its "
-                           "leader), without its shard.",
-                           NULL);
 }

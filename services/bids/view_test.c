@@ -67,6 +67,7 @@ static int setup(void **state)
     (void)state;
     bids.shards = 1;
     bids.instances = 1;
+    rpc_metrics_register(bids_metrics);
     return workers_start();
 }
 

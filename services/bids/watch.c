@@ -31,14 +31,6 @@ static void watcher_drop(watcher **link)
     free(w);
 }
 
-static void count_drop(const char *reason)
-{
-    char labels[64];
-    snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
-    mx_add(mx_counter("gavel_bids_watchers_dropped_total",
-                      "WatchLot streams dropped before the lot closed.", labels),
-           1);
-}
 
 /**
  * Takes ownership of one reference to s (the caller retained it, or hands
@@ -68,10 +60,10 @@ void watch_publish(watcher **list, const ProtobufCMessage *msg, const lot *snaps
                       WATCH_MAX_BACKLOG);
             rpc_stream_finish(s, GRPC_STATUS_RESOURCE_EXHAUSTED,
                               "watcher too slow; reconnect for a fresh snapshot");
-            count_drop("slow");
+            mx_add(bids_mx.watchers_dropped_slow, 1);
             watcher_drop(link);
         } else if (rpc_stream_send(s, msg) < 0) {
-            count_drop("gone");
+            mx_add(bids_mx.watchers_dropped_gone, 1);
             watcher_drop(link);
         } else {
             link = &(*link)->next;

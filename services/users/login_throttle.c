@@ -52,19 +52,6 @@ static const char *const reason_names[LOGIN_REASONS] = {
     [LOGIN_THROTTLED_ACCOUNT] = "throttled_account",
     [LOGIN_THROTTLED_ADDRESS] = "throttled_address",
 };
-static mx_metric *failures[LOGIN_REASONS];
-
-void login_throttle_init(void)
-{
-    for (int i = 0; i < LOGIN_REASONS; i++) {
-        char labels[64];
-        snprintf(labels, sizeof labels, "reason=\"%s\"", reason_names[i]);
-        failures[i] = mx_counter("gavel_users_login_failures_total",
-                                 "Logins refused, by reason: wrong email or password, or "
-                                 "too many failures for the account or from the address.",
-                                 labels);
-    }
-}
 
 /* The address a limit counts under (see the top of the file). */
 static void address_bucket(const char *addr, char *out, size_t outlen)
@@ -163,7 +150,7 @@ static int check_keys(rpc_call *c, login_attempt *a)
     if (over < 0)
         return GRPC_STATUS_OK;
     int reason = over == LOGIN_ACCOUNT ? LOGIN_THROTTLED_ACCOUNT : LOGIN_THROTTLED_ADDRESS;
-    mx_add(failures[reason], 1);
+    mx_add(users_mx.login_failures[reason], 1);
     log_info("login refused (%s): account %.16s, client %s, %lld failures, retry in %lld s",
              reason_names[reason], a->account_hash, a->addr, (long long)a->counts[over],
              (long long)wait);
@@ -204,7 +191,7 @@ void login_throttle_failed(login_attempt *a)
         freeReplyObject(r);
     else if (rc != RDS_OK)
         log_warn("cannot count a failed login in Redis: the throttle missed it");
-    mx_add(failures[LOGIN_BAD_CREDENTIALS], 1);
+    mx_add(users_mx.login_failures[LOGIN_BAD_CREDENTIALS], 1);
     log_info("login failed (bad_credentials): account %.16s, client %s, failures %lld/%lld "
              "account, %lld/%lld address", a->account_hash, a->addr,
              (long long)a->counts[LOGIN_ACCOUNT], (long long)users.login_account_failures,

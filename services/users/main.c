@@ -5,7 +5,9 @@
 #include "users.h"
 
 static const rpc_method *const tables[] = { users_methods, wallet_methods, NULL };
-static const char *const services[] = { "gavel.users.v1.Users", "gavel.users.v1.Wallet", NULL };
+static const ProtobufCServiceDescriptor *const descriptors[] = {
+    &gavel__users__v1__users__descriptor, &gavel__users__v1__wallet__descriptor, NULL
+};
 
 static const rpc_service users_service = {
     .name = "users",
@@ -13,14 +15,19 @@ static const rpc_service users_service = {
     .default_addr = "127.0.0.1:50051",
     .default_metrics_port = 9101,
     .tables = tables,
-    .services = services,
+    .descriptors = descriptors,
     .config = users_config,
+    .db = { .name = "gavel_users", .pool_default = 16, .pool_min = 2, .pool_max = 256,
+            .stmts = users_stmts, .migrations = users_migrations, .pool = &users.db },
+    .outbox = { .is_on = true, .relay = &users.relay },
+    .consumers = users_consumers,
+    .metrics = users_metrics,
     .post_init = users_post_init,
     .pre_exit = users_pre_exit,
     .is_healthy = users_is_healthy,
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
-    return rpc_server_main(&users_service);
+    return rpc_server_main(&users_service, argc, argv);
 }

@@ -20,20 +20,15 @@
 #include "gavel/events/v1/events.pb-c.h"
 #include "gavel/users/v1/users.pb-c.h"
 
-/* Process-wide state, set up by post_init and read-only afterwards. */
+/* Process-wide state, set up before serving and read-only afterwards. */
 typedef struct {
-    db_pool *db;
+    db_pool *db;                /* the skeleton's (rpc_service.db) */
+    ev_relay *relay;            /* the skeleton's (rpc_service.outbox) */
     rpc_jwt_key *signer;        /* GAVEL_JWT_PRIVATE_KEY */
-    ev_producer *producer;
-    ev_relay *relay;
-    ev_consumer *participation;
-    struct part_batch *part_batch; /* owned; the participation consumer's thread only */
-    const char *pg_dsn;
     const char *private_key_path;
     const char *admin_file;
     const char *currency;       /* platform default, e.g. RUB */
     const char *currencies;     /* accepted, comma-separated */
-    int64_t pool_size;
     int64_t access_ttl_s;
     int64_t refresh_ttl_s;
     int64_t argon_m_kib;
@@ -45,6 +40,8 @@ typedef struct {
 
 extern users_state users;
 extern const cfg_entry users_config[];
+extern const mx_entry users_metrics[];
+extern const rpc_consumer users_consumers[];
 extern const db_stmt users_stmts[];
 extern const db_migration users_migrations[]; /* generated from migrations/ */
 extern const rpc_method users_methods[];
@@ -72,6 +69,13 @@ const char *password_policy(const char *pw);
 enum { LOGIN_ACCOUNT, LOGIN_ADDRESS };
 enum { LOGIN_BAD_CREDENTIALS, LOGIN_THROTTLED_ACCOUNT, LOGIN_THROTTLED_ADDRESS, LOGIN_REASONS };
 
+/* The daemon's series, registered from users_metrics (lifecycle.c) before
+ * post_init: gavel_users_login_failures_total by reason. */
+typedef struct {
+    mx_metric *login_failures[LOGIN_REASONS];
+} users_metric_set;
+extern users_metric_set users_mx;
+
 /* One login attempt as the throttle sees it; lives on the handler's stack. */
 typedef struct {
     const char *addr;           /* rpc_client_addr; borrowed from the call */
@@ -80,8 +84,6 @@ typedef struct {
     int64_t counts[2];          /* failures counted there, as last read or written */
 } login_attempt;
 
-/** Looks up the gavel_users_login_failures_total series; post_init calls it. */
-void login_throttle_init(void);
 /**
  * Starts an attempt for email from the call's client address and checks
  * both counts before any hashing. Returns GRPC_STATUS_OK, or (with

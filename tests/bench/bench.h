@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <grpc/grpc.h>
 
+#include "rpc/rpc.h"
+
 #define WARMUP_US 1000000LL
 
 typedef struct {
@@ -51,6 +53,9 @@ void report(samples *s, double seconds);
 double sample_quantile_ms(samples *s, double p);
 /** A positive count from argv, or exit(2). */
 int arg_int(const char *s);
+/* The methods called through rpc_unary (bench_bids.c, bench_quote.c);
+ * main checks them against their service descriptors. */
+extern const rpc_client_method bench_open_lot, bench_quote_services;
 /** gavel-bench open|place (bench_bids.c). */
 /** BIDDERS bidders on one completion queue (bench_place.c); tokens borrowed.
  *  stale: every bid is one minor unit, so every bid is refused. */

@@ -24,6 +24,11 @@
 #include "rpc/rpc.h"
 #include "gavel/bids/v1/bids.pb-c.h"
 
+const rpc_client_method bench_open_lot = {
+    "/gavel.bids.v1.Bids/OpenLot", &gavel__bids__v1__bids__descriptor,
+    &gavel__bids__v1__open_lot_request__descriptor, &gavel__bids__v1__open_lot_response__descriptor
+};
+
 static int run_open(const char *target, int64_t first, int64_t count, int64_t seller)
 {
     char *token = bench_service_token();
@@ -52,9 +57,9 @@ static int run_open(const char *target, int64_t first, int64_t count, int64_t se
         rpc_call_opts o = { .token = token, .deadline_ms = 10000, .idempotent = true };
         ProtobufCMessage *resp = NULL;
         char err[256];
-        if (rpc_unary(ch, "/gavel.bids.v1.Bids/OpenLot", &q.base,
-                      &gavel__bids__v1__open_lot_response__descriptor, &resp, &o, err,
-                      sizeof err) != GRPC_STATUS_OK && failed++ == 0)
+        if (rpc_unary(ch, &bench_open_lot, &q.base, &resp, &o, err, sizeof err) !=
+                GRPC_STATUS_OK &&
+            failed++ == 0)
             fprintf(stderr, "OpenLot %lld: %s\n", (long long)lot, err);
         if (resp != NULL)
             protobuf_c_message_free_unpacked(resp, NULL);

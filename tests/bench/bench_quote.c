@@ -31,6 +31,12 @@
 #include "rpc/rpc.h"
 #include "../../services/auctions/pricing.h"
 
+const rpc_client_method bench_quote_services = {
+    "/gavel.auctions.v1.Auctions/QuoteServices", &gavel__auctions__v1__auctions__descriptor,
+    &gavel__auctions__v1__quote_services_request__descriptor,
+    &gavel__auctions__v1__quote_services_response__descriptor
+};
+
 typedef struct {
     char make[16], model[16], region[16], category[8], year[8], start[16];
 } attrs;
@@ -84,10 +90,8 @@ static void *grpc_main(void *arg)
         rpc_call_opts o = { .token = q->token, .deadline_ms = 5000 };
         ProtobufCMessage *resp = NULL;
         char err[256];
-        grpc_status_code st = rpc_unary(ch, "/gavel.auctions.v1.Auctions/QuoteServices",
-                                        &req.base,
-                                        &gavel__auctions__v1__quote_services_response__descriptor,
-                                        &resp, &o, err, sizeof err);
+        grpc_status_code st = rpc_unary(ch, &bench_quote_services, &req.base, &resp, &o, err,
+                                        sizeof err);
         int64_t t1 = mono_us();
         if (resp != NULL)
             protobuf_c_message_free_unpacked(resp, NULL);

@@ -31,6 +31,17 @@
 
 #include "bench.h"
 
+static const rpc_client_method wallet_reserve_funds = {
+    "/gavel.users.v1.Wallet/ReserveFunds", &gavel__users__v1__wallet__descriptor,
+    &gavel__users__v1__reserve_funds_request__descriptor,
+    &gavel__users__v1__reserve_funds_response__descriptor
+};
+static const rpc_client_method wallet_reserve_funds_batch = {
+    "/gavel.users.v1.Wallet/ReserveFundsBatch", &gavel__users__v1__wallet__descriptor,
+    &gavel__users__v1__reserve_funds_batch_request__descriptor,
+    &gavel__users__v1__reserve_funds_batch_response__descriptor
+};
+
 void sample_add(samples *s, int64_t us)
 {
     if (s->n == s->cap) {
@@ -240,17 +251,13 @@ static grpc_status_code reserve_once(reserve_client *c, rpc_channel *ch, long k,
     ProtobufCMessage *resp = NULL;
     grpc_status_code st;
     if (c->batch == 0) {
-        st = rpc_unary(ch, "/gavel.users.v1.Wallet/ReserveFunds", &items[0].base,
-                       &gavel__users__v1__reserve_funds_response__descriptor, &resp, &o, err,
-                       errlen);
+        st = rpc_unary(ch, &wallet_reserve_funds, &items[0].base, &resp, &o, err, errlen);
     } else {
         Gavel__Users__V1__ReserveFundsBatchRequest req =
             GAVEL__USERS__V1__RESERVE_FUNDS_BATCH_REQUEST__INIT;
         req.n_items = (size_t)n;
         req.items = ptrs;
-        st = rpc_unary(ch, "/gavel.users.v1.Wallet/ReserveFundsBatch", &req.base,
-                       &gavel__users__v1__reserve_funds_batch_response__descriptor, &resp, &o,
-                       err, errlen);
+        st = rpc_unary(ch, &wallet_reserve_funds_batch, &req.base, &resp, &o, err, errlen);
         const Gavel__Users__V1__ReserveFundsBatchResponse *r = (const void *)resp;
         for (size_t i = 0; st == GRPC_STATUS_OK && i < r->n_results; i++)
             if (r->results[i]->status != NULL && r->results[i]->status->code != 0) {
@@ -324,9 +331,23 @@ int arg_int(const char *s)
     return (int)v;
 }
 
+/* Every method the load generator calls through rpc_unary, checked against
+ * its service descriptor before anything runs. */
+static const rpc_client_method *const calls[] = {
+    &wallet_reserve_funds, &wallet_reserve_funds_batch, &bench_open_lot, &bench_quote_services,
+    NULL
+};
+
 int main(int argc, char **argv)
 {
     log_init("bench", LOG_WARN);
+    for (const rpc_client_method *const *m = calls; *m != NULL; m++) {
+        char err[256];
+        if (rpc_client_method_check(*m, err, sizeof err) < 0) {
+            fprintf(stderr, "gavel-bench: %s\n", err);
+            return 2;
+        }
+    }
     if ((argc == 5 || argc == 6) && strcmp(argv[1], "ping") == 0) {
         if (argc == 6)
             ping_method = argv[5];
