@@ -107,11 +107,13 @@ typedef enum {
 } rpc_class;
 
 /* Largest request a method accepts unless its row says otherwise. A
- * request over its method's limit is refused before it is unpacked: a
- * small message can unpack into far more memory (a repeated field of
- * empty strings costs a pointer and an allocation per byte or two). */
+ * request over its method's limit is refused with INVALID_ARGUMENT before
+ * it is unpacked: a small message can unpack into far more memory (a
+ * repeated field of one-letter strings costs a pointer and an allocation
+ * per three bytes). */
 #define RPC_DEFAULT_MAX_REQUEST (64 * 1024)
-/* Largest request any method may accept (gRPC refuses larger ones). */
+/* Largest request any method may accept; gRPC itself refuses larger ones
+ * (RESOURCE_EXHAUSTED), before they reach a method's own limit. */
 #define RPC_MAX_REQUEST_LIMIT (4 * 1024 * 1024)
 
 /** One row of a service's method table; tables end with {0}. */

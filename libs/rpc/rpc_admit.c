@@ -72,7 +72,7 @@ void rpc__admit(rpc_server *s, rpc_call *c)
     size_t limit = m->max_request > 0 ? m->max_request : RPC_DEFAULT_MAX_REQUEST;
     size_t len = grpc_byte_buffer_length(c->payload);
     if (len > limit) {
-        rpc__call_refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+        rpc__call_refuse(c, GRPC_STATUS_INVALID_ARGUMENT,
                          "request is %zu bytes; %s accepts at most %zu", len, m->name, limit);
         return;
     }

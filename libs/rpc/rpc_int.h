@@ -110,7 +110,6 @@ struct rpc_server {
     pthread_t *pollers;
     int npollers;
     rpc__pool pools[RPC__NPOOLS];
-    uint32_t max_request;               /* the largest of the methods' limits */
 
     /* The standby poller (rpc_server.c) joins the polling threads while
      * they have not come back from the completion queue for a while. */

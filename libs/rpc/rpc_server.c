@@ -201,11 +201,8 @@ static void register_one(rpc_server *s, const rpc_method *m)
     snprintf(labels, sizeof labels, "method=\"%s\"", m->name);
     mr->latency = mx_histogram("gavel_rpc_duration_seconds",
                                "Server-side duration of gRPC calls.", labels);
-    uint32_t limit = m->max_request > 0 ? m->max_request : RPC_DEFAULT_MAX_REQUEST;
-    if (limit > RPC_MAX_REQUEST_LIMIT)
-        panic("%s: max_request %u is over %d", m->name, limit, RPC_MAX_REQUEST_LIMIT);
-    if (limit > s->max_request)
-        s->max_request = limit;
+    if (m->max_request > RPC_MAX_REQUEST_LIMIT)
+        panic("%s: max_request %u is over %d", m->name, m->max_request, RPC_MAX_REQUEST_LIMIT);
 }
 
 /* gRPC's handle for each method, once the server exists. */
@@ -244,11 +241,11 @@ static void start_threads(rpc_server *s)
 }
 
 /* The HTTP/2 limits every connection lives under (docs/operations.md). */
-static grpc_server *make_grpc_server(uint32_t max_request)
+static grpc_server *make_grpc_server(void)
 {
     grpc_arg args[] = {
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-          .value.integer = (int)max_request },
+          .value.integer = RPC_MAX_REQUEST_LIMIT },
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0 },
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER,
           .value.integer = RPC_HPACK_TABLE_BYTES },
@@ -293,7 +290,7 @@ rpc_server *rpc_server_start(const rpc_service *svc, const char *addr,
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->shutdown_cv, NULL);
     register_methods(s);
-    s->server = make_grpc_server(s->max_request);
+    s->server = make_grpc_server();
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     register_handles(s);
