@@ -274,6 +274,27 @@ class Daemon:
         return [m for m in SANITIZER_MARKERS if m in text]
 
 
+# ---- metrics ---------------------------------------------------------------------------
+
+def metrics_text(daemon):
+    """The daemon's /metrics page."""
+    import urllib.request
+    url = "http://127.0.0.1:%s/metrics" % daemon.env["GAVEL_METRICS_PORT"]
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()
+
+
+def metric_value(daemon, name, labels=None):
+    """The value of one series (labels: the label body without braces,
+    e.g. 'pool="expensive"'); 0 when the daemon has not made it yet."""
+    want = name if labels is None else "%s{%s}" % (name, labels)
+    for line in metrics_text(daemon).splitlines():
+        series, _, value = line.rpartition(" ")
+        if series == want:
+            return float(value)
+    return 0.0
+
+
 # ---- tokens ------------------------------------------------------------------------------
 
 try:

@@ -84,14 +84,45 @@ typedef int (*rpc_handler)(rpc_call *call, const ProtobufCMessage *req,
 #define RPC_HPACK_TABLE_BYTES (64 * 1024)
 
 enum {
-    RPC_INLINE = 1u << 0,     /* never blocks: run on the polling thread */
     RPC_IDEMPOTENT = 1u << 1, /* safe to retry (documentation for clients) */
     RPC_STREAMING = 1u << 2,  /* server streaming: handler uses rpc_stream_open */
-    /* The handler never blocks, but checking its caller may (a new token's
-     * signature, the revocation list): it runs on the polling thread when
-     * the caller's token was verified recently, on a worker otherwise. */
-    RPC_FAST_PATH = 1u << 3,
 };
+
+/*
+ * Where a method's calls run. Each pool of workers has its own bounded
+ * queue, so no kind of traffic can hold up another: a full queue refuses
+ * new calls at once with RESOURCE_EXHAUSTED instead of letting them wait
+ * ahead of others.
+ * - A call with a service identity (another Gavel daemon) runs in the
+ *   service pool, never behind a user's or an anonymous call.
+ * - A call without a token to a public method runs in the expensive pool,
+ *   as do RPC_CLASS_EXPENSIVE methods; a method that needs a token answers
+ *   a call without one at once, on the polling thread.
+ * - Everything else that may block runs in the normal pool.
+ */
+typedef enum {
+    RPC_CLASS_NORMAL = 0,   /* may block (database, downstream calls): a worker */
+    RPC_CLASS_INLINE,       /* never blocks: runs on the polling thread */
+    /* The handler never blocks, but checking its caller may (a new
+     * token's signature, the revocation list): it runs on the polling
+     * thread when the caller's token was verified recently, else as
+     * RPC_CLASS_NORMAL. */
+    RPC_CLASS_FAST,
+    /* CPU-heavy or open to anyone (password hashing): the expensive pool,
+     * a few low-priority workers and a short queue. A service identity's
+     * calls go ahead of anonymous ones there. */
+    RPC_CLASS_EXPENSIVE,
+} rpc_class;
+
+/* Largest request a method accepts unless its row says otherwise. A
+ * request over its method's limit is refused with INVALID_ARGUMENT before
+ * it is unpacked: a small message can unpack into far more memory (a
+ * repeated field of one-letter strings costs a pointer and an allocation
+ * per three bytes). */
+#define RPC_DEFAULT_MAX_REQUEST (64 * 1024)
+/* Largest request any method may accept; gRPC itself refuses larger ones
+ * (RESOURCE_EXHAUSTED), before they reach a method's own limit. */
+#define RPC_MAX_REQUEST_LIMIT (4 * 1024 * 1024)
 
 /** One row of a service's method table; tables end with {0}. */
 typedef struct {
@@ -100,8 +131,10 @@ typedef struct {
     const ProtobufCMessageDescriptor *response;
     rpc_handler handler;
     unsigned roles;                             /* RPC_PUBLIC or a role set */
-    unsigned flags;                             /* RPC_INLINE | RPC_IDEMPOTENT | … */
+    unsigned flags;                             /* RPC_IDEMPOTENT | RPC_STREAMING */
     int deadline_ms;                            /* applied when the client sets none; 0 = 5000 */
+    rpc_class cls;                              /* where its calls run; 0 = RPC_CLASS_NORMAL */
+    uint32_t max_request;                       /* bytes; 0 = RPC_DEFAULT_MAX_REQUEST */
 } rpc_method;
 
 /**

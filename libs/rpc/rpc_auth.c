@@ -276,17 +276,17 @@ static grpc_status_code verify_signed(const char *token, const uint8_t d[SHA256_
     return st;
 }
 
-bool rpc__auth_is_known(const char *token)
+unsigned rpc__auth_peek(const char *token, bool *fresh)
 {
     uint8_t d[SHA256_DIGEST_LENGTH];
     SHA256((const uint8_t *)token, strlen(token), d);
     pthread_mutex_lock(&auth_mu);
     auth_entry *e = cache_find(d);
-    bool known = e != NULL && e->not_revoked_at_us != 0 &&
-                 mono_us() - e->not_revoked_at_us < revocation_cache_us &&
-                 e->p.expires_us > now_us();
+    unsigned role = e != NULL && e->p.expires_us > now_us() ? e->p.role : 0;
+    *fresh = role != 0 && e->not_revoked_at_us != 0 &&
+             mono_us() - e->not_revoked_at_us < revocation_cache_us;
     pthread_mutex_unlock(&auth_mu);
-    return known;
+    return role;
 }
 
 /* Records that the revocation list does not hold the token now. */

@@ -143,15 +143,8 @@ static void answer(rpc_call *c, int code, const ProtobufCMessage *resp)
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
     rpc__count(c, code);
-    /* The caller's mistakes are counted, and logged only at debug level (a
-     * hot lot refuses thousands of late bids a second); our own failures
-     * are worth a warning. */
-    bool ours = code == GRPC_STATUS_INTERNAL || code == GRPC_STATUS_UNKNOWN ||
-                code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DATA_LOSS ||
-                code == GRPC_STATUS_DEADLINE_EXCEEDED;
-    if (code != GRPC_STATUS_OK)
-        log_msg(ours ? LOG_WARN : LOG_DEBUG, "%s -> %d: %s",
-                c->mr != NULL ? c->mr->m->name : "?", code, c->status_msg);
+    if (code != GRPC_STATUS_OK && code != GRPC_STATUS_NOT_FOUND)
+        rpc__log_failed(c->mr != NULL ? c->mr->m->name : "?", code, c->status_msg);
     c->tag.kind = RPC__TAG_FINISH;
     grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->tag, NULL);
     if (e != GRPC_CALL_OK) {
@@ -160,15 +153,9 @@ static void answer(rpc_call *c, int code, const ProtobufCMessage *resp)
     }
 }
 
+/* Unpacks and checks the request, then runs the handler (caller checked). */
 static int run_handler(rpc_call *c, ProtobufCMessage **resp)
 {
-    int code = authenticate(c);
-    if (code != GRPC_STATUS_OK)
-        return code;
-    if (c->payload == NULL)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "no request message: a call must carry exactly one %s",
-                        c->mr->m->request->name);
     ProtobufCAllocator alloc = rpc__arena_allocator(c->arena);
     const char *bad = NULL;
     const ProtobufCMessage *req = rpc__unpack_checked(c->mr->m->request, c->payload, &alloc,
@@ -195,6 +182,33 @@ static void end_call(rpc_call *c, int code, const ProtobufCMessage *resp)
     answer(c, code, resp);
 }
 
+/* The handler's part of a call handed to the expensive pool. */
+static void run_expensive(rpc_call *c, void *arg)
+{
+    (void)arg;
+    ProtobufCMessage *resp = NULL;
+    int code = run_handler(c, &resp);
+    if (code != RPC_ASYNC)
+        end_call(c, code, resp);
+}
+
+/* An expensive method whose caller could only be told once its token was
+ * checked (here, in the normal pool) still hashes in the expensive pool:
+ * ahead of anonymous calls for a service identity. Returns OK when the
+ * call went there, else the refusal recorded on the call. */
+static int hand_to_expensive(rpc_call *c)
+{
+    rpc__pool *p = &c->srv->pools[RPC__POOL_EXPENSIVE];
+    c->resume = run_expensive;
+    c->resume_arg = NULL;
+    if (rpc__pool_admit(p, c, rpc_has_role(c, RPC_ROLE_SERVICE)))
+        return GRPC_STATUS_OK;
+    c->resume = NULL;
+    return rpc_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "server busy: %zu calls already wait in the %s pool; retry later",
+                    p->max_queued, p->name);
+}
+
 void rpc__call_run(rpc_call *c)
 {
     c->start_us = mono_us();
@@ -205,9 +219,33 @@ void rpc__call_run(rpc_call *c)
                                    gpr_time_from_millis(ms, GPR_TIMESPAN));
     }
     ProtobufCMessage *resp = NULL;
-    int code = run_handler(c, &resp);
+    int code = authenticate(c);
+    if (code == GRPC_STATUS_OK && c->mr->m->cls == RPC_CLASS_EXPENSIVE && c->srv != NULL &&
+        c->pool != &c->srv->pools[RPC__POOL_EXPENSIVE]) {
+        code = hand_to_expensive(c);
+        if (code == GRPC_STATUS_OK) {
+            log_set_request_id(NULL);
+            return;
+        }
+    }
+    if (code == GRPC_STATUS_OK)
+        code = run_handler(c, &resp);
     if (code != RPC_ASYNC) /* else a stream or a deferred answer owns the call */
         end_call(c, code, resp);
+    log_set_request_id(NULL);
+}
+
+void rpc__call_refuse(rpc_call *c, int code, const char *fmt, ...)
+{
+    c->start_us = mono_us();
+    set_request_id(c);
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    c->status_msg = arena_strdup(c->arena, buf);
+    answer(c, code, NULL);
     log_set_request_id(NULL);
 }
 
@@ -222,7 +260,7 @@ void rpc_resume(rpc_call *c, void (*fn)(rpc_call *c, void *arg), void *arg)
 {
     c->resume = fn;
     c->resume_arg = arg;
-    rpc__enqueue(c->srv, c);
+    rpc__pool_resume(rpc__pool_for_resume(c), c);
 }
 
 void rpc__call_resume(rpc_call *c)
@@ -237,8 +275,10 @@ void rpc__call_resume(rpc_call *c)
 void rpc__answer_unknown(rpc_call *c)
 {
     c->start_us = mono_us();
+    set_request_id(c);
     char *name = arena_strndup(c->arena, (const char *)GRPC_SLICE_START_PTR(c->details.method),
                                GRPC_SLICE_LENGTH(c->details.method));
     rpc_fail(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", name);
     answer(c, GRPC_STATUS_UNIMPLEMENTED, NULL);
+    log_set_request_id(NULL);
 }

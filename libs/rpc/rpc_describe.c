@@ -12,12 +12,26 @@
 #include "rpc/rpc_int.h"
 #include "rpc/rpc_skel_int.h"
 
-/* rpc_call.c and rpc_server.c make these per method as calls arrive. */
+/* The runtime's series. rpc_call.c and rpc_server.c make the first two per
+ * method as calls arrive, rpc_pool.c one per pool as it starts, rpc_guard.c
+ * the last two on first use; each keeps its own pointers, so these rows
+ * have none (the help is repeated there). */
 const mx_entry rpc__runtime_metrics[] = {
     { "gavel_rpc_requests_total", mx_counter, "gRPC calls by method and status.", "method,code",
       NULL },
     { "gavel_rpc_duration_seconds", mx_histogram, "Server-side duration of gRPC calls.",
       "method", NULL },
+    { "gavel_rpc_pool_queued", mx_gauge, "Calls waiting for a worker, by pool.", "pool", NULL },
+    { "gavel_rpc_pool_busy", mx_gauge, "Workers running a call, by pool.", "pool", NULL },
+    { "gavel_rpc_pool_refused_total", mx_counter,
+      "Calls refused with RESOURCE_EXHAUSTED because their pool's queue was full, by pool.",
+      "pool", NULL },
+    { "gavel_rpc_reset_calls_total", mx_counter,
+      "Calls that arrived without their request message or were cancelled at once (reset "
+      "HTTP/2 streams).",
+      NULL, NULL },
+    { "gavel_rpc_connections_closed_total", mx_counter,
+      "Connections the server shut down, by reason.", "reason", NULL },
     { 0 },
 };
 

@@ -35,35 +35,37 @@ static const ProtobufCServiceDescriptor *const users_and_wallet[] = {
     &gavel__users__v1__users__descriptor, &gavel__users__v1__wallet__descriptor, NULL
 };
 
+/* A method table row: its path, request and response. */
+#define ROW(path, req, resp) { .name = path, .request = req, .response = resp, .handler = any }
+
 static const rpc_method good[] = {
-    { "/gavel.users.v1.Users/Login", D(login_request), D(login_response), any, 0, 0, 0 },
-    { "/gavel.users.v1.Users/Ping", &gavel__common__v1__ping_request__descriptor,
-      &gavel__common__v1__ping_response__descriptor, any, 0, 0, 0 },
+    ROW("/gavel.users.v1.Users/Login", D(login_request), D(login_response)),
+    ROW("/gavel.users.v1.Users/Ping", &gavel__common__v1__ping_request__descriptor,
+        &gavel__common__v1__ping_response__descriptor),
     { 0 },
 };
 static const rpc_method wrong_request[] = {
-    { "/gavel.users.v1.Users/Login", D(register_request), D(login_response), any, 0, 0, 0 },
+    ROW("/gavel.users.v1.Users/Login", D(register_request), D(login_response)),
     { 0 },
 };
 static const rpc_method wrong_response[] = {
-    { "/gavel.users.v1.Users/Login", D(login_request), D(register_response), any, 0, 0, 0 },
+    ROW("/gavel.users.v1.Users/Login", D(login_request), D(register_response)),
     { 0 },
 };
 static const rpc_method unlisted_service[] = {
-    { "/gavel.users.v1.Wallet/ListHolds", D(list_holds_request), D(list_holds_response), any, 0,
-      0, 0 },
+    ROW("/gavel.users.v1.Wallet/ListHolds", D(list_holds_request), D(list_holds_response)),
     { 0 },
 };
 static const rpc_method no_such_method[] = {
-    { "/gavel.users.v1.Users/Logon", D(login_request), D(login_response), any, 0, 0, 0 },
+    ROW("/gavel.users.v1.Users/Logon", D(login_request), D(login_response)),
     { 0 },
 };
 static const rpc_method bad_name[] = {
-    { "gavel.users.v1.Users.Login", D(login_request), D(login_response), any, 0, 0, 0 },
+    ROW("gavel.users.v1.Users.Login", D(login_request), D(login_response)),
     { 0 },
 };
 static const rpc_method login_again[] = {
-    { "/gavel.users.v1.Users/Login", D(login_request), D(login_response), any, 0, 0, 0 },
+    ROW("/gavel.users.v1.Users/Login", D(login_request), D(login_response)),
     { 0 },
 };
 

@@ -33,7 +33,7 @@ static int health_check(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessag
 const rpc_method rpc__health_methods[] = {
     { "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
       &grpc__health__v1__health_check_response__descriptor, health_check, RPC_PUBLIC,
-      RPC_INLINE | RPC_IDEMPOTENT, 1000 },
+      RPC_IDEMPOTENT, 1000, RPC_CLASS_INLINE, 0 },
     { 0 },
 };
 

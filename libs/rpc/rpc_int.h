@@ -17,6 +17,9 @@
 #include "rpc/rpc.h"
 
 #define RPC__MAX_TOKEN 4096 /* longest bearer token accepted */
+/* A call the client cancelled within this long of its arrival counts as a
+ * reset stream for the guard: a client whose deadline passes waits longer. */
+#define RPC__QUICK_RESET_US 10000
 
 typedef enum {
     RPC__TAG_REQUEST,      /* a registered-method request arrived (or slot cancelled) */
@@ -63,8 +66,36 @@ struct rpc_call {
     int64_t start_us;
     void (*resume)(rpc_call *c, void *arg); /* set: a deferred call's next step */
     void *resume_arg;
-    struct rpc_call *next;              /* worker queue link */
+    struct rpc__pool *pool;             /* the pool it was admitted to, or NULL (inline) */
+    bool is_counted;                    /* waiting as a new call in its pool's queue */
+    struct rpc_call *next;              /* pool queue link */
 };
+
+/* The worker pools (rpc_pool.c): which one serves a call is decided on the
+ * polling thread from the method's class and the caller (rpc.h, rpc_class). */
+typedef enum {
+    RPC__POOL_NORMAL,
+    RPC__POOL_SERVICE,
+    RPC__POOL_EXPENSIVE,
+    RPC__NPOOLS,
+} rpc__pool_id;
+
+typedef struct rpc__pool {
+    const char *name;                   /* "normal", "service", "expensive": metrics, logs */
+    struct rpc_server *srv;
+    pthread_t *threads;
+    int nthreads;
+    int nice;                           /* the workers' scheduling niceness */
+    size_t max_queued;                  /* new calls waiting in each queue, at most */
+    pthread_mutex_t mu;                 /* guards what follows */
+    pthread_cond_t cv;
+    /* [0] runs first: service identities' calls and resumed steps of calls
+     * already admitted; [1] the rest, in arrival order. */
+    rpc_call *head[2], *tail[2];
+    size_t queued[2];                   /* new calls waiting in each queue */
+    bool exiting;                       /* set after drain: idle workers leave */
+    mx_metric *m_queued, *m_busy, *m_refused;
+} rpc__pool;
 
 struct rpc_server {
     const rpc_service *svc;
@@ -78,22 +109,30 @@ struct rpc_server {
 
     pthread_t *pollers;
     int npollers;
-    pthread_t *workers;
-    int nworkers;
+    rpc__pool pools[RPC__NPOOLS];
 
-    pthread_mutex_t mu;                 /* guards the queue, streams, shutdown flag */
-    pthread_cond_t work_cv;
+    /* The standby poller (rpc_server.c) joins the polling threads while
+     * they have not come back from the completion queue for a while. */
+    pthread_t standby;
+    bool has_standby;
+    atomic_bool standby_exit;
+    _Atomic int64_t polled_at_us;       /* mono_us of a polling thread's last return */
+
+    pthread_mutex_t mu;                 /* guards streams and the shutdown flag */
     pthread_cond_t shutdown_cv;
-    rpc_call *qhead, *qtail;
     bool shutdown_done;
-    bool workers_exit;                  /* set after drain: idle workers leave */
     rpc__tag shutdown_tag;
     struct rpc_stream *streams;         /* open streams, for drain */
 };
 
 /* rpc_config.c: the runtime's settings, loaded by rpc__config_load. */
 typedef struct {
-    int64_t pollers, workers, drain_ms, metrics_port;
+    int64_t pollers, standby_ms, workers, service_workers, expensive_workers;
+    int64_t queue, expensive_queue;
+    int64_t max_streams, max_idle_ms, max_age_ms, max_age_grace_ms, handshake_ms;
+    int64_t keepalive_ms, min_ping_ms, reset_limit;
+    int64_t log_failed_per_s;
+    int64_t drain_ms, metrics_port;
 } rpc__settings;
 extern rpc__settings rpc__cfg;
 extern const cfg_entry rpc__runtime_config[];
@@ -105,11 +144,43 @@ int rpc__config_load(const rpc_service *svc, char *err, size_t errlen);
 void rpc__post_request(rpc_server *s, rpc__method_rt *mr);
 void rpc__call_free(rpc_call *c);
 void rpc__stream_unlink(rpc_server *s, struct rpc_stream *st);
-/** Queues c for a worker thread: its handler, or its resume step. */
-void rpc__enqueue(rpc_server *s, rpc_call *c);
+
+/* rpc_pool.c */
+/** Sizes the pools from rpc__cfg and starts their workers. */
+void rpc__pools_start(rpc_server *s);
+/** Queues a new call for p's workers, ahead of p's ordinary calls when
+ *  `ahead`. Returns false, leaving c to the caller, when p's queue is full. */
+bool rpc__pool_admit(rpc__pool *p, rpc_call *c, bool ahead);
+/** Queues a deferred call's next step (rpc_resume) for p; never refused. */
+void rpc__pool_resume(rpc__pool *p, rpc_call *c);
+/** Lets idle workers leave once the drain is over and joins them all. */
+void rpc__pools_stop(rpc_server *s);
+
+/* rpc_log.c */
+/** Logs a failed call's method, status and message, within the per-second
+ *  budget of its kind (any thread). */
+void rpc__log_failed(const char *method, int code, const char *message);
+
+/* rpc_admit.c */
+/** Refuses, runs or queues a call that has just arrived (polling thread). */
+void rpc__admit(rpc_server *s, rpc_call *c);
+/** The pool a deferred call's next step runs in: its own, or for a call
+ *  that ran on the polling thread, the one its caller would get. */
+rpc__pool *rpc__pool_for_resume(rpc_call *c);
+
+/* rpc_guard.c: closing connections that open calls only to drop them. */
+/** Counts one call of c's connection that was reset before it carried its
+ *  request (or ended at once); past GAVEL_RPC_RESET_LIMIT in a second the
+ *  connection is shut down. Polling threads only. */
+void rpc__guard_note_reset(rpc_call *c);
 
 /* rpc_call.c */
 void rpc__call_run(rpc_call *c);
+/** Answers a call at once with code and a message, without running its
+ *  handler or checking its caller (a request the runtime refuses as such:
+ *  no message, too large, a full pool). */
+void rpc__call_refuse(rpc_call *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /** Runs a deferred call's resume step (a worker thread). */
 void rpc__call_resume(rpc_call *c);
 void rpc__answer_unknown(rpc_call *c);
@@ -141,9 +212,11 @@ bool rpc__md_get(const grpc_metadata_array *md, const char *key, char *out,
 
 /* rpc_auth.c */
 void rpc__auth_set_service_name(const char *name);
-/** True when token is verified, unexpired and known not revoked within the
- *  revocation cache time: rpc_auth_verify will answer it without blocking. */
-bool rpc__auth_is_known(const char *token);
+/** The role of a token whose signature this process verified and which has
+ *  not expired, without blocking (0 when unknown); *fresh says whether the
+ *  revocation list was asked recently enough for rpc_auth_verify to answer
+ *  it without Redis. */
+unsigned rpc__auth_peek(const char *token, bool *fresh);
 /** How many token signatures this process has checked (cache misses). */
 uint64_t rpc__auth_signatures_checked(void);
 

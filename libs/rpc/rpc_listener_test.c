@@ -96,7 +96,7 @@ static int slow(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
 }
 
 static const rpc_method slow_methods[] = {
-    { "/t.T/Slow", PING_DESC, PONG_DESC, slow, RPC_PUBLIC, 0, 0 },
+    { .name = "/t.T/Slow", .request = PING_DESC, .response = PONG_DESC, .handler = slow },
     { 0 },
 };
 static const rpc_method *const slow_tables[] = { slow_methods, NULL };

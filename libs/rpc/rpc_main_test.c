@@ -180,8 +180,9 @@ static int never(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out
 }
 
 static const rpc_method swapped[] = {
-    { "/gavel.users.v1.Users/Login", &gavel__users__v1__login_response__descriptor,
-      &gavel__users__v1__login_request__descriptor, never, RPC_PUBLIC, 0, 0 },
+    { .name = "/gavel.users.v1.Users/Login",
+      .request = &gavel__users__v1__login_response__descriptor,
+      .response = &gavel__users__v1__login_request__descriptor, .handler = never },
     { 0 },
 };
 static const rpc_method *const swapped_tables[] = { swapped, NULL };

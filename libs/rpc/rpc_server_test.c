@@ -123,14 +123,14 @@ static int later(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out
 }
 
 static const rpc_method test_methods[] = {
-    { "/t.T/PingWhere", PING_DESC, PONG_DESC, ping_where, RPC_PUBLIC, RPC_INLINE, 0 },
-    { "/t.T/Later", PING_DESC, PONG_DESC, later, RPC_ROLE_BIDDER, RPC_FAST_PATH, 0 },
-    { "/t.T/Ping", PING_DESC, PONG_DESC, rpc_ping, RPC_PUBLIC, RPC_INLINE, 0 },
-    { "/t.T/Slow", PING_DESC, PONG_DESC, slow, RPC_PUBLIC, 0, 0 },
-    { "/t.T/WhoAmI", PING_DESC, PONG_DESC, whoami, RPC_ROLE_BIDDER | RPC_ROLE_SERVICE, 0, 0 },
-    { "/t.T/AdminOnly", PING_DESC, PONG_DESC, whoami, RPC_ROLE_ADMIN, 0, 0 },
-    { "/t.T/Flaky", PING_DESC, PONG_DESC, flaky, RPC_PUBLIC, 0, 0 },
-    { "/t.T/Count", PING_DESC, PONG_DESC, count_to_three, RPC_PUBLIC, RPC_STREAMING, 0 },
+    { "/t.T/PingWhere", PING_DESC, PONG_DESC, ping_where, RPC_PUBLIC, 0, 0, RPC_CLASS_INLINE, 0 },
+    { "/t.T/Later", PING_DESC, PONG_DESC, later, RPC_ROLE_BIDDER, 0, 0, RPC_CLASS_FAST, 0 },
+    { "/t.T/Ping", PING_DESC, PONG_DESC, rpc_ping, RPC_PUBLIC, 0, 0, RPC_CLASS_INLINE, 0 },
+    { "/t.T/Slow", PING_DESC, PONG_DESC, slow, RPC_PUBLIC, 0, 0, RPC_CLASS_NORMAL, 0 },
+    { "/t.T/WhoAmI", PING_DESC, PONG_DESC, whoami, RPC_ROLE_BIDDER | RPC_ROLE_SERVICE, 0, 0, RPC_CLASS_NORMAL, 0 },
+    { "/t.T/AdminOnly", PING_DESC, PONG_DESC, whoami, RPC_ROLE_ADMIN, 0, 0, RPC_CLASS_NORMAL, 0 },
+    { "/t.T/Flaky", PING_DESC, PONG_DESC, flaky, RPC_PUBLIC, 0, 0, RPC_CLASS_NORMAL, 0 },
+    { "/t.T/Count", PING_DESC, PONG_DESC, count_to_three, RPC_PUBLIC, RPC_STREAMING, 0, RPC_CLASS_NORMAL, 0 },
     { 0 },
 };
 static const rpc_method *const tables[] = { test_methods, NULL };

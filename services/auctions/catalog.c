@@ -158,6 +158,6 @@ static int list_lots(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage *
 const rpc_method catalog_methods[] = {
     { "/gavel.auctions.v1.Auctions/ListLots", &gavel__auctions__v1__list_lots_request__descriptor,
       &gavel__auctions__v1__list_lots_response__descriptor, list_lots, RPC_ANY_USER,
-      RPC_IDEMPOTENT, 0 },
+      RPC_IDEMPOTENT, 0, RPC_CLASS_NORMAL, 0 },
     { 0 },
 };

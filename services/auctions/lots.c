@@ -264,15 +264,19 @@ static int get_lot_history(rpc_call *c, const ProtobufCMessage *in, ProtobufCMes
     return GRPC_STATUS_OK;
 }
 
-#define M(name, req, resp, fn, roles, flags)                                                  \
+#define MX(name, req, resp, fn, roles, flags, max_request)                                    \
     { "/gavel.auctions.v1.Auctions/" name, &gavel__auctions__v1__##req##__descriptor,        \
-      &gavel__auctions__v1__##resp##__descriptor, fn, roles, flags, 0 }
+      &gavel__auctions__v1__##resp##__descriptor, fn, roles, flags, 0, RPC_CLASS_NORMAL,      \
+      max_request }
+#define M(name, req, resp, fn, roles, flags) MX(name, req, resp, fn, roles, flags, 0)
+/* A lot carries photo and damage URLs and notes: up to about 300 KB. */
+#define LOT_MAX_REQUEST (1024 * 1024)
 
 const rpc_method lots_methods[] = {
-    M("CreateLot", create_lot_request, create_lot_response, create_lot,
-      RPC_ROLE_SELLER | RPC_ROLE_ADMIN, RPC_IDEMPOTENT),
-    M("UpdateLot", update_lot_request, update_lot_response, auctions_update_lot,
-      RPC_ROLE_SELLER | RPC_ROLE_ADMIN, 0),
+    MX("CreateLot", create_lot_request, create_lot_response, create_lot,
+       RPC_ROLE_SELLER | RPC_ROLE_ADMIN, RPC_IDEMPOTENT, LOT_MAX_REQUEST),
+    MX("UpdateLot", update_lot_request, update_lot_response, auctions_update_lot,
+       RPC_ROLE_SELLER | RPC_ROLE_ADMIN, 0, LOT_MAX_REQUEST),
     M("GetLot", get_lot_request, get_lot_response, get_lot, RPC_ANY_USER, RPC_IDEMPOTENT),
     M("SubmitLot", submit_lot_request, submit_lot_response, auctions_submit_lot,
       RPC_ROLE_SELLER, 0),
@@ -290,6 +294,6 @@ const rpc_method lots_methods[] = {
       auctions_list_categories, RPC_ANY_USER, RPC_IDEMPOTENT),
     { "/gavel.auctions.v1.Auctions/Ping", &gavel__common__v1__ping_request__descriptor,
       &gavel__common__v1__ping_response__descriptor, rpc_ping, RPC_PUBLIC,
-      RPC_INLINE | RPC_IDEMPOTENT, 0 },
+      RPC_IDEMPOTENT, 0, RPC_CLASS_INLINE, 0 },
     { 0 },
 };

@@ -339,15 +339,15 @@ static int pricing_quote(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
 #define D(t) &gavel__auctions__v1__##t##__descriptor
 const rpc_method pricing_methods[] = {
     { A("QuoteServices"), D(quote_services_request), D(quote_services_response), pricing_quote,
-      RPC_ROLE_SELLER | RPC_ROLE_MODERATOR | RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+      RPC_ROLE_SELLER | RPC_ROLE_MODERATOR | RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { A("CreatePriceRule"), D(create_price_rule_request), D(create_price_rule_response),
-      price_rule_create, RPC_ROLE_ADMIN, 0, 5000 },
+      price_rule_create, RPC_ROLE_ADMIN, 0, 5000, RPC_CLASS_NORMAL, 0 },
     { A("UpdatePriceRule"), D(update_price_rule_request), D(update_price_rule_response),
-      price_rule_update, RPC_ROLE_ADMIN, RPC_IDEMPOTENT, 5000 },
+      price_rule_update, RPC_ROLE_ADMIN, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { A("DeletePriceRule"), D(delete_price_rule_request), D(delete_price_rule_response),
-      price_rule_delete, RPC_ROLE_ADMIN, RPC_IDEMPOTENT, 5000 },
+      price_rule_delete, RPC_ROLE_ADMIN, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { A("ListPriceRules"), D(list_price_rules_request), D(list_price_rules_response),
       price_rule_list, RPC_ROLE_ADMIN | RPC_ROLE_MODERATOR | RPC_ROLE_SERVICE, RPC_IDEMPOTENT,
-      5000 },
+      5000, RPC_CLASS_NORMAL, 0 },
     { 0 },
 };

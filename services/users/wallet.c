@@ -298,24 +298,27 @@ static int wallet_list_holds(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
 
 #define W(name) "/gavel.users.v1.Wallet/" name
 #define D(t) &gavel__users__v1__##t##__descriptor
+/* A batch of 256 items, each with a key of up to 128 characters. */
+#define BATCH_MAX_REQUEST (256 * 1024)
+
 const rpc_method wallet_methods[] = {
     { W("Deposit"), D(deposit_request), D(deposit_response), wallet_deposit, RPC_STAFF,
-      RPC_IDEMPOTENT, 5000 },
+      RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { W("GetBalance"), D(get_balance_request), D(get_balance_response), wallet_get_balance,
-      RPC_ANY_USER, RPC_IDEMPOTENT, 2000 },
+      RPC_ANY_USER, RPC_IDEMPOTENT, 2000, RPC_CLASS_NORMAL, 0 },
     { W("ReserveFunds"), D(reserve_funds_request), D(reserve_funds_response), wallet_reserve,
-      RPC_ROLE_BIDDER | RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+      RPC_ROLE_BIDDER | RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { W("ReleaseFunds"), D(release_funds_request), D(release_funds_response), wallet_release,
-      RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+      RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { W("CaptureFunds"), D(capture_funds_request), D(capture_funds_response), wallet_capture,
-      RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+      RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { W("GetHold"), D(get_hold_request), D(get_hold_response), wallet_get_hold, RPC_ANY_USER,
-      RPC_IDEMPOTENT, 2000 },
+      RPC_IDEMPOTENT, 2000, RPC_CLASS_NORMAL, 0 },
     { W("ListHolds"), D(list_holds_request), D(list_holds_response), wallet_list_holds,
-      RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+      RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { W("ReserveFundsBatch"), D(reserve_funds_batch_request), D(reserve_funds_batch_response),
-      wallet_reserve_batch, RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+      wallet_reserve_batch, RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, BATCH_MAX_REQUEST },
     { W("ReleaseFundsBatch"), D(release_funds_batch_request), D(release_funds_batch_response),
-      wallet_release_batch, RPC_STAFF, RPC_IDEMPOTENT, 5000 },
+      wallet_release_batch, RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, BATCH_MAX_REQUEST },
     { 0 },
 };

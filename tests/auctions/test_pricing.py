@@ -531,7 +531,7 @@ BAD_QUOTES = [
     ("unknown service", quote_req(("hot", "teleport")), "services[1]: unknown service"),
     ("duplicate service", quote_req(("up", "hot", "up")), "listed twice"),
     ("51 services", quote_req(["hot"] * 51), "at most 50"),
-    ("huge service code", quote_req(("z" * 100000,)), "unknown service"),
+    ("huge service code", quote_req(("z" * 30000,)), "unknown service"),
     ("year too old", quote_req(year=1850), "year"),
     ("year too new", quote_req(year=99999), "year"),
     ("negative category", quote_req(category_id=-1), "category_id"),
@@ -549,6 +549,12 @@ BAD_QUOTES = [
                          ids=[n for n, _, _ in BAD_QUOTES])
 def test_bad_quotes_are_refused_with_a_clear_message(pricing, seller, req, field):
     h.expect_error(IA, pricing.stub.QuoteServices, req, seller.md, field=field)
+
+
+def test_a_quote_over_the_request_size_limit_is_refused_before_it_is_read(pricing, seller):
+    """QuoteServices takes at most 64 KiB (the runtime's default limit)."""
+    h.expect_error(IA, pricing.stub.QuoteServices,
+                   quote_req(("z" * 100000,)), seller.md, field="accepts at most 65536")
 
 
 def test_bad_list_requests(pricing):

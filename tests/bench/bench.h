@@ -62,6 +62,9 @@ extern const rpc_client_method bench_open_lot, bench_quote_services;
 int run_place_async(const char *target, int bidders, int seconds, char **tokens, int ntok,
                     int64_t first, int64_t count, int64_t rate, bool stale);
 int run_bids(int argc, char **argv);
+/** gavel-bench login-flood (bench_flood.c): CONC anonymous wrong-password
+ *  logins in flight for SECONDS; prints the answers by kind. */
+int run_login_flood(const char *target, int conc, int seconds);
 /** gavel-bench quote|quote-sql|quote-plan (bench_quote.c). */
 int run_quote(int argc, char **argv);
 

@@ -12,6 +12,8 @@
  *       (GAVEL_SERVICE_KEY); with BATCH, each call is a ReserveFundsBatch
  *       of BATCH such reservations, and items_per_s=… follows
  *
+ *   gavel-bench login-flood: anonymous wrong-password logins, see bench_flood.c
+ *
  * Prints one line: calls=… errors=… seconds=… rps=… p50_ms=… p99_ms=… p999_ms=…
  * The first second is a warm-up and is not counted.
  */
@@ -365,11 +367,14 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strncmp(argv[1], "quote", 5) == 0)
         return run_quote(argc, argv);
+    if (argc == 5 && strcmp(argv[1], "login-flood") == 0)
+        return run_login_flood(argv[2], arg_int(argv[3]), arg_int(argv[4]));
     fprintf(stderr, "usage: gavel-bench ping TARGET CONCURRENCY SECONDS [METHOD]\n"
                     "       gavel-bench open TARGET FIRST_LOT COUNT SELLER_ID\n"
                     "       gavel-bench place TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT [RATE]\n"
                     "       gavel-bench place-stale TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT\n"
                     "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...] [BATCH]\n"
+                    "       gavel-bench login-flood TARGET CONCURRENCY SECONDS\n"
                     "       gavel-bench quote TARGET THREADS SECONDS\n"
                     "       gavel-bench quote-sql DSN THREADS SECONDS one|split CODES\n"
                     "       gavel-bench quote-plan DSN CODES\n");

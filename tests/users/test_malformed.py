@@ -104,30 +104,37 @@ def test_empty_requests_mean_the_caller_where_the_contract_says_so(users_stub, w
 # ---- huge strings -------------------------------------------------------------------------
 
 def test_one_megabyte_strings_are_invalid(users_stub, wallet_stub, service_md, unchanged):
+    """A string far over its field's limit is refused naming the field while
+    the request is within its method's size limit (here 4,000 characters),
+    and the whole request is refused before it is read beyond that (1 MB)."""
     v = unchanged
-    big = "a" * MB
-    reg = dict(email=h.unique_email(), password=h.PASSWORD, role=users_pb2.ROLE_BIDDER,
-               display_name="Big")
-    for field, value in (("email", big + "@x.com"), ("display_name", big), ("password", big + "1"),
-                         ("company", big), ("phone", big), ("region", big)):
-        h.expect_error(IA, users_stub.Register, users_pb2.RegisterRequest(**dict(reg, **{field: value})),
-                       field=field)
-    h.expect_error(IA, users_stub.UpdateProfile, users_pb2.UpdateProfileRequest(
-        update_mask=["display_name"], display_name=big), v.md, field="display_name")
-    h.expect_error(IA, users_stub.UpdateProfile, users_pb2.UpdateProfileRequest(
-        update_mask=["display_name", big], display_name="ok"), v.md)
-    h.expect_error(IA, wallet_stub.Deposit, users_pb2.DepositRequest(
-        idempotency_key=big, user_id=v.id, amount=h.rub(1)), service_md, field="idempotency_key")
-    h.expect_error(IA, wallet_stub.Deposit, users_pb2.DepositRequest(
-        idempotency_key=h.idem(), user_id=v.id, amount=h.rub(1), reference=big), service_md,
-        field="reference")
-    h.expect_error(IA, wallet_stub.Deposit, users_pb2.DepositRequest(
-        idempotency_key=h.idem(), user_id=v.id, amount=h.rub(1, big)), service_md,
-        field="currency")
-    h.expect_error(IA, wallet_stub.ReserveFunds, users_pb2.ReserveFundsRequest(
-        idempotency_key=big, user_id=v.id, lot_id=1, amount=h.rub(1)), v.md,
-        field="idempotency_key")
-    h.expect_error(IA, wallet_stub.GetBalance, users_pb2.GetBalanceRequest(currency=big), v.md)
+    for big, what in (("a" * 4000, None), ("a" * MB, "accepts at most")):
+        reg = dict(email=h.unique_email(), password=h.PASSWORD, role=users_pb2.ROLE_BIDDER,
+                   display_name="Big")
+        for field, value in (("email", big + "@x.com"), ("display_name", big),
+                             ("password", big + "1"), ("company", big), ("phone", big),
+                             ("region", big)):
+            h.expect_error(IA, users_stub.Register,
+                           users_pb2.RegisterRequest(**dict(reg, **{field: value})),
+                           field=what or field)
+        h.expect_error(IA, users_stub.UpdateProfile, users_pb2.UpdateProfileRequest(
+            update_mask=["display_name"], display_name=big), v.md, field=what or "display_name")
+        h.expect_error(IA, users_stub.UpdateProfile, users_pb2.UpdateProfileRequest(
+            update_mask=["display_name", big], display_name="ok"), v.md, field=what)
+        h.expect_error(IA, wallet_stub.Deposit, users_pb2.DepositRequest(
+            idempotency_key=big, user_id=v.id, amount=h.rub(1)), service_md,
+            field=what or "idempotency_key")
+        h.expect_error(IA, wallet_stub.Deposit, users_pb2.DepositRequest(
+            idempotency_key=h.idem(), user_id=v.id, amount=h.rub(1), reference=big), service_md,
+            field=what or "reference")
+        h.expect_error(IA, wallet_stub.Deposit, users_pb2.DepositRequest(
+            idempotency_key=h.idem(), user_id=v.id, amount=h.rub(1, big)), service_md,
+            field=what or "currency")
+        h.expect_error(IA, wallet_stub.ReserveFunds, users_pb2.ReserveFundsRequest(
+            idempotency_key=big, user_id=v.id, lot_id=1, amount=h.rub(1)), v.md,
+            field=what or "idempotency_key")
+        h.expect_error(IA, wallet_stub.GetBalance, users_pb2.GetBalanceRequest(currency=big),
+                       v.md, field=what)
 
 
 def test_one_megabyte_credentials_are_refused_without_harm(users_stub, unchanged):
