@@ -24,6 +24,7 @@
 static struct {
     const rpc_service *svc;          /* the definition the rows were built for */
     cfg_entry rows[5];
+    char *owned[4];                  /* the rows' built strings */
     const char *addr, *listen_addr, *dsn;
     int64_t pool_size;
     db_pool *pool;
@@ -46,8 +47,11 @@ const cfg_entry *rpc__block_config(const rpc_service *svc)
 {
     if (blk.svc == svc)
         return blk.rows;
-    /* Built once per process for its one daemon (tests describe several:
-     * the strings of an earlier one are kept, a few bytes). */
+    /* Built once per process for its one daemon; tests describe several. */
+    for (size_t i = 0; i < sizeof blk.owned / sizeof blk.owned[0]; i++) {
+        free(blk.owned[i]);
+        blk.owned[i] = NULL;
+    }
     memset(blk.rows, 0, sizeof blk.rows);
     blk.svc = svc;
     size_t n = 0;
@@ -59,14 +63,15 @@ const cfg_entry *rpc__block_config(const rpc_service *svc)
                                  "0.0.0.0:50051 in a container" };
     const rpc_database *db = &svc->db;
     if (db->name != NULL) {
-        blk.rows[n++] = (cfg_entry){
-            "GAVEL_PG_DSN",
-            db->default_dsn != NULL ? db->default_dsn
-                                    : xasprintf(DEV_DSN " dbname=%s", db->name),
-            CFG_STR, &blk.dsn, 0, 0, xasprintf("libpq connection string of the %s database",
-                                               svc->name) };
-        blk.rows[n++] = (cfg_entry){ svc_env(svc, "DB_POOL"), xasprintf("%d", db->pool_default),
-                                     CFG_INT, &blk.pool_size, db->pool_min, db->pool_max,
+        blk.owned[0] = xasprintf(DEV_DSN " dbname=%s", db->name);
+        blk.owned[1] = xasprintf("libpq connection string of the %s database", svc->name);
+        blk.owned[2] = svc_env(svc, "DB_POOL");
+        blk.owned[3] = xasprintf("%d", db->pool_default);
+        blk.rows[n++] = (cfg_entry){ "GAVEL_PG_DSN",
+                                     db->default_dsn != NULL ? db->default_dsn : blk.owned[0],
+                                     CFG_STR, &blk.dsn, 0, 0, blk.owned[1] };
+        blk.rows[n++] = (cfg_entry){ blk.owned[2], blk.owned[3], CFG_INT, &blk.pool_size,
+                                     db->pool_min, db->pool_max,
                                      "PostgreSQL connections of the daemon's pool" };
     }
     return blk.rows;
