@@ -219,6 +219,13 @@ void batch_add_event(batch *b, const char *type, int64_t lot_id, const ProtobufC
 void batch_add_waiter(batch *b, waiter *w);
 void batch_add_watch(batch *b, int64_t lot_id, ProtobufCMessage *update);
 
+/* ---- lot_feed.c: LotFeed to Redis gavel:lot:<id> after each commit ---- */
+int lot_feed_start(void);
+/** Builds and queues the feeds of a committed round (committer thread). */
+void lot_feed_round(batch *const *round, size_t n);
+/** Sends what waits (unless Redis is away) and stops the publisher. */
+void lot_feed_stop(void);
+
 /* ---- handlers.c / handlers_admin.c ---- */
 int bids_open_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 int bids_close_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);

@@ -282,6 +282,8 @@ static void *committer_main(void *arg)
         if (n == 0)
             break;
         bool ok = write_round(round, n);
+        if (ok)
+            lot_feed_round(round, n);
         size_t nbids = 0;
         for (size_t i = 0; i < n; i++) {
             nbids += round[i]->nbids;
@@ -315,6 +317,8 @@ int commit_start(void)
                                 "Bids per group commit, in thousands.", NULL);
     m_commit_seconds = mx_histogram("gavel_bids_group_commit_seconds",
                                     "Duration of a group-commit transaction.", NULL);
+    if (lot_feed_start() < 0)
+        return -1;
     return pthread_create(&committer, NULL, committer_main, NULL) == 0 ? 0 : -1;
 }
 
@@ -325,6 +329,7 @@ void commit_stop(void)
     pthread_cond_signal(&cv);
     pthread_mutex_unlock(&mu);
     pthread_join(committer, NULL);
+    lot_feed_stop();
     while (qhead != NULL) {
         batch *b = qhead;
         qhead = b->next;
