@@ -17,7 +17,8 @@
  * wrappers (the wrapped value) and FieldMask ("a.b,cD") take their special
  * forms. Not supported: Any, Struct, Value, ListValue and NullValue (they
  * map as ordinary messages), the json_name field option (protobuf-c does
- * not keep it; names are always computed), proto2 groups and extensions.
+ * not keep it; names are always computed), proto2 groups and extensions,
+ * and checks that proto2 required fields are present.
  *
  * Decoding accepts both name styles, 64-bit integers as strings or JSON
  * integers, integers written as floats with a zero fraction (1.0, 1e3; as
@@ -154,7 +155,8 @@ size_t pbj_json_name(const char *proto_name, char *out, size_t outlen);
  * components object can gather a whole API. int64 kinds are strings with
  * format int64/uint64, enums string enums of their names, repeated fields
  * arrays, maps objects with additionalProperties. flags: PBJ_ORIGINAL_NAMES.
- * Returns a new reference (caller frees with json_decref()).
+ * Returns a new reference (caller frees with json_decref()), or NULL when
+ * components is not an object.
  */
 json_t *pbj_schema_ref(const ProtobufCMessageDescriptor *desc, unsigned flags,
                        json_t *components);

@@ -238,6 +238,8 @@ static int decode_map(pbj_ctx *c, const pbj_frame *at, unsigned depth,
 static int check_given_once(pbj_ctx *c, const pbj_frame *at, const json_t *obj,
                             const ProtobufCFieldDescriptor *f, const char *key, size_t len)
 {
+    if (strchr(f->name, '_') == NULL) /* one spelling only */
+        return 0;
     char buf[PBJ_NAME_BUF], *heap;
     const char *json_name = pbj__field_key(0, f, buf, &heap);
     bool is_proto_name = strlen(f->name) == len && memcmp(f->name, key, len) == 0;

@@ -6,7 +6,8 @@
  * Invariants: an integer is never taken through a double where the double
  * could be inexact (text is read digit by digit; a JSON float counts for a
  * 64-bit field only below 2^53 in magnitude); a value refused is quoted,
- * clipped, in the message.
+ * clipped, in the message. strtod reads numbers in the C locale's format:
+ * Gavel's daemons never call setlocale.
  */
 #include <errno.h>
 #include <math.h>
@@ -167,7 +168,12 @@ static const char *shown(const json_t *j, char *buf, size_t cap)
         snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
         return buf;
     case JSON_REAL:
-        snprintf(buf, cap, "%.17g", json_real_value(j));
+        /* the shortest text that reads back as the same double */
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(buf, cap, "%.*g", digits, json_real_value(j));
+            if (strtod(buf, NULL) == json_real_value(j))
+                break;
+        }
         return buf;
     case JSON_TRUE:
         return "true";

@@ -173,6 +173,8 @@ json_t *pbj_schema_ref(const ProtobufCMessageDescriptor *desc, unsigned flags,
     pbj_wkt wkt = pbj__wkt_of(desc);
     if (wkt != PBJ_WKT_NONE)
         return wkt_schema(wkt, desc);
+    if (!json_is_object(components))
+        return NULL;
     worklist w = { 0 };
     push(&w, desc, false);
     while (w.n > 0) {

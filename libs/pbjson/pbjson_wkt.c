@@ -4,7 +4,8 @@
  * message): google.protobuf.Timestamp as RFC 3339 in UTC
  * ("1972-01-01T10:00:20.021Z"; input may carry an offset), Duration as
  * seconds with an "s" ("-1.5s"), the nine wrappers as their wrapped value,
- * FieldMask as comma-joined lowerCamelCase paths ("user.displayName,id").
+ * FieldMask as comma-joined lowerCamelCase paths ("user.displayName,id";
+ * input with a "_" is refused, so every path read comes back the same).
  *
  * Invariants: output has 0, 3, 6 or 9 fractional digits, as the spec
  * writes them; times and durations outside the spec's ranges (years 0001
@@ -277,11 +278,9 @@ static bool parse_duration(const char *s, size_t n, int64_t *secs, int32_t *nano
     p += is_negative;
     const char *d0 = p;
     *secs = 0;
-    for (; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (*secs > DUR_MAX)
-            return false;
-        *secs = *secs * 10 + (*p - '0');
-    }
+    for (; p < end && *p >= '0' && *p <= '9'; p++)
+        if (*secs <= DUR_MAX) /* saturates: the caller refuses it as out of range */
+            *secs = *secs * 10 + (*p - '0');
     if (p == d0 || !fraction_nanos(&p, end, nanos) || p + 1 != end || *p != 's')
         return false;
     if (is_negative) {
@@ -341,7 +340,13 @@ static int field_mask_from(pbj_ctx *c, const pbj_frame *at, const json_t *j,
     const char *s = json_string_value(j);
     size_t n = json_string_length(j), count = 0;
     if (!utf8_valid(s, n))
-        return pbj__fail(c, at, PBJ_E_TYPE, "not UTF-8 without NUL");
+        return pbj__fail(c, at, PBJ_E_TYPE, "field mask is not UTF-8 without NUL");
+    const char *underscore = memchr(s, '_', n);
+    if (underscore != NULL) {
+        char buf[96];
+        return pbj__fail(c, at, PBJ_E_TYPE, "field mask %s has a \"_\": paths are lowerCamelCase",
+                         pbj__quote(buf, sizeof buf, s, n));
+    }
     for (size_t i = 0, start = 0; i <= n; i++)
         if (i == n || s[i] == ',') {
             count += i > start;
