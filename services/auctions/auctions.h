@@ -38,7 +38,8 @@
 #include "gavel/events/v1/events.pb-c.h"
 
 #define AUCTIONS_TOPIC "gavel.auctions"
-#define MAX_MONEY_UNITS 1000000000000000LL /* 10^15 minor units */
+/* catalog.c's name for check_fail_db, until its two calls take the new name. */
+#define fail_db check_fail_db
 
 /* ---- process state (lifecycle.c) ---- */
 typedef struct {
@@ -125,9 +126,6 @@ bool lot_sees_all(const rpc_principal *p);
  */
 int lot_load(rpc_call *c, db_conn *conn, int64_t id, bool for_update,
              Gavel__Auctions__V1__Lot **out);
-
-/** Money in the lot's currency, allocated in a. */
-Gavel__Common__V1__Money *money_new(arena *a, const char *currency, int64_t units);
 
 /* ---- lot_check.c ---- */
 

@@ -165,7 +165,7 @@ static int create_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
     if (rc == DB_E_ABORT)
         return x.status;
     if (rc < 0)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     ev_relay_kick(auctions.relay);
     Gavel__Auctions__V1__CreateLotResponse *resp =
         (void *)rpc_new(c, &gavel__auctions__v1__create_lot_response__descriptor);
@@ -181,7 +181,7 @@ static int with_conn(rpc_call *c, int (*fn)(rpc_call *, db_conn *, void *), void
 {
     db_conn *conn = db_pool_get(auctions.db, 5000);
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     int rc = fn(c, conn, arg);
     db_pool_put(auctions.db, conn);
     return rc;
@@ -230,7 +230,7 @@ static int history_body(rpc_call *c, db_conn *conn, void *arg)
     const char *p[] = { db_i64(id, lot->id) };
     PGresult *r = db_exec(conn, "transitions_list", 1, p, &rc);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     arena *a = rpc_arena(c);
     int n = PQntuples(r);
     h->resp->transitions = arena_calloc(a, (size_t)n + 1, sizeof *h->resp->transitions);

@@ -52,7 +52,6 @@ extern const rpc_method wallet_methods[];
 
 #define USERS_TOPIC "gavel.users"
 #define WALLET_TOPIC "gavel.wallet"
-#define MAX_MONEY_UNITS 1000000000000000LL /* 10^15 minor units per call */
 
 /* ---- lifecycle.c ---- */
 int users_post_init(void);
@@ -102,10 +101,11 @@ void login_throttle_succeeded(const login_attempt *a);
 
 /* ---- validate.c ---- */
 int check_email(rpc_call *c, const char *email);
-/** Checks currency and 0 < units ≤ 10^15. Fills *cur with the currency. */
-int check_money(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
-                const char **cur);
-bool currency_accepted(const char *cur);
+/** A wallet amount (check_money): 1 to CHECK_MONEY_MAX units in one of
+ *  GAVEL_CURRENCIES, GAVEL_CURRENCY when empty. Fills *cur with the
+ *  currency that applies. */
+int wallet_check_amount(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
+                        const char **cur);
 /** "bidder" etc. for the proto enum; NULL for UNSPECIFIED/SERVICE/unknown. */
 const char *role_to_text(Gavel__Users__V1__Role r);
 Gavel__Users__V1__Role role_from_text(const char *s);
@@ -223,7 +223,6 @@ int ledger_apply(rpc_call *c, db_conn *conn, ledger_change *ch);
 /** Fills a Balance owned by the call. */
 Gavel__Users__V1__Balance *balance_new(rpc_call *c, int64_t user_id, const char *currency,
                                        int64_t total, int64_t reserved);
-Gavel__Common__V1__Money *money_new(rpc_call *c, const char *currency, int64_t units);
 /** The WalletChanged event of an applied change that moved `amount`;
  *  a new message owned by the call. */
 Gavel__Events__V1__WalletChanged *wallet_event_new(rpc_call *c, const ledger_change *ch,

@@ -360,7 +360,7 @@ int batch_run(batch *b)
     gather_keys(b);
     int rc = db_tx(users.db, DB_READ_COMMITTED, batch_body, b);
     if (rc < 0)
-        return fail_db(b->c, rc);
+        return check_fail_db(b->c, rc);
     if (b->napplied > 0)
         ev_relay_kick(users.relay);
     return GRPC_STATUS_OK;

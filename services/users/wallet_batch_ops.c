@@ -107,7 +107,7 @@ static int reserve_item_check(batch *b, size_t i,
     snprintf(field, sizeof field, "items[%zu].amount", i);
     if (check_idempotency_key(c, req->idempotency_key) != 0)
         return batch_fail_item(b, i);
-    if (check_money(c, field, req->amount, &cur) != 0)
+    if (wallet_check_amount(c, field, req->amount, &cur) != 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "items[%zu].lot_id must be a positive id",
