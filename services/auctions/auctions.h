@@ -31,6 +31,7 @@
 #include "db/db.h"
 #include "dsl/dsl.h"
 #include "events/events.h"
+#include "idem/idem.h"
 #include "rpc/rpc.h"
 #include "gavel/auctions/v1/auctions.pb-c.h"
 #include "gavel/bids/v1/bids.pb-c.h"
@@ -122,7 +123,7 @@ bool lot_sees_all(const rpc_principal *p);
  * Loads lot `id` into *out (arena of the call) if the caller may see it,
  * else fails the call with NOT_FOUND. With for_update the row stays locked
  * until the caller's transaction ends. Returns GRPC_STATUS_OK or the
- * failure (database errors through fail_db).
+ * failure (database errors through check_fail_db).
  */
 int lot_load(rpc_call *c, db_conn *conn, int64_t id, bool for_update,
              Gavel__Auctions__V1__Lot **out);

@@ -10,25 +10,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/sha.h>
 
 #include "bids.h"
+#include "idem/idem.h"
 
 /* A bid's money (check_money): a positive amount in a currency code; the
  * lot's currency, which only the lot knows, decides the rest (view.c and
  * the engine refuse another). */
 static const check_money_rule bid_money = { .min_units = 1 };
-
-static void request_hash(const ProtobufCMessage *req, char hex[65])
-{
-    size_t n = protobuf_c_message_get_packed_size(req);
-    uint8_t *buf = xmalloc(n + 1);
-    protobuf_c_message_pack(req, buf);
-    uint8_t d[SHA256_DIGEST_LENGTH];
-    SHA256(buf, n, d);
-    free(buf);
-    hex_encode(d, sizeof d, hex);
-}
 
 static cmd *cmd_new(cmd_kind kind, int64_t lot_id, int64_t bidder)
 {
@@ -191,7 +180,7 @@ static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
     m->amount = amount->units;
     snprintf(m->currency, sizeof m->currency, "%s", amount->currency);
     snprintf(m->key, sizeof m->key, "%s", key);
-    request_hash(in, m->request_hash);
+    idem_request_hash(in, m->request_hash);
     cmd *check = xmalloc(sizeof *check);
     *check = *m;
     check->check_only = true;
@@ -246,8 +235,8 @@ static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, Protobuf
     int64_t bidder = rpc_caller(c)->user_id;
     cmd *m = cmd_new(CMD_CANCEL, req->lot_id, bidder);
     snprintf(m->key, sizeof m->key, "%s", req->idempotency_key);
-    char hash[65];
-    request_hash(in, hash);
+    char hash[IDEM_HASH_HEX];
+    idem_request_hash(in, hash);
     memcpy(m->request_hash, hash, sizeof hash);
     waiter *w = submit_wait(c, m);
     if (w == NULL)

@@ -1,9 +1,10 @@
 /*
  * gavel.users.v1.Wallet handlers. Every changing call follows one path
  * (money_run): validate, normalise the request (so "me" and an explicit id
- * hash alike), then in one transaction claim the idempotency key, apply the
- * change through ledger.c, build the answer and store it under the key.
- * The caller sees OK only after COMMIT.
+ * hash alike), then in one transaction claim the idempotency key (libs/idem,
+ * scoped by method and caller), apply the change through ledger.c, build
+ * the answer and store it under the key. The caller sees OK only after
+ * COMMIT.
  */
 #include <string.h>
 
@@ -16,6 +17,7 @@ typedef struct {
     const char *key;
     const ProtobufCMessage *normalized;
     const ProtobufCMessageDescriptor *resp_desc;
+    idem_key idem;                  /* set by money_run from the four above */
     ledger_change change;
     ProtobufCMessage *(*answer)(rpc_call *c, const ledger_change *ch);
     ProtobufCMessage *resp;
@@ -27,8 +29,7 @@ static int money_body(db_conn *conn, void *arg)
     money_call *m = arg;
     idem_state st = IDEM_NEW;
     ProtobufCMessage *stored = NULL;
-    int rc = idem_claim(m->c, conn, m->method, m->key, m->normalized, m->resp_desc, &st,
-                        &stored);
+    int rc = idem_claim(m->c, conn, &m->idem, &st, &stored);
     if (rc < 0)
         return rc;
     if (st == IDEM_REPLAY) {
@@ -50,12 +51,14 @@ static int money_body(db_conn *conn, void *arg)
     if (rc < 0)
         return rc;
     m->resp = m->answer(m->c, &ch);
-    return idem_store(m->c, conn, m->method, m->key, m->resp);
+    return idem_store(m->c, conn, &m->idem, m->resp);
 }
 
 static int money_run(money_call *m, ProtobufCMessage **out)
 {
     m->status = GRPC_STATUS_OK;
+    m->idem = (idem_key){ .scope = m->method, .key = m->key, .resp_desc = m->resp_desc };
+    idem_request_hash(m->normalized, m->idem.hash);
     int rc = db_tx(users.db, DB_READ_COMMITTED, money_body, m);
     if (rc == DB_E_ABORT)
         return m->status;
