@@ -54,6 +54,7 @@ int auctions_post_init(void)
         return -1;
     }
     if (db_migrate(auctions.db, "events", ev_migrations) < 0 ||
+        db_migrate(auctions.db, "idem", idem_migrations) < 0 ||
         db_migrate(auctions.db, "auctions", auctions_migrations) < 0)
         return -1;
     auctions.producer = ev_producer_start("auctions");

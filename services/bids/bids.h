@@ -455,7 +455,6 @@ void watch_finish_all(watcher **list, grpc_status_code code, const char *msg);
 /* ---- convert.c ---- */
 Gavel__Bids__V1__LotState *state_to_proto(arena *a, const lot *l, int64_t now_us);
 Gavel__Bids__V1__Bid *bid_to_proto(arena *a, const lot_bid *b, const char *currency);
-Gavel__Common__V1__Money *money_to_proto(arena *a, const char *currency, int64_t units);
 /** Packs a message into a new malloc'd buffer. */
 uint8_t *pack_new(const ProtobufCMessage *m, size_t *len);
 

@@ -74,6 +74,7 @@ int users_post_init(void)
         return -1;
     }
     if (db_migrate(users.db, "events", ev_migrations) < 0 ||
+        db_migrate(users.db, "idem", idem_migrations) < 0 ||
         db_migrate(users.db, "users", users_migrations) < 0)
         return -1;
     if (bootstrap_admin() < 0)
