@@ -39,8 +39,6 @@
 #include "gavel/events/v1/events.pb-c.h"
 
 #define AUCTIONS_TOPIC "gavel.auctions"
-/* catalog.c's name for check_fail_db, until its two calls take the new name. */
-#define fail_db check_fail_db
 
 /* ---- process state (lifecycle.c) ---- */
 typedef struct {
