@@ -42,6 +42,16 @@ void rds_configure(const char *addr);
  */
 redisReply *rds_command(int *rc, const char *fmt, ...);
 
+/**
+ * Sends n commands of argc arguments each (argv[i*argc + k], binary-safe
+ * with lengths argvlen) as one pipeline on this thread's connection and
+ * reads every reply, re-connecting and sending them all again once when the
+ * connection broke (so a command may run twice: use it for idempotent or
+ * repeatable commands such as PUBLISH). Returns 0, RDS_E_CONN, or
+ * RDS_E_REPLY when Redis refused one of them (the others still ran).
+ */
+int rds_pipeline(size_t n, int argc, const char *const *argv, const size_t *argvlen);
+
 /** Marks a token id revoked for ttl_s seconds. Returns 0 or RDS_E_*. */
 int rds_revoke(const char *jti, int64_t ttl_s);
 /** 1 when revoked, 0 when not, RDS_E_* when Redis cannot say. */

@@ -157,3 +157,40 @@ int rds_is_revoked(const char *jti)
     freeReplyObject(r);
     return revoked;
 }
+
+/* Sends the pipeline and reads its replies; -1 when the connection broke. */
+static int pipeline_once(size_t n, int argc, const char *const *argv, const size_t *argvlen,
+                         int *rc)
+{
+    for (size_t i = 0; i < n; i++)
+        if (redisAppendCommandArgv(rds_ctx, argc, (const char **)&argv[i * (size_t)argc],
+                                   &argvlen[i * (size_t)argc]) != REDIS_OK)
+            return -1;
+    *rc = RDS_OK;
+    for (size_t i = 0; i < n; i++) {
+        void *reply = NULL;
+        if (redisGetReply(rds_ctx, &reply) != REDIS_OK)
+            return -1;
+        redisReply *r = reply;
+        if (r->type == REDIS_REPLY_ERROR) {
+            log_warn("redis error: %s", r->str);
+            *rc = RDS_E_REPLY;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+int rds_pipeline(size_t n, int argc, const char *const *argv, const size_t *argvlen)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (rds_ctx == NULL && (rds_ctx = rds_connect()) == NULL)
+            continue;
+        int rc = RDS_OK;
+        if (pipeline_once(n, argc, argv, argvlen, &rc) == 0)
+            return rc;
+        log_warn("redis pipeline failed: %s", rds_ctx->errstr);
+        rds_thread_close(); /* hiredis cannot reuse a broken context */
+    }
+    return RDS_E_CONN;
+}

@@ -1,12 +1,13 @@
 /*
- * Shared request-field checks; see check.h.
+ * Shared checks of text fields and idempotency keys, and what a database
+ * failure tells the caller; see check.h. Money is in check_money.c.
  */
 #include <string.h>
 
 #include "check/check.h"
 #include "db/db.h"
 
-size_t utf8_chars(const char *s)
+size_t check_utf8_chars(const char *s)
 {
     size_t n = 0;
     for (; *s != '\0'; s++)
@@ -18,7 +19,7 @@ static int check_length(rpc_call *c, const char *field, const char *s, size_t mi
                         bool prose)
 {
     size_t bytes = strnlen(s, 4 * max + 1);
-    size_t n = bytes > 4 * max ? max + 1 : utf8_chars(s);
+    size_t n = bytes > 4 * max ? max + 1 : check_utf8_chars(s);
     if (n < min || n > max)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s must be %zu to %zu characters",
                         field, min, max);
@@ -52,20 +53,7 @@ int check_idempotency_key(rpc_call *c, const char *key)
                          "idempotency_key must be 1 to 128 printable ASCII characters");
 }
 
-bool currency_in_list(const char *cur, const char *list)
-{
-    if (strlen(cur) != 3)
-        return false;
-    for (int i = 0; i < 3; i++)
-        if (cur[i] < 'A' || cur[i] > 'Z')
-            return false;
-    for (const char *p = strstr(list, cur); p != NULL; p = strstr(p + 1, cur))
-        if ((p == list || p[-1] == ',') && (p[3] == ',' || p[3] == '\0'))
-            return true;
-    return false;
-}
-
-int fail_db(rpc_call *c, int rc)
+int check_fail_db(rpc_call *c, int rc)
 {
     if (rc == DB_E_CONN || rc == DB_E_TIMEOUT || rc == DB_E_RETRY)
         return rpc_fail(c, GRPC_STATUS_UNAVAILABLE,

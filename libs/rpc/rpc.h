@@ -153,16 +153,26 @@ typedef struct {
 
 /* ---- the service block: start-up every daemon shares, declared as data ---- */
 
+/** One component's migrations, applied with db_migrate; a list ends with
+ *  {0}. */
+typedef struct {
+    const char *component;     /* "idem", "users": its rows in gavel_migrations */
+    const db_migration *list;
+} rpc_migrations;
+
 /** The database a daemon owns. The skeleton adds GAVEL_PG_DSN and
  *  GAVEL_<SVC>_DB_POOL to its settings, opens the pool, applies the events
- *  library's migrations and then the daemon's, and closes the pool last. */
+ *  library's migrations and then the listed ones in order, and closes the
+ *  pool last. */
 typedef struct {
     const char *name;          /* "gavel_users"; NULL: the daemon has no database */
     const char *default_dsn;   /* NULL: host=127.0.0.1 port=55432 user=gavel dbname=<name> */
     int pool_default;          /* GAVEL_<SVC>_DB_POOL: default, min, max */
     int pool_min, pool_max;
     const db_stmt *stmts;      /* the daemon's statements (db_pool_new), or NULL */
-    const db_migration *migrations; /* applied as component <service name>, or NULL */
+    /* The other libraries' migrations the daemon needs (idem), then its
+     * own; NULL for none. */
+    const rpc_migrations *migrations;
     db_pool **pool;            /* set to the open pool before post_init, NULL once closed */
 } rpc_database;
 

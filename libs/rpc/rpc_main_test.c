@@ -88,10 +88,11 @@ static void l_stop(void *arg)
     step("listener stop");
 }
 
-static const db_migration t_migrations[] = {
+static const db_migration t_own[] = {
     { 1, "001_probe.sql", "CREATE TABLE IF NOT EXISTS rpc_main_probe (id int)" },
     { 0 },
 };
+static const rpc_migrations t_migrations[] = { { "t", t_own }, { 0 } };
 static const char *const t_topics[] = { "rpc-main-test", NULL };
 static const rpc_consumer t_consumers[] = {
     { .group = "rpc-main-test", .topics = t_topics, .handler = ignore },

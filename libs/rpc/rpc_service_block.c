@@ -2,7 +2,8 @@
  * The service block: the start-up and shut-down every daemon shares, run
  * from what its definition declares. Settings rows for its address and
  * database, the pool and its migrations (the events library's first, then
- * the daemon's), the outbox producer and relay, the event consumers and
+ * those the daemon lists: other libraries' it uses, then its own), the
+ * outbox producer and relay, the event consumers and
  * the daemon's metrics. A daemon's own lifecycle.c keeps only its domain.
  *
  * Order, both ways: pool, migrations, producer, relay before post_init
@@ -102,8 +103,9 @@ static int open_database(const rpc_service *svc)
     }
     if (db_migrate(blk.pool, "events", ev_migrations) < 0)
         return -1;
-    if (db->migrations != NULL && db_migrate(blk.pool, svc->name, db->migrations) < 0)
-        return -1;
+    for (const rpc_migrations *m = db->migrations; m != NULL && m->component != NULL; m++)
+        if (db_migrate(blk.pool, m->component, m->list) < 0)
+            return -1;
     if (db->pool != NULL)
         *db->pool = blk.pool;
     return 0;

@@ -31,6 +31,7 @@
 #include "db/db.h"
 #include "dsl/dsl.h"
 #include "events/events.h"
+#include "idem/idem.h"
 #include "rpc/rpc.h"
 #include "gavel/auctions/v1/auctions.pb-c.h"
 #include "gavel/bids/v1/bids.pb-c.h"
@@ -38,7 +39,6 @@
 #include "gavel/events/v1/events.pb-c.h"
 
 #define AUCTIONS_TOPIC "gavel.auctions"
-#define MAX_MONEY_UNITS 1000000000000000LL /* 10^15 minor units */
 
 /* ---- process state (lifecycle.c) ---- */
 typedef struct {
@@ -129,13 +129,10 @@ bool lot_sees_all(const rpc_principal *p);
  * Loads lot `id` into *out (arena of the call) if the caller may see it,
  * else fails the call with NOT_FOUND. With for_update the row stays locked
  * until the caller's transaction ends. Returns GRPC_STATUS_OK or the
- * failure (database errors through fail_db).
+ * failure (database errors through check_fail_db).
  */
 int lot_load(rpc_call *c, db_conn *conn, int64_t id, bool for_update,
              Gavel__Auctions__V1__Lot **out);
-
-/** Money in the lot's currency, allocated in a. */
-Gavel__Common__V1__Money *money_new(arena *a, const char *currency, int64_t units);
 
 /* ---- lot_check.c ---- */
 

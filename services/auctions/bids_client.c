@@ -38,7 +38,7 @@ static grpc_status_code call_bids(int64_t lot_id, const rpc_client_method *metho
 
 static Gavel__Common__V1__Money *band_money(arena *a, const char *cur, int64_t units)
 {
-    return money_new(a, cur, units);
+    return check_money_new(a, cur, units);
 }
 
 grpc_status_code bids_open(arena *a, const Gavel__Auctions__V1__Lot *lot, const char *currency,

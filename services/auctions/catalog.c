@@ -79,7 +79,7 @@ static int run(rpc_call *c, const dsl_sql *s, PGresult **out)
 {
     db_conn *conn = db_pool_get(auctions.db, rpc_time_left_ms(c));
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     PGconn *pg = db_pg(conn);
     /* A filter no index serves (like '%x%' on descriptions) must not
      * outlive the caller: the statement gets what is left of the deadline. */
@@ -102,7 +102,7 @@ static int run(rpc_call *c, const dsl_sql *s, PGresult **out)
     db_pool_put(auctions.db, conn);
     if (rc < 0) {
         PQclear(r);
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     }
     arena_on_free(rpc_arena(c), result_free, r);
     *out = r;

@@ -47,14 +47,14 @@ int auctions_create_category(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "parent_id must not be negative");
     db_conn *conn = db_pool_get(auctions.db, 5000);
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     int depth = 0;
     char a[24], b[24], d[24], s[24];
     PGresult *r = NULL;
     if (req->parent_id != 0) {
         const char *p[] = { db_i64(a, req->parent_id) };
         if ((r = db_exec(conn, "category_get", 1, p, &rc)) == NULL) {
-            rc = fail_db(c, rc);
+            rc = check_fail_db(c, rc);
             goto out;
         }
         if (PQntuples(r) == 0) {
@@ -80,7 +80,7 @@ int auctions_create_category(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
                  ? rpc_fail(c, GRPC_STATUS_ALREADY_EXISTS,
                             "a category with slug \"%s\" or this name under the same parent "
                             "exists", req->slug)
-                 : fail_db(c, rc);
+                 : check_fail_db(c, rc);
         goto out;
     }
     Gavel__Auctions__V1__CreateCategoryResponse *resp =
@@ -133,14 +133,14 @@ int auctions_list_categories(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "root_id must not be negative");
     db_conn *conn = db_pool_get(auctions.db, 5000);
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     char a[24];
     const char *p[] = { db_i64(a, req->root_id) };
     int rc = 0;
     PGresult *r = db_exec(conn, "categories_subtree", 1, p, &rc);
     db_pool_put(auctions.db, conn);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     int n = PQntuples(r);
     if (req->root_id != 0 && n == 0) {
         PQclear(r);

@@ -68,27 +68,27 @@ static int check_vin(rpc_call *c, char *vin)
               : bad(c, "%s must be 17 characters of A-H, J-N, P, R-Z and 0-9", "lot.vin");
 }
 
-/* One money field: the currency must agree with the lot's (the first one
- * seen sets it), units within range. */
+/* One money field, optional (check_money): an empty currency is the
+ * lot's (the first price seen sets it) or the platform's, and is written
+ * into the field, since the lot is stored as checked; every price of a lot
+ * shares its currency. */
 static int check_price(rpc_call *c, const char *field, Gavel__Common__V1__Money *m,
                        const char **cur, int64_t min_units)
 {
     if (m == NULL)
         return GRPC_STATUS_OK;
-    if (m->currency[0] == '\0')
-        m->currency = (char *)(*cur != NULL ? *cur : auctions.currency);
-    if (!currency_in_list(m->currency, auctions.currencies))
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s.currency must be one of %s", field,
-                        auctions.currencies);
+    const check_money_rule rule = { .min_units = min_units, .currencies = auctions.currencies,
+                                    .default_currency = *cur != NULL ? *cur : auctions.currency };
+    const char *currency = NULL;
+    int rc = check_money(c, field, m, &rule, &currency);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
+    m->currency = (char *)currency;
     if (*cur != NULL && strcmp(*cur, m->currency) != 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                         "%s.currency %s differs from the lot's %s: all prices of a lot share "
                         "one currency", field, m->currency, *cur);
     *cur = m->currency;
-    if (m->units < min_units || m->units > MAX_MONEY_UNITS)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "%s.units must be between %lld and %lld minor units (got %lld)", field,
-                        (long long)min_units, MAX_MONEY_UNITS, (long long)m->units);
     return GRPC_STATUS_OK;
 }
 

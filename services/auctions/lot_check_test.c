@@ -94,7 +94,7 @@ static void title_control(lot_fixture *f) { f->lot.title = (char *)"two\nlines";
 static void photo_http(lot_fixture *f) { f->photos[0] = (char *)"http://img.test/a.jpg"; }
 static void photo_space(lot_fixture *f) { f->photos[0] = (char *)"https://img.test/a b.jpg"; }
 static void start_zero(lot_fixture *f) { f->start.units = 0; }
-static void start_huge(lot_fixture *f) { f->start.units = MAX_MONEY_UNITS + 1; }
+static void start_huge(lot_fixture *f) { f->start.units = CHECK_MONEY_MAX + 1; }
 static void currency_mix(lot_fixture *f)
 {
     f->reserve = money("EUR", 200000);

@@ -59,21 +59,12 @@ Gavel__Auctions__V1__LotState lot_state_parse(const char *text)
     return GAVEL__AUCTIONS__V1__LOT_STATE__LOT_STATE_UNSPECIFIED;
 }
 
-Gavel__Common__V1__Money *money_new(arena *a, const char *currency, int64_t units)
-{
-    Gavel__Common__V1__Money *m = arena_alloc(a, sizeof *m);
-    gavel__common__v1__money__init(m);
-    m->currency = arena_strdup(a, currency);
-    m->units = units;
-    return m;
-}
-
 static Gavel__Common__V1__Money *money_col(arena *a, const PGresult *r, int row, int col,
                                            const char *currency)
 {
     if (PQgetisnull(r, row, col))
         return NULL;
-    return money_new(a, currency, db_get_i64(r, row, col));
+    return check_money_new(a, currency, db_get_i64(r, row, col));
 }
 
 /* A JSON array column of strings (photos) into an arena array. */
@@ -114,8 +105,8 @@ static void read_increments(arena *a, Gavel__Auctions__V1__Lot *l, const PGresul
     for (size_t i = 0; i < n; i++) {
         Gavel__Auctions__V1__IncrementBand *b = arena_alloc(a, sizeof *b);
         gavel__auctions__v1__increment_band__init(b);
-        b->from_amount = money_new(a, cur, from[i]);
-        b->increment = money_new(a, cur, step[i]);
+        b->from_amount = check_money_new(a, cur, from[i]);
+        b->increment = check_money_new(a, cur, step[i]);
         l->increments[i] = b;
     }
     l->n_increments = n;
@@ -237,7 +228,7 @@ int lot_load(rpc_call *c, db_conn *conn, int64_t id, bool for_update,
     int rc;
     PGresult *r = db_exec(conn, for_update ? "lot_get_for_update" : "lot_get", 1, params, &rc);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     arena_on_free(rpc_arena(c), (void (*)(void *))PQclear, r);
     const rpc_principal *p = rpc_caller(c);
     if (PQntuples(r) == 0)

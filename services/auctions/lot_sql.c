@@ -56,11 +56,6 @@ const db_stmt auctions_stmts[] = {
     { "transitions_list",
       "SELECT coalesce(from_state, ''), to_state, actor_id, actor_role, reason, at_us "
       "FROM lot_transitions WHERE lot_id = $1 ORDER BY n" },
-    { "create_key_get",
-      "SELECT encode(digest, 'hex'), lot_id FROM create_keys WHERE caller_id = $1 AND key = $2" },
-    { "create_key_add",
-      "INSERT INTO create_keys (caller_id, key, digest, lot_id, at_us) "
-      "VALUES ($1, $2, decode($3, 'hex'), $4, $5)" },
     { "session_new",
       "INSERT INTO sessions (created_by, created_at_us) VALUES ($1, $2) RETURNING id" },
     { "session_exists", "SELECT 1 FROM sessions WHERE id = $1" },

@@ -166,7 +166,7 @@ int auctions_update_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessag
     if (rc == DB_E_ABORT)
         return x.status;
     if (rc < 0)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     ev_relay_kick(auctions.relay);
     Gavel__Auctions__V1__UpdateLotResponse *resp =
         (void *)rpc_new(c, &gavel__auctions__v1__update_lot_response__descriptor);

@@ -1,16 +1,15 @@
 /*
  * CreateLot, UpdateLot, GetLot and GetLotHistory, plus the method table of
  * the lot and category RPCs. A lot is written only from a checked,
- * normalised message; creation with an idempotency key answers a retry
- * with the lot created first (the key's digest tells a retry from a
+ * normalised message; creation with an idempotency key (libs/idem, scope
+ * "CreateLot") answers a retry with the lot created first, as it is now
+ * (the key stores the lot's id; the request hash tells a retry from a
  * different lot under a reused key). A seller creates lots as themself;
  * an admin names the seller, whom the users service must know as one
  * before anything is written.
  */
 #include <stddef.h>
 #include <string.h>
-
-#include <openssl/sha.h>
 
 #include "auctions.h"
 
@@ -21,8 +20,8 @@ typedef struct {
     Gavel__Auctions__V1__Lot *lot;   /* checked and normalised */
     const char *currency;
     int64_t seller_id;
-    const char *key;                 /* NULL without an idempotency key */
-    char digest[2 * SHA256_DIGEST_LENGTH + 1];
+    bool has_key;                    /* the request named an idempotency key */
+    idem_key key;                    /* then its key */
     int status;
     Gavel__Auctions__V1__Lot *out;
 } create_ctx;
@@ -45,32 +44,38 @@ static int category_must_exist(rpc_call *c, db_conn *conn, int64_t id, int *stat
     return DB_E_ABORT;
 }
 
-/* A replay finds the key: the same request gets the lot, another one is refused. */
-static int create_replay(create_ctx *x, db_conn *conn, bool *found)
+/* Claims the key. One claimed before answers with its lot as it is now
+ * (*found), or is refused when it stood for a different lot. */
+static int create_claim(create_ctx *x, db_conn *conn, bool *found)
 {
-    char caller[24];
-    const char *p[] = { db_i64(caller, rpc_caller(x->c)->user_id), x->key };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "create_key_get", 2, p, &rc);
-    if (r == NULL)
+    idem_state st = IDEM_NEW;
+    ProtobufCMessage *stored = NULL;
+    int rc = idem_claim(x->c, conn, &x->key, &st, &stored);
+    *found = rc == 0 && st != IDEM_NEW;
+    if (!*found)
         return rc;
-    *found = PQntuples(r) == 1;
-    if (!*found) {
-        PQclear(r);
-        return 0;
-    }
-    bool same = strcmp(db_get_str(r, 0, 0), x->digest) == 0;
-    int64_t lot_id = db_get_i64(r, 0, 1);
-    PQclear(r);
-    if (!same) {
+    const Gavel__Auctions__V1__CreateLotResponse *first = (const void *)stored;
+    int64_t lot_id = first->lot != NULL ? first->lot->id : 0;
+    if (st == IDEM_CONFLICT) {
         x->status = rpc_fail(x->c, GRPC_STATUS_FAILED_PRECONDITION,
                              "idempotency_key was already used for a different lot (%lld)",
                              (long long)lot_id);
         return DB_E_ABORT;
     }
     char id[24];
-    const char *p2[] = { db_i64(id, lot_id) };
-    return lot_exec_one(rpc_arena(x->c), conn, "lot_get", 1, p2, &x->out);
+    const char *p[] = { db_i64(id, lot_id) };
+    return lot_exec_one(rpc_arena(x->c), conn, "lot_get", 1, p, &x->out);
+}
+
+/* The answer a key keeps: the new lot's id, which a replay reads afresh. */
+static int create_store(create_ctx *x, db_conn *conn)
+{
+    Gavel__Auctions__V1__Lot named = GAVEL__AUCTIONS__V1__LOT__INIT;
+    Gavel__Auctions__V1__CreateLotResponse answer =
+        GAVEL__AUCTIONS__V1__CREATE_LOT_RESPONSE__INIT;
+    named.id = x->out->id;
+    answer.lot = &named;
+    return idem_store(x->c, conn, &x->key, &answer.base);
 }
 
 static int create_body(db_conn *conn, void *arg)
@@ -78,7 +83,7 @@ static int create_body(db_conn *conn, void *arg)
     create_ctx *x = arg;
     bool found = false;
     int rc;
-    if (x->key != NULL && ((rc = create_replay(x, conn, &found)) < 0 || found))
+    if (x->has_key && ((rc = create_claim(x, conn, &found)) < 0 || found))
         return rc;
     if ((rc = category_must_exist(x->c, conn, x->lot->category_id, &x->status)) < 0)
         return rc;
@@ -95,28 +100,20 @@ static int create_body(db_conn *conn, void *arg)
                                     GAVEL__AUCTIONS__V1__LOT_STATE__LOT_STATE_UNSPECIFIED, &who,
                                     "")) < 0)
         return rc;
-    if (x->key == NULL)
-        return 0;
-    char caller[24], id[24], at[24];
-    const char *kp[] = { db_i64(caller, rpc_caller(x->c)->user_id), x->key, x->digest,
-                         db_i64(id, x->out->id), db_i64(at, now_us()) };
-    PGresult *r = db_exec(conn, "create_key_add", 5, kp, &rc);
-    if (r == NULL) /* a concurrent twin took the key: run again to replay it */
-        return rc == DB_E_UNIQUE ? DB_E_RETRY : rc;
-    PQclear(r);
-    return 0;
+    return x->has_key ? create_store(x, conn) : 0;
 }
 
-static void lot_digest(rpc_call *c, const Gavel__Auctions__V1__Lot *lot, int64_t seller,
-                       char out[2 * SHA256_DIGEST_LENGTH + 1])
+/* The request a CreateLot key stands for, as keys have always been hashed
+ * (those stored before libs/idem kept theirs): the checked lot's encoding,
+ * then the seller's id in 8 bytes. */
+static void create_request_hash(rpc_call *c, const Gavel__Auctions__V1__Lot *lot,
+                                int64_t seller, char hash[IDEM_HASH_HEX])
 {
     size_t n = protobuf_c_message_get_packed_size(&lot->base);
-    uint8_t *buf = rpc_alloc(c, n + 8);
-    protobuf_c_message_pack(&lot->base, buf);
-    memcpy(buf + n, &seller, 8);
-    uint8_t md[SHA256_DIGEST_LENGTH];
-    SHA256(buf, n + 8, md);
-    hex_encode(md, sizeof md, out);
+    uint8_t *bytes = rpc_alloc(c, n + sizeof seller);
+    protobuf_c_message_pack(&lot->base, bytes);
+    memcpy(bytes + n, &seller, sizeof seller);
+    idem_hash(bytes, n + sizeof seller, hash);
 }
 
 /* Output-only fields of a request are ignored, not stored. */
@@ -145,7 +142,9 @@ static int create_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
     if (req->idempotency_key[0] != '\0') {
         if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0)
             return rc;
-        x.key = req->idempotency_key;
+        x.has_key = true;
+        x.key = (idem_key){ .scope = "CreateLot", .key = req->idempotency_key,
+                            .resp_desc = &gavel__auctions__v1__create_lot_response__descriptor };
     }
     /* A seller's lot is their own; anyone else the method table lets in
      * names the seller, who must be one (users_client.c). */
@@ -160,12 +159,13 @@ static int create_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
         return rc;
     if (names_seller && (rc = users_check_seller(c, x.seller_id)) != 0)
         return rc;
-    lot_digest(c, req->lot, x.seller_id, x.digest);
+    if (x.has_key)
+        create_request_hash(c, req->lot, x.seller_id, x.key.hash);
     rc = db_tx(auctions.db, DB_READ_COMMITTED, create_body, &x);
     if (rc == DB_E_ABORT)
         return x.status;
     if (rc < 0)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     ev_relay_kick(auctions.relay);
     Gavel__Auctions__V1__CreateLotResponse *resp =
         (void *)rpc_new(c, &gavel__auctions__v1__create_lot_response__descriptor);
@@ -181,7 +181,7 @@ static int with_conn(rpc_call *c, int (*fn)(rpc_call *, db_conn *, void *), void
 {
     db_conn *conn = db_pool_get(auctions.db, 5000);
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     int rc = fn(c, conn, arg);
     db_pool_put(auctions.db, conn);
     return rc;
@@ -230,7 +230,7 @@ static int history_body(rpc_call *c, db_conn *conn, void *arg)
     const char *p[] = { db_i64(id, lot->id) };
     PGresult *r = db_exec(conn, "transitions_list", 1, p, &rc);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     arena *a = rpc_arena(c);
     int n = PQntuples(r);
     h->resp->transitions = arena_calloc(a, (size_t)n + 1, sizeof *h->resp->transitions);

@@ -13,6 +13,11 @@ static const ProtobufCServiceDescriptor *const descriptors[] = {
 static const rpc_client_method *const calls[] = { &bids_open_lot, &bids_close_lot,
                                                   &users_get_profile, NULL };
 
+/* Applied after the events library's: idempotency keys, then its own. */
+static const rpc_migrations migrations[] = {
+    { "idem", idem_migrations }, { "auctions", auctions_migrations }, { 0 }
+};
+
 static const rpc_service auctions_service = {
     .name = "auctions",
     .addr_env = "GAVEL_AUCTIONS_ADDR",
@@ -24,7 +29,7 @@ static const rpc_service auctions_service = {
     .calls = calls,
     .config = auctions_config,
     .db = { .name = "gavel_auctions", .pool_default = 8, .pool_min = 3, .pool_max = 256,
-            .stmts = auctions_stmts, .migrations = auctions_migrations, .pool = &auctions.db },
+            .stmts = auctions_stmts, .migrations = migrations, .pool = &auctions.db },
     .outbox = { .is_on = true, .relay = &auctions.relay },
     .metrics = auctions_metrics,
     .config_check = auctions_config_check,

@@ -129,7 +129,7 @@ static int check_currency(const price_rule *r, const char *currencies, const cha
     for (int i = 0; i < 3; i++) {
         if (cur[i] == NULL)
             continue;
-        if (!currency_in_list(cur[i], currencies)) {
+        if (!check_currency_in_list(cur[i], currencies)) {
             snprintf(why, whylen, "%s.currency must be one of %s", field[i], currencies);
             return PRICE_E_INVALID;
         }
@@ -159,9 +159,9 @@ static const char *rule_range_error(const price_rule *r)
         return "year_from and year_to must be 0 (open) or 1900..2100";
     if (r->year_from != 0 && r->year_to != 0 && r->year_from > r->year_to)
         return "year_from must not be after year_to";
-    if (r->has_min && (r->min_start_price < 0 || r->min_start_price > MAX_MONEY_UNITS))
+    if (r->has_min && !check_money_units(r->min_start_price, 0))
         return "min_start_price.units must be 0..10^15";
-    if (r->has_max && (r->max_start_price < 1 || r->max_start_price > MAX_MONEY_UNITS))
+    if (r->has_max && !check_money_units(r->max_start_price, 1))
         return "max_start_price.units must be 1..10^15";
     if (r->has_min && r->has_max && r->min_start_price >= r->max_start_price)
         return "min_start_price must be below max_start_price (the upper bound is exclusive)";
@@ -170,7 +170,7 @@ static const char *rule_range_error(const price_rule *r)
     if (!r->is_fixed && (r->coefficient_permille < 1 ||
                          r->coefficient_permille > PRICE_PERMILLE_MAX))
         return "coefficient_permille must be 1..100000 (1000 keeps the base price)";
-    if (r->is_fixed && (r->fixed_price < 0 || r->fixed_price > MAX_MONEY_UNITS))
+    if (r->is_fixed && !check_money_units(r->fixed_price, 0))
         return "fixed_price.units must be 0..10^15";
     return NULL;
 }
@@ -237,12 +237,12 @@ static Gavel__Auctions__V1__PriceRule *rule_message(rpc_call *c, const PGresult 
     m->model = arena_strdup(a, p->model);
     m->year_from = p->year_from;
     m->year_to = p->year_to;
-    m->min_start_price = p->has_min ? money_new(a, p->min_currency, p->min_start_price) : NULL;
-    m->max_start_price = p->has_max ? money_new(a, p->max_currency, p->max_start_price) : NULL;
+    m->min_start_price = p->has_min ? check_money_new(a, p->min_currency, p->min_start_price) : NULL;
+    m->max_start_price = p->has_max ? check_money_new(a, p->max_currency, p->max_start_price) : NULL;
     m->priority = p->priority;
     if (p->is_fixed) {
         m->adjustment_case = GAVEL__AUCTIONS__V1__PRICE_RULE__ADJUSTMENT_FIXED_PRICE;
-        m->fixed_price = money_new(a, p->fixed_currency, p->fixed_price);
+        m->fixed_price = check_money_new(a, p->fixed_currency, p->fixed_price);
     } else {
         m->adjustment_case = GAVEL__AUCTIONS__V1__PRICE_RULE__ADJUSTMENT_COEFFICIENT_PERMILLE;
         m->coefficient_permille = p->coefficient_permille;
@@ -399,7 +399,7 @@ int price_rule_update(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
     if (rc == DB_E_ABORT)
         return u.status;
     if (rc < 0)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     Gavel__Auctions__V1__UpdatePriceRuleResponse *resp =
         (void *)rpc_new(c, &gavel__auctions__v1__update_price_rule_response__descriptor);
     resp->rule = rule_message(c, u.row, 0);

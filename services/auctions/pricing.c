@@ -8,7 +8,7 @@
  *
  * Invariants: a quote reads one snapshot (one statement), so a concurrent
  * rule change shows in a quote wholly or not at all; prices stay within
- * 0..MAX_MONEY_UNITS and are computed in integers only; a refused request
+ * 0..CHECK_MONEY_MAX and are computed in integers only; a refused request
  * reads nothing.
  */
 #include <stdio.h>
@@ -95,7 +95,7 @@ int price_apply_permille(int64_t base, int32_t permille, int64_t *out)
     if (base < 0 || permille < 1 || __builtin_mul_overflow(base / 1000, (int64_t)permille, &whole))
         return PRICE_E_OVERFLOW;
     int64_t part = ((base % 1000) * permille + 999) / 1000;
-    if (__builtin_add_overflow(whole, part, &price) || price > MAX_MONEY_UNITS)
+    if (__builtin_add_overflow(whole, part, &price) || price > CHECK_MONEY_MAX)
         return PRICE_E_OVERFLOW;
     *out = price;
     return PRICE_OK;
@@ -152,7 +152,7 @@ PGresult *price_exec_once(rpc_call *c, const char *name, int nparams,
         r = price_exec(c, conn, name, nparams, params, &rc);
         db_pool_put(auctions.db, conn);
     }
-    *status = r != NULL ? GRPC_STATUS_OK : fail_db(c, rc);
+    *status = r != NULL ? GRPC_STATUS_OK : check_fail_db(c, rc);
     return r;
 }
 
@@ -184,15 +184,14 @@ static int subject_from_attributes(rpc_call *c, const Gavel__Auctions__V1__LotAt
                         "attributes.year must be 0 (unknown) or %d..%d", PRICE_YEAR_MIN,
                         PRICE_YEAR_MAX);
     const Gavel__Common__V1__Money *m = a->start_price;
-    if (m != NULL && (m->units < 1 || m->units > MAX_MONEY_UNITS))
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "attributes.start_price.units must be 1..%lld",
-                        (long long)MAX_MONEY_UNITS);
+    const check_money_rule rule = { .min_units = 1, .currencies = auctions.currencies };
+    if (m != NULL && (rc = check_money(c, "attributes.start_price", m, &rule, NULL)) != 0)
+        return rc;
     *s = (quote_subject){ .category_id = a->category_id, .region = a->region, .make = a->make,
                           .model = a->model, .year = a->year, .has_start = m != NULL,
                           .start_price = m != NULL ? m->units : 0,
                           .currency = m != NULL ? m->currency : auctions.currency };
-    if (!currency_in_list(s->currency, auctions.currencies) ||
+    if (!check_currency_in_list(s->currency, auctions.currencies) ||
         paid_currency_index(s->currency) < 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                         "attributes.start_price.currency must be one of %s with paid-service "
@@ -272,8 +271,8 @@ static int quote_line(rpc_call *c, const PGresult *r, int i, const paid_service 
                                 (long long)l->rule_id);
         }
     }
-    l->price = money_new(rpc_arena(c), currency, price);
-    l->base_price = money_new(rpc_arena(c), currency, base);
+    l->price = check_money_new(rpc_arena(c), currency, price);
+    l->base_price = check_money_new(rpc_arena(c), currency, base);
     *out = l;
     return GRPC_STATUS_OK;
 }
@@ -309,14 +308,14 @@ static int pricing_quote(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
         return rc;
     db_conn *conn = db_pool_get(auctions.db, rpc_time_left_ms(c));
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     PGresult *r = NULL;
     if (q->subject_case != GAVEL__AUCTIONS__V1__QUOTE_SERVICES_REQUEST__SUBJECT_LOT_ID ||
         (rc = quote_subject_of(c, conn, q, &s)) == GRPC_STATUS_OK)
         r = quote_query(c, conn, &s, svc, n, &rc);
     db_pool_put(auctions.db, conn);
     if (r == NULL)
-        return rc > 0 ? rc : fail_db(c, rc);
+        return rc > 0 ? rc : check_fail_db(c, rc);
     if ((size_t)PQntuples(r) != n)
         return rpc_fail(c, GRPC_STATUS_INTERNAL, "quote returned %d lines for %zu services",
                         PQntuples(r), n);

@@ -27,7 +27,7 @@
 enum {
     PRICE_OK = 0,
     PRICE_E_INVALID = -1,   /* the input breaks a rule; `why` says which */
-    PRICE_E_OVERFLOW = -2,  /* a price would leave 0..MAX_MONEY_UNITS */
+    PRICE_E_OVERFLOW = -2,  /* a price would leave 0..CHECK_MONEY_MAX */
 };
 
 #define QUOTE_MAX_SERVICES 50
@@ -63,7 +63,7 @@ int64_t paid_service_base(const paid_service *s, const char *currency);
 /**
  * ceil(base * permille / 1000) into *out without leaving int64: PRICE_OK,
  * or PRICE_E_OVERFLOW when base < 0, permille < 1 or the price exceeds
- * MAX_MONEY_UNITS.
+ * CHECK_MONEY_MAX.
  */
 int price_apply_permille(int64_t base, int32_t permille, int64_t *out);
 
@@ -87,7 +87,7 @@ PGresult *price_exec(rpc_call *c, db_conn *conn, const char *name, int nparams,
                      const char *const *params, int *rc);
 /**
  * price_exec on a connection borrowed for just this statement. On failure
- * returns NULL after failing the call (fail_db); *status is that status.
+ * returns NULL after failing the call (check_fail_db); *status is that status.
  */
 PGresult *price_exec_once(rpc_call *c, const char *name, int nparams,
                           const char *const *params, int *status);

@@ -32,8 +32,8 @@ static void coefficients_round_up_to_a_whole_minor_unit(void **state)
         { .base = 999, .permille = 500, .want = 500 },          /* 499.5 */
         { .base = 0, .permille = 100000, .want = 0 },           /* free stays free */
         { .base = 150000, .permille = 100000, .want = 15000000 },
-        { .base = MAX_MONEY_UNITS, .permille = 1000, .want = MAX_MONEY_UNITS },
-        { .base = MAX_MONEY_UNITS, .permille = 1001, .rc = PRICE_E_OVERFLOW },
+        { .base = CHECK_MONEY_MAX, .permille = 1000, .want = CHECK_MONEY_MAX },
+        { .base = CHECK_MONEY_MAX, .permille = 1001, .rc = PRICE_E_OVERFLOW },
         { .base = INT64_MAX, .permille = 100000, .rc = PRICE_E_OVERFLOW },
         { .base = INT64_MAX, .permille = 1, .rc = PRICE_E_OVERFLOW },
         { .base = -1, .permille = 1000, .rc = PRICE_E_OVERFLOW },

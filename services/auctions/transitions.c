@@ -63,7 +63,7 @@ static int step_run(step *s, const ProtobufCMessageDescriptor *resp_desc, Protob
     if (rc == DB_E_ABORT)
         return s->status;
     if (rc < 0)
-        return fail_db(s->c, rc);
+        return check_fail_db(s->c, rc);
     ev_relay_kick(auctions.relay);
     scheduler_kick();
     /* Every lifecycle response is { Lot lot = 1; }. */

@@ -158,7 +158,7 @@ void apply_close_effects(shard *sh, lot_entry *e)
     Gavel__Events__V1__LotClosed ev = GAVEL__EVENTS__V1__LOT_CLOSED__INIT;
     ev.lot_id = l->r.lot_id;
     ev.winner_id = l->outcome == LOT_OUTCOME_WINNER ? l->leader_id : 0;
-    ev.price = money_to_proto(sh->cur->mem, l->r.currency, l->price);
+    ev.price = check_money_new(sh->cur->mem, l->r.currency, l->price);
     ev.reserve_met = lot_reserve_met(l) && l->bid_count > 0;
     ev.closed_at_us = l->closed_at_us;
     batch_add_event(sh->cur, "lot.closed", l->r.lot_id, &ev.base);
@@ -185,7 +185,7 @@ static void record_bid(shard *sh, lot_entry *e, const lot_bid *bid)
     ev.bid_id = bid->bid_id;
     ev.seq = bid->seq;
     ev.bidder_id = bid->bidder_id;
-    ev.amount = money_to_proto(m, l->r.currency, bid->amount);
+    ev.amount = check_money_new(m, l->r.currency, bid->amount);
     ev.is_autobid = bid->is_autobid;
     ev.placed_at_us = bid->placed_at_us;
     ev.ends_at_us = l->ends_at_us;
@@ -228,7 +228,7 @@ static void record_effect(shard *sh, lot_entry *e, const lot_effect *eff, int64_
         ev.lot_id = l->r.lot_id;
         ev.previous_leader_id = prev_leader;
         ev.new_leader_id = l->leader_id;
-        ev.amount = money_to_proto(sh->cur->mem, l->r.currency, l->price);
+        ev.amount = check_money_new(sh->cur->mem, l->r.currency, l->price);
         batch_add_event(sh->cur, "bid.outbid", l->r.lot_id, &ev.base);
     }
     if (eff->extended)
@@ -410,7 +410,7 @@ static Gavel__Bids__V1__AutoBid *autobid_to_proto(arena *m, const lot *l, int64_
     const lot_autobid *ab = lot_autobid_find(l, bidder);
     a->lot_id = l->r.lot_id;
     a->bidder_id = bidder;
-    a->max_amount = money_to_proto(m, l->r.currency, ab != NULL ? ab->max : max);
+    a->max_amount = check_money_new(m, l->r.currency, ab != NULL ? ab->max : max);
     a->set_at_us = ab != NULL ? ab->set_at_us : 0;
     /* lot_autobid_status mirrors AutoBidStatus value for value */
     a->status = ab != NULL ? (Gavel__Bids__V1__AutoBidStatus)ab->status

@@ -49,7 +49,7 @@ static void do_state(shard *sh, cmd *c)
         gavel__bids__v1__auto_bid__init(r.caller_autobid);
         r.caller_autobid->lot_id = c->lot_id;
         r.caller_autobid->bidder_id = c->bidder_id;
-        r.caller_autobid->max_amount = money_to_proto(m, view.r.currency, ab->max);
+        r.caller_autobid->max_amount = check_money_new(m, view.r.currency, ab->max);
         r.caller_autobid->status = GAVEL__BIDS__V1__AUTO_BID_STATUS__AUTO_BID_STATUS_ACTIVE;
         r.caller_autobid->set_at_us = ab->set_at_us;
     }

@@ -62,6 +62,7 @@ typedef struct {
     mx_metric *release_failures, *releases_pending;            /* funds.c */
     mx_metric *idempotency_keys;                               /* worker.c */
     mx_metric *watchers_dropped_slow, *watchers_dropped_gone;  /* watch.c */
+    mx_metric *feed_published, *feed_dropped;                  /* lot_feed.c */
 } bids_metric_set;
 
 extern bids_state bids;
@@ -233,6 +234,13 @@ void batch_add_request(batch *b, int64_t lot_id, int64_t bidder, const char *key
 void batch_add_event(batch *b, const char *type, int64_t lot_id, const ProtobufCMessage *ev);
 void batch_add_waiter(batch *b, waiter *w);
 void batch_add_watch(batch *b, int64_t lot_id, ProtobufCMessage *update);
+
+/* ---- lot_feed.c: LotFeed to Redis gavel:lot:<id> after each commit ---- */
+int lot_feed_start(void);
+/** Builds and queues the feeds of a committed round (committer thread). */
+void lot_feed_round(batch *const *round, size_t n);
+/** Sends what waits (unless Redis is away) and stops the publisher. */
+void lot_feed_stop(void);
 
 /* ---- handlers.c / handlers_admin.c ---- */
 int bids_open_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
@@ -461,7 +469,6 @@ void watch_finish_all(watcher **list, grpc_status_code code, const char *msg);
 /* ---- convert.c ---- */
 Gavel__Bids__V1__LotState *state_to_proto(arena *a, const lot *l, int64_t now_us);
 Gavel__Bids__V1__Bid *bid_to_proto(arena *a, const lot_bid *b, const char *currency);
-Gavel__Common__V1__Money *money_to_proto(arena *a, const char *currency, int64_t units);
 /** Packs a message into a new malloc'd buffer. */
 uint8_t *pack_new(const ProtobufCMessage *m, size_t *len);
 

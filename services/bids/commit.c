@@ -281,6 +281,8 @@ static void *committer_main(void *arg)
         if (n == 0)
             break;
         bool ok = write_round(round, n);
+        if (ok)
+            lot_feed_round(round, n);
         size_t nbids = 0;
         for (size_t i = 0; i < n; i++) {
             nbids += round[i]->nbids;
@@ -308,6 +310,8 @@ static void *committer_main(void *arg)
 
 int commit_start(void)
 {
+    if (lot_feed_start() < 0)
+        return -1;
     return pthread_create(&committer, NULL, committer_main, NULL) == 0 ? 0 : -1;
 }
 
@@ -318,6 +322,7 @@ void commit_stop(void)
     pthread_cond_signal(&cv);
     pthread_mutex_unlock(&mu);
     pthread_join(committer, NULL);
+    lot_feed_stop();
     while (qhead != NULL) {
         batch *b = qhead;
         qhead = b->next;

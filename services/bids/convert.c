@@ -33,15 +33,6 @@ static ProtobufCBinaryData hash_copy(arena *a, const uint8_t h[LOT_HASH_LEN])
     return (ProtobufCBinaryData){ .len = LOT_HASH_LEN, .data = p };
 }
 
-Gavel__Common__V1__Money *money_to_proto(arena *a, const char *currency, int64_t units)
-{
-    Gavel__Common__V1__Money *m = arena_alloc(a, sizeof *m);
-    gavel__common__v1__money__init(m);
-    m->currency = arena_strdup(a, currency != NULL ? currency : "");
-    m->units = units;
-    return m;
-}
-
 Gavel__Bids__V1__LotState *state_to_proto(arena *a, const lot *l, int64_t now_us)
 {
     Gavel__Bids__V1__LotState *s = arena_alloc(a, sizeof *s);
@@ -53,11 +44,11 @@ Gavel__Bids__V1__LotState *state_to_proto(arena *a, const lot *l, int64_t now_us
     s->status = (Gavel__Bids__V1__LotStatus)l->status;
     /* The contract leaves current_price unset until the first bid. */
     if (has_bids)
-        s->current_price = money_to_proto(a, cur, l->price);
+        s->current_price = check_money_new(a, cur, l->price);
     s->leader_id = l->leader_id;
     s->bid_count = l->bid_count;
     if (l->status != LOT_CLOSED)
-        s->next_min_bid = money_to_proto(a, cur, lot_next_min(l));
+        s->next_min_bid = check_money_new(a, cur, lot_next_min(l));
     s->starts_at_us = l->r.starts_at_us;
     s->ends_at_us = l->ends_at_us;
     s->extensions_used = l->extensions_used;
@@ -65,7 +56,7 @@ Gavel__Bids__V1__LotState *state_to_proto(arena *a, const lot *l, int64_t now_us
     s->has_reserve = l->r.reserve_price > 0;
     s->reserve_met = has_bids && lot_reserve_met(l);
     if (l->r.buy_now_price > 0)
-        s->buy_now_price = money_to_proto(a, cur, l->r.buy_now_price);
+        s->buy_now_price = check_money_new(a, cur, l->r.buy_now_price);
     s->outcome = (Gavel__Bids__V1__CloseOutcome)l->outcome;
     s->server_time_us = now_us;
     s->seq = l->seq;
@@ -83,7 +74,7 @@ Gavel__Bids__V1__Bid *bid_to_proto(arena *a, const lot_bid *b, const char *curre
     m->seq = b->seq;
     m->bid_id = b->bid_id;
     m->bidder_id = b->bidder_id;
-    m->amount = money_to_proto(a, currency, b->amount);
+    m->amount = check_money_new(a, currency, b->amount);
     m->placed_at_us = b->placed_at_us;
     m->is_autobid = b->is_autobid;
     m->prev_hash = hash_copy(a, b->prev_hash);

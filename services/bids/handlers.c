@@ -10,39 +10,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/sha.h>
 
 #include "bids.h"
+#include "idem/idem.h"
 
-#define MAX_UNITS 1000000000000000LL /* 10^15 minor units */
-
-static void request_hash(const ProtobufCMessage *req, char hex[65])
-{
-    size_t n = protobuf_c_message_get_packed_size(req);
-    uint8_t *buf = xmalloc(n + 1);
-    protobuf_c_message_pack(req, buf);
-    uint8_t d[SHA256_DIGEST_LENGTH];
-    SHA256(buf, n, d);
-    free(buf);
-    hex_encode(d, sizeof d, hex);
-}
-
-static int check_amount(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m)
-{
-    if (m == NULL)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s is required", field);
-    bool cur_ok = strlen(m->currency) == 3;
-    for (int i = 0; cur_ok && i < 3; i++)
-        cur_ok = m->currency[i] >= 'A' && m->currency[i] <= 'Z';
-    if (!cur_ok)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "%s.currency must be three upper-case letters", field);
-    if (m->units <= 0 || m->units > MAX_UNITS)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "%s.units must be between 1 and %lld (got %lld)", field, MAX_UNITS,
-                        (long long)m->units);
-    return GRPC_STATUS_OK;
-}
+/* A bid's money (check_money): a positive amount in a currency code; the
+ * lot's currency, which only the lot knows, decides the rest (view.c and
+ * the engine refuse another). */
+static const check_money_rule bid_money = { .min_units = 1 };
 
 static cmd *cmd_new(cmd_kind kind, int64_t lot_id, int64_t bidder)
 {
@@ -205,7 +180,7 @@ static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
     m->amount = amount->units;
     snprintf(m->currency, sizeof m->currency, "%s", amount->currency);
     snprintf(m->key, sizeof m->key, "%s", key);
-    request_hash(in, m->request_hash);
+    idem_request_hash(in, m->request_hash);
     cmd *check = xmalloc(sizeof *check);
     *check = *m;
     check->check_only = true;
@@ -224,7 +199,7 @@ static int bids_place(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
     (void)out; /* answered later, by funded_command's continuation */
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
-    if ((rc = check_amount(c, "amount", req->amount)) != 0 ||
+    if ((rc = check_money(c, "amount", req->amount, &bid_money, NULL)) != 0 ||
         (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
     char why[160];
@@ -242,7 +217,7 @@ static int bids_set_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMe
     (void)out; /* answered later, by funded_command's continuation */
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
-    if ((rc = check_amount(c, "max_amount", req->max_amount)) != 0 ||
+    if ((rc = check_money(c, "max_amount", req->max_amount, &bid_money, NULL)) != 0 ||
         (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
     return funded_command(c, CMD_AUTOBID, req->lot_id, req->max_amount, req->idempotency_key,
@@ -260,8 +235,8 @@ static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, Protobuf
     int64_t bidder = rpc_caller(c)->user_id;
     cmd *m = cmd_new(CMD_CANCEL, req->lot_id, bidder);
     snprintf(m->key, sizeof m->key, "%s", req->idempotency_key);
-    char hash[65];
-    request_hash(in, hash);
+    char hash[IDEM_HASH_HEX];
+    idem_request_hash(in, hash);
     memcpy(m->request_hash, hash, sizeof hash);
     waiter *w = submit_wait(c, m);
     if (w == NULL)

@@ -67,6 +67,11 @@ const mx_entry bids_metrics[] = {
       &bids_mx.watchers_dropped_slow },
     { "gavel_bids_watchers_dropped_total", mx_counter, DROPPED_HELP, "reason=\"gone\"",
       &bids_mx.watchers_dropped_gone },
+    { "gavel_bids_feed_published_total", mx_counter,
+      "Lot feeds published to Redis (gavel:lot:<id>).", NULL, &bids_mx.feed_published },
+    { "gavel_bids_feed_dropped_total", mx_counter,
+      "Lot feeds dropped (Redis unreachable or too far behind); readers heal from the seq gap.",
+      NULL, &bids_mx.feed_dropped },
     { 0 },
 };
 

@@ -12,6 +12,8 @@ static const rpc_client_method *const calls[] = {
     &wallet_reserve_funds_batch, &wallet_release_funds_batch, &wallet_list_holds, NULL
 };
 
+static const rpc_migrations migrations[] = { { "bids", bids_migrations }, { 0 } };
+
 static const rpc_service bids_service = {
     .name = "bids",
     .addr_env = "GAVEL_BIDS_ADDR",
@@ -23,7 +25,7 @@ static const rpc_service bids_service = {
     .calls = calls,
     .config = bids_config,
     .db = { .name = "gavel_bids", .pool_default = 8, .pool_min = 3, .pool_max = 256,
-            .stmts = bids_stmts, .migrations = bids_migrations, .pool = &bids.db },
+            .stmts = bids_stmts, .migrations = migrations, .pool = &bids.db },
     .outbox = { .is_on = true, .relay = &bids.relay },
     .metrics = bids_metrics,
     .config_check = bids_config_check,

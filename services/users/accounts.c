@@ -35,7 +35,7 @@ int profile_load(rpc_call *c, db_conn *conn, int64_t id, Gavel__Users__V1__Profi
     int rc = 0;
     PGresult *r = db_exec(conn, "user_by_id", 1, p, &rc);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     if (PQntuples(r) != 1) {
         PQclear(r);
         return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "user %lld not found", (long long)id);
@@ -133,11 +133,11 @@ int users_register(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **o
     if (rc == DB_E_UNIQUE)
         return rpc_fail(c, GRPC_STATUS_ALREADY_EXISTS, "an account with this email exists");
     if (rc < 0)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     ev_relay_kick(users.relay);
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     Gavel__Users__V1__RegisterResponse *resp =
         (void *)rpc_new(c, &gavel__users__v1__register_response__descriptor);
     rc = profile_load(c, conn, t.id, &resp->profile);
@@ -155,7 +155,7 @@ int users_get_profile(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
         return rc;
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     Gavel__Users__V1__GetProfileResponse *resp =
         (void *)rpc_new(c, &gavel__users__v1__get_profile_response__descriptor);
     rc = profile_load(c, conn, id, &resp->profile);
@@ -202,13 +202,13 @@ int users_update_profile(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
         return rc;
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     char uid[24];
     const char *p[] = { db_i64(uid, id), vals[0], vals[1], vals[2], vals[3], vals[4] };
     PGresult *r = db_exec(conn, "user_update", 6, p, &rc);
     if (r == NULL) {
         db_pool_put(users.db, conn);
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     }
     bool found = PQntuples(r) == 1;
     PQclear(r);

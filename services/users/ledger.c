@@ -13,22 +13,14 @@
 
 #include "users.h"
 
-Gavel__Common__V1__Money *money_new(rpc_call *c, const char *currency, int64_t units)
-{
-    Gavel__Common__V1__Money *m = (void *)rpc_new(c, &gavel__common__v1__money__descriptor);
-    m->currency = rpc_strdup(c, currency);
-    m->units = units;
-    return m;
-}
-
 Gavel__Users__V1__Balance *balance_new(rpc_call *c, int64_t user_id, const char *currency,
                                        int64_t total, int64_t reserved)
 {
     Gavel__Users__V1__Balance *b = (void *)rpc_new(c, &gavel__users__v1__balance__descriptor);
     b->user_id = user_id;
-    b->total = money_new(c, currency, total);
-    b->reserved = money_new(c, currency, reserved);
-    b->available = money_new(c, currency, total - reserved);
+    b->total = check_money_new(rpc_arena(c), currency, total);
+    b->reserved = check_money_new(rpc_arena(c), currency, reserved);
+    b->available = check_money_new(rpc_arena(c), currency, total - reserved);
     return b;
 }
 
@@ -73,11 +65,11 @@ Gavel__Events__V1__WalletChanged *wallet_event_new(rpc_call *c, const ledger_cha
         (void *)rpc_new(c, &gavel__events__v1__wallet_changed__descriptor);
     ev->user_id = ch->user_id;
     ev->kind = rpc_strdup(c, ch->kind);
-    ev->amount = money_new(c, ch->currency, amount);
+    ev->amount = check_money_new(rpc_arena(c), ch->currency, amount);
     ev->hold_id = ch->hold_id;
     ev->lot_id = ch->lot_id;
-    ev->total = money_new(c, ch->currency, ch->total);
-    ev->reserved = money_new(c, ch->currency, ch->reserved);
+    ev->total = check_money_new(rpc_arena(c), ch->currency, ch->total);
+    ev->reserved = check_money_new(rpc_arena(c), ch->currency, ch->reserved);
     return ev;
 }
 

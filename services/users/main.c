@@ -9,6 +9,11 @@ static const ProtobufCServiceDescriptor *const descriptors[] = {
     &gavel__users__v1__users__descriptor, &gavel__users__v1__wallet__descriptor, NULL
 };
 
+/* Applied after the events library's: idempotency keys, then its own. */
+static const rpc_migrations migrations[] = {
+    { "idem", idem_migrations }, { "users", users_migrations }, { 0 }
+};
+
 static const rpc_service users_service = {
     .name = "users",
     .addr_env = "GAVEL_USERS_ADDR",
@@ -18,7 +23,7 @@ static const rpc_service users_service = {
     .descriptors = descriptors,
     .config = users_config,
     .db = { .name = "gavel_users", .pool_default = 16, .pool_min = 2, .pool_max = 256,
-            .stmts = users_stmts, .migrations = users_migrations, .pool = &users.db },
+            .stmts = users_stmts, .migrations = migrations, .pool = &users.db },
     .outbox = { .is_on = true, .relay = &users.relay },
     .consumers = users_consumers,
     .metrics = users_metrics,

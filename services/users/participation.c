@@ -216,11 +216,11 @@ static Gavel__Users__V1__Participation *row_to_item(rpc_call *c, const PGresult 
     const char *cur = db_get_str(r, i, 1);
     p->lot_id = db_get_i64(r, i, 0);
     p->bid_count = (int32_t)db_get_i64(r, i, 2);
-    p->my_highest_bid = money_new(c, cur, db_get_i64(r, i, 3));
+    p->my_highest_bid = check_money_new(rpc_arena(c), cur, db_get_i64(r, i, 3));
     p->is_leading = db_get_bool(r, i, 4);
     p->outcome = rpc_strdup(c, db_get_str(r, i, 5));
     if (strcmp(p->outcome, "open") != 0)
-        p->final_price = money_new(c, cur, db_get_i64(r, i, 6));
+        p->final_price = check_money_new(rpc_arena(c), cur, db_get_i64(r, i, 6));
     p->first_bid_at_us = db_get_i64(r, i, 7);
     p->last_event_at_us = db_get_i64(r, i, 8);
     return p;
@@ -243,13 +243,13 @@ int users_list_participation(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
         size = 50;
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     char uid[24], a[24], l[24], lim[24];
     const char *p[] = { db_i64(uid, user), db_i64(a, at), db_i64(l, lot), db_i64(lim, size + 1) };
     PGresult *r = db_exec(conn, "part_list", 4, p, &rc);
     db_pool_put(users.db, conn);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     Gavel__Users__V1__ListParticipationResponse *resp =
         (void *)rpc_new(c, &gavel__users__v1__list_participation_response__descriptor);
     int n = PQntuples(r) > size ? size : PQntuples(r);

@@ -126,12 +126,12 @@ int users_login(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
         return rc;
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     const char *p[] = { req->email };
     PGresult *r = db_exec(conn, "user_by_email", 1, p, &rc);
     db_pool_put(users.db, conn);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     bool found = PQntuples(r) == 1;
     if (found && (rc = login_throttle_recheck(c, &attempt, db_get_str(r, 0, 3))) != 0) {
         PQclear(r);
@@ -150,12 +150,12 @@ int users_login(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
     }
     login_throttle_succeeded(&attempt);
     if ((rc = db_tx(users.db, DB_READ_COMMITTED, login_body, &t)) < 0)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     Gavel__Users__V1__LoginResponse *resp =
         (void *)rpc_new(c, &gavel__users__v1__login_response__descriptor);
     resp->tokens = t.pair;
     if ((conn = db_pool_get(users.db, rpc_time_left_ms(c))) == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     rc = profile_load(c, conn, t.user_id, &resp->profile);
     db_pool_put(users.db, conn);
     *out = &resp->base;
@@ -212,7 +212,7 @@ int users_refresh(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **ou
     session_tx t = { .c = c, .token = req->refresh_token };
     int rc = db_tx(users.db, DB_READ_COMMITTED, refresh_body, &t);
     if (rc < 0)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     if (t.refusal != NULL)
         return rpc_fail(c, GRPC_STATUS_UNAUTHENTICATED, "%s", t.refusal);
     Gavel__Users__V1__RefreshResponse *resp =
@@ -259,7 +259,7 @@ int users_logout(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out
         if (rc == DB_E_ABORT)
             return rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED, "%s", t.refusal);
         if (rc < 0)
-            return fail_db(c, rc);
+            return check_fail_db(c, rc);
     }
     int64_t ttl = (me->expires_us - now_us()) / 1000000 + 1;
     if (rds_revoke(me->jti, ttl) < 0)

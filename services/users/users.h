@@ -4,9 +4,10 @@
  * (register, profiles), sessions.c (login, tokens, logout), password.c
  * (argon2id), login_throttle.c (failed logins counted in Redis), wallet.c
  * (handlers), ledger.c (balance changes and ledger rows), wallet_batch.c
- * and wallet_batch_ops.c (many wallet calls in one transaction), idempotency.c, participation.c (event consumer and history)
- * with participation_fold.c (a batch of bid events folded per bidder and lot),
- * bootstrap.c (first admin), validate.c.
+ * and wallet_batch_ops.c (many wallet calls in one transaction; their
+ * idempotency keys are libs/idem's), participation.c (event consumer and
+ * history) with participation_fold.c (a batch of bid events folded per
+ * bidder and lot), bootstrap.c (first admin), validate.c.
  */
 #ifndef GAVEL_USERS_H
 #define GAVEL_USERS_H
@@ -15,6 +16,7 @@
 #include "core/core.h"
 #include "db/db.h"
 #include "events/events.h"
+#include "idem/idem.h"
 #include "rpc/rpc.h"
 #include "gavel/common/v1/common.pb-c.h"
 #include "gavel/events/v1/events.pb-c.h"
@@ -49,7 +51,6 @@ extern const rpc_method wallet_methods[];
 
 #define USERS_TOPIC "gavel.users"
 #define WALLET_TOPIC "gavel.wallet"
-#define MAX_MONEY_UNITS 1000000000000000LL /* 10^15 minor units per call */
 
 /* ---- lifecycle.c ---- */
 int users_post_init(void);
@@ -104,10 +105,11 @@ void login_throttle_succeeded(const login_attempt *a);
 
 /* ---- validate.c ---- */
 int check_email(rpc_call *c, const char *email);
-/** Checks currency and 0 < units ≤ 10^15. Fills *cur with the currency. */
-int check_money(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
-                const char **cur);
-bool currency_accepted(const char *cur);
+/** A wallet amount (check_money): 1 to CHECK_MONEY_MAX units in one of
+ *  GAVEL_CURRENCIES, GAVEL_CURRENCY when empty. Fills *cur with the
+ *  currency that applies. */
+int wallet_check_amount(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
+                        const char **cur);
 /** "bidder" etc. for the proto enum; NULL for UNSPECIFIED/SERVICE/unknown. */
 const char *role_to_text(Gavel__Users__V1__Role r);
 Gavel__Users__V1__Role role_from_text(const char *s);
@@ -179,29 +181,6 @@ int participation_batch_end(db_conn *conn, bool ok, void *arg);
 /** Creates the admin named in GAVEL_BOOTSTRAP_ADMIN_FILE once. Returns 0 or -1. */
 int bootstrap_admin(void);
 
-/* ---- idempotency.c ---- */
-
-/* What a money call found under its idempotency key. */
-typedef enum { IDEM_NEW, IDEM_REPLAY, IDEM_CONFLICT } idem_state;
-/** The hex SHA-256 of req's encoding: what a key's request is compared by
- *  (single calls and batch items alike). */
-void idem_request_hash(const ProtobufCMessage *req, char hex[65]);
-
-/** Whose keys the call uses: its verified subject (a user id as text, or
- *  a service name). Borrowed from the call; money calls always have one. */
-const char *idem_caller(const rpc_call *c);
-/**
- * Claims (method, caller of c, key) inside the open transaction for a
- * request whose normalized form is req. On IDEM_REPLAY *stored is the
- * first answer unpacked into the call's arena. Returns 0 or DB_E_*.
- */
-int idem_claim(rpc_call *c, db_conn *conn, const char *method, const char *key,
-               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
-               idem_state *state, ProtobufCMessage **stored);
-/** Records the answer for a key c claimed, in the same transaction. */
-int idem_store(rpc_call *c, db_conn *conn, const char *method, const char *key,
-               const ProtobufCMessage *resp);
-
 /* ---- wallet.c / ledger.c ---- */
 
 /* One balance change, as ledger.c applies it inside a transaction. */
@@ -225,7 +204,6 @@ int ledger_apply(rpc_call *c, db_conn *conn, ledger_change *ch);
 /** Fills a Balance owned by the call. */
 Gavel__Users__V1__Balance *balance_new(rpc_call *c, int64_t user_id, const char *currency,
                                        int64_t total, int64_t reserved);
-Gavel__Common__V1__Money *money_new(rpc_call *c, const char *currency, int64_t units);
 /** The WalletChanged event of an applied change that moved `amount`;
  *  a new message owned by the call. */
 Gavel__Events__V1__WalletChanged *wallet_event_new(rpc_call *c, const ledger_change *ch,
@@ -240,16 +218,13 @@ ProtobufCMessage *wallet_release_answer(rpc_call *c, const ledger_change *ch);
 #define BATCH_MAX_ITEMS 256
 
 typedef struct batch batch;
-typedef struct batch_key batch_key;
 
-/* One item of a batch. The first fields are set once by the handler; the
- * rest are results of the current transaction attempt. */
+/* One item of a batch. The first fields are set once by the handler
+ * (batch_set_item); the rest are results of the current transaction
+ * attempt. */
 typedef struct {
-    const ProtobufCMessage *req; /* normalized: what the key's hash covers */
     const char *key;
     ledger_change want;          /* the change asked for */
-    char hash[65];
-    batch_key *k;
     /* per attempt */
     ledger_change ch;            /* as applied */
     int64_t moved;               /* the event's amount */
@@ -278,7 +253,7 @@ enum { BATCH_LOCK_STMTS = 2 };
 
 /* What differs between the kinds of batch (reserve, release). */
 typedef struct {
-    const char *method;                       /* key space, with the caller: "ReserveFunds" */
+    const char *method;                       /* key scope, with the caller: "ReserveFunds" */
     const ProtobufCMessageDescriptor *resp_desc;
     /* Sends into the open pipeline, right after the key claim, the
      * statements (some of lock_stmts, in that order) that lock and load the
@@ -304,8 +279,7 @@ struct batch {
     const batch_kind *kind;
     batch_item *items;           /* n, in request order; owned by the call */
     size_t n;
-    batch_key *keys;             /* distinct keys, sorted */
-    size_t nkeys;
+    idem_batch *keys;            /* the items' keys and requests */
     /* per attempt, owned by the call */
     batch_wallet *wallets;       /* sorted by user id, currency */
     size_t nwallets;
@@ -317,6 +291,9 @@ struct batch {
 
 /** A new batch of n items for the call (items zeroed, to be filled). */
 batch *batch_new(rpc_call *c, const batch_kind *kind, size_t n);
+/** Item i: req (normalised: what its key's hash covers) asking for want. */
+void batch_set_item(batch *b, size_t i, const char *key, const ProtobufCMessage *req,
+                    const ledger_change *want);
 /** Fails the call with INVALID_ARGUMENT "items[i].<what the last check
  *  recorded>" and returns that status. */
 int batch_fail_item(batch *b, size_t i);

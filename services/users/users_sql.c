@@ -78,35 +78,9 @@ const db_stmt users_stmts[] = {
       "SELECT t.id, e.account, $5, e.amount FROM t, "
       "unnest($6::text[], $7::bigint[]) AS e(account, amount) RETURNING tx_id" },
 
-    /* idempotency: a key is the caller's own, (method, caller, key) */
-    { "idem_claim",
-      "INSERT INTO idempotency_keys (method, caller, key, request_hash) "
-      "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1" },
-    { "idem_lookup",
-      "SELECT request_hash, response FROM idempotency_keys "
-      "WHERE method = $1 AND caller = $2 AND key = $3" },
-    { "idem_store",
-      "UPDATE idempotency_keys SET response = $4 "
-      "WHERE method = $1 AND caller = $2 AND key = $3" },
-
     /* wallet batches (wallet_batch*.c): a constant number of statements
-     * for any number of items; arrays are parallel, in item order. */
-    { "idem_claim_many",
-      "INSERT INTO idempotency_keys (method, caller, key, request_hash) "
-      "SELECT $1, $2, k.key, k.hash FROM unnest($3::text[], $4::text[]) WITH ORDINALITY "
-      "AS k(key, hash, n) ORDER BY k.n ON CONFLICT DO NOTHING RETURNING key, ctid::text" },
-    { "idem_lookup_many",
-      "SELECT key, request_hash, response FROM idempotency_keys "
-      "WHERE method = $1 AND caller = $2 AND key = ANY($3::text[])" },
-    /* By the claimed rows' ctid: this transaction inserted them and no
-     * other can change them, so the address holds, and a TID scan does not
-     * depend on statistics (a plan made while the table was small scanned
-     * every key of the method on each batch once it had grown). */
-    { "idem_finish_many",
-      "WITH dropped AS (DELETE FROM idempotency_keys WHERE ctid = ANY($1::tid[])) "
-      "UPDATE idempotency_keys i SET request_hash = v.hash, response = decode(v.resp, 'hex') "
-      "FROM unnest($2::tid[], $3::text[], $4::text[]) AS v(at, hash, resp) "
-      "WHERE i.ctid = ANY($2::tid[]) AND i.ctid = v.at" },
+     * for any number of items; arrays are parallel, in item order. The
+     * idempotency keys' statements, single and batch, are libs/idem's. */
     { "wallets_lock_many",
       "SELECT w.user_id, w.currency, w.total, w.reserved FROM wallets w "
       "WHERE w.user_id = ANY($1::bigint[]) AND (w.user_id, w.currency) IN "

@@ -1,6 +1,6 @@
 /*
  * Input checks of the users and wallet handlers; the generic ones (text,
- * idempotency keys, currencies, database failures) live in libs/check.
+ * idempotency keys, money, database failures) live in libs/check.
  * Each failing check records INVALID_ARGUMENT with a message naming the
  * field and the rule.
  */
@@ -23,26 +23,12 @@ int check_email(rpc_call *c, const char *email)
                          "email must look like name@example.com (at most 254 bytes)");
 }
 
-bool currency_accepted(const char *cur)
+int wallet_check_amount(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
+                        const char **cur)
 {
-    return currency_in_list(cur, users.currencies);
-}
-
-int check_money(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
-                const char **cur)
-{
-    if (m == NULL)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s is required", field);
-    const char *currency = m->currency[0] != '\0' ? m->currency : users.currency;
-    if (!currency_accepted(currency))
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "%s.currency must be one of %s", field, users.currencies);
-    if (m->units <= 0 || m->units > MAX_MONEY_UNITS)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "%s.units must be between 1 and %lld minor units (got %lld)", field,
-                        MAX_MONEY_UNITS, (long long)m->units);
-    *cur = currency;
-    return GRPC_STATUS_OK;
+    const check_money_rule rule = { .min_units = 1, .currencies = users.currencies,
+                                    .default_currency = users.currency };
+    return check_money(c, field, m, &rule, cur);
 }
 
 static const struct { Gavel__Users__V1__Role role; const char *text; } roles[] = {

@@ -1,6 +1,7 @@
 /*
  * Rules the users daemon applies before touching the database: password
- * policy, currencies, roles, character counting, and argon2id round trips.
+ * policy, roles, and argon2id round trips (currencies and character counts
+ * are libs/check's, tested there).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,19 +34,6 @@ static void password_policy_accepts_and_refuses(void **state)
     assert_null(password_policy(longpw));     /* 128 bytes */
 }
 
-static void currencies_are_checked_against_the_configured_list(void **state)
-{
-    (void)state;
-    users.currencies = "RUB,EUR,USD";
-    static const struct { const char *in; bool ok; } cases[] = {
-        { .in = "RUB", .ok = true }, { .in = "EUR", .ok = true }, { .in = "USD", .ok = true },
-        { .in = "rub", .ok = false }, { .in = "GBP", .ok = false }, { .in = "RU", .ok = false },
-        { .in = "RUBX", .ok = false }, { .in = "B,E", .ok = false }, { .in = "", .ok = false },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        assert_int_equal(currency_accepted(cases[i].in), cases[i].ok);
-}
-
 static void roles_round_trip_and_service_is_not_a_person(void **state)
 {
     (void)state;
@@ -55,15 +43,6 @@ static void roles_round_trip_and_service_is_not_a_person(void **state)
     assert_null(role_to_text(GAVEL__USERS__V1__ROLE__ROLE_SERVICE));
     assert_null(role_to_text(GAVEL__USERS__V1__ROLE__ROLE_UNSPECIFIED));
     assert_int_equal(role_from_text("root"), GAVEL__USERS__V1__ROLE__ROLE_UNSPECIFIED);
-}
-
-static void characters_are_counted_not_bytes(void **state)
-{
-    (void)state;
-    assert_int_equal(utf8_chars(""), 0);
-    assert_int_equal(utf8_chars("Ivan"), 4);
-    assert_int_equal(utf8_chars("Иван"), 4);
-    assert_int_equal(utf8_chars("車🚗"), 2);
 }
 
 static void password_hash_verifies_only_the_same_password(void **state)
@@ -87,9 +66,7 @@ int main(void)
     log_init("users-test", LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(password_policy_accepts_and_refuses),
-        cmocka_unit_test(currencies_are_checked_against_the_configured_list),
         cmocka_unit_test(roles_round_trip_and_service_is_not_a_person),
-        cmocka_unit_test(characters_are_counted_not_bytes),
         cmocka_unit_test(password_hash_verifies_only_the_same_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

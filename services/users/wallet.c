@@ -1,9 +1,10 @@
 /*
  * gavel.users.v1.Wallet handlers. Every changing call follows one path
  * (money_run): validate, normalise the request (so "me" and an explicit id
- * hash alike), then in one transaction claim the idempotency key, apply the
- * change through ledger.c, build the answer and store it under the key.
- * The caller sees OK only after COMMIT.
+ * hash alike), then in one transaction claim the idempotency key (libs/idem,
+ * scoped by method and caller), apply the change through ledger.c, build
+ * the answer and store it under the key. The caller sees OK only after
+ * COMMIT.
  */
 #include <string.h>
 
@@ -16,6 +17,7 @@ typedef struct {
     const char *key;
     const ProtobufCMessage *normalized;
     const ProtobufCMessageDescriptor *resp_desc;
+    idem_key idem;                  /* set by money_run from the four above */
     ledger_change change;
     ProtobufCMessage *(*answer)(rpc_call *c, const ledger_change *ch);
     ProtobufCMessage *resp;
@@ -27,8 +29,7 @@ static int money_body(db_conn *conn, void *arg)
     money_call *m = arg;
     idem_state st = IDEM_NEW;
     ProtobufCMessage *stored = NULL;
-    int rc = idem_claim(m->c, conn, m->method, m->key, m->normalized, m->resp_desc, &st,
-                        &stored);
+    int rc = idem_claim(m->c, conn, &m->idem, &st, &stored);
     if (rc < 0)
         return rc;
     if (st == IDEM_REPLAY) {
@@ -50,17 +51,19 @@ static int money_body(db_conn *conn, void *arg)
     if (rc < 0)
         return rc;
     m->resp = m->answer(m->c, &ch);
-    return idem_store(m->c, conn, m->method, m->key, m->resp);
+    return idem_store(m->c, conn, &m->idem, m->resp);
 }
 
 static int money_run(money_call *m, ProtobufCMessage **out)
 {
     m->status = GRPC_STATUS_OK;
+    m->idem = (idem_key){ .scope = m->method, .key = m->key, .resp_desc = m->resp_desc };
+    idem_request_hash(m->normalized, m->idem.hash);
     int rc = db_tx(users.db, DB_READ_COMMITTED, money_body, m);
     if (rc == DB_E_ABORT)
         return m->status;
     if (rc < 0)
-        return fail_db(m->c, rc);
+        return check_fail_db(m->c, rc);
     ev_relay_kick(users.relay);
     *out = m->resp;
     return GRPC_STATUS_OK;
@@ -81,7 +84,7 @@ static int wallet_deposit(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
     const char *cur = NULL;
     int rc;
     if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0 ||
-        (rc = check_money(c, "amount", req->amount, &cur)) != 0 ||
+        (rc = wallet_check_amount(c, "amount", req->amount, &cur)) != 0 ||
         (rc = check_text(c, "reference", req->reference, 0, 200)) != 0)
         return rc;
     if (req->user_id <= 0)
@@ -111,7 +114,7 @@ static int wallet_reserve(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
     int64_t user = 0;
     int rc;
     if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0 ||
-        (rc = check_money(c, "amount", req->amount, &cur)) != 0)
+        (rc = wallet_check_amount(c, "amount", req->amount, &cur)) != 0)
         return rc;
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
@@ -134,7 +137,7 @@ ProtobufCMessage *wallet_release_answer(rpc_call *c, const ledger_change *ch)
     Gavel__Users__V1__ReleaseFundsResponse *r =
         (void *)rpc_new(c, &gavel__users__v1__release_funds_response__descriptor);
     r->balance = balance_new(c, ch->user_id, ch->currency, ch->total, ch->reserved);
-    r->released = money_new(c, ch->currency, ch->released);
+    r->released = check_money_new(rpc_arena(c), ch->currency, ch->released);
     return &r->base;
 }
 
@@ -160,8 +163,8 @@ static ProtobufCMessage *capture_answer(rpc_call *c, const ledger_change *ch)
     Gavel__Users__V1__CaptureFundsResponse *r =
         (void *)rpc_new(c, &gavel__users__v1__capture_funds_response__descriptor);
     r->balance = balance_new(c, ch->user_id, ch->currency, ch->total, ch->reserved);
-    r->captured = money_new(c, ch->currency, ch->amount);
-    r->released = money_new(c, ch->currency, ch->released);
+    r->captured = check_money_new(rpc_arena(c), ch->currency, ch->amount);
+    r->released = check_money_new(rpc_arena(c), ch->currency, ch->released);
     return &r->base;
 }
 
@@ -171,7 +174,7 @@ static int wallet_capture(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
     const char *cur = NULL;
     int rc;
     if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0 ||
-        (rc = check_money(c, "amount", req->amount, &cur)) != 0)
+        (rc = wallet_check_amount(c, "amount", req->amount, &cur)) != 0)
         return rc;
     if (req->hold_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "hold_id must be a positive id");
@@ -191,20 +194,20 @@ static int wallet_get_balance(rpc_call *c, const ProtobufCMessage *in, ProtobufC
     const char *cur = req->currency[0] != '\0' ? req->currency : users.currency;
     int64_t user = 0;
     int rc;
-    if (!currency_accepted(cur))
+    if (!check_currency_in_list(cur, users.currencies))
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "currency must be one of %s",
                         users.currencies);
     if ((rc = resolve_user(c, req->user_id, RPC_STAFF, &user)) != 0)
         return rc;
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     char uid[24];
     const char *p[] = { db_i64(uid, user), cur };
     PGresult *r = db_exec(conn, "wallet_get", 2, p, &rc);
     db_pool_put(users.db, conn);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     int64_t total = PQntuples(r) == 1 ? db_get_i64(r, 0, 0) : 0;
     int64_t reserved = PQntuples(r) == 1 ? db_get_i64(r, 0, 1) : 0;
     PQclear(r);
@@ -222,14 +225,14 @@ static int wallet_get_hold(rpc_call *c, const ProtobufCMessage *in, ProtobufCMes
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "hold_id must be a positive id");
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL)
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     char hid[24];
     const char *p[] = { db_i64(hid, req->hold_id) };
     int rc = 0;
     PGresult *r = db_exec(conn, "hold_get", 1, p, &rc);
     db_pool_put(users.db, conn);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     /* Another user's hold reads exactly as a missing one, so ids cannot be
      * probed for holds that exist. */
     if (PQntuples(r) != 1 || (!rpc_has_role(c, RPC_STAFF) &&
@@ -242,7 +245,7 @@ static int wallet_get_hold(rpc_call *c, const ProtobufCMessage *in, ProtobufCMes
     h->hold_id = req->hold_id;
     h->user_id = db_get_i64(r, 0, 0);
     h->lot_id = db_get_i64(r, 0, 2);
-    h->amount = money_new(c, db_get_str(r, 0, 1), db_get_i64(r, 0, 3));
+    h->amount = check_money_new(rpc_arena(c), db_get_str(r, 0, 1), db_get_i64(r, 0, 3));
     h->state = rpc_strdup(c, db_get_str(r, 0, 4));
     h->created_at_us = db_get_i64(r, 0, 6);
     PQclear(r);
@@ -269,7 +272,7 @@ static int wallet_list_holds(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL) {
         db_array_free(&lots);
-        return fail_db(c, DB_E_TIMEOUT);
+        return check_fail_db(c, DB_E_TIMEOUT);
     }
     const char *p[] = { db_array_str(&lots), state };
     int rc = 0;
@@ -277,7 +280,7 @@ static int wallet_list_holds(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
     db_pool_put(users.db, conn);
     db_array_free(&lots);
     if (r == NULL)
-        return fail_db(c, rc);
+        return check_fail_db(c, rc);
     Gavel__Users__V1__ListHoldsResponse *resp =
         (void *)rpc_new(c, &gavel__users__v1__list_holds_response__descriptor);
     resp->holds = rpc_alloc(c, sizeof *resp->holds * (size_t)(PQntuples(r) + 1));
@@ -285,7 +288,7 @@ static int wallet_list_holds(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
         Gavel__Users__V1__Hold *h = (void *)rpc_new(c, &gavel__users__v1__hold__descriptor);
         h->hold_id = db_get_i64(r, i, 0);
         h->user_id = db_get_i64(r, i, 1);
-        h->amount = money_new(c, db_get_str(r, i, 2), db_get_i64(r, i, 4));
+        h->amount = check_money_new(rpc_arena(c), db_get_str(r, i, 2), db_get_i64(r, i, 4));
         h->lot_id = db_get_i64(r, i, 3);
         h->state = rpc_strdup(c, db_get_str(r, i, 5));
         h->created_at_us = db_get_i64(r, i, 6);

@@ -34,19 +34,6 @@
 
 #include "users.h"
 
-/* A distinct idempotency key of the batch. */
-struct batch_key {
-    const char *key;
-    const char *claim_hash;      /* of one of its items; the claim row needs one, and
-                                  * finish_keys overwrites or deletes that row */
-    /* per attempt */
-    bool is_claimed;             /* inserted by this attempt */
-    char row[24];                /* then the row's ctid, "(page,item)" */
-    const char *stored_hash;     /* answered before the batch: its request */
-    ProtobufCMessage *stored;
-    batch_item *owner;           /* answered by this item of the batch */
-};
-
 batch *batch_new(rpc_call *c, const batch_kind *kind, size_t n)
 {
     batch *b = rpc_alloc(c, sizeof *b);
@@ -56,7 +43,15 @@ batch *batch_new(rpc_call *c, const batch_kind *kind, size_t n)
     b->n = n;
     b->items = rpc_alloc(c, sizeof *b->items * n);
     memset(b->items, 0, sizeof *b->items * n);
+    b->keys = idem_batch_new(c, kind->method, kind->resp_desc, n);
     return b;
+}
+
+void batch_set_item(batch *b, size_t i, const char *key, const ProtobufCMessage *req,
+                    const ledger_change *want)
+{
+    b->items[i] = (batch_item){ .key = key, .want = *want };
+    idem_batch_set(b->keys, i, key, req);
 }
 
 int batch_fail_item(batch *b, size_t i)
@@ -76,158 +71,44 @@ void batch_refuse(batch *b, batch_item *it, int code, const char *fmt, ...)
     it->message = rpc_strdup(b->c, buf);
 }
 
-static int item_key_cmp(const void *a, const void *b)
+/* One round trip: the key claim, then the kind's locks. Returns how many
+ * keys were claimed before (their answers to load) through *earlier. */
+static int claim_and_lock(batch *b, db_conn *conn, size_t *earlier)
 {
-    return strcmp((*(batch_item *const *)a)->key, (*(batch_item *const *)b)->key);
-}
-
-/* Hashes the items and gathers their distinct keys in byte order. */
-static void gather_keys(batch *b)
-{
-    batch_item **by_key = xmalloc(sizeof *by_key * b->n);
-    for (size_t i = 0; i < b->n; i++) {
-        idem_request_hash(b->items[i].req, b->items[i].hash);
-        by_key[i] = &b->items[i];
-    }
-    qsort(by_key, b->n, sizeof *by_key, item_key_cmp);
-    b->keys = rpc_alloc(b->c, sizeof *b->keys * b->n);
-    b->nkeys = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        batch_item *it = by_key[i];
-        if (b->nkeys == 0 || strcmp(b->keys[b->nkeys - 1].key, it->key) != 0)
-            b->keys[b->nkeys++] = (batch_key){ .key = it->key, .claim_hash = it->hash };
-        it->k = &b->keys[b->nkeys - 1];
-    }
-    free(by_key);
-}
-
-static batch_key *key_find(batch *b, const char *key)
-{
-    size_t lo = 0, hi = b->nkeys;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int d = strcmp(b->keys[mid].key, key);
-        if (d == 0)
-            return &b->keys[mid];
-        if (d < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-/* Sends the claim of every key into the open pipeline; a key another
- * transaction holds is waited for. */
-static void send_claims(batch *b, db_conn *conn)
-{
-    db_array keys, hashes;
-    db_array_init(&keys);
-    db_array_init(&hashes);
-    for (size_t i = 0; i < b->nkeys; i++) {
-        db_array_text(&keys, b->keys[i].key);
-        db_array_text(&hashes, b->keys[i].claim_hash);
-    }
-    const char *p[] = { b->kind->method, idem_caller(b->c), db_array_str(&keys),
-                        db_array_str(&hashes) };
-    db_pipe_send(conn, "idem_claim_many", 4, p);
-    db_array_free(&keys);
-    db_array_free(&hashes);
-}
-
-/* Marks the keys the claim's result r (borrowed) returned as claimed. */
-static void read_claims(batch *b, const PGresult *r, size_t *unclaimed)
-{
-    for (int i = 0; i < PQntuples(r); i++) {
-        batch_key *k = key_find(b, db_get_str(r, i, 0));
-        if (k == NULL)
-            panic("idem_claim_many returned a key the batch does not hold");
-        k->is_claimed = true;
-        snprintf(k->row, sizeof k->row, "%s", db_get_str(r, i, 1));
-    }
-    *unclaimed = b->nkeys - (size_t)PQntuples(r);
-}
-
-/* One round trip: the claim, then the kind's locks. */
-static int claim_and_lock(batch *b, db_conn *conn, size_t *unclaimed)
-{
-    const char *names[1 + BATCH_LOCK_STMTS] = { "idem_claim_many" };
-    int nnames = 1;
+    const char *names[BATCH_LOCK_STMTS];
+    int nnames = 0;
     for (int i = 0; i < BATCH_LOCK_STMTS && b->kind->lock_stmts[i] != NULL; i++)
         names[nnames++] = b->kind->lock_stmts[i];
-    int rc = db_pipe_begin(conn, names, nnames);
-    if (rc != 0)
+    int rc = idem_batch_prepare(conn);
+    if (rc < 0 || (rc = db_pipe_begin(conn, names, nnames)) != 0)
         return rc;
-    send_claims(b, conn);
+    idem_batch_send_claim(b->keys, conn);
     int nlock = b->kind->send_lock(b, conn);
     PGresult *res[1 + BATCH_LOCK_STMTS];
     if ((rc = db_pipe_finish_results(conn, res, 1 + nlock)) != 0)
         return rc;
-    read_claims(b, res[0], unclaimed);
+    *earlier = idem_batch_read_claim(b->keys, res[0]);
     rc = b->kind->read_lock(b, conn, res + 1);
     for (int i = 0; i < 1 + nlock; i++)
         PQclear(res[i]);
     return rc;
 }
 
-/* Reads the answers stored under the keys this attempt could not claim.
- * They were committed before the claim returned (it waits for their
- * writers), so a missing answer means a broken race: start again. */
-static int load_stored(batch *b, db_conn *conn)
+/* Item i, as the single call would answer it at this point. */
+static void decide(batch *b, size_t i)
 {
-    db_array keys;
-    db_array_init(&keys);
-    for (size_t i = 0; i < b->nkeys; i++)
-        if (!b->keys[i].is_claimed)
-            db_array_text(&keys, b->keys[i].key);
-    const char *p[] = { b->kind->method, idem_caller(b->c), db_array_str(&keys) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "idem_lookup_many", 3, p, &rc);
-    db_array_free(&keys);
-    if (r == NULL)
-        return rc;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        batch_key *k = key_find(b, db_get_str(r, i, 0));
-        if (k == NULL || k->is_claimed || PQgetisnull(r, i, 2)) {
-            rc = DB_E_RETRY;
-            break;
-        }
-        size_t len = 0;
-        unsigned char *bytes = PQunescapeBytea((const unsigned char *)db_get_str(r, i, 2), &len);
-        if (bytes == NULL) {
-            rc = DB_E_SQL;
-            break;
-        }
-        k->stored = rpc_unpack(b->c, b->kind->resp_desc, bytes, len);
-        PQfreemem(bytes);
-        k->stored_hash = rpc_strdup(b->c, db_get_str(r, i, 1));
-        if (k->stored == NULL)
-            rc = DB_E_SQL;
-    }
-    PQclear(r);
-    for (size_t i = 0; i < b->nkeys && rc == 0; i++)
-        if (!b->keys[i].is_claimed && b->keys[i].stored == NULL)
-            rc = DB_E_RETRY;
-    return rc;
-}
-
-/* One item, as the single call would answer it at this point. */
-static void decide(batch *b, batch_item *it)
-{
-    batch_key *k = it->k;
-    const char *hash = k->stored != NULL ? k->stored_hash
-                       : k->owner != NULL ? k->owner->hash : NULL;
-    if (hash != NULL) {
-        if (strcmp(hash, it->hash) != 0)
-            batch_refuse(b, it, GRPC_STATUS_FAILED_PRECONDITION,
-                         "idempotency_key %s was already used for a different request", it->key);
-        else
-            it->resp = k->stored; /* NULL for an owner: copied once it has its answer */
+    batch_item *it = &b->items[i];
+    idem_state st = idem_batch_check(b->keys, i);
+    if (st == IDEM_CONFLICT) {
+        batch_refuse(b, it, GRPC_STATUS_FAILED_PRECONDITION,
+                     "idempotency_key %s was already used for a different request", it->key);
         return;
     }
+    if (st == IDEM_REPLAY)
+        return; /* its answer may not be built yet: idem_batch_replay, once it is */
     b->kind->apply(b, it);
     if (it->code == GRPC_STATUS_OK) {
-        k->owner = it;
+        idem_batch_take(b->keys, i);
         it->is_new = true;
         b->napplied++;
     }
@@ -255,53 +136,9 @@ static int publish(batch *b, db_conn *conn)
     return rc;
 }
 
-/* Sends (into the open pipeline) the answers of the keys this attempt
- * answered, and gives back the keys it claimed for refused items only. */
-static void finish_keys(batch *b, db_conn *conn)
-{
-    db_array dropped, rows, hashes, resps;
-    db_array_init(&dropped);
-    db_array_init(&rows);
-    db_array_init(&hashes);
-    db_array_init(&resps);
-    bool any = false;
-    for (size_t i = 0; i < b->nkeys; i++) {
-        batch_key *k = &b->keys[i];
-        if (!k->is_claimed)
-            continue;
-        any = true;
-        if (k->owner == NULL) {
-            db_array_text(&dropped, k->row);
-            continue;
-        }
-        size_t n = protobuf_c_message_get_packed_size(k->owner->resp);
-        uint8_t *buf = xmalloc(n + 1);
-        protobuf_c_message_pack(k->owner->resp, buf);
-        db_array_text(&rows, k->row);
-        db_array_text(&hashes, k->owner->hash);
-        db_array_hex(&resps, buf, n);
-        free(buf);
-    }
-    if (any) {
-        const char *p[] = { db_array_str(&dropped), db_array_str(&rows), db_array_str(&hashes),
-                            db_array_str(&resps) };
-        db_pipe_send(conn, "idem_finish_many", 4, p);
-    }
-    db_array_free(&dropped);
-    db_array_free(&rows);
-    db_array_free(&hashes);
-    db_array_free(&resps);
-}
-
 static void attempt_reset(batch *b)
 {
-    for (size_t i = 0; i < b->nkeys; i++) {
-        batch_key *k = &b->keys[i];
-        k->is_claimed = false;
-        k->stored_hash = NULL;
-        k->stored = NULL;
-        k->owner = NULL;
-    }
+    idem_batch_attempt(b->keys);
     for (size_t i = 0; i < b->n; i++) {
         batch_item *it = &b->items[i];
         it->ch = it->want;
@@ -323,44 +160,45 @@ static int batch_body(db_conn *conn, void *arg)
 {
     batch *b = arg;
     attempt_reset(b);
-    size_t unclaimed = 0;
-    int rc = claim_and_lock(b, conn, &unclaimed);
-    if (rc == 0 && unclaimed > 0)
-        rc = load_stored(b, conn);
+    size_t earlier = 0;
+    int rc = claim_and_lock(b, conn, &earlier);
+    if (rc == 0 && earlier > 0)
+        rc = idem_batch_load(b->keys, conn);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < b->n; i++)
-        decide(b, &b->items[i]);
+        decide(b, i);
     for (size_t i = 0; i < b->n; i++)
-        if (b->items[i].is_new)
+        if (b->items[i].is_new) {
             b->items[i].resp = b->kind->answer(b->c, &b->items[i].ch);
+            idem_batch_answer(b->keys, i, b->items[i].resp);
+        }
     for (size_t i = 0; i < b->n; i++)
         if (b->items[i].resp == NULL && b->items[i].code == GRPC_STATUS_OK)
-            b->items[i].resp = b->items[i].k->owner->resp;
-    if (b->napplied == 0 && unclaimed == b->nkeys)
+            b->items[i].resp = idem_batch_replay(b->keys, i);
+    if (!idem_batch_has_claims(b->keys))
         return 0; /* only replays: nothing to write */
     /* The writes read nothing back: one round trip for them and COMMIT. */
-    const char *stmts[] = { b->kind->write_stmt, "idem_finish_many" };
-    if ((rc = ev_outbox_prepare(conn)) < 0 || (rc = db_pipe_begin(conn, stmts, 2)) < 0)
+    const char *stmts[] = { b->kind->write_stmt };
+    if ((rc = ev_outbox_prepare(conn)) < 0 || (rc = db_pipe_begin(conn, stmts, 1)) < 0)
         return rc;
     if (b->napplied > 0) {
         b->kind->write(b, conn);
         rc = publish(b, conn);
     }
-    if (rc == 0 && unclaimed < b->nkeys)
-        finish_keys(b, conn);
-    if (rc == 0)
+    if (rc == 0) {
+        idem_batch_send_finish(b->keys, conn);
         db_pipe_send_commit(conn);
+    }
     int finished = db_pipe_finish(conn);
     return rc < 0 ? rc : finished;
 }
 
 int batch_run(batch *b)
 {
-    gather_keys(b);
     int rc = db_tx(users.db, DB_READ_COMMITTED, batch_body, b);
     if (rc < 0)
-        return fail_db(b->c, rc);
+        return check_fail_db(b->c, rc);
     if (b->napplied > 0)
         ev_relay_kick(users.relay);
     return GRPC_STATUS_OK;

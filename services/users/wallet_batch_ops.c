@@ -107,7 +107,7 @@ static int reserve_item_check(batch *b, size_t i,
     snprintf(field, sizeof field, "items[%zu].amount", i);
     if (check_idempotency_key(c, req->idempotency_key) != 0)
         return batch_fail_item(b, i);
-    if (check_money(c, field, req->amount, &cur) != 0)
+    if (wallet_check_amount(c, field, req->amount, &cur) != 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "items[%zu].lot_id must be a positive id",
@@ -115,11 +115,9 @@ static int reserve_item_check(batch *b, size_t i,
     if (req->user_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                         "items[%zu].user_id must be a positive id", i);
-    b->items[i] = (batch_item){
-        .req = &req->base, .key = req->idempotency_key,
-        .want = { .kind = "reserve", .user_id = req->user_id, .currency = cur,
-                  .amount = req->amount->units, .lot_id = req->lot_id },
-    };
+    const ledger_change want = { .kind = "reserve", .user_id = req->user_id, .currency = cur,
+                                 .amount = req->amount->units, .lot_id = req->lot_id };
+    batch_set_item(b, i, req->idempotency_key, &req->base, &want);
     return GRPC_STATUS_OK;
 }
 
@@ -282,10 +280,8 @@ int wallet_release_batch(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
         if (item->hold_id <= 0)
             return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                             "items[%zu].hold_id must be a positive id", i);
-        b->items[i] = (batch_item){
-            .req = &item->base, .key = item->idempotency_key,
-            .want = { .kind = "release", .hold_id = item->hold_id },
-        };
+        const ledger_change want = { .kind = "release", .hold_id = item->hold_id };
+        batch_set_item(b, i, item->idempotency_key, &item->base, &want);
     }
     if ((rc = batch_run(b)) != 0)
         return rc;

@@ -3,8 +3,8 @@
 -- ledger entries, outbox row (marked sent so the relay leaves it alone).
 \set uid random(:umin, :umax)
 BEGIN;
-INSERT INTO idempotency_keys (method, key, request_hash, response)
-    VALUES ('ReserveFunds', 'pgbench-' || gen_random_uuid(), 'pgbench', '\x00');
+INSERT INTO idem_keys (scope, caller, key, request_hash, response)
+    VALUES ('ReserveFunds', 'pgbench', 'pgbench-' || gen_random_uuid(), 'pgbench', '\x00');
 UPDATE wallets SET reserved = reserved + 1, updated_at = now()
     WHERE user_id = :uid AND currency = 'RUB' AND total - reserved >= 1;
 INSERT INTO holds (user_id, currency, lot_id, amount) VALUES (:uid, 'RUB', 1, 1);

@@ -84,12 +84,12 @@ def ledger_of_hold(ledger, hold_id, kind):
 
 def counts(ledger):
     return ledger.one("SELECT (SELECT count(*) FROM holds), (SELECT count(*) FROM ledger_tx), "
-                      "(SELECT count(*) FROM idempotency_keys), "
+                      "(SELECT count(*) FROM idem_keys), "
                       "(SELECT count(*) FROM event_outbox)")
 
 
 def key_stored(ledger, method, key):
-    return ledger.one("SELECT count(*) FROM idempotency_keys WHERE method = %s AND key = %s",
+    return ledger.one("SELECT count(*) FROM idem_keys WHERE scope = %s AND key = %s",
                       method, key)[0] == 1
 
 
@@ -349,7 +349,7 @@ def test_batch_keys_are_the_calling_identitys_own(wallet_stub, service_md, admin
     assert (res[0].status.code, res[0].status.message) == (
         code(PRECOND), "idempotency_key %s was already used for a different request" % key)
     for k in (item.idempotency_key, key):
-        assert ledger.one("SELECT count(*) FROM idempotency_keys WHERE method = 'ReserveFunds' "
+        assert ledger.one("SELECT count(*) FROM idem_keys WHERE scope = 'ReserveFunds' "
                           "AND key = %s", k)[0] == 2
     assert len(ledger.holds(a.id)) == 4
     assert ledger.assert_wallet_consistent(a.id) == (10000, 600)
