@@ -144,6 +144,8 @@ int rpc__config_load(const rpc_service *svc, char *err, size_t errlen);
 void rpc__post_request(rpc_server *s, rpc__method_rt *mr);
 void rpc__call_free(rpc_call *c);
 void rpc__stream_unlink(rpc_server *s, struct rpc_stream *st);
+/** True on a thread that polls the completion queue (or the standby). */
+bool rpc__on_polling_thread(void);
 
 /* rpc_pool.c */
 /** Sizes the pools from rpc__cfg and starts their workers. */

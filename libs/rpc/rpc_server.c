@@ -141,9 +141,17 @@ static void dispatch(rpc_server *s, rpc__tag *t, bool ok)
     }
 }
 
+static _Thread_local bool is_polling_thread;
+
+bool rpc__on_polling_thread(void)
+{
+    return is_polling_thread;
+}
+
 static void *poller_main(void *arg)
 {
     rpc_server *s = arg;
+    is_polling_thread = true;
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(
             s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -163,6 +171,7 @@ static void *poller_main(void *arg)
 static void *standby_main(void *arg)
 {
     rpc_server *s = arg;
+    is_polling_thread = true;
     int64_t after_us = rpc__cfg.standby_ms * 1000;
     struct timespec nap = { 0, 5 * 1000 * 1000 };
     while (!atomic_load(&s->standby_exit)) {
