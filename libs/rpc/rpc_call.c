@@ -70,8 +70,7 @@ void rpc__count(rpc_call *c, int code)
     if (m == NULL) {
         char labels[300];
         snprintf(labels, sizeof labels, "method=\"%s\",code=\"%d\"", c->mr->m->name, code);
-        m = mx_counter("gavel_rpc_requests_total", "gRPC calls by method and status.",
-                       labels);
+        m = rpc__metric("gavel_rpc_requests_total", labels);
         atomic_store(&c->mr->codes[code], m);
     }
     mx_add(m, 1);

@@ -35,6 +35,14 @@ const mx_entry rpc__runtime_metrics[] = {
     { 0 },
 };
 
+mx_metric *rpc__metric(const char *name, const char *labels)
+{
+    for (const mx_entry *e = rpc__runtime_metrics; e->name != NULL; e++)
+        if (strcmp(e->name, name) == 0)
+            return e->make(e->name, e->help, labels);
+    panic("rpc: series %s is not in rpc__runtime_metrics", name);
+}
+
 static const char *type_name(const cfg_entry *e)
 {
     return e->type == CFG_INT ? "int" : e->type == CFG_BOOL ? "bool" : "str";

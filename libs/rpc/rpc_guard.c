@@ -45,13 +45,8 @@ static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
 static void metrics_init(void)
 {
-    m_resets = mx_counter("gavel_rpc_reset_calls_total",
-                          "Calls that arrived without their request message or were "
-                          "cancelled at once (reset HTTP/2 streams).",
-                          NULL);
-    m_closed = mx_counter("gavel_rpc_connections_closed_total",
-                          "Connections the server shut down, by reason.",
-                          "reason=\"reset_flood\"");
+    m_resets = rpc__metric("gavel_rpc_reset_calls_total", NULL);
+    m_closed = rpc__metric("gavel_rpc_connections_closed_total", "reason=\"reset_flood\"");
 }
 
 /* The slot counting peer: its own, else the one idle longest. Under guard_mu. */

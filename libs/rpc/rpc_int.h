@@ -158,6 +158,12 @@ void rpc__pool_resume(rpc__pool *p, rpc_call *c);
 /** Lets idle workers leave once the drain is over and joins them all. */
 void rpc__pools_stop(rpc_server *s);
 
+/* rpc_describe.c */
+/** The runtime's series name with labels (borrowed, lives for the process),
+ *  made from its row in rpc__runtime_metrics, the one place its type and
+ *  help are written. An unknown name is a broken invariant. */
+mx_metric *rpc__metric(const char *name, const char *labels);
+
 /* rpc_log.c */
 /** Logs a failed call's method, status and message, within the per-second
  *  budget of its kind (any thread). */

@@ -122,13 +122,9 @@ static void pool_start(rpc_server *s, rpc__pool_id id, int64_t threads, int64_t 
     pthread_cond_init(&p->cv, NULL);
     char labels[64];
     snprintf(labels, sizeof labels, "pool=\"%s\"", p->name);
-    p->m_queued = mx_gauge("gavel_rpc_pool_queued", "Calls waiting for a worker, by pool.",
-                           labels);
-    p->m_busy = mx_gauge("gavel_rpc_pool_busy", "Workers running a call, by pool.", labels);
-    p->m_refused = mx_counter("gavel_rpc_pool_refused_total",
-                              "Calls refused with RESOURCE_EXHAUSTED because their pool's "
-                              "queue was full, by pool.",
-                              labels);
+    p->m_queued = rpc__metric("gavel_rpc_pool_queued", labels);
+    p->m_busy = rpc__metric("gavel_rpc_pool_busy", labels);
+    p->m_refused = rpc__metric("gavel_rpc_pool_refused_total", labels);
     p->threads = xcalloc((size_t)p->nthreads, sizeof *p->threads);
     for (int i = 0; i < p->nthreads; i++)
         if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0)

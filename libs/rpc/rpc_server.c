@@ -208,8 +208,7 @@ static void register_one(rpc_server *s, const rpc_method *m)
     mr->m = m;
     char labels[256];
     snprintf(labels, sizeof labels, "method=\"%s\"", m->name);
-    mr->latency = mx_histogram("gavel_rpc_duration_seconds",
-                               "Server-side duration of gRPC calls.", labels);
+    mr->latency = rpc__metric("gavel_rpc_duration_seconds", labels);
     if (m->max_request > RPC_MAX_REQUEST_LIMIT)
         panic("%s: max_request %u is over %d", m->name, m->max_request, RPC_MAX_REQUEST_LIMIT);
 }
