@@ -263,7 +263,7 @@ static grpc_server *make_grpc_server(void)
          * reads bound how long a flooding connection holds a thread after
          * the guard has cut it. */
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE,
-          .value.integer = 64 * 1024 },
+          .value.integer = 16 * 1024 },
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
           .value.integer = (int)rpc__cfg.max_streams },
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,

@@ -22,11 +22,17 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import hyperframe.frame
 
 import gavel_harness as h
 from gavel_harness import users_pb2, users_pb2_grpc
 
 RESETS = 20000
+# The promise is 100 ms, checked on the plain build. Under ASan every one of
+# gRPC's per-stream allocations costs several times more and one run in a
+# few stalls 300-500 ms; before the guard the plain build stalled 1.3 s and
+# the sanitizer build far longer, so 600 ms still tells the two apart.
+STALL_LIMIT = 0.600 if h.is_asan_build() else 0.100
 
 
 def host_port(daemon):
@@ -121,7 +127,7 @@ def test_a_rapid_reset_flood_is_cut_and_does_not_stall_other_clients(users, wall
     assert len(latencies) > 20
     worst = max(latencies)
     print("rapid reset: worst GetBalance %.1f ms over %d calls" % (worst * 1e3, len(latencies)))
-    assert worst < 0.100 * h.SLOW, "a GetBalance took %.0f ms during the flood" % (worst * 1e3)
+    assert worst < STALL_LIMIT, "a GetBalance took %.0f ms during the flood" % (worst * 1e3)
     assert h.metric_value(users, "gavel_rpc_connections_closed_total",
                           'reason="reset_flood"') > closed_before
     assert "HTTP/2 rapid reset" in users.log_text()
@@ -135,31 +141,50 @@ def test_a_connection_that_never_speaks_http2_is_closed_after_the_handshake_time
     assert took < 8 * h.SLOW  # GAVEL_RPC_HANDSHAKE_MS, 5 s by default
 
 
+def goaway_in(received):
+    """The (error code, debug data) of the first GOAWAY frame in the bytes
+    the server sent, or None. Read frame by frame with hyperframe rather than
+    through h2's state machine, which raises on a PING that follows the
+    GOAWAY in one read."""
+    buf = memoryview(received)
+    while len(buf) >= 9:
+        frame, length = hyperframe.frame.Frame.parse_frame_header(buf[:9])
+        if len(buf) < 9 + length:
+            return None
+        frame.parse_body(buf[9:9 + length])
+        if isinstance(frame, hyperframe.frame.GoAwayFrame):
+            return frame.error_code, frame.additional_data
+        buf = buf[9 + length:]
+    return None
+
+
 def test_pinging_without_calls_gets_goaway_too_many_pings(users):
     sock = socket.create_connection(host_port(users))
     conn = h2_client()
     sock.sendall(conn.data_to_send())
     sock.settimeout(0.05)
+    received = b""
     ended = None
     for _ in range(100):
         conn.ping(b"gavel-pi")
-        sock.sendall(conn.data_to_send())
         try:
+            sock.sendall(conn.data_to_send())
             data = sock.recv(1 << 16)
         except socket.timeout:
             continue
+        except OSError:
+            break
         if not data:
             break
-        for ev in conn.receive_data(data):
-            if isinstance(ev, h2.events.ConnectionTerminated):
-                ended = ev
-        sock.sendall(conn.data_to_send())
+        received += data
+        ended = goaway_in(received)
         if ended is not None:
             break
     sock.close()
     assert ended is not None, "100 pings in a row without calls were all accepted"
-    assert ended.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
-    assert ended.additional_data == b"too_many_pings"
+    code, debug = ended
+    assert code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, code
+    assert debug == b"too_many_pings", debug
 
 
 def rss_kib(daemon):
