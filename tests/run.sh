@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test (after build/ and build-asan/ are built): every unit test binary
-# of both builds, then the pytest system suite once against each build, all
-# against a private test stack (.run-test/, its own ports) so a running
+# of both builds, then the pytest system suite once against each build (the
+# two side by side, then the latency-bound tests alone), all against private
+# test stacks (.run-test/ and .run-test-asan/, their own ports) so a running
 # `make run` never collides. Ends with one line "N passed, M failed" and exits
 # nonzero when anything failed.
 set -euo pipefail
@@ -10,28 +11,47 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 STACK=$ROOT/deploy/dev/stack.sh
 
-# The test stack: fixed, distinct from the dev stack's defaults.
-export RUN_DIR=$ROOT/.run-test
-export BUILD=$ROOT/build               # where stack.sh finds gavel-devbroker
-export GAVEL_PG_PORT=55532
-export GAVEL_REDIS_PORT=56479
-export GAVEL_PORT_BASE_GRPC=50150
-export GAVEL_PORT_BASE_METRICS=9200
-export GAVEL_GATEWAY_PORT=8180
-
 UNIT_TIMEOUT=120
+# What pytest runs: tests/ unless GAVEL_TEST_PATHS names some of it (a
+# developer's quicker run; CI never sets it).
+PYTEST_PATHS=${GAVEL_TEST_PATHS:-tests/}
 PYTEST_TIMEOUT=900
 ASAN_ENV=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
 
+# The test stacks: fixed ports, distinct from the dev stack's defaults; one
+# per build, so the two system suites can run side by side.
+stack_env() {  # $1: build or build-asan; prints the stack's variables
+    if [[ $1 == build ]]; then
+        echo "RUN_DIR=$ROOT/.run-test GAVEL_PG_PORT=55532 GAVEL_REDIS_PORT=56479"
+        echo "GAVEL_PORT_BASE_GRPC=50150 GAVEL_PORT_BASE_METRICS=9200 GAVEL_GATEWAY_PORT=8180"
+    else  # tests add 100 to a daemon's ports for a second instance: keep clear
+        echo "RUN_DIR=$ROOT/.run-test-asan GAVEL_PG_PORT=55533 GAVEL_REDIS_PORT=56480"
+        echo "GAVEL_PORT_BASE_GRPC=50350 GAVEL_PORT_BASE_METRICS=9450 GAVEL_GATEWAY_PORT=8380"
+    fi
+}
+
+export BUILD=$ROOT/build               # where stack.sh finds gavel-devbroker
+# shellcheck disable=SC2046 # the variables are words without spaces
+export $(stack_env build)              # the unit tests' stack
+
 passed=0
 failed=0
+declare -A suite_pid=()
 failures=()
 pass() { passed=$((passed + 1)); echo "PASS $1"; }
 fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1${2:+ ($2)}"; }
 
+stop_stacks() {
+    local b
+    for b in build build-asan; do
+        # shellcheck disable=SC2046 # the variables are words without spaces
+        (export $(stack_env "$b"); "$STACK" stop >/dev/null 2>&1) || return 1
+    done
+}
+
 summary_and_exit() {
-    "$STACK" stop >/dev/null 2>&1 || echo "run.sh: warning: could not stop the test stack" >&2
+    stop_stacks || echo "run.sh: warning: could not stop the test stacks" >&2
     trap - EXIT
     echo
     if (( ${#failures[@]} )); then
@@ -43,24 +63,27 @@ summary_and_exit() {
     exit 0
 }
 
-trap '"$STACK" stop >/dev/null 2>&1 || true' EXIT
+trap 'stop_stacks || true' EXIT
 trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
 
 # A fresh test stack: stop whatever a previous run left (including daemons the
 # system tests started), wipe its state, start PostgreSQL, Redis, the broker.
 fresh_stack() {
-    local log
-    "$STACK" stop >/dev/null
-    rm -rf "$RUN_DIR"
-    log=$(mktemp)
-    if ! "$STACK" infra >"$log" 2>&1; then
-        cat "$log" >&2
-        rm -f "$log"
+    if ! fresh_stack_quiet; then
         fail "test stack (deploy/dev/stack.sh infra)"
         summary_and_exit
     fi
+}
+
+# The same without the bookkeeping, for a subshell: 0, or 1 with the log.
+fresh_stack_quiet() {
+    "$STACK" stop >/dev/null
+    rm -rf "$RUN_DIR"
     mkdir -p "$RUN_DIR/logs"
-    mv -f "$log" "$RUN_DIR/logs/infra.log"
+    if ! "$STACK" infra >"$RUN_DIR/logs/infra.log" 2>&1; then
+        cat "$RUN_DIR/logs/infra.log" >&2
+        return 1
+    fi
     export GAVEL_TEST_RUN_DIR=$RUN_DIR
     export GAVEL_TEST_PG_DSN="host=127.0.0.1 port=$GAVEL_PG_PORT user=gavel dbname=gavel_test"
     export GAVEL_TEST_REDIS=127.0.0.1:$GAVEL_REDIS_PORT
@@ -99,23 +122,66 @@ for b in build build-asan; do
 done
 
 # ---- system tests -----------------------------------------------------------------------
-for b in build build-asan; do
-    name="pytest tests/ against $b"
-    echo "== system tests: $name"
-    fresh_stack
-    env_extra=()
-    [[ $b == build-asan ]] && env_extra=("${ASAN_ENV[@]}")
-    rc=0
-    env ${env_extra[@]+"${env_extra[@]}"} \
-        GAVEL_TEST_BUILD="$ROOT/$b" \
-        PYTHONPATH="$ROOT/$b/py:$ROOT/build/py:$ROOT/tests${PYTHONPATH:+:$PYTHONPATH}" \
-        timeout -k 30 "$PYTEST_TIMEOUT" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/ \
-        </dev/null || rc=$?
-    case $rc in
-        0) pass "$name" ;;
-        5) fail "$name" "pytest collected no tests" ;;
-        *) fail "$name" "$(explain_rc "$rc" "$PYTEST_TIMEOUT")" ;;
+# The two builds' suites run side by side, each on a stack of its own (its
+# own RUN_DIR and ports, so nothing is shared but the CPUs); the tests marked
+# `latency` (they assert a bound on time, e.g. PlaceBid p99 under a login
+# flood) then run alone, one build after the other, on a quiet machine.
+
+# Runs pytest over tests/ against build $1 with marker expression $2, in a
+# fresh stack of that build's own; output to $3. Returns pytest's status
+# (or 90 when the stack did not start).
+system_suite() {
+    local b=$1 marks=$2 out=$3 rc=0 env_extra=()
+    (
+        # shellcheck disable=SC2046 # the variables are words without spaces
+        export $(stack_env "$b")
+        fresh_stack_quiet || exit 90
+        [[ $b == build-asan ]] && env_extra=("${ASAN_ENV[@]}")
+        env ${env_extra[@]+"${env_extra[@]}"} \
+            GAVEL_TEST_BUILD="$ROOT/$b" \
+            PYTHONPATH="$ROOT/$b/py:$ROOT/build/py:$ROOT/tests${PYTHONPATH:+:$PYTHONPATH}" \
+            timeout -k 30 "$PYTEST_TIMEOUT" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+            -m "$marks" $PYTEST_PATHS </dev/null
+    ) >"$out" 2>&1 || rc=$?
+    return "$rc"
+}
+
+note_suite() {  # $1 name, $2 status, $3 output file
+    echo "== system tests: $1"
+    cat "$3"
+    case $2 in
+        0) pass "$1" ;;
+        5) fail "$1" "pytest collected no tests" ;;
+        90) fail "$1" "the test stack did not start" ;;
+        *) fail "$1" "$(explain_rc "$2" "$PYTEST_TIMEOUT")" ;;
     esac
+}
+
+"$STACK" stop >/dev/null 2>&1 || true   # the unit tests' stack
+logs=$(mktemp -d)
+declare -A suite_rc=()
+echo "== system tests: pytest tests/ against build and build-asan, side by side"
+for b in build build-asan; do
+    system_suite "$b" "not latency" "$logs/$b.txt" &
+    suite_pid[$b]=$!
 done
+for b in build build-asan; do
+    rc=0
+    wait "${suite_pid[$b]}" || rc=$?
+    suite_rc[$b]=$rc
+done
+for b in build build-asan; do
+    note_suite "pytest tests/ against $b" "${suite_rc[$b]}" "$logs/$b.txt"
+done
+for b in build build-asan; do
+    rc=0
+    system_suite "$b" "latency" "$logs/$b-latency.txt" || rc=$?
+    # A developer's GAVEL_TEST_PATHS may hold no latency test at all.
+    [[ -n ${GAVEL_TEST_PATHS:-} && $rc == 5 ]] && rc=0
+    # shellcheck disable=SC2046
+    (export $(stack_env "$b"); "$STACK" stop >/dev/null 2>&1) || true
+    note_suite "pytest tests/ -m latency against $b, alone" "$rc" "$logs/$b-latency.txt"
+done
+rm -rf "$logs"
 
 summary_and_exit

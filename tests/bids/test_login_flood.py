@@ -23,6 +23,8 @@ import pytest
 import gavel_harness as h
 from gavel_harness import users_pb2
 
+pytestmark = pytest.mark.latency
+
 FLOOD_CONCURRENCY = 256
 FLOOD_SECONDS = 10
 

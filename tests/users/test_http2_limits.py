@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import pytest
 import h2.config
 import h2.connection
 import h2.errors
@@ -88,6 +89,7 @@ def reset_flood_bytes(token, n):
     return c, preface + c.data_to_send()
 
 
+@pytest.mark.latency
 def test_a_rapid_reset_flood_is_cut_and_does_not_stall_other_clients(users, wallet_stub,
                                                                      new_account):
     who = new_account()
