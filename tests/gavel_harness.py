@@ -168,6 +168,7 @@ class Daemon:
         self.svc = svc
         self.binary = os.path.join(build_dir(), "bin", "gavel-" + svc)
         self.env = stack.daemon_env(svc)
+        # The gateway's gRPC port serves health only; the others' serve their API.
         self.addr = self.env["GAVEL_%s_ADDR" % svc.upper()]
         self.log_path = os.path.join(stack.run_dir, "logs", "%s.pytest.log" % svc)
         self.proc = None
@@ -272,6 +273,80 @@ class Daemon:
     def sanitizer_reports(self, since=None):
         text = self.log_text(since)
         return [m for m in SANITIZER_MARKERS if m in text]
+
+
+class Gateway(Daemon):
+    """gavel-gateway: a Daemon whose API is HTTP on GAVEL_GATEWAY_PORT."""
+
+    def __init__(self, stack, svc="gateway"):
+        super().__init__(stack, svc)
+
+    @property
+    def host(self):
+        return self.env.get("GAVEL_GATEWAY_BIND", "127.0.0.1")
+
+    @property
+    def port(self):
+        return int(self.env["GAVEL_GATEWAY_PORT"])
+
+    @property
+    def base_url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    def connection(self, timeout=None):
+        """A new keep-alive HTTP/1.1 connection (http.client)."""
+        import http.client
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout or RPC_TIMEOUT)
+
+
+class HttpAnswer:
+    """One HTTP answer: status, headers (lower-cased names) and body, with
+    the body parsed as JSON when it is JSON."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.json = None
+        if body and headers.get("content-type", "").startswith("application/json"):
+            self.json = json.loads(body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    @property
+    def error(self):
+        """The error object of an error answer, or None."""
+        return (self.json or {}).get("error")
+
+    def __repr__(self):
+        return "<HTTP %d %s>" % (self.status, self.body[:300])
+
+
+def http_request(gw_or_conn, method, path, body=None, token=None, headers=None, raw=None,
+                 timeout=None):
+    """Sends one request to the gateway (a Gateway, or an open
+    http.client connection to reuse) and returns an HttpAnswer. body is
+    dumped as JSON; raw sends those bytes as they are."""
+    conn = gw_or_conn.connection(timeout) if isinstance(gw_or_conn, Gateway) else gw_or_conn
+    hdrs = dict(headers or {})
+    if token is not None:
+        hdrs["Authorization"] = "Bearer " + token
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    if data is None and method in ("POST", "PUT", "PATCH"):
+        data = b""
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        payload = r.read()
+        return HttpAnswer(r.status, {k.lower(): v for k, v in r.getheaders()},
+                          payload.decode("utf-8", "replace"))
+    finally:
+        if conn is not gw_or_conn:
+            conn.close()
 
 
 # ---- metrics ---------------------------------------------------------------------------
