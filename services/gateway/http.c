@@ -313,7 +313,8 @@ static int put_headers(struct lws *wsi, gw_req *r, bool is_closing, unsigned cha
                                          &p, end) == 0;
     if (ok && r->out_len > 0)
         ok = ADD_HDR("content-type:", "application/json", 16);
-    ok = ok && lws_add_http_header_content_length(wsi, r->out_len, &p, end) == 0;
+    if (r->status != 204)
+        ok = ok && lws_add_http_header_content_length(wsi, r->out_len, &p, end) == 0;
     ok = ok && ADD_HDR("x-request-id:", r->request_id, strlen(r->request_id));
     ok = ok && ADD_HDR("cache-control:", "no-store", 8);
     if (ok && r->cors_origin != NULL) {
@@ -328,6 +329,8 @@ static int put_headers(struct lws *wsi, gw_req *r, bool is_closing, unsigned cha
     }
     if (ok && r->allow != NULL)
         ok = ADD_HDR("allow:", r->allow, strlen(r->allow));
+    if (ok && r->is_auth_refused)
+        ok = ADD_HDR("www-authenticate:", "Bearer", 6);
     if (ok && r->retry_after_s > 0) {
         int n = snprintf(num, sizeof num, "%lld", (long long)r->retry_after_s);
         ok = ADD_HDR("retry-after:", num, n);

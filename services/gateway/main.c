@@ -20,7 +20,7 @@ static int gw_post_init(void)
 {
     char err[512];
     if (gw_channels_init(err, sizeof err) < 0 || gw_routes_init(err, sizeof err) < 0 ||
-        gw_http_init(err, sizeof err) < 0) {
+        gw_openapi_init(err, sizeof err) < 0 || gw_http_init(err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -30,6 +30,7 @@ static int gw_post_init(void)
 static void gw_pre_exit(void)
 {
     gw_http_free();
+    gw_openapi_free();
     gw_routes_free();
     gw_channels_free();
 }

@@ -66,6 +66,7 @@ typedef struct gw_req {
     int64_t retry_after_s;      /* 0: no Retry-After */
     const char *allow;          /* Allow header (405, OPTIONS), or NULL */
     bool is_preflight;          /* an answered CORS preflight */
+    bool is_auth_refused;       /* 401 at the edge: WWW-Authenticate */
     unsigned char *out;         /* the body, GW_HDR_ROOM + LWS_PRE bytes after its buffer start */
     size_t out_len;
 } gw_req;

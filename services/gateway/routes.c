@@ -53,8 +53,6 @@ CALL(bids, Bids, bids, GetLotState, get_lot_state);
 CALL(bids, Bids, bids, SetAutoBid, set_auto_bid);
 CALL(bids, Bids, bids, CancelAutoBid, cancel_auto_bid);
 
-void gw_openapi_serve(gw_req *r);
-
 #define R GW_RATE_READ
 #define W GW_RATE_WRITE
 #define A GW_RATE_AUTH

@@ -82,6 +82,14 @@ const char *gw_route_param(const gw_route *r, size_t i);
 const char *gw_route_param_json(const gw_route *r, size_t i);
 /** Counts an answer of the row (NULL: unmatched) in the series. Any thread. */
 void gw_routes_count(const gw_route *r, int status);
+/* ---- openapi.c ---- */
+
+/** Builds /openapi.json from the table (after gw_routes_init); 0 or -1. */
+int gw_openapi_init(char *err, size_t errlen);
+void gw_openapi_free(void);
+/** The gateway's own route: answers r with the document. */
+void gw_openapi_serve(gw_req *r);
+
 /** The rpc methods the table calls, NULL-terminated (rpc_service.calls). */
 const rpc_client_method *const *gw_routes_calls(void);
 

@@ -1,5 +1,7 @@
 """The gateway starts beside the real daemons, answers HTTP on its port and
-drains on SIGTERM."""
+lets a WebSocket upgrade happen on /ws only."""
+import socket
+
 import gavel_harness as h
 
 
@@ -11,7 +13,6 @@ def test_gateway_answers_unknown_route_with_404_json(gateway):
 
 
 def test_gateway_refuses_websocket_upgrade_off_ws_path(gateway):
-    import socket
     with socket.create_connection((gateway.host, gateway.port), timeout=5) as s:
         s.sendall(b"GET /api/v1/lots HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                   b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
