@@ -513,8 +513,12 @@ static int on_request(struct lws *wsi, gw_conn *c, const char *uri, size_t len)
 static int on_body(gw_conn *c, const void *in, size_t len)
 {
     gw_req *r = c->req;
+    if (r != NULL && r->out != NULL)
+        return 0; /* refused already (411, 413): the connection closes after the answer */
     if (r == NULL || r->body == NULL || r->body_len + len >= r->body_cap)
         return -1;
+    if (len == 0) /* lws's empty body of a POST with Content-Length: 0 */
+        return 0;
     memcpy(r->body + r->body_len, in, len);
     r->body_len += len;
     return 0;
@@ -523,6 +527,8 @@ static int on_body(gw_conn *c, const void *in, size_t len)
 static int on_body_done(gw_conn *c)
 {
     gw_req *r = c->req;
+    if (r != NULL && r->out != NULL)
+        return 0;
     if (r == NULL || r->body == NULL)
         return -1;
     r->body[r->body_len] = '\0';

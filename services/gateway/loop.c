@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
 #include "http.h"
 #include "loop.h"
 
@@ -166,6 +167,7 @@ static void *worker_main(void *arg)
         uv_async_send(&lp.wake);
     }
     pthread_mutex_unlock(&lp.mu);
+    rds_thread_close(); /* the Redis connection of this thread (token revocation checks) */
     return NULL;
 }
 

@@ -69,7 +69,7 @@ static void add_query_params(json_t *params, json_t *schemas, const gw_route *r)
             continue;
         }
         const ProtobufCMessageDescriptor *sub = f->descriptor;
-        pbj_schema_ref(sub, 0, schemas);
+        json_decref(pbj_schema_ref(sub, 0, schemas));
         for (unsigned k = 0; k < sub->n_fields; k++) {
             const ProtobufCFieldDescriptor *sf = &sub->fields[k];
             if (sf->type == PROTOBUF_C_TYPE_MESSAGE)
