@@ -391,3 +391,13 @@ def test_openapi_document_is_consistent(rest):
     for name, s in schemas.items():
         for ref in [r for r in json.dumps(s).split('"') if r.startswith("#/components/")]:
             assert ref.split("/")[-1] in schemas, (name, ref)
+
+
+def test_docs_rest_lists_exactly_the_served_routes(rest):
+    import os
+    import re
+    text = open(os.path.join(h.ROOT, "docs", "rest.md")).read()
+    listed = set(re.findall(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \|", text, re.M))
+    _, ops = documented(rest)
+    assert listed == ops, ("served but not in docs/rest.md: %s; listed but not served: %s"
+                           % (sorted(ops - listed), sorted(listed - ops)))
