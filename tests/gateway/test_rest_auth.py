@@ -179,3 +179,33 @@ def test_public_routes_ignore_any_token_and_use_the_gateways_identity(rest, peop
     assert a.status == 200, a
     a = rest.call("POST", "/api/v1/auth/login", {"email": b.email, "password": "wrong-pass-1"})
     assert a.status == 401 and re.search("password|credentials", a.error["message"]), a
+
+
+def test_users_service_sees_the_real_client_address_of_a_login(rest, people, stack, users):
+    """The gateway sends Login with its service identity and the client's
+    address (x-client-addr): the users throttle counts the browser, not the
+    gateway. A gateway on ::1 makes the two differ (it reaches users from
+    127.0.0.1)."""
+    d = h.Gateway(stack)
+    d.env.update({"GAVEL_GATEWAY_BIND": "::1", "GAVEL_GATEWAY_PORT": str(d.port + 70),
+                  "GAVEL_GATEWAY_ADDR": "127.0.0.1:%d" % (d.port + 71),
+                  "GAVEL_METRICS_PORT": "0"})
+    d.addr = d.env["GAVEL_GATEWAY_ADDR"]
+    d.start()
+    try:
+        rid = "gw-client-addr-%d" % time.time_ns()
+        import http.client
+        conn = http.client.HTTPConnection("::1", d.port, timeout=10 * h.SLOW)
+        a = h.http_request(conn, "POST", "/api/v1/auth/login",
+                           {"email": people["bidder"].email, "password": "wrong-pass-123"},
+                           headers={"X-Request-Id": rid})
+        conn.close()
+        assert a.status == 401, a
+
+        def logged():
+            return [ln for ln in users.log_text().splitlines()
+                    if rid in ln and "login failed" in ln]
+        line = h.wait_until(logged, 10, what="the users service's failed-login line")[0]
+        assert "client ::1" in line, line
+    finally:
+        d.stop()

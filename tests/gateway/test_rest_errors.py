@@ -379,3 +379,20 @@ def test_unknown_verbs_and_bodies_without_length_are_refused(gateway):
     out = raw_exchange(gateway, b"POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\n"
                                 b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 3)
     assert out.startswith(b"HTTP/1.1 411"), out[:200]
+
+
+def test_series_count_answers_by_route_template_and_status_class(rest, ctx, gateway):
+    labels = 'route="/api/v1/lots/{lot_id}/state",method="GET",class="2xx"'
+    before = h.metric_value(gateway, "gavel_gateway_http_requests_total", labels)
+    unmatched = 'route="unmatched",method="-",class="4xx"'
+    before_404 = h.metric_value(gateway, "gavel_gateway_http_requests_total", unmatched)
+    for _ in range(3):
+        rest.ok("GET", "/api/v1/lots/%s/state" % ctx["live"]["id"], token=ctx["bidder"].token)
+    assert rest.call("GET", "/api/v1/none").status == 404
+    assert h.metric_value(gateway, "gavel_gateway_http_requests_total", labels) == before + 3
+    assert h.metric_value(gateway, "gavel_gateway_http_requests_total", unmatched) == \
+        before_404 + 1
+    text = h.metrics_text(gateway)
+    for name in ("gavel_gateway_http_request_seconds_count", "gavel_gateway_http_in_flight",
+                 "gavel_gateway_worker_queue_depth", "gavel_gateway_busy_total"):
+        assert name in text, name
