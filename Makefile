@@ -31,6 +31,13 @@ CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -g $(OPT) -MMD -MP -fno-exceptions 
             -Ilibs
 LDLIBS   := $(PKG_LIBS) -lcmocka -lpthread -lm
 LDFLAGS  := $(LDSAN)
+# The gateway alone serves HTTP and WebSockets: libwebsockets on a libuv
+# loop. Only its objects and binaries see these flags.
+GW_PKGS    := libwebsockets libuv
+GW_CFLAGS  := $(shell pkg-config --cflags $(GW_PKGS) 2>/dev/null)
+GW_LIBS    := $(shell pkg-config --libs $(GW_PKGS) 2>/dev/null)
+LDLIBS_gateway := $(GW_LIBS)
+$(BUILD)/obj/services/gateway/%.o: CFLAGS += $(GW_CFLAGS)
 
 # --- generated protobuf-c code --------------------------------------------
 PROTOS     := $(shell find proto -name '*.proto' | sort)
@@ -99,7 +106,7 @@ $(BUILD)/gen/%_migrations.c: $$(wildcard services/%/migrations/*.sql) libs/db/em
 define SERVICE_RULE
 $(BUILD)/bin/gavel-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1))) $(call svc_mig_obj,$(1)) $(ALL_LIB_A)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS_$(1)) $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
 
@@ -128,7 +135,7 @@ $(BUILD)/test/services/$(1)/%_test: $(BUILD)/obj/services/$(1)/%_test.o \
     $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out services/$(1)/main.c,$(call svc_src,$(1)))) \
     $(call svc_mig_obj,$(1)) $(ALL_LIB_A)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS_$(1)) $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call SVC_TEST_RULE,$(s))))
 

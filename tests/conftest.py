@@ -40,10 +40,10 @@ def stack():
         s.stop()
 
 
-def _serve(stack, svc, env=None):
+def _serve(stack, svc, env=None, cls=h.Daemon):
     """Runs daemon svc for the session; after it stops, its log must hold
     no sanitizer report."""
-    d = h.Daemon(stack, svc)
+    d = cls(stack, svc)
     d.env.update(env or {})
     d.start()
     _daemons.append(d)
@@ -78,6 +78,14 @@ def auctions(stack, users, bids):
     Lots may be scheduled a second ahead and last a few seconds here, so
     the scheduler is tested in seconds, not the production minutes."""
     yield from _serve(stack, "auctions", AUCTIONS_TEST_ENV)
+
+
+@pytest.fixture(scope="session")
+def gateway(stack, users, bids, auctions):
+    """The gateway under test (gavel-gateway of $GAVEL_TEST_BUILD) in front
+    of the users, bids and auctions daemons above; gateway.base_url is its
+    HTTP address. Started last, stopped first."""
+    yield from _serve(stack, "gateway", cls=h.Gateway)
 
 
 @pytest.fixture(autouse=True)

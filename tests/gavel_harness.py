@@ -168,6 +168,7 @@ class Daemon:
         self.svc = svc
         self.binary = os.path.join(build_dir(), "bin", "gavel-" + svc)
         self.env = stack.daemon_env(svc)
+        # The gateway's gRPC port serves health only; the others' serve their API.
         self.addr = self.env["GAVEL_%s_ADDR" % svc.upper()]
         self.log_path = os.path.join(stack.run_dir, "logs", "%s.pytest.log" % svc)
         self.proc = None
@@ -272,6 +273,196 @@ class Daemon:
     def sanitizer_reports(self, since=None):
         text = self.log_text(since)
         return [m for m in SANITIZER_MARKERS if m in text]
+
+
+class Gateway(Daemon):
+    """gavel-gateway: a Daemon whose API is HTTP on GAVEL_GATEWAY_PORT."""
+
+    def __init__(self, stack, svc="gateway"):
+        super().__init__(stack, svc)
+
+    @property
+    def host(self):
+        return self.env.get("GAVEL_GATEWAY_BIND", "127.0.0.1")
+
+    @property
+    def port(self):
+        return int(self.env["GAVEL_GATEWAY_PORT"])
+
+    @property
+    def base_url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    def connection(self, timeout=None):
+        """A new keep-alive HTTP/1.1 connection (http.client)."""
+        import http.client
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout or RPC_TIMEOUT)
+
+
+class HttpAnswer:
+    """One HTTP answer: status, headers (lower-cased names) and body, with
+    the body parsed as JSON when it is JSON."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.json = None
+        if body and headers.get("content-type", "").startswith("application/json"):
+            self.json = json.loads(body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    @property
+    def error(self):
+        """The error object of an error answer, or None."""
+        return (self.json or {}).get("error")
+
+    def __repr__(self):
+        return "<HTTP %d %s>" % (self.status, self.body[:300])
+
+
+def http_request(gw_or_conn, method, path, body=None, token=None, headers=None, raw=None,
+                 timeout=None):
+    """Sends one request to the gateway (a Gateway, or an open
+    http.client connection to reuse) and returns an HttpAnswer. body is
+    dumped as JSON; raw sends those bytes as they are."""
+    conn = gw_or_conn.connection(timeout) if isinstance(gw_or_conn, Gateway) else gw_or_conn
+    hdrs = dict(headers or {})
+    if token is not None:
+        hdrs["Authorization"] = "Bearer " + token
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    if data is None and method in ("POST", "PUT", "PATCH"):
+        data = b""
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        payload = r.read()
+        return HttpAnswer(r.status, {k.lower(): v for k, v in r.getheaders()},
+                          payload.decode("utf-8", "replace"))
+    finally:
+        if conn is not gw_or_conn:
+            conn.close()
+
+
+# ---- the gateway's REST API: clients, accounts, lots --------------------------------
+
+GW_FUNDS = 10 ** 9
+
+
+def rub_json(units):
+    """A Money as the REST API writes it."""
+    return {"currency": "RUB", "units": str(units)}
+
+
+def new_key():
+    return "k-" + uuid.uuid4().hex
+
+
+class Rest:
+    """Calls the gateway; each call returns an HttpAnswer."""
+
+    def __init__(self, gateway):
+        self.gw = gateway
+
+    def call(self, method, path, body=None, token=None, headers=None, raw=None, conn=None,
+             timeout=None):
+        return http_request(conn or self.gw, method, path, body=body, token=token,
+                            headers=headers, raw=raw, timeout=timeout)
+
+    def ok(self, method, path, body=None, token=None, headers=None, want=200):
+        a = self.call(method, path, body=body, token=token, headers=headers)
+        assert a.status == want, "%s %s: %r" % (method, path, a)
+        return a.json
+
+    def register(self, role="ROLE_BIDDER", **fields):
+        email = unique_email("gw")
+        fields.setdefault("displayName", "Gateway " + email.split("@")[0])
+        body = dict(email=email, password=PASSWORD, role=role, **fields)
+        profile = self.ok("POST", "/api/v1/auth/register", body)["profile"]
+        return self.login(email, PASSWORD, profile)
+
+    def login(self, email, password, profile=None):
+        got = self.ok("POST", "/api/v1/auth/login", {"email": email, "password": password})
+        return RestAccount(email, password, profile or got["profile"], got["tokens"])
+
+
+class RestAccount:
+    def __init__(self, email, password, profile, tokens):
+        self.email = email
+        self.password = password
+        self.profile = profile
+        self.id = int(profile["userId"])
+        self.tokens = tokens
+
+    @property
+    def token(self):
+        return self.tokens["accessToken"]
+
+
+def complete_lot(category_id, **over):
+    lot = dict(title="Toyota Camry 2.5 XLE", description="One owner, dealer serviced.",
+               make="Toyota", model="Camry", year=2019, mileageKm=64000,
+               vin="JTNB11HK0K3012345", region="Moscow", cityId="671",
+               categoryId=str(category_id), photoUrls=["https://img.gavel.test/1.jpg"],
+               startPrice=rub_json(100000), softCloseWindowSeconds=0, maxExtensions=0)
+    lot.update(over)
+    return lot
+
+
+class Market:
+    """Sellers, bidders with deposits and live lots, all through REST."""
+
+    def __init__(self, rest, admin, moderator, category):
+        self.rest = rest
+        self.admin = admin
+        self.moderator = moderator
+        self.category = category
+
+    def bidder(self, funds=GW_FUNDS):
+        b = self.rest.register("ROLE_BIDDER")
+        if funds:
+            self.rest.ok("POST", "/api/v1/users/%d/wallet/deposits" % b.id,
+                         {"amount": rub_json(funds), "reference": "test deposit"},
+                         self.admin.token,
+                         headers={"Idempotency-Key": new_key()})
+        return b
+
+    def seller(self):
+        return self.rest.register("ROLE_SELLER")
+
+    def draft(self, seller, **over):
+        return self.rest.ok("POST", "/api/v1/lots", complete_lot(self.category["id"], **over),
+                            seller.token)["lot"]
+
+    def approved(self, seller, **over):
+        lot = self.draft(seller, **over)
+        self.rest.ok("POST", "/api/v1/lots/%s/submit" % lot["id"], None, seller.token)
+        self.rest.ok("POST", "/api/v1/lots/%s/moderation" % lot["id"],
+                     {"decision": "MODERATION_DECISION_APPROVE"}, self.moderator.token)
+        return lot
+
+    def live(self, seller, duration_s=600, **over):
+        lot = self.approved(seller, **over)
+        start = int(time.time() * 1e6) + 1_000_000
+        self.rest.ok("POST", "/api/v1/lots/%s/schedule" % lot["id"],
+                     {"startsAtUs": str(start), "endsAtUs": str(start + duration_s * 10 ** 6)},
+                     seller.token)
+        self.wait_status(lot["id"], "LOT_STATUS_LIVE", seller.token)
+        return lot
+
+    def state(self, lot_id, token):
+        return self.rest.ok("GET", "/api/v1/lots/%s/state" % lot_id, token=token)["state"]
+
+    def wait_status(self, lot_id, status, token, timeout=15):
+        def probe():
+            a = self.rest.call("GET", "/api/v1/lots/%s/state" % lot_id, token=token)
+            return a.status == 200 and a.json["state"].get("status") == status
+        wait_until(probe, timeout, what="lot %s %s" % (lot_id, status))
 
 
 # ---- metrics ---------------------------------------------------------------------------

@@ -14,11 +14,15 @@ PACKAGES=(
     librdkafka-dev libpq-dev libhiredis-dev libjansson-dev
     libcurl4-openssl-dev libssl-dev libargon2-dev libmicrohttpd-dev
     libcmocka-dev
+    # the gateway: HTTP/WebSocket on a libuv loop
+    libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
     # the embedded dev stack
     postgresql redis-server openssl curl
     # system tests (run by /usr/bin/python3)
     python3 python3-grpcio python3-protobuf python3-kafka python3-psycopg2
     python3-pytest python3-websockets python3-cryptography python3-h2 python3-redis
+    # make bench (HTTP load against the gateway)
+    wrk
     # make fuzz (clang's libFuzzer and sanitizer runtimes)
     clang-14 libclang-rt-14-dev
 )

@@ -51,8 +51,8 @@ gavel_load_settings() {
 
 # ---- services: the one place that numbers them ---------------------------------
 # Service n listens for gRPC on GAVEL_PORT_BASE_GRPC+n and serves /metrics and
-# /healthz on GAVEL_PORT_BASE_METRICS+n. The gateway is n=0 (HTTP on
-# GAVEL_GATEWAY_PORT, metrics on the metrics base itself).
+# /healthz on GAVEL_PORT_BASE_METRICS+n. The gateway is n=8: its gRPC port
+# (health only) and metrics at base+8; it serves HTTP on GAVEL_GATEWAY_PORT.
 GAVEL_GRPC_SERVICES=(users auctions bids search payments notifications streaming)
 # Start order: users first (everyone needs its keys and wallet), gateway last.
 GAVEL_DAEMONS=("${GAVEL_GRPC_SERVICES[@]}" gateway)
@@ -62,9 +62,9 @@ GAVEL_DATABASES=(gavel_users gavel_auctions gavel_bids gavel_search
 
 svc_index() {
     case $1 in
-        gateway) echo 0 ;; users) echo 1 ;; auctions) echo 2 ;; bids) echo 3 ;;
+        users) echo 1 ;; auctions) echo 2 ;; bids) echo 3 ;;
         search) echo 4 ;; payments) echo 5 ;; notifications) echo 6 ;;
-        streaming) echo 7 ;;
+        streaming) echo 7 ;; gateway) echo 8 ;;
         *) return 1 ;;
     esac
 }
@@ -122,8 +122,8 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 reserve_ports() {
     local f=/proc/sys/net/ipv4/ip_local_reserved_ports
     [[ $(id -u) -eq 0 && -w $f ]] || return 0
-    local want="$GAVEL_PG_PORT,$GAVEL_REDIS_PORT,$((GAVEL_PORT_BASE_GRPC + 1))-$((GAVEL_PORT_BASE_GRPC + 7))"
-    want+=",$GAVEL_PORT_BASE_METRICS-$((GAVEL_PORT_BASE_METRICS + 7)),$GAVEL_GATEWAY_PORT"
+    local want="$GAVEL_PG_PORT,$GAVEL_REDIS_PORT,$((GAVEL_PORT_BASE_GRPC + 1))-$((GAVEL_PORT_BASE_GRPC + 8))"
+    want+=",$((GAVEL_PORT_BASE_METRICS + 1))-$((GAVEL_PORT_BASE_METRICS + 8)),$GAVEL_GATEWAY_PORT"
     local have
     have=$(cat "$f")
     echo "${have:+$have,}$want" >"$f" 2>/dev/null || true

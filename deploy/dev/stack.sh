@@ -342,7 +342,10 @@ print_env() {
         echo "GAVEL_BOOTSTRAP_ADMIN_FILE=$ADMIN_ENV"
     fi
     echo "GAVEL_METRICS_PORT=$(svc_metrics_port "$svc")"
-    [[ $svc == gateway ]] && echo "GAVEL_GATEWAY_PORT=$GAVEL_GATEWAY_PORT"
+    if [[ $svc == gateway ]]; then
+        echo "GAVEL_GATEWAY_PORT=$GAVEL_GATEWAY_PORT"
+        echo "GAVEL_GATEWAY_ADDR=127.0.0.1:$(svc_grpc_port gateway)"
+    fi
     for s in "${GAVEL_GRPC_SERVICES[@]}"; do
         echo "GAVEL_${s^^}_ADDR=127.0.0.1:$(svc_grpc_port "$s")"
     done
@@ -359,8 +362,8 @@ daemon_start() {
         return 0
     fi
     rm -f "$pidfile"
-    if [[ $svc == gateway ]]; then port=$GAVEL_GATEWAY_PORT; else port=$(svc_grpc_port "$svc"); fi
-    for p in "$port" "$mport"; do
+    port=$(svc_grpc_port "$svc")
+    for p in "$port" "$mport" $([[ $svc == gateway ]] && echo "$GAVEL_GATEWAY_PORT"); do
         port_in_use "$p" && die "cannot start $svc: port $p is taken by another process"
     done
     mapfile -t env_lines < <(print_env "$svc")
@@ -459,7 +462,7 @@ summary() {
         [[ -x $BUILD/bin/gavel-$svc ]] || continue
         any=1
         if [[ $svc == gateway ]]; then
-            printf '  %-10s web UI http://127.0.0.1:%s/   metrics http://127.0.0.1:%s/metrics\n' \
+            printf '  %-10s REST http://127.0.0.1:%s/api/v1/ (OpenAPI /openapi.json)   metrics http://127.0.0.1:%s/metrics\n' \
                 "$svc" "$GAVEL_GATEWAY_PORT" "$(svc_metrics_port "$svc")"
         else
             local health

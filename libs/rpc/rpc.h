@@ -421,6 +421,11 @@ typedef struct {
     const char *request_id; /* NULL: this thread's log request id, else none */
     int deadline_ms;        /* whole call including retries; 0 = 5000 */
     bool idempotent;        /* retry UNAVAILABLE with backoff */
+    /* The client a service identity acts for (an IP literal, at most
+     * RPC_ADDR_MAX - 1 bytes), sent as `x-client-addr` metadata; NULL or ""
+     * sends none. The server believes it only from a verified service
+     * identity (rpc_client_addr). */
+    const char *client_addr;
 } rpc_call_opts;
 
 /**

@@ -83,6 +83,11 @@ void rpc__client_md(rpc__client_md_set *m, const rpc_call_opts *o)
         m->md[m->n].key = grpc_slice_from_static_string("x-request-id");
         m->md[m->n++].value = grpc_slice_from_static_string(m->rid);
     }
+    if (o != NULL && o->client_addr != NULL && o->client_addr[0] != '\0') {
+        snprintf(m->addr, sizeof m->addr, "%s", o->client_addr);
+        m->md[m->n].key = grpc_slice_from_static_string("x-client-addr");
+        m->md[m->n++].value = grpc_slice_from_static_string(m->addr);
+    }
 }
 
 gpr_timespec rpc__deadline(const rpc_call_opts *o)

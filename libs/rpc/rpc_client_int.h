@@ -11,10 +11,11 @@
 /* Outgoing metadata; the slices point into this struct, so it must outlive
  * the batch that sends it. */
 typedef struct {
-    grpc_metadata md[2];
+    grpc_metadata md[3];
     size_t n;
     char auth[4200];
     char rid[72];
+    char addr[RPC_ADDR_MAX];
 } rpc__client_md_set;
 
 void rpc__client_md(rpc__client_md_set *m, const rpc_call_opts *o);

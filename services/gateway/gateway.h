@@ -1,0 +1,45 @@
+/*
+ * gavel-gateway: what every part of the daemon shares. One loop thread
+ * runs a libuv loop with libwebsockets (HTTP and WebSocket) and the async
+ * Redis contexts on it; nothing else touches them. Blocking work (calls to
+ * the services, token checks, Redis commands) runs on the gateway's worker
+ * pool and hands its result back to the loop. The services are reached
+ * through the channels below.
+ */
+#ifndef GAVEL_GATEWAY_H
+#define GAVEL_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include <libwebsockets.h>
+
+#include "rpc/rpc.h"
+
+/** The loop; valid between listener start and stop. */
+uv_loop_t *gw_loop(void);
+/** The libwebsockets context on the loop; same lifetime. */
+struct lws_context *gw_lws(void);
+/** True on the loop thread. */
+bool gw_on_loop(void);
+/**
+ * Runs job(arg) on a worker thread, then done(arg) on the loop thread
+ * (always both, in that order). Returns 0, or -1 when the bounded queue is
+ * full: then neither runs and the caller answers 503 / an error message.
+ * Any thread.
+ */
+int gw_work(void (*job)(void *arg), void (*done)(void *arg), void *arg);
+/** Runs fn(arg) on the loop thread soon (from any thread). */
+void gw_post(void (*fn)(void *arg), void *arg);
+
+/*
+ * Channels to the services (rpc_channel_get), from GAVEL_USERS_ADDR,
+ * GAVEL_AUCTIONS_ADDR and GAVEL_BIDS_ADDR (a comma list of bids instances:
+ * a lot goes to rpc_route_pick(route, lot_id), the documented rule of
+ * libs/rpc/rpc_route.c). Borrowed; any thread.
+ */
+rpc_channel *gw_users(void);
+rpc_channel *gw_auctions(void);
+rpc_channel *gw_bids(int64_t lot_id);
+
+#endif

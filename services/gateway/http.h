@@ -1,0 +1,58 @@
+/*
+ * The HTTP core of the gateway: its settings and series, one request's
+ * state, and the steps that pass a request from the connection (loop
+ * thread) to its job (a worker) and back.
+ */
+#ifndef GAVEL_GATEWAY_HTTP_H
+#define GAVEL_GATEWAY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway.h"
+
+/* ---- config.c: settings, series, channels ---- */
+
+typedef struct {
+    int64_t port;
+    const char *bind;
+    int64_t workers, queue;
+    int64_t max_body;           /* bytes */
+    int64_t deadline_ms;        /* a call's deadline when the client sets none */
+    int64_t max_deadline_ms;    /* the most a client may ask for */
+    int64_t keepalive_s;        /* idle keep-alive connections close after it */
+    int64_t io_timeout_s;       /* headers and each body chunk must arrive within it */
+    int64_t max_header;         /* bytes of request line and headers */
+    const char *cors_origins;   /* comma list; "" none */
+    const char *tls_cert, *tls_key;
+    bool is_access_log;
+    const char *users_addr, *auctions_addr, *bids_addr;
+} gw_http_settings;
+
+extern gw_http_settings gw_cfg;
+extern const cfg_entry gw_http_config[];
+
+typedef struct {
+    mx_metric *in_flight;       /* requests read and not yet answered */
+    mx_metric *queue_depth;     /* jobs waiting for a worker */
+    mx_metric *busy;            /* requests refused because the queue was full */
+    mx_metric *latency;         /* seconds from the request's headers to its answer */
+    mx_metric *edge_auth_refused;
+} gw_metric_set;
+
+extern gw_metric_set gw_mx;
+extern const mx_entry gw_http_metrics[];
+
+/** Parses GAVEL_BIDS_ADDR into the bids route; 0 or -1 with err naming it. */
+int gw_channels_init(char *err, size_t errlen);
+void gw_channels_free(void);
+
+/* ---- http_status.c: gRPC status to HTTP ---- */
+
+/** The HTTP status of a gRPC status (the map; unknown ones 500). */
+int gw_http_status(int grpc_code);
+/** The error code word of the body, "invalid_argument"; "internal" when unknown. */
+const char *gw_grpc_code_name(int grpc_code);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * The gateway's one listener ("http" in the skeleton's sense): it starts
+ * the worker pool and the loop thread, creates the libwebsockets context
+ * on that loop (a foreign libuv loop) with the HTTP protocol and the
+ * WebSocket one, drains on SIGTERM (no new connections, keep-alive
+ * connections closed, requests in flight answered within the budget) and
+ * stops (the context destroyed on its loop, every job run to its done
+ * callback, the loop ended).
+ *
+ * Security headers ride on every answer through the vhost's header list,
+ * lws's own error pages included; HSTS only when the port speaks TLS.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "loop.h"
+#include "request.h"
+#include "ws.h"
+
+static struct lws_context *lws_ctx;
+static struct lws_protocols protocols[3];
+
+struct lws_context *gw_lws(void)
+{
+    return lws_ctx;
+}
+
+/* Headers on every answer, as an lws option list (built back to front). */
+static const struct lws_protocol_vhost_options hdr_hsts = {
+    NULL, NULL, "strict-transport-security:", "max-age=31536000; includeSubDomains"
+};
+static const struct lws_protocol_vhost_options hdr_csp = {
+    NULL, NULL, "content-security-policy:", "default-src 'none'; frame-ancestors 'none'"
+};
+static const struct lws_protocol_vhost_options hdr_referrer = {
+    &hdr_csp, NULL, "referrer-policy:", "no-referrer"
+};
+static const struct lws_protocol_vhost_options hdr_frame = {
+    &hdr_referrer, NULL, "x-frame-options:", "DENY"
+};
+static const struct lws_protocol_vhost_options hdr_nosniff = {
+    &hdr_frame, NULL, "x-content-type-options:", "nosniff"
+};
+static struct lws_protocol_vhost_options hdr_csp_tls;
+
+/* An upgrade that names no subprotocol goes to the WebSocket protocol,
+ * never to HTTP's. */
+static const struct lws_protocol_vhost_options pvo_ws_default = { NULL, NULL, "default", "1" };
+static const struct lws_protocol_vhost_options pvo_ws = {
+    NULL, &pvo_ws_default, "gavel.v1", ""
+};
+
+static void lws_log(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n')
+        n--;
+    if (level & LLL_ERR)
+        log_error("libwebsockets: %.*s", (int)n, line);
+    else
+        log_warn("libwebsockets: %.*s", (int)n, line);
+}
+
+static bool is_tls(void)
+{
+    return gw_cfg.tls_cert[0] != '\0' && gw_cfg.tls_key[0] != '\0';
+}
+
+/* Loop thread. */
+static int setup(char *err, size_t errlen)
+{
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+    protocols[0] = gw_http_protocol;
+    protocols[1] = gw_ws_protocol;
+    memset(&protocols[2], 0, sizeof protocols[2]);
+    void *loops[1] = { gw_loop() };
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    info.foreign_loops = loops;
+    info.pcontext = &lws_ctx;
+    info.port = (int)gw_cfg.port;
+    info.iface = gw_cfg.bind;
+    info.protocols = protocols;
+    info.pvo = &pvo_ws;
+    info.headers = &hdr_nosniff;
+    info.timeout_secs = (unsigned)gw_cfg.io_timeout_s;
+    info.keepalive_timeout = (int)gw_cfg.keepalive_s;
+    info.max_http_header_data = (unsigned short)(gw_cfg.max_header > 65535 ? 65535
+                                                                            : gw_cfg.max_header);
+    info.max_http_header_data2 = (unsigned)gw_cfg.max_header;
+    if (is_tls()) {
+        hdr_csp_tls = hdr_csp;
+        hdr_csp_tls.next = &hdr_hsts;
+        static struct lws_protocol_vhost_options referrer_tls, frame_tls, nosniff_tls;
+        referrer_tls = hdr_referrer;
+        referrer_tls.next = &hdr_csp_tls;
+        frame_tls = hdr_frame;
+        frame_tls.next = &referrer_tls;
+        nosniff_tls = hdr_nosniff;
+        nosniff_tls.next = &frame_tls;
+        info.headers = &nosniff_tls;
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = gw_cfg.tls_cert;
+        info.ssl_private_key_filepath = gw_cfg.tls_key;
+    }
+    lws_ctx = lws_create_context(&info);
+    if (lws_ctx == NULL) {
+        snprintf(err, errlen, "cannot serve HTTP on %s:%lld (port taken, bad address%s?)",
+                 gw_cfg.bind, (long long)gw_cfg.port, is_tls() ? " or TLS files" : "");
+        return -1;
+    }
+    if (gw_ws_start(err, errlen) < 0) {
+        lws_context_destroy(lws_ctx);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loop thread. */
+static void teardown(void)
+{
+    gw_ws_stop();
+    lws_context_destroy(lws_ctx);
+}
+
+static int check_tls_files(char *err, size_t errlen)
+{
+    bool has_cert = gw_cfg.tls_cert[0] != '\0', has_key = gw_cfg.tls_key[0] != '\0';
+    if (has_cert != has_key) {
+        snprintf(err, errlen, "GAVEL_GATEWAY_TLS_CERT and GAVEL_GATEWAY_TLS_KEY go together");
+        return -1;
+    }
+    if (has_cert && access(gw_cfg.tls_cert, R_OK) != 0) {
+        snprintf(err, errlen, "GAVEL_GATEWAY_TLS_CERT=%s cannot be read", gw_cfg.tls_cert);
+        return -1;
+    }
+    if (has_key && access(gw_cfg.tls_key, R_OK) != 0) {
+        snprintf(err, errlen, "GAVEL_GATEWAY_TLS_KEY=%s cannot be read", gw_cfg.tls_key);
+        return -1;
+    }
+    return 0;
+}
+
+static int http_start(void *arg, char *err, size_t errlen)
+{
+    (void)arg;
+    if (check_tls_files(err, errlen) < 0)
+        return -1;
+    if (gw_loop_start((int)gw_cfg.workers, (int)gw_cfg.queue, setup, err, errlen) < 0)
+        return -1;
+    log_info("serving HTTP%s on %s:%lld", is_tls() ? "S" : "", gw_cfg.bind,
+             (long long)gw_cfg.port);
+    return 0;
+}
+
+static void drain_on_loop(void *arg)
+{
+    (void)arg;
+    if (lws_ctx != NULL)
+        lws_context_deprecate(lws_ctx, NULL);
+    gw_http_drain();
+    gw_ws_drain();
+}
+
+/* Its own thread: stop taking connections, then wait for the requests in
+ * flight to be answered, at most budget_ms. */
+static void http_drain(void *arg, int budget_ms)
+{
+    (void)arg;
+    int64_t until = mono_us() + (int64_t)budget_ms * 1000;
+    gw_post(drain_on_loop, NULL);
+    while (gw_http_in_flight() > 0 && mono_us() < until) {
+        struct timespec ts = { 0, 5 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    int left = gw_http_in_flight();
+    if (left > 0)
+        log_warn("drain: %d HTTP requests still unanswered after %d ms", left, budget_ms);
+}
+
+static void http_stop(void *arg)
+{
+    (void)arg;
+    gw_loop_stop(teardown);
+    if (lws_ctx != NULL) /* finishes what the loop left of the destroy */
+        lws_context_destroy(lws_ctx);
+    lws_ctx = NULL;
+}
+
+const rpc_listener gw_listeners[] = {
+    { "http", http_start, http_drain, http_stop, NULL },
+    { 0 },
+};

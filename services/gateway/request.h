@@ -1,0 +1,108 @@
+/*
+ * One HTTP request as the core carries it: read on the loop thread from
+ * the connection, handed whole to a job on a worker, answered on the loop.
+ * Everything it points to lives in its arena.
+ *
+ * Ownership: the request belongs to the loop thread except while its job
+ * runs, when the job alone writes the answer fields and the loop only
+ * clears `wsi` if the connection goes away (the job never reads `wsi`).
+ * It is freed on the loop once its answer is written or its connection is
+ * gone, whichever comes last.
+ */
+#ifndef GAVEL_GATEWAY_REQUEST_H
+#define GAVEL_GATEWAY_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "http.h"
+
+typedef enum {
+    GW_GET, GW_POST, GW_PUT, GW_PATCH, GW_DELETE, GW_HEAD, GW_OPTIONS, GW_METHODS
+} gw_method;
+
+/** "GET", … for a method. */
+const char *gw_method_name(gw_method m);
+
+typedef struct gw_route gw_route;
+
+/* Room kept in front of every answer body for lws and the headers. */
+#define GW_HDR_ROOM 2048
+
+typedef struct gw_req {
+    /* loop thread */
+    struct lws *wsi;            /* NULL once the connection went away */
+    struct gw_req *next_free;
+    int64_t t0_us;              /* when the headers were read */
+    bool is_keepalive;          /* the client keeps the connection */
+    bool is_job_running;
+    bool is_counted;            /* counted in flight */
+    const char *cors_origin;    /* the allowed origin to echo, or NULL */
+
+    /* the request, read on the loop; the job reads it */
+    arena *a;
+    gw_method method;
+    const char *path;           /* decoded path */
+    char **args;                /* decoded query fragments "k=v", nargs of them */
+    size_t nargs;
+    const char *authorization;  /* the header, or NULL */
+    const char *idem_key;       /* Idempotency-Key, or NULL */
+    const char *content_type;   /* or NULL */
+    const char *timeout;        /* X-Request-Timeout-Ms, or NULL */
+    char request_id[65];
+    char client_addr[RPC_ADDR_MAX];
+    char *body;
+    size_t body_len, body_cap;
+    bool has_body;              /* the client sent a Content-Length */
+    const gw_route *route;      /* matched on the loop; NULL when none */
+    const char *params[4];      /* path parameter values, in template order */
+
+    /* the answer, written by the job (or the loop when there is no job) */
+    int status;
+    int64_t user_id;            /* for the access log, 0 when anonymous */
+    int64_t retry_after_s;      /* 0: no Retry-After */
+    const char *allow;          /* Allow header (405, OPTIONS), or NULL */
+    bool is_preflight;          /* an answered CORS preflight */
+    bool is_auth_refused;       /* 401 at the edge: WWW-Authenticate */
+    unsigned char *out;         /* the body, GW_HDR_ROOM + LWS_PRE bytes after its buffer start */
+    size_t out_len;
+} gw_req;
+
+/* ---- http_answer.c: answer bodies, built on any thread ---- */
+
+/** Room for a body of n bytes (with the header room in front); arena memory. */
+unsigned char *gw_answer_alloc(gw_req *r, size_t n);
+/** Sets the answer to status with body json (borrowed; dumped now). */
+void gw_answer_json(gw_req *r, int status, const json_t *body);
+/** Sets the error answer {"error":{"code","message","request_id"}}. */
+void gw_answer_error(gw_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/** The error answer of a failed gRPC call (the status map). */
+void gw_answer_grpc(gw_req *r, int grpc_code, const char *message);
+
+/* ---- http.c ---- */
+
+/** Reads settings that shape every answer (CORS origins); 0 or -1 with err. */
+int gw_http_init(char *err, size_t errlen);
+void gw_http_free(void);
+/** Loop thread: the job of r finished (its answer is set); write it. */
+void gw_http_job_done(gw_req *r);
+/** The lws protocol serving HTTP on the gateway's vhost. */
+extern const struct lws_protocols gw_http_protocol;
+/** Loop thread: answer with Connection: close from now on and close idle
+ *  keep-alive connections. */
+void gw_http_drain(void);
+/** Requests read and not yet answered (any thread). */
+int gw_http_in_flight(void);
+
+/* ---- rest.c: what a request does ---- */
+
+/** Loop thread: route the request and start its job, or answer it at once
+ *  (unknown route, wrong method, preflight). Returns 0, or 1 when the
+ *  answer is ready now. */
+int gw_rest_dispatch(gw_req *r);
+
+#endif

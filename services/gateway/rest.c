@@ -1,0 +1,212 @@
+/*
+ * What a request does. On the loop: the route table picks the row (404,
+ * 405 with Allow, a CORS preflight and the gateway's own routes are
+ * answered there and then); everything else becomes a job. On a worker,
+ * in this order: the deadline, the token (verified before anything else,
+ * so a bad one never reaches a service), the rate limit, the request
+ * message (rest_build.c), the login lockout, the call, the answer as
+ * JSON. Its memory is the request's arena; the call's response is
+ * unpacked with malloc and freed here once encoded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pbjson/pbjson.h>
+
+#include "edge_auth.h"
+#include "limits.h"
+#include "request.h"
+#include "rest.h"
+#include "routes.h"
+
+static void *arena_pb_alloc(void *data, size_t n)
+{
+    return arena_alloc(data, n);
+}
+
+static void arena_pb_free(void *data, void *p)
+{
+    (void)data, (void)p;
+}
+
+/* X-Request-Timeout-Ms: 1 or more milliseconds, cut to the maximum. 0 when
+ * absent, -1 when malformed. */
+static int64_t client_deadline_ms(const char *v)
+{
+    if (v == NULL)
+        return 0;
+    char *end = NULL;
+    long long ms = strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || ms <= 0)
+        return -1;
+    return ms > gw_cfg.max_deadline_ms ? gw_cfg.max_deadline_ms : ms;
+}
+
+static const ProtobufCFieldDescriptor *field(const ProtobufCMessage *m, const char *name)
+{
+    return protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+}
+
+static int64_t int64_field(const ProtobufCMessage *m, const char *name)
+{
+    const ProtobufCFieldDescriptor *f = field(m, name);
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_INT64)
+        return 0;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        uint32_t which = *(const uint32_t *)((const char *)m + f->quantifier_offset);
+        if (which != f->id)
+            return 0;
+    }
+    return *(const int64_t *)((const char *)m + f->offset);
+}
+
+static const char *string_field(const ProtobufCMessage *m, const char *name)
+{
+    const ProtobufCFieldDescriptor *f = field(m, name);
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING)
+        return NULL;
+    return *(char *const *)((const char *)m + f->offset);
+}
+
+static rpc_channel *channel_for(const gw_route *rt, const ProtobufCMessage *req)
+{
+    switch (rt->svc) {
+    case GW_SVC_USERS: return gw_users();
+    case GW_SVC_AUCTIONS: return gw_auctions();
+    default: return gw_bids(int64_field(req, "lot_id"));
+    }
+}
+
+static void answer_limited(gw_req *r, int64_t retry_ms, const char *why)
+{
+    r->retry_after_s = retry_ms > 0 ? (retry_ms + 999) / 1000 : 1;
+    gw_answer_error(r, 429, "resource_exhausted", "%s; retry in %lld s",
+                    why[0] != '\0' ? why : "too many requests", (long long)r->retry_after_s);
+}
+
+static void call_and_answer(gw_req *r, const ProtobufCMessage *req, const rpc_principal *p,
+                            int64_t deadline_ms)
+{
+    const gw_route *rt = r->route;
+    char *service_token = NULL;
+    rpc_call_opts o = { .request_id = r->request_id, .deadline_ms = (int)deadline_ms,
+                        .idempotent = (rt->flags & GW_R_RETRY) != 0,
+                        .client_addr = r->client_addr };
+    if (rt->auth == GW_AUTH_TOKEN) {
+        o.token = p->token;
+    } else {
+        service_token = rpc_service_token();
+        if (service_token == NULL) {
+            gw_answer_error(r, 503, "unavailable", "the gateway has no service identity "
+                            "(GAVEL_SERVICE_KEY) to call the users service with");
+            return;
+        }
+        o.token = service_token;
+    }
+    ProtobufCMessage *resp = NULL;
+    char err[1024] = "";
+    grpc_status_code st = rpc_unary(channel_for(rt, req), rt->rpc, req, &resp, &o, err,
+                                    sizeof err);
+    free(service_token);
+    if (st != GRPC_STATUS_OK) {
+        gw_answer_grpc(r, st, err);
+        return;
+    }
+    json_t *j = NULL;
+    if (pbj_encode(resp, NULL, &j, err, sizeof err) < 0) {
+        log_error("%s: answer of %s not representable as JSON: %s", r->request_id,
+                  rt->rpc->name, err);
+        gw_answer_error(r, 500, "internal", "the answer could not be written as JSON");
+    } else {
+        gw_answer_json(r, 200, j);
+    }
+    json_decref(j);
+    protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* Worker thread: everything of one request that may block. */
+static void job(void *arg)
+{
+    gw_req *r = arg;
+    const gw_route *rt = r->route;
+    log_set_request_id(r->request_id);
+    char why[512] = "";
+    int64_t deadline_ms = client_deadline_ms(r->timeout);
+    if (deadline_ms < 0) {
+        gw_answer_error(r, 400, "invalid_argument",
+                        "X-Request-Timeout-Ms must be a positive number of milliseconds");
+        return;
+    }
+    if (deadline_ms == 0)
+        deadline_ms = gw_cfg.deadline_ms;
+    rpc_principal p = { 0 };
+    if (rt->auth == GW_AUTH_TOKEN) {
+        int st = gw_edge_auth(r->authorization, &p, why, sizeof why);
+        if (st != 0) {
+            r->is_auth_refused = st == 401;
+            gw_answer_error(r, st, st == 401 ? "unauthenticated" : "unavailable", "%s", why);
+            return;
+        }
+        r->user_id = p.user_id;
+    }
+    int64_t retry_ms = 0;
+    if (gw_limit_take(rt->rate, r->client_addr, r->user_id, &retry_ms, why, sizeof why) == 1) {
+        answer_limited(r, retry_ms, why);
+        return;
+    }
+    ProtobufCAllocator alloc = { arena_pb_alloc, arena_pb_free, r->a };
+    ProtobufCMessage *req = NULL;
+    if (gw_rest_build(r, &alloc, &req) != 0)
+        return;
+    if (rt->flags & GW_R_LOGIN) {
+        const char *email = string_field(req, "email");
+        if (gw_login_precheck(email != NULL ? email : "", r->client_addr, &retry_ms, why,
+                              sizeof why) == 1) {
+            answer_limited(r, retry_ms, why);
+            return;
+        }
+    }
+    call_and_answer(r, req, &p, deadline_ms);
+}
+
+static void job_done(void *arg)
+{
+    gw_http_job_done(arg);
+}
+
+int gw_rest_dispatch(gw_req *r)
+{
+    const char *allow = NULL;
+    r->route = gw_route_match(r->method, r->path, r->a, r->params, &allow);
+    if (r->route == NULL) {
+        if (allow == NULL) {
+            gw_answer_error(r, 404, "not_found", "no route %s", r->path);
+            return 1;
+        }
+        r->allow = allow;
+        if (r->method == GW_OPTIONS) { /* a CORS preflight, or a question */
+            r->is_preflight = true;
+            r->status = 204;
+            r->out = gw_answer_alloc(r, 0);
+            r->out_len = 0;
+            return 1;
+        }
+        gw_answer_error(r, 405, "method_not_allowed", "%s %s: this path takes %s",
+                        gw_method_name(r->method), r->path, allow);
+        return 1;
+    }
+    if (r->route->local != NULL) {
+        r->route->local(r);
+        return 1;
+    }
+    r->is_job_running = true;
+    if (gw_work(job, job_done, r) < 0) {
+        r->is_job_running = false;
+        mx_add(gw_mx.busy, 1);
+        r->retry_after_s = 1;
+        gw_answer_error(r, 503, "unavailable", "the gateway is busy; retry in a second");
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,157 @@
+/*
+ * The gateway's REST surface, one row per route (see routes.h). Paths are
+ * resource-style: a collection, an item by id, and verbs of a lot's
+ * lifecycle as sub-resources. Roles are the services' to enforce; a row
+ * only says whether a token is needed. Methods the services keep for each
+ * other (OpenLot, CloseLot, the wallet's reserve, release, capture, list
+ * and batch calls) have no row: they are never reachable from outside.
+ */
+#include "routes.h"
+
+#include "gavel/auctions/v1/auctions.pb-c.h"
+#include "gavel/bids/v1/bids.pb-c.h"
+#include "gavel/users/v1/users.pb-c.h"
+
+/* One declared client method: "/gavel.<pkg>.v1.<Svc>/<Method>" with its
+ * protoc-c descriptors, named from the same words. */
+#define CALL(pkg, Svc, svc, Method, method)                                                    \
+    static const rpc_client_method call_##svc##_##method = {                                  \
+        "/gavel." #pkg ".v1." #Svc "/" #Method, &gavel__##pkg##__v1__##svc##__descriptor,    \
+        &gavel__##pkg##__v1__##method##_request__descriptor,                                  \
+        &gavel__##pkg##__v1__##method##_response__descriptor                                  \
+    }
+
+CALL(users, Users, users, Register, register);
+CALL(users, Users, users, Login, login);
+CALL(users, Users, users, Refresh, refresh);
+CALL(users, Users, users, Logout, logout);
+CALL(users, Users, users, GetProfile, get_profile);
+CALL(users, Users, users, UpdateProfile, update_profile);
+CALL(users, Users, users, ListParticipation, list_participation);
+CALL(users, Wallet, wallet, GetBalance, get_balance);
+CALL(users, Wallet, wallet, GetHold, get_hold);
+CALL(users, Wallet, wallet, Deposit, deposit);
+CALL(auctions, Auctions, auctions, ListCategories, list_categories);
+CALL(auctions, Auctions, auctions, CreateCategory, create_category);
+CALL(auctions, Auctions, auctions, ListLots, list_lots);
+CALL(auctions, Auctions, auctions, CreateLot, create_lot);
+CALL(auctions, Auctions, auctions, GetLot, get_lot);
+CALL(auctions, Auctions, auctions, UpdateLot, update_lot);
+CALL(auctions, Auctions, auctions, GetLotHistory, get_lot_history);
+CALL(auctions, Auctions, auctions, SubmitLot, submit_lot);
+CALL(auctions, Auctions, auctions, ModerateLot, moderate_lot);
+CALL(auctions, Auctions, auctions, ScheduleLot, schedule_lot);
+CALL(auctions, Auctions, auctions, CancelLot, cancel_lot);
+CALL(auctions, Auctions, auctions, QuoteServices, quote_services);
+CALL(auctions, Auctions, auctions, ListPriceRules, list_price_rules);
+CALL(auctions, Auctions, auctions, CreatePriceRule, create_price_rule);
+CALL(auctions, Auctions, auctions, UpdatePriceRule, update_price_rule);
+CALL(auctions, Auctions, auctions, DeletePriceRule, delete_price_rule);
+CALL(bids, Bids, bids, PlaceBid, place_bid);
+CALL(bids, Bids, bids, ListBids, list_bids);
+CALL(bids, Bids, bids, GetLotState, get_lot_state);
+CALL(bids, Bids, bids, SetAutoBid, set_auto_bid);
+CALL(bids, Bids, bids, CancelAutoBid, cancel_auto_bid);
+
+#define R GW_RATE_READ
+#define W GW_RATE_WRITE
+#define A GW_RATE_AUTH
+#define TOKEN GW_AUTH_TOKEN
+#define PUBLIC GW_AUTH_PUBLIC
+#define KEY "idempotency_key"
+
+const gw_route gw_routes[] = {
+    /* accounts and sessions */
+    { GW_POST, "/api/v1/auth/register", &call_users_register, GW_SVC_USERS, PUBLIC, "*", NULL,
+      A, 0, "Create a bidder or seller account", NULL },
+    { GW_POST, "/api/v1/auth/login", &call_users_login, GW_SVC_USERS, PUBLIC, "*", NULL, A,
+      GW_R_LOGIN, "Log in: an access token and a refresh token", NULL },
+    { GW_POST, "/api/v1/auth/refresh", &call_users_refresh, GW_SVC_USERS, PUBLIC, "*", NULL, A,
+      0, "Trade a refresh token for a new pair (single use)", NULL },
+    { GW_POST, "/api/v1/auth/logout", &call_users_logout, GW_SVC_USERS, TOKEN, "*", NULL, W, 0,
+      "Revoke the access token (and a refresh token's family)", NULL },
+    { GW_GET, "/api/v1/me", &call_users_get_profile, GW_SVC_USERS, TOKEN, NULL, NULL, R,
+      GW_R_RETRY, "The caller's profile", NULL },
+    { GW_PATCH, "/api/v1/me", &call_users_update_profile, GW_SVC_USERS, TOKEN, "*", NULL, W, 0,
+      "Change the caller's profile (fields named in updateMask)", NULL },
+    { GW_GET, "/api/v1/me/participation", &call_users_list_participation, GW_SVC_USERS, TOKEN,
+      NULL, NULL, R, GW_R_RETRY, "Lots the caller bid on, most recent first", NULL },
+    { GW_GET, "/api/v1/users/{user_id}", &call_users_get_profile, GW_SVC_USERS, TOKEN, NULL,
+      NULL, R, GW_R_RETRY, "A user's profile (moderators, admins)", NULL },
+    { GW_PATCH, "/api/v1/users/{user_id}", &call_users_update_profile, GW_SVC_USERS, TOKEN, "*",
+      NULL, W, 0, "Change a user's profile or role (admins)", NULL },
+    { GW_GET, "/api/v1/users/{user_id}/participation", &call_users_list_participation,
+      GW_SVC_USERS, TOKEN, NULL, NULL, R, GW_R_RETRY, "A user's auction history (admins)", NULL },
+
+    /* wallet */
+    { GW_GET, "/api/v1/wallet", &call_wallet_get_balance, GW_SVC_USERS, TOKEN, NULL, NULL, R,
+      GW_R_RETRY, "The caller's balance: total, reserved, available", NULL },
+    { GW_GET, "/api/v1/wallet/holds/{hold_id}", &call_wallet_get_hold, GW_SVC_USERS, TOKEN, NULL,
+      NULL, R, GW_R_RETRY, "One hold on the caller's funds", NULL },
+    { GW_GET, "/api/v1/users/{user_id}/wallet", &call_wallet_get_balance, GW_SVC_USERS, TOKEN,
+      NULL, NULL, R, GW_R_RETRY, "A user's balance (admins)", NULL },
+    { GW_POST, "/api/v1/users/{user_id}/wallet/deposits", &call_wallet_deposit, GW_SVC_USERS,
+      TOKEN, "*", KEY, W, GW_R_KEY_REQUIRED | GW_R_RETRY,
+      "Credit a user's wallet (admins); Idempotency-Key required", NULL },
+
+    /* catalog */
+    { GW_GET, "/api/v1/categories", &call_auctions_list_categories, GW_SVC_AUCTIONS, TOKEN, NULL,
+      NULL, R, GW_R_RETRY, "The category tree, or one subtree (rootId)", NULL },
+    { GW_POST, "/api/v1/categories", &call_auctions_create_category, GW_SVC_AUCTIONS, TOKEN, "*",
+      NULL, W, 0, "Add a category (admins)", NULL },
+    { GW_GET, "/api/v1/lots", &call_auctions_list_lots, GW_SVC_AUCTIONS, TOKEN, NULL, NULL, R,
+      GW_R_RETRY, "The catalog, filtered by the JSON DSL in filterJson", NULL },
+    { GW_POST, "/api/v1/lots/search", &call_auctions_list_lots, GW_SVC_AUCTIONS, TOKEN, "*", NULL,
+      R, GW_R_RETRY, "The catalog, with the DSL filter in the body", NULL },
+
+    /* lots and their lifecycle */
+    { GW_POST, "/api/v1/lots", &call_auctions_create_lot, GW_SVC_AUCTIONS, TOKEN, "lot", KEY, W,
+      GW_R_RETRY, "Create a lot in DRAFT (sellers); the body is the lot", NULL },
+    { GW_GET, "/api/v1/lots/{lot_id}", &call_auctions_get_lot, GW_SVC_AUCTIONS, TOKEN, NULL, NULL,
+      R, GW_R_RETRY, "One lot", NULL },
+    { GW_PATCH, "/api/v1/lots/{lot_id}", &call_auctions_update_lot, GW_SVC_AUCTIONS, TOKEN, "*",
+      NULL, W, 0, "Edit a DRAFT or REJECTED lot (fields named in updateMask)", NULL },
+    { GW_GET, "/api/v1/lots/{lot_id}/history", &call_auctions_get_lot_history, GW_SVC_AUCTIONS,
+      TOKEN, NULL, NULL, R, GW_R_RETRY, "Every transition of a lot", NULL },
+    { GW_POST, "/api/v1/lots/{lot_id}/submit", &call_auctions_submit_lot, GW_SVC_AUCTIONS, TOKEN,
+      "*", NULL, W, 0, "Send a lot to moderation", NULL },
+    { GW_POST, "/api/v1/lots/{lot_id}/moderation", &call_auctions_moderate_lot, GW_SVC_AUCTIONS,
+      TOKEN, "*", NULL, W, 0, "Approve or reject a lot (moderators)", NULL },
+    { GW_POST, "/api/v1/lots/{lot_id}/schedule", &call_auctions_schedule_lot, GW_SVC_AUCTIONS,
+      TOKEN, "*", NULL, W, 0, "Set when an approved lot opens and closes", NULL },
+    { GW_POST, "/api/v1/lots/{lot_id}/cancel", &call_auctions_cancel_lot, GW_SVC_AUCTIONS, TOKEN,
+      "*", NULL, W, 0, "Withdraw a lot", NULL },
+    { GW_GET, "/api/v1/lots/{lot_id}/quote", &call_auctions_quote_services, GW_SVC_AUCTIONS,
+      TOKEN, NULL, NULL, R, GW_R_RETRY, "Prices of paid services for a lot", NULL },
+    { GW_POST, "/api/v1/quotes", &call_auctions_quote_services, GW_SVC_AUCTIONS, TOKEN, "*", NULL,
+      R, GW_R_RETRY, "Prices of paid services for a lot or bare attributes", NULL },
+
+    /* paid-service pricing rules */
+    { GW_GET, "/api/v1/price-rules", &call_auctions_list_price_rules, GW_SVC_AUCTIONS, TOKEN,
+      NULL, NULL, R, GW_R_RETRY, "Pricing rules (admins, moderators)", NULL },
+    { GW_POST, "/api/v1/price-rules", &call_auctions_create_price_rule, GW_SVC_AUCTIONS, TOKEN,
+      "rule", NULL, W, 0, "Add a pricing rule (admins); the body is the rule", NULL },
+    { GW_PATCH, "/api/v1/price-rules/{rule_id}", &call_auctions_update_price_rule,
+      GW_SVC_AUCTIONS, TOKEN, "*", NULL, W, 0, "Change a pricing rule (admins)", NULL },
+    { GW_DELETE, "/api/v1/price-rules/{rule_id}", &call_auctions_delete_price_rule,
+      GW_SVC_AUCTIONS, TOKEN, NULL, NULL, W, 0, "Delete a pricing rule (admins)", NULL },
+
+    /* bidding */
+    { GW_POST, "/api/v1/lots/{lot_id}/bids", &call_bids_place_bid, GW_SVC_BIDS, TOKEN, "*", KEY,
+      W, GW_R_KEY_REQUIRED | GW_R_RETRY, "Place a bid; Idempotency-Key required", NULL },
+    { GW_GET, "/api/v1/lots/{lot_id}/bids", &call_bids_list_bids, GW_SVC_BIDS, TOKEN, NULL, NULL,
+      R, GW_R_RETRY, "A lot's bid log in seq order, with hash-chained receipts", NULL },
+    { GW_GET, "/api/v1/lots/{lot_id}/state", &call_bids_get_lot_state, GW_SVC_BIDS, TOKEN, NULL,
+      NULL, R, GW_R_RETRY, "A lot's live state: price, leader, end, the caller's autobid", NULL },
+    { GW_PUT, "/api/v1/lots/{lot_id}/autobid", &call_bids_set_auto_bid, GW_SVC_BIDS, TOKEN, "*",
+      KEY, W, GW_R_KEY_REQUIRED | GW_R_RETRY,
+      "Set or raise the caller's autobid; Idempotency-Key required", NULL },
+    { GW_DELETE, "/api/v1/lots/{lot_id}/autobid", &call_bids_cancel_auto_bid, GW_SVC_BIDS, TOKEN,
+      NULL, KEY, W, GW_R_KEY_REQUIRED | GW_R_RETRY,
+      "Stop the caller's autobid; Idempotency-Key required", NULL },
+
+    /* the gateway itself */
+    { GW_GET, "/openapi.json", NULL, GW_SVC_GATEWAY, GW_AUTH_NONE, NULL, NULL, R, 0,
+      "This API as an OpenAPI 3.1 document", gw_openapi_serve },
+    { 0 },
+};

@@ -1,0 +1,403 @@
+"""Every route of the gateway's table, called through HTTP against the real
+services: each one documented in /openapi.json is served (a happy path with
+real data answers 200 with the response message), and every route the
+test calls is documented, so the table, the document and the daemon
+cannot drift apart."""
+import json
+import time
+import urllib.parse
+
+import pytest
+
+import gavel_harness as h
+from gavel_harness import GW_FUNDS as FUNDS, PASSWORD, new_key, rub_json as rub
+
+
+@pytest.fixture(scope="module")
+def world(rest, market, gw_admin, gw_moderator, ledger):
+    w = {"admin": gw_admin, "moderator": gw_moderator, "ledger": ledger}
+    w["seller"] = market.seller()
+    w["bidder"] = market.bidder()
+    w["bidder2"] = market.bidder()
+    w["live"] = market.live(w["seller"])
+    w["draft"] = market.draft(w["seller"])
+    return w
+
+
+def filter_q(lot_id):
+    return urllib.parse.quote(json.dumps([["eq", "id", str(lot_id)]]))
+
+
+def case_register(rest, w):
+    a = rest.call("POST", "/api/v1/auth/register", {
+        "email": h.unique_email("gwr"), "password": PASSWORD, "role": "ROLE_BIDDER",
+        "displayName": "Route Test"})
+    assert a.status == 200, a
+    assert a.json["profile"]["role"] == "ROLE_BIDDER" and int(a.json["profile"]["userId"]) > 0
+    w["new_email"] = a.json["profile"]["email"]
+    return a
+
+
+def case_login(rest, w):
+    a = rest.call("POST", "/api/v1/auth/login", {"email": w["new_email"], "password": PASSWORD})
+    assert a.status == 200, a
+    assert a.json["tokens"]["accessToken"].count(".") == 2
+    w["new_tokens"] = a.json["tokens"]
+    return a
+
+
+def case_refresh(rest, w):
+    a = rest.call("POST", "/api/v1/auth/refresh",
+                  {"refreshToken": w["new_tokens"]["refreshToken"]})
+    assert a.status == 200, a
+    assert a.json["tokens"]["refreshToken"] != w["new_tokens"]["refreshToken"]
+    w["new_tokens"] = a.json["tokens"]
+    return a
+
+
+def case_logout(rest, w):
+    a = rest.call("POST", "/api/v1/auth/logout",
+                  {"refreshToken": w["new_tokens"]["refreshToken"]},
+                  token=w["new_tokens"]["accessToken"])
+    assert a.status == 200 and a.json == {}, a
+    return a
+
+
+def case_me(rest, w):
+    a = rest.call("GET", "/api/v1/me", token=w["bidder"].token)
+    assert a.status == 200 and int(a.json["profile"]["userId"]) == w["bidder"].id, a
+    return a
+
+
+def case_me_patch(rest, w):
+    a = rest.call("PATCH", "/api/v1/me", {"updateMask": ["display_name"],
+                                          "displayName": "Renamed Dealer"},
+                  token=w["bidder"].token)
+    assert a.status == 200 and a.json["profile"]["displayName"] == "Renamed Dealer", a
+    return a
+
+
+def case_me_participation(rest, w):
+    a = rest.call("GET", "/api/v1/me/participation?page.pageSize=10", token=w["bidder"].token)
+    assert a.status == 200 and "items" in a.json or a.json == {} or "page" in a.json, a
+    return a
+
+
+def case_user_get(rest, w):
+    a = rest.call("GET", "/api/v1/users/%d" % w["bidder"].id, token=w["admin"].token)
+    assert a.status == 200 and int(a.json["profile"]["userId"]) == w["bidder"].id, a
+    return a
+
+
+def case_user_patch(rest, w):
+    a = rest.call("PATCH", "/api/v1/users/%d" % w["bidder"].id,
+                  {"updateMask": ["region"], "region": "Kazan"}, token=w["admin"].token)
+    assert a.status == 200 and a.json["profile"]["region"] == "Kazan", a
+    return a
+
+
+def case_user_participation(rest, w):
+    a = rest.call("GET", "/api/v1/users/%d/participation" % w["bidder"].id,
+                  token=w["admin"].token)
+    assert a.status == 200, a
+    return a
+
+
+def case_wallet(rest, w):
+    a = rest.call("GET", "/api/v1/wallet", token=w["bidder"].token)
+    assert a.status == 200 and a.json["balance"]["total"]["units"] == str(FUNDS), a
+    return a
+
+
+def case_user_wallet(rest, w):
+    a = rest.call("GET", "/api/v1/users/%d/wallet?currency=RUB" % w["bidder"].id,
+                  token=w["admin"].token)
+    assert a.status == 200 and int(a.json["balance"]["userId"]) == w["bidder"].id, a
+    return a
+
+
+def case_deposit(rest, w):
+    a = rest.call("POST", "/api/v1/users/%d/wallet/deposits" % w["bidder2"].id,
+                  {"amount": rub(5000), "reference": "wire 42"}, token=w["admin"].token,
+                  headers={"Idempotency-Key": new_key()})
+    assert a.status == 200 and a.json["balance"]["total"]["units"] == str(FUNDS + 5000), a
+    return a
+
+
+def case_categories(rest, w):
+    a = rest.call("GET", "/api/v1/categories", token=w["bidder"].token)
+    assert a.status == 200 and a.json["categories"], a
+    return a
+
+
+def case_category_create(rest, w):
+    n = time.time_ns()
+    a = rest.call("POST", "/api/v1/categories", {"name": "Route %d" % n, "slug": "route-%d" % n},
+                  token=w["admin"].token)
+    assert a.status == 200 and a.json["category"]["slug"] == "route-%d" % n, a
+    return a
+
+
+def case_lots(rest, w):
+    a = rest.call("GET", "/api/v1/lots?filterJson=" + filter_q(w["live"]["id"]),
+                  token=w["bidder"].token)
+    assert a.status == 200 and [x["id"] for x in a.json["lots"]] == [w["live"]["id"]], a
+    return a
+
+
+def case_lots_search(rest, w):
+    a = rest.call("POST", "/api/v1/lots/search",
+                  {"filterJson": json.dumps([["eq", "id", w["live"]["id"]]])},
+                  token=w["bidder"].token)
+    assert a.status == 200 and [x["id"] for x in a.json["lots"]] == [w["live"]["id"]], a
+    return a
+
+
+def case_lot_create(rest, w):
+    a = rest.call("POST", "/api/v1/lots", h.complete_lot(w["draft"]["categoryId"]),
+                  token=w["seller"].token, headers={"Idempotency-Key": new_key()})
+    assert a.status == 200 and a.json["lot"]["state"] == "LOT_STATE_DRAFT", a
+    w["created"] = a.json["lot"]
+    return a
+
+
+def case_lot_get(rest, w):
+    a = rest.call("GET", "/api/v1/lots/%s" % w["live"]["id"], token=w["bidder"].token)
+    assert a.status == 200 and a.json["lot"]["state"] == "LOT_STATE_LIVE", a
+    return a
+
+
+def case_lot_patch(rest, w):
+    a = rest.call("PATCH", "/api/v1/lots/%s" % w["created"]["id"],
+                  {"updateMask": ["title"], "lot": {"title": "Camry, new title"}},
+                  token=w["seller"].token)
+    assert a.status == 200 and a.json["lot"]["title"] == "Camry, new title", a
+    return a
+
+
+def case_lot_history(rest, w):
+    a = rest.call("GET", "/api/v1/lots/%s/history" % w["live"]["id"], token=w["seller"].token)
+    assert a.status == 200 and len(a.json["transitions"]) >= 5, a
+    return a
+
+
+def case_lot_submit(rest, w):
+    a = rest.call("POST", "/api/v1/lots/%s/submit" % w["created"]["id"], token=w["seller"].token)
+    assert a.status == 200 and a.json["lot"]["state"] == "LOT_STATE_IN_REVIEW", a
+    return a
+
+
+def case_lot_moderate(rest, w):
+    a = rest.call("POST", "/api/v1/lots/%s/moderation" % w["created"]["id"],
+                  {"decision": "MODERATION_DECISION_APPROVE", "reason": "fine"},
+                  token=w["moderator"].token)
+    assert a.status == 200 and a.json["lot"]["state"] == "LOT_STATE_APPROVED", a
+    return a
+
+
+def case_lot_schedule(rest, w):
+    start = int(time.time() * 1e6) + 3_600_000_000
+    a = rest.call("POST", "/api/v1/lots/%s/schedule" % w["created"]["id"],
+                  {"startsAtUs": str(start)}, token=w["seller"].token)
+    assert a.status == 200 and a.json["lot"]["state"] == "LOT_STATE_SCHEDULED", a
+    return a
+
+
+def case_lot_cancel(rest, w):
+    a = rest.call("POST", "/api/v1/lots/%s/cancel" % w["draft"]["id"],
+                  {"reason": "withdrawn by the seller"}, token=w["seller"].token)
+    assert a.status == 200 and a.json["lot"]["state"] == "LOT_STATE_CANCELLED", a
+    return a
+
+
+def case_lot_quote(rest, w):
+    a = rest.call("GET", "/api/v1/lots/%s/quote?services=promotion&services=inspection"
+                  % w["live"]["id"], token=w["seller"].token)
+    assert a.status == 200, a
+    assert [x["service"] for x in a.json["lines"]] == ["promotion", "inspection"], a
+    return a
+
+
+def case_quotes(rest, w):
+    a = rest.call("POST", "/api/v1/quotes",
+                  {"attributes": {"make": "Toyota", "year": 2019, "startPrice": rub(100000)},
+                   "services": ["promotion"]}, token=w["seller"].token)
+    assert a.status == 200 and a.json["lines"][0]["service"] == "promotion", a
+    return a
+
+
+def case_rules(rest, w):
+    a = rest.call("GET", "/api/v1/price-rules?includeInactive=true&page.pageSize=5",
+                  token=w["admin"].token)
+    assert a.status == 200, a
+    return a
+
+
+def case_rule_create(rest, w):
+    a = rest.call("POST", "/api/v1/price-rules",
+                  {"service": "promotion", "priority": 5, "coefficientPermille": 1200,
+                   "make": "Gateway%d" % time.time_ns(), "isActive": True},
+                  token=w["admin"].token)
+    assert a.status == 200 and a.json["rule"]["coefficientPermille"] == 1200, a
+    w["rule"] = a.json["rule"]
+    return a
+
+
+def case_rule_patch(rest, w):
+    a = rest.call("PATCH", "/api/v1/price-rules/%s" % w["rule"]["id"],
+                  {"updateMask": ["priority"], "rule": {"priority": 6}}, token=w["admin"].token)
+    assert a.status == 200 and a.json["rule"]["priority"] == 6, a
+    return a
+
+
+def case_rule_delete(rest, w):
+    a = rest.call("DELETE", "/api/v1/price-rules/%s" % w["rule"]["id"], token=w["admin"].token)
+    assert a.status == 200, a
+    return a
+
+
+def case_bid(rest, w):
+    lot = w["live"]["id"]
+    st = rest.ok("GET", "/api/v1/lots/%s/state" % lot, token=w["bidder"].token)["state"]
+    a = rest.call("POST", "/api/v1/lots/%s/bids" % lot, {"amount": st["nextMinBid"]},
+                  token=w["bidder"].token, headers={"Idempotency-Key": new_key()})
+    assert a.status == 200 and a.json["bid"]["amount"] == st["nextMinBid"], a
+    assert a.json["callerIsLeading"] is True
+    return a
+
+
+def case_bids(rest, w):
+    a = rest.call("GET", "/api/v1/lots/%s/bids?page.pageSize=100" % w["live"]["id"],
+                  token=w["bidder2"].token)
+    assert a.status == 200 and len(a.json["bids"]) >= 1, a
+    return a
+
+
+def case_state(rest, w):
+    a = rest.call("GET", "/api/v1/lots/%s/state" % w["live"]["id"], token=w["bidder"].token)
+    assert a.status == 200 and a.json["state"]["status"] == "LOT_STATUS_LIVE", a
+    assert a.json["callerIsLeading"] is True
+    return a
+
+
+def case_autobid_set(rest, w):
+    a = rest.call("PUT", "/api/v1/lots/%s/autobid" % w["live"]["id"],
+                  {"maxAmount": rub(10 ** 7)}, token=w["bidder2"].token,
+                  headers={"Idempotency-Key": new_key()})
+    assert a.status == 200 and a.json["autobid"]["status"] == "AUTO_BID_STATUS_ACTIVE", a
+    return a
+
+
+def case_autobid_cancel(rest, w):
+    a = rest.call("DELETE", "/api/v1/lots/%s/autobid" % w["live"]["id"],
+                  token=w["bidder2"].token, headers={"Idempotency-Key": new_key()})
+    assert a.status == 200 and a.json["autobid"]["status"] == "AUTO_BID_STATUS_CANCELLED", a
+    return a
+
+
+def case_hold(rest, w):
+    holds = w["ledger"].holds(w["bidder2"].id)
+    assert holds, "the autobid's bid left no hold"
+    hold_id = max(holds)
+    a = rest.call("GET", "/api/v1/wallet/holds/%d" % hold_id, token=w["bidder2"].token)
+    assert a.status == 200 and a.json["hold"]["holdId"] == str(hold_id), a
+    return a
+
+
+def case_openapi(rest, w):
+    a = rest.call("GET", "/openapi.json")
+    assert a.status == 200 and a.json["openapi"] == "3.1.0", a
+    return a
+
+
+# In the order they run: later ones use what earlier ones made.
+CASES = [
+    ("POST", "/api/v1/auth/register", case_register),
+    ("POST", "/api/v1/auth/login", case_login),
+    ("POST", "/api/v1/auth/refresh", case_refresh),
+    ("GET", "/api/v1/me", case_me),
+    ("PATCH", "/api/v1/me", case_me_patch),
+    ("GET", "/api/v1/me/participation", case_me_participation),
+    ("GET", "/api/v1/users/{user_id}", case_user_get),
+    ("PATCH", "/api/v1/users/{user_id}", case_user_patch),
+    ("GET", "/api/v1/users/{user_id}/participation", case_user_participation),
+    ("GET", "/api/v1/wallet", case_wallet),
+    ("GET", "/api/v1/users/{user_id}/wallet", case_user_wallet),
+    ("POST", "/api/v1/users/{user_id}/wallet/deposits", case_deposit),
+    ("GET", "/api/v1/categories", case_categories),
+    ("POST", "/api/v1/categories", case_category_create),
+    ("GET", "/api/v1/lots", case_lots),
+    ("POST", "/api/v1/lots/search", case_lots_search),
+    ("POST", "/api/v1/lots", case_lot_create),
+    ("GET", "/api/v1/lots/{lot_id}", case_lot_get),
+    ("PATCH", "/api/v1/lots/{lot_id}", case_lot_patch),
+    ("GET", "/api/v1/lots/{lot_id}/history", case_lot_history),
+    ("POST", "/api/v1/lots/{lot_id}/submit", case_lot_submit),
+    ("POST", "/api/v1/lots/{lot_id}/moderation", case_lot_moderate),
+    ("POST", "/api/v1/lots/{lot_id}/schedule", case_lot_schedule),
+    ("POST", "/api/v1/lots/{lot_id}/cancel", case_lot_cancel),
+    ("GET", "/api/v1/lots/{lot_id}/quote", case_lot_quote),
+    ("POST", "/api/v1/quotes", case_quotes),
+    ("GET", "/api/v1/price-rules", case_rules),
+    ("POST", "/api/v1/price-rules", case_rule_create),
+    ("PATCH", "/api/v1/price-rules/{rule_id}", case_rule_patch),
+    ("DELETE", "/api/v1/price-rules/{rule_id}", case_rule_delete),
+    ("POST", "/api/v1/lots/{lot_id}/bids", case_bid),
+    ("GET", "/api/v1/lots/{lot_id}/bids", case_bids),
+    ("GET", "/api/v1/lots/{lot_id}/state", case_state),
+    ("PUT", "/api/v1/lots/{lot_id}/autobid", case_autobid_set),
+    ("DELETE", "/api/v1/lots/{lot_id}/autobid", case_autobid_cancel),
+    ("GET", "/api/v1/wallet/holds/{hold_id}", case_hold),
+    ("POST", "/api/v1/auth/logout", case_logout),
+    ("GET", "/openapi.json", case_openapi),
+]
+
+
+def documented(rest):
+    doc = rest.ok("GET", "/openapi.json")
+    return doc, {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+
+
+def test_every_documented_route_is_served_with_real_data(rest, world):
+    _, ops = documented(rest)
+    mine = {(m, p) for m, p, _ in CASES}
+    assert ops == mine, ("documented but not called: %s; called but not documented: %s"
+                         % (sorted(ops - mine), sorted(mine - ops)))
+    for method, path, case in CASES:
+        a = case(rest, world)
+        assert a.header("content-type") == "application/json", (method, path, a)
+
+
+def test_openapi_document_is_consistent(rest):
+    doc, ops = documented(rest)
+    schemas = doc["components"]["schemas"]
+    seen_ids = set()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            assert op["operationId"] not in seen_ids, op["operationId"]
+            seen_ids.add(op["operationId"])
+            names = {p["name"] for p in op["parameters"] if "name" in p}
+            for seg in path.split("/"):
+                if seg.startswith("{"):
+                    assert seg[1:-1] in names, (path, method)
+            refs = json.dumps(op)
+            for ref in [r for r in refs.split('"') if r.startswith("#/components/schemas/")]:
+                assert ref.split("/")[-1] in schemas, ref
+            if path.startswith("/api/"):
+                assert op["security"] == ([] if path.startswith("/api/v1/auth/") and
+                                          method == "post" and not path.endswith("logout")
+                                          else [{"bearer": []}]), (path, method)
+                assert "x-grpc-method" in op
+    for name, s in schemas.items():
+        for ref in [r for r in json.dumps(s).split('"') if r.startswith("#/components/")]:
+            assert ref.split("/")[-1] in schemas, (name, ref)
+
+
+def test_docs_rest_lists_exactly_the_served_routes(rest):
+    import os
+    import re
+    text = open(os.path.join(h.ROOT, "docs", "rest.md")).read()
+    listed = set(re.findall(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \|", text, re.M))
+    _, ops = documented(rest)
+    assert listed == ops, ("served but not in docs/rest.md: %s; listed but not served: %s"
+                           % (sorted(ops - listed), sorted(listed - ops)))
