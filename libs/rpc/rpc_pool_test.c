@@ -26,7 +26,10 @@
 
 #define PING_DESC &gavel__common__v1__ping_request__descriptor
 #define PONG_DESC &gavel__common__v1__ping_response__descriptor
-#define HOLD_US 300000
+/* Long enough that calls started ARRIVE_US apart still arrive in order on
+ * a loaded machine (two sanitizer builds testing side by side). */
+#define HOLD_US 1000000
+#define ARRIVE_US 100000
 
 static atomic_int finished_order;
 
@@ -138,10 +141,12 @@ static void expensive_calls_past_the_queue_are_refused_at_once(void **state)
 {
     (void)state;
     enum { N = 6 };
-    timed_call c[N];
+    /* Static, as in every test here: a failed assert must not leave the
+     * call threads writing into a frame that is gone. */
+    static timed_call c[N];
     for (int i = 0; i < N; i++) {
         start_call(&c[i], "/t.P/Hash", NULL);
-        usleep(20000); /* they arrive in order */
+        usleep(ARRIVE_US); /* they arrive in order */
     }
     int ok = 0, busy = 0;
     for (int i = 0; i < N; i++) {
@@ -168,18 +173,18 @@ static void a_service_is_not_queued_behind_users(void **state)
         skip();
     char *user = bidder_token(), *service = rpc_service_token();
     assert_non_null(service);
-    timed_call warm;
+    static timed_call warm;
     start_call(&warm, "/t.P/Work", service); /* its token becomes known */
     pthread_join(warm.t, NULL);
     assert_int_equal(warm.st, GRPC_STATUS_OK);
-    timed_call users[3], svc_call;
+    static timed_call users[3], svc_call;
     for (int i = 0; i < 3; i++)
         start_call(&users[i], "/t.P/Work", user);
-    usleep(50000); /* the one normal worker holds a user's call, two wait */
+    usleep(ARRIVE_US); /* the one normal worker holds a user's call, two wait */
     start_call(&svc_call, "/t.P/Work", service);
     pthread_join(svc_call.t, NULL);
     assert_int_equal(svc_call.st, GRPC_STATUS_OK);
-    /* It ran at once in the service pool, not after the users' 0.9 s. */
+    /* It ran at once in the service pool, not after the users' 3 s. */
     assert_true(svc_call.took_us < 2 * HOLD_US);
     for (int i = 0; i < 3; i++) {
         pthread_join(users[i].t, NULL);
@@ -195,14 +200,14 @@ static void a_service_goes_ahead_of_anonymous_expensive_calls(void **state)
     if (redis == NULL)
         skip();
     char *service = rpc_service_token();
-    timed_call warm;
+    static timed_call warm;
     start_call(&warm, "/t.P/Hash", service);
     pthread_join(warm.t, NULL);
     assert_int_equal(warm.st, GRPC_STATUS_OK);
-    timed_call anon[4], svc_call;
+    static timed_call anon[4], svc_call;
     for (int i = 0; i < 4; i++) {
         start_call(&anon[i], "/t.P/Hash", NULL);
-        usleep(20000);
+        usleep(ARRIVE_US);
     }
     /* One anonymous call runs, two wait, the fourth was refused; the
      * service's call finds room of its own and runs next. */
@@ -230,7 +235,7 @@ static void an_unknown_token_is_checked_then_handed_to_the_expensive_pool(void *
         skip();
     rpc_auth_forget_all();
     char *user = bidder_token(); /* never seen: checked in the normal pool first */
-    timed_call c;
+    static timed_call c;
     start_call(&c, "/t.P/Hash", user);
     pthread_join(c.t, NULL);
     assert_int_equal(c.st, GRPC_STATUS_OK);
