@@ -3,8 +3,8 @@
  * resource-style: a collection, an item by id, and verbs of a lot's
  * lifecycle as sub-resources. Roles are the services' to enforce; a row
  * only says whether a token is needed. Methods the services keep for each
- * other (OpenLot, CloseLot, the wallet's reserve, release, capture, list
- * and batch calls) have no row: they are never reachable from outside.
+ * other (OpenLot, CloseLot, the wallet's reserve, release, capture and
+ * batch calls) have no row: they are never reachable from outside.
  */
 #include "routes.h"
 
@@ -30,6 +30,7 @@ CALL(users, Users, users, UpdateProfile, update_profile);
 CALL(users, Users, users, ListParticipation, list_participation);
 CALL(users, Wallet, wallet, GetBalance, get_balance);
 CALL(users, Wallet, wallet, GetHold, get_hold);
+CALL(users, Wallet, wallet, ListHolds, list_holds);
 CALL(users, Wallet, wallet, Deposit, deposit);
 CALL(auctions, Auctions, auctions, ListCategories, list_categories);
 CALL(auctions, Auctions, auctions, CreateCategory, create_category);
@@ -86,6 +87,10 @@ const gw_route gw_routes[] = {
     /* wallet */
     { GW_GET, "/api/v1/wallet", &call_wallet_get_balance, GW_SVC_USERS, TOKEN, NULL, NULL, R,
       GW_R_RETRY, "The caller's balance: total, reserved, available", NULL },
+    { GW_GET, "/api/v1/wallet/holds", &call_wallet_list_holds, GW_SVC_USERS, TOKEN, NULL, NULL,
+      R, GW_R_RETRY, "The caller's holds (state: held, released or captured; lotIds)", NULL },
+    { GW_GET, "/api/v1/users/{user_id}/wallet/holds", &call_wallet_list_holds, GW_SVC_USERS,
+      TOKEN, NULL, NULL, R, GW_R_RETRY, "A user's holds (admins)", NULL },
     { GW_GET, "/api/v1/wallet/holds/{hold_id}", &call_wallet_get_hold, GW_SVC_USERS, TOKEN, NULL,
       NULL, R, GW_R_RETRY, "One hold on the caller's funds", NULL },
     { GW_GET, "/api/v1/users/{user_id}/wallet", &call_wallet_get_balance, GW_SVC_USERS, TOKEN,

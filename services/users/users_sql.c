@@ -69,6 +69,12 @@ const db_stmt users_stmts[] = {
       "SELECT id, user_id, currency, lot_id, amount, state, "
       "(extract(epoch FROM created_at) * 1000000)::bigint FROM holds "
       "WHERE lot_id = ANY($1::bigint[]) AND state = $2 ORDER BY id LIMIT 10000" },
+    /* One user's holds; $3 NULL = on any lot. */
+    { "holds_by_user",
+      "SELECT id, user_id, currency, lot_id, amount, state, "
+      "(extract(epoch FROM created_at) * 1000000)::bigint FROM holds "
+      "WHERE user_id = $1 AND state = $2 AND ($3::bigint[] IS NULL OR lot_id = ANY($3::bigint[])) "
+      "ORDER BY id LIMIT 10000" },
     { "hold_close",
       "UPDATE holds SET state = $2, captured = $3, closed_at = now() WHERE id = $1" },
     { "ledger_post",

@@ -256,12 +256,31 @@ static int wallet_get_hold(rpc_call *c, const ProtobufCMessage *in, ProtobufCMes
     return GRPC_STATUS_OK;
 }
 
+/* Which holds a ListHolds asks for: *user is 0 for every user's holds on
+ * the lots (staff only, lots required). Returns 0 or the failed status. */
+static int list_holds_scope(rpc_call *c, const Gavel__Users__V1__ListHoldsRequest *req,
+                            int64_t *user)
+{
+    *user = 0;
+    if (req->n_lot_ids > 1000)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_ids must list at most 1000 lots");
+    if (req->user_id == 0 && rpc_has_role(c, RPC_STAFF)) {
+        if (req->n_lot_ids == 0)
+            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                            "lot_ids must list 1 to 1000 lots when user_id is not set");
+        return 0;
+    }
+    return resolve_user(c, req->user_id, RPC_STAFF, user);
+}
+
 static int wallet_list_holds(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
 {
     const Gavel__Users__V1__ListHoldsRequest *req = (const void *)in;
     const char *state = req->state[0] != '\0' ? req->state : "held";
-    if (req->n_lot_ids == 0 || req->n_lot_ids > 1000)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_ids must list 1 to 1000 lots");
+    int64_t user = 0;
+    int rc = list_holds_scope(c, req, &user);
+    if (rc != 0)
+        return rc;
     if (strcmp(state, "held") != 0 && strcmp(state, "released") != 0 &&
         strcmp(state, "captured") != 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "state must be held, released or captured");
@@ -274,9 +293,16 @@ static int wallet_list_holds(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
         db_array_free(&lots);
         return check_fail_db(c, DB_E_TIMEOUT);
     }
-    const char *p[] = { db_array_str(&lots), state };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "holds_by_lots", 2, p, &rc);
+    PGresult *r;
+    if (user == 0) {
+        const char *p[] = { db_array_str(&lots), state };
+        r = db_exec(conn, "holds_by_lots", 2, p, &rc);
+    } else {
+        char uid[24];
+        const char *p[] = { db_i64(uid, user), state,
+                            req->n_lot_ids > 0 ? db_array_str(&lots) : NULL };
+        r = db_exec(conn, "holds_by_user", 3, p, &rc);
+    }
     db_pool_put(users.db, conn);
     db_array_free(&lots);
     if (r == NULL)
@@ -318,7 +344,7 @@ const rpc_method wallet_methods[] = {
     { W("GetHold"), D(get_hold_request), D(get_hold_response), wallet_get_hold, RPC_ANY_USER,
       RPC_IDEMPOTENT, 2000, RPC_CLASS_NORMAL, 0 },
     { W("ListHolds"), D(list_holds_request), D(list_holds_response), wallet_list_holds,
-      RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
+      RPC_ANY_USER, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { W("ReserveFundsBatch"), D(reserve_funds_batch_request), D(reserve_funds_batch_response),
       wallet_reserve_batch, RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, BATCH_MAX_REQUEST },
     { W("ReleaseFundsBatch"), D(release_funds_batch_request), D(release_funds_batch_response),

@@ -304,6 +304,35 @@ def case_hold(rest, w):
     return a
 
 
+def case_holds(rest, w):
+    """The caller's own holds, exactly the held ones of the database; filters
+    by lot and state; nobody else's."""
+    held = {i for i, v in w["ledger"].holds(w["bidder2"].id).items() if v[2] == "held"}
+    assert held, "the autobid's leading bid holds funds"
+    a = rest.call("GET", "/api/v1/wallet/holds", token=w["bidder2"].token)
+    assert a.status == 200, a
+    got = a.json.get("holds", [])
+    assert {int(x["holdId"]) for x in got} == held, (got, held)
+    assert all(x["userId"] == str(w["bidder2"].id) and x["state"] == "held" for x in got), got
+    other = rest.call("GET", "/api/v1/wallet/holds?lotIds=%d" % (10 ** 12),
+                      token=w["bidder2"].token)
+    assert other.status == 200 and other.json.get("holds", []) == [], other
+    bad = rest.call("GET", "/api/v1/wallet/holds?state=stolen", token=w["bidder2"].token)
+    assert bad.status == 400 and "state" in bad.json["error"]["message"], bad
+    return a
+
+
+def case_user_holds(rest, w):
+    path = "/api/v1/users/%d/wallet/holds" % w["bidder2"].id
+    denied = rest.call("GET", path, token=w["bidder"].token)
+    assert denied.status == 403, denied
+    a = rest.call("GET", path, token=w["admin"].token)
+    assert a.status == 200, a
+    held = {i for i, v in w["ledger"].holds(w["bidder2"].id).items() if v[2] == "held"}
+    assert {int(x["holdId"]) for x in a.json.get("holds", [])} == held, a
+    return a
+
+
 def case_openapi(rest, w):
     a = rest.call("GET", "/openapi.json")
     assert a.status == 200 and a.json["openapi"] == "3.1.0", a
@@ -348,6 +377,8 @@ CASES = [
     ("PUT", "/api/v1/lots/{lot_id}/autobid", case_autobid_set),
     ("DELETE", "/api/v1/lots/{lot_id}/autobid", case_autobid_cancel),
     ("GET", "/api/v1/wallet/holds/{hold_id}", case_hold),
+    ("GET", "/api/v1/wallet/holds", case_holds),
+    ("GET", "/api/v1/users/{user_id}/wallet/holds", case_user_holds),
     ("POST", "/api/v1/auth/logout", case_logout),
     ("GET", "/openapi.json", case_openapi),
 ]
