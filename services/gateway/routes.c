@@ -31,6 +31,7 @@ CALL(users, Users, users, ListParticipation, list_participation);
 CALL(users, Wallet, wallet, GetBalance, get_balance);
 CALL(users, Wallet, wallet, GetHold, get_hold);
 CALL(users, Wallet, wallet, ListHolds, list_holds);
+CALL(users, Wallet, wallet, ListLedger, list_ledger);
 CALL(users, Wallet, wallet, Deposit, deposit);
 CALL(auctions, Auctions, auctions, ListCategories, list_categories);
 CALL(auctions, Auctions, auctions, CreateCategory, create_category);
@@ -91,6 +92,10 @@ const gw_route gw_routes[] = {
       R, GW_R_RETRY, "The caller's holds (state: held, released or captured; lotIds)", NULL },
     { GW_GET, "/api/v1/users/{user_id}/wallet/holds", &call_wallet_list_holds, GW_SVC_USERS,
       TOKEN, NULL, NULL, R, GW_R_RETRY, "A user's holds (admins)", NULL },
+    { GW_GET, "/api/v1/wallet/ledger", &call_wallet_list_ledger, GW_SVC_USERS, TOKEN, NULL,
+      NULL, R, GW_R_RETRY, "The caller's wallet history, newest first (paged)", NULL },
+    { GW_GET, "/api/v1/users/{user_id}/wallet/ledger", &call_wallet_list_ledger, GW_SVC_USERS,
+      TOKEN, NULL, NULL, R, GW_R_RETRY, "A user's wallet history (admins)", NULL },
     { GW_GET, "/api/v1/wallet/holds/{hold_id}", &call_wallet_get_hold, GW_SVC_USERS, TOKEN, NULL,
       NULL, R, GW_R_RETRY, "One hold on the caller's funds", NULL },
     { GW_GET, "/api/v1/users/{user_id}/wallet", &call_wallet_get_balance, GW_SVC_USERS, TOKEN,

@@ -3,7 +3,8 @@
  * the platform (Wallet). Files are split by mechanism: accounts.c
  * (register, profiles), sessions.c (login, tokens, logout), password.c
  * (argon2id), login_throttle.c (failed logins counted in Redis), wallet.c
- * (handlers), ledger.c (balance changes and ledger rows), wallet_batch.c
+ * (handlers), ledger.c (balance changes and ledger rows), wallet_history.c
+ * (a user's ledger, newest first), wallet_batch.c
  * and wallet_batch_ops.c (many wallet calls in one transaction; their
  * idempotency keys are libs/idem's), participation.c (event consumer and
  * history) with participation_fold.c (a batch of bid events folded per
@@ -212,6 +213,10 @@ Gavel__Events__V1__WalletChanged *wallet_event_new(rpc_call *c, const ledger_cha
  *  messages owned by the call. */
 ProtobufCMessage *wallet_reserve_answer(rpc_call *c, const ledger_change *ch);
 ProtobufCMessage *wallet_release_answer(rpc_call *c, const ledger_change *ch);
+
+/* ---- wallet_history.c ---- */
+/* Wallet.ListLedger: the caller's (or, for staff, a user's) ledger, newest first. */
+int wallet_list_ledger(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 
 /* ---- wallet_batch.c / wallet_batch_ops.c ---- */
 

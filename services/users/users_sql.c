@@ -75,6 +75,17 @@ const db_stmt users_stmts[] = {
       "(extract(epoch FROM created_at) * 1000000)::bigint FROM holds "
       "WHERE user_id = $1 AND state = $2 AND ($3::bigint[] IS NULL OR lot_id = ANY($3::bigint[])) "
       "ORDER BY id LIMIT 10000" },
+    /* A user's ledger transactions, newest first: each one's change to the
+     * user's available and held accounts. $2 = 0: from the newest. */
+    { "ledger_by_user",
+      "SELECT t.id, t.kind, COALESCE(t.hold_id, 0), COALESCE(h.lot_id, 0), t.reference, "
+      "(extract(epoch FROM t.created_at) * 1000000)::bigint, e.currency, "
+      "COALESCE(SUM(e.amount) FILTER (WHERE e.account = 'user:' || t.user_id || ':available'), 0), "
+      "COALESCE(SUM(e.amount) FILTER (WHERE e.account = 'user:' || t.user_id || ':held'), 0) "
+      "FROM ledger_tx t JOIN ledger_entries e ON e.tx_id = t.id "
+      "LEFT JOIN holds h ON h.id = t.hold_id "
+      "WHERE t.user_id = $1 AND ($2::bigint = 0 OR t.id < $2::bigint) "
+      "GROUP BY t.id, h.lot_id, e.currency ORDER BY t.id DESC LIMIT $3" },
     { "hold_close",
       "UPDATE holds SET state = $2, captured = $3, closed_at = now() WHERE id = $1" },
     { "ledger_post",

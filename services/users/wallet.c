@@ -345,6 +345,8 @@ const rpc_method wallet_methods[] = {
       RPC_IDEMPOTENT, 2000, RPC_CLASS_NORMAL, 0 },
     { W("ListHolds"), D(list_holds_request), D(list_holds_response), wallet_list_holds,
       RPC_ANY_USER, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
+    { W("ListLedger"), D(list_ledger_request), D(list_ledger_response), wallet_list_ledger,
+      RPC_ANY_USER, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { W("ReserveFundsBatch"), D(reserve_funds_batch_request), D(reserve_funds_batch_response),
       wallet_reserve_batch, RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, BATCH_MAX_REQUEST },
     { W("ReleaseFundsBatch"), D(release_funds_batch_request), D(release_funds_batch_response),

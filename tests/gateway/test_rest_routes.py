@@ -333,6 +333,42 @@ def case_user_holds(rest, w):
     return a
 
 
+def case_ledger(rest, w):
+    """The caller's history is exactly their ledger transactions, newest
+    first, walked one page at a time; the changes add up to the balance."""
+    want = [r[0] for r in w["ledger"].all(
+        "SELECT id FROM ledger_tx WHERE user_id = %s ORDER BY id DESC", w["bidder2"].id)]
+    assert len(want) >= 2, "a deposit and the autobid's hold are in the ledger"
+    got, token, a = [], "", None
+    for _ in range(len(want) + 1):
+        a = rest.call("GET", "/api/v1/wallet/ledger?page.pageSize=1" +
+                      ("&page.pageToken=" + token if token else ""), token=w["bidder2"].token)
+        assert a.status == 200, a
+        got += a.json.get("entries", [])
+        token = a.json.get("page", {}).get("nextPageToken", "")
+        if not token:
+            break
+    assert [int(e["txId"]) for e in got] == want, (got, want)
+    assert got[-1]["kind"] == "deposit" and int(got[-1]["availableChange"]["units"]) > 0, got
+    bal = rest.ok("GET", "/api/v1/wallet", token=w["bidder2"].token)["balance"]
+    assert sum(int(e["availableChange"]["units"]) for e in got) == int(bal["available"]["units"])
+    assert sum(int(e["heldChange"].get("units", 0)) for e in got) == int(bal["reserved"]["units"])
+    reserve = [e for e in got if e["kind"] == "reserve"]
+    assert reserve and int(reserve[0]["lotId"]) == int(w["live"]["id"]), reserve
+    bad = rest.call("GET", "/api/v1/wallet/ledger?page.pageToken=x1", token=w["bidder2"].token)
+    assert bad.status == 400 and "page_token" in bad.json["error"]["message"], bad
+    return a
+
+
+def case_user_ledger(rest, w):
+    path = "/api/v1/users/%d/wallet/ledger" % w["bidder2"].id
+    denied = rest.call("GET", path, token=w["bidder"].token)
+    assert denied.status == 403, denied
+    a = rest.call("GET", path, token=w["admin"].token)
+    assert a.status == 200 and all(e["txId"] for e in a.json["entries"]), a
+    return a
+
+
 def case_openapi(rest, w):
     a = rest.call("GET", "/openapi.json")
     assert a.status == 200 and a.json["openapi"] == "3.1.0", a
@@ -379,6 +415,8 @@ CASES = [
     ("GET", "/api/v1/wallet/holds/{hold_id}", case_hold),
     ("GET", "/api/v1/wallet/holds", case_holds),
     ("GET", "/api/v1/users/{user_id}/wallet/holds", case_user_holds),
+    ("GET", "/api/v1/wallet/ledger", case_ledger),
+    ("GET", "/api/v1/users/{user_id}/wallet/ledger", case_user_ledger),
     ("POST", "/api/v1/auth/logout", case_logout),
     ("GET", "/openapi.json", case_openapi),
 ]
