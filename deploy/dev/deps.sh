@@ -20,7 +20,7 @@ PACKAGES=(
     postgresql redis-server openssl curl
     # system tests (run by /usr/bin/python3)
     python3 python3-grpcio python3-protobuf python3-kafka python3-psycopg2
-    python3-pytest python3-websockets python3-cryptography python3-h2 python3-redis
+    python3-pytest python3-websockets python3-cryptography python3-h2 python3-redis python3-yaml docker-compose
     # make bench (HTTP load against the gateway)
     wrk
     # make fuzz (clang's libFuzzer and sanitizer runtimes)
