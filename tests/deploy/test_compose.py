@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 import yaml
@@ -26,8 +27,12 @@ def run_config(env_extra):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GAVEL_", "GRAFANA_", "COMPOSE_"))}
     env.update(env_extra)
-    return subprocess.run([exe, "-f", COMPOSE, "--project-directory", d.ROOT, "config"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    # An empty --env-file: a developer's .env must not fill in what the
+    # test leaves out.
+    with tempfile.NamedTemporaryFile("w", suffix=".env") as empty:
+        return subprocess.run([exe, "-f", COMPOSE, "--project-directory", d.ROOT,
+                               "--env-file", empty.name, "config"],
+                              env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +40,6 @@ def compose():
     p = run_config(ENV)
     assert p.returncode == 0, "docker-compose config failed:\n" + p.stderr
     return yaml.safe_load(p.stdout)
-
-
-@pytest.fixture(scope="module")
-def describes():
-    return {svc: d.describe(svc) for svc in d.DAEMONS}
-
-
-@pytest.fixture(scope="module")
-def ports():
-    return d.doc_ports()
 
 
 def gavel_services(compose):

@@ -38,16 +38,6 @@ def objs(request):
     return docs
 
 
-@pytest.fixture(scope="module")
-def describes():
-    return {svc: d.describe(svc) for svc in d.DAEMONS}
-
-
-@pytest.fixture(scope="module")
-def ports():
-    return d.doc_ports()
-
-
 def kind(objs, k):
     return [o for o in objs if o["kind"] == k]
 
