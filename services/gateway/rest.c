@@ -201,11 +201,13 @@ int gw_rest_dispatch(gw_req *r)
         return 1;
     }
     r->is_job_running = true;
-    if (gw_work(job, job_done, r) < 0) {
+    bool is_auth = r->route->rate == GW_RATE_AUTH;
+    if (gw_work_class(is_auth ? GW_JOB_AUTH : GW_JOB_NORMAL, job, job_done, r) < 0) {
         r->is_job_running = false;
         mx_add(gw_mx.busy, 1);
         r->retry_after_s = 1;
-        gw_answer_error(r, 503, "unavailable", "the gateway is busy; retry in a second");
+        gw_answer_error(r, 503, "unavailable", "the gateway is busy%s; retry in a second",
+                        is_auth ? " with logins" : "");
         return 1;
     }
     return 0;
