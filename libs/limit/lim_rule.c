@@ -1,8 +1,7 @@
 /*
- * Rules of token buckets as the settings give them, and the arithmetic of
- * waiting that the script and the answers share. Pure.
+ * Rules of token buckets as the settings give them, and the wait a client
+ * is told. Pure.
  */
-#include <math.h>
 #include <stdio.h>
 
 #include "limit/limit.h"
@@ -26,13 +25,6 @@ int lim_rule_check(const lim_rule *r, const char *name_per_min, const char *name
         return LIM_E_ARG;
     }
     return 0;
-}
-
-int64_t lim_rule_wait_ms(const lim_rule *r, double missing)
-{
-    if (r->per_min <= 0 || missing <= 0)
-        return 0;
-    return (int64_t)ceil(missing * 60000.0 / (double)r->per_min);
 }
 
 int64_t lim_retry_after_s(int64_t wait_ms)

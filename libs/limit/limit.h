@@ -83,9 +83,6 @@ typedef struct {
  */
 int lim_rule_check(const lim_rule *r, const char *name_per_min, const char *name_burst,
                    char *err, size_t errlen);
-/** Milliseconds until a bucket of rule r that lacks `missing` tokens
- *  (0 < missing ≤ 1 in use) has one again, rounded up; 0 when off. */
-int64_t lim_rule_wait_ms(const lim_rule *r, double missing);
 /** Retry-After seconds of a wait in milliseconds: rounded up, at least 1. */
 int64_t lim_retry_after_s(int64_t wait_ms);
 

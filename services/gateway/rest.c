@@ -15,6 +15,7 @@
 #include <pbjson/pbjson.h>
 
 #include "edge_auth.h"
+#include "limit/limit.h"
 #include "limits.h"
 #include "request.h"
 #include "rest.h"
@@ -80,7 +81,7 @@ static rpc_channel *channel_for(const gw_route *rt, const ProtobufCMessage *req)
 
 static void answer_limited(gw_req *r, int64_t retry_ms, const char *why)
 {
-    r->retry_after_s = retry_ms > 0 ? (retry_ms + 999) / 1000 : 1;
+    r->retry_after_s = lim_retry_after_s(retry_ms);
     gw_answer_error(r, 429, "resource_exhausted", "%s; retry in %lld s",
                     why[0] != '\0' ? why : "too many requests", (long long)r->retry_after_s);
 }
