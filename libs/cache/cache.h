@@ -43,6 +43,18 @@ void rds_configure(const char *addr);
 redisReply *rds_command(int *rc, const char *fmt, ...);
 
 /**
+ * Runs one command of argc arguments (argv[i], binary-safe with lengths
+ * argvlen) on this thread's connection, re-connecting and retrying once
+ * when the connection broke. Returns a reply the caller frees with
+ * freeReplyObject(): with *rc RDS_OK, or with *rc RDS_E_REPLY when Redis
+ * answered with an error (the reply is that error, for the caller to read,
+ * e.g. NOSCRIPT; not logged). NULL with *rc RDS_E_CONN when Redis cannot
+ * be reached. argv is borrowed for the call.
+ */
+redisReply *rds_command_argv(int *rc, int argc, const char *const *argv,
+                             const size_t *argvlen);
+
+/**
  * Sends n commands of argc arguments each (argv[i*argc + k], binary-safe
  * with lengths argvlen) as one pipeline on this thread's connection and
  * reads every reply, re-connecting and sending them all again once when the

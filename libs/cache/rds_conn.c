@@ -135,6 +135,25 @@ redisReply *rds_command(int *rc, const char *fmt, ...)
     return r;
 }
 
+redisReply *rds_command_argv(int *rc, int argc, const char *const *argv,
+                             const size_t *argvlen)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (rds_ctx == NULL && (rds_ctx = rds_connect()) == NULL)
+            continue;
+        redisReply *r = redisCommandArgv(rds_ctx, argc, (const char **)argv, argvlen);
+        if (r == NULL) { /* the connection broke: hiredis cannot reuse it */
+            log_warn("redis command failed: %s", rds_ctx->errstr);
+            rds_thread_close();
+            continue;
+        }
+        *rc = r->type == REDIS_REPLY_ERROR ? RDS_E_REPLY : RDS_OK;
+        return r;
+    }
+    *rc = RDS_E_CONN;
+    return NULL;
+}
+
 int rds_revoke(const char *jti, int64_t ttl_s)
 {
     int rc;

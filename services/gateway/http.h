@@ -18,6 +18,7 @@ typedef struct {
     int64_t port;
     const char *bind;
     int64_t workers, queue;
+    int64_t auth_workers, auth_queue; /* the pool of login, register, refresh */
     int64_t max_body;           /* bytes */
     int64_t deadline_ms;        /* a call's deadline when the client sets none */
     int64_t max_deadline_ms;    /* the most a client may ask for */

@@ -150,7 +150,11 @@ static int http_start(void *arg, char *err, size_t errlen)
     (void)arg;
     if (check_tls_files(err, errlen) < 0)
         return -1;
-    if (gw_loop_start((int)gw_cfg.workers, (int)gw_cfg.queue, setup, err, errlen) < 0)
+    const gw_pool_size sizes[GW_JOB_CLASSES] = {
+        [GW_JOB_NORMAL] = { (int)gw_cfg.workers, (int)gw_cfg.queue },
+        [GW_JOB_AUTH] = { (int)gw_cfg.auth_workers, (int)gw_cfg.auth_queue },
+    };
+    if (gw_loop_start(sizes, setup, err, errlen) < 0)
         return -1;
     log_info("serving HTTP%s on %s:%lld", is_tls() ? "S" : "", gw_cfg.bind,
              (long long)gw_cfg.port);
