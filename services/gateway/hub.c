@@ -153,7 +153,7 @@ static void refuse_waiting(hub_chan *lot, int grpc_code, const char *why)
         hub_unsubscribe(s, lot->id);
         size_t n = 0;
         ws_send_take(s, wsp_error(NULL, wsp_code(grpc_code), &n, "lot %lld: %s",
-                                  (long long)lot->id, why), n);
+                                  (long long)lot->id, why));
     }
 }
 

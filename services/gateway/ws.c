@@ -82,9 +82,9 @@ void ws_send(ws_sock *s, const char *text, size_t len)
     want_write(s);
 }
 
-void ws_send_take(ws_sock *s, char *text, size_t len)
+void ws_send_take(ws_sock *s, char *text)
 {
-    ws_send(s, text, len);
+    ws_send(s, text, strlen(text));
     free(text);
 }
 
@@ -225,8 +225,11 @@ static int write_one(struct lws *wsi, ws_sock *s)
         if (rc < 0)
             return -1;
         mx_add(ws_mx.msg_out, 1);
+        if (s->q_head != NULL || s->dirty_head != NULL)
+            lws_callback_on_writable(wsi);
+        return 0; /* one write per writable callback */
     }
-    while (msg == NULL && s->q_head == NULL && s->dirty_head != NULL) {
+    while (msg == NULL && s->dirty_head != NULL) {
         ws_sub *sub = s->dirty_head;
         if (sub->npending > 0)
             msg = lot_message(sub, &len);
@@ -360,10 +363,10 @@ static void on_receive(struct lws *wsi, ws_sock *s, const char *in, size_t len)
     size_t n = 0;
     if (s->is_rx_binary) {
         ws_send_take(s, wsp_error(NULL, "INVALID_ARGUMENT", &n, "binary messages are not "
-                                  "read: send JSON text messages"), n);
+                                  "read: send JSON text messages"));
     } else if (s->is_rx_discarding) {
         ws_send_take(s, wsp_error(NULL, "INVALID_ARGUMENT", &n, "message larger than %lld "
-                                  "bytes skipped", (long long)ws_cfg.max_msg), n);
+                                  "bytes skipped", (long long)ws_cfg.max_msg));
     } else {
         s->rx[s->rx_len] = '\0';
         ws_handle(s, s->rx, s->rx_len);

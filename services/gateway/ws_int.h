@@ -151,8 +151,8 @@ typedef struct ws_sock {
 
 /** Queues a message (text copied) for the socket; no-op once closing. */
 void ws_send(ws_sock *s, const char *text, size_t len);
-/** Queues text and frees it. */
-void ws_send_take(ws_sock *s, char *text, size_t len);
+/** Queues text (NUL-terminated, taken) and frees it. */
+void ws_send_take(ws_sock *s, char *text);
 /** Adds a feed (a new reference is taken) to what sub owes its socket. */
 void ws_sub_push(ws_sub *sub, ws_feed *f, bool is_snapshot);
 /** Drops every pending feed of sub (it is being removed). */

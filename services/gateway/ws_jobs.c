@@ -74,7 +74,7 @@ static void busy(ws_job *j)
 {
     size_t n = 0;
     ws_send_take(j->s, wsp_error(j->has_id ? j->id : NULL, "UNAVAILABLE", &n,
-                                 "the gateway is busy; retry in a second"), n);
+                                 "the gateway is busy; retry in a second"));
     job_free(j);
 }
 

@@ -17,7 +17,7 @@
 static void refuse(ws_sock *s, const char *id, const char *code, const char *msg)
 {
     size_t n = 0;
-    ws_send_take(s, wsp_error(id, code, &n, "%s", msg), n);
+    ws_send_take(s, wsp_error(id, code, &n, "%s", msg));
 }
 
 static bool take_token(ws_sock *s)
@@ -93,7 +93,7 @@ static void answer_lots(ws_sock *s, const char *type, const char *id, const int6
     }
     json_object_set_new(o, "lots", a);
     size_t len = 0;
-    ws_send_take(s, wsp_dump(o, &len), len);
+    ws_send_take(s, wsp_dump(o, &len));
     json_decref(o);
 }
 
@@ -180,7 +180,7 @@ void ws_handle(ws_sock *s, const char *text, size_t len)
         if (id != NULL)
             json_object_set_new(o, "id", json_string(id));
         size_t n = 0;
-        ws_send_take(s, wsp_dump(o, &n), n);
+        ws_send_take(s, wsp_dump(o, &n));
         json_decref(o);
     } else if (strcmp(type, "subscribe") == 0 || strcmp(type, "unsubscribe") == 0) {
         on_subscribe(s, msg, id, type[0] == 's');
