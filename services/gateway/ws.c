@@ -170,7 +170,8 @@ void ws_close(ws_sock *s, int code, const char *reason)
     hub_sock_gone(s); /* frees every pending feed */
     lws_callback_on_writable(s->wsi);
     /* a peer that reads nothing never lets the close frame out */
-    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 2);
+    if (!s->is_flush_first)
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 2);
 }
 
 /* The next lot message sub owes: the last pending state with the bids of
@@ -403,8 +404,10 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (s == NULL || s->wsi == NULL)
             return -1;
-        if (s->is_closing && s->is_flush_first && s->q_head != NULL)
+        if (s->is_closing && s->is_flush_first && s->q_head != NULL) {
+            lws_callback_on_writable(wsi); /* then the close frame */
             return write_one(wsi, s);
+        }
         if (s->is_closing) {
             lws_close_reason(wsi, (enum lws_close_status)s->close_code,
                              (unsigned char *)s->close_reason, strlen(s->close_reason));
