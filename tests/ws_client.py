@@ -46,7 +46,11 @@ async def until(ws, pred, timeout=5.0, seen=None):
         if left <= 0:
             raise AssertionError("no matching message within %ss; saw %s"
                                  % (timeout, (seen or [])[-5:]))
-        m = await recv(ws, left)
+        try:
+            m = await recv(ws, left)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            raise AssertionError("no matching message within %ss; saw %s"
+                                 % (timeout, (seen or [])[-5:]))
         if pred(m):
             return m
         if seen is not None:
