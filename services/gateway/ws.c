@@ -386,8 +386,13 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     ws_sock **pss = user;
     ws_sock *s = pss != NULL ? *pss : NULL;
     switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return ws.is_draining || !ws.is_started ? -1 : 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[8];
+        bool is_ws_path = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) == 3 &&
+                          lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) == 3 &&
+                          memcmp(uri, "/ws", 3) == 0;
+        return ws.is_draining || !ws.is_started || !is_ws_path ? -1 : 0;
+    }
     case LWS_CALLBACK_ESTABLISHED: {
         if (pss == NULL)
             return -1;
