@@ -35,6 +35,11 @@ int rds_config_load(char *err, size_t errlen);
  *  GAVEL_REDIS_ADDR (tests). Call before any thread uses Redis. */
 void rds_configure(const char *addr);
 
+/** The address new connections use, split: host (hostlen bytes) and port.
+ *  Returns 0, or -1 when it is not host:port. For connections the cache
+ *  library does not make itself (the gateway's async subscriber). */
+int rds_address(char *host, size_t hostlen, int *port);
+
 /**
  * Runs one command on this thread's connection (hiredis format string),
  * re-connecting and retrying once when the connection broke. Returns a reply

@@ -70,6 +70,16 @@ void rds_configure(const char *addr)
     snprintf(rds_addr, sizeof rds_addr, "%s", addr);
 }
 
+int rds_address(char *host, size_t hostlen, int *port)
+{
+    pthread_once(&rds_once, rds_default_addr);
+    long p = 0;
+    if (!split_addr(rds_addr, host, hostlen, &p))
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
 static redisContext *rds_connect(void)
 {
     pthread_once(&rds_once, rds_default_addr);

@@ -49,6 +49,13 @@ extern const mx_entry gw_http_metrics[];
 int gw_channels_init(char *err, size_t errlen);
 void gw_channels_free(void);
 
+/* ---- http.c ---- */
+
+/** The client's IP address of a connection as text ("127.0.0.1", "::1";
+ *  an IPv4-mapped IPv6 address as IPv4), "unknown" when lws cannot say.
+ *  Loop thread. */
+void gw_client_addr(struct lws *wsi, char *out, size_t outlen);
+
 /* ---- http_status.c: gRPC status to HTTP ---- */
 
 /** The HTTP status of a gRPC status (the map; unknown ones 500). */

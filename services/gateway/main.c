@@ -52,11 +52,12 @@ static cfg_entry *joined_config(void)
     return all;
 }
 
-/* The daemon's one series table: the HTTP core's and the limits'. Lives
- * for the process. */
+/* The daemon's one series table: the HTTP core's, the limits' and the
+ * WebSocket's. Lives for the process. */
 static mx_entry *joined_metrics(void)
 {
-    const mx_entry *parts[] = { gw_http_metrics, gw_limits_metrics };
+    const mx_entry *parts[] = { gw_http_metrics, gw_limits_metrics,
+                                gw_ws_metrics };
     size_t n = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         for (const mx_entry *e = parts[i]; e->name != NULL; e++)

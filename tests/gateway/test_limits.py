@@ -407,3 +407,44 @@ def test_a_login_burst_does_not_slow_lot_reads(spare_gateway, rest, market):
     assert statuses.count(401) <= 40, "%d logins reached argon2" % statuses.count(401)
     assert p99(busy) <= 2 * max(p99(idle), 0.002), (
         "p99 idle %.1f ms, during the burst %.1f ms" % (p99(idle) * 1e3, p99(busy) * 1e3))
+
+
+def test_websocket_bids_take_the_users_message_and_write_buckets(spare_gateway, market):
+    """place_bid over two sockets of one user draws on one ws_msg bucket in
+    Redis: past its burst the next bid is refused with the wait and places
+    nothing; another user is not held."""
+    import asyncio
+    from ws_client import bid_msg, connect, min_bid, of_type, run, send, until
+    gw = spare_gateway("ws", **limits_env(WS_MSG_USER=(1, 2)))
+    seller, a, b = market.seller(), market.bidder(), market.bidder()
+    lot = market.live(seller)["id"]
+
+    async def scenario():
+        w1, w2 = await connect(gw, a.token), await connect(gw, a.token)
+        wb = await connect(gw, b.token)
+        results = []
+        for i, w in enumerate((w1, w2, w1)):
+            units = min_bid(market.state(lot, a.token)) + 1000 * i
+            await send(w, **bid_msg(lot, units, "r%d" % i))
+            m = await until(w, lambda m: m.get("id") == "r%d" % i, timeout=10)
+            results.append(m)
+        assert results[0]["type"] == "bid_result", results
+        # The leader may not raise its own bid: refused by the bids service,
+        # after the gateway let it through (and took its token).
+        assert results[1].get("code") == "FAILED_PRECONDITION", results
+        refused = results[2]
+        assert refused["type"] == "error" and refused["code"] == "RESOURCE_EXHAUSTED", refused
+        assert re.fullmatch(r"too many ws_msg requests by this user; retry in \d+ ms",
+                            refused["message"]), refused
+        await send(wb, **bid_msg(lot, min_bid(market.state(lot, b.token)), "b0"))
+        ok = await until(wb, of_type("bid_result", id="b0"), timeout=10)
+        assert ok["callerIsLeading"] is True
+        for w in (w1, w2, wb):
+            await w.close()
+        await asyncio.sleep(0)
+
+    run(scenario())
+    # One bid of a and one of b were placed, the refused ones nothing.
+    assert market.state(lot, a.token)["bidCount"] == "2"
+    assert h.metric_value(gw, "gavel_gateway_rate_limited_total",
+                          'class="ws_msg",scope="user"') >= 1
