@@ -65,6 +65,13 @@ int run_bids(int argc, char **argv);
 /** gavel-bench login-flood (bench_flood.c): CONC anonymous wrong-password
  *  logins in flight for SECONDS; prints the answers by kind. */
 int run_login_flood(const char *target, int conc, int seconds);
+/** Keeps CONC unary calls of method with the request msg (packed once)
+ *  and the nmd metadata md (borrowed) in flight on one completion queue
+ *  for SECONDS after a warm-up; prints report(). */
+int run_unary_load(const char *target, const char *method, const ProtobufCMessage *msg,
+                   grpc_metadata *md, size_t nmd, int conc, int seconds);
+/** gavel-bench getlot (bench_rest.c). */
+int run_rest(int argc, char **argv);
 /** gavel-bench quote|quote-sql|quote-plan (bench_quote.c). */
 int run_quote(int argc, char **argv);
 

@@ -400,3 +400,7 @@ done
 echo
 echo "quote plan: $plan_index, execution $plan_ms ms (EXPLAIN ANALYZE in $out/quote-plan.txt)"
 echo "errors: grpc $(field errors "${q[grpc1]}")/$(field errors "${q[grpc8]}")/$(field errors "${q[grpc32]}"), sql one $(field errors "${q[one8]}"), split $(field errors "${q[split8]}")"
+
+# ---- the gateway: REST against direct gRPC, WebSocket fan-out against Node --------------
+echo
+GAVEL_BENCH_STACK_UP=1 tests/bench/gateway.sh
