@@ -14,6 +14,7 @@
  *
  *   gavel-bench login-flood: anonymous wrong-password logins, see bench_flood.c
  *   gavel-bench getlot: Auctions/GetLot under load, see bench_rest.c
+ *   gavel-bench ws / ws-idle: WebSocket fan-out, see bench_ws.c
  *
  * Prints one line: calls=… errors=… seconds=… rps=… p50_ms=… p99_ms=… p999_ms=…
  * The first second is a warm-up and is not counted.
@@ -385,6 +386,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strncmp(argv[1], "quote", 5) == 0)
         return run_quote(argc, argv);
+    if (argc >= 2 && strncmp(argv[1], "ws", 2) == 0)
+        return run_ws(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "getlot") == 0)
         return run_rest(argc, argv);
     if (argc == 5 && strcmp(argv[1], "login-flood") == 0)
@@ -396,6 +399,9 @@ int main(int argc, char **argv)
                     "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...] [BATCH]\n"
                     "       gavel-bench login-flood TARGET CONCURRENCY SECONDS\n"
                     "       gavel-bench getlot TARGET CONCURRENCY SECONDS TOKEN LOT_ID\n"
+                    "       gavel-bench ws HOST:PORT CLIENTS FIRST_LOT LOTS SECONDS BIDS_TARGET"
+                    " TOKENS BIDDERS [RATE]\n"
+                    "       gavel-bench ws-idle HOST:PORT CLIENTS LOT SERVER_PID\n"
                     "       gavel-bench quote TARGET THREADS SECONDS\n"
                     "       gavel-bench quote-sql DSN THREADS SECONDS one|split CODES\n"
                     "       gavel-bench quote-plan DSN CODES\n");
