@@ -367,7 +367,7 @@ static int run(void)
     W.cs = xcalloc((size_t)W.n, sizeof *W.cs);
     for (int i = 0; i < W.n; i++) {
         W.cs[i].lot_idx = i % W.nlots;
-        W.cs[i].measuring = i % 10 == 0;
+        W.cs[i].measuring = (i / W.nlots) % 10 == 0; /* a tenth of each lot's sockets */
     }
     W.acks = xcalloc((size_t)W.nlots, sizeof *W.acks);
     if (W.idle)

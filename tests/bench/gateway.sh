@@ -139,7 +139,9 @@ env "${bids_env[@]}" "$BIN/gavel-bench" open "$BIDS_ADDR" "$WS_FIRST" $((WS_RUNS
 openers+=($!)
 wait "${openers[@]}"
 
+PARTS=${GAVEL_BENCH_GATEWAY_PARTS:-rest ws}
 # ---- REST ------------------------------------------------------------------------------
+if [[ " $PARTS " == *" rest "* ]]; then
 start_gateway GAVEL_GATEWAY_RATE_LIMITS=off
 wrk_run() {   # mode, seconds, wrk options...; prints the script's summary line
     local mode=$1 secs=$2
@@ -225,3 +227,95 @@ echo
 echo "REST: GET answers $(field status_2xx "$gw_get") 2xx, $(field status_4xx "$gw_get") 4xx, $(field status_5xx "$gw_get") 5xx, $(field socket_errors "$gw_get") socket errors; gRPC errors $(field errors "$grpc_get")"
 echo "REST: POST bids $(field status_2xx "$gw_bid") accepted, $(field status_4xx "$gw_bid") refused (4xx), $(field status_429 "$gw_bid") 429, $(field status_5xx "$gw_bid") 5xx; gRPC: $(field refused "$grpc_bid") refused, $(field errors "$grpc_bid") errors"
 echo "login burst (gateway default limits; users without its per-address throttle): $BURST logins in $burst_ms ms: $(field status_4xx "$burst") 401, $(field status_429 "$burst") 429, $(field status_5xx "$burst") 5xx, $(field status_2xx "$burst") 2xx; GET idle $(field rps "$idle_get")/s, during $(field rps "$burst_get")/s"
+fi
+
+# ---- WebSocket fan-out --------------------------------------------------------------
+# Each run: WS_CLIENTS sockets on one lot, or spread over 100 lots (50
+# each), then bids from 64 bidders at 100/s in all or back to back, on
+# fresh lots. The same runs against the gateway and against the Node
+# baseline, both fed by the bids daemon's Redis channels.
+[[ " $PARTS " == *" ws "* ]] || exit 0
+start_gateway GAVEL_GATEWAY_RATE_LIMITS=off
+node_pid=
+start_node() {
+    NODE_PATH=/usr/share/nodejs node tests/bench/ws_baseline.js "$WS_BASE_PORT" \
+        "127.0.0.1:$GAVEL_REDIS_PORT" 2>>"$RUN_DIR/logs/ws_baseline.log" &
+    node_pid=$!
+    pids+=("$node_pid")
+    for _ in $(seq 500); do
+        curl -s -o /dev/null "http://127.0.0.1:$WS_BASE_PORT/" && return 0
+        sleep 0.02
+    done
+    echo "the Node baseline did not start (see $RUN_DIR/logs/ws_baseline.log)" >&2
+    return 1
+}
+start_node
+declare -A ws
+run_no=0
+for scen in one spread; do
+    for rate in 100 max; do
+        for srv in gateway node; do
+            port=$GAVEL_GATEWAY_PORT
+            [[ $srv == node ]] && port=$WS_BASE_PORT
+            first=$((WS_FIRST + run_no * 101))
+            nlots=1
+            if [[ $scen == spread ]]; then first=$((first + 1)); nlots=100; fi
+            run_no=$((run_no + 1))
+            rate_arg=()
+            [[ $rate != max ]] && rate_arg=("$rate")
+            settle
+            echo "== $srv: $WS_CLIENTS WebSocket clients over $nlots lot(s), bids ${rate}${rate_arg:+/s}, ${WS_SECONDS}s"
+            ws[$srv-$scen-$rate]=$("$BIN/gavel-bench" ws "127.0.0.1:$port" "$WS_CLIENTS" "$first" \
+                "$nlots" "$WS_SECONDS" "$BIDS_ADDR" "$out/gw-bidders.txt" 64 \
+                ${rate_arg[@]+"${rate_arg[@]}"} 2>>"$out/ws-errors.txt" | tr '\n' ' ') || true
+            echo "   ${ws[$srv-$scen-$rate]}"
+        done
+    done
+done
+settle
+echo "== memory per idle socket: $WS_CLIENTS subscribed sockets, then idle 2 s"
+ws_idle_gw=$("$BIN/gavel-bench" ws-idle "127.0.0.1:$GAVEL_GATEWAY_PORT" "$WS_CLIENTS" "$WS_FIRST" \
+             "$gw_pid" 2>>"$out/ws-errors.txt") || true
+echo "   gateway: $ws_idle_gw"
+ws_idle_node=$("$BIN/gavel-bench" ws-idle "127.0.0.1:$WS_BASE_PORT" "$WS_CLIENTS" "$WS_FIRST" \
+               "$node_pid" 2>>"$out/ws-errors.txt") || true
+echo "   node: $ws_idle_node"
+
+# ---- WebSocket figures ------------------------------------------------------------------
+printf '\n%-38s %10s %8s %8s %8s %7s   %-26s %6s  %s\n' \
+    "gateway WebSocket fan-out ($WS_CLIENTS clients)" "deliv/s" "p50 ms" "p99 ms" "p999 ms" \
+    "bids/s" "baseline: Node ws, deliv/s" "ratio" "goal (>= 1.5x, p99 <= 50 ms)"
+for scen in one spread; do
+    for rate in 100 max; do
+        g=${ws[gateway-$scen-$rate]} n=${ws[node-$scen-$rate]}
+        label="1 lot"
+        [[ $scen == spread ]] && label="100 lots"
+        label+=", bids ${rate}"
+        [[ $rate != max ]] && label+="/s"
+        gd=$(field delivered_per_s "$g") nd=$(field delivered_per_s "$n")
+        r=$(ratio "${gd:-0}" "${nd:-0}")
+        verdict=MISSED
+        if [[ -z $gd || $(field ready "$g") == 0 ]]; then
+            verdict="no figure"
+        elif [[ $(goal "$gd" "$(awk "BEGIN{print 1.5 * ${nd:-0}}")" ge) == met &&
+                $(goal "$(field lat_p99_ms "$g")" 50 le) == met ]]; then
+            verdict=met
+        fi
+        printf '%-38s %10s %8s %8s %8s %7s   %-26s %6s  %s\n' "  $label" \
+            "$(field delivered_per_s "$g")" "$(field lat_p50_ms "$g")" "$(field lat_p99_ms "$g")" \
+            "$(field lat_p999_ms "$g")" "$(field rps "$g")" \
+            "$(field delivered_per_s "$n") (p99 $(field lat_p99_ms "$n"))" "$r" "$verdict"
+    done
+done
+per=$(field bytes_per_socket "$ws_idle_gw")
+printf '%-38s %10s   %-44s %6s  %s\n' "  memory per idle socket (bytes)" "${per:--}" \
+    "Node: $(field bytes_per_socket "$ws_idle_node")" \
+    "$(ratio "${per:-0}" "$(field bytes_per_socket "$ws_idle_node")")" \
+    "<= 10240 $([[ -n $per && $(field ready "$ws_idle_gw") != 0 ]] && goal "$per" 10240 le || echo "no figure")"
+echo
+for k in "${!ws[@]}"; do
+    v=${ws[$k]}
+    echo "ws $k: ready $(field ready "$v")/$(field clients "$v") (failed $(field failed "$v"), closed early $(field closed_early "$v")), setup $(field setup_s "$v") s, bids accepted $(field rps "$v")/s, missing $(field missing "$v") of $(field expected "$v") timed deliveries, client CPU $(field client_cpu_s "$v") s"
+done | sort
+[[ -s $out/ws-errors.txt ]] && echo "client messages: $(sort "$out/ws-errors.txt" | uniq -c | sort -rn | head -5 | tr '\n' ';')"
+echo "(the bench client, the bidders, the daemons, Redis and PostgreSQL share the machine's $(nproc) cores)"
