@@ -53,6 +53,8 @@ void report(samples *s, double seconds);
 double sample_quantile_ms(samples *s, double p);
 /** A positive count from argv, or exit(2). */
 int arg_int(const char *s);
+/** A positive 64-bit number from argv, or exit(2) (bench_bids.c). */
+int64_t arg_i64(const char *s);
 /* The methods called through rpc_unary (bench_bids.c, bench_quote.c);
  * main checks them against their service descriptors. */
 extern const rpc_client_method bench_open_lot, bench_quote_services;

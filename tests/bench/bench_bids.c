@@ -105,7 +105,7 @@ static int run_place(const char *target, int threads, int seconds, const char *t
     return rc;
 }
 
-static int64_t arg_i64(const char *s)
+int64_t arg_i64(const char *s)
 {
     char *end = NULL;
     long long v = strtoll(s, &end, 10);

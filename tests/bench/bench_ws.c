@@ -427,34 +427,23 @@ static int parse_target(const char *t)
     return 0;
 }
 
-static int64_t arg_id(const char *s)
-{
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || v < 1) {
-        fprintf(stderr, "not a positive number: %s\n", s);
-        exit(2);
-    }
-    return v;
-}
-
 int run_ws(int argc, char **argv)
 {
     if (strcmp(argv[1], "ws-idle") == 0 && argc == 6) {
         if (parse_target(argv[2]) < 0)
             return 2;
         W.n = arg_int(argv[3]);
-        W.first_lot = arg_id(argv[4]);
+        W.first_lot = arg_i64(argv[4]);
         W.nlots = 1;
         W.idle = true;
-        W.idle_pid = (long)arg_id(argv[5]);
+        W.idle_pid = (long)arg_i64(argv[5]);
         return run();
     }
     if (strcmp(argv[1], "ws") == 0 && (argc == 10 || argc == 11)) {
         if (parse_target(argv[2]) < 0)
             return 2;
         W.n = arg_int(argv[3]);
-        W.first_lot = arg_id(argv[4]);
+        W.first_lot = arg_i64(argv[4]);
         W.nlots = arg_int(argv[5]);
         W.seconds = arg_int(argv[6]);
         W.bids_target = argv[7];
@@ -464,7 +453,7 @@ int run_ws(int argc, char **argv)
             return 1;
         }
         W.bidders = arg_int(argv[9]);
-        W.rate = argc == 11 ? arg_id(argv[10]) : 0;
+        W.rate = argc == 11 ? arg_i64(argv[10]) : 0;
         int rc = run();
         for (int i = 0; i < W.ntok; i++)
             free(W.tokens[i]);

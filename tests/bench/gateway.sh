@@ -252,6 +252,7 @@ start_node() {
 start_node
 declare -A ws
 run_no=0
+gw_ws=up
 for scen in one spread; do
     for rate in 100 max; do
         for srv in gateway node; do
@@ -263,12 +264,21 @@ for scen in one spread; do
             run_no=$((run_no + 1))
             rate_arg=()
             [[ $rate != max ]] && rate_arg=("$rate")
+            if [[ $srv == gateway && $gw_ws == none ]]; then
+                ws[$srv-$scen-$rate]="ready=0 (no /ws)"
+                continue
+            fi
             settle
             echo "== $srv: $WS_CLIENTS WebSocket clients over $nlots lot(s), bids ${rate}${rate_arg:+/s}, ${WS_SECONDS}s"
             ws[$srv-$scen-$rate]=$("$BIN/gavel-bench" ws "127.0.0.1:$port" "$WS_CLIENTS" "$first" \
                 "$nlots" "$WS_SECONDS" "$BIDS_ADDR" "$out/gw-bidders.txt" 64 \
                 ${rate_arg[@]+"${rate_arg[@]}"} 2>>"$out/ws-errors.txt" | tr '\n' ' ') || true
             echo "   ${ws[$srv-$scen-$rate]}"
+            # A gateway that takes no WebSocket at all is not run again.
+            if [[ $srv == gateway && $(field connected "${ws[$srv-$scen-$rate]}") == 0 ]]; then
+                gw_ws=none
+                echo "   the gateway accepted no WebSocket on /ws: its other runs are skipped"
+            fi
         done
     done
 done
