@@ -250,6 +250,15 @@ start_node() {
     return 1
 }
 start_node
+settle
+echo "== memory per idle socket: $WS_CLIENTS subscribed sockets, then idle 2 s (fresh processes)"
+ws_idle_gw=$("$BIN/gavel-bench" ws-idle "127.0.0.1:$GAVEL_GATEWAY_PORT" "$WS_CLIENTS" "$WS_FIRST" \
+             "$gw_pid" 2>>"$out/ws-errors.txt") || true
+echo "   gateway: $ws_idle_gw"
+ws_idle_node=$("$BIN/gavel-bench" ws-idle "127.0.0.1:$WS_BASE_PORT" "$WS_CLIENTS" "$WS_FIRST" \
+               "$node_pid" 2>>"$out/ws-errors.txt") || true
+echo "   node: $ws_idle_node"
+
 declare -A ws
 run_no=0
 gw_ws=up
@@ -282,15 +291,6 @@ for scen in one spread; do
         done
     done
 done
-settle
-echo "== memory per idle socket: $WS_CLIENTS subscribed sockets, then idle 2 s"
-ws_idle_gw=$("$BIN/gavel-bench" ws-idle "127.0.0.1:$GAVEL_GATEWAY_PORT" "$WS_CLIENTS" "$WS_FIRST" \
-             "$gw_pid" 2>>"$out/ws-errors.txt") || true
-echo "   gateway: $ws_idle_gw"
-ws_idle_node=$("$BIN/gavel-bench" ws-idle "127.0.0.1:$WS_BASE_PORT" "$WS_CLIENTS" "$WS_FIRST" \
-               "$node_pid" 2>>"$out/ws-errors.txt") || true
-echo "   node: $ws_idle_node"
-
 # ---- WebSocket figures ------------------------------------------------------------------
 printf '\n%-38s %10s %8s %8s %8s %7s   %-26s %6s  %s\n' \
     "gateway WebSocket fan-out ($WS_CLIENTS clients)" "deliv/s" "p50 ms" "p99 ms" "p999 ms" \
@@ -308,6 +308,7 @@ for scen in one spread; do
         if [[ -z $gd || $(field ready "$g") == 0 ]]; then
             verdict="no figure"
         elif [[ $(goal "$gd" "$(awk "BEGIN{print 1.5 * ${nd:-0}}")" ge) == met &&
+                $(field lat_p99_ms "$g") =~ ^[0-9.]+$ &&
                 $(goal "$(field lat_p99_ms "$g")" 50 le) == met ]]; then
             verdict=met
         fi
