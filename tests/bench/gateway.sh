@@ -238,6 +238,9 @@ fi
 start_gateway GAVEL_GATEWAY_RATE_LIMITS=off
 node_pid=
 start_node() {
+    if [[ -n $node_pid ]]; then
+        kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null || true
+    fi
     NODE_PATH=/usr/share/nodejs node tests/bench/ws_baseline.js "$WS_BASE_PORT" \
         "127.0.0.1:$GAVEL_REDIS_PORT" 2>>"$RUN_DIR/logs/ws_baseline.log" &
     node_pid=$!
@@ -277,6 +280,9 @@ for scen in one spread; do
                 ws[$srv-$scen-$rate]="ready=0 (no /ws)"
                 continue
             fi
+            # A fresh server each run: no backlog of the run before, as
+            # the Node baseline keeps sending to the sockets it closes.
+            if [[ $srv == node ]]; then start_node; else start_gateway GAVEL_GATEWAY_RATE_LIMITS=off; fi
             settle
             echo "== $srv: $WS_CLIENTS WebSocket clients over $nlots lot(s), bids ${rate}${rate_arg:+/s}, ${WS_SECONDS}s"
             ws[$srv-$scen-$rate]=$("$BIN/gavel-bench" ws "127.0.0.1:$port" "$WS_CLIENTS" "$first" \
