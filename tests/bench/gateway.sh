@@ -47,8 +47,8 @@ gw_pid=
 cleanup() {
     local p
     # (a daemon's status after SIGTERM is 143: not this script's)
-    [[ -n $gw_pid ]] && { kill "$gw_pid" 2>/dev/null; wait "$gw_pid" 2>/dev/null || true; }
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+    [[ -n $gw_pid ]] && { kill "$gw_pid" 2>/dev/null || true; wait "$gw_pid" 2>/dev/null || true; }
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     [[ ${GAVEL_BENCH_STACK_UP:-0} == 1 ]] || deploy/dev/stack.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

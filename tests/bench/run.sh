@@ -34,8 +34,8 @@ BIDS_ADDR=127.0.0.1:$((GAVEL_PORT_BASE_GRPC + 3))
 cleanup() {
     # A daemon's status after SIGTERM is 143: under set -e, a bare wait on
     # it would be this script's exit status, and make bench would fail.
-    [[ -n $bids_pid ]] && { kill "$bids_pid" 2>/dev/null; wait "$bids_pid" 2>/dev/null || true; }
-    [[ -n $users_pid ]] && { kill "$users_pid" 2>/dev/null; wait "$users_pid" 2>/dev/null || true; }
+    [[ -n $bids_pid ]] && { kill "$bids_pid" 2>/dev/null || true; wait "$bids_pid" 2>/dev/null || true; }
+    [[ -n $users_pid ]] && { kill "$users_pid" 2>/dev/null || true; wait "$users_pid" 2>/dev/null || true; }
     deploy/dev/stack.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -311,7 +311,7 @@ echo "errors: ping $(field errors "$ping"), calm $(field errors "$calm"), floode
 AUCTIONS_ADDR=127.0.0.1:$((GAVEL_PORT_BASE_GRPC + 2))
 RULES=10000
 auctions_pid=
-trap '[[ -n $auctions_pid ]] && { kill "$auctions_pid" 2>/dev/null; wait "$auctions_pid" 2>/dev/null || true; }; cleanup' EXIT
+trap '[[ -n $auctions_pid ]] && { kill "$auctions_pid" 2>/dev/null || true; wait "$auctions_pid" 2>/dev/null || true; }; cleanup' EXIT
 mapfile -t auctions_env < <(deploy/dev/stack.sh env auctions)
 env "${auctions_env[@]}" "$BIN/gavel-auctions" 2>"$RUN_DIR/logs/auctions.log" &
 auctions_pid=$!
