@@ -116,10 +116,12 @@ $(BUILD)/bin/gavel-devbroker: $(BUILD)/obj/deploy/dev/devbroker.o $(call lib_a,c
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tools: the benchmark driver and a gRPC health probe for scripts.
+# gavel-bench's WebSocket clients use libwebsockets on libuv, as the gateway.
 BENCH_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/bench/*.c))
+$(BUILD)/obj/tests/bench/%.o: CFLAGS += $(GW_CFLAGS)
 $(BUILD)/bin/gavel-bench: $(BENCH_OBJ) $(ALL_LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GW_LIBS) $(LDLIBS)
 
 $(BUILD)/bin/gavel-health: $(BUILD)/obj/deploy/dev/health_probe.o $(ALL_LIB_A)
 	@mkdir -p $(dir $@)
