@@ -130,6 +130,13 @@ def read_env_file(path):
 
 # ---- daemons -------------------------------------------------------------------------
 
+def free_port():
+    """A TCP port nobody listens on now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def port_open(addr):
     host, port = addr.rsplit(":", 1)
     try:

@@ -5,7 +5,6 @@ under the key is still refused naming that lot, and nothing is created."""
 import hashlib
 import os
 import re
-import socket
 import struct
 
 import grpc
@@ -28,11 +27,6 @@ LOT_IDS = (1, 127, 128, 300, 2 ** 14, 2 ** 35 + 7)
 def with_dbname(dsn, name):
     return re.sub(r"dbname=\S+", "dbname=" + name, dsn)
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -76,9 +70,9 @@ def spare_auctions(stack, auctions):
     def start(**env):
         d = h.Daemon(stack, "auctions")
         d.env.update(auctions.env)
-        d.addr = "127.0.0.1:%d" % free_port()
+        d.addr = "127.0.0.1:%d" % h.free_port()
         d.env["GAVEL_AUCTIONS_ADDR"] = d.addr
-        d.env["GAVEL_METRICS_PORT"] = str(free_port())
+        d.env["GAVEL_METRICS_PORT"] = str(h.free_port())
         d.env.update(env)
         d.log_path = d.log_path.replace(".pytest.log", ".upgrade.pytest.log")
         d.log_start = d.log_size()

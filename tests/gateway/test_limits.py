@@ -15,7 +15,6 @@ import concurrent.futures
 import http.client
 import random
 import re
-import socket
 import statistics
 import subprocess
 import threading
@@ -31,11 +30,6 @@ REFUSAL = re.compile(r"too many (read|write|auth) requests (from this address|by
 LOCKED = re.compile(r"too many failed logins (for this account|from this address); "
                     r"retry in (\d+) s")
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def loopback():
@@ -65,9 +59,9 @@ def spare_gateway(stack, gateway):
 
     def start(tag, **env):
         d = h.Gateway(stack)
-        d.env.update({"GAVEL_GATEWAY_PORT": str(free_port()),
-                      "GAVEL_GATEWAY_ADDR": "127.0.0.1:%d" % free_port(),
-                      "GAVEL_METRICS_PORT": str(free_port())})
+        d.env.update({"GAVEL_GATEWAY_PORT": str(h.free_port()),
+                      "GAVEL_GATEWAY_ADDR": "127.0.0.1:%d" % h.free_port(),
+                      "GAVEL_METRICS_PORT": str(h.free_port())})
         d.env.update(env)
         d.addr = d.env["GAVEL_GATEWAY_ADDR"]
         d.log_path = d.log_path.replace(".pytest.log", ".limits-%s.pytest.log" % tag)
@@ -206,8 +200,8 @@ def lockout(stack, users, spare_gateway):
            "GAVEL_LOGIN_WINDOW_S": str(int(4 * h.SLOW))}
     u = h.Daemon(stack, "users")
     u.env.update(users.env)
-    u.addr = "127.0.0.1:%d" % free_port()
-    u.env.update({"GAVEL_USERS_ADDR": u.addr, "GAVEL_METRICS_PORT": str(free_port())})
+    u.addr = "127.0.0.1:%d" % h.free_port()
+    u.env.update({"GAVEL_USERS_ADDR": u.addr, "GAVEL_METRICS_PORT": str(h.free_port())})
     u.env.update(env)
     u.log_path = u.log_path.replace(".pytest.log", ".limits-lockout.pytest.log")
     u.log_start = u.log_size()
@@ -308,9 +302,9 @@ def test_requests_pass_while_redis_is_down_and_are_counted(spare_gateway):
 def test_malformed_limit_settings_stop_the_gateway_at_start(stack, env, want):
     d = h.Gateway(stack)
     full = d._proc_env()
-    full.update({"GAVEL_GATEWAY_PORT": str(free_port()),
-                 "GAVEL_GATEWAY_ADDR": "127.0.0.1:%d" % free_port(),
-                 "GAVEL_METRICS_PORT": str(free_port())})
+    full.update({"GAVEL_GATEWAY_PORT": str(h.free_port()),
+                 "GAVEL_GATEWAY_ADDR": "127.0.0.1:%d" % h.free_port(),
+                 "GAVEL_METRICS_PORT": str(h.free_port())})
     full.update(env)
     p = subprocess.run([d.binary], env=full, capture_output=True, text=True,
                        timeout=30 * h.SLOW, stdin=subprocess.DEVNULL)

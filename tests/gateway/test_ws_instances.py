@@ -22,9 +22,9 @@ def with_dbname(dsn, name):
 def two_instances(stack, bids, gateway, users):
     """Instance 1 of 2 (own database) and a second gateway routing to both."""
     b1 = h.Daemon(stack, "bids")
-    b1.addr = "127.0.0.1:%d" % (int(b1.addr.rsplit(":", 1)[1]) + 100)
+    b1.addr = "127.0.0.1:%d" % h.free_port()
     b1.env["GAVEL_BIDS_ADDR"] = b1.addr
-    b1.env["GAVEL_METRICS_PORT"] = str(int(b1.env["GAVEL_METRICS_PORT"]) + 100)
+    b1.env["GAVEL_METRICS_PORT"] = str(h.free_port())
     b1.env.update(GAVEL_BIDS_INSTANCES="2", GAVEL_BIDS_INSTANCE="1")
     db = "gavel_bids_ws_instance_1"
     admin = psycopg2.connect(with_dbname(b1.env["GAVEL_PG_DSN"], "postgres"))
@@ -37,10 +37,10 @@ def two_instances(stack, bids, gateway, users):
     b1.log_start = b1.log_size()
     b1.start()
     gw2 = h.Gateway(stack)
-    gw2.addr = "127.0.0.1:%d" % (int(gw2.addr.rsplit(":", 1)[1]) + 100)
+    gw2.addr = "127.0.0.1:%d" % h.free_port()
     gw2.env["GAVEL_GATEWAY_ADDR"] = gw2.addr
-    gw2.env["GAVEL_GATEWAY_PORT"] = str(gw2.port + 50)
-    gw2.env["GAVEL_METRICS_PORT"] = str(int(gw2.env["GAVEL_METRICS_PORT"]) + 101)
+    gw2.env["GAVEL_GATEWAY_PORT"] = str(h.free_port())
+    gw2.env["GAVEL_METRICS_PORT"] = str(h.free_port())
     gw2.env["GAVEL_BIDS_ADDR"] = "%s,%s" % (bids.addr, b1.addr)
     gw2.log_path = gw2.log_path.replace(".pytest.log", ".two-bids.pytest.log")
     gw2.log_start = gw2.log_size()

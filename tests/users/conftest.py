@@ -2,18 +2,11 @@
 session's, as an operator runs replicas (same database, Redis and Kafka
 unless a test says otherwise)."""
 import concurrent.futures
-import socket
 
 import pytest
 
 import gavel_harness as h
 
-
-def free_port():
-    """A TCP port nobody listens on now (the kernel's pick)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +21,9 @@ def spare_users(stack, users):
     def start(tag, **env):
         d = h.Daemon(stack, "users")
         d.env.update(users.env)
-        d.addr = "127.0.0.1:%d" % free_port()
+        d.addr = "127.0.0.1:%d" % h.free_port()
         d.env["GAVEL_USERS_ADDR"] = d.addr
-        d.env["GAVEL_METRICS_PORT"] = str(free_port())
+        d.env["GAVEL_METRICS_PORT"] = str(h.free_port())
         d.env.update(env)
         d.log_path = d.log_path.replace(".pytest.log", ".%s.pytest.log" % tag)
         d.log_start = d.log_size()
