@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 import gavel_harness as h
-from gavel_harness import auctions_pb2 as apb, users_pb2
+from gavel_harness import auctions_pb2 as apb
 
 from auction_house import complete_lot, now_us, rub
 

@@ -3,7 +3,6 @@ close within a second of their times with the winner the bids service
 reports, soft close moves the close, auction.closed goes out exactly once,
 a cancelled live lot releases its holds, and neither a restart (kill -9)
 nor a second replica opens or closes any lot twice."""
-import os
 import time
 
 import grpc

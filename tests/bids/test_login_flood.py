@@ -14,7 +14,6 @@ Before the pools, every PlaceBid in such a window failed UNAVAILABLE
 """
 import os
 import subprocess
-import threading
 import time
 
 import grpc

@@ -4,8 +4,6 @@ gateway loses no acknowledged bid (each answered 200 is in the lot's log);
 SIGTERM answers the requests in flight before the gateway exits."""
 import threading
 
-import pytest
-
 import gavel_harness as h
 from gavel_harness import new_key, rub_json as rub
 

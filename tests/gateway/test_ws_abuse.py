@@ -5,9 +5,6 @@ keep receiving."""
 import asyncio
 import json
 import socket
-import time
-
-import websockets
 
 import gavel_harness as h
 from ws_client import (bid_msg, connect, min_bid, of_type, recv, redis_command, run,

@@ -8,7 +8,7 @@ import pytest
 import websockets
 
 import gavel_harness as h
-from ws_client import bid_msg, connect, min_bid, of_type, redis_command, run, send, until
+from ws_client import connect, of_type, redis_command, run, send, until
 
 
 def rest_bid(market, lot, bidder):

@@ -2,7 +2,6 @@
 every accepted bid as a lot_update in seq order, within a second, with
 their own leader and outbid flags; place_bid over the socket answers with
 bid_result."""
-import asyncio
 import time
 
 import pytest

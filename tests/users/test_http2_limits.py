@@ -26,7 +26,7 @@ import h2.events
 import hyperframe.frame
 
 import gavel_harness as h
-from gavel_harness import users_pb2, users_pb2_grpc
+from gavel_harness import users_pb2
 
 RESETS = 20000
 # The promise is 100 ms, checked on the plain build. Under ASan every one of
