@@ -8,6 +8,7 @@ PostgreSQL and Kafka chores every test file needs. Nothing here fakes a Gavel
 service.
 """
 import base64
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -304,6 +305,45 @@ class Gateway(Daemon):
         """A new keep-alive HTTP/1.1 connection (http.client)."""
         import http.client
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout or RPC_TIMEOUT)
+
+
+class Spares:
+    """Daemons started beside the session's on free ports, as an operator
+    adds replicas: start() each, then stop_all() at the end stops those still
+    running (together: each may take seconds to leave its consumer groups)
+    and fails on any sanitizer report in their logs."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.started = []
+
+    def start(self, svc, tag, base_env=None, **env):
+        """Another gavel-<svc> with base_env (a running daemon's env, say)
+        and env over the stack's settings; its log is <svc>.<tag>.pytest.log."""
+        d = Gateway(self.stack) if svc == "gateway" else Daemon(self.stack, svc)
+        d.env.update(base_env or {})
+        addr_env = "GAVEL_%s_ADDR" % svc.upper()
+        d.env[addr_env] = "127.0.0.1:%d" % free_port()
+        d.env["GAVEL_METRICS_PORT"] = str(free_port())
+        if svc == "gateway":
+            d.env["GAVEL_GATEWAY_PORT"] = str(free_port())
+        d.env.update(env)
+        d.addr = d.env[addr_env]
+        d.log_path = d.log_path.replace(".pytest.log", ".%s.pytest.log" % tag)
+        d.log_start = d.log_size()
+        d.start()
+        self.started.append(d)
+        return d
+
+    def stop_all(self):
+        running = [d for d in self.started if d.is_running()]
+        if running:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(running)) as pool:
+                for f in [pool.submit(d.stop) for d in running]:
+                    f.result()
+        problems = ["%s: sanitizer reports %s" % (d.log_path, d.sanitizer_reports())
+                    for d in self.started if d.sanitizer_reports()]
+        assert not problems, "\n".join(problems)
 
 
 class HttpAnswer:

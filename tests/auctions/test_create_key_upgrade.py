@@ -65,26 +65,9 @@ def spare_auctions(stack, auctions):
     """spare_auctions(**env): another gavel-auctions with the session
     daemon's environment plus env, on free ports; stopped at the end, its
     log free of sanitizer reports."""
-    started = []
-
-    def start(**env):
-        d = h.Daemon(stack, "auctions")
-        d.env.update(auctions.env)
-        d.addr = "127.0.0.1:%d" % h.free_port()
-        d.env["GAVEL_AUCTIONS_ADDR"] = d.addr
-        d.env["GAVEL_METRICS_PORT"] = str(h.free_port())
-        d.env.update(env)
-        d.log_path = d.log_path.replace(".pytest.log", ".upgrade.pytest.log")
-        d.log_start = d.log_size()
-        d.start()
-        started.append(d)
-        return d
-    yield start
-    for d in started:
-        if d.is_running():
-            d.stop()
-    found = [d.sanitizer_reports() for d in started if d.sanitizer_reports()]
-    assert not found, "sanitizer reports %s" % found
+    spares = h.Spares(stack)
+    yield lambda **env: spares.start("auctions", "upgrade", auctions.env, **env)
+    spares.stop_all()
 
 
 def rows(conn, sql, *args):

@@ -55,28 +55,9 @@ def spare_gateway(stack, gateway):
     front of the session's services (limits on, with env over the stack's
     settings) and returns it; they are stopped at the end of the module and
     their logs must hold no sanitizer report."""
-    started = []
-
-    def start(tag, **env):
-        d = h.Gateway(stack)
-        d.env.update({"GAVEL_GATEWAY_PORT": str(h.free_port()),
-                      "GAVEL_GATEWAY_ADDR": "127.0.0.1:%d" % h.free_port(),
-                      "GAVEL_METRICS_PORT": str(h.free_port())})
-        d.env.update(env)
-        d.addr = d.env["GAVEL_GATEWAY_ADDR"]
-        d.log_path = d.log_path.replace(".pytest.log", ".limits-%s.pytest.log" % tag)
-        d.log_start = d.log_size()
-        d.start()
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        if d.is_running():
-            d.stop()
-    problems = ["%s: %s" % (d.log_path, d.sanitizer_reports()) for d in started
-                if d.sanitizer_reports()]
-    assert not problems, "\n".join(problems)
+    spares = h.Spares(stack)
+    yield lambda tag, **env: spares.start("gateway", "limits-" + tag, **env)
+    spares.stop_all()
 
 
 class Client:
