@@ -211,6 +211,21 @@ static unsigned char *lot_message(ws_sub *sub, size_t *len)
     return msg;
 }
 
+/* Writes the close frame (code, reason) itself: libwebsockets 4.1 drops
+ * the socket without one when a writable callback returns -1, whatever
+ * lws_close_reason() set. Opcode 4 of lws_write() is the close frame. */
+static void send_close(struct lws *wsi, const ws_sock *s)
+{
+    unsigned char buf[LWS_PRE + 2 + sizeof s->close_reason];
+    size_t n = strlen(s->close_reason);
+    if (n > 123)
+        n = 123; /* a control frame's payload is at most 125 bytes */
+    buf[LWS_PRE] = (unsigned char)(s->close_code >> 8);
+    buf[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
+    memcpy(buf + LWS_PRE + 2, s->close_reason, n);
+    (void)lws_write(wsi, buf + LWS_PRE, n + 2, (enum lws_write_protocol)4);
+}
+
 static int write_one(struct lws *wsi, ws_sock *s)
 {
     unsigned char *msg = NULL;
@@ -414,8 +429,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
             return write_one(wsi, s);
         }
         if (s->is_closing) {
-            lws_close_reason(wsi, (enum lws_close_status)s->close_code,
-                             (unsigned char *)s->close_reason, strlen(s->close_reason));
+            send_close(wsi, s);
             return -1;
         }
         return write_one(wsi, s);

@@ -39,9 +39,8 @@ def test_bad_token_at_connect_is_refused_with_1008(gateway, how):
         assert e["code"] == "UNAUTHENTICATED", e
         with pytest.raises(websockets.ConnectionClosed) as ex:
             await until(w, lambda m: False, timeout=5)
-        # the connection ends; 1008 when the close frame gets through (it
-        # does not always yet: see docs/websocket.md, known gaps)
-        assert ex.value.rcvd is None or ex.value.rcvd.code == 1008, ex.value
+        assert ex.value.rcvd is not None, "closed without a close frame: %r" % ex.value
+        assert ex.value.rcvd.code == 1008 and ex.value.rcvd.reason == "invalid access token"
 
     run(scenario())
 

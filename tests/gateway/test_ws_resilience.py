@@ -84,7 +84,8 @@ def test_drain_closes_sockets_with_1001(gateway, market):
         with pytest.raises(websockets.ConnectionClosed) as ex:
             await until(w, lambda m: False, timeout=10)
         await stop
-        assert ex.value.rcvd is None or ex.value.rcvd.code == 1001, ex.value
+        assert ex.value.rcvd is not None, "closed without a close frame: %r" % ex.value
+        assert ex.value.rcvd.code == 1001, ex.value
 
     run(scenario())
     gateway.start()
