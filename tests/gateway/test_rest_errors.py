@@ -225,7 +225,7 @@ def test_refused_bids_and_deposits_change_nothing(rest, ctx, market):
     before = market.state(lot, bidder.token)
     wallet = rest.ok("GET", "/api/v1/wallet", token=bidder.token)["balance"]
     for body in ({"amount": {"currency": "RUB", "units": "x"}}, {"amount": rub(1)},
-                 {"amount": before["nextMinBid"], "lotId": "1"}, {"amont": rub(10 ** 6)}):
+                 {"amount": before["nextMinBid"], "lotId": str(int(lot) + 1)}, {"amont": rub(10 ** 6)}):
         a = rest.call("POST", "/api/v1/lots/%s/bids" % lot, body, token=bidder.token,
                       headers={"Idempotency-Key": new_key()})
         assert a.status == 400, (body, a)
