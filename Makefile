@@ -55,7 +55,7 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 # --- libraries: libs/<name>/*.c minus *_test.c, one archive each ------------
 # LIB_DEPS_<name> lists what a library needs below it, so a library's tests
 # build without the ones above it.
-LIBS          := core cache db events rpc check dsl pbjson idem
+LIBS          := core cache db events rpc check dsl pbjson idem limit
 LIB_DEPS_core :=
 LIB_DEPS_cache := core
 LIB_DEPS_db   := core
@@ -65,12 +65,13 @@ LIB_DEPS_check := rpc events db cache core
 LIB_DEPS_dsl  := core
 LIB_DEPS_pbjson := core
 LIB_DEPS_idem := rpc events db cache core
+LIB_DEPS_limit := cache core
 lib_src     = $(filter-out %_test.c,$(wildcard libs/$(1)/*.c)) $(wildcard libs/$(1)/*.cc)
 lib_obj     = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(call lib_src,$(1))))
 lib_a       = $(BUILD)/lib/libgavel_$(1).a
 PROTO_A    := $(BUILD)/lib/libgavel_proto.a
 # Link order: higher libraries first.
-ALL_LIB_A  := $(foreach l,idem check rpc events db cache dsl pbjson core,$(call lib_a,$(l))) $(PROTO_A)
+ALL_LIB_A  := $(foreach l,idem check rpc limit events db cache dsl pbjson core,$(call lib_a,$(l))) $(PROTO_A)
 
 $(PROTO_A): $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
@@ -115,10 +116,12 @@ $(BUILD)/bin/gavel-devbroker: $(BUILD)/obj/deploy/dev/devbroker.o $(call lib_a,c
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tools: the benchmark driver and a gRPC health probe for scripts.
+# gavel-bench's WebSocket clients use libwebsockets on libuv, as the gateway.
 BENCH_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/bench/*.c))
+$(BUILD)/obj/tests/bench/%.o: CFLAGS += $(GW_CFLAGS)
 $(BUILD)/bin/gavel-bench: $(BENCH_OBJ) $(ALL_LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GW_LIBS) $(LDLIBS)
 
 $(BUILD)/bin/gavel-health: $(BUILD)/obj/deploy/dev/health_probe.o $(ALL_LIB_A)
 	@mkdir -p $(dir $@)

@@ -26,6 +26,11 @@ AUCTIONS_TEST_ENV = {
 }
 
 
+GATEWAY_TEST_ENV = {
+    "GAVEL_GATEWAY_RATE_LIMITS": "off",
+}
+
+
 @pytest.fixture(scope="session")
 def stack():
     run_dir = os.environ.get("GAVEL_TEST_RUN_DIR")
@@ -84,8 +89,10 @@ def auctions(stack, users, bids):
 def gateway(stack, users, bids, auctions):
     """The gateway under test (gavel-gateway of $GAVEL_TEST_BUILD) in front
     of the users, bids and auctions daemons above; gateway.base_url is its
-    HTTP address. Started last, stopped first."""
-    yield from _serve(stack, "gateway", cls=h.Gateway)
+    HTTP address. Started last, stopped first. Its rate limits are off, so
+    the suites' traffic from one address is never throttled; the limits'
+    own tests (tests/gateway/test_limits.py) start gateways of their own."""
+    yield from _serve(stack, "gateway", GATEWAY_TEST_ENV, cls=h.Gateway)
 
 
 @pytest.fixture(autouse=True)

@@ -20,9 +20,10 @@ PACKAGES=(
     postgresql redis-server openssl curl
     # system tests (run by /usr/bin/python3)
     python3 python3-grpcio python3-protobuf python3-kafka python3-psycopg2
-    python3-pytest python3-websockets python3-cryptography python3-h2 python3-redis
-    # make bench (HTTP load against the gateway)
-    wrk
+    python3-pytest python3-websockets python3-cryptography python3-h2 python3-redis python3-yaml docker-compose
+    # make bench (HTTP load against the gateway; the Node ws baseline of its
+    # WebSocket fan-out)
+    wrk nodejs node-ws node-redis
     # make fuzz (clang's libFuzzer and sanitizer runtimes)
     clang-14 libclang-rt-14-dev
 )

@@ -35,12 +35,29 @@ int rds_config_load(char *err, size_t errlen);
  *  GAVEL_REDIS_ADDR (tests). Call before any thread uses Redis. */
 void rds_configure(const char *addr);
 
+/** The address new connections use, split: host (hostlen bytes) and port.
+ *  Returns 0, or -1 when it is not host:port. For connections the cache
+ *  library does not make itself (the gateway's async subscriber). */
+int rds_address(char *host, size_t hostlen, int *port);
+
 /**
  * Runs one command on this thread's connection (hiredis format string),
  * re-connecting and retrying once when the connection broke. Returns a reply
  * the caller frees with freeReplyObject(), or NULL with *rc set.
  */
 redisReply *rds_command(int *rc, const char *fmt, ...);
+
+/**
+ * Runs one command of argc arguments (argv[i], binary-safe with lengths
+ * argvlen) on this thread's connection, re-connecting and retrying once
+ * when the connection broke. Returns a reply the caller frees with
+ * freeReplyObject(): with *rc RDS_OK, or with *rc RDS_E_REPLY when Redis
+ * answered with an error (the reply is that error, for the caller to read,
+ * e.g. NOSCRIPT; not logged). NULL with *rc RDS_E_CONN when Redis cannot
+ * be reached. argv is borrowed for the call.
+ */
+redisReply *rds_command_argv(int *rc, int argc, const char *const *argv,
+                             const size_t *argvlen);
 
 /**
  * Sends n commands of argc arguments each (argv[i*argc + k], binary-safe

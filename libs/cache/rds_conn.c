@@ -70,6 +70,16 @@ void rds_configure(const char *addr)
     snprintf(rds_addr, sizeof rds_addr, "%s", addr);
 }
 
+int rds_address(char *host, size_t hostlen, int *port)
+{
+    pthread_once(&rds_once, rds_default_addr);
+    long p = 0;
+    if (!split_addr(rds_addr, host, hostlen, &p))
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
 static redisContext *rds_connect(void)
 {
     pthread_once(&rds_once, rds_default_addr);
@@ -133,6 +143,25 @@ redisReply *rds_command(int *rc, const char *fmt, ...)
     redisReply *r = rds_vcommand(rc, fmt, ap);
     va_end(ap);
     return r;
+}
+
+redisReply *rds_command_argv(int *rc, int argc, const char *const *argv,
+                             const size_t *argvlen)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (rds_ctx == NULL && (rds_ctx = rds_connect()) == NULL)
+            continue;
+        redisReply *r = redisCommandArgv(rds_ctx, argc, (const char **)argv, argvlen);
+        if (r == NULL) { /* the connection broke: hiredis cannot reuse it */
+            log_warn("redis command failed: %s", rds_ctx->errstr);
+            rds_thread_close();
+            continue;
+        }
+        *rc = r->type == REDIS_REPLY_ERROR ? RDS_E_REPLY : RDS_OK;
+        return r;
+    }
+    *rc = RDS_E_CONN;
+    return NULL;
 }
 
 int rds_revoke(const char *jti, int64_t ttl_s)

@@ -292,7 +292,6 @@ static void *committer_main(void *arg)
             }
             cmd *c = xcalloc(1, sizeof *c);
             c->kind = CMD_COMMITTED;
-            c->lot_id = round[i]->shard; /* routes back to the shard that made it */
             c->batch = round[i];
             worker_submit(c);
         }

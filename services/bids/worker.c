@@ -225,7 +225,10 @@ shard *worker_shard_of(int64_t lot_id)
 
 void worker_submit(cmd *c)
 {
-    shard *sh = worker_shard_of(c->lot_id);
+    /* A committed batch goes back to the shard that made it (shard indexes
+     * are not lot ids: with several instances they map differently); every
+     * other command to its lot's shard. */
+    shard *sh = c->kind == CMD_COMMITTED ? &shards[c->batch->shard] : worker_shard_of(c->lot_id);
     pthread_mutex_lock(&sh->mu);
     c->next = NULL;
     if (sh->qtail != NULL)

@@ -29,6 +29,14 @@ bool gw_on_loop(void);
  * Any thread.
  */
 int gw_work(void (*job)(void *arg), void (*done)(void *arg), void *arg);
+/* Classes of jobs, each with its own workers and bounded queue: auth jobs
+ * (login, register, refresh: they wait on argon2 in the users service)
+ * never hold the workers of the others. */
+typedef enum { GW_JOB_NORMAL, GW_JOB_AUTH, GW_JOB_CLASSES } gw_job_class;
+/** As gw_work, on the workers of class cls (gw_work is GW_JOB_NORMAL).
+ *  -1 when that class's queue is full. Any thread. */
+int gw_work_class(gw_job_class cls, void (*job)(void *arg), void (*done)(void *arg),
+                  void *arg);
 /** Runs fn(arg) on the loop thread soon (from any thread). */
 void gw_post(void (*fn)(void *arg), void *arg);
 

@@ -205,12 +205,17 @@ static void read_request_id(gw_req *r, struct lws *wsi)
         request_id_new(r->request_id);
 }
 
-static void read_client_addr(gw_req *r, struct lws *wsi)
+void gw_client_addr(struct lws *wsi, char *out, size_t outlen)
 {
     char ip[RPC_ADDR_MAX] = "";
     lws_get_peer_simple(wsi, ip, sizeof ip);
     const char *p = strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.') != NULL ? ip + 7 : ip;
-    snprintf(r->client_addr, sizeof r->client_addr, "%s", p[0] != '\0' ? p : "unknown");
+    snprintf(out, outlen, "%s", p[0] != '\0' ? p : "unknown");
+}
+
+static void read_client_addr(gw_req *r, struct lws *wsi)
+{
+    gw_client_addr(wsi, r->client_addr, sizeof r->client_addr);
 }
 
 /* As lws decides it: HTTP/1.1 keeps the connection unless "close", 1.0

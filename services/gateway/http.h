@@ -18,6 +18,7 @@ typedef struct {
     int64_t port;
     const char *bind;
     int64_t workers, queue;
+    int64_t auth_workers, auth_queue; /* the pool of login, register, refresh */
     int64_t max_body;           /* bytes */
     int64_t deadline_ms;        /* a call's deadline when the client sets none */
     int64_t max_deadline_ms;    /* the most a client may ask for */
@@ -47,6 +48,13 @@ extern const mx_entry gw_http_metrics[];
 /** Parses GAVEL_BIDS_ADDR into the bids route; 0 or -1 with err naming it. */
 int gw_channels_init(char *err, size_t errlen);
 void gw_channels_free(void);
+
+/* ---- http.c ---- */
+
+/** The client's IP address of a connection as text ("127.0.0.1", "::1";
+ *  an IPv4-mapped IPv6 address as IPv4), "unknown" when lws cannot say.
+ *  Loop thread. */
+void gw_client_addr(struct lws *wsi, char *out, size_t outlen);
 
 /* ---- http_status.c: gRPC status to HTTP ---- */
 

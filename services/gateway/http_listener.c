@@ -5,7 +5,8 @@
  * WebSocket one, drains on SIGTERM (no new connections, keep-alive
  * connections closed, requests in flight answered within the budget) and
  * stops (the context destroyed on its loop, every job run to its done
- * callback, the loop ended).
+ * callback, the loop ended). The drain also waits for the WebSocket
+ * connections, which it closes with 1001, to be gone.
  *
  * Security headers ride on every answer through the vhost's header list,
  * lws's own error pages included; HSTS only when the port speaks TLS.
@@ -86,6 +87,7 @@ static int setup(char *err, size_t errlen)
     info.iface = gw_cfg.bind;
     info.protocols = protocols;
     info.pvo = &pvo_ws;
+    info.retry_and_idle_policy = gw_ws_idle_policy();
     info.headers = &hdr_nosniff;
     info.timeout_secs = (unsigned)gw_cfg.io_timeout_s;
     info.keepalive_timeout = (int)gw_cfg.keepalive_s;
@@ -150,7 +152,11 @@ static int http_start(void *arg, char *err, size_t errlen)
     (void)arg;
     if (check_tls_files(err, errlen) < 0)
         return -1;
-    if (gw_loop_start((int)gw_cfg.workers, (int)gw_cfg.queue, setup, err, errlen) < 0)
+    const gw_pool_size sizes[GW_JOB_CLASSES] = {
+        [GW_JOB_NORMAL] = { (int)gw_cfg.workers, (int)gw_cfg.queue },
+        [GW_JOB_AUTH] = { (int)gw_cfg.auth_workers, (int)gw_cfg.auth_queue },
+    };
+    if (gw_loop_start(sizes, setup, err, errlen) < 0)
         return -1;
     log_info("serving HTTP%s on %s:%lld", is_tls() ? "S" : "", gw_cfg.bind,
              (long long)gw_cfg.port);
@@ -173,13 +179,16 @@ static void http_drain(void *arg, int budget_ms)
     (void)arg;
     int64_t until = mono_us() + (int64_t)budget_ms * 1000;
     gw_post(drain_on_loop, NULL);
-    while (gw_http_in_flight() > 0 && mono_us() < until) {
+    while ((gw_http_in_flight() > 0 || gw_ws_open() > 0) && mono_us() < until) {
         struct timespec ts = { 0, 5 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
     int left = gw_http_in_flight();
     if (left > 0)
         log_warn("drain: %d HTTP requests still unanswered after %d ms", left, budget_ms);
+    if (gw_ws_open() > 0)
+        log_warn("drain: %d WebSocket connections still open after %d ms", gw_ws_open(),
+                 budget_ms);
 }
 
 static void http_stop(void *arg)

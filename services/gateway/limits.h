@@ -24,6 +24,13 @@ int gw_limit_take(gw_rate_class cls, const char *client_addr, int64_t user_id,
  * Returns as gw_limit_take. */
 int gw_login_precheck(const char *email, const char *client_addr, int64_t *retry_ms,
                       char *why, size_t whylen);
+/* The limits' settings (GAVEL_GATEWAY_RATE_*, GAVEL_LOGIN_*) and series
+ * (gavel_gateway_rate_*), joined into the daemon's tables by main.c. */
 extern const cfg_entry gw_limits_config[];
+extern const mx_entry gw_limits_metrics[];
+/** Checks the limits' settings once loaded (on/off, a burst for every
+ *  bucket that is on). Returns 0, or -1 with err naming the variables.
+ *  Main thread, before start-up (rpc_service.config_check). */
+int gw_limits_check(char *err, size_t errlen);
 
 #endif

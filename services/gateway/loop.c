@@ -1,8 +1,12 @@
 /*
  * The gateway's threads: one loop thread running libuv (libwebsockets and
- * the async Redis contexts live on it) and a fixed pool of workers for
- * everything that blocks. A job runs on a worker, then its done callback
- * runs on the loop, always both and in that order; the queue of jobs is
+ * the async Redis contexts live on it) and fixed pools of workers for
+ * everything that blocks, one pool per class of job: the normal pool
+ * serves reads, writes and the WebSocket, a small separate pool serves
+ * login, register and refresh, so a flood of logins waiting on argon2 in
+ * the users service never holds the workers that serve GET /lots/{id}.
+ * A job runs on a worker of its class, then its done callback runs on the
+ * loop, always both and in that order; each class's queue of jobs is
  * bounded, so a flood is refused at once instead of waiting in memory.
  *
  * Invariants: the loop thread alone touches lws and runs posted functions;
@@ -31,6 +35,16 @@ typedef struct {
     node *head, *tail;
 } fifo;
 
+/* One class's workers and their queue; under lp.mu. */
+typedef struct {
+    pthread_cond_t cv;               /* its workers wait for jobs */
+    fifo jobs;
+    int njobs, max_jobs;             /* queued plus running */
+    int nqueued;
+    pthread_t *workers;
+    int nworkers;
+} pool;
+
 static struct {
     uv_loop_t loop;
     uv_async_t wake;
@@ -43,21 +57,17 @@ static struct {
     bool is_setup_done;
 
     pthread_mutex_t mu;              /* guards everything below */
-    pthread_cond_t cv_work;          /* workers wait for jobs */
     pthread_cond_t cv_setup;         /* gw_loop_start waits for setup */
-    fifo jobs;                       /* queued for the workers */
+    pool pools[GW_JOB_CLASSES];
     fifo posts;                      /* queued for the loop */
     node *free_nodes;
-    int njobs, max_jobs;             /* queued plus running */
-    int nqueued;
     bool is_stopping;
     bool is_closing;                 /* the loop closes its handle after the posts */
-    pthread_t *workers;
-    int nworkers;
 } lp = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
-    .cv_work = PTHREAD_COND_INITIALIZER,
     .cv_setup = PTHREAD_COND_INITIALIZER,
+    .pools = { [GW_JOB_NORMAL] = { .cv = PTHREAD_COND_INITIALIZER },
+               [GW_JOB_AUTH] = { .cv = PTHREAD_COND_INITIALIZER } },
 };
 
 static void fifo_push(fifo *q, node *n)
@@ -105,9 +115,20 @@ bool gw_on_loop(void)
 int gw_loop_jobs(void)
 {
     pthread_mutex_lock(&lp.mu);
-    int n = lp.njobs;
+    int n = 0;
+    for (int i = 0; i < GW_JOB_CLASSES; i++)
+        n += lp.pools[i].njobs;
     pthread_mutex_unlock(&lp.mu);
     return n;
+}
+
+/* Under lp.mu: jobs waiting for a worker, of every class. */
+static void queue_depth_set(void)
+{
+    int n = 0;
+    for (int i = 0; i < GW_JOB_CLASSES; i++)
+        n += lp.pools[i].nqueued;
+    mx_set(gw_mx.queue_depth, n);
 }
 
 void gw_post(void (*fn)(void *arg), void *arg)
@@ -122,11 +143,13 @@ void gw_post(void (*fn)(void *arg), void *arg)
     uv_async_send(&lp.wake);
 }
 
-int gw_work(void (*job)(void *arg), void (*done)(void *arg), void *arg)
+int gw_work_class(gw_job_class cls, void (*job)(void *arg), void (*done)(void *arg),
+                  void *arg)
 {
     int rc = 0;
     pthread_mutex_lock(&lp.mu);
-    if (lp.is_stopping || lp.njobs >= lp.max_jobs) {
+    pool *p = &lp.pools[cls < GW_JOB_CLASSES ? cls : GW_JOB_NORMAL];
+    if (lp.is_stopping || p->njobs >= p->max_jobs) {
         rc = -1;
         goto out;
     }
@@ -134,40 +157,46 @@ int gw_work(void (*job)(void *arg), void (*done)(void *arg), void *arg)
     n->job = job;
     n->fn = done;
     n->arg = arg;
-    fifo_push(&lp.jobs, n);
-    lp.njobs++;
-    lp.nqueued++;
-    mx_set(gw_mx.queue_depth, lp.nqueued);
-    pthread_cond_signal(&lp.cv_work);
+    fifo_push(&p->jobs, n);
+    p->njobs++;
+    p->nqueued++;
+    queue_depth_set();
+    pthread_cond_signal(&p->cv);
 out:
     pthread_mutex_unlock(&lp.mu);
     return rc;
 }
 
+int gw_work(void (*job)(void *arg), void (*done)(void *arg), void *arg)
+{
+    return gw_work_class(GW_JOB_NORMAL, job, done, arg);
+}
+
+/* A worker of the pool arg points to. */
 static void *worker_main(void *arg)
 {
-    (void)arg;
+    pool *p = arg;
     pthread_mutex_lock(&lp.mu);
     for (;;) {
-        node *n = fifo_pop(&lp.jobs);
+        node *n = fifo_pop(&p->jobs);
         if (n == NULL) {
             if (lp.is_stopping)
                 break;
-            pthread_cond_wait(&lp.cv_work, &lp.mu);
+            pthread_cond_wait(&p->cv, &lp.mu);
             continue;
         }
-        lp.nqueued--;
-        mx_set(gw_mx.queue_depth, lp.nqueued);
+        p->nqueued--;
+        queue_depth_set();
         pthread_mutex_unlock(&lp.mu);
         n->job(n->arg);
         log_set_request_id(NULL);
         pthread_mutex_lock(&lp.mu);
-        lp.njobs--;
+        p->njobs--;
         fifo_push(&lp.posts, n);
         uv_async_send(&lp.wake);
     }
     pthread_mutex_unlock(&lp.mu);
-    rds_thread_close(); /* the Redis connection of this thread (token revocation checks) */
+    rds_thread_close(); /* this thread's Redis connection (revocation checks, limits) */
     return NULL;
 }
 
@@ -211,13 +240,33 @@ static void workers_join(void)
 {
     pthread_mutex_lock(&lp.mu);
     lp.is_stopping = true;
-    pthread_cond_broadcast(&lp.cv_work);
+    for (int c = 0; c < GW_JOB_CLASSES; c++)
+        pthread_cond_broadcast(&lp.pools[c].cv);
     pthread_mutex_unlock(&lp.mu);
-    for (int i = 0; i < lp.nworkers; i++)
-        pthread_join(lp.workers[i], NULL);
-    free(lp.workers);
-    lp.workers = NULL;
-    lp.nworkers = 0;
+    for (int c = 0; c < GW_JOB_CLASSES; c++) {
+        pool *p = &lp.pools[c];
+        for (int i = 0; i < p->nworkers; i++)
+            pthread_join(p->workers[i], NULL);
+        free(p->workers);
+        p->workers = NULL;
+        p->nworkers = 0;
+    }
+}
+
+/* Starts the pool's workers; 0, or -1 with err naming the one that failed
+ * (those started keep running until workers_join). */
+static int pool_start(pool *p, const gw_pool_size *size, const char *name, char *err,
+                      size_t errlen)
+{
+    p->max_jobs = size->queue;
+    p->workers = xcalloc((size_t)size->workers, sizeof *p->workers);
+    for (; p->nworkers < size->workers; p->nworkers++) {
+        if (pthread_create(&p->workers[p->nworkers], NULL, worker_main, p) != 0) {
+            snprintf(err, errlen, "cannot start %s worker thread %d", name, p->nworkers + 1);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void free_nodes(void)
@@ -229,10 +278,11 @@ static void free_nodes(void)
     }
 }
 
-int gw_loop_start(int workers, int queue, int (*setup)(char *err, size_t errlen), char *err,
-                  size_t errlen)
+int gw_loop_start(const gw_pool_size sizes[GW_JOB_CLASSES],
+                  int (*setup)(char *err, size_t errlen), char *err, size_t errlen)
 {
-    lp.max_jobs = queue;
+    static const char *const names[GW_JOB_CLASSES] = { [GW_JOB_NORMAL] = "a",
+                                                       [GW_JOB_AUTH] = "an auth" };
     lp.is_stopping = false;
     lp.is_closing = false;
     lp.is_setup_done = false;
@@ -244,13 +294,9 @@ int gw_loop_start(int workers, int queue, int (*setup)(char *err, size_t errlen)
         goto fail_loop;
     }
     uv_async_init(&lp.loop, &lp.wake, on_wake);
-    lp.workers = xcalloc((size_t)workers, sizeof *lp.workers);
-    for (; lp.nworkers < workers; lp.nworkers++) {
-        if (pthread_create(&lp.workers[lp.nworkers], NULL, worker_main, NULL) != 0) {
-            snprintf(err, errlen, "cannot start worker thread %d", lp.nworkers + 1);
+    for (int c = 0; c < GW_JOB_CLASSES; c++)
+        if (pool_start(&lp.pools[c], &sizes[c], names[c], err, errlen) < 0)
             goto fail_workers;
-        }
-    }
     atomic_store(&lp.is_running, true);
     if (pthread_create(&lp.thread, NULL, loop_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the loop thread");

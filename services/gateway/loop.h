@@ -9,14 +9,21 @@
 
 #include "gateway.h"
 
+/* The size of one class's pool: its threads and its jobs queued or
+ * running at most. */
+typedef struct {
+    int workers;
+    int queue;
+} gw_pool_size;
+
 /**
- * Starts `workers` worker threads with a queue of at most `queue` jobs,
+ * Starts each class's worker threads with its bounded queue (sizes[cls]),
  * then the loop thread, which runs setup(err, errlen) before its loop
  * (setup creates the lws context on it). Returns 0, or -1 with setup's
  * message in err (nothing is left running). Main thread.
  */
-int gw_loop_start(int workers, int queue, int (*setup)(char *err, size_t errlen), char *err,
-                  size_t errlen);
+int gw_loop_start(const gw_pool_size sizes[GW_JOB_CLASSES],
+                  int (*setup)(char *err, size_t errlen), char *err, size_t errlen);
 /**
  * Runs teardown() on the loop (it destroys the lws context), lets every
  * queued job run and its done callback with it, then ends the loop and

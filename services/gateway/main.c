@@ -52,6 +52,24 @@ static cfg_entry *joined_config(void)
     return all;
 }
 
+/* The daemon's one series table: the HTTP core's, the limits' and the
+ * WebSocket's. Lives for the process. */
+static mx_entry *joined_metrics(void)
+{
+    const mx_entry *parts[] = { gw_http_metrics, gw_limits_metrics,
+                                gw_ws_metrics };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        for (const mx_entry *e = parts[i]; e->name != NULL; e++)
+            n++;
+    mx_entry *all = xcalloc(n + 1, sizeof *all);
+    n = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        for (const mx_entry *e = parts[i]; e->name != NULL; e++)
+            all[n++] = *e;
+    return all;
+}
+
 int main(int argc, char **argv)
 {
     rpc_service gateway = {
@@ -61,12 +79,14 @@ int main(int argc, char **argv)
         .default_metrics_port = 9108,
         .calls = gw_routes_calls(),
         .config = joined_config(),
-        .metrics = gw_http_metrics,
+        .metrics = joined_metrics(),
+        .config_check = gw_limits_check,
         .listeners = gw_listeners,
         .post_init = gw_post_init,
         .pre_exit = gw_pre_exit,
     };
     int rc = rpc_server_main(&gateway, argc, argv);
     free((void *)gateway.config);
+    free((void *)gateway.metrics);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <pbjson/pbjson.h>
 
 #include "edge_auth.h"
+#include "limit/limit.h"
 #include "limits.h"
 #include "request.h"
 #include "rest.h"
@@ -80,7 +81,7 @@ static rpc_channel *channel_for(const gw_route *rt, const ProtobufCMessage *req)
 
 static void answer_limited(gw_req *r, int64_t retry_ms, const char *why)
 {
-    r->retry_after_s = retry_ms > 0 ? (retry_ms + 999) / 1000 : 1;
+    r->retry_after_s = lim_retry_after_s(retry_ms);
     gw_answer_error(r, 429, "resource_exhausted", "%s; retry in %lld s",
                     why[0] != '\0' ? why : "too many requests", (long long)r->retry_after_s);
 }
@@ -201,11 +202,13 @@ int gw_rest_dispatch(gw_req *r)
         return 1;
     }
     r->is_job_running = true;
-    if (gw_work(job, job_done, r) < 0) {
+    bool is_auth = r->route->rate == GW_RATE_AUTH;
+    if (gw_work_class(is_auth ? GW_JOB_AUTH : GW_JOB_NORMAL, job, job_done, r) < 0) {
         r->is_job_running = false;
         mx_add(gw_mx.busy, 1);
         r->retry_after_s = 1;
-        gw_answer_error(r, 503, "unavailable", "the gateway is busy; retry in a second");
+        gw_answer_error(r, 503, "unavailable", "the gateway is busy%s; retry in a second",
+                        is_auth ? " with logins" : "");
         return 1;
     }
     return 0;

@@ -26,13 +26,7 @@ const cfg_entry users_config[] = {
     { "GAVEL_ARGON2_MEMORY_KIB", "19456", CFG_INT, &users.argon_m_kib, 1024, 1048576,
       "argon2id memory cost" },
     { "GAVEL_ARGON2_ITERATIONS", "2", CFG_INT, &users.argon_t, 1, 10, "argon2id time cost" },
-    { "GAVEL_LOGIN_ACCOUNT_FAILURES", "10", CFG_INT, &users.login_account_failures, 0, 1000000,
-      "failed logins of one account within the window before its logins are refused; 0: off" },
-    { "GAVEL_LOGIN_ADDRESS_FAILURES", "50", CFG_INT, &users.login_address_failures, 0, 1000000,
-      "failed logins from one client address within the window before its logins are "
-      "refused; 0: off" },
-    { "GAVEL_LOGIN_WINDOW_S", "900", CFG_INT, &users.login_window_s, 1, 86400,
-      "seconds a failed login counts, from the first failure counted" },
+    LIM_LOGIN_CONFIG(users.login),
     { 0 },
 };
 

@@ -18,6 +18,7 @@
 #include "db/db.h"
 #include "events/events.h"
 #include "idem/idem.h"
+#include "limit/limit.h"
 #include "rpc/rpc.h"
 #include "gavel/common/v1/common.pb-c.h"
 #include "gavel/events/v1/events.pb-c.h"
@@ -36,9 +37,7 @@ typedef struct {
     int64_t refresh_ttl_s;
     int64_t argon_m_kib;
     int64_t argon_t;
-    int64_t login_account_failures; /* 0: no account throttle */
-    int64_t login_address_failures; /* 0: no address throttle */
-    int64_t login_window_s;
+    lim_login_rules login;      /* the failed-login throttle (libs/limit) */
 } users_state;
 
 extern users_state users;
@@ -68,7 +67,6 @@ const char *password_policy(const char *pw);
 
 /* ---- login_throttle.c ---- */
 
-enum { LOGIN_ACCOUNT, LOGIN_ADDRESS };
 enum { LOGIN_BAD_CREDENTIALS, LOGIN_THROTTLED_ACCOUNT, LOGIN_THROTTLED_ADDRESS, LOGIN_REASONS };
 
 /* The daemon's series, registered from users_metrics (lifecycle.c) before
@@ -81,9 +79,7 @@ extern users_metric_set users_mx;
 /* One login attempt as the throttle sees it; lives on the handler's stack. */
 typedef struct {
     const char *addr;           /* rpc_client_addr; borrowed from the call */
-    char account_hash[65];      /* hex SHA-256 of the email lower-cased in ASCII */
-    char keys[2][96];           /* Redis keys: [LOGIN_ACCOUNT], [LOGIN_ADDRESS] */
-    int64_t counts[2];          /* failures counted there, as last read or written */
+    lim_login lim;              /* keys and counts (libs/limit) */
 } login_attempt;
 
 /**

@@ -53,6 +53,8 @@ void report(samples *s, double seconds);
 double sample_quantile_ms(samples *s, double p);
 /** A positive count from argv, or exit(2). */
 int arg_int(const char *s);
+/** A positive 64-bit number from argv, or exit(2) (bench_bids.c). */
+int64_t arg_i64(const char *s);
 /* The methods called through rpc_unary (bench_bids.c, bench_quote.c);
  * main checks them against their service descriptors. */
 extern const rpc_client_method bench_open_lot, bench_quote_services;
@@ -62,9 +64,30 @@ extern const rpc_client_method bench_open_lot, bench_quote_services;
 int run_place_async(const char *target, int bidders, int seconds, char **tokens, int ntok,
                     int64_t first, int64_t count, int64_t rate, bool stale);
 int run_bids(int argc, char **argv);
+/** Called on the bidding thread for every accepted bid: lot index (from
+ *  FIRST_LOT), the bid's seq and the lot's seq after it (the same unless
+ *  autobids followed), and the monotonic time its answer came in. */
+typedef void (*place_ack_fn)(void *arg, int64_t lot_idx, int64_t seq, int64_t last_seq,
+                             int64_t now_us);
+/** run_place_async with on_ack (may be NULL) told of every accepted bid. */
+int run_place_async_acks(const char *target, int bidders, int seconds, char **tokens, int ntok,
+                         int64_t first, int64_t count, int64_t rate, bool stale,
+                         place_ack_fn on_ack, void *ack_arg);
+/** The tokens of a TOKENS file ("user token" lines), *n of them: new
+ *  strings in a new array the caller frees; NULL when it cannot be read. */
+char **bench_read_tokens(const char *path, int *n);
+/** gavel-bench ws|ws-idle (bench_ws.c). */
+int run_ws(int argc, char **argv);
 /** gavel-bench login-flood (bench_flood.c): CONC anonymous wrong-password
  *  logins in flight for SECONDS; prints the answers by kind. */
 int run_login_flood(const char *target, int conc, int seconds);
+/** Keeps CONC unary calls of method with the request msg (packed once)
+ *  and the nmd metadata md (borrowed) in flight on one completion queue
+ *  for SECONDS after a warm-up; prints report(). */
+int run_unary_load(const char *target, const char *method, const ProtobufCMessage *msg,
+                   grpc_metadata *md, size_t nmd, int conc, int seconds);
+/** gavel-bench getlot (bench_rest.c). */
+int run_rest(int argc, char **argv);
 /** gavel-bench quote|quote-sql|quote-plan (bench_quote.c). */
 int run_quote(int argc, char **argv);
 

@@ -69,7 +69,7 @@ static int run_open(const char *target, int64_t first, int64_t count, int64_t se
     return failed ? 1 : 0;
 }
 
-static char **read_tokens(const char *path, int *n)
+char **bench_read_tokens(const char *path, int *n)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL)
@@ -93,7 +93,7 @@ static int run_place(const char *target, int threads, int seconds, const char *t
                      int64_t first, int64_t count, int64_t rate, bool stale)
 {
     int ntok = 0;
-    char **tokens = read_tokens(tokens_path, &ntok);
+    char **tokens = bench_read_tokens(tokens_path, &ntok);
     if (tokens == NULL || ntok == 0) {
         fprintf(stderr, "no tokens in %s\n", tokens_path);
         return 1;
@@ -105,7 +105,7 @@ static int run_place(const char *target, int threads, int seconds, const char *t
     return rc;
 }
 
-static int64_t arg_i64(const char *s)
+int64_t arg_i64(const char *s)
 {
     char *end = NULL;
     long long v = strtoll(s, &end, 10);

@@ -58,6 +58,8 @@ typedef struct {
     samples accepted, answered;
     int64_t refused;           /* of which leading: the bidder led the lot */
     int64_t leading;
+    place_ack_fn on_ack;       /* optional: every accepted bid's seqs */
+    void *ack_arg;
 } bid_run;
 
 static grpc_byte_buffer *pack_bid(bid_slot *b, int64_t lot, int64_t units)
@@ -112,6 +114,11 @@ static void learn_accepted(bid_run *r, const bid_slot *b)
         return;
     if (resp->state != NULL && resp->state->next_min_bid != NULL)
         learn_min(r, b->idx, resp->state->next_min_bid->units);
+    if (r->on_ack != NULL && resp->bid != NULL) {
+        int64_t last = resp->state != NULL && resp->state->seq > resp->bid->seq ? resp->state->seq
+                                                                               : resp->bid->seq;
+        r->on_ack(r->ack_arg, b->idx, resp->bid->seq, last, mono_us());
+    }
     gavel__bids__v1__place_bid_response__free_unpacked(resp, NULL);
 }
 
@@ -188,9 +195,18 @@ static int64_t send_due(bid_run *r, bid_slot *slots, int nslots, int64_t now, in
 int run_place_async(const char *target, int nslots, int seconds, char **tokens, int ntok,
                     int64_t first, int64_t count, int64_t rate, bool stale)
 {
+    return run_place_async_acks(target, nslots, seconds, tokens, ntok, first, count, rate, stale,
+                                NULL, NULL);
+}
+
+int run_place_async_acks(const char *target, int nslots, int seconds, char **tokens, int ntok,
+                         int64_t first, int64_t count, int64_t rate, bool stale,
+                         place_ack_fn on_ack, void *ack_arg)
+{
     rpc_grpc_init();
     grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    bid_run r = { .first_lot = first, .nlots = count, .stale = stale };
+    bid_run r = { .first_lot = first, .nlots = count, .stale = stale, .on_ack = on_ack,
+                  .ack_arg = ack_arg };
     /* as a gateway carrying many users would: every token stays in the header table */
     grpc_arg hpack = { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_ENCODER,
                        .value.integer = RPC_HPACK_TABLE_BYTES };

@@ -13,6 +13,8 @@
  *       of BATCH such reservations, and items_per_s=… follows
  *
  *   gavel-bench login-flood: anonymous wrong-password logins, see bench_flood.c
+ *   gavel-bench getlot: Auctions/GetLot under load, see bench_rest.c
+ *   gavel-bench ws / ws-idle: WebSocket fan-out, see bench_ws.c
  *
  * Prints one line: calls=… errors=… seconds=… rps=… p50_ms=… p99_ms=… p999_ms=…
  * The first second is a warm-up and is not counted.
@@ -148,70 +150,87 @@ void bench_call_end(bench_call *c)
     grpc_slice_unref(c->details);
 }
 
-/* ---- ping: many calls in flight on one completion queue ---- */
+/* ---- ping and other unary calls: many in flight on one completion queue ---- */
 
 static const char *ping_method = "/gavel.users.v1.Users/Ping";
 
 typedef struct {
     bench_call c;
     int64_t t0;
-} ping_slot;
+} unary_slot;
 
-static void ping_start(grpc_channel *ch, grpc_completion_queue *cq, ping_slot *s,
-                       grpc_byte_buffer *req)
+typedef struct {
+    grpc_channel *ch;
+    grpc_completion_queue *cq;
+    const char *method;
+    grpc_byte_buffer *req;
+    grpc_metadata *md;
+    size_t nmd;
+} unary_load;
+
+static void unary_start(const unary_load *u, unary_slot *s)
 {
     s->t0 = mono_us();
-    bench_call_start(&s->c, ch, cq, ping_method, grpc_byte_buffer_copy(req), NULL, 0,
-                     gpr_inf_future(GPR_CLOCK_REALTIME), s);
+    bench_call_start(&s->c, u->ch, u->cq, u->method, grpc_byte_buffer_copy(u->req), u->md,
+                     u->nmd, gpr_inf_future(GPR_CLOCK_REALTIME), s);
 }
 
-static int run_ping(const char *target, int conc, int seconds)
+int run_unary_load(const char *target, const char *method, const ProtobufCMessage *msg,
+                   grpc_metadata *md, size_t nmd, int conc, int seconds)
 {
     rpc_grpc_init();
     grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(target, cr, NULL);
+    unary_load u = { .ch = grpc_channel_create(target, cr, NULL), .method = method, .md = md,
+                     .nmd = nmd };
     grpc_channel_credentials_release(cr);
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-    Gavel__Common__V1__PingRequest pr = GAVEL__COMMON__V1__PING_REQUEST__INIT;
-    uint8_t buf[16];
-    size_t n = protobuf_c_message_pack(&pr.base, buf);
+    u.cq = grpc_completion_queue_create_for_next(NULL);
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = xmalloc(n + 1);
+    protobuf_c_message_pack(msg, buf);
     grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, n);
-    grpc_byte_buffer *req = grpc_raw_byte_buffer_create(&sl, 1);
+    free(buf);
+    u.req = grpc_raw_byte_buffer_create(&sl, 1);
     grpc_slice_unref(sl);
-    ping_slot *slots = xcalloc((size_t)conc, sizeof *slots);
+    unary_slot *slots = xcalloc((size_t)conc, sizeof *slots);
     int64_t start = mono_us(), measure_from = start + WARMUP_US;
     int64_t end = measure_from + (int64_t)seconds * 1000000;
     for (int i = 0; i < conc; i++)
-        ping_start(ch, cq, &slots[i], req);
+        unary_start(&u, &slots[i]);
     samples s = { 0 };
     int inflight = conc;
     while (inflight > 0) {
-        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        ping_slot *sl2 = ev.tag;
+        grpc_event ev = grpc_completion_queue_next(u.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        unary_slot *sl2 = ev.tag;
         int64_t now = mono_us();
         if (sl2->t0 >= measure_from && now <= end) {
             if (ev.success && sl2->c.status == GRPC_STATUS_OK)
                 sample_add(&s, now - sl2->t0);
-            else
-                s.errors++;
+            else if (s.errors++ == 0)
+                fprintf(stderr, "%s: status %d\n", method, ev.success ? sl2->c.status : -1);
         }
         bench_call_end(&sl2->c);
         if (now < end)
-            ping_start(ch, cq, sl2, req);
+            unary_start(&u, sl2);
         else
             inflight--;
     }
     report(&s, (double)seconds);
-    grpc_byte_buffer_destroy(req);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+    grpc_byte_buffer_destroy(u.req);
+    grpc_completion_queue_shutdown(u.cq);
+    while (grpc_completion_queue_next(u.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
            GRPC_QUEUE_SHUTDOWN)
         ;
-    grpc_completion_queue_destroy(cq);
-    grpc_channel_destroy(ch);
+    grpc_completion_queue_destroy(u.cq);
+    grpc_channel_destroy(u.ch);
     free(slots);
     free(s.v);
     return 0;
+}
+
+static int run_ping(const char *target, int conc, int seconds)
+{
+    Gavel__Common__V1__PingRequest pr = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    return run_unary_load(target, ping_method, &pr.base, NULL, 0, conc, seconds);
 }
 
 /* ---- reserve: blocking clients, one wallet each ---- */
@@ -367,6 +386,10 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strncmp(argv[1], "quote", 5) == 0)
         return run_quote(argc, argv);
+    if (argc >= 2 && strncmp(argv[1], "ws", 2) == 0)
+        return run_ws(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "getlot") == 0)
+        return run_rest(argc, argv);
     if (argc == 5 && strcmp(argv[1], "login-flood") == 0)
         return run_login_flood(argv[2], arg_int(argv[3]), arg_int(argv[4]));
     fprintf(stderr, "usage: gavel-bench ping TARGET CONCURRENCY SECONDS [METHOD]\n"
@@ -375,6 +398,10 @@ int main(int argc, char **argv)
                     "       gavel-bench place-stale TARGET THREADS SECONDS TOKENS FIRST_LOT COUNT\n"
                     "       gavel-bench reserve TARGET CLIENTS SECONDS USER_ID[,USER_ID...] [BATCH]\n"
                     "       gavel-bench login-flood TARGET CONCURRENCY SECONDS\n"
+                    "       gavel-bench getlot TARGET CONCURRENCY SECONDS TOKEN LOT_ID\n"
+                    "       gavel-bench ws HOST:PORT CLIENTS FIRST_LOT LOTS SECONDS BIDS_TARGET"
+                    " TOKENS BIDDERS [RATE]\n"
+                    "       gavel-bench ws-idle HOST:PORT CLIENTS LOT SERVER_PID\n"
                     "       gavel-bench quote TARGET THREADS SECONDS\n"
                     "       gavel-bench quote-sql DSN THREADS SECONDS one|split CODES\n"
                     "       gavel-bench quote-plan DSN CODES\n");

@@ -11,6 +11,9 @@
 #                                            via pgbench at 64 clients; on the
 #                                            hot lot also with the amount chosen
 #                                            by the client and validated
+#   the gateway (tests/bench/gateway.sh,  vs the same RPCs called over gRPC,
+#   last): REST routes, WebSocket fan-out    and a Node ws server fed by the
+#                                            same Redis channels
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -29,8 +32,10 @@ bids_pid=
 BIDS_ADDR=127.0.0.1:$((GAVEL_PORT_BASE_GRPC + 3))
 
 cleanup() {
-    [[ -n $bids_pid ]] && kill "$bids_pid" 2>/dev/null && wait "$bids_pid" 2>/dev/null
-    [[ -n $users_pid ]] && kill "$users_pid" 2>/dev/null && wait "$users_pid" 2>/dev/null
+    # A daemon's status after SIGTERM is 143: under set -e, a bare wait on
+    # it would be this script's exit status, and make bench would fail.
+    [[ -n $bids_pid ]] && { kill "$bids_pid" 2>/dev/null || true; wait "$bids_pid" 2>/dev/null || true; }
+    [[ -n $users_pid ]] && { kill "$users_pid" 2>/dev/null || true; wait "$users_pid" 2>/dev/null || true; }
     deploy/dev/stack.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -306,7 +311,7 @@ echo "errors: ping $(field errors "$ping"), calm $(field errors "$calm"), floode
 AUCTIONS_ADDR=127.0.0.1:$((GAVEL_PORT_BASE_GRPC + 2))
 RULES=10000
 auctions_pid=
-trap '[[ -n $auctions_pid ]] && kill "$auctions_pid" 2>/dev/null && wait "$auctions_pid" 2>/dev/null; cleanup' EXIT
+trap '[[ -n $auctions_pid ]] && { kill "$auctions_pid" 2>/dev/null || true; wait "$auctions_pid" 2>/dev/null || true; }; cleanup' EXIT
 mapfile -t auctions_env < <(deploy/dev/stack.sh env auctions)
 env "${auctions_env[@]}" "$BIN/gavel-auctions" 2>"$RUN_DIR/logs/auctions.log" &
 auctions_pid=$!
@@ -400,3 +405,7 @@ done
 echo
 echo "quote plan: $plan_index, execution $plan_ms ms (EXPLAIN ANALYZE in $out/quote-plan.txt)"
 echo "errors: grpc $(field errors "${q[grpc1]}")/$(field errors "${q[grpc8]}")/$(field errors "${q[grpc32]}"), sql one $(field errors "${q[one8]}"), split $(field errors "${q[split8]}")"
+
+# ---- the gateway: REST against direct gRPC, WebSocket fan-out against Node --------------
+echo
+GAVEL_BENCH_STACK_UP=1 tests/bench/gateway.sh

@@ -62,3 +62,21 @@ def test_instance_1_of_2_serves_odd_lots_only(market, instance_1_of_2):
     # The first instance (one of one) knows nothing of the second's lot.
     h.expect_error(grpc.StatusCode.NOT_FOUND, market.stub.GetLotState,
                    bids_pb2.GetLotStateRequest(lot_id=odd), market.svc_md())
+
+
+def test_instance_1_of_2_shows_commits_on_every_shard(market, instance_1_of_2):
+    """With two instances and two shards, odd lots 4k+1 live on shard 0 and
+    4k+3 on shard 1 of instance 1. Each committed bid must reach its own
+    shard's view at once: GetLotState shows it, and a retry of the same
+    PlaceBid is answered from memory with the same bid."""
+    stub = bids_pb2_grpc.BidsStub(instance_1_of_2.channel)
+    base = market.unused_lot_id() * 4
+    for lot in (base + 1, base + 3):
+        h.call(stub.OpenLot, market.lot_request(lot_id=lot), market.svc_md())
+        a = market.new_bidder()
+        req = market.place_req(lot, 1000)
+        first = h.call(stub.PlaceBid, req, a.md)
+        st = h.call(stub.GetLotState, bids_pb2.GetLotStateRequest(lot_id=lot), a.md)
+        assert st.state.seq == first.bid.seq == 1 and st.caller_is_leading, (lot, st)
+        again = h.call(stub.PlaceBid, req, a.md, timeout=3)
+        assert again.bid.seq == first.bid.seq and again.bid.hash == first.bid.hash, lot

@@ -322,12 +322,19 @@ def case_holds(rest, w):
     return a
 
 
-def case_user_holds(rest, w):
-    path = "/api/v1/users/%d/wallet/holds" % w["bidder2"].id
+def admin_reads_bidder2(rest, w, what):
+    """GET /api/v1/users/{bidder2}/<what>: another bidder is refused, the
+    admin answered."""
+    path = "/api/v1/users/%d/%s" % (w["bidder2"].id, what)
     denied = rest.call("GET", path, token=w["bidder"].token)
     assert denied.status == 403, denied
     a = rest.call("GET", path, token=w["admin"].token)
     assert a.status == 200, a
+    return a
+
+
+def case_user_holds(rest, w):
+    a = admin_reads_bidder2(rest, w, "wallet/holds")
     held = {i for i, v in w["ledger"].holds(w["bidder2"].id).items() if v[2] == "held"}
     assert {int(x["holdId"]) for x in a.json.get("holds", [])} == held, a
     return a
@@ -361,11 +368,8 @@ def case_ledger(rest, w):
 
 
 def case_user_ledger(rest, w):
-    path = "/api/v1/users/%d/wallet/ledger" % w["bidder2"].id
-    denied = rest.call("GET", path, token=w["bidder"].token)
-    assert denied.status == 403, denied
-    a = rest.call("GET", path, token=w["admin"].token)
-    assert a.status == 200 and all(e["txId"] for e in a.json["entries"]), a
+    a = admin_reads_bidder2(rest, w, "wallet/ledger")
+    assert a.json["entries"] and all(e["txId"] for e in a.json["entries"]), a
     return a
 
 
