@@ -404,7 +404,8 @@ class SmtpSink:
 class UserFeed:
     """Subscribes to Redis gavel:user:<id> of some users (the realtime
     channel of the notifications service) and keeps what arrives as
-    (user_id, parsed JSON)."""
+    (user_id, parsed JSON), and when each arrived (arrived_at, by
+    notification id, time.monotonic())."""
 
     def __init__(self, redis_addr, *user_ids):
         import redis
@@ -414,6 +415,7 @@ class UserFeed:
         chans = ["gavel:user:%d" % u for u in user_ids]
         self.ps.subscribe(*chans)
         self.messages = []
+        self.arrived_at = {}
         confirmed = 0
         deadline = time.monotonic() + 10
         while confirmed < len(chans):
@@ -429,7 +431,10 @@ class UserFeed:
                 return
             if m["type"] == "message":
                 user = int(m["channel"].decode().rsplit(":", 1)[1])
-                self.messages.append((user, json.loads(m["data"])))
+                msg = json.loads(m["data"])
+                self.messages.append((user, msg))
+                nid = msg.get("notification", {}).get("id")
+                self.arrived_at.setdefault(nid, time.monotonic())
             timeout = 0
 
     def of(self, user_id, kind=None):
