@@ -360,8 +360,9 @@ class SmtpSink:
     SCRIPT = os.path.join(ROOT, "deploy", "dev", "smtp_sink.py")
     REJECT_DOMAIN = "reject.gavel.test"
 
-    def __init__(self, port, directory, log_path):
+    def __init__(self, port, directory, log_path, delay_ms=0):
         self.port = int(port)
+        self.delay_ms = delay_ms
         self.dir = directory
         self.log_path = log_path
         self.proc = None
@@ -376,7 +377,7 @@ class SmtpSink:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 ["/usr/bin/python3", self.SCRIPT, "--port", str(self.port), "--dir", self.dir,
-                 "--reject-domain", self.REJECT_DOMAIN],
+                 "--reject-domain", self.REJECT_DOMAIN, "--delay-ms", str(self.delay_ms)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         wait_until(lambda: port_open("127.0.0.1:%d" % self.port) or self.proc.poll() is not None,
                    timeout, what="the mail sink on port %d" % self.port)

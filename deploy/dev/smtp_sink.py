@@ -4,14 +4,17 @@
 as one file under a directory (`.run/mail/` in `make run`), so a developer
 can read what the notifications daemon sent. Nothing is relayed anywhere.
 
-    smtp_sink.py --port 50075 --dir .run/mail [--reject-domain DOMAIN]
+    smtp_sink.py --port 50075 --dir .run/mail [--reject-domain DOMAIN] [--delay-ms N]
 
 Files are named `<UTC time>-<n>.eml` and appear whole (written to a
 temporary name, then renamed). With --reject-domain, a recipient in that
 domain is refused with `550` (a permanent failure: the tests use it for a
-channel that never accepts). Runs until SIGTERM or SIGINT.
+channel that never accepts). With --delay-ms, each message is stored and
+then answered N ms later (a slow mail server, for the crash tests). Runs
+until SIGTERM or SIGINT.
 """
 import argparse
+import asyncio
 import itertools
 import os
 import signal
@@ -25,9 +28,10 @@ from aiosmtpd.controller import Controller
 class Sink:
     """aiosmtpd handler: refuse the rejected domain, store everything else."""
 
-    def __init__(self, directory, reject_domain):
+    def __init__(self, directory, reject_domain, delay_ms=0):
         self.dir = directory
         self.reject = (reject_domain or "").lower()
+        self.delay_s = delay_ms / 1000
         self.count = itertools.count(1)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -46,6 +50,8 @@ class Sink:
             content = envelope.original_content or envelope.content
             f.write(content if isinstance(content, bytes) else content.encode())
         os.rename(tmp, os.path.join(self.dir, name))
+        if self.delay_s > 0:
+            await asyncio.sleep(self.delay_s)
         return "250 stored as %s" % name
 
 
@@ -55,9 +61,10 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--dir", required=True)
     ap.add_argument("--reject-domain", default="")
+    ap.add_argument("--delay-ms", type=int, default=0)
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
-    ctl = Controller(Sink(a.dir, a.reject_domain), hostname=a.host, port=a.port)
+    ctl = Controller(Sink(a.dir, a.reject_domain, a.delay_ms), hostname=a.host, port=a.port)
     try:
         ctl.start()
     except (OSError, RuntimeError) as e:

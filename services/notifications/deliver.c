@@ -19,9 +19,10 @@
  *
  * A worker that dies mid-round leaves its leased rows pending with the
  * lease as their due time: they are taken again once it passes. The
- * realtime sender makes that retry publish nothing twice (send_realtime.c);
- * an email whose SMTP exchange finished just before the crash may go
- * twice, with the same Message-ID.
+ * realtime sender makes that retry publish nothing twice (send_realtime.c).
+ * An email cannot be taken back, so each one is recorded sent on its own
+ * the moment the server took it, not with the round: a crash re-sends at
+ * most the one email each worker had in flight, with the same Message-ID.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -85,6 +86,27 @@ static int send_one(const notif_delivery *d, char *err, size_t errlen)
     }
 }
 
+/* Records one delivery sent at once, outside the round's outcome
+ * statement (which repeats it). A failure here only widens the window in
+ * which a crash re-sends it: logged, not fatal. */
+static void record_sent_now(int64_t id, int64_t sent_us)
+{
+    db_conn *conn = db_pool_get(notif.db, 1000);
+    if (conn == NULL) {
+        log_warn("delivery %lld: no connection to record it sent at once", (long long)id);
+        return;
+    }
+    char i[24], at[24];
+    const char *p[] = { db_i64(i, id), db_i64(at, sent_us) };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "deliver_sent_one", 2, p, &rc);
+    db_pool_put(notif.db, conn);
+    if (r == NULL)
+        log_warn("delivery %lld: recording it sent failed (%s)", (long long)id,
+                 db_strerror(rc));
+    PQclear(r);
+}
+
 /* Decides and (when due) sends row i of the lease. */
 static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcome *o,
                    char *err, size_t errlen)
@@ -118,6 +140,8 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         o->state = "sent";
         o->due_us = now;
         o->sent_us = now_us();
+        if (d.channel == NOTIF_CH_EMAIL)
+            record_sent_now(d.id, o->sent_us);
         if (ch) {
             mx_add(notif_mx.sent[ch], 1);
             mx_observe(notif_mx.latency[ch], (double)(o->sent_us - d.created_at_us) / 1e6);

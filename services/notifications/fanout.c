@@ -3,7 +3,8 @@
  * inbox row per user (unique per event and user, so a replayed event
  * writes nothing twice) and a pending delivery per channel the user's
  * preferences choose for the kind, or the platform default. Only
- * channels with a sender get rows; email only when an address is known.
+ * channels with a sender get rows; email only when the user has an
+ * address or is not known yet (the sender waits for it).
  * Bursty kinds carry a coalesce key per (lot, kind), which the workers
  * use to fold a burst into its latest message.
  */

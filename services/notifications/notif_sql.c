@@ -47,7 +47,10 @@ const db_stmt notif_stmts[] = {
       ") a ORDER BY user_id, sub" },
 
     /* ---- fan-out: inbox rows, then one delivery per chosen live channel
-     * ($10 defaults, $11 live channels); email only with an address ---- */
+     * ($10 defaults, $11 live channels). Email only with an address, or
+     * for a user whose user.registered has not arrived yet (another
+     * topic, so it may come after this event): the sender reads the
+     * address when it sends and retries until it is known. ---- */
     { "fanout",
       "WITH n AS (INSERT INTO notifications (user_id, kind, title, body, lot_id, link, "
       " event_id, subscription_id, created_at_us)"
@@ -60,7 +63,8 @@ const db_stmt notif_stmts[] = {
       " LEFT JOIN preferences p ON p.user_id = n.user_id"
       " LEFT JOIN accounts a ON a.user_id = n.user_id"
       " CROSS JOIN LATERAL unnest(coalesce(pk.channels, $10::smallint[])) AS ch"
-      " WHERE ch = ANY ($11::smallint[]) AND (ch <> 2 OR " CHANNEL_EMAIL_ADDR " <> '')"
+      " WHERE ch = ANY ($11::smallint[])"
+      " AND (ch <> 2 OR a.user_id IS NULL OR " CHANNEL_EMAIL_ADDR " <> '')"
       " RETURNING 1)"
       " SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM d)" },
 
@@ -92,6 +96,10 @@ const db_stmt notif_stmts[] = {
       " sent_at_us = r.sent, attempts = d.attempts + r.adj"
       " FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],"
       " $6::int[]) AS r(id, state, due, err, sent, adj) WHERE d.id = r.id" },
+    /* An email recorded sent the moment the server took it (see deliver.c). */
+    { "deliver_sent_one",
+      "UPDATE deliveries SET state = 'sent', sent_at_us = $2, due_at_us = $2, last_error = ''"
+      " WHERE id = $1 AND state = 'pending'" },
     { "deliver_next_due",
       "SELECT coalesce(min(due_at_us), 0) FROM deliveries WHERE state = 'pending'" },
 
