@@ -70,3 +70,37 @@ def test_a_redelivered_event_tells_nobody_twice(
     assert bodies == ["7.77 RUB was added to your wallet.", "8.88 RUB was added to your wallet."], (
         "the redelivered event was told again: %s" % bodies)
     assert len(inbox(a).notifications) == 2
+
+
+def test_email_waits_for_a_registration_that_arrives_after_the_event(
+        notifications, notif_stub, kafka_bootstrap, admin, mail_sink):
+    """Regression: user.registered (gavel.users) and the user's first events
+    (other topics) have no order between them; an event applied first used
+    to get no email delivery at all."""
+    import random
+    from gavel_harness import notifications_pb2 as npb
+    uid = 10 ** 12 + random.randrange(10 ** 9)
+    addr = "late-%d@test.gavel" % uid
+    h.call(notif_stub.SetPreferences, npb.SetPreferencesRequest(
+        user_id=uid, update_mask=["kinds"], preferences=npb.Preferences(kinds=[
+            npb.KindPreference(kind=npb.EVENT_KIND_WALLET, channels=[npb.CHANNEL_EMAIL])])),
+        admin.md)
+    failed0 = h.metric_value(notifications, "gavel_notifications_failed_total",
+                             'channel="email"')
+    p = h.producer(kafka_bootstrap)
+    try:
+        p.send("gavel.wallet", key=str(uid).encode(), value=envelope(
+            "wallet.deposit", str(uid), events_pb2.WalletChanged(
+                user_id=uid, kind="deposit", amount=h.rub(4321)).SerializeToString())
+        ).get(timeout=10)
+        h.wait_until(lambda: h.metric_value(notifications, "gavel_notifications_failed_total",
+                                            'channel="email"') > failed0, 10,
+                     what="an attempt without an address")
+        assert mail_sink.messages(to=addr) == []
+        p.send("gavel.users", key=str(uid).encode(), value=envelope(
+            "user.registered", str(uid), events_pb2.UserRegistered(
+                user_id=uid, email=addr, role="bidder").SerializeToString())).get(timeout=10)
+    finally:
+        p.close()
+    msg = h.wait_until(lambda: mail_sink.messages(to=addr), 15, what="the email once known")
+    assert len(msg) == 1 and "43.21 RUB" in msg[0].get_body(("plain",)).get_content()
