@@ -60,6 +60,12 @@ def test_kill9_mid_delivery_then_each_notification_once_per_channel(
     finally:
         slow.stop()
         mail_sink.start()
+    # the consumer flows again once the group has dropped the killed member
+    # (GAVEL_KAFKA_SESSION_TIMEOUT_MS): a new event reaches its user
+    marker = new_account()
+    mf = feed(marker.id)
+    deposit(marker, 999)
+    mf.wait_for(lambda f: f.of(marker.id), 40, what="an event consumed after the restart")
     f.poll(1)
     ids = {n.id for u in users for n in inbox(u).notifications}
     assert len(ids) == want
