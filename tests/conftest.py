@@ -121,9 +121,10 @@ def notifications(stack, users, mail_sink):
 
 
 @pytest.fixture(scope="session")
-def gateway(stack, users, bids, auctions):
+def gateway(stack, users, bids, auctions, notifications):
     """The gateway under test (gavel-gateway of $GAVEL_TEST_BUILD) in front
-    of the users, bids and auctions daemons above; gateway.base_url is its
+    of the users, bids, auctions and notifications daemons above (the
+    stack's environment gives it their GAVEL_*_ADDR); gateway.base_url is its
     HTTP address. Started last, stopped first. Its rate limits are off, so
     the suites' traffic from one address is never throttled; the limits'
     own tests (tests/gateway/test_limits.py) start gateways of their own."""
