@@ -26,6 +26,21 @@ AUCTIONS_TEST_ENV = {
 }
 
 
+# The notifications daemon's knobs under test (production: a 3 s burst
+# window, retries from 1 s up to 5 minutes, 8 attempts, 30 s leases): short
+# enough that retries, dead letters and a crashed worker's lease play out
+# in seconds.
+NOTIFICATIONS_TEST_ENV = {
+    "GAVEL_NOTIFICATIONS_COALESCE_MS": "2000",
+    "GAVEL_NOTIFICATIONS_RETRY_BASE_MS": "200",
+    "GAVEL_NOTIFICATIONS_RETRY_MAX_MS": "1000",
+    "GAVEL_NOTIFICATIONS_MAX_ATTEMPTS": "6",
+    "GAVEL_NOTIFICATIONS_LEASE_MS": "5000",
+    "GAVEL_NOTIFICATIONS_BATCH": "20",
+    "GAVEL_SMTP_TIMEOUT_MS": "3000",
+}
+
+
 GATEWAY_TEST_ENV = {
     "GAVEL_GATEWAY_RATE_LIMITS": "off",
 }
@@ -86,9 +101,30 @@ def auctions(stack, users, bids):
 
 
 @pytest.fixture(scope="session")
-def gateway(stack, users, bids, auctions):
+def mail_sink(stack):
+    """The mail sink (deploy/dev/smtp_sink.py) on the port the stack gives
+    the notifications daemon's GAVEL_SMTP_URL; messages land in
+    <run dir>/mail-pytest/."""
+    port = stack.daemon_env("notifications")["GAVEL_SMTP_URL"].rsplit(":", 1)[1]
+    sink = h.SmtpSink(port, os.path.join(stack.run_dir, "mail-pytest"),
+                      os.path.join(stack.run_dir, "logs", "smtp-sink.pytest.log"))
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def notifications(stack, users, mail_sink):
+    """The notifications daemon under test; it learns users from the users
+    daemon's events and mails through the sink above."""
+    yield from _serve(stack, "notifications", NOTIFICATIONS_TEST_ENV)
+
+
+@pytest.fixture(scope="session")
+def gateway(stack, users, bids, auctions, notifications):
     """The gateway under test (gavel-gateway of $GAVEL_TEST_BUILD) in front
-    of the users, bids and auctions daemons above; gateway.base_url is its
+    of the users, bids, auctions and notifications daemons above (the
+    stack's environment gives it their GAVEL_*_ADDR); gateway.base_url is its
     HTTP address. Started last, stopped first. Its rate limits are off, so
     the suites' traffic from one address is never throttled; the limits'
     own tests (tests/gateway/test_limits.py) start gateways of their own."""

@@ -62,6 +62,7 @@ from gavel.events.v1 import events_pb2  # noqa: E402
 from gavel.users.v1 import users_pb2, users_pb2_grpc  # noqa: E402,F401 (re-exported)
 from gavel.bids.v1 import bids_pb2, bids_pb2_grpc  # noqa: E402,F401 (re-exported)
 from gavel.auctions.v1 import auctions_pb2, auctions_pb2_grpc  # noqa: E402,F401 (re-exported)
+from gavel.notifications.v1 import notifications_pb2, notifications_pb2_grpc  # noqa: E402,F401
 
 
 def is_asan_build():
@@ -394,6 +395,116 @@ def http_request(gw_or_conn, method, path, body=None, token=None, headers=None, 
     finally:
         if conn is not gw_or_conn:
             conn.close()
+
+
+# ---- the mail sink and the realtime channel ------------------------------------------
+
+class SmtpSink:
+    """deploy/dev/smtp_sink.py (the dev stack's mail sink) run by the tests on
+    `port`: every message it accepts is a file in `directory`; recipients in
+    REJECT_DOMAIN are refused with 550, a channel that never accepts."""
+
+    SCRIPT = os.path.join(ROOT, "deploy", "dev", "smtp_sink.py")
+    REJECT_DOMAIN = "reject.gavel.test"
+
+    def __init__(self, port, directory, log_path, delay_ms=0):
+        self.port = int(port)
+        self.delay_ms = delay_ms
+        self.dir = directory
+        self.log_path = log_path
+        self.proc = None
+
+    def is_running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout=15):
+        assert not self.is_running()
+        assert not port_open("127.0.0.1:%d" % self.port), "port %d is taken" % self.port
+        os.makedirs(self.dir, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["/usr/bin/python3", self.SCRIPT, "--port", str(self.port), "--dir", self.dir,
+                 "--reject-domain", self.REJECT_DOMAIN, "--delay-ms", str(self.delay_ms)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        wait_until(lambda: port_open("127.0.0.1:%d" % self.port) or self.proc.poll() is not None,
+                   timeout, what="the mail sink on port %d" % self.port)
+        assert self.is_running(), "the mail sink exited (log %s)" % self.log_path
+
+    def stop(self):
+        if self.is_running():
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def messages(self, to=None):
+        """Every stored message (email.message.EmailMessage) in arrival
+        order; to: only those for this recipient."""
+        import email
+        import email.policy
+        out = []
+        for name in sorted(n for n in os.listdir(self.dir) if n.endswith(".eml")):
+            with open(os.path.join(self.dir, name), "rb") as f:
+                m = email.message_from_bytes(f.read(), policy=email.policy.default)
+            if to is None or m["X-Sink-Rcpt-To"] == to:
+                out.append(m)
+        return out
+
+
+class UserFeed:
+    """Subscribes to Redis gavel:user:<id> of some users (the realtime
+    channel of the notifications service) and keeps what arrives as
+    (user_id, parsed JSON), and when each arrived (arrived_at, by
+    notification id, time.monotonic())."""
+
+    def __init__(self, redis_addr, *user_ids):
+        import redis
+        host, port = redis_addr.rsplit(":", 1)
+        self.r = redis.Redis(host=host, port=int(port), socket_timeout=10)
+        self.ps = self.r.pubsub()
+        chans = ["gavel:user:%d" % u for u in user_ids]
+        self.ps.subscribe(*chans)
+        self.messages = []
+        self.arrived_at = {}
+        confirmed = 0
+        deadline = time.monotonic() + 10
+        while confirmed < len(chans):
+            assert time.monotonic() < deadline, "Redis did not confirm the subscriptions"
+            m = self.ps.get_message(timeout=1)
+            if m is not None and m["type"] == "subscribe":
+                confirmed += 1
+
+    def poll(self, timeout=0.1):
+        while True:
+            m = self.ps.get_message(timeout=timeout)
+            if m is None:
+                return
+            if m["type"] == "message":
+                user = int(m["channel"].decode().rsplit(":", 1)[1])
+                msg = json.loads(m["data"])
+                self.messages.append((user, msg))
+                nid = msg.get("notification", {}).get("id")
+                self.arrived_at.setdefault(nid, time.monotonic())
+            timeout = 0
+
+    def of(self, user_id, kind=None):
+        """The messages of one user (of one kind: its EventKind name, e.g.
+        "EVENT_KIND_OUTBID"), oldest first."""
+        return [m for u, m in self.messages if u == user_id and
+                (kind is None or m["notification"].get("kind") == kind)]
+
+    def wait_for(self, pred, timeout=10, what="a realtime message"):
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            self.poll()
+            v = pred(self)
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out after %ss waiting for %s; got %r"
+                                     % (timeout * SLOW, what, self.messages[-5:]))
+
+    def close(self):
+        self.ps.close()
+        self.r.close()
 
 
 # ---- the gateway's REST API: clients, accounts, lots --------------------------------

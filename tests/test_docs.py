@@ -165,8 +165,9 @@ def served_families(port):
     return {m.group(1) for m in re.finditer(r"^# TYPE (\S+) (\S+)$", text, re.M)}
 
 
-def test_running_daemons_serve_only_declared_series(described, users, bids, auctions):
-    for d in (users, bids, auctions):
+def test_running_daemons_serve_only_declared_series(described, users, bids, auctions,
+                                                     notifications):
+    for d in (users, bids, auctions, notifications):
         served = {f for f in served_families(d.env["GAVEL_METRICS_PORT"])
                   if f.startswith("gavel_")}
         undeclared = sorted(served - set(described[d.svc]["metric"]))

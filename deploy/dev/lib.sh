@@ -28,16 +28,17 @@ gavel_load_settings() {
     GAVEL_PORT_BASE_GRPC=${GAVEL_PORT_BASE_GRPC:-50050}
     GAVEL_PORT_BASE_METRICS=${GAVEL_PORT_BASE_METRICS:-9100}
     GAVEL_GATEWAY_PORT=${GAVEL_GATEWAY_PORT:-8080}
+    GAVEL_SMTP_PORT=${GAVEL_SMTP_PORT:-$((GAVEL_PORT_BASE_GRPC + 25))}
     GAVEL_PG_BIN=${GAVEL_PG_BIN:-/usr/lib/postgresql/15/bin}
     local v
     for v in GAVEL_PG_PORT GAVEL_REDIS_PORT GAVEL_PORT_BASE_GRPC \
-             GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT; do
+             GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT; do
         if ! [[ ${!v} =~ ^[0-9]+$ ]] || (( ${!v} < 1 || ${!v} > 65535 )); then
             die "$v='${!v}' is not a port number"
         fi
     done
     export RUN_DIR BUILD GAVEL_PG_PORT GAVEL_REDIS_PORT GAVEL_PORT_BASE_GRPC \
-           GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT
+           GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT
     LOG_DIR=$RUN_DIR/logs
     KEY_DIR=$RUN_DIR/keys
     PG_DIR=$RUN_DIR/pg
@@ -47,6 +48,8 @@ gavel_load_settings() {
     BROKER_PIDFILE=$RUN_DIR/devbroker.pid
     BOOTSTRAP_FILE=$RUN_DIR/kafka.bootstrap
     ADMIN_ENV=$RUN_DIR/admin.env
+    MAIL_DIR=$RUN_DIR/mail
+    SMTP_PIDFILE=$RUN_DIR/smtp-sink.pid
 }
 
 # ---- services: the one place that numbers them ---------------------------------
@@ -124,6 +127,7 @@ reserve_ports() {
     [[ $(id -u) -eq 0 && -w $f ]] || return 0
     local want="$GAVEL_PG_PORT,$GAVEL_REDIS_PORT,$((GAVEL_PORT_BASE_GRPC + 1))-$((GAVEL_PORT_BASE_GRPC + 8))"
     want+=",$((GAVEL_PORT_BASE_METRICS + 1))-$((GAVEL_PORT_BASE_METRICS + 8)),$GAVEL_GATEWAY_PORT"
+    want+=",$GAVEL_SMTP_PORT"
     local have
     have=$(cat "$f")
     echo "${have:+$have,}$want" >"$f" 2>/dev/null || true

@@ -13,8 +13,10 @@
 #
 # Settings (environment, defaults): RUN_DIR=.run BUILD=build
 # GAVEL_PG_PORT=55432 GAVEL_REDIS_PORT=56379 GAVEL_PORT_BASE_GRPC=50050
-# GAVEL_PORT_BASE_METRICS=9100 GAVEL_GATEWAY_PORT=8080. Every command is safe
-# to repeat: what already runs is left alone.
+# GAVEL_PORT_BASE_METRICS=9100 GAVEL_GATEWAY_PORT=8080
+# GAVEL_SMTP_PORT=GAVEL_PORT_BASE_GRPC+25 (the mail sink `start` runs, which
+# stores every message under $RUN_DIR/mail/). Every command is safe to
+# repeat: what already runs is left alone.
 set -euo pipefail
 
 GAVEL_LOG_TAG=stack
@@ -28,7 +30,7 @@ HEALTH_TIMEOUT=30         # seconds a daemon gets to answer /healthz
 STOP_TIMEOUT=10           # seconds between SIGTERM and SIGKILL
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -326,6 +328,42 @@ broker_stop() {
     rm -f "$BROKER_PIDFILE" "$BOOTSTRAP_FILE"
 }
 
+# ---- mail sink ----------------------------------------------------------------------------
+# deploy/dev/smtp_sink.py: what the notifications daemon mails lands as files
+# in $MAIL_DIR. Started by `start` only (the tests run sinks of their own).
+smtp_sink_start() {
+    local script=$GAVEL_ROOT/deploy/dev/smtp_sink.py pid i
+    if pid=$(pid_alive "$SMTP_PIDFILE" smtp_sink.py); then
+        say "mail sink already running (pid $pid)"
+        return 0
+    fi
+    port_in_use "$GAVEL_SMTP_PORT" &&
+        die "port $GAVEL_SMTP_PORT (GAVEL_SMTP_PORT) is taken by another process"
+    mkdir -p "$MAIL_DIR"
+    echo "=== $(date -u +%FT%TZ) start" >>"$LOG_DIR/smtp-sink.log"
+    setsid nohup /usr/bin/python3 "$script" --port "$GAVEL_SMTP_PORT" --dir "$MAIL_DIR" \
+        >>"$LOG_DIR/smtp-sink.log" 2>&1 </dev/null 9>&- &
+    pid=$!
+    echo "$pid" >"$SMTP_PIDFILE"
+    for i in $(seq 100); do
+        port_in_use "$GAVEL_SMTP_PORT" && { say "mail sink on 127.0.0.1:$GAVEL_SMTP_PORT"; return 0; }
+        proc_alive "$pid" || break
+        sleep 0.1
+    done
+    tail_log "$LOG_DIR/smtp-sink.log"
+    die "the mail sink did not listen on 127.0.0.1:$GAVEL_SMTP_PORT (is python3-aiosmtpd installed? make deps)"
+}
+
+smtp_sink_stop() {
+    local pid
+    if pid=$(pid_alive "$SMTP_PIDFILE" smtp_sink.py); then
+        say "stopping mail sink (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_pids_gone "$STOP_TIMEOUT" "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$SMTP_PIDFILE"
+}
+
 # ---- daemons ------------------------------------------------------------------------------
 print_env() {
     local svc=$1 s
@@ -342,6 +380,10 @@ print_env() {
         echo "GAVEL_BOOTSTRAP_ADMIN_FILE=$ADMIN_ENV"
     fi
     echo "GAVEL_METRICS_PORT=$(svc_metrics_port "$svc")"
+    if [[ $svc == notifications ]]; then
+        echo "GAVEL_SMTP_URL=smtp://127.0.0.1:$GAVEL_SMTP_PORT"
+        echo "GAVEL_WEB_URL=http://127.0.0.1:$GAVEL_GATEWAY_PORT"
+    fi
     if [[ $svc == gateway ]]; then
         echo "GAVEL_GATEWAY_PORT=$GAVEL_GATEWAY_PORT"
         echo "GAVEL_GATEWAY_ADDR=127.0.0.1:$(svc_grpc_port gateway)"
@@ -473,6 +515,8 @@ summary() {
         fi
     done
     (( any )) || echo "  (no daemon built yet under $BUILD/bin)"
+    pid_alive "$SMTP_PIDFILE" smtp_sink.py >/dev/null &&
+        echo "  mail       SMTP sink 127.0.0.1:$GAVEL_SMTP_PORT; every email sent is a file in $MAIL_DIR/"
     echo "  logs       $LOG_DIR/"
     echo "  admin      credentials in $ADMIN_ENV"
     [[ -s $RUN_DIR/demo-users.txt ]] && echo "  demo       dealer, seller and moderator logins in $RUN_DIR/demo-users.txt"
@@ -495,6 +539,7 @@ cmd_infra() {
 cmd_start() {
     local svc
     cmd_infra
+    smtp_sink_start
     for svc in "${GAVEL_DAEMONS[@]}"; do daemon_start "$svc"; done
     demo_data
     summary
@@ -507,6 +552,7 @@ cmd_stop() {
     fi
     take_lock
     daemons_stop
+    smtp_sink_stop
     broker_stop
     redis_stop
     pg_stop
@@ -527,6 +573,9 @@ cmd_status() {
     if pid=$(pid_alive "$BROKER_PIDFILE" gavel-devbroker); then
         line devbroker "running (pid $pid) $(head -n 1 "$BOOTSTRAP_FILE" 2>/dev/null || true)"
     else line devbroker stopped; fi
+    if pid=$(pid_alive "$SMTP_PIDFILE" smtp_sink.py); then
+        line mail-sink "running (pid $pid) 127.0.0.1:$GAVEL_SMTP_PORT -> $MAIL_DIR"
+    else line mail-sink stopped; fi
     for svc in "${GAVEL_DAEMONS[@]}"; do
         if pid=$(pid_alive "$RUN_DIR/$svc.pid" "gavel-$svc"); then
             line "$svc" "running (pid $pid) metrics :$(svc_metrics_port "$svc")"

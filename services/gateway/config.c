@@ -1,6 +1,7 @@
 /*
  * The HTTP core's settings and series as tables, and the channels to the
- * services: users and auctions by address, bids by the lot's instance
+ * services: users, auctions and notifications by address, bids by the
+ * lot's instance
  * (GAVEL_BIDS_ADDR may list several, in index order; rpc_route.c says
  * which owns a lot).
  */
@@ -53,6 +54,8 @@ const cfg_entry gw_http_config[] = {
     { "GAVEL_BIDS_ADDR", "127.0.0.1:50053", CFG_STR, &gw_cfg.bids_addr, 0, 0,
       "the bids service; several instances comma-separated in index order: lot n goes to "
       "instance n % count" },
+    { "GAVEL_NOTIFICATIONS_ADDR", "127.0.0.1:50056", CFG_STR, &gw_cfg.notifications_addr, 0, 0,
+      "the notifications service (inbox, subscriptions, notification preferences)" },
     { 0 },
 };
 
@@ -101,6 +104,11 @@ rpc_channel *gw_users(void)
 rpc_channel *gw_auctions(void)
 {
     return rpc_channel_get(gw_cfg.auctions_addr);
+}
+
+rpc_channel *gw_notifications(void)
+{
+    return rpc_channel_get(gw_cfg.notifications_addr);
 }
 
 rpc_channel *gw_bids(int64_t lot_id)

@@ -42,12 +42,14 @@ void gw_post(void (*fn)(void *arg), void *arg);
 
 /*
  * Channels to the services (rpc_channel_get), from GAVEL_USERS_ADDR,
- * GAVEL_AUCTIONS_ADDR and GAVEL_BIDS_ADDR (a comma list of bids instances:
- * a lot goes to rpc_route_pick(route, lot_id), the documented rule of
- * libs/rpc/rpc_route.c). Borrowed; any thread.
+ * GAVEL_AUCTIONS_ADDR, GAVEL_NOTIFICATIONS_ADDR and GAVEL_BIDS_ADDR (a
+ * comma list of bids instances: a lot goes to rpc_route_pick(route,
+ * lot_id), the documented rule of libs/rpc/rpc_route.c). Borrowed; any
+ * thread.
  */
 rpc_channel *gw_users(void);
 rpc_channel *gw_auctions(void);
+rpc_channel *gw_notifications(void);
 rpc_channel *gw_bids(int64_t lot_id);
 
 #endif

@@ -28,7 +28,7 @@ typedef struct {
     const char *cors_origins;   /* comma list; "" none */
     const char *tls_cert, *tls_key;
     bool is_access_log;
-    const char *users_addr, *auctions_addr, *bids_addr;
+    const char *users_addr, *auctions_addr, *bids_addr, *notifications_addr;
 } gw_http_settings;
 
 extern gw_http_settings gw_cfg;

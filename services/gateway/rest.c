@@ -75,6 +75,7 @@ static rpc_channel *channel_for(const gw_route *rt, const ProtobufCMessage *req)
     switch (rt->svc) {
     case GW_SVC_USERS: return gw_users();
     case GW_SVC_AUCTIONS: return gw_auctions();
+    case GW_SVC_NOTIFICATIONS: return gw_notifications();
     default: return gw_bids(int64_field(req, "lot_id"));
     }
 }

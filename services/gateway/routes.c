@@ -10,6 +10,7 @@
 
 #include "gavel/auctions/v1/auctions.pb-c.h"
 #include "gavel/bids/v1/bids.pb-c.h"
+#include "gavel/notifications/v1/notifications.pb-c.h"
 #include "gavel/users/v1/users.pb-c.h"
 
 /* One declared client method: "/gavel.<pkg>.v1.<Svc>/<Method>" with its
@@ -54,6 +55,13 @@ CALL(bids, Bids, bids, ListBids, list_bids);
 CALL(bids, Bids, bids, GetLotState, get_lot_state);
 CALL(bids, Bids, bids, SetAutoBid, set_auto_bid);
 CALL(bids, Bids, bids, CancelAutoBid, cancel_auto_bid);
+CALL(notifications, Notifications, notifications, ListInbox, list_inbox);
+CALL(notifications, Notifications, notifications, MarkRead, mark_read);
+CALL(notifications, Notifications, notifications, GetPreferences, get_preferences);
+CALL(notifications, Notifications, notifications, SetPreferences, set_preferences);
+CALL(notifications, Notifications, notifications, ListSubscriptions, list_subscriptions);
+CALL(notifications, Notifications, notifications, Subscribe, subscribe);
+CALL(notifications, Notifications, notifications, Unsubscribe, unsubscribe);
 
 #define R GW_RATE_READ
 #define W GW_RATE_WRITE
@@ -159,6 +167,30 @@ const gw_route gw_routes[] = {
     { GW_DELETE, "/api/v1/lots/{lot_id}/autobid", &call_bids_cancel_auto_bid, GW_SVC_BIDS, TOKEN,
       NULL, KEY, W, GW_R_KEY_REQUIRED | GW_R_RETRY,
       "Stop the caller's autobid; Idempotency-Key required", NULL },
+
+    /* notifications: the caller's inbox, preferences and subscriptions (userId
+     * in the query or body reaches another user's, for admins) */
+    { GW_GET, "/api/v1/notifications", &call_notifications_list_inbox, GW_SVC_NOTIFICATIONS,
+      TOKEN, NULL, NULL, R, GW_R_RETRY,
+      "The caller's inbox, newest first (paged; unreadOnly), with the unread count", NULL },
+    { GW_POST, "/api/v1/notifications/read", &call_notifications_mark_read,
+      GW_SVC_NOTIFICATIONS, TOKEN, "*", NULL, W, GW_R_RETRY,
+      "Mark notifications read (notificationIds, or every one up to upToId)", NULL },
+    { GW_GET, "/api/v1/notifications/preferences", &call_notifications_get_preferences,
+      GW_SVC_NOTIFICATIONS, TOKEN, NULL, NULL, R, GW_R_RETRY,
+      "The caller's channels per kind, quiet hours, email (defaults when never set)", NULL },
+    { GW_PATCH, "/api/v1/notifications/preferences", &call_notifications_set_preferences,
+      GW_SVC_NOTIFICATIONS, TOKEN, "*", NULL, W, 0,
+      "Change the caller's notification preferences (fields named in updateMask)", NULL },
+    { GW_GET, "/api/v1/subscriptions", &call_notifications_list_subscriptions,
+      GW_SVC_NOTIFICATIONS, TOKEN, NULL, NULL, R, GW_R_RETRY,
+      "The caller's subscriptions, newest first (paged)", NULL },
+    { GW_POST, "/api/v1/subscriptions", &call_notifications_subscribe, GW_SVC_NOTIFICATIONS,
+      TOKEN, "subscription", NULL, W, 0,
+      "Follow a lot, seller, saved search or segment; the body is the subscription", NULL },
+    { GW_DELETE, "/api/v1/subscriptions/{subscription_id}", &call_notifications_unsubscribe,
+      GW_SVC_NOTIFICATIONS, TOKEN, NULL, NULL, W, 0, "Stop a subscription of the caller's",
+      NULL },
 
     /* the gateway itself */
     { GW_GET, "/openapi.json", NULL, GW_SVC_GATEWAY, GW_AUTH_NONE, NULL, NULL, R, 0,

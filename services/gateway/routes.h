@@ -23,7 +23,13 @@ typedef enum {
     GW_AUTH_NONE,     /* served by the gateway itself, no token */
 } gw_auth;
 
-typedef enum { GW_SVC_USERS, GW_SVC_AUCTIONS, GW_SVC_BIDS, GW_SVC_GATEWAY } gw_svc;
+typedef enum {
+    GW_SVC_USERS,
+    GW_SVC_AUCTIONS,
+    GW_SVC_BIDS,
+    GW_SVC_NOTIFICATIONS,
+    GW_SVC_GATEWAY
+} gw_svc;
 
 enum {
     GW_R_KEY_REQUIRED = 1u << 0, /* Idempotency-Key (or the body's field) must be given */

@@ -265,4 +265,17 @@ def test_network_policies_allow_exactly_the_calls(objs, describes, ports):
         want = {d.INFRA_PORTS["redis"]}
         if "GAVEL_PG_DSN" in describes[svc]["config"]:
             want |= {d.INFRA_PORTS["postgres"], d.INFRA_PORTS["kafka"]}
+        # A daemon that sends email reaches its mail server, by the port
+        # of the URL it is given, and no other.
+        if "GAVEL_SMTP_URL" in describes[svc]["config"]:
+            url = env_of(objs, workloads(objs)[svc]).get("GAVEL_SMTP_URL", "")
+            if url:
+                want.add(smtp_port(url))
         assert egress_ports == want, (svc, egress_ports)
+
+
+def smtp_port(url):
+    """The TCP port of an smtp:// or smtps:// URL (25 and 465 by default)."""
+    m = re.fullmatch(r"(smtps?)://(?:[^@/]*@)?(\[[^]]+\]|[^:/]+)(?::(\d+))?/?.*", url)
+    assert m, "not an SMTP URL: %r" % url
+    return int(m.group(3)) if m.group(3) else {"smtp": 25, "smtps": 465}[m.group(1)]

@@ -373,6 +373,133 @@ def case_user_ledger(rest, w):
     return a
 
 
+def case_subscribe(rest, w):
+    """bidder2 follows the live lot; following it again returns the same
+    subscription with the new kinds."""
+    body = {"lotId": w["live"]["id"], "kinds": ["EVENT_KIND_BID_PLACED"]}
+
+    def subscribe():
+        a = rest.call("POST", "/api/v1/subscriptions", body, token=w["bidder2"].token)
+        # 404 until the lot's event has reached the notifications service.
+        return None if a.status == 404 else a
+    a = h.wait_until(subscribe, 20, 0.2, "the notifications service to know the lot")
+    assert a.status == 200, a
+    sub = a.json["subscription"]
+    assert sub["lotId"] == str(w["live"]["id"]) and sub["userId"] == str(w["bidder2"].id), a
+    assert sub["kinds"] == ["EVENT_KIND_BID_PLACED"] and int(sub["id"]) > 0, a
+    body["kinds"] = ["EVENT_KIND_BID_PLACED", "EVENT_KIND_LOT_EXTENDED"]
+    again = rest.call("POST", "/api/v1/subscriptions", body, token=w["bidder2"].token)
+    assert again.status == 200 and again.json["subscription"]["id"] == sub["id"], again
+    assert again.json["subscription"]["kinds"] == body["kinds"], again
+    bad = rest.call("POST", "/api/v1/subscriptions", {"kinds": []}, token=w["bidder2"].token)
+    assert bad.status == 400, bad
+    w["subscription"] = sub
+    return a
+
+
+def subscription_ids(rest, token):
+    a = rest.call("GET", "/api/v1/subscriptions?page.pageSize=100", token=token)
+    assert a.status == 200, a
+    return a, [x["id"] for x in a.json.get("subscriptions", [])]
+
+
+def case_subscriptions(rest, w):
+    a, mine = subscription_ids(rest, w["bidder2"].token)
+    assert mine == [w["subscription"]["id"]], a
+    _, theirs = subscription_ids(rest, w["bidder"].token)
+    assert w["subscription"]["id"] not in theirs
+    return a
+
+
+def case_unsubscribe(rest, w):
+    """Another user cannot end bidder2's subscription (404, as if it did
+    not exist, and it stays); its owner can, once."""
+    path = "/api/v1/subscriptions/%s" % w["subscription"]["id"]
+    denied = rest.call("DELETE", path, token=w["bidder"].token)
+    assert denied.status == 404, denied
+    assert subscription_ids(rest, w["bidder2"].token)[1] == [w["subscription"]["id"]]
+    a = rest.call("DELETE", path, token=w["bidder2"].token)
+    assert a.status == 200 and a.json == {}, a
+    assert subscription_ids(rest, w["bidder2"].token)[1] == []
+    gone = rest.call("DELETE", path, token=w["bidder2"].token)
+    assert gone.status == 404, gone
+    return a
+
+
+def channels_of(prefs, kind):
+    """The channels prefs (a Preferences as JSON) give kind."""
+    found = [k.get("channels", []) for k in prefs.get("kinds", []) if k["kind"] == kind]
+    assert len(found) == 1, (kind, prefs)
+    return found[0]
+
+
+def case_preferences(rest, w):
+    """Never set: the platform defaults (outbid: realtime and push)."""
+    a = rest.call("GET", "/api/v1/notifications/preferences", token=w["bidder"].token)
+    assert a.status == 200 and a.json["preferences"]["userId"] == str(w["bidder"].id), a
+    assert channels_of(a.json["preferences"], "EVENT_KIND_OUTBID") == [
+        "CHANNEL_REALTIME", "CHANNEL_PUSH"], a
+    return a
+
+
+def case_preferences_patch(rest, w):
+    """Outbids on realtime only, then read back; a bad mask changes nothing;
+    another user's preferences are not the caller's to change."""
+    kinds = [{"kind": "EVENT_KIND_OUTBID", "channels": ["CHANNEL_REALTIME"]}]
+    a = rest.call("PATCH", "/api/v1/notifications/preferences",
+                  {"updateMask": ["kinds"], "preferences": {"kinds": kinds}},
+                  token=w["bidder"].token)
+    assert a.status == 200, a
+    assert channels_of(a.json["preferences"], "EVENT_KIND_OUTBID") == ["CHANNEL_REALTIME"], a
+    bad = rest.call("PATCH", "/api/v1/notifications/preferences",
+                    {"updateMask": ["no_such_field"], "preferences": {"kinds": []}},
+                    token=w["bidder"].token)
+    assert bad.status == 400, bad
+    other = rest.call("PATCH", "/api/v1/notifications/preferences",
+                      {"userId": str(w["bidder"].id), "updateMask": ["kinds"],
+                       "preferences": {"kinds": []}}, token=w["bidder2"].token)
+    assert other.status == 403, other
+    got = rest.ok("GET", "/api/v1/notifications/preferences", token=w["bidder"].token)
+    assert channels_of(got["preferences"], "EVENT_KIND_OUTBID") == ["CHANNEL_REALTIME"], got
+    return a
+
+
+def case_inbox(rest, w):
+    """bidder led the live lot until bidder2's autobid outbid them: the
+    outbid reaches bidder's inbox (through Kafka, so it is waited for)."""
+    lot = str(w["live"]["id"])
+
+    def outbid():
+        a = rest.call("GET", "/api/v1/notifications?unreadOnly=true&page.pageSize=50",
+                      token=w["bidder"].token)
+        assert a.status == 200, a
+        mine = [n for n in a.json.get("notifications", [])
+                if n["kind"] == "EVENT_KIND_OUTBID" and n.get("lotId") == lot]
+        return (a, mine) if mine else None
+    a, outbid = h.wait_until(outbid, 20, 0.2, "bidder's outbid notification")
+    assert all(n["userId"] == str(w["bidder"].id) for n in a.json["notifications"]), a
+    assert int(a.json["unreadCount"]) >= len(outbid), a
+    w["outbid"] = outbid[0]
+    return a
+
+
+def case_mark_read(rest, w):
+    """Another user's ids are ignored (nothing marked); the owner marks it
+    read once; no ids at all is refused."""
+    body = {"notificationIds": [w["outbid"]["id"]]}
+    other = rest.call("POST", "/api/v1/notifications/read", body, token=w["bidder2"].token)
+    assert other.status == 200 and int(other.json.get("markedCount", 0)) == 0, other
+    before = rest.ok("GET", "/api/v1/notifications?page.pageSize=1", token=w["bidder"].token)
+    a = rest.call("POST", "/api/v1/notifications/read", body, token=w["bidder"].token)
+    assert a.status == 200 and int(a.json["markedCount"]) == 1, a
+    assert int(a.json.get("unreadCount", 0)) == int(before["unreadCount"]) - 1, (a, before)
+    again = rest.call("POST", "/api/v1/notifications/read", body, token=w["bidder"].token)
+    assert again.status == 200 and int(again.json.get("markedCount", 0)) == 0, again
+    bad = rest.call("POST", "/api/v1/notifications/read", {}, token=w["bidder"].token)
+    assert bad.status == 400, bad
+    return a
+
+
 def case_openapi(rest, w):
     a = rest.call("GET", "/openapi.json")
     assert a.status == 200 and a.json["openapi"] == "3.1.0", a
@@ -416,6 +543,13 @@ CASES = [
     ("GET", "/api/v1/lots/{lot_id}/state", case_state),
     ("PUT", "/api/v1/lots/{lot_id}/autobid", case_autobid_set),
     ("DELETE", "/api/v1/lots/{lot_id}/autobid", case_autobid_cancel),
+    ("POST", "/api/v1/subscriptions", case_subscribe),
+    ("GET", "/api/v1/subscriptions", case_subscriptions),
+    ("DELETE", "/api/v1/subscriptions/{subscription_id}", case_unsubscribe),
+    ("GET", "/api/v1/notifications/preferences", case_preferences),
+    ("PATCH", "/api/v1/notifications/preferences", case_preferences_patch),
+    ("GET", "/api/v1/notifications", case_inbox),
+    ("POST", "/api/v1/notifications/read", case_mark_read),
     ("GET", "/api/v1/wallet/holds/{hold_id}", case_hold),
     ("GET", "/api/v1/wallet/holds", case_holds),
     ("GET", "/api/v1/users/{user_id}/wallet/holds", case_user_holds),

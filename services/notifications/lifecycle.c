@@ -1,0 +1,111 @@
+/*
+ * Start-up and shut-down of the notifications daemon's own parts: its
+ * settings, its series, the event consumer and the delivery workers. The
+ * skeleton opens and migrates the database, runs the outbox relay (dead
+ * letters go out on gavel.notifications) and starts the consumer after
+ * post_init, which starts the workers; on the way out the consumer stops
+ * first, then pre_exit stops the workers after their current round.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+
+#include "notif.h"
+
+notif_state notif;
+notif_metric_set notif_mx;
+
+const cfg_entry notif_config[] = {
+    { "GAVEL_NOTIFICATIONS_WORKERS", "2", CFG_INT, &notif.workers, 1, 32,
+      "delivery threads" },
+    { "GAVEL_NOTIFICATIONS_BATCH", "100", CFG_INT, &notif.batch, 1, 1000,
+      "deliveries a worker leases per round" },
+    { "GAVEL_NOTIFICATIONS_POLL_MS", "200", CFG_INT, &notif.poll_ms, 5, 60000,
+      "longest sleep of an idle worker (new notifications wake it at once)" },
+    { "GAVEL_NOTIFICATIONS_LEASE_MS", "30000", CFG_INT, &notif.lease_ms, 500, 3600000,
+      "how long a leased delivery stays its worker's; a worker that died leaves it due "
+      "again after this" },
+    { "GAVEL_NOTIFICATIONS_COALESCE_MS", "3000", CFG_INT, &notif.coalesce_ms, 0, 3600000,
+      "burst window per (user, lot, kind, channel): after a message, newer ones wait for "
+      "the window's end and only the latest goes; 0: off" },
+    { "GAVEL_NOTIFICATIONS_MAX_ATTEMPTS", "8", CFG_INT, &notif.max_attempts, 1, 100,
+      "attempts per delivery before it is dead-lettered" },
+    { "GAVEL_NOTIFICATIONS_RETRY_BASE_MS", "1000", CFG_INT, &notif.retry_base_ms, 1,
+      3600000, "wait after the first failed attempt; doubles per attempt, with jitter" },
+    { "GAVEL_NOTIFICATIONS_RETRY_MAX_MS", "300000", CFG_INT, &notif.retry_max_ms, 1,
+      86400000, "longest wait between attempts" },
+    { "GAVEL_SMTP_URL", "smtp://127.0.0.1:50075", CFG_STR, &notif.smtp_url, 0, 0,
+      "mail server for the email channel (smtp:// or smtps://); empty turns email off" },
+    { "GAVEL_SMTP_FROM", "notifications@gavel.local", CFG_STR, &notif.smtp_from, 0, 0,
+      "envelope and From address of emails" },
+    { "GAVEL_SMTP_TIMEOUT_MS", "10000", CFG_INT, &notif.smtp_timeout_ms, 100, 600000,
+      "one email's whole SMTP exchange" },
+    { "GAVEL_WEB_URL", "http://127.0.0.1:8080", CFG_STR, &notif.web_url, 0, 0,
+      "the web UI, for links in emails" },
+    { 0 },
+};
+
+#define CH_ROWS(name, type, help, field)                                                  \
+    { name, type, help, "channel=\"realtime\"", &notif_mx.field[NOTIF_CH_REALTIME] },      \
+    { name, type, help, "channel=\"email\"", &notif_mx.field[NOTIF_CH_EMAIL] }
+
+const mx_entry notif_metrics[] = {
+    { "gavel_notifications_created_total", mx_counter,
+      "Notifications written to inboxes.", NULL, &notif_mx.created },
+    CH_ROWS("gavel_notifications_sent_total", mx_counter,
+            "Messages a channel accepted.", sent),
+    CH_ROWS("gavel_notifications_failed_total", mx_counter,
+            "Delivery attempts that failed.", failed),
+    CH_ROWS("gavel_notifications_retried_total", mx_counter,
+            "Failed deliveries scheduled for another attempt.", retried),
+    CH_ROWS("gavel_notifications_dead_lettered_total", mx_counter,
+            "Deliveries given up after their last attempt.", dead),
+    CH_ROWS("gavel_notifications_coalesced_total", mx_counter,
+            "Deliveries folded into a newer message of the same burst.", coalesced),
+    CH_ROWS("gavel_notifications_delivery_seconds", mx_histogram,
+            "From the notification's creation to the channel accepting it.", latency),
+    { 0 },
+};
+
+static const char *const consumed_topics[] = { "gavel.bids", "gavel.auctions", "gavel.users",
+                                               "gavel.wallet", NULL };
+
+const rpc_consumer notif_consumers[] = {
+    { .group = "notifications", .topics = consumed_topics, .handler = notif_event_apply },
+    { 0 },
+};
+
+int notif_config_check(char *err, size_t errlen)
+{
+    if (notif.retry_max_ms < notif.retry_base_ms) {
+        snprintf(err, errlen,
+                 "GAVEL_NOTIFICATIONS_RETRY_MAX_MS=%lld is below "
+                 "GAVEL_NOTIFICATIONS_RETRY_BASE_MS=%lld",
+                 (long long)notif.retry_max_ms, (long long)notif.retry_base_ms);
+        return -1;
+    }
+    return 0;
+}
+
+int notif_post_init(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("curl_global_init failed");
+        return -1;
+    }
+    if (deliver_start() < 0) {
+        curl_global_cleanup();
+        return -1;
+    }
+    return 0;
+}
+
+/* Also runs after a failed start: deliver_stop is safe then. */
+void notif_pre_exit(void)
+{
+    deliver_stop();
+}
+
+bool notif_is_healthy(void)
+{
+    return notif.db != NULL;
+}

@@ -1,0 +1,160 @@
+/*
+ * notifications daemon, private header. Files are split by mechanism:
+ * lifecycle.c (settings, series, consumer, start and stop), notif_sql.c
+ * (every statement), api.c (the method table), kinds.c (event kinds and
+ * channels: names, defaults), subscriptions.c, preferences.c and inbox.c
+ * (the handlers), events_apply.c (which event tells whom what), fanout.c
+ * (a notification's rows: inbox and deliveries), deliver.c (the delivery
+ * workers: lease, coalesce, retry, dead-letter), send_realtime.c (Redis
+ * PUBLISH) and send_email.c (SMTP through libcurl).
+ */
+#ifndef GAVEL_NOTIF_H
+#define GAVEL_NOTIF_H
+
+#include "check/check.h"
+#include "core/core.h"
+#include "db/db.h"
+#include "events/events.h"
+#include "rpc/rpc.h"
+#include "gavel/common/v1/common.pb-c.h"
+#include "gavel/events/v1/events.pb-c.h"
+#include "gavel/notifications/v1/notifications.pb-c.h"
+
+/* Process-wide state, set up before serving and read-only afterwards. */
+typedef struct {
+    db_pool *db;                 /* the skeleton's (rpc_service.db) */
+    ev_relay *relay;             /* the skeleton's (rpc_service.outbox) */
+    int64_t workers;             /* delivery threads */
+    int64_t batch;               /* deliveries leased per round */
+    int64_t poll_ms;             /* longest sleep between rounds */
+    int64_t lease_ms;            /* how long a leased delivery stays a worker's */
+    int64_t coalesce_ms;         /* burst window per (user, lot, kind, channel); 0: off */
+    int64_t max_attempts;        /* then dead-lettered */
+    int64_t retry_base_ms, retry_max_ms;
+    const char *smtp_url;        /* smtp://host:port; "" turns email off */
+    const char *smtp_from;
+    int64_t smtp_timeout_ms;
+    const char *web_url;         /* links in emails */
+} notif_state;
+
+extern notif_state notif;
+extern const cfg_entry notif_config[];
+extern const mx_entry notif_metrics[];
+extern const rpc_consumer notif_consumers[];
+extern const db_stmt notif_stmts[];
+extern const db_migration notifications_migrations[]; /* generated from migrations/ */
+extern const rpc_method notif_methods[];
+
+#define NOTIF_TOPIC "gavel.notifications"
+
+/* ---- kinds.c: event kinds and channels ---- */
+
+/* The channels this phase delivers; the others are stored in preferences
+ * and wait for their senders. */
+enum { NOTIF_CH_REALTIME = 1, NOTIF_CH_EMAIL = 2, NOTIF_CH_PUSH = 3, NOTIF_CH_TELEGRAM = 4,
+       NOTIF_CH_WEBHOOK = 5, NOTIF_CH_MAX = 5 };
+enum { NOTIF_KIND_MAX = 12 };
+
+/** "outbid", "auction_won", … for a kind (the proto name without its
+ *  prefix, lower case); "" when out of range. Static. */
+const char *notif_kind_name(int kind);
+/** "realtime", "email", … for a channel; "" when out of range. Static. */
+const char *notif_channel_name(int channel);
+/** True for a kind or channel a client may name (not UNSPECIFIED). */
+bool notif_kind_ok(int kind);
+bool notif_channel_ok(int channel);
+/** The platform's channels for kind when the user chose none, as a
+ *  PostgreSQL smallint[] literal ("{1,3}"). Static. */
+const char *notif_default_channels(int kind);
+/** The channels that have a sender now, as a smallint[] literal. Static. */
+const char *notif_live_channels(void);
+/** True when kind's bursts on one lot are coalesced (outbid, bid placed,
+ *  extended). */
+bool notif_kind_coalesces(int kind);
+
+/* ---- fanout.c: a notification to a set of users ---- */
+
+/* One notification of one kind, for every user in `users`: the inbox rows
+ * and their pending deliveries, written in the caller's transaction.
+ * Texts are borrowed for the call. */
+typedef struct {
+    const char *event_id;
+    int kind;
+    int64_t lot_id;
+    const char *title, *body;   /* one line; plain text */
+    int64_t at_us;
+    const int64_t *users;       /* n recipients, distinct, each > 0 */
+    const int64_t *subscriptions; /* n, or NULL: 0 for each (direct ones) */
+    size_t n;
+} notif_fanout;
+
+/** Writes f. Returns 0 or DB_E_* (the transaction must then roll back). */
+int notif_fanout_write(db_conn *conn, const notif_fanout *f);
+
+/* ---- events_apply.c: the consumer ---- */
+int notif_event_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
+
+/* ---- access.c, subscriptions.c, preferences.c, inbox.c: handlers ---- */
+
+/** Resolves "0 means me" and checks that the caller may act on another
+ *  user (others_roles). Returns GRPC_STATUS_OK with *target set, or a
+ *  failure status recorded with rpc_fail. */
+int notif_resolve_user(rpc_call *c, int64_t requested, unsigned others_roles,
+                       int64_t *target);
+/** Reads a page request: size 1..200 (0: 50) and a token that is "" or a
+ *  positive decimal id. Returns GRPC_STATUS_OK or INVALID_ARGUMENT. */
+int notif_page(rpc_call *c, const Gavel__Common__V1__PageRequest *p, int *size,
+               int64_t *after_id);
+
+int notif_subscribe(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int notif_unsubscribe(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int notif_list_subscriptions(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int notif_get_preferences(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int notif_set_preferences(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int notif_list_inbox(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int notif_mark_read(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+
+/* ---- deliver.c: the delivery workers ---- */
+
+/* One leased delivery as a sender sees it; strings borrowed from the
+ * worker's result until the round ends. */
+typedef struct {
+    int64_t id, notification_id, user_id, lot_id, created_at_us;
+    int channel, kind, attempts;
+    const char *title, *body, *link, *event_id, *email;
+    int64_t unread;              /* the user's unread count when leased */
+} notif_delivery;
+
+/** Starts notif.workers threads. Returns 0 or -1 (logged). */
+int deliver_start(void);
+/** Stops them after their current round; safe when not started. */
+void deliver_stop(void);
+/** Wakes the workers (new deliveries committed). Any thread. */
+void deliver_kick(void);
+
+/* Senders: 0 when the channel accepted the message, else -1 with a reason
+ * in err (the delivery is retried). Each runs on a worker thread and may
+ * keep per-thread state. */
+int send_realtime(const notif_delivery *d, char *err, size_t errlen);
+int send_email(const notif_delivery *d, char *err, size_t errlen);
+/** Frees this thread's sender state (worker exit). */
+void send_email_thread_close(void);
+
+/* ---- lifecycle.c: series ---- */
+typedef struct {
+    mx_metric *created;                       /* inbox rows written */
+    mx_metric *sent[NOTIF_CH_MAX + 1];        /* by channel */
+    mx_metric *failed[NOTIF_CH_MAX + 1];
+    mx_metric *retried[NOTIF_CH_MAX + 1];
+    mx_metric *dead[NOTIF_CH_MAX + 1];
+    mx_metric *coalesced[NOTIF_CH_MAX + 1];
+    mx_metric *latency[NOTIF_CH_MAX + 1];     /* created → sent, seconds */
+} notif_metric_set;
+extern notif_metric_set notif_mx;
+
+int notif_config_check(char *err, size_t errlen);
+int notif_post_init(void);
+void notif_pre_exit(void);
+bool notif_is_healthy(void);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * Every SQL statement of the notifications daemon, prepared once per
+ * connection. Fan-out and delivery bookkeeping are set-based: one
+ * statement writes a notification for all its recipients with their
+ * deliveries, one leases a round of deliveries with everything the
+ * senders need, one records the round's outcomes.
+ */
+#include "notif.h"
+
+/* A subscription as sub_from_row (subscriptions.c) reads it. */
+#define SUB_COLUMNS                                                                       \
+    "id, user_id, target, coalesce(lot_id, 0), coalesce(seller_id, 0), "                 \
+    "coalesce(segment, ''), coalesce(search_name, ''), coalesce(search_query, ''), "      \
+    "coalesce(search_filter, ''), array_to_json(kinds)::text, created_at_us"
+
+#define CHANNEL_EMAIL_ADDR "coalesce(nullif(p.email, ''), a.email, '')"
+
+const db_stmt notif_stmts[] = {
+    /* ---- what the events tell about users and lots ---- */
+    { "account_upsert",
+      "INSERT INTO accounts (user_id, email) VALUES ($1, $2) "
+      "ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email" },
+    { "account_exists", "SELECT 1 FROM accounts WHERE user_id = $1" },
+    { "lot_upsert",
+      "INSERT INTO lots (lot_id, seller_id, title, updated_at_us) VALUES ($1, $2, $3, $4) "
+      "ON CONFLICT (lot_id) DO UPDATE SET seller_id = EXCLUDED.seller_id, "
+      "title = EXCLUDED.title, updated_at_us = EXCLUDED.updated_at_us "
+      "WHERE lots.updated_at_us <= EXCLUDED.updated_at_us" },
+    { "lot_seller",
+      "INSERT INTO lots (lot_id, seller_id) VALUES ($1, $2) "
+      "ON CONFLICT (lot_id) DO UPDATE SET seller_id = EXCLUDED.seller_id "
+      "WHERE lots.seller_id = 0" },
+    { "lot_get", "SELECT seller_id, title FROM lots WHERE lot_id = $1" },
+    { "bidder_add",
+      "INSERT INTO lot_bidders (lot_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING" },
+    /* Who hears about a lot for one kind: its bidders (when $3), the
+     * followers of the lot and (when $4 > 0) of its seller, whose
+     * subscriptions ask for the kind. A bidder is told directly
+     * (subscription 0) even when they also follow. */
+    { "lot_audience",
+      "SELECT DISTINCT ON (user_id) user_id, sub FROM ("
+      " SELECT user_id, 0::bigint AS sub FROM lot_bidders WHERE lot_id = $1 AND $3::boolean"
+      " UNION ALL SELECT user_id, id FROM subscriptions WHERE lot_id = $1"
+      "  AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
+      " UNION ALL SELECT user_id, id FROM subscriptions WHERE $4::bigint > 0"
+      "  AND seller_id = $4 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
+      ") a ORDER BY user_id, sub" },
+
+    /* ---- fan-out: inbox rows, then one delivery per chosen live channel
+     * ($10 defaults, $11 live channels). Email only with an address, or
+     * for a user whose user.registered has not arrived yet (another
+     * topic, so it may come after this event): the sender reads the
+     * address when it sends and retries until it is known. ---- */
+    { "fanout",
+      "WITH n AS (INSERT INTO notifications (user_id, kind, title, body, lot_id, link, "
+      " event_id, subscription_id, created_at_us)"
+      " SELECT u, $3, $4, $5, $6, $7, $8, s, $9"
+      " FROM unnest($1::bigint[], $2::bigint[]) AS r(u, s)"
+      " ON CONFLICT (event_id, user_id) DO NOTHING RETURNING id, user_id),"
+      " d AS (INSERT INTO deliveries (notification_id, user_id, channel, due_at_us, coalesce_key)"
+      " SELECT n.id, n.user_id, ch, $9, $12 FROM n"
+      " LEFT JOIN preference_kinds pk ON pk.user_id = n.user_id AND pk.kind = $3"
+      " LEFT JOIN preferences p ON p.user_id = n.user_id"
+      " LEFT JOIN accounts a ON a.user_id = n.user_id"
+      " CROSS JOIN LATERAL unnest(coalesce(pk.channels, $10::smallint[])) AS ch"
+      " WHERE ch = ANY ($11::smallint[])"
+      " AND (ch <> 2 OR a.user_id IS NULL OR " CHANNEL_EMAIL_ADDR " <> '')"
+      " RETURNING 1)"
+      " SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM d)" },
+
+    /* ---- delivery workers ---- */
+    /* Leases up to $2 due deliveries for $3 µs and returns what the
+     * senders need, with whether a newer pending delivery of the same
+     * coalesce key replaces it and when that key was last sent. */
+    { "deliver_lease",
+      "WITH due AS (SELECT id FROM deliveries WHERE state = 'pending' AND due_at_us <= $1"
+      " ORDER BY due_at_us LIMIT $2 FOR UPDATE SKIP LOCKED),"
+      " l AS (UPDATE deliveries d SET due_at_us = $1 + $3, attempts = d.attempts + 1"
+      " FROM due WHERE d.id = due.id"
+      " RETURNING d.id, d.notification_id, d.user_id, d.channel, d.attempts, d.coalesce_key)"
+      " SELECT l.id, l.notification_id, l.user_id, l.channel, l.attempts, n.kind, n.title,"
+      " n.body, n.lot_id, n.link, n.event_id, n.created_at_us, " CHANNEL_EMAIL_ADDR ","
+      " l.coalesce_key <> '' AND EXISTS (SELECT 1 FROM deliveries x WHERE"
+      "  x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key AND x.channel = l.channel"
+      "  AND x.id > l.id AND x.state IN ('pending', 'sent')),"
+      " CASE WHEN l.coalesce_key = '' THEN 0 ELSE (SELECT coalesce(max(x.sent_at_us), 0)"
+      "  FROM deliveries x WHERE x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key"
+      "  AND x.channel = l.channel AND x.state = 'sent') END,"
+      " (SELECT count(*) FROM notifications u WHERE u.user_id = l.user_id"
+      "  AND u.read_at_us = 0)"
+      " FROM l JOIN notifications n ON n.id = l.notification_id"
+      " LEFT JOIN preferences p ON p.user_id = l.user_id"
+      " LEFT JOIN accounts a ON a.user_id = l.user_id ORDER BY l.id" },
+    { "deliver_done",
+      "UPDATE deliveries d SET state = r.state, due_at_us = r.due, last_error = r.err,"
+      " sent_at_us = r.sent, attempts = d.attempts + r.adj"
+      " FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],"
+      " $6::int[]) AS r(id, state, due, err, sent, adj) WHERE d.id = r.id" },
+    /* An email recorded sent the moment the server took it (see deliver.c). */
+    { "deliver_sent_one",
+      "UPDATE deliveries SET state = 'sent', sent_at_us = $2, due_at_us = $2, last_error = ''"
+      " WHERE id = $1 AND state = 'pending'" },
+    { "deliver_next_due",
+      "SELECT coalesce(min(due_at_us), 0) FROM deliveries WHERE state = 'pending'" },
+
+    /* ---- subscriptions ---- */
+    { "sub_count",
+      "SELECT count(*), coalesce(bool_or(target_key = $2), false) FROM subscriptions "
+      "WHERE user_id = $1" },
+    { "sub_upsert",
+      "INSERT INTO subscriptions (user_id, target, target_key, lot_id, seller_id, segment, "
+      "search_name, search_query, search_filter, kinds, created_at_us) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::smallint[], $11) "
+      "ON CONFLICT (user_id, target_key) DO UPDATE SET kinds = EXCLUDED.kinds, "
+      "search_query = EXCLUDED.search_query, search_filter = EXCLUDED.search_filter "
+      "RETURNING id, created_at_us" },
+    { "sub_get",
+      "SELECT " SUB_COLUMNS " FROM subscriptions WHERE user_id = $1 AND target_key = $2" },
+    { "sub_delete",
+      "DELETE FROM subscriptions WHERE id = $1 AND ($2::bigint = 0 OR user_id = $2) "
+      "RETURNING id" },
+    { "sub_list",
+      "SELECT " SUB_COLUMNS " FROM subscriptions WHERE user_id = $1 AND id < $2 "
+      "ORDER BY id DESC LIMIT $3" },
+
+    /* ---- preferences: NULL parameters keep what is stored ---- */
+    { "prefs_get",
+      "SELECT coalesce(p.email, ''), coalesce(p.telegram_chat_id, ''),"
+      " coalesce(array_to_json(p.push_tokens)::text, '[]'), coalesce(p.quiet_start, 0),"
+      " coalesce(p.quiet_end, 0), coalesce(p.quiet_tz, ''),"
+      " coalesce(array_to_json(p.quiet_urgent)::text, '[]'), coalesce(p.updated_at_us, 0),"
+      " (SELECT coalesce(json_agg(json_build_array(k.kind, k.channels) ORDER BY k.kind), '[]')"
+      "  FROM preference_kinds k WHERE k.user_id = $1)::text"
+      " FROM (SELECT $1::bigint AS id) me LEFT JOIN preferences p ON p.user_id = me.id" },
+    { "prefs_upsert",
+      "INSERT INTO preferences (user_id, email, telegram_chat_id, push_tokens, quiet_start, "
+      "quiet_end, quiet_tz, quiet_urgent, updated_at_us) VALUES ($1, coalesce($2, ''), "
+      "coalesce($3, ''), coalesce($4::text[], '{}'), coalesce($5::int, 0), "
+      "coalesce($6::int, 0), coalesce($7, ''), coalesce($8::smallint[], '{}'), $9) "
+      "ON CONFLICT (user_id) DO UPDATE SET email = coalesce($2, preferences.email), "
+      "telegram_chat_id = coalesce($3, preferences.telegram_chat_id), "
+      "push_tokens = coalesce($4::text[], preferences.push_tokens), "
+      "quiet_start = coalesce($5::int, preferences.quiet_start), "
+      "quiet_end = coalesce($6::int, preferences.quiet_end), "
+      "quiet_tz = coalesce($7, preferences.quiet_tz), "
+      "quiet_urgent = coalesce($8::smallint[], preferences.quiet_urgent), updated_at_us = $9" },
+    { "prefs_kinds_clear", "DELETE FROM preference_kinds WHERE user_id = $1" },
+    { "prefs_kinds_set",
+      "INSERT INTO preference_kinds (user_id, kind, channels) "
+      "SELECT $1, k, c::smallint[] FROM unnest($2::smallint[], $3::text[]) AS t(k, c)" },
+
+    /* ---- inbox ---- */
+    { "inbox_list",
+      "SELECT n.id, n.kind, n.title, n.body, n.lot_id, n.link, n.event_id, "
+      "n.subscription_id, n.created_at_us, n.read_at_us, coalesce((SELECT "
+      "string_agg(d.channel::text, ',' ORDER BY d.channel) FROM deliveries d "
+      "WHERE d.notification_id = n.id AND d.state = 'sent'), '') "
+      "FROM notifications n WHERE n.user_id = $1 AND n.id < $2 "
+      "AND (NOT $3::boolean OR n.read_at_us = 0) ORDER BY n.id DESC LIMIT $4" },
+    { "inbox_unread",
+      "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at_us = 0" },
+    { "inbox_mark",
+      "WITH m AS (UPDATE notifications SET read_at_us = $4 WHERE user_id = $1 "
+      "AND read_at_us = 0 AND (id = ANY ($2::bigint[]) OR id <= $3) RETURNING 1) "
+      "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM notifications "
+      "WHERE user_id = $1 AND read_at_us = 0) - (SELECT count(*) FROM m)" },
+    { 0 },
+};
