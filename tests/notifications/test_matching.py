@@ -53,6 +53,20 @@ def upserted(lot_id, state, make, event_id=None, year=2019, units=100000, seller
         payload=payload.SerializeToString()).SerializeToString()
 
 
+def send(kafka_bootstrap, lot_id, *values):
+    """Sends envelopes on gavel.auctions keyed by lot_id (one partition, in order)."""
+    p = h.producer(kafka_bootstrap)
+    try:
+        for value in values:
+            p.send("gavel.auctions", key=str(lot_id).encode(), value=value).get(timeout=10)
+    finally:
+        p.close()
+
+
+def other_lot():
+    return 10 ** 12 + random.randrange(10 ** 9)
+
+
 def unique_make():
     return "Matchcar%d" % random.randrange(10 ** 9)
 
@@ -81,12 +95,7 @@ def test_a_live_lot_tells_matching_searches_and_segments_once(
                what="both matches")
     # a marker behind the live lot's events on its partition: once the
     # marker is told, scheduled and live were both consumed
-    p = h.producer(kafka_bootstrap)
-    try:
-        p.send("gavel.auctions", key=str(lot_id).encode(), value=upserted(
-            10 ** 12 + random.randrange(10 ** 9), "live", make + "-marker")).get(timeout=10)
-    finally:
-        p.close()
+    send(kafka_bootstrap, lot_id, upserted(other_lot(), "live", make + "-marker"))
     f.wait_for(lambda f: f.of(marker.id, NEW_MATCH), what="the marker")
     f.poll(0.3)
 
@@ -112,18 +121,14 @@ def test_redelivery_and_the_next_state_tell_nobody_again(
     f = feed(dealer.id, marker.id)
     segment(notif_stub, admin, dealer, "make:%s:region:kazan" % make.lower())
     segment(notif_stub, admin, marker, "make:%s-marker" % make.lower())
-    lot_id = 10 ** 12 + random.randrange(10 ** 9)
+    lot_id = other_lot()
     scheduled = upserted(lot_id, "scheduled", make)
-    p = h.producer(kafka_bootstrap)
-    try:
-        for value in (upserted(lot_id, "approved", make),  # not yet: no match
-                      scheduled, scheduled,                  # redelivered
-                      upserted(lot_id, "live", make),        # the next state
-                      upserted(lot_id, "live", make),        # and an edit while live
-                      upserted(10 ** 12 + random.randrange(10 ** 9), "live", make + "-marker")):
-            p.send("gavel.auctions", key=str(lot_id).encode(), value=value).get(timeout=10)
-    finally:
-        p.close()
+    send(kafka_bootstrap, lot_id,
+         upserted(lot_id, "approved", make),  # not yet: no match
+         scheduled, scheduled,                  # redelivered
+         upserted(lot_id, "live", make),        # the next state
+         upserted(lot_id, "live", make),        # and an edit while live
+         upserted(other_lot(), "live", make + "-marker"))
     f.wait_for(lambda f: f.of(marker.id, NEW_MATCH), what="the marker")
     f.poll(0.3)
     msgs = f.of(dealer.id, NEW_MATCH)
@@ -145,14 +150,9 @@ def test_a_change_of_subscriptions_reaches_the_index(
     gone = search(notif_stub, leaves, "soon gone", filter_json='[["eq","make","%s"]]' % make)
     h.call(notif_stub.Unsubscribe, npb.UnsubscribeRequest(subscription_id=gone.id), leaves.md)
     segment(notif_stub, admin, marker, "make:%s-marker" % make.lower())
-    lot_id = 10 ** 12 + random.randrange(10 ** 9)
-    p = h.producer(kafka_bootstrap)
-    try:
-        for value in (upserted(lot_id, "live", make),
-                      upserted(10 ** 12 + random.randrange(10 ** 9), "live", make + "-marker")):
-            p.send("gavel.auctions", key=str(lot_id).encode(), value=value).get(timeout=10)
-    finally:
-        p.close()
+    lot_id = other_lot()
+    send(kafka_bootstrap, lot_id, upserted(lot_id, "live", make),
+         upserted(other_lot(), "live", make + "-marker"))
     f.wait_for(lambda f: f.of(marker.id, NEW_MATCH), what="the marker")
     assert len(f.of(stays.id, NEW_MATCH)) == 1
     assert f.of(leaves.id, NEW_MATCH) == []
@@ -167,13 +167,8 @@ def test_the_seller_is_not_told_about_their_own_lot(
     f = feed(seller.id, marker.id)
     search(notif_stub, seller, "mine", filter_json='[["eq","make","%s"]]' % make)
     segment(notif_stub, admin, marker, "make:%s" % make.lower())
-    lot_id = 10 ** 12 + random.randrange(10 ** 9)
-    p = h.producer(kafka_bootstrap)
-    try:
-        p.send("gavel.auctions", key=str(lot_id).encode(),
-               value=upserted(lot_id, "live", make, seller_id=seller.id)).get(timeout=10)
-    finally:
-        p.close()
+    lot_id = other_lot()
+    send(kafka_bootstrap, lot_id, upserted(lot_id, "live", make, seller_id=seller.id))
     f.wait_for(lambda f: f.of(marker.id, NEW_MATCH), what="the other match")
     f.poll(0.3)
     assert f.of(seller.id, NEW_MATCH) == []
