@@ -92,7 +92,7 @@ $(foreach l,$(LIBS),$(eval $(call LIB_RULE,$(l))))
 # --- daemons: services/<svc>/*.c minus *_test.c ------------------------------
 SERVICES  := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
 BINS      := $(addprefix $(BUILD)/bin/gavel-,$(SERVICES)) $(BUILD)/bin/gavel-devbroker \
-             $(BUILD)/bin/gavel-bench $(BUILD)/bin/gavel-health
+             $(BUILD)/bin/gavel-bench $(BUILD)/bin/gavel-health $(BUILD)/bin/gavel-match-bench
 svc_src    = $(filter-out %_test.c,$(wildcard services/$(1)/*.c))
 
 # Each daemon's migrations/NNN_name.sql are compiled into the binary as the
@@ -122,6 +122,15 @@ $(BUILD)/obj/tests/bench/%.o: CFLAGS += $(GW_CFLAGS)
 $(BUILD)/bin/gavel-bench: $(BENCH_OBJ) $(ALL_LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GW_LIBS) $(LDLIBS)
+
+# The matcher alone: notifications' match index against the one-by-one loop.
+MATCH_BENCH_OBJ := $(BUILD)/obj/tests/bench/match/match_bench.o \
+                   $(BUILD)/obj/services/notifications/match_index.o \
+                   $(BUILD)/obj/services/notifications/match_segment.o
+$(BUILD)/obj/tests/bench/match/%.o: CFLAGS += -Iservices/notifications
+$(BUILD)/bin/gavel-match-bench: $(MATCH_BENCH_OBJ) $(ALL_LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/gavel-health: $(BUILD)/obj/deploy/dev/health_probe.o $(ALL_LIB_A)
 	@mkdir -p $(dir $@)

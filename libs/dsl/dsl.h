@@ -202,4 +202,49 @@ void dsl_build_where(dsl_query *q, int first, dsl_where *out);
  */
 const char *dsl_cursor_encode(dsl_query *q, const char *const *key_values);
 
+/* ---- one document in memory (dsl_eval.c) ---- */
+
+/* One field's value in a document, as dsl_eval reads it. */
+typedef struct {
+    bool is_null;      /* no value: a nullable column's NULL */
+    int64_t num;       /* DSL_INT, DSL_MONEY, DSL_TIME */
+    const char *text;  /* DSL_TEXT, DSL_ENUM: NUL-terminated UTF-8; NULL reads as "" */
+} dsl_datum;
+
+/**
+ * Does the document `row` pass every filter of q, as the WHERE of
+ * dsl_build_where would pass the same row in PostgreSQL? row[i] is the
+ * value of q's schema->fields[i], one entry per row of the schema
+ * (DSL_OUTPUT rows are never read); borrowed for the call. Relative times
+ * are evaluated against now_us, not the `now` of parsing, so a query kept
+ * for long stays current. As the statement: numbers compare as numbers,
+ * text bytewise (the cluster's C collation); "ne" on a nullable field is
+ * IS DISTINCT FROM and every other comparison with NULL fails; "like" is
+ * case-insensitive (ASCII and Cyrillic letters fold, other scripts compare
+ * as written; % _ and \ escapes as in PostgreSQL, _ one character).
+ * fields, order, limit and cursor play no part. Pure; any thread may
+ * evaluate a query no thread is parsing.
+ */
+bool dsl_eval(const dsl_query *q, const dsl_datum *row, int64_t now_us);
+
+/**
+ * What a document must hold in schema->fields[field] for q to pass it: when
+ * a filter of q is "eq" or "in" on that field with at most max values,
+ * copies their texts (borrowed from q, valid until dsl_query_free) into
+ * out and returns how many; else 0. For indexing many queries by one
+ * field: one of the values is necessary, not sufficient.
+ */
+int dsl_required_values(const dsl_query *q, int field, const char **out, int max);
+
+/** The index of schema's row named name, or -1. */
+int dsl_field_index(const dsl_schema *schema, const char *name);
+
+/**
+ * The case folding of dsl_eval's "like", for callers matching free text
+ * the same way: writes s with ASCII and Cyrillic letters lower-cased
+ * (every other byte as it is) into out, which holds strlen(s) + 1 bytes
+ * (folding never changes the length).
+ */
+void dsl_fold(const char *s, char *out);
+
 #endif

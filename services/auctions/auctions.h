@@ -18,7 +18,8 @@
  *   bids_client.c  OpenLot and CloseLot calls
  *   users_client.c GetProfile: CreateLot's check of the seller staff name
  *   catalog.c      ListLots, through libs/dsl
- *   catalog_fields.c  its DSL schema: the fields of lots it may name
+ *                  over libs/dsl/dsl_catalog.c (the fields of lots it may
+ *                  name, shared with notifications' saved searches)
  *   pricing.c      QuoteServices and the price-rule admin RPCs
  */
 #ifndef GAVEL_AUCTIONS_H
@@ -30,6 +31,7 @@
 #include "core/core.h"
 #include "db/db.h"
 #include "dsl/dsl.h"
+#include "dsl/dsl_catalog.h"
 #include "events/events.h"
 #include "idem/idem.h"
 #include "rpc/rpc.h"
@@ -74,7 +76,6 @@ extern const db_migration auctions_migrations[]; /* generated from migrations/ *
 extern const db_stmt auctions_stmts[];           /* lot_sql.c */
 extern const rpc_method lots_methods[];          /* lots.c, transitions.c, categories.c */
 extern const rpc_method catalog_methods[];       /* catalog.c */
-extern const dsl_schema catalog_schema;          /* catalog_fields.c: ListLots' DSL */
 extern const rpc_method pricing_methods[];       /* pricing.c */
 
 int auctions_config_check(char *err, size_t errlen);

@@ -1,6 +1,6 @@
 /*
- * ListLots, the catalog: the filter DSL (libs/dsl, over catalog_schema of
- * catalog_fields.c) becomes one parameterised statement behind the
+ * ListLots, the catalog: the filter DSL (libs/dsl, over dsl_catalog_schema of
+ * libs/dsl/dsl_catalog.c) becomes one parameterised statement behind the
  * caller's visibility. Moderators, admins and services
  * see every lot; anyone else the scheduled, live and closed ones plus their
  * own in any state, as GetLot decides. The reserve amount follows
@@ -58,7 +58,7 @@ static size_t field_size(const ProtobufCFieldDescriptor *f)
 static void keep_requested(Gavel__Auctions__V1__Lot *lot, const dsl_query *q)
 {
     static const Gavel__Auctions__V1__Lot blank = GAVEL__AUCTIONS__V1__LOT__INIT;
-    const dsl_field *fields = catalog_schema.fields;
+    const dsl_field *fields = dsl_catalog_schema.fields;
     for (int i = 0; fields[i].name != NULL; i++) {
         if (dsl_returns(q, i))
             continue;
@@ -115,8 +115,8 @@ static int list_lots(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage *
     const rpc_principal *me = rpc_caller(c);
     char err[256], uid[24];
     dsl_query *q = NULL;
-    if (dsl_parse(&catalog_schema, req->filter_json, strlen(req->filter_json), now_us(), &q, err,
-                  sizeof err) < 0)
+    if (dsl_parse(&dsl_catalog_schema, req->filter_json, strlen(req->filter_json), now_us(), &q,
+                  err, sizeof err) < 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
     arena_on_free(rpc_arena(c), query_free, q);
 

@@ -24,7 +24,7 @@ static void catalog_schema_passes_the_check(void **state)
 {
     (void)state;
     char err[256];
-    if (dsl_schema_check(&catalog_schema, err, sizeof err) != 0)
+    if (dsl_schema_check(&dsl_catalog_schema, err, sizeof err) != 0)
         fail_msg("%s", err);
 }
 
@@ -32,7 +32,7 @@ static void field_table_names_every_lot_field_once(void **state)
 {
     (void)state;
     const ProtobufCMessageDescriptor *d = &gavel__auctions__v1__lot__descriptor;
-    const dsl_field *fields = catalog_schema.fields;
+    const dsl_field *fields = dsl_catalog_schema.fields;
     int rows = 0;
     for (int i = 0; fields[i].name != NULL; i++, rows++)
         assert_non_null(protobuf_c_message_descriptor_get_field_by_name(d,
@@ -51,9 +51,9 @@ static void states_sort_in_the_lifecycles_order(void **state)
 {
     (void)state;
     const dsl_field *f = NULL;
-    for (int i = 0; catalog_schema.fields[i].name != NULL; i++)
-        if (catalog_schema.fields[i].type == DSL_ENUM)
-            f = &catalog_schema.fields[i];
+    for (int i = 0; dsl_catalog_schema.fields[i].name != NULL; i++)
+        if (dsl_catalog_schema.fields[i].type == DSL_ENUM)
+            f = &dsl_catalog_schema.fields[i];
     assert_non_null(f);
     assert_string_equal(f->name, "state");
     int n = 0;
@@ -82,12 +82,12 @@ static void the_seed_example_and_a_state_order_build_their_statements(void **sta
                  " l.id ASC LIMIT $2" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        dsl_query *q = test_parse_ok(&catalog_schema, cases[i].in, TEST_NOW);
+        dsl_query *q = test_parse_ok(&dsl_catalog_schema, cases[i].in, TEST_NOW);
         dsl_sql s;
         dsl_build_sql(q, "l.id", NULL, 0, NULL, &s);
         if (strcmp(s.sql, cases[i].sql) != 0)
             fail_msg("%s:\n got  %s\n want %s", cases[i].in, s.sql, cases[i].sql);
-        test_assert_sql_is_ours(&catalog_schema, s.sql);
+        test_assert_sql_is_ours(&dsl_catalog_schema, s.sql);
         dsl_query_free(q);
     }
 }
@@ -122,7 +122,7 @@ static void messages_quote_the_catalogs_own_fields(void **state)
         { "{}", DSL_E_JSON,
           "filter_json must be a JSON array of elements, such as [[\"eq\",\"city_id\",671]]" },
     };
-    test_assert_refusals(&catalog_schema, cases, sizeof cases / sizeof cases[0]);
+    test_assert_refusals(&dsl_catalog_schema, cases, sizeof cases / sizeof cases[0]);
 }
 
 /* Cursors that ListLots handed out before the DSL moved into libs/dsl: the
@@ -147,11 +147,11 @@ static void cursors_handed_out_before_the_library_still_continue(void **state)
                     "152232615ceb6c2d4" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        dsl_query *q = test_parse_ok(&catalog_schema, cases[i].in, TEST_NOW);
+        dsl_query *q = test_parse_ok(&dsl_catalog_schema, cases[i].in, TEST_NOW);
         assert_string_equal(dsl_cursor_encode(q, cases[i].keys), cases[i].cursor);
         char err[256];
         int rc;
-        dsl_query *next = test_with_cursor(&catalog_schema, cases[i].in, cases[i].cursor,
+        dsl_query *next = test_with_cursor(&dsl_catalog_schema, cases[i].in, cases[i].cursor,
                                            TEST_NOW + 60000000, err, &rc);
         if (rc != 0)
             fail_msg("%s: %s", cases[i].in, err);

@@ -16,7 +16,9 @@
  *   lot.state_changed   approved/rejected: LOT_MODERATED to the seller;
  *                       scheduled/live: AUCTION_STARTING to the followers of
  *                       the lot and of its seller
- *   lot.upserted        remember seller and title
+ *   lot.upserted        remember seller and title; scheduled/live: NEW_MATCH
+ *                       to the users whose saved search or segment it
+ *                       matches, once per lot (match.c)
  *   user.registered     remember the email
  *   wallet.deposit, wallet.capture   WALLET to the owner
  */
@@ -347,7 +349,6 @@ static int on_state_changed(db_conn *conn, const Gavel__Events__V1__Envelope *en
 static int on_upserted(db_conn *conn, const Gavel__Events__V1__Envelope *env,
                        const ProtobufCMessage *m)
 {
-    (void)env;
     const Gavel__Events__V1__LotUpserted *e = (const void *)m;
     if (e->lot_id <= 0 || e->seller_id < 0)
         return EV_E_INVALID;
@@ -359,7 +360,7 @@ static int on_upserted(db_conn *conn, const Gavel__Events__V1__Envelope *env,
     if (r == NULL)
         return rc;
     PQclear(r);
-    return 0;
+    return notif_match_lot(conn, env, e);
 }
 
 static int on_registered(db_conn *conn, const Gavel__Events__V1__Envelope *env,

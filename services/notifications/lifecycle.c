@@ -63,6 +63,12 @@ const mx_entry notif_metrics[] = {
             "Deliveries folded into a newer message of the same burst.", coalesced),
     CH_ROWS("gavel_notifications_delivery_seconds", mx_histogram,
             "From the notification's creation to the channel accepting it.", latency),
+    { "gavel_notifications_match_seconds", mx_histogram,
+      "One scheduled or live lot run through the index of saved searches and segments.", NULL,
+      &notif_mx.match_seconds },
+    { "gavel_notifications_matched_total", mx_counter,
+      "Users told of a new lot matching their saved search or segment (once per lot).", NULL,
+      &notif_mx.matched },
     { 0 },
 };
 
@@ -92,7 +98,17 @@ int notif_post_init(void)
         log_error("curl_global_init failed");
         return -1;
     }
+    db_conn *conn = db_pool_get(notif.db, 10000);
+    int rc = conn != NULL ? notif_match_load(conn) : DB_E_TIMEOUT;
+    if (conn != NULL)
+        db_pool_put(notif.db, conn);
+    if (rc != 0) {
+        log_error("cannot load the saved searches and segments (%d)", rc);
+        curl_global_cleanup();
+        return -1;
+    }
     if (deliver_start() < 0) {
+        notif_match_close();
         curl_global_cleanup();
         return -1;
     }
@@ -103,6 +119,7 @@ int notif_post_init(void)
 void notif_pre_exit(void)
 {
     deliver_stop();
+    notif_match_close();
 }
 
 bool notif_is_healthy(void)

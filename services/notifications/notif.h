@@ -6,7 +6,9 @@
  * (the handlers), events_apply.c (which event tells whom what), fanout.c
  * (a notification's rows: inbox and deliveries), deliver.c (the delivery
  * workers: lease, coalesce, retry, dead-letter), send_realtime.c (Redis
- * PUBLISH) and send_email.c (SMTP through libcurl).
+ * PUBLISH) and send_email.c (SMTP through libcurl); match.c (new lots
+ * against saved searches and segments) over match_index.c and
+ * match_segment.c (match_index.h: pure, no database).
  */
 #ifndef GAVEL_NOTIF_H
 #define GAVEL_NOTIF_H
@@ -19,6 +21,7 @@
 #include "gavel/common/v1/common.pb-c.h"
 #include "gavel/events/v1/events.pb-c.h"
 #include "gavel/notifications/v1/notifications.pb-c.h"
+#include "match_index.h"
 
 /* Process-wide state, set up before serving and read-only afterwards. */
 typedef struct {
@@ -94,6 +97,21 @@ int notif_fanout_write(db_conn *conn, const notif_fanout *f);
 /* ---- events_apply.c: the consumer ---- */
 int notif_event_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
 
+/* ---- match.c: new lots against saved searches and segments ---- */
+
+/** Builds the index from the database (start-up). Returns 0 or DB_E_*. */
+int notif_match_load(db_conn *conn);
+/** Frees the index (shut-down). */
+void notif_match_close(void);
+/**
+ * For a lot.upserted in state scheduled or live: brings the index up to
+ * date if a search or segment changed, runs the lot through it once, and
+ * tells each matching user (not the seller) NEW_MATCH once per lot, in the
+ * caller's transaction. Other states: nothing. Returns 0 or DB_E_*.
+ */
+int notif_match_lot(db_conn *conn, const Gavel__Events__V1__Envelope *env,
+                    const Gavel__Events__V1__LotUpserted *e);
+
 /* ---- access.c, subscriptions.c, preferences.c, inbox.c: handlers ---- */
 
 /** Resolves "0 means me" and checks that the caller may act on another
@@ -149,6 +167,8 @@ typedef struct {
     mx_metric *dead[NOTIF_CH_MAX + 1];
     mx_metric *coalesced[NOTIF_CH_MAX + 1];
     mx_metric *latency[NOTIF_CH_MAX + 1];     /* created → sent, seconds */
+    mx_metric *match_seconds;                 /* one lot through the match index */
+    mx_metric *matched;                       /* users told of a new match */
 } notif_metric_set;
 extern notif_metric_set notif_mx;
 

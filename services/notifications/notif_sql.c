@@ -123,6 +123,18 @@ const db_stmt notif_stmts[] = {
       "SELECT " SUB_COLUMNS " FROM subscriptions WHERE user_id = $1 AND id < $2 "
       "ORDER BY id DESC LIMIT $3" },
 
+    /* ---- matching (match.c): the index's rows and version, the claim of
+     * (lot, user) that makes a match told once ---- */
+    { "match_version", "SELECT version FROM match_version" },
+    { "match_subs",
+      "SELECT id, user_id, target, coalesce(segment, ''), coalesce(search_query, ''), "
+      "coalesce(search_filter, '') FROM subscriptions WHERE target IN ('search', 'segment') "
+      "AND (kinds = '{}' OR 10 = ANY (kinds))" },
+    { "match_claim",
+      "INSERT INTO lot_matches (lot_id, user_id, subscription_id, matched_at_us) "
+      "SELECT $1, u, s, $4 FROM unnest($2::bigint[], $3::bigint[]) AS r(u, s) "
+      "ON CONFLICT (lot_id, user_id) DO NOTHING RETURNING user_id, subscription_id" },
+
     /* ---- preferences: NULL parameters keep what is stored ---- */
     { "prefs_get",
       "SELECT coalesce(p.email, ''), coalesce(p.telegram_chat_id, ''),"

@@ -3,9 +3,9 @@
  * target: a lot (known here from its events), a seller (a registered
  * user), a saved search or a dealer segment. Subscribing twice to the
  * same target returns the one row with its kinds replaced; a user holds
- * at most SUB_MAX. Saved searches and segments are checked and stored;
- * matching new lots against them comes with the matcher (not yet): their
- * filter is checked here as a JSON array of filter elements only.
+ * at most SUB_MAX. A saved search's filter is parsed here by the same
+ * parser and field table as ListLots and the matcher, a segment's name by
+ * the matcher's grammar, so nothing stored fails to match later.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -30,52 +30,33 @@ static int check_kinds(rpc_call *c, const char *field, size_t n, const int *kind
     return GRPC_STATUS_OK;
 }
 
+/* A label, or predicates the matcher reads (match_segment.c). */
 static int check_segment(rpc_call *c, const char *s)
 {
     size_t n = strlen(s);
     if (n < 1 || n > 64 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789:_-") != n)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                         "subscription.segment must match [a-z0-9:_-]{1,64}");
+    match_segment seg;
+    char err[256];
+    if (match_segment_parse(s, &seg, err, sizeof err) != MATCH_OK)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "subscription.%s", err);
     return GRPC_STATUS_OK;
 }
 
-/* The DSL's filter elements: a JSON array of arrays, each naming an
- * operator; fields, order, limit and cursor belong to listings, not here. */
+/* The catalog's DSL filters, read by the parser ListLots uses and the
+ * matcher evaluates (match_search_schema: filter elements only). */
 static int check_filter(rpc_call *c, const char *text)
 {
     if (text[0] == '\0')
         return GRPC_STATUS_OK;
-    if (strlen(text) > 8192)
+    char err[512];
+    dsl_query *q = NULL;
+    if (dsl_parse(&match_search_schema, text, strlen(text), now_us(), &q, err, sizeof err) < 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "subscription.saved_search.filter_json is longer than 8192 bytes");
-    json_error_t jerr;
-    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    int rc = GRPC_STATUS_OK;
-    if (j == NULL || !json_is_array(j)) {
-        rc = rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                      "subscription.saved_search.filter_json must be a JSON array of filters");
-        goto out;
-    }
-    for (size_t i = 0; i < json_array_size(j); i++) {
-        json_t *el = json_array_get(j, i);
-        const char *op = json_string_value(json_array_get(el, 0));
-        if (!json_is_array(el) || op == NULL) {
-            rc = rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                          "subscription.saved_search.filter_json element %zu must be an array "
-                          "starting with an operator name", i);
-            goto out;
-        }
-        if (strcmp(op, "fields") == 0 || strcmp(op, "order") == 0 ||
-            strcmp(op, "limit") == 0 || strcmp(op, "cursor") == 0) {
-            rc = rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                          "subscription.saved_search.filter_json element %zu: \"%s\" is not a "
-                          "filter", i, op);
-            goto out;
-        }
-    }
-out:
-    json_decref(j);
-    return rc;
+                        "subscription.saved_search.filter_json: %s", err);
+    dsl_query_free(q);
+    return GRPC_STATUS_OK;
 }
 
 /* The row's parameters for sub_upsert, from a checked request. */

@@ -1,19 +1,21 @@
 /*
  * The catalog's DSL schema: what ListLots' filter_json may name over the
- * lots table (alias l), for libs/dsl. Each row names one
+ * auctions' lots table (alias l). It lives here, beside the parser, because
+ * two daemons read it: auctions builds ListLots' statement from it and
+ * notifications checks and evaluates saved searches against it. Each row names one
  * gavel.auctions.v1.Lot field, and every Lot field is named once
- * (catalog_fields_test.c holds it to that), so "fields" can say what comes
+ * (services/auctions/catalog_fields_test.c holds it to that), so "fields" can say what comes
  * back. Rows are never reordered or removed: a cursor names fields by
  * their row, so cursors handed out before would stop matching.
  */
-#include "auctions.h"
+#include "dsl_catalog.h"
 
 /* The lot lifecycle in the order the state sorts in: the order of
  * gavel.auctions.v1.LotState, spelled as the lots table stores it. */
 static const char *const lot_states[] = { "draft", "in_review", "approved", "rejected",
                                           "scheduled", "live", "closed", "cancelled", NULL };
 
-static const dsl_field catalog_fields[] = {
+const dsl_field dsl_catalog_fields[] = {
     { "id", DSL_INT, "l.id", DSL_ORDER, "id", NULL },
     { "seller_id", DSL_INT, "l.seller_id", DSL_ORDER, "seller_id", NULL },
     { "title", DSL_TEXT, "l.title", DSL_ORDER | DSL_LIKE, "title", NULL },
@@ -47,8 +49,8 @@ static const dsl_field catalog_fields[] = {
     { 0 },
 };
 
-const dsl_schema catalog_schema = {
-    .fields = catalog_fields,
+const dsl_schema dsl_catalog_schema = {
+    .fields = dsl_catalog_fields,
     .from = "lots l",
     .listing = "ListLots",
     .sample_filter = "[[\"eq\",\"city_id\",671]]",
