@@ -3,6 +3,8 @@ goes at once, then at most one per GAVEL_NOTIFICATIONS_COALESCE_MS window
 carrying the latest price; the inbox keeps every one."""
 import time
 
+import pytest
+
 import gavel_harness as h
 from gavel_harness import notifications_pb2 as npb
 
@@ -13,6 +15,7 @@ def money_text(units):
     return "%d.%02d RUB" % (units // 100, units % 100)
 
 
+@pytest.mark.latency
 def test_a_burst_of_outbids_is_the_first_at_once_then_the_latest(
         notifications, notif_stub, market, bid, feed):
     window = int(notifications.env["GAVEL_NOTIFICATIONS_COALESCE_MS"]) / 1000
