@@ -330,6 +330,15 @@ const char *rpc_request_id(const rpc_call *c);
 int rpc_time_left_ms(const rpc_call *c);
 /** True when the caller holds any of the roles. */
 bool rpc_has_role(const rpc_call *c, unsigned roles);
+/**
+ * Whose data a call is about: requested 0 or the caller's own id means the
+ * caller (a service caller must name a user); another user's only for a
+ * caller holding one of others_roles. Sets *target and returns OK, or fails
+ * the call (INVALID_ARGUMENT, PERMISSION_DENIED "... another user's
+ * <whose>") and returns its status.
+ */
+int rpc_resolve_user(rpc_call *c, int64_t requested, unsigned others_roles, const char *whose,
+                     int64_t *target);
 
 /* The longest client address text, an IPv6 literal and its NUL included. */
 #define RPC_ADDR_MAX 48

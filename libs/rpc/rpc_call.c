@@ -26,6 +26,28 @@ bool rpc_has_role(const rpc_call *c, unsigned roles)
     return c->has_principal && (c->principal.role & roles) != 0;
 }
 
+int rpc_resolve_user(rpc_call *c, int64_t requested, unsigned others_roles, const char *whose,
+                     int64_t *target)
+{
+    const rpc_principal *me = rpc_caller(c);
+    if (requested < 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "user_id must not be negative");
+    int64_t mine = me != NULL ? me->user_id : 0;
+    if (requested == 0 || requested == mine) {
+        if (mine == 0)
+            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                            "user_id is required for a service caller");
+        *target = mine;
+        return GRPC_STATUS_OK;
+    }
+    if (!rpc_has_role(c, others_roles))
+        return rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED,
+                        "role %s may not act on another user's %s",
+                        rpc_role_name(me != NULL ? me->role : 0), whose);
+    *target = requested;
+    return GRPC_STATUS_OK;
+}
+
 ProtobufCMessage *rpc_new(rpc_call *c, const ProtobufCMessageDescriptor *d)
 {
     ProtobufCMessage *m = arena_alloc(c->arena, d->sizeof_message);

@@ -47,7 +47,7 @@ int notif_list_inbox(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage *
     const Gavel__Notifications__V1__ListInboxRequest *req = (const void *)in;
     int64_t user = 0, after = 0;
     int size = 0;
-    int rc = notif_resolve_user(c, req->user_id, RPC_ROLE_ADMIN, &user);
+    int rc = rpc_resolve_user(c, req->user_id, RPC_ROLE_ADMIN, "notifications", &user);
     if (rc != 0 || (rc = notif_page(c, req->page, &size, &after)) != 0)
         return rc;
     db_conn *conn = db_pool_get(notif.db, rpc_time_left_ms(c));
@@ -84,7 +84,7 @@ int notif_mark_read(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **
 {
     const Gavel__Notifications__V1__MarkReadRequest *req = (const void *)in;
     int64_t user = 0;
-    int rc = notif_resolve_user(c, req->user_id, 0, &user);
+    int rc = rpc_resolve_user(c, req->user_id, 0, "notifications", &user);
     if (rc != 0)
         return rc;
     if (req->n_notification_ids == 0 && req->up_to_id == 0)

@@ -114,11 +114,6 @@ int notif_match_lot(db_conn *conn, const Gavel__Events__V1__Envelope *env,
 
 /* ---- access.c, subscriptions.c, preferences.c, inbox.c: handlers ---- */
 
-/** Resolves "0 means me" and checks that the caller may act on another
- *  user (others_roles). Returns GRPC_STATUS_OK with *target set, or a
- *  failure status recorded with rpc_fail. */
-int notif_resolve_user(rpc_call *c, int64_t requested, unsigned others_roles,
-                       int64_t *target);
 /** Reads a page request: size 1..200 (0: 50) and a token that is "" or a
  *  positive decimal id. Returns GRPC_STATUS_OK or INVALID_ARGUMENT. */
 int notif_page(rpc_call *c, const Gavel__Common__V1__PageRequest *p, int *size,

@@ -315,7 +315,7 @@ int notif_get_preferences(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
 {
     const Gavel__Notifications__V1__GetPreferencesRequest *req = (const void *)in;
     int64_t user = 0;
-    int rc = notif_resolve_user(c, req->user_id, RPC_STAFF, &user);
+    int rc = rpc_resolve_user(c, req->user_id, RPC_STAFF, "notifications", &user);
     if (rc != 0)
         return rc;
     Gavel__Notifications__V1__GetPreferencesResponse *resp =
@@ -331,7 +331,7 @@ int notif_set_preferences(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
     const Gavel__Notifications__V1__SetPreferencesRequest *req = (const void *)in;
     int64_t user = 0;
     unsigned mask = 0;
-    int rc = notif_resolve_user(c, req->user_id, RPC_ROLE_ADMIN, &user);
+    int rc = rpc_resolve_user(c, req->user_id, RPC_ROLE_ADMIN, "notifications", &user);
     if (rc != 0 || (rc = parse_mask(c, req->n_update_mask, req->update_mask, &mask)) != 0)
         return rc;
     if (req->preferences == NULL)

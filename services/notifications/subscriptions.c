@@ -220,7 +220,7 @@ int notif_subscribe(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **
 {
     const Gavel__Notifications__V1__SubscribeRequest *req = (const void *)in;
     int64_t user = 0;
-    int rc = notif_resolve_user(c, req->user_id, RPC_STAFF, &user);
+    int rc = rpc_resolve_user(c, req->user_id, RPC_STAFF, "notifications", &user);
     if (rc != 0)
         return rc;
     const Gavel__Notifications__V1__Subscription *s = req->subscription;
@@ -278,7 +278,7 @@ int notif_list_subscriptions(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
     const Gavel__Notifications__V1__ListSubscriptionsRequest *req = (const void *)in;
     int64_t user = 0, after = 0;
     int size = 0;
-    int rc = notif_resolve_user(c, req->user_id, RPC_STAFF, &user);
+    int rc = rpc_resolve_user(c, req->user_id, RPC_STAFF, "notifications", &user);
     if (rc != 0 || (rc = notif_page(c, req->page, &size, &after)) != 0)
         return rc;
     db_conn *conn = db_pool_get(notif.db, rpc_time_left_ms(c));

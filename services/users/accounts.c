@@ -8,26 +8,6 @@
 
 #include "users.h"
 
-int resolve_user(rpc_call *c, int64_t requested, unsigned others_roles, int64_t *target)
-{
-    const rpc_principal *me = rpc_caller(c);
-    if (requested < 0)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "user_id must not be negative");
-    if (requested == 0 || requested == me->user_id) {
-        if (me->user_id == 0)
-            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                            "user_id is required for a service caller");
-        *target = me->user_id;
-        return GRPC_STATUS_OK;
-    }
-    if (!rpc_has_role(c, others_roles))
-        return rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED,
-                        "role %s may not act on another user's account",
-                        rpc_role_name(me->role));
-    *target = requested;
-    return GRPC_STATUS_OK;
-}
-
 int profile_load(rpc_call *c, db_conn *conn, int64_t id, Gavel__Users__V1__Profile **out)
 {
     char uid[24];
@@ -150,7 +130,7 @@ int users_get_profile(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
 {
     const Gavel__Users__V1__GetProfileRequest *req = (const void *)in;
     int64_t id = 0;
-    int rc = resolve_user(c, req->user_id, RPC_ROLE_MODERATOR | RPC_STAFF, &id);
+    int rc = rpc_resolve_user(c, req->user_id, RPC_ROLE_MODERATOR | RPC_STAFF, "account", &id);
     if (rc != 0)
         return rc;
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
@@ -197,7 +177,7 @@ int users_update_profile(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
     const Gavel__Users__V1__UpdateProfileRequest *req = (const void *)in;
     int64_t id = 0;
     const char *vals[5] = { 0 };
-    int rc = resolve_user(c, req->user_id, RPC_ROLE_ADMIN, &id);
+    int rc = rpc_resolve_user(c, req->user_id, RPC_ROLE_ADMIN, "account", &id);
     if (rc != 0 || (rc = read_mask(c, req, vals)) != 0)
         return rc;
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));

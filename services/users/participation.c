@@ -230,7 +230,7 @@ int users_list_participation(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
 {
     const Gavel__Users__V1__ListParticipationRequest *req = (const void *)in;
     int64_t user = 0, at = 0, lot = 0;
-    int rc = resolve_user(c, req->user_id, RPC_STAFF, &user);
+    int rc = rpc_resolve_user(c, req->user_id, RPC_STAFF, "account", &user);
     if (rc != 0)
         return rc;
     int size = req->page != NULL ? req->page->page_size : 0;

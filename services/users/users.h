@@ -114,8 +114,6 @@ Gavel__Users__V1__Role role_from_text(const char *s);
 /* ---- accounts.c ---- */
 /** Loads user id into a new Profile owned by the call; NOT_FOUND if absent. */
 int profile_load(rpc_call *c, db_conn *conn, int64_t id, Gavel__Users__V1__Profile **out);
-/** Resolves "0 means me" and checks that the caller may act on target. */
-int resolve_user(rpc_call *c, int64_t requested, unsigned others_roles, int64_t *target);
 /** Creates a user (bootstrap and Register). Returns 0, DB_E_UNIQUE or DB_E_*. */
 int account_insert(db_conn *conn, const char *email, const char *pw_hash, const char *role,
                    const char *display_name, const char *company, const char *phone,

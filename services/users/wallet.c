@@ -118,7 +118,7 @@ static int wallet_reserve(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
         return rc;
     if (req->lot_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
-    if ((rc = resolve_user(c, req->user_id, RPC_STAFF, &user)) != 0)
+    if ((rc = rpc_resolve_user(c, req->user_id, RPC_STAFF, "account", &user)) != 0)
         return rc;
     Gavel__Users__V1__ReserveFundsRequest norm = *req;
     norm.user_id = user;
@@ -197,7 +197,7 @@ static int wallet_get_balance(rpc_call *c, const ProtobufCMessage *in, ProtobufC
     if (!check_currency_in_list(cur, users.currencies))
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "currency must be one of %s",
                         users.currencies);
-    if ((rc = resolve_user(c, req->user_id, RPC_STAFF, &user)) != 0)
+    if ((rc = rpc_resolve_user(c, req->user_id, RPC_STAFF, "account", &user)) != 0)
         return rc;
     db_conn *conn = db_pool_get(users.db, rpc_time_left_ms(c));
     if (conn == NULL)
@@ -270,7 +270,7 @@ static int list_holds_scope(rpc_call *c, const Gavel__Users__V1__ListHoldsReques
                             "lot_ids must list 1 to 1000 lots when user_id is not set");
         return 0;
     }
-    return resolve_user(c, req->user_id, RPC_STAFF, user);
+    return rpc_resolve_user(c, req->user_id, RPC_STAFF, "account", user);
 }
 
 static int wallet_list_holds(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)

@@ -47,7 +47,7 @@ int wallet_list_ledger(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage
 {
     const Gavel__Users__V1__ListLedgerRequest *req = (const void *)in;
     int64_t user = 0, before = 0;
-    int rc = resolve_user(c, req->user_id, RPC_STAFF, &user);
+    int rc = rpc_resolve_user(c, req->user_id, RPC_STAFF, "account", &user);
     if (rc != 0)
         return rc;
     int size = req->page != NULL ? req->page->page_size : 0;
