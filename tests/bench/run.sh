@@ -11,6 +11,8 @@
 #                                            via pgbench at 64 clients; on the
 #                                            hot lot also with the amount chosen
 #                                            by the client and validated
+#   matching a new lot against 100,000     vs testing every subscription one
+#   saved searches and segments (memory)     by one (gavel-match-bench)
 #   the gateway (tests/bench/gateway.sh,  vs the same RPCs called over gRPC,
 #   last): REST routes, WebSocket fan-out    and a Node ws server fed by the
 #                                            same Redis channels
@@ -405,6 +407,18 @@ done
 echo
 echo "quote plan: $plan_index, execution $plan_ms ms (EXPLAIN ANALYZE in $out/quote-plan.txt)"
 echo "errors: grpc $(field errors "${q[grpc1]}")/$(field errors "${q[grpc8]}")/$(field errors "${q[grpc32]}"), sql one $(field errors "${q[one8]}"), split $(field errors "${q[split8]}")"
+
+# ---- notifications: one new lot against 100,000 saved searches and segments -----------
+# In memory, as the daemon matches (services/notifications/match_index.c),
+# against the loop that tests every subscription one by one; both must hit
+# the same subscriptions (the program fails otherwise).
+echo
+echo "== matching new lots against 100,000 saved searches and segments (gavel-match-bench)"
+match=$("$BIN/gavel-match-bench" 100000 1000)
+sed 's/^/   /' <<<"$match"
+m_idx=$(grep '^index' <<<"$match")
+m_loop=$(grep '^naive' <<<"$match")
+echo "matching one lot: index p99 $(field p99_ms "$m_idx") ms (goal: 20 ms), one by one p99 $(field p99_ms "$m_loop") ms; mean $(ratio "$(field mean_ms "$m_loop")" "$(field mean_ms "$m_idx")") x faster"
 
 # ---- the gateway: REST against direct gRPC, WebSocket fan-out against Node --------------
 echo
