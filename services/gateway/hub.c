@@ -38,14 +38,19 @@ typedef struct hub_chan {
     ws_sub *subs;              /* lot: its subscriptions */
     ws_sock *socks;            /* user: its sockets */
     int n;                     /* subscribers */
-    ws_feed *last;             /* lot: the newest state seen, or NULL */
+    ws_stream st;              /* lot: the newest state seen and recent feeds */
+    struct hub_chan *dirty_next;  /* lot: in the list of lots changed this turn */
+    bool is_dirty;
     bool is_fetching, needs_fetch;
     int64_t retry_at_us;       /* lot: 0, or when to read its state again */
 } hub_chan;
 
 static struct {
     hub_chan *buckets[HUB_BUCKETS];
+    hub_chan *dirty;           /* lots changed this turn */
     uv_timer_t tick;
+    uv_check_t turn_end;       /* active while something waits to be written */
+    uv_idle_t no_wait;         /* with it: the loop does not sleep before that */
     bool is_started;
 } hub;
 
@@ -87,7 +92,14 @@ static void chan_free(hub_chan *c)
     while (*link != c)
         link = &(*link)->hnext;
     *link = c->hnext;
-    wsp_feed_unref(c->last);
+    if (c->is_dirty) {
+        for (link = &hub.dirty; *link != c; link = &(*link)->dirty_next)
+            ;
+        *link = c->dirty_next;
+    }
+    wsp_feed_unref(c->st.last);
+    for (int i = 0; i < c->st.nrecent; i++)
+        wsp_feed_unref(c->st.recent[i]);
     free(c);
 }
 
@@ -125,7 +137,68 @@ static void chan_release(hub_chan *c)
     }
 }
 
-/* ---- lot states ---- */
+/* ---- lot states and their fan-out ---- */
+
+/* End of a loop turn that changed lots or queued messages: each changed
+ * lot's subscribers that owe a message are listed on their sockets, then
+ * every listed socket is written. One pass per turn, so the feeds of a
+ * turn cost one walk of a lot's subscribers, and a socket still writing
+ * the last pass gets the newest state when it can take it. */
+static void on_turn_end(uv_check_t *h)
+{
+    (void)h;
+    while (hub.dirty != NULL) {
+        hub_chan *lot = hub.dirty;
+        hub.dirty = lot->dirty_next;
+        lot->is_dirty = false;
+        for (ws_sub *sub = lot->subs; sub != NULL; sub = sub->lot_next)
+            ws_sub_mark(sub);
+    }
+    ws_flush();
+    uv_check_stop(&hub.turn_end);
+    uv_idle_stop(&hub.no_wait);
+}
+
+static void on_no_wait(uv_idle_t *h)
+{
+    (void)h;
+}
+
+void hub_want_flush(void)
+{
+    if (!hub.is_started || uv_is_active((uv_handle_t *)&hub.turn_end))
+        return;
+    uv_check_start(&hub.turn_end, on_turn_end);
+    uv_idle_start(&hub.no_wait, on_no_wait);
+}
+
+/* The lot's stream changed: its subscribers are looked at once, at the
+ * end of this loop turn, however many feeds came in it. */
+static void lot_changed(hub_chan *lot)
+{
+    if (lot->is_dirty)
+        return;
+    lot->is_dirty = true;
+    lot->dirty_next = hub.dirty;
+    hub.dirty = lot;
+    hub_want_flush();
+}
+
+/* f (taken) is the lot's newest state; a feed from Redis (is_feed) also
+ * joins the recent ones whose bids go to sockets that are behind. */
+static void stream_set(ws_stream *st, ws_feed *f, bool is_feed)
+{
+    if (is_feed) {
+        if (st->nrecent == WS_RECENT_MAX) {
+            wsp_feed_unref(st->recent[0]);
+            memmove(st->recent, st->recent + 1, (WS_RECENT_MAX - 1) * sizeof st->recent[0]);
+            st->nrecent--;
+        }
+        st->recent[st->nrecent++] = wsp_feed_ref(f);
+    }
+    wsp_feed_unref(st->last);
+    st->last = f;
+}
 
 static void fetch(hub_chan *lot)
 {
@@ -175,20 +248,19 @@ void hub_state_done(int64_t lot_id, ws_feed *f, int grpc_code, const char *why)
             lot->retry_at_us = mono_us() + HUB_RETRY_US;
         }
     } else {
-        bool is_newer = lot->last == NULL || f->rank > lot->last->rank;
-        if (is_newer) {
-            wsp_feed_unref(lot->last);
-            lot->last = f;
-        } else {
+        bool is_newer = lot->st.last == NULL || f->rank > lot->st.last->rank;
+        if (is_newer)
+            stream_set(&lot->st, f, false);
+        else
             wsp_feed_unref(f);
-        }
         /* Waiting subscribers get the newest state; the others only when
          * the read found what they missed. */
         for (ws_sub *sub = lot->subs; sub != NULL; sub = sub->lot_next)
             if (!sub->is_ready || is_newer) {
                 sub->is_ready = true;
-                ws_sub_push(sub, lot->last, true);
+                sub->needs_snapshot = true;
             }
+        lot_changed(lot);
     }
     lot->is_fetching = false;
     if (lot->needs_fetch && lot->n > 0)
@@ -207,18 +279,16 @@ static void on_lot_feed(hub_chan *lot, const char *data, size_t len)
         wsp_feed_unref(f);
         return;
     }
-    if (lot->last != NULL && f->rank <= lot->last->rank) {
+    const ws_feed *last = lot->st.last;
+    if (last != NULL && f->rank <= last->rank) {
         mx_add(ws_mx.dropped, 1); /* a duplicate, or older than what we hold */
         wsp_feed_unref(f);
         return;
     }
-    if (lot->last != NULL && f->seq - f->nbids > lot->last->seq)
+    if (last != NULL && f->seq - f->nbids > last->seq)
         fetch(lot); /* a feed was lost: read the state to heal */
-    wsp_feed_unref(lot->last);
-    lot->last = f;
-    for (ws_sub *sub = lot->subs; sub != NULL; sub = sub->lot_next)
-        if (sub->is_ready)
-            ws_sub_push(sub, f, false);
+    stream_set(&lot->st, f, true);
+    lot_changed(lot);
 }
 
 /* A notification for a user (JSON object text from the notifications
@@ -316,6 +386,7 @@ int hub_subscribe(ws_sock *s, int64_t lot_id)
     ws_sub *sub = xcalloc(1, sizeof *sub);
     sub->sock = s;
     sub->lot = lot;
+    sub->st = &lot->st;
     sub->sent_rank = -1;
     sub->lot_next = lot->subs;
     if (lot->subs != NULL)
@@ -426,6 +497,8 @@ int hub_start(char *err, size_t errlen)
         return -1;
     uv_timer_init(gw_loop(), &hub.tick);
     uv_timer_start(&hub.tick, on_tick, HUB_TICK_MS, HUB_TICK_MS);
+    uv_check_init(gw_loop(), &hub.turn_end);
+    uv_idle_init(gw_loop(), &hub.no_wait);
     hub.is_started = true;
     return 0;
 }
@@ -437,6 +510,10 @@ void hub_stop(void)
     hub.is_started = false;
     uv_timer_stop(&hub.tick);
     uv_close((uv_handle_t *)&hub.tick, NULL);
+    uv_check_stop(&hub.turn_end);
+    uv_close((uv_handle_t *)&hub.turn_end, NULL);
+    uv_idle_stop(&hub.no_wait);
+    uv_close((uv_handle_t *)&hub.no_wait, NULL);
     hredis_stop();
     for (size_t b = 0; b < HUB_BUCKETS; b++)
         for (hub_chan *c = hub.buckets[b]; c != NULL; c = c->hnext) {
