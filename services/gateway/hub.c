@@ -4,18 +4,26 @@
  * Redis subscription on the hub's connection (hub_redis.c), fanned out to
  * the sockets here.
  *
- * A lot's channel keeps the newest state it has seen (a feed or a
- * GetLotState answer), ordered by rank (seq, then status). A feed of the
- * same rank is a duplicate and dropped, a lower one is stale and dropped;
- * a feed whose seq jumps past the bids it carries shows a lost message,
- * and the lot's state is read again. So is it when the subscription is
- * confirmed (a new lot, or every lot after a Redis reconnect): a lost
- * pub/sub message heals by itself. A new subscriber gets a lot_snapshot
- * of the newest state once its lot's state has been read, then updates.
+ * A lot's channel keeps its stream (ws_stream): the newest state it has
+ * seen (a feed or a GetLotState answer), ordered by rank (seq, then
+ * status), and the last WS_RECENT_MAX feeds. A feed of the same rank is a
+ * duplicate and dropped, a lower one is stale and dropped; a feed whose
+ * seq jumps past the bids it carries shows a lost message, and the lot's
+ * state is read again. So is it when the subscription is confirmed (a new
+ * lot, or every lot after a Redis reconnect): a lost pub/sub message heals
+ * by itself. A new subscriber gets a lot_snapshot of the newest state once
+ * its lot's state has been read, then updates.
+ *
+ * Fan-out: a feed changes the lot's stream once and marks the lot; at the
+ * end of the loop turn (a uv_check, with a uv_idle so the loop does not
+ * sleep first) each marked lot's subscribers are walked once and those
+ * that owe a message are listed on their sockets, which ws.c writes. A
+ * turn's feeds cost one walk per lot, whatever their number.
  *
  * Invariants: a channel is in the table while it has subscribers or a
  * Redis command in flight; one GetLotState per lot at a time (a second
- * need is remembered); everything here is the loop thread's.
+ * need is remembered); a marked lot is in the marked list exactly once;
+ * everything here is the loop thread's.
  */
 #include <stdio.h>
 #include <stdlib.h>

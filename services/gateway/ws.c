@@ -2,17 +2,24 @@
  * The WebSocket endpoint's sockets on the loop thread: a socket is made
  * when lws establishes it, reads whole messages (fragments joined up to
  * GAVEL_GATEWAY_WS_MAX_MESSAGE; a larger one is skipped to its end and
- * answered with an error), and writes one message per writable callback:
- * first its queue of replies and notifications, then the lots it owes an
- * update, each coalesced from the feeds waiting for it.
+ * answered with an error), and is written at the end of the loop turn in
+ * which it got something to send: first its queue of replies and
+ * notifications, then each lot it owes a message, made from the lot's
+ * shared stream at that moment (so however many feeds came, one message
+ * carries the newest state). Writes go straight to the connection while
+ * it takes each message whole; a message it does not take stays with lws,
+ * which asks for the writable callback, and nothing more is written until
+ * that callback: a feed never re-arms a socket that is already waiting.
  *
  * Invariants: memory per socket is bounded: replies are bounded by the
- * rate limit and the queue limit, lot feeds by WS_PENDING_MAX per lot
- * (older ones merge into the next update, their state superseded); a
- * socket whose queue stays over GAVEL_GATEWAY_WS_QUEUE_LIMIT for the
- * grace is closed with 1008 and everything it held is freed at once. A
- * socket outlives its connection while jobs hold references to it; they
- * find wsi NULL and drop their answer.
+ * rate limit and the queue limit, lot updates are not held per socket at
+ * all (a socket keeps the rank it last sent per lot; lws holds at most
+ * the one message the kernel did not take); a socket whose queue and
+ * owed updates stay over GAVEL_GATEWAY_WS_QUEUE_LIMIT for the grace is
+ * closed with 1008 and everything it held is freed at once. Per socket
+ * and lot, messages go out in increasing rank. A socket outlives its
+ * connection while jobs or the write list hold references to it; they
+ * find wsi NULL and drop their work.
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
