@@ -18,11 +18,15 @@
  * end of the loop turn (a uv_check, with a uv_idle so the loop does not
  * sleep first) each marked lot's subscribers are walked once and those
  * that owe a message are listed on their sockets, which ws.c writes. A
- * turn's feeds cost one walk per lot, whatever their number.
+ * turn's feeds cost one walk per lot, whatever their number. A lot is
+ * walked again no sooner than its subscribers / HUB_LOT_MSG_RATE seconds
+ * after its last pass (a uv_timer holds the lots changed sooner): feeds
+ * in between merge into the next update.
  *
  * Invariants: a channel is in the table while it has subscribers or a
  * Redis command in flight; one GetLotState per lot at a time (a second
- * need is remembered); a marked lot is in the marked list exactly once;
+ * need is remembered); a changed lot is in the changed list or in the
+ * deferred list, once;
  * everything here is the loop thread's.
  */
 #include <stdio.h>
@@ -34,6 +38,13 @@
 #define HUB_BUCKETS 4096
 #define HUB_TICK_MS 200
 #define HUB_RETRY_US 1000000 /* a failed GetLotState is tried again after it */
+/* Messages a second one lot's fan-out writes at most: a lot with n
+ * subscribers is walked again n / HUB_LOT_MSG_RATE seconds after its last
+ * pass at the earliest (20 ms for 1,000 sockets, nothing noticeable for a
+ * few dozen), its feeds meanwhile merging into the next update. It keeps
+ * one hot lot from taking the whole loop, and its sockets from being sent
+ * more than their readers take. */
+#define HUB_LOT_MSG_RATE 50000
 
 typedef enum { RS_NONE, RS_SUBSCRIBING, RS_SUBSCRIBED, RS_UNSUBSCRIBING } redis_state;
 
@@ -47,8 +58,10 @@ typedef struct hub_chan {
     ws_sock *socks;            /* user: its sockets */
     int n;                     /* subscribers */
     ws_stream st;              /* lot: the newest state seen and recent feeds */
-    struct hub_chan *dirty_next;  /* lot: in the list of lots changed this turn */
-    bool is_dirty;
+    struct hub_chan *dirty_next;  /* lot: in the changed or the deferred list */
+    bool is_dirty;             /* lot: in the list of lots changed this turn */
+    bool is_deferred;          /* lot: changed, waiting for next_pass_us */
+    int64_t next_pass_us;      /* lot: its subscribers are walked again from then */
     bool is_fetching, needs_fetch;
     int64_t retry_at_us;       /* lot: 0, or when to read its state again */
 } hub_chan;
@@ -56,7 +69,9 @@ typedef struct hub_chan {
 static struct {
     hub_chan *buckets[HUB_BUCKETS];
     hub_chan *dirty;           /* lots changed this turn */
+    hub_chan *deferred;        /* lots changed too soon after their last pass */
     uv_timer_t tick;
+    uv_timer_t defer;          /* active while lots are deferred */
     uv_check_t turn_end;       /* active while something waits to be written */
     uv_idle_t no_wait;         /* with it: the loop does not sleep before that */
     bool is_started;
@@ -100,8 +115,9 @@ static void chan_free(hub_chan *c)
     while (*link != c)
         link = &(*link)->hnext;
     *link = c->hnext;
-    if (c->is_dirty) {
-        for (link = &hub.dirty; *link != c; link = &(*link)->dirty_next)
+    if (c->is_dirty || c->is_deferred) {
+        for (link = c->is_dirty ? &hub.dirty : &hub.deferred; *link != c;
+             link = &(*link)->dirty_next)
             ;
         *link = c->dirty_next;
     }
@@ -155,16 +171,48 @@ static void chan_release(hub_chan *c)
 static void on_turn_end(uv_check_t *h)
 {
     (void)h;
+    int64_t now = mono_us();
     while (hub.dirty != NULL) {
         hub_chan *lot = hub.dirty;
         hub.dirty = lot->dirty_next;
         lot->is_dirty = false;
+        lot->next_pass_us = now + (int64_t)lot->n * 1000000 / HUB_LOT_MSG_RATE;
         for (ws_sub *sub = lot->subs; sub != NULL; sub = sub->lot_next)
             ws_sub_mark(sub);
     }
     ws_flush();
     uv_check_stop(&hub.turn_end);
     uv_idle_stop(&hub.no_wait);
+}
+
+static void lot_mark(hub_chan *lot)
+{
+    lot->is_dirty = true;
+    lot->dirty_next = hub.dirty;
+    hub.dirty = lot;
+    hub_want_flush();
+}
+
+/* Deferred lots whose time came are marked; the timer is set for the
+ * next one. */
+static void on_defer(uv_timer_t *t)
+{
+    (void)t;
+    int64_t now = mono_us(), next = 0;
+    for (hub_chan **link = &hub.deferred; *link != NULL;) {
+        hub_chan *lot = *link;
+        if (lot->next_pass_us <= now + 500) { /* timers have milliseconds */
+            *link = lot->dirty_next;
+            lot->is_deferred = false;
+            lot_mark(lot);
+        } else {
+            if (next == 0 || lot->next_pass_us < next)
+                next = lot->next_pass_us;
+            link = &lot->dirty_next;
+        }
+    }
+    if (next != 0)
+        uv_timer_start(&hub.defer, on_defer, (uint64_t)((next - now + 999) / 1000), 0);
 }
 
 static void on_no_wait(uv_idle_t *h)
@@ -184,12 +232,20 @@ void hub_want_flush(void)
  * end of this loop turn, however many feeds came in it. */
 static void lot_changed(hub_chan *lot)
 {
-    if (lot->is_dirty)
+    if (lot->is_dirty || lot->is_deferred)
         return;
-    lot->is_dirty = true;
-    lot->dirty_next = hub.dirty;
-    hub.dirty = lot;
-    hub_want_flush();
+    int64_t now = mono_us();
+    if (now >= lot->next_pass_us || !hub.is_started) {
+        lot_mark(lot);
+        return;
+    }
+    lot->is_deferred = true;
+    lot->dirty_next = hub.deferred;
+    hub.deferred = lot;
+    uint64_t due = uv_timer_get_due_in(&hub.defer);
+    uint64_t wait = (uint64_t)((lot->next_pass_us - now + 999) / 1000);
+    if (!uv_is_active((uv_handle_t *)&hub.defer) || wait < due)
+        uv_timer_start(&hub.defer, on_defer, wait, 0);
 }
 
 /* f (taken) is the lot's newest state; a feed from Redis (is_feed) also
@@ -506,6 +562,7 @@ int hub_start(char *err, size_t errlen)
     uv_timer_init(gw_loop(), &hub.tick);
     uv_timer_start(&hub.tick, on_tick, HUB_TICK_MS, HUB_TICK_MS);
     uv_check_init(gw_loop(), &hub.turn_end);
+    uv_timer_init(gw_loop(), &hub.defer);
     uv_idle_init(gw_loop(), &hub.no_wait);
     hub.is_started = true;
     return 0;
@@ -520,6 +577,8 @@ void hub_stop(void)
     uv_close((uv_handle_t *)&hub.tick, NULL);
     uv_check_stop(&hub.turn_end);
     uv_close((uv_handle_t *)&hub.turn_end, NULL);
+    uv_timer_stop(&hub.defer);
+    uv_close((uv_handle_t *)&hub.defer, NULL);
     uv_idle_stop(&hub.no_wait);
     uv_close((uv_handle_t *)&hub.no_wait, NULL);
     hredis_stop();
