@@ -2,19 +2,27 @@
  * The WebSocket endpoint's sockets on the loop thread: a socket is made
  * when lws establishes it, reads whole messages (fragments joined up to
  * GAVEL_GATEWAY_WS_MAX_MESSAGE; a larger one is skipped to its end and
- * answered with an error), and writes one message per writable callback:
- * first its queue of replies and notifications, then the lots it owes an
- * update, each coalesced from the feeds waiting for it.
+ * answered with an error), and is written at the end of the loop turn in
+ * which it got something to send: first its queue of replies and
+ * notifications, then each lot it owes a message, made from the lot's
+ * shared stream at that moment (so however many feeds came, one message
+ * carries the newest state). Writes go straight to the connection while
+ * it takes each message whole; a message it does not take stays with lws,
+ * which asks for the writable callback, and nothing more is written until
+ * that callback: a feed never re-arms a socket that is already waiting.
  *
  * Invariants: memory per socket is bounded: replies are bounded by the
- * rate limit and the queue limit, lot feeds by WS_PENDING_MAX per lot
- * (older ones merge into the next update, their state superseded); a
- * socket whose queue stays over GAVEL_GATEWAY_WS_QUEUE_LIMIT for the
- * grace is closed with 1008 and everything it held is freed at once. A
- * socket outlives its connection while jobs hold references to it; they
- * find wsi NULL and drop their answer.
+ * rate limit and the queue limit, lot updates are not held per socket at
+ * all (a socket keeps the rank it last sent per lot; lws holds at most
+ * the one message the kernel did not take); a socket whose queue and
+ * owed updates stay over GAVEL_GATEWAY_WS_QUEUE_LIMIT for the grace is
+ * closed with 1008 and everything it held is freed at once. Per socket
+ * and lot, messages go out in increasing rank. A socket outlives its
+ * connection while jobs or the write list hold references to it; they
+ * find wsi NULL and drop their work.
  */
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +35,7 @@
 
 static struct {
     ws_sock *socks;          /* open sockets */
+    ws_sock *kick_head, *kick_tail;  /* to be written at the end of the turn */
     atomic_int nopen;
     bool is_draining;
     bool is_started;
@@ -48,15 +57,47 @@ const lws_retry_bo_t *gw_ws_idle_policy(void)
 
 /* ---- the send queue ---- */
 
-static size_t waiting_bytes(const ws_sock *s)
+static bool sub_owes(const ws_sub *sub)
 {
-    return s->q_bytes + s->pend_bytes;
+    const ws_feed *last = sub->st->last;
+    return sub->is_ready && last != NULL && (sub->needs_snapshot || last->rank > sub->sent_rank);
 }
 
-static void want_write(ws_sock *s)
+/* Bytes of lot state s owes: what a message to it would hold now. */
+static size_t owed_bytes(const ws_sock *s)
 {
-    if (s->wsi != NULL)
-        lws_callback_on_writable(s->wsi);
+    size_t n = 0;
+    for (const ws_sub *sub = s->dirty_head; sub != NULL; sub = sub->dirty_next) {
+        const ws_stream *st = sub->st;
+        if (!sub_owes(sub))
+            continue;
+        n += st->last->state_len;
+        for (int i = 0; i < st->nrecent; i++)
+            if (st->recent[i]->rank > sub->sent_rank)
+                n += st->recent[i]->bids_len;
+    }
+    return n;
+}
+
+static size_t waiting_bytes(const ws_sock *s)
+{
+    return s->q_bytes + owed_bytes(s);
+}
+
+/* Lists s to be written at the end of this loop turn (once). */
+static void kick(ws_sock *s)
+{
+    if (s->is_kicked || s->wsi == NULL)
+        return;
+    s->is_kicked = true;
+    s->refs++;
+    s->kick_next = NULL;
+    if (ws.kick_tail != NULL)
+        ws.kick_tail->kick_next = s;
+    else
+        ws.kick_head = s;
+    ws.kick_tail = s;
+    hub_want_flush();
 }
 
 void ws_send(ws_sock *s, const char *text, size_t len)
@@ -79,7 +120,7 @@ void ws_send(ws_sock *s, const char *text, size_t len)
         ws_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: send queue full");
         return;
     }
-    want_write(s);
+    kick(s);
 }
 
 void ws_send_take(ws_sock *s, char *text)
@@ -88,31 +129,11 @@ void ws_send_take(ws_sock *s, char *text)
     free(text);
 }
 
-static void pending_drop(ws_sub *sub, int i)
-{
-    sub->sock->pend_bytes -= sub->pending[i].f->state_len + sub->pending[i].f->bids_len;
-    wsp_feed_unref(sub->pending[i].f);
-}
-
-void ws_sub_push(ws_sub *sub, ws_feed *f, bool is_snapshot)
+void ws_sub_mark(ws_sub *sub)
 {
     ws_sock *s = sub->sock;
-    if (s->wsi == NULL || s->is_closing)
+    if (s->wsi == NULL || s->is_closing || !sub_owes(sub))
         return;
-    if (is_snapshot) { /* a snapshot supersedes whatever was waiting */
-        for (int i = 0; i < sub->npending; i++)
-            pending_drop(sub, i);
-        sub->npending = 0;
-    } else if (sub->npending == WS_PENDING_MAX) {
-        /* the oldest feed merges into the next: its state is superseded,
-         * its bids would make the queue unbounded */
-        pending_drop(sub, 0);
-        memmove(sub->pending, sub->pending + 1, (WS_PENDING_MAX - 1) * sizeof sub->pending[0]);
-        sub->npending--;
-        mx_add(ws_mx.coalesced, 1);
-    }
-    sub->pending[sub->npending++] = (ws_pending){ wsp_feed_ref(f), is_snapshot };
-    s->pend_bytes += f->state_len + f->bids_len;
     if (!sub->is_dirty) {
         sub->is_dirty = true;
         sub->dirty_next = NULL;
@@ -122,14 +143,11 @@ void ws_sub_push(ws_sub *sub, ws_feed *f, bool is_snapshot)
             s->dirty_head = sub;
         s->dirty_tail = sub;
     }
-    want_write(s);
+    kick(s);
 }
 
 void ws_sub_clear(ws_sub *sub)
 {
-    for (int i = 0; i < sub->npending; i++)
-        pending_drop(sub, i);
-    sub->npending = 0;
     if (!sub->is_dirty)
         return;
     ws_sock *s = sub->sock;
@@ -167,47 +185,38 @@ void ws_close(ws_sock *s, int code, const char *reason)
     snprintf(s->close_reason, sizeof s->close_reason, "%s", reason);
     if (!s->is_flush_first)
         queue_free(s);
-    hub_sock_gone(s); /* frees every pending feed */
+    hub_sock_gone(s); /* it owes no lot anything now */
     lws_callback_on_writable(s->wsi);
     /* a peer that reads nothing never lets the close frame out */
     if (!s->is_flush_first)
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 2);
 }
 
-/* The next lot message sub owes: the last pending state with the bids of
- * every update merged into it. NULL when everything pending was stale. */
+/* The message sub owes, made from its lot's stream now: a snapshot of the
+ * newest state, or an update of it with the bids of the lot's recent feeds
+ * that sub has not sent (those of up to WS_RECENT_MAX commits). NULL when
+ * it owes nothing. */
 static unsigned char *lot_message(ws_sub *sub, size_t *len)
 {
-    ws_sock *s = sub->sock;
-    ws_feed *batch[WS_PENDING_MAX];
-    int n = 0, used = 0;
-    bool is_snapshot = sub->pending[0].is_snapshot;
-    if (is_snapshot) {
-        batch[n++] = sub->pending[0].f;
-        used = 1;
-    } else {
-        for (; used < sub->npending && !sub->pending[used].is_snapshot; used++)
-            if (sub->pending[used].f->rank > sub->sent_rank)
-                batch[n++] = sub->pending[used].f;
-        if (n > 1)
-            mx_add(ws_mx.coalesced, n - 1);
+    if (!sub_owes(sub))
+        return NULL;
+    const ws_stream *st = sub->st;
+    ws_feed *last = st->last;
+    bool is_snapshot = sub->needs_snapshot;
+    int first = st->nrecent;
+    if (!is_snapshot) {
+        while (first > 0 && st->recent[first - 1]->rank > sub->sent_rank)
+            first--;
+        if (st->nrecent - first > 1)
+            mx_add(ws_mx.coalesced, st->nrecent - first - 1);
     }
-    unsigned char *msg = NULL;
-    if (n > 0) {
-        const ws_feed *last = batch[n - 1];
-        bool is_leader = s->user_id > 0 && last->leader_id == s->user_id;
-        msg = wsp_lot_message(last, is_snapshot, batch, n, s->user_id,
-                              sub->was_leader && !is_leader, len);
-        sub->was_leader = is_leader;
-        sub->sent_rank = last->rank;
-    } else {
-        mx_add(ws_mx.dropped, used);
-    }
-    for (int i = 0; i < used; i++)
-        pending_drop(sub, i);
-    memmove(sub->pending, sub->pending + used, (size_t)(sub->npending - used) *
-            sizeof sub->pending[0]);
-    sub->npending -= used;
+    bool is_leader = sub->sock->user_id > 0 && last->leader_id == sub->sock->user_id;
+    unsigned char *msg = wsp_lot_message(last, is_snapshot, st->recent + first,
+                                         st->nrecent - first, is_leader,
+                                         sub->was_leader && !is_leader, len);
+    sub->was_leader = is_leader;
+    sub->sent_rank = last->rank;
+    sub->needs_snapshot = false;
     return msg;
 }
 
@@ -226,44 +235,83 @@ static void send_close(struct lws *wsi, const ws_sock *s)
     (void)lws_write(wsi, buf + LWS_PRE, n + 2, (enum lws_write_protocol)4);
 }
 
-static int write_one(struct lws *wsi, ws_sock *s)
+/*
+ * Writes what s owes, as long as the connection takes each message whole:
+ * its queue first, then each lot in its write order. A message the kernel
+ * does not take whole stays with lws, which asks for the writable callback
+ * itself and calls ours once it is out; nothing more is written meanwhile,
+ * so a socket that is behind holds one message and owes the rest to its
+ * lots' streams. Returns -1 when the connection failed.
+ */
+static int pump(struct lws *wsi, ws_sock *s)
 {
-    unsigned char *msg = NULL;
-    size_t len = 0;
-    if (s->q_head != NULL) {
-        ws_msg *m = s->q_head;
-        int rc = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-        s->q_head = m->next;
-        if (s->q_head == NULL)
-            s->q_tail = NULL;
-        s->q_bytes -= m->len;
-        free(m);
-        if (rc < 0)
-            return -1;
-        mx_add(ws_mx.msg_out, 1);
-        if (s->q_head != NULL || s->dirty_head != NULL)
-            lws_callback_on_writable(wsi);
-        return 0; /* one write per writable callback */
-    }
-    while (msg == NULL && s->dirty_head != NULL) {
-        ws_sub *sub = s->dirty_head;
-        if (sub->npending > 0)
-            msg = lot_message(sub, &len);
-        if (sub->npending == 0) {
+    while (!lws_partial_buffered(wsi)) {
+        ws_msg *m = NULL;
+        unsigned char *msg = NULL;
+        size_t len = 0;
+        if (s->q_head != NULL) {
+            m = s->q_head;
+            s->q_head = m->next;
+            if (s->q_head == NULL)
+                s->q_tail = NULL;
+            s->q_bytes -= m->len;
+            msg = m->buf + LWS_PRE;
+            len = m->len;
+        } else if (s->dirty_head != NULL) {
+            ws_sub *sub = s->dirty_head;
             s->dirty_head = sub->dirty_next;
             if (s->dirty_head == NULL)
                 s->dirty_tail = NULL;
             sub->is_dirty = false;
+            msg = lot_message(sub, &len);
+            if (msg == NULL)
+                continue;
+        } else {
+            break;
         }
-        if (msg != NULL) {
-            if (lws_write(wsi, msg, len, LWS_WRITE_TEXT) < 0)
-                return -1;
-            mx_add(ws_mx.msg_out, 1);
-        }
+        int rc = lws_write(wsi, msg, len, LWS_WRITE_TEXT);
+        free(m);
+        if (rc < 0)
+            return -1;
+        mx_add(ws_mx.msg_out, 1);
     }
-    if (s->q_head != NULL || s->dirty_head != NULL)
-        lws_callback_on_writable(wsi);
     return 0;
+}
+
+/* A write outside lws's callback found the connection broken: lws closes
+ * it on its next turn (and CLOSED frees what is left). */
+static void sock_broken(ws_sock *s)
+{
+    s->is_closing = true;
+    queue_free(s);
+    hub_sock_gone(s);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+void ws_flush(void)
+{
+    while (ws.kick_head != NULL) {
+        ws_sock *s = ws.kick_head;
+        ws.kick_head = s->kick_next;
+        if (ws.kick_head == NULL)
+            ws.kick_tail = NULL;
+        s->is_kicked = false;
+        if (s->wsi != NULL && !s->is_closing && pump(s->wsi, s) < 0)
+            sock_broken(s);
+        ws_sock_unref(s);
+    }
+}
+
+/* Forgets the sockets listed to be written (the endpoint stops). */
+static void kicks_drop(void)
+{
+    while (ws.kick_head != NULL) {
+        ws_sock *s = ws.kick_head;
+        ws.kick_head = s->kick_next;
+        s->is_kicked = false;
+        ws_sock_unref(s);
+    }
+    ws.kick_tail = NULL;
 }
 
 void ws_check_slow(int64_t now)
@@ -314,10 +362,14 @@ static ws_sock *sock_new(struct lws *wsi)
     s->tokens = (double)ws_cfg.burst;
     s->tokens_at_us = mono_us();
     gw_client_addr(wsi, s->client_addr, sizeof s->client_addr);
-    if (ws_cfg.sndbuf > 0) {
-        int fd = (int)lws_get_socket_fd(wsi), sz = (int)ws_cfg.sndbuf;
-        if (fd >= 0)
-            (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    int fd = (int)lws_get_socket_fd(wsi), on = 1;
+    /* Each message goes out at once: it never waits for the peer's ACK of
+     * the one before (Nagle against delayed ACKs costs up to 40 ms). */
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (ws_cfg.sndbuf > 0 && fd >= 0) {
+        int sz = (int)ws_cfg.sndbuf;
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     }
     s->next = ws.socks;
     if (ws.socks != NULL)
@@ -424,15 +476,19 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (s == NULL || s->wsi == NULL)
             return -1;
-        if (s->is_closing && s->is_flush_first && s->q_head != NULL) {
-            lws_callback_on_writable(wsi); /* then the close frame */
-            return write_one(wsi, s);
+        if (s->is_closing && s->is_flush_first) {
+            if (pump(wsi, s) < 0)
+                return -1;
+            if (s->q_head != NULL || lws_partial_buffered(wsi)) {
+                lws_callback_on_writable(wsi); /* then the close frame */
+                return 0;
+            }
         }
         if (s->is_closing) {
             send_close(wsi, s);
             return -1;
         }
-        return write_one(wsi, s);
+        return pump(wsi, s);
     case LWS_CALLBACK_CLOSED:
         if (s != NULL) {
             *pss = NULL;
@@ -467,5 +523,6 @@ void gw_ws_stop(void)
 {
     ws.is_started = false;
     hub_stop();
+    kicks_drop();
     wsp_buffer_free();
 }

@@ -80,12 +80,16 @@ const char *wsp_code(int grpc_code);
 
 /**
  * Writes a lot_snapshot (is_snapshot) or lot_update of f, with the bids
- * of the nbatch feeds in batch (bids only, in order), for user_id, into
- * the loop thread's write buffer after LWS_PRE. Returns the message start
- * and its length in *len; valid until the next call.
+ * of the nbatch feeds in batch (bids only, in order), for a socket whose
+ * user leads the lot (is_leader) or just lost the lead (is_outbid), into
+ * the loop thread's write buffer after LWS_PRE, stamped with the wall
+ * clock to the millisecond. Returns the message start and its length in *len; valid
+ * until the next call. The same arguments again (the same f and the same
+ * first feed of the batch) return the same bytes without writing them
+ * again: the sockets of a lot share one message per variant.
  */
-unsigned char *wsp_lot_message(const ws_feed *f, bool is_snapshot, ws_feed *const *batch,
-                               int nbatch, int64_t user_id, bool is_outbid, size_t *len);
+unsigned char *wsp_lot_message(ws_feed *f, bool is_snapshot, ws_feed *const *batch, int nbatch,
+                               bool is_leader, bool is_outbid, size_t *len);
 void wsp_buffer_free(void);
 
 /* ---- ws.c: sockets ---- */
@@ -96,35 +100,45 @@ typedef struct ws_msg {
     unsigned char buf[];     /* LWS_PRE bytes, then the message */
 } ws_msg;
 
-#define WS_PENDING_MAX 8     /* feeds waiting per lot and socket before they merge */
+#define WS_RECENT_MAX 8      /* feeds a lot keeps for sockets that are behind */
 
-typedef struct ws_pending {
-    ws_feed *f;
-    bool is_snapshot;
-} ws_pending;
+/* What every socket of a lot is sent, held once by the lot's channel: its
+ * newest state, and the newest feeds from Redis (their bids go into the
+ * update of a socket that is behind). Changed by hub.c only. */
+typedef struct ws_stream {
+    ws_feed *last;                      /* the newest state, or NULL */
+    ws_feed *recent[WS_RECENT_MAX];     /* oldest first, ranks increasing */
+    int nrecent;
+} ws_stream;
 
 struct hub_chan;
 struct ws_sock;
 
-/* One socket's following of one lot. */
+/* One socket's following of one lot. It owes its socket a message when it
+ * is ready and the lot's newest state is newer than the one it sent (or a
+ * snapshot is due); the message is made from the lot's stream when the
+ * socket can take it, so a feed costs nothing per subscriber. */
 typedef struct ws_sub {
     struct ws_sock *sock;
     struct hub_chan *lot;
+    const ws_stream *st;                 /* the lot's */
     struct ws_sub *lot_prev, *lot_next;  /* in the lot's list */
     struct ws_sub *sock_next;            /* in the socket's list */
     struct ws_sub *dirty_next;           /* in the socket's write order */
-    bool is_dirty;                       /* has pending feeds and is listed */
+    bool is_dirty;                       /* listed in the socket's write order */
     bool is_ready;                       /* its snapshot is on the way or sent */
+    bool needs_snapshot;                 /* the next message is a lot_snapshot */
     bool was_leader;                     /* as the last message sent said */
     int64_t sent_rank;                   /* of the last state sent, -1 none */
-    ws_pending pending[WS_PENDING_MAX];
-    int npending;
 } ws_sub;
 
 typedef struct ws_sock {
     struct lws *wsi;         /* NULL once the connection is gone */
-    int refs;                /* 1 while open, plus one per job in flight */
+    int refs;                /* 1 while open, plus one per job in flight and
+                                one while listed to be written */
     struct ws_sock *prev, *next;       /* open sockets */
+    struct ws_sock *kick_next;         /* in the list of sockets to write */
+    bool is_kicked;
     int64_t user_id;         /* 0 until a token is verified */
     char *token;             /* the access token given, owned; NULL none */
     char client_addr[RPC_ADDR_MAX];
@@ -134,7 +148,6 @@ typedef struct ws_sock {
     bool is_rx_binary;
     ws_msg *q_head, *q_tail; /* replies and notifications, in order */
     size_t q_bytes;
-    size_t pend_bytes;       /* state bytes of every pending feed */
     ws_sub *subs;
     int nsubs;
     ws_sub *dirty_head, *dirty_tail;
@@ -153,10 +166,15 @@ typedef struct ws_sock {
 void ws_send(ws_sock *s, const char *text, size_t len);
 /** Queues text (NUL-terminated, taken) and frees it. */
 void ws_send_take(ws_sock *s, char *text);
-/** Adds a feed (a new reference is taken) to what sub owes its socket. */
-void ws_sub_push(ws_sub *sub, ws_feed *f, bool is_snapshot);
-/** Drops every pending feed of sub (it is being removed). */
+/** Lists sub in its socket's write order when it owes a message, and
+ *  has the socket written at the end of this loop turn. */
+void ws_sub_mark(ws_sub *sub);
+/** Takes sub out of its socket's write order (it is being removed). */
 void ws_sub_clear(ws_sub *sub);
+/** Writes every socket marked since the last call, as far as each takes
+ *  it without blocking; the rest is written from its writable callback.
+ *  Called by the hub at the end of each loop turn. */
+void ws_flush(void);
 /** Closes the socket with code and reason (sent when the socket can);
  *  what is queued is dropped unless s->is_flush_first. */
 void ws_close(ws_sock *s, int code, const char *reason);
@@ -183,6 +201,8 @@ void hub_unsubscribe(ws_sock *s, int64_t lot_id);
 void hub_set_user(ws_sock *s);
 /** The socket is gone: leaves every channel. */
 void hub_sock_gone(ws_sock *s);
+/** Has ws_flush run at the end of this loop turn. */
+void hub_want_flush(void);
 /** A GetLotState answer: f a new feed (taken), or NULL with the gRPC code. */
 void hub_state_done(int64_t lot_id, ws_feed *f, int grpc_code, const char *why);
 /* From hub_redis.c. */

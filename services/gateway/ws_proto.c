@@ -4,7 +4,9 @@
  * it arrives, and shared by every socket following the lot; each socket's
  * message around it (its leader and outbid flags, the time it is sent) is
  * written into one buffer of the loop thread just before lws sends it, so
- * a fan-out costs no allocation per socket.
+ * a fan-out costs no allocation per socket; sockets written one after
+ * another that are owed the same message (the same state, the same first
+ * feed, the same flags, within the same millisecond) share its bytes.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -165,6 +167,26 @@ ws_feed *wsp_feed_unpack(const uint8_t *data, size_t len, char *err, size_t errl
 
 /* ---- the lot messages ---- */
 
+/* What the buffer holds: the sockets of a lot written one after another
+ * get the same message while its arguments stay the same. The feeds are
+ * held, so an address is never a later feed's. */
+typedef struct {
+    ws_feed *f, *first;
+    int nbatch;
+    bool is_snapshot, is_leader, is_outbid, is_valid;
+    int64_t ms;
+    size_t len;
+} made_msg;
+
+static made_msg made;
+
+static void made_forget(void)
+{
+    wsp_feed_unref(made.f);
+    wsp_feed_unref(made.first);
+    memset(&made, 0, sizeof made);
+}
+
 static void reserve(size_t n)
 {
     if (n <= wcap)
@@ -174,16 +196,24 @@ static void reserve(size_t n)
     wbuf = xmalloc(wcap);
 }
 
-unsigned char *wsp_lot_message(const ws_feed *f, bool is_snapshot, ws_feed *const *batch,
-                               int nbatch, int64_t user_id, bool is_outbid, size_t *len)
+unsigned char *wsp_lot_message(ws_feed *f, bool is_snapshot, ws_feed *const *batch, int nbatch,
+                               bool is_leader, bool is_outbid, size_t *len)
 {
+    int64_t ms = now_us() / 1000; /* serverTime to the millisecond: shared within it */
+    ws_feed *first = !is_snapshot && nbatch > 0 ? batch[0] : NULL;
+    if (made.is_valid && made.f == f && made.first == first && made.nbatch == nbatch &&
+        made.is_snapshot == is_snapshot && made.is_leader == is_leader &&
+        made.is_outbid == is_outbid && made.ms == ms) {
+        *len = made.len;
+        return wbuf + LWS_PRE;
+    }
+    made_forget();
     size_t need = LWS_PRE + f->state_len + 320;
     for (int i = 0; i < nbatch; i++)
         need += batch[i]->bids_len + 1;
     reserve(need);
     char now[40];
-    wsp_time(now, now_us());
-    bool is_leader = user_id > 0 && f->leader_id == user_id;
+    wsp_time(now, ms * 1000);
     char *p = (char *)wbuf + LWS_PRE, *end = (char *)wbuf + wcap;
     p += snprintf(p, (size_t)(end - p), "{\"type\":\"%s\",\"lotId\":\"%lld\",\"seq\":\"%lld\","
                   "\"state\":", is_snapshot ? "lot_snapshot" : "lot_update",
@@ -210,11 +240,14 @@ unsigned char *wsp_lot_message(const ws_feed *f, bool is_snapshot, ws_feed *cons
         p += snprintf(p, (size_t)(end - p), ",\"outbid\":%s", is_outbid ? "true" : "false");
     p += snprintf(p, (size_t)(end - p), ",\"serverTime\":\"%s\"}", now);
     *len = (size_t)(p - ((char *)wbuf + LWS_PRE));
+    made = (made_msg){ wsp_feed_ref(f), first != NULL ? wsp_feed_ref(first) : NULL, nbatch,
+                       is_snapshot, is_leader, is_outbid, true, ms, *len };
     return wbuf + LWS_PRE;
 }
 
 void wsp_buffer_free(void)
 {
+    made_forget();
     free(wbuf);
     wbuf = NULL;
     wcap = 0;

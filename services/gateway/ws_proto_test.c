@@ -1,0 +1,149 @@
+/*
+ * The lot messages a fan-out writes (ws_proto.c): their fields for each
+ * variant, the bids of a batch in order, and the shared bytes never
+ * outliving the arguments they were made for.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ws_int.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A feed of lot 7 at seq with leader, carrying bids (JSON objects joined
+ * by ","); one reference. */
+static ws_feed *feed(int64_t seq, int64_t leader, const char *bids, int nbids)
+{
+    ws_feed *f = xcalloc(1, sizeof *f);
+    char state[128];
+    snprintf(state, sizeof state, "{\"lotId\":\"7\",\"seq\":\"%lld\",\"leaderId\":\"%lld\"}",
+             (long long)seq, (long long)leader);
+    f->refs = 1;
+    f->lot_id = 7;
+    f->seq = seq;
+    f->leader_id = leader;
+    f->rank = seq * 4 + 2;
+    f->state = xstrdup(state);
+    f->state_len = strlen(state);
+    f->bids = xstrdup(bids);
+    f->bids_len = strlen(bids);
+    f->nbids = nbids;
+    return f;
+}
+
+/* The message as JSON (the caller decrefs). */
+static json_t *message(ws_feed *f, bool is_snapshot, ws_feed *const *batch, int n,
+                       bool is_leader, bool is_outbid)
+{
+    size_t len = 0;
+    unsigned char *m = wsp_lot_message(f, is_snapshot, batch, n, is_leader, is_outbid, &len);
+    json_error_t err;
+    json_t *j = json_loadb((const char *)m, len, 0, &err);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s != NULL ? s : "";
+}
+
+static void each_variant_says_its_type_and_flags(void **state)
+{
+    (void)state;
+    static const struct {
+        bool is_snapshot, is_leader, is_outbid;
+        const char *want_type;
+    } cases[] = {
+        { .is_snapshot = true, .is_leader = false, .want_type = "lot_snapshot" },
+        { .is_snapshot = true, .is_leader = true, .want_type = "lot_snapshot" },
+        { .is_snapshot = false, .is_leader = true, .want_type = "lot_update" },
+        { .is_snapshot = false, .is_leader = false, .is_outbid = true, .want_type = "lot_update" },
+        { .is_snapshot = false, .is_leader = false, .want_type = "lot_update" },
+    };
+    ws_feed *f = feed(3, 42, "{\"seq\":\"3\"}", 1);
+    for (size_t i = 0; i < N(cases); i++) {
+        json_t *j = message(f, cases[i].is_snapshot, &f, 1, cases[i].is_leader,
+                            cases[i].is_outbid);
+        assert_string_equal(str(j, "type"), cases[i].want_type);
+        assert_string_equal(str(j, "lotId"), "7");
+        assert_string_equal(str(j, "seq"), "3");
+        assert_string_equal(str(json_object_get(j, "state"), "leaderId"), "42");
+        assert_true(json_is_boolean(json_object_get(j, "leader")));
+        assert_int_equal(json_is_true(json_object_get(j, "leader")), cases[i].is_leader);
+        if (cases[i].is_snapshot) {
+            assert_null(json_object_get(j, "bids"));
+            assert_null(json_object_get(j, "outbid"));
+        } else {
+            assert_int_equal(json_is_true(json_object_get(j, "outbid")), cases[i].is_outbid);
+            assert_int_equal(json_array_size(json_object_get(j, "bids")), 1);
+        }
+        assert_int_equal(strlen(str(j, "serverTime")), 27);
+        json_decref(j);
+    }
+    wsp_feed_unref(f);
+    wsp_buffer_free();
+}
+
+static void an_update_carries_the_bids_of_its_batch_in_order(void **state)
+{
+    (void)state;
+    ws_feed *b[3] = { feed(4, 1, "{\"seq\":\"4\"}", 1), feed(5, 2, "", 0),
+                      feed(7, 1, "{\"seq\":\"6\"},{\"seq\":\"7\"}", 2) };
+    json_t *j = message(b[2], false, b, 3, false, false);
+    json_t *bids = json_object_get(j, "bids");
+    assert_int_equal(json_array_size(bids), 3);
+    for (size_t i = 0; i < 3; i++) {
+        static const char *want[] = { "4", "6", "7" };
+        assert_string_equal(str(json_array_get(bids, i), "seq"), want[i]);
+    }
+    json_decref(j);
+    /* a socket behind by one feed only: the same state, its bids alone */
+    j = message(b[2], false, b + 2, 1, false, false);
+    assert_int_equal(json_array_size(json_object_get(j, "bids")), 2);
+    json_decref(j);
+    /* no feed behind at all: the state with an empty bids array */
+    j = message(b[2], false, NULL, 0, false, false);
+    assert_int_equal(json_array_size(json_object_get(j, "bids")), 0);
+    json_decref(j);
+    for (size_t i = 0; i < 3; i++)
+        wsp_feed_unref(b[i]);
+    wsp_buffer_free();
+}
+
+static void shared_bytes_follow_the_newest_feed(void **state)
+{
+    (void)state;
+    ws_feed *a = feed(8, 5, "{\"seq\":\"8\"}", 1);
+    size_t la = 0, la2 = 0;
+    const unsigned char *ma = wsp_lot_message(a, false, &a, 1, false, false, &la);
+    const unsigned char *ma2 = wsp_lot_message(a, false, &a, 1, false, false, &la2);
+    assert_ptr_equal(ma, ma2);
+    assert_int_equal(la, la2);
+    /* a's last reference goes while the message made of it is held; a
+     * newer feed, possibly at the same address, gets its own message */
+    wsp_feed_unref(a);
+    ws_feed *b = feed(9, 6, "{\"seq\":\"9\"}", 1);
+    json_t *j = message(b, false, &b, 1, true, false);
+    assert_string_equal(str(j, "seq"), "9");
+    assert_true(json_is_true(json_object_get(j, "leader")));
+    json_decref(j);
+    wsp_feed_unref(b);
+    wsp_buffer_free();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(each_variant_says_its_type_and_flags),
+        cmocka_unit_test(an_update_carries_the_bids_of_its_batch_in_order),
+        cmocka_unit_test(shared_bytes_follow_the_newest_feed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
