@@ -497,10 +497,11 @@ static int on_request(struct lws *wsi, gw_conn *c, const char *uri, size_t len)
     if (cl == NULL && (r->method == GW_POST || r->method == GW_PUT || r->method == GW_PATCH))
         return refuse_now(r, 411, "length_required",
                           "a POST, PUT or PATCH needs a Content-Length (0 without a body)");
-    if (n > gw_cfg.max_body) {
+    int64_t limit = gw_media_body_limit(r->method, r->path);
+    if (n > limit) {
         char msg[128];
         snprintf(msg, sizeof msg, "the body is %lld bytes; the limit is %lld bytes",
-                 (long long)n, (long long)gw_cfg.max_body);
+                 (long long)n, (long long)limit);
         return refuse_now(r, 413, "payload_too_large", msg);
     }
     r->has_body = cl != NULL;

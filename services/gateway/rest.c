@@ -151,10 +151,21 @@ static void job(void *arg)
             return;
         }
         r->user_id = p.user_id;
+        if ((rt->flags & GW_R_SELLERS) &&
+            !(p.role & (RPC_ROLE_SELLER | RPC_ROLE_ADMIN))) {
+            gw_answer_error(r, 403, "permission_denied", "only sellers may do this (you are %s)",
+                            rpc_role_name(p.role)[0] != '\0' ? rpc_role_name(p.role)
+                                                             : "not a user");
+            return;
+        }
     }
     int64_t retry_ms = 0;
     if (gw_limit_take(rt->rate, r->client_addr, r->user_id, &retry_ms, why, sizeof why) == 1) {
         answer_limited(r, retry_ms, why);
+        return;
+    }
+    if (rt->local != NULL) { /* a gateway's own route that blocks (GW_R_JOB) */
+        rt->local(r);
         return;
     }
     ProtobufCAllocator alloc = { arena_pb_alloc, arena_pb_free, r->a };
@@ -198,7 +209,7 @@ int gw_rest_dispatch(gw_req *r)
                         gw_method_name(r->method), r->path, allow);
         return 1;
     }
-    if (r->route->local != NULL) {
+    if (r->route->local != NULL && !(r->route->flags & GW_R_JOB)) {
         r->route->local(r);
         return 1;
     }
