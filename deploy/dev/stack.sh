@@ -386,6 +386,7 @@ print_env() {
     fi
     if [[ $svc == gateway ]]; then
         echo "GAVEL_GATEWAY_PORT=$GAVEL_GATEWAY_PORT"
+        echo "GAVEL_GATEWAY_WEB_DIR=$GAVEL_ROOT/web"
         echo "GAVEL_GATEWAY_ADDR=127.0.0.1:$(svc_grpc_port gateway)"
     fi
     for s in "${GAVEL_GRPC_SERVICES[@]}"; do
@@ -504,7 +505,7 @@ summary() {
         [[ -x $BUILD/bin/gavel-$svc ]] || continue
         any=1
         if [[ $svc == gateway ]]; then
-            printf '  %-10s REST http://127.0.0.1:%s/api/v1/ (OpenAPI /openapi.json)   metrics http://127.0.0.1:%s/metrics\n' \
+            printf '  %-10s web UI http://127.0.0.1:%s/   REST /api/v1/ (OpenAPI /openapi.json)   metrics http://127.0.0.1:%s/metrics\n' \
                 "$svc" "$GAVEL_GATEWAY_PORT" "$(svc_metrics_port "$svc")"
         else
             local health

@@ -4,9 +4,10 @@
  * transaction ends), its body is gathered up to GAVEL_GATEWAY_MAX_BODY,
  * the request is dispatched (rest.c), and its answer is written in one
  * lws_write with the headers every answer carries: the request id,
- * Cache-Control: no-store, CORS for allowed origins, Retry-After, Allow.
- * The security headers come from the vhost (http_listener.c). Each answer
- * writes one access-log line.
+ * Cache-Control (no-store for the API), the Content-Security-Policy (none
+ * for the API, the pages' own for the web UI's files), CORS for allowed
+ * origins, Retry-After, Allow, ETag. The other security headers come from
+ * the vhost (http_listener.c). Each answer writes one access-log line.
  *
  * Invariants: a connection carries at most one request at a time (lws
  * reads the next one only after the transaction completed); a request is
@@ -305,6 +306,9 @@ static void access_log(const gw_req *r, size_t bytes)
         (void)errno;
 }
 
+/* The API's answers are data, never a page: they may load nothing. */
+#define API_CSP "default-src 'none'; frame-ancestors 'none'"
+
 #define ADD_HDR(name, val, len)                                                                \
     (lws_add_http_header_by_name(wsi, (const unsigned char *)(name),                          \
                                  (const unsigned char *)(val), (int)(len), &p, end) == 0)
@@ -316,12 +320,18 @@ static int put_headers(struct lws *wsi, gw_req *r, bool is_closing, unsigned cha
     char num[24];
     bool ok = lws_add_http_header_status(wsi, (unsigned)r->status | LWSAHH_FLAG_NO_SERVER_NAME,
                                          &p, end) == 0;
-    if (ok && r->out_len > 0)
-        ok = ADD_HDR("content-type:", "application/json", 16);
-    if (r->status != 204)
+    const char *type = r->out_type != NULL ? r->out_type : "application/json";
+    const char *cache = r->cache_control != NULL ? r->cache_control : "no-store";
+    const char *csp = r->csp != NULL ? r->csp : API_CSP;
+    if (ok && (r->out_len > 0 || r->out_type != NULL))
+        ok = ADD_HDR("content-type:", type, strlen(type));
+    if (r->status != 204 && r->status != 304)
         ok = ok && lws_add_http_header_content_length(wsi, r->out_len, &p, end) == 0;
     ok = ok && ADD_HDR("x-request-id:", r->request_id, strlen(r->request_id));
-    ok = ok && ADD_HDR("cache-control:", "no-store", 8);
+    ok = ok && ADD_HDR("cache-control:", cache, strlen(cache));
+    ok = ok && ADD_HDR("content-security-policy:", csp, strlen(csp));
+    if (ok && r->etag[0] != '\0')
+        ok = ADD_HDR("etag:", r->etag, strlen(r->etag));
     if (ok && r->cors_origin != NULL) {
         ok = ADD_HDR("access-control-allow-origin:", r->cors_origin, strlen(r->cors_origin)) &&
              ADD_HDR("vary:", "Origin", 6) &&
@@ -484,6 +494,7 @@ static int on_request(struct lws *wsi, gw_conn *c, const char *uri, size_t len)
     r->content_type = hdr_dup(r, wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     r->idem_key = custom_dup(r, wsi, "idempotency-key:");
     r->timeout = custom_dup(r, wsi, "x-request-timeout-ms:");
+    r->if_none_match = hdr_dup(r, wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
     read_args(r, wsi);
     if (r->method == GW_METHODS)
         return refuse_now(r, 405, "method_not_allowed", "unsupported HTTP method");

@@ -27,6 +27,7 @@ typedef struct {
     int64_t max_header;         /* bytes of request line and headers */
     const char *cors_origins;   /* comma list; "" none */
     const char *tls_cert, *tls_key;
+    const char *web_dir;        /* the web UI's files served at /; "" none */
     bool is_access_log;
     const char *users_addr, *auctions_addr, *bids_addr, *notifications_addr;
 } gw_http_settings;

@@ -9,7 +9,9 @@
  * connections, which it closes with 1001, to be gone.
  *
  * Security headers ride on every answer through the vhost's header list,
- * lws's own error pages included; HSTS only when the port speaks TLS.
+ * lws's own error pages included; HSTS only when the port speaks TLS. The
+ * Content-Security-Policy differs between the API and the web UI's pages,
+ * so http.c puts it on each answer.
  */
 #include <stdio.h>
 #include <string.h>
@@ -33,11 +35,8 @@ struct lws_context *gw_lws(void)
 static const struct lws_protocol_vhost_options hdr_hsts = {
     NULL, NULL, "strict-transport-security:", "max-age=31536000; includeSubDomains"
 };
-static const struct lws_protocol_vhost_options hdr_csp = {
-    NULL, NULL, "content-security-policy:", "default-src 'none'; frame-ancestors 'none'"
-};
 static const struct lws_protocol_vhost_options hdr_referrer = {
-    &hdr_csp, NULL, "referrer-policy:", "no-referrer"
+    NULL, NULL, "referrer-policy:", "no-referrer"
 };
 static const struct lws_protocol_vhost_options hdr_frame = {
     &hdr_referrer, NULL, "x-frame-options:", "DENY"
@@ -45,7 +44,6 @@ static const struct lws_protocol_vhost_options hdr_frame = {
 static const struct lws_protocol_vhost_options hdr_nosniff = {
     &hdr_frame, NULL, "x-content-type-options:", "nosniff"
 };
-static struct lws_protocol_vhost_options hdr_csp_tls;
 
 /* An upgrade that names no subprotocol goes to the WebSocket protocol,
  * never to HTTP's. */
@@ -95,11 +93,9 @@ static int setup(char *err, size_t errlen)
                                                                             : gw_cfg.max_header);
     info.max_http_header_data2 = (unsigned)gw_cfg.max_header;
     if (is_tls()) {
-        hdr_csp_tls = hdr_csp;
-        hdr_csp_tls.next = &hdr_hsts;
         static struct lws_protocol_vhost_options referrer_tls, frame_tls, nosniff_tls;
         referrer_tls = hdr_referrer;
-        referrer_tls.next = &hdr_csp_tls;
+        referrer_tls.next = &hdr_hsts;
         frame_tls = hdr_frame;
         frame_tls.next = &referrer_tls;
         nosniff_tls = hdr_nosniff;

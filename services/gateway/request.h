@@ -52,6 +52,7 @@ typedef struct gw_req {
     const char *idem_key;       /* Idempotency-Key, or NULL */
     const char *content_type;   /* or NULL */
     const char *timeout;        /* X-Request-Timeout-Ms, or NULL */
+    const char *if_none_match;  /* If-None-Match, or NULL */
     char request_id[65];
     char client_addr[RPC_ADDR_MAX];
     char *body;
@@ -69,6 +70,11 @@ typedef struct gw_req {
     bool is_auth_refused;       /* 401 at the edge: WWW-Authenticate */
     unsigned char *out;         /* the body, GW_HDR_ROOM + LWS_PRE bytes after its buffer start */
     size_t out_len;
+    /* set for a file answer (static.c); NULL means a JSON answer of the API */
+    const char *out_type;       /* Content-Type */
+    const char *cache_control;  /* Cache-Control (no-store when NULL) */
+    const char *csp;            /* Content-Security-Policy (the API's when NULL) */
+    char etag[48];              /* ETag, "" none */
 } gw_req;
 
 /* ---- http_answer.c: answer bodies, built on any thread ---- */
@@ -82,6 +88,23 @@ void gw_answer_error(gw_req *r, int status, const char *code, const char *fmt, .
     __attribute__((format(printf, 4, 5)));
 /** The error answer of a failed gRPC call (the status map). */
 void gw_answer_grpc(gw_req *r, int grpc_code, const char *message);
+
+/* ---- static.c: files (the web UI) ---- */
+
+/**
+ * Sets r's answer to the file rel (a path below dir, without a leading
+ * slash) with content type by extension, ETag, and 304 when If-None-Match
+ * names it; 404 for a name outside [A-Za-z0-9._-/], a segment starting with
+ * '.', an extension not served, or no such regular file. cache_control and
+ * csp are borrowed (static strings). Blocking file I/O: small files on the
+ * loop, large ones on a worker. Any thread that holds the request.
+ */
+void gw_file_answer(gw_req *r, const char *dir, const char *rel, const char *cache_control,
+                    const char *csp);
+/** Loop thread: a GET or HEAD outside the API for the web UI: answers it
+ *  (a file of GAVEL_GATEWAY_WEB_DIR, / being index.html) and returns 1;
+ *  0 when the path is the API's (the caller answers 404). */
+int gw_static_dispatch(gw_req *r);
 
 /* ---- http.c ---- */
 

@@ -183,7 +183,8 @@ int gw_rest_dispatch(gw_req *r)
     r->route = gw_route_match(r->method, r->path, r->a, r->params, &allow);
     if (r->route == NULL) {
         if (allow == NULL) {
-            gw_answer_error(r, 404, "not_found", "no route %s", r->path);
+            if (gw_static_dispatch(r) == 0)
+                gw_answer_error(r, 404, "not_found", "no route %s", r->path);
             return 1;
         }
         r->allow = allow;
