@@ -244,6 +244,5 @@ void gw_media_serve(gw_req *r)
         gw_answer_error(r, 404, "not_found", "no photo %s", r->path);
         return;
     }
-    (void)CACHE_FOREVER; /* MERGE: gw_file_answer(r, media_dir, name, CACHE_FOREVER, NULL) */
-    gw_answer_error(r, 404, "not_found", "no photo %s", r->path);
+    gw_file_answer(r, media_dir, name, CACHE_FOREVER, NULL);
 }

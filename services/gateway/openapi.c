@@ -161,6 +161,9 @@ static json_t *operation(json_t *schemas, const gw_route *r, const char *op_id)
         json_object_set_new(op, "x-grpc-method", json_string(r->rpc->name));
         json_object_set_new(op, "x-rate-class", json_string(rate_names[r->rate]));
         json_object_set_new(op, "tags", json_pack("[s]", r->rpc->service->short_name));
+    } else if (r->flags & GW_R_JOB) { /* served by the gateway itself, rate-limited */
+        json_object_set_new(op, "x-rate-class", json_string(rate_names[r->rate]));
+        json_object_set_new(op, "tags", json_pack("[s]", "Gateway"));
     }
     if (r->rpc != NULL && r->body != NULL)
         json_object_set_new(op, "requestBody", request_body(schemas, r));

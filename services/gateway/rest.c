@@ -194,7 +194,8 @@ int gw_rest_dispatch(gw_req *r)
     r->route = gw_route_match(r->method, r->path, r->a, r->params, &allow);
     if (r->route == NULL) {
         if (allow == NULL) {
-            if (gw_static_dispatch(r) == 0)
+            /* under /media/ only the photo route's names exist (media.c) */
+            if (strncmp(r->path, "/media/", 7) == 0 || gw_static_dispatch(r) == 0)
                 gw_answer_error(r, 404, "not_found", "no route %s", r->path);
             return 1;
         }
