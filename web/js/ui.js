@@ -137,15 +137,16 @@ export function idemKey() {
         : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// The src to show for a lot's photo URL, or null. The page's CSP allows
-// images from this origin only, so a photo is shown when it is on this
-// origin or is one of the gateway's media files (/media/..., stored under
-// content-hash names: any gateway serves the same file); other hosts are
-// not loaded.
+// The src to show for a lot's photo URL, or null. Photos on this origin
+// and the gateway's media files (/media/..., stored under content-hash
+// names, so any gateway serves the same file) are loaded from this origin;
+// other https photos as they are (the page's CSP allows https images);
+// anything else (http:, javascript:, ...) is not shown.
 export function photoSrc(url) {
     let u;
     try { u = new URL(url, location.href); } catch { return null; }
     if (u.origin === location.origin) return u.pathname + u.search;
     if (u.pathname.startsWith('/media/')) return u.pathname;
+    if (u.protocol === 'https:') return u.href;
     return null;
 }

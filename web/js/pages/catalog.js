@@ -5,7 +5,7 @@ import { api } from '../api.js';
 import * as ws from '../ws.js';
 import { t, parseAmount, dateTime } from '../i18n.js';
 import { h, field, setChildren, photoSrc, clearErrors, showApiError, showFieldError } from '../ui.js';
-import { lotName, lotSubtitle, stateKey, stateLabel, formatLeft, moneyOf } from '../lot_common.js';
+import { dict as common, lotName, lotSubtitle, stateKey, stateLabel, formatLeft, moneyOf } from '../lot_common.js';
 
 const dict = {
     en: {
@@ -87,11 +87,15 @@ export default {
                 { value: 'ending', label: t(dict, 'ending') }, { value: 'newest', label: t(dict, 'newest') },
                 { value: 'price_asc', label: t(dict, 'priceAsc') }, { value: 'price_desc', label: t(dict, 'priceDesc') }] }),
         ];
-        const form = h('form', { class: 'filters card', id: 'catalog-filters', role: 'search', 'aria-label': t(dict, 'filters') },
+        const form = h('form', { class: 'filters', id: 'catalog-filters', role: 'search', 'aria-label': t(dict, 'filters') },
             fields,
             h('div', { class: 'actions' },
                 h('button', { type: 'submit', class: 'primary' }, t(dict, 'apply')),
                 h('a', { href: '#/', class: 'button secondary' }, t(dict, 'reset'))));
+        // Folded on a phone until used; open on wider screens.
+        const anySet = fields.some((w) => w.input.name !== 'sort' && q.get(w.input.name));
+        const box = h('details', { class: 'card filters-box', open: anySet || window.matchMedia('(min-width: 720px)').matches },
+            h('summary', {}, t(dict, 'filters')), form);
         form.addEventListener('submit', (e) => {
             e.preventDefault();
             const qs = new URLSearchParams();
@@ -101,7 +105,7 @@ export default {
         });
         const list = h('ul', { class: 'lot-grid', id: 'lot-list', 'aria-live': 'polite', 'aria-busy': 'true' });
         const pager = h('nav', { class: 'pager', 'aria-label': t(dict, 'results') });
-        root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'title')), form,
+        root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'title')), box,
             h('h2', { class: 'visually-hidden' }, t(dict, 'results')), list, pager));
 
         api('GET', '/api/v1/categories').then((r) => {
@@ -184,7 +188,7 @@ function card(lot) {
             when));
     const tick = () => {
         const now = ws.serverNow();
-        if (key === 'live' && endsMs) when.textContent = t(dict, 'endsIn') + ' ' + formatLeft(endsMs - now);
+        if (key === 'live' && endsMs) when.textContent = t(common, 'endsIn') + ' ' + formatLeft(endsMs - now);
         else if (key === 'scheduled' && startsMs) when.textContent = t(dict, 'startsAt', { when: dateTime(startsMs) });
     };
     const update = (s) => {

@@ -36,7 +36,7 @@ const dict = {
         buyNow: 'Buy now price', reserve: 'Reserve', reserveMet: 'met', reserveNotMet: 'not met yet',
         won: 'Sold for {amount}.', youWon: 'You won this lot for {amount}.', unsold: 'Closed without a sale.',
         cancelled: 'This lot was withdrawn.', pending: 'Opens {when}.', notLive: 'Bidding is not open.',
-        signInToBid: 'Log in to bid.',
+        signInToBid: 'Log in to bid.', bidAmount: 'Amount',
     },
     ru: {
         notFound: 'Такого лота нет или он вам недоступен.', price: 'Текущая цена', startPrice: 'Стартовая цена',
@@ -61,7 +61,7 @@ const dict = {
         buyNow: 'Купить сейчас', reserve: 'Резервная цена', reserveMet: 'достигнута', reserveNotMet: 'пока не достигнута',
         won: 'Продан за {amount}.', youWon: 'Вы выиграли лот за {amount}.', unsold: 'Торги завершены без продажи.',
         cancelled: 'Лот снят с торгов.', pending: 'Открытие {when}.', notLive: 'Приём ставок не открыт.',
-        signInToBid: 'Войдите, чтобы делать ставки.',
+        signInToBid: 'Войдите, чтобы делать ставки.', bidAmount: 'Сумма',
     },
 };
 
@@ -165,7 +165,7 @@ export default {
             h('div', { class: 'table-wrap' }, h('table', {},
                 h('thead', {}, h('tr', {},
                     h('th', { scope: 'col', class: 'num' }, t(dict, 'seq')), h('th', { scope: 'col' }, t(dict, 'time')),
-                    h('th', { scope: 'col' }, t(dict, 'bidder')), h('th', { scope: 'col', class: 'num' }, t(dict, 'amount')),
+                    h('th', { scope: 'col' }, t(dict, 'bidder')), h('th', { scope: 'col', class: 'num' }, t(dict, 'bidAmount')),
                     h('th', { scope: 'col' }, t(dict, 'receipt')))),
                 historyBody)),
             h('p', {}, verifyBtn), verifyResult);
@@ -179,14 +179,16 @@ export default {
         root.append(h('article', { class: 'page' },
             h('h1', {}, lotName(lot)),
             h('p', { class: 'meta' }, lotSubtitle(lot)),
+            // Phone: photos, then bidding, then the rest; desktop: the panel
+            // is a column of its own (app.css).
             h('div', { class: 'lot-layout' },
-                h('div', {},
-                    renderGallery(lot, ctx),
+                renderGallery(lot, ctx),
+                panel,
+                h('div', { class: 'lot-info' },
                     h('h2', {}, t(dict, 'details')), details,
                     lot.description ? [h('h2', {}, t(dict, 'description')), h('p', { class: 'notes', id: 'seller-notes' }, lot.description)] : null,
                     renderCondition(lot.condition, ctx),
-                    history),
-                panel)));
+                    history))));
 
         // --- showing the state ---------------------------------------------------
         const myBidSeen = () => bids.some((b) => String(b.bidderId) === me) || (autobid && autobid.status === 'AUTO_BID_STATUS_ACTIVE');
@@ -267,7 +269,7 @@ export default {
             const mine = String(b.bidderId) === me;
             return h('tr', { 'data-seq': b.seq, class: mine ? 'mine' : null },
                 h('td', { class: 'num' }, String(b.seq)),
-                h('td', { class: 'num' }, dateTime(Number(b.placedAtUs), { dateStyle: 'short', timeStyle: 'medium' })),
+                h('td', { class: 'time' }, dateTime(Number(b.placedAtUs), { dateStyle: 'short', timeStyle: 'medium' })),
                 h('td', {}, mine ? t(dict, 'you') : t(dict, 'bidderN', { id: b.bidderId }), b.isAutobid ? ' (' + t(dict, 'auto') + ')' : ''),
                 h('td', { class: 'num' }, h('span', { class: 'money' }, moneyOf(b.amount))),
                 h('td', {}, h('details', { class: 'receipt' },

@@ -7,7 +7,7 @@ import { h, photoSrc } from '../ui.js';
 const dict = {
     en: {
         photos: 'Photos', photoN: 'Photo {n} of {total}', noPhotos: 'No photos', showPhoto: 'Show photo {n}',
-        external: 'Some photos are on another site and are not shown here.',
+        external: 'Some photos could not be shown.',
         condition: 'Condition report', damages: 'Damages', noDamages: 'No damages recorded.', location: 'Where',
         kind: 'Kind', severity: 'Severity', note: 'Note', tyres: 'Tyres', position: 'Position', tread: 'Tread',
         brand: 'Brand', season: 'Season', made: 'Made', documents: 'Documents', present: 'Present', yes: 'Yes', no: 'No',
@@ -26,7 +26,7 @@ const dict = {
     },
     ru: {
         photos: 'Фото', photoN: 'Фото {n} из {total}', noPhotos: 'Нет фото', showPhoto: 'Показать фото {n}',
-        external: 'Часть фото размещена на другом сайте и здесь не показана.',
+        external: 'Часть фото не удалось показать.',
         condition: 'Отчёт о состоянии', damages: 'Повреждения', noDamages: 'Повреждений не отмечено.', location: 'Где',
         kind: 'Тип', severity: 'Степень', note: 'Примечание', tyres: 'Шины', position: 'Колесо', tread: 'Протектор',
         brand: 'Марка', season: 'Сезон', made: 'Год', documents: 'Документы', present: 'В наличии', yes: 'Да', no: 'Нет',

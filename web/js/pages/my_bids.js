@@ -110,7 +110,11 @@ export default {
             if (m.bids && m.bids.length) p.lastEventAtUs = m.bids[m.bids.length - 1].placedAtUs;
             draw();
         }
+        // A bid placed elsewhere (another tab, an autobid) reaches the
+        // participation list through the events, shortly after the bid;
+        // the user's notifications say when to read it again.
         const offs = [ws.on('lot_snapshot', take), ws.on('lot_update', take),
+            ws.on('notification', () => load(true).catch(() => {})),
             ws.on('resync', () => load(true).catch(() => {}))];
         await load(true);
         return () => {
