@@ -7,7 +7,13 @@ import signup from './signup.js';
 import myBids from './my_bids.js';
 import wallet from './wallet.js';
 import inbox from './inbox.js';
+import seller from './seller.js';
+import sellerNew from './seller_new.js';
+import sellerEdit from './seller_edit.js';
+import moderate from './moderate.js';
+import admin from './admin.js';
 
 export default [
     catalog, lot, login, signup, myBids, wallet, inbox,
+    seller, sellerNew, sellerEdit, moderate, admin,
 ];
