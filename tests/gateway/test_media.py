@@ -11,13 +11,13 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import struct
 import zlib
 
 import pytest
 
 import gavel_harness as h
+from gateway.test_rest_errors import raw_exchange
 
 MEDIA_MAX = 8 * 1024 * 1024  # GAVEL_GATEWAY_MEDIA_MAX's default, which the session keeps
 
@@ -160,21 +160,6 @@ def test_bodies_that_are_not_an_allowed_image_get_415_and_store_nothing(gateway,
     status, _, got = upload(gateway, tok, b"", "image/png")
     assert status == 400 and "empty" in got["error"]["message"], got
     assert listing(gateway) == before
-
-
-def raw_exchange(gateway, data, read_timeout=10):
-    with socket.create_connection((gateway.host, gateway.port), timeout=read_timeout) as s:
-        s.sendall(data)
-        out = b""
-        try:
-            while True:
-                got = s.recv(65536)
-                if not got:
-                    break
-                out += got
-        except (socket.timeout, ConnectionResetError):
-            pass
-        return out
 
 
 def test_uploads_over_the_media_limit_get_413_before_the_body_is_read(gateway, people):

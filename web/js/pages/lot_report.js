@@ -117,3 +117,7 @@ export function renderCondition(c) {
     if (c.inspectionNotes) sec.append(h('h3', {}, t(dict, 'inspection')), h('p', { class: 'notes' }, c.inspectionNotes));
     return sec;
 }
+
+// The names of the report's enum values (DAMAGE_KIND_DENT -> "Dent"), for
+// the pages that write reports.
+export { en as enumLabel };

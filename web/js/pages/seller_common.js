@@ -2,6 +2,7 @@
 // states and of the condition report's enums, and putting a server error
 // beside the input it names. Not a route.
 import { t } from '../i18n.js';
+import { enumLabel } from './lot_report.js';
 import { showFieldError, showFormError } from '../ui.js';
 
 export const dict = {
@@ -9,32 +10,12 @@ export const dict = {
         LOT_STATE_DRAFT: 'Draft', LOT_STATE_IN_REVIEW: 'In review', LOT_STATE_APPROVED: 'Approved',
         LOT_STATE_REJECTED: 'Rejected', LOT_STATE_SCHEDULED: 'Scheduled', LOT_STATE_LIVE: 'Live',
         LOT_STATE_CLOSED: 'Closed', LOT_STATE_CANCELLED: 'Cancelled',
-        DAMAGE_KIND_SCRATCH: 'Scratch', DAMAGE_KIND_DENT: 'Dent', DAMAGE_KIND_CHIP: 'Chip', DAMAGE_KIND_CRACK: 'Crack',
-        DAMAGE_KIND_RUST: 'Rust', DAMAGE_KIND_REPAINTED: 'Repainted', DAMAGE_KIND_REPLACED: 'Replaced',
-        DAMAGE_KIND_MISSING: 'Missing', DAMAGE_KIND_OTHER: 'Other',
-        DAMAGE_SEVERITY_MINOR: 'Minor', DAMAGE_SEVERITY_MODERATE: 'Moderate', DAMAGE_SEVERITY_SEVERE: 'Severe',
-        TYRE_POSITION_FRONT_LEFT: 'Front left', TYRE_POSITION_FRONT_RIGHT: 'Front right',
-        TYRE_POSITION_REAR_LEFT: 'Rear left', TYRE_POSITION_REAR_RIGHT: 'Rear right', TYRE_POSITION_SPARE: 'Spare',
-        TYRE_SEASON_SUMMER: 'Summer', TYRE_SEASON_WINTER: 'Winter', TYRE_SEASON_ALL_SEASON: 'All-season',
-        DOCUMENT_KIND_VEHICLE_PASSPORT: 'Vehicle passport (PTS)', DOCUMENT_KIND_REGISTRATION_CERTIFICATE: 'Registration certificate (STS)',
-        DOCUMENT_KIND_SERVICE_BOOK: 'Service book', DOCUMENT_KIND_SPARE_KEY: 'Spare key',
-        DOCUMENT_KIND_OWNERS_MANUAL: 'Owner\'s manual', DOCUMENT_KIND_INSURANCE_POLICY: 'Insurance policy', DOCUMENT_KIND_OTHER: 'Other',
         choose: '— choose —',
     },
     ru: {
         LOT_STATE_DRAFT: 'Черновик', LOT_STATE_IN_REVIEW: 'На модерации', LOT_STATE_APPROVED: 'Одобрен',
         LOT_STATE_REJECTED: 'Отклонён', LOT_STATE_SCHEDULED: 'Запланирован', LOT_STATE_LIVE: 'Идут торги',
         LOT_STATE_CLOSED: 'Завершён', LOT_STATE_CANCELLED: 'Снят',
-        DAMAGE_KIND_SCRATCH: 'Царапина', DAMAGE_KIND_DENT: 'Вмятина', DAMAGE_KIND_CHIP: 'Скол', DAMAGE_KIND_CRACK: 'Трещина',
-        DAMAGE_KIND_RUST: 'Ржавчина', DAMAGE_KIND_REPAINTED: 'Перекрашено', DAMAGE_KIND_REPLACED: 'Заменено',
-        DAMAGE_KIND_MISSING: 'Отсутствует', DAMAGE_KIND_OTHER: 'Другое',
-        DAMAGE_SEVERITY_MINOR: 'Незначительное', DAMAGE_SEVERITY_MODERATE: 'Среднее', DAMAGE_SEVERITY_SEVERE: 'Серьёзное',
-        TYRE_POSITION_FRONT_LEFT: 'Переднее левое', TYRE_POSITION_FRONT_RIGHT: 'Переднее правое',
-        TYRE_POSITION_REAR_LEFT: 'Заднее левое', TYRE_POSITION_REAR_RIGHT: 'Заднее правое', TYRE_POSITION_SPARE: 'Запасное',
-        TYRE_SEASON_SUMMER: 'Летние', TYRE_SEASON_WINTER: 'Зимние', TYRE_SEASON_ALL_SEASON: 'Всесезонные',
-        DOCUMENT_KIND_VEHICLE_PASSPORT: 'ПТС', DOCUMENT_KIND_REGISTRATION_CERTIFICATE: 'СТС',
-        DOCUMENT_KIND_SERVICE_BOOK: 'Сервисная книжка', DOCUMENT_KIND_SPARE_KEY: 'Запасной ключ',
-        DOCUMENT_KIND_OWNERS_MANUAL: 'Руководство владельца', DOCUMENT_KIND_INSURANCE_POLICY: 'Страховой полис', DOCUMENT_KIND_OTHER: 'Другое',
         choose: '— выберите —',
     },
 };
@@ -53,7 +34,11 @@ export const LOCATIONS = ['front_bumper', 'rear_bumper', 'hood', 'roof', 'trunk_
     'left_mirror', 'right_mirror', 'headlights', 'taillights', 'wheels', 'underbody', 'engine_bay',
     'interior_driver_seat', 'interior_dashboard', 'interior_other'];
 
-export function label(key) { return key ? t(dict, key) : '—'; }
+// A lot state's or a report enum's name in the current language.
+export function label(key) {
+    if (!key) return '—';
+    return key.startsWith('LOT_STATE_') ? t(dict, key) : enumLabel(key);
+}
 
 // <option>s of enum keys with an empty first choice.
 export function enumOptions(keys, withEmpty = true) {
