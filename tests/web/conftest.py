@@ -34,6 +34,9 @@ def browser_ready():
         missing.append("tests/web/node_modules/playwright-core (run `make web-test-deps`)")
     if not os.access(CHROMIUM, os.X_OK):
         missing.append("%s (run `make deps`: Debian package chromium)" % CHROMIUM)
+    node = subprocess.run(["node", "-p", "process.versions.node"], capture_output=True, text=True)
+    if node.returncode != 0 or int(node.stdout.split(".")[0]) < 20:
+        missing.append("node >= 20 for playwright-core (found %r)" % node.stdout.strip())
     if missing:
         pytest.fail("browser tests need: " + "; ".join(missing))
 

@@ -86,6 +86,31 @@ export function check(cond, msg) {
     if (!cond) throw new Error(msg);
 }
 
+// Click a selector inside the page (no actionability round trips through
+// the driver) and return the page's clock at the click.
+export async function clickAt(page, selector) {
+    return page.evaluate((sel) => {
+        const t = Date.now();
+        document.querySelector(sel).click();
+        return t;
+    }, selector);
+}
+
+// Resolve with the page's clock (ms) at the first animation frame where
+// fn(arg) holds: start watching before the action, await after it.
+export function watchFor(page, fn, arg, ms, what) {
+    return page.evaluate(([src, a, limit]) => new Promise((resolve, reject) => {
+        const test = new Function('a', 'return (' + src + ')(a)');
+        const t0 = Date.now();
+        const step = () => {
+            if (test(a)) resolve(Date.now());
+            else if (Date.now() - t0 > limit) reject(new Error('timeout'));
+            else requestAnimationFrame(step);
+        };
+        step();
+    }), [fn.toString(), arg, ms]).catch(() => { throw new Error(`not within ${ms} ms: ${what}`); });
+}
+
 // Wait for a function of the page to hold; returns how long it took (ms).
 export async function within(page, fn, arg, ms, what) {
     const t0 = Date.now();

@@ -42,7 +42,7 @@ export default {
                 ctx.navigate(nextRoute(ctx.query));
             } catch (err) {
                 // A wrong password is a 401 about the pair; show it by the password.
-                showApiError(form, err.status === 401 ? { ...err, message: err.message, field: 'password' } : err);
+                showApiError(form, err.status === 401 ? Object.assign(err, { field: 'password' }) : err);
             }
         });
         root.append(h('section', { class: 'page narrow' },

@@ -9,8 +9,8 @@ import * as ws from '../ws.js';
 import { t, money, parseAmount, dateTime } from '../i18n.js';
 import { h, setChildren, clearErrors, showFieldError, showFormError, withPending, toast, idemKey } from '../ui.js';
 import { lotName, lotSubtitle, formatLeft, moneyOf } from '../lot_common.js';
-import { verifyChain, b64ToBytes, hex } from '../receipts.js';
 import { renderGallery, renderCondition } from './lot_report.js';
+import { bidHistory, loadAllBids } from './lot_history.js';
 
 const dict = {
     en: {
@@ -23,20 +23,13 @@ const dict = {
         autobidActive: 'Your autobid bids for you up to {amount}.', autobidSet: 'Autobid set up to {amount}.',
         autobidCancelled: 'Autobid cancelled.', autobidExhausted: 'Your autobid reached its maximum of {amount}.',
         allIn: 'All-in price', allInHelp: 'Bid plus the services you choose.', hammer: 'Bid',
-        svc_inspection: 'Inspection report', svc_delivery: 'Delivery', history: 'Bid history',
-        seq: '#', time: 'Time', bidder: 'Bidder', you: 'You', bidderN: 'Bidder {id}', auto: 'autobid',
-        receipt: 'Receipt', hash: 'Hash', prevHash: 'Previous hash', bidId: 'Bid id', verify: 'Verify the bid log',
-        verifyOk: 'The bid log is intact: {n} bids, each hash checked.', verifyEmpty: 'No bids to check yet.',
-        verifyBad: 'The bid log does NOT check out at bid #{seq}: {why}.',
-        why_order: 'a bid is missing or out of order', why_lot: 'a bid belongs to another lot',
-        why_prev: 'it does not point to the previous bid', why_hash: 'its contents do not match its hash',
-        why_head: 'the log does not end at the lot\'s latest bid', why_live: 'it differs from the bid shown live',
+        svc_inspection: 'Inspection report', svc_delivery: 'Delivery',
         notAmount: 'Enter an amount, e.g. 150000.', description: 'Seller\'s notes', details: 'Details',
         make: 'Make', model: 'Model', year: 'Year', mileage: 'Mileage', region: 'Region', vin: 'VIN',
         buyNow: 'Buy now price', reserve: 'Reserve', reserveMet: 'met', reserveNotMet: 'not met yet',
         won: 'Sold for {amount}.', youWon: 'You won this lot for {amount}.', unsold: 'Closed without a sale.',
         cancelled: 'This lot was withdrawn.', pending: 'Opens {when}.', notLive: 'Bidding is not open.',
-        signInToBid: 'Log in to bid.', bidAmount: 'Amount',
+        signInToBid: 'Log in to bid.',
     },
     ru: {
         notFound: 'Такого лота нет или он вам недоступен.', price: 'Текущая цена', startPrice: 'Стартовая цена',
@@ -48,37 +41,17 @@ const dict = {
         autobidActive: 'Автоставка ставит за вас до {amount}.', autobidSet: 'Автоставка до {amount} включена.',
         autobidCancelled: 'Автоставка отменена.', autobidExhausted: 'Автоставка дошла до предела {amount}.',
         allIn: 'Итого с услугами', allInHelp: 'Ставка и выбранные услуги.', hammer: 'Ставка',
-        svc_inspection: 'Отчёт об осмотре', svc_delivery: 'Доставка', history: 'История ставок',
-        seq: '№', time: 'Время', bidder: 'Участник', you: 'Вы', bidderN: 'Участник {id}', auto: 'автоставка',
-        receipt: 'Квитанция', hash: 'Хеш', prevHash: 'Предыдущий хеш', bidId: 'Номер ставки', verify: 'Проверить журнал ставок',
-        verifyOk: 'Журнал ставок цел: {n} ставок, каждый хеш проверен.', verifyEmpty: 'Проверять пока нечего.',
-        verifyBad: 'Журнал ставок НЕ сходится на ставке №{seq}: {why}.',
-        why_order: 'ставка пропущена или не по порядку', why_lot: 'ставка относится к другому лоту',
-        why_prev: 'она не ссылается на предыдущую ставку', why_hash: 'её содержимое не совпадает с хешем',
-        why_head: 'журнал не заканчивается последней ставкой лота', why_live: 'она отличается от показанной в реальном времени',
+        svc_inspection: 'Отчёт об осмотре', svc_delivery: 'Доставка',
         notAmount: 'Введите сумму, например 150000.', description: 'Заметки продавца', details: 'Характеристики',
         make: 'Марка', model: 'Модель', year: 'Год', mileage: 'Пробег', region: 'Регион', vin: 'VIN',
         buyNow: 'Купить сейчас', reserve: 'Резервная цена', reserveMet: 'достигнута', reserveNotMet: 'пока не достигнута',
         won: 'Продан за {amount}.', youWon: 'Вы выиграли лот за {amount}.', unsold: 'Торги завершены без продажи.',
         cancelled: 'Лот снят с торгов.', pending: 'Открытие {when}.', notLive: 'Приём ставок не открыт.',
-        signInToBid: 'Войдите, чтобы делать ставки.', bidAmount: 'Сумма',
+        signInToBid: 'Войдите, чтобы делать ставки.',
     },
 };
 
 const SERVICES = ['inspection', 'delivery'];
-
-// Every bid of the lot, in seq order (ListBids pages of up to 1000).
-export async function loadAllBids(lotId) {
-    const out = [];
-    let token = '';
-    for (let i = 0; i < 100; i++) {
-        const r = await api('GET', `/api/v1/lots/${lotId}/bids`, null, { query: { 'page.pageSize': 1000, 'page.pageToken': token } });
-        out.push(...(r.bids || []));
-        token = (r.page && r.page.nextPageToken) || '';
-        if (!token) break;
-    }
-    return out;
-}
 
 export default {
     path: '#/lot/:id',
@@ -92,7 +65,7 @@ export default {
         }
         const me = ctx.user ? ctx.user.id : '';
         let lot, st;
-        let bids = [];
+        let bids;
         try {
             const [lr, sr, bl] = await Promise.all([
                 api('GET', `/api/v1/lots/${lotId}`),
@@ -156,20 +129,8 @@ export default {
             extNote, outcome, bidForm, svcBoxes, allInLines,
             h('h2', {}, t(dict, 'autobid')), abForm);
 
-        // --- history and verification --------------------------------------------
-        const historyBody = h('tbody', { id: 'bid-history' });
-        const verifyBtn = h('button', { type: 'button', class: 'secondary', id: 'verify-button' }, t(dict, 'verify'));
-        const verifyResult = h('p', { class: 'verify-result', id: 'verify-result', role: 'status' });
-        const history = h('section', { 'aria-labelledby': 'history-h' },
-            h('h2', { id: 'history-h' }, t(dict, 'history')),
-            h('div', { class: 'table-wrap' }, h('table', {},
-                h('thead', {}, h('tr', {},
-                    h('th', { scope: 'col', class: 'num' }, t(dict, 'seq')), h('th', { scope: 'col' }, t(dict, 'time')),
-                    h('th', { scope: 'col' }, t(dict, 'bidder')), h('th', { scope: 'col', class: 'num' }, t(dict, 'bidAmount')),
-                    h('th', { scope: 'col' }, t(dict, 'receipt')))),
-                historyBody)),
-            h('p', {}, verifyBtn), verifyResult);
-
+        // --- history and verification (lot_history.js) ---------------------------
+        const bidLog = bidHistory(lotId, me, bids, () => showState());
         const details = h('dl', { class: 'stats' },
             [['make', lot.make], ['model', lot.model], ['year', lot.year], ['mileage', lot.mileageKm !== undefined ? lotSubtitle({ mileageKm: lot.mileageKm }) : null],
                 ['region', lot.region], ['vin', lot.vin], ['buyNow', lot.buyNowPrice ? moneyOf(lot.buyNowPrice) : null]]
@@ -188,10 +149,10 @@ export default {
                     h('h2', {}, t(dict, 'details')), details,
                     lot.description ? [h('h2', {}, t(dict, 'description')), h('p', { class: 'notes', id: 'seller-notes' }, lot.description)] : null,
                     renderCondition(lot.condition, ctx),
-                    history))));
+                    bidLog.el))));
 
         // --- showing the state ---------------------------------------------------
-        const myBidSeen = () => bids.some((b) => String(b.bidderId) === me) || (autobid && autobid.status === 'AUTO_BID_STATUS_ACTIVE');
+        const myBidSeen = () => bidLog.bids().some((b) => String(b.bidderId) === me) || (autobid && autobid.status === 'AUTO_BID_STATUS_ACTIVE');
         const status = () => (state ? state.status : 'LOT_STATUS_UNSPECIFIED');
         let lastEnds = state ? Number(state.endsAtUs || 0) : 0;
         let currentMin = null;
@@ -264,40 +225,6 @@ export default {
             cd.dataset.endsAtUs = state.endsAtUs || '';
         }
 
-        // --- history -------------------------------------------------------------
-        function bidRow(b) {
-            const mine = String(b.bidderId) === me;
-            return h('tr', { 'data-seq': b.seq, class: mine ? 'mine' : null },
-                h('td', { class: 'num' }, String(b.seq)),
-                h('td', { class: 'time' }, dateTime(Number(b.placedAtUs), { dateStyle: 'short', timeStyle: 'medium' })),
-                h('td', {}, mine ? t(dict, 'you') : t(dict, 'bidderN', { id: b.bidderId }), b.isAutobid ? ' (' + t(dict, 'auto') + ')' : ''),
-                h('td', { class: 'num' }, h('span', { class: 'money' }, moneyOf(b.amount))),
-                h('td', {}, h('details', { class: 'receipt' },
-                    h('summary', {}, t(dict, 'receipt')),
-                    h('dl', { class: 'stats' },
-                        h('dt', {}, t(dict, 'bidId')), h('dd', { class: 'hash' }, String(b.bidId)),
-                        h('dt', {}, t(dict, 'hash')), h('dd', { class: 'hash' }, hex(b64ToBytes(b.hash))),
-                        h('dt', {}, t(dict, 'prevHash')), h('dd', { class: 'hash' }, hex(b64ToBytes(b.prevHash)))))));
-        }
-        function showHistory() {
-            setChildren(historyBody, bids.slice().reverse().map(bidRow));
-        }
-        async function reloadBids() {
-            try { bids = await loadAllBids(lotId); showHistory(); showState(); } catch { /* next update retries */ }
-        }
-        function addBids(list) {
-            let gap = false;
-            for (const b of list || []) {
-                const last = bids.length ? BigInt(bids[bids.length - 1].seq) : 0n;
-                const s = BigInt(b.seq);
-                if (s <= last) continue;
-                if (s !== last + 1n) { gap = true; break; }
-                bids.push(b);
-                historyBody.prepend(bidRow(b));
-            }
-            if (gap) reloadBids();
-        }
-
         // --- the realtime stream -------------------------------------------------
         function take(m) {
             if (String(m.lotId) !== String(lotId) || !m.state) return;
@@ -305,8 +232,8 @@ export default {
             state = m.state;
             lastEnds = Number(state.endsAtUs || 0);
             if (prevEnds && lastEnds > prevEnds) toast(t(dict, 'extended', { n: state.extensionsUsed || 1, max: state.maxExtensions || 1 }));
-            addBids(m.bids);
-            if (m.type === 'lot_snapshot' && BigInt(state.seq || 0) > (bids.length ? BigInt(bids[bids.length - 1].seq) : 0n)) reloadBids();
+            bidLog.add(m.bids);
+            if (m.type === 'lot_snapshot' && BigInt(state.seq || 0) > bidLog.lastSeq()) bidLog.reload();
             showState();
         }
         const offs = [
@@ -316,7 +243,7 @@ export default {
                 try {
                     const r = await api('GET', `/api/v1/lots/${lotId}/state`);
                     state = r.state; autobid = r.callerAutobid || null;
-                    await reloadBids();
+                    await bidLog.reload();
                 } catch { /* the snapshot after subscribe resyncs too */ }
             }),
         ];
@@ -330,7 +257,7 @@ export default {
         }
         function afterBid(r) {
             if (r.state) state = r.state;
-            addBids([r.bid, ...(r.triggeredBids || [])].filter(Boolean));
+            bidLog.add([r.bid, ...(r.triggeredBids || [])].filter(Boolean));
             showState();
             const amount = moneyOf(r.bid && r.bid.amount);
             toast(t(dict, r.callerIsLeading ? 'bidPlaced' : 'bidOutbidAtOnce', { amount }));
@@ -370,7 +297,7 @@ export default {
                     { maxAmount: { units, currency } }, { idempotencyKey: idemKey() }));
                 autobid = r.autobid || autobid;
                 if (r.state) state = r.state;
-                addBids(r.placedBids);
+                bidLog.add(r.placedBids);
                 abInput.value = '';
                 showState();
                 toast(t(dict, 'autobidSet', { amount: moneyOf(autobid && autobid.maxAmount) }));
@@ -421,33 +348,6 @@ export default {
             updateAllIn();
         }).catch(() => { svcBoxes.hidden = true; });
 
-        // --- verifying the chain -------------------------------------------------
-        verifyBtn.addEventListener('click', async () => {
-            verifyResult.className = 'verify-result';
-            verifyResult.textContent = '';
-            try {
-                await withPending(verifyBtn, async () => {
-                    // Check the log as the server gives it now, against the
-                    // head hash of the latest state and the bids seen live.
-                    const [log, sr] = await Promise.all([loadAllBids(lotId), api('GET', `/api/v1/lots/${lotId}/state`)]);
-                    if (!log.length) { verifyResult.textContent = t(dict, 'verifyEmpty'); return; }
-                    let res = await verifyChain(log, lotId, sr.state && sr.state.seq === log[log.length - 1].seq ? sr.state.headHash : undefined);
-                    if (res.ok) {
-                        const seen = new Map(bids.map((b) => [String(b.seq), b.hash]));
-                        const diff = log.find((b) => seen.has(String(b.seq)) && seen.get(String(b.seq)) !== b.hash);
-                        if (diff) res = { ok: false, seq: diff.seq, reason: 'live' };
-                    }
-                    verifyResult.classList.add(res.ok ? 'ok' : 'bad');
-                    verifyResult.textContent = res.ok ? t(dict, 'verifyOk', { n: res.count })
-                        : t(dict, 'verifyBad', { seq: res.seq, why: t(dict, 'why_' + res.reason) });
-                });
-            } catch (err) {
-                verifyResult.classList.add('bad');
-                verifyResult.textContent = err.message;
-            }
-        });
-
-        showHistory();
         showState();
         const timer = setInterval(tick, 250);
         return () => {

@@ -53,7 +53,8 @@ export default {
                 await withPending(submit, register(body));
                 ctx.navigate(nextRoute(ctx.query));
             } catch (err) {
-                showApiError(form, err);
+                // "an account with this email exists" (409) is about the email.
+                showApiError(form, err.status === 409 && !err.field ? Object.assign(err, { field: 'email' }) : err);
             }
         });
         root.append(h('section', { class: 'page narrow' },
