@@ -1,7 +1,8 @@
 /*
  * The HTTP/1.1 side of libwebsockets on the loop thread: each request's
  * headers are copied into a gw_req (lws keeps them only until the
- * transaction ends), its body is gathered up to GAVEL_GATEWAY_MAX_BODY,
+ * transaction ends), its body is gathered up to GAVEL_GATEWAY_MAX_BODY
+ * (GAVEL_GATEWAY_MEDIA_MAX for a photo upload),
  * the request is dispatched (rest.c), and its answer is written in one
  * lws_write with the headers every answer carries: the request id,
  * Cache-Control (no-store for the API), the Content-Security-Policy (none

@@ -211,7 +211,8 @@ void gw_media_upload(gw_req *r)
     if (store(name, r->body, r->body_len) < 0) {
         int e = errno;
         log_error("cannot store %s in %s: %s", name, media_dir, strerror(e));
-        gw_answer_error(r, e == ENOSPC || e == EDQUOT ? 507 : 500, "internal",
+        gw_answer_error(r, e == ENOSPC || e == EDQUOT ? 507 : 500,
+                        e == ENOSPC || e == EDQUOT ? "insufficient_storage" : "internal",
                         "the image could not be stored; try again later");
         return;
     }

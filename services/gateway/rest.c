@@ -1,7 +1,9 @@
 /*
  * What a request does. On the loop: the route table picks the row (404,
  * 405 with Allow, a CORS preflight and the gateway's own routes are
- * answered there and then); everything else becomes a job. On a worker,
+ * answered there and then, but those that block, GW_R_JOB, which run on
+ * a worker after the token, the role and the rate limit); everything
+ * else becomes a job. On a worker,
  * in this order: the deadline, the token (verified before anything else,
  * so a bad one never reaches a service), the rate limit, the request
  * message (rest_build.c), the login lockout, the call, the answer as

@@ -2,7 +2,8 @@
  * The gateway's REST surface, one row per route (see routes.h). Paths are
  * resource-style: a collection, an item by id, and verbs of a lot's
  * lifecycle as sub-resources. Roles are the services' to enforce; a row
- * only says whether a token is needed. Methods the services keep for each
+ * only says whether a token is needed (but the gateway's own routes,
+ * which no service sees: GW_R_SELLERS). Methods the services keep for each
  * other (OpenLot, CloseLot, the wallet's reserve, release, capture and
  * batch calls) have no row: they are never reachable from outside.
  */
