@@ -53,7 +53,11 @@ async function sellerCreates(browser, title) {
     const context = await newContext(browser, DESKTOP, { session: ctx.seller, allow: ALLOW });
     const page = await context.newPage();
     await page.goto(url('#/sell'));
-    await page.waitForSelector('#seller-lots tr', { timeout: T });
+    await page.waitForSelector(`#seller-lots tr[data-lot-id="${ctx.rejectedId}"]`, { timeout: T });
+    const rejectedRow = await page.textContent(`#seller-lots tr[data-lot-id="${ctx.rejectedId}"]`);
+    const closedRow = await page.textContent(`#seller-lots tr[data-lot-id="${ctx.closedId}"]`);
+    check(rejectedRow.includes(ctx.reason), 'the rejected lot shows the reason: ' + rejectedRow);
+    check(/Closed/.test(closedRow) && /Not sold/.test(closedRow), 'the closed lot shows its outcome: ' + closedRow);
     await page.click('#new-lot');
     await page.waitForSelector('#lot-form', { timeout: T });
 
@@ -117,7 +121,7 @@ async function sellerCreates(browser, title) {
     const row = await page.waitForSelector(`#seller-lots tr[data-state="LOT_STATE_IN_REVIEW"]:has(a:text-is("${title}"))`, { timeout: T });
     const lotId = await row.getAttribute('data-lot-id');
     shots.push(...await both(page, 'sell'));
-    return { context, page, lotId, photos: order, shots };
+    return { context, page, lotId, photos: order, shots, rejectedRow, closedRow };
 }
 
 async function moderatorApprovesAndSchedules(browser, lotId) {
@@ -215,5 +219,6 @@ run(async (browser) => {
     const a = await adminPage(browser);
     await s.context.close();
     return { lotId: s.lotId, photos: s.photos, shown, slugErrorBesideField: a.slugErrorBesideField,
+        rejectedRow: s.rejectedRow, closedRow: s.closedRow,
         screenshots: [...s.shots, ...m.shots, ...a.shots] };
 });

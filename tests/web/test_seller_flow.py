@@ -7,17 +7,32 @@ are saved at 390 and 1280 px under <build>/web-artifacts/; any console
 error fails."""
 import hashlib
 import os
+import time
 import urllib.request
 
+import gavel_harness as h
 from web.webtest import account_json
+
+REASON = "The photos do not show the odometer"
 
 
 def test_a_seller_lot_with_photos_goes_through_moderation_to_a_live_page(
         run_node, rest, market, gw_moderator, gw_admin, gw_category, gateway):
     seller = market.seller()
+    # Two earlier lots of the seller's: one rejected with a reason, one
+    # whose short auction closed without bids (#/sell shows both results).
+    rejected = market.draft(seller, title="Rejected Lada", photoUrls=[])
+    rest.ok("POST", "/api/v1/lots/%s/submit" % rejected["id"], None, seller.token)
+    rest.ok("POST", "/api/v1/lots/%s/moderation" % rejected["id"],
+            {"decision": "MODERATION_DECISION_REJECT", "reason": REASON}, gw_moderator.token)
+    closed = market.live(seller, duration_s=2, title="Closed Volga", photoUrls=[])
+    h.wait_until(lambda: rest.ok("GET", "/api/v1/lots/%s" % closed["id"], token=seller.token)
+                 ["lot"]["state"] == "LOT_STATE_CLOSED", 20, what="the short auction closes")
     r = run_node("seller_flow.mjs", timeout=240, seller=account_json(seller),
                  moderator=account_json(gw_moderator), admin=account_json(gw_admin),
-                 categoryId=str(gw_category["id"]))
+                 categoryId=str(gw_category["id"]), rejectedId=str(rejected["id"]),
+                 reason=REASON, closedId=str(closed["id"]))
+    assert REASON in r["rejectedRow"] and "Not sold" in r["closedRow"], r
     lot = rest.ok("GET", "/api/v1/lots/%s" % r["lotId"], token=seller.token)["lot"]
     assert lot["state"] in ("LOT_STATE_LIVE", "LOT_STATE_CLOSED"), lot["state"]
     assert lot["photoUrls"] == r["photos"], (lot["photoUrls"], r["photos"])
