@@ -202,7 +202,20 @@ async function adminPage(browser) {
     await page.fill('#category-form [name=slug]', 'browser-cars-' + Date.now());
     await page.click('#category-form button[type=submit]');
     await page.waitForFunction((n) => [...document.querySelectorAll('#category-tree li')].some((li) => li.textContent.includes(n)), name, { timeout: T });
+    // A pricing rule: added, switched off, deleted.
+    const make = 'Browsermake' + Date.now();
+    await page.selectOption('#rule-form [name=service]', 'promotion');
+    await page.fill('#rule-form [name=make]', make);
+    await page.fill('#rule-form [name=coefficientPermille]', '1.4');
+    await page.click('#rule-form button[type=submit]');
+    const rule = `#rules-table tr[data-rule-id]:has-text("${make}")`;
+    await page.waitForSelector(rule, { timeout: T });
+    check(/×1\.4/.test(await page.textContent(rule)), 'the rule shows its coefficient');
     const shots = await both(page, 'admin');
+    await page.click(`${rule} button[aria-pressed=true]`);
+    await page.waitForSelector(`${rule} button[aria-pressed=false]`, { timeout: T });
+    await page.click(`${rule} button.danger`);
+    await page.waitForSelector(rule, { state: 'detached', timeout: T });
     await context.close();
     return { shots, slugErrorBesideField: slugErr === 'true' };
 }

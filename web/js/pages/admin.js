@@ -172,7 +172,8 @@ export default {
         const rules = h('div', { id: 'admin-rules' });
         root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'title')), cats, rules));
         async function load() {
-            const [c, r] = await Promise.all([api('GET', '/api/v1/categories'), api('GET', '/api/v1/price-rules')]);
+            const [c, r] = await Promise.all([api('GET', '/api/v1/categories'), api('GET', '/api/v1/price-rules', null,
+                { query: { includeInactive: 'true', 'page.pageSize': 200 } })]);
             const list = c.categories || [];
             const ruleRows = (r.rules || []).map((x) => ruleRow(x, list, reload));
             setChildren(cats, categorySection(list, reload));
