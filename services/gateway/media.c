@@ -14,6 +14,7 @@
  * name that is not exactly 64 lower-case hex digits, a dot and one of the
  * three extensions is never opened.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -60,6 +61,20 @@ static int make_dirs(const char *dir)
     return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Temporary files of uploads a crash cut short ("." names are never
+ * served); removed at start-up, before any upload can be in progress. */
+static void remove_leftovers(void)
+{
+    DIR *d = opendir(media_dir);
+    if (d == NULL)
+        return;
+    int dfd = dirfd(d);
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d))
+        if (strncmp(e->d_name, ".upload-", 8) == 0 && unlinkat(dfd, e->d_name, 0) < 0)
+            log_warn("cannot remove %s/%s: %s", media_dir, e->d_name, strerror(errno));
+    closedir(d);
+}
+
 int gw_media_init(char *err, size_t errlen)
 {
     const char *run = getenv("GAVEL_RUN_DIR");
@@ -78,6 +93,7 @@ int gw_media_init(char *err, size_t errlen)
                  media_dir, strerror(errno));
         return -1;
     }
+    remove_leftovers();
     return 0;
 }
 
@@ -169,6 +185,14 @@ static int store(const char *name, const char *body, size_t n)
     if (rc == 0 && rename(tmp, final) < 0) {
         rc = -1;
         saved = errno;
+    }
+    if (rc == 0) { /* the new name survives a crash, as the bytes do */
+        int dfd = open(media_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (fsync(dfd) < 0)
+                log_warn("cannot sync %s: %s", media_dir, strerror(errno));
+            close(dfd);
+        }
     }
     if (rc < 0) {
         unlink(tmp);

@@ -293,12 +293,19 @@ def test_a_lot_carries_uploaded_photos_and_refuses_other_relative_urls(rest, mar
 
 @pytest.fixture(scope="module")
 def small_gateway(stack, gateway):
-    """A gateway with a 4 KiB photo limit and two uploads a minute per user."""
+    """A gateway with a 4 KiB photo limit and two uploads a minute per user,
+    started over the media directory with an upload a crash left behind."""
+    with open(os.path.join(media_dir(gateway), ".upload-crashed"), "wb") as f:
+        f.write(b"\x89PNG half")
     spares = h.Spares(stack)
     yield spares.start("gateway", "media", GAVEL_GATEWAY_MEDIA_MAX="4096",
                        GAVEL_GATEWAY_RATE_WRITE_USER_PER_MIN="2",
                        GAVEL_GATEWAY_RATE_WRITE_USER_BURST="2")
     spares.stop_all()
+
+
+def test_a_gateway_starting_removes_what_a_crashed_upload_left(small_gateway, gateway):
+    assert ".upload-crashed" not in listing(gateway)
 
 
 def test_a_whole_body_over_the_setting_gets_413_and_uploads_are_rate_limited(
