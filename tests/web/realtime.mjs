@@ -29,6 +29,13 @@ run(async (browser) => {
     await B.page.waitForTimeout(300);
 
     // A bids the next minimum; B sees the new price.
+    // Where B's panel is drawn before the price ticks (it must not move).
+    const PANEL = ['#lot-price', '#lot-leader', '#lot-bid-count', '#lot-next-min', '#lot-countdown', '#bid-next', '#bid-amount', '#autobid-max'];
+    const rects = (sels) => sels.map((sel) => {
+        const r = document.querySelector(sel).getBoundingClientRect();
+        return [sel, Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)].join(' ');
+    });
+    const before = await B.page.evaluate(rects, PANEL);
     const aNext = await A.page.textContent('#lot-next-min');
     const count = Number(await B.page.textContent('#lot-bid-count'));
     const seenB = watchFor(B.page, ([want, n]) => (document.querySelector('#lot-price')?.textContent || '') === want
@@ -37,6 +44,8 @@ run(async (browser) => {
     const t0 = await clickAt(A.page, '#bid-next');
     const aToB = (await seenB) - t0;
     check(aToB < BOUND, `B saw A's bid ${aToB} ms after A clicked (bound ${BOUND})`);
+    const after = await B.page.evaluate(rects, PANEL);
+    check(JSON.stringify(before) === JSON.stringify(after), `B's panel moved when the price ticked:\n  ${before.join('\n  ')}\n->\n  ${after.join('\n  ')}`);
     await A.page.waitForFunction(() => document.querySelector('#lot-leader')?.classList.contains('leading'), null, { timeout: T });
 
     // B outbids; A's page says so.
