@@ -19,9 +19,9 @@ from gavel.users.v1 import users_pb2, users_pb2_grpc
 
 PEOPLE = [
     # email, display name, company, region, role, deposit (RUB, minor units)
-    ("dealer.north@demo.gavel", "Pavel Orlov", "Sever Motors", "Saint Petersburg", "bidder", 150_000_000),
-    ("dealer.volga@demo.gavel", "Irina Sokolova", "Volga Auto", "Kazan", "bidder", 80_000_000),
-    ("dealer.ural@demo.gavel", "Timur Akhmetov", "Ural Cars", "Yekaterinburg", "bidder", 40_000_000),
+    ("dealer.north@demo.gavel", "Pavel Orlov", "Sever Motors", "Saint Petersburg", "bidder", 1_500_000_000),
+    ("dealer.volga@demo.gavel", "Irina Sokolova", "Volga Auto", "Kazan", "bidder", 800_000_000),
+    ("dealer.ural@demo.gavel", "Timur Akhmetov", "Ural Cars", "Yekaterinburg", "bidder", 400_000_000),
     ("seller.fleet@demo.gavel", "Anna Lebedeva", "Fleet Remarketing", "Moscow", "seller", 0),
     ("seller.private@demo.gavel", "Oleg Petrov", "", "Moscow", "seller", 0),
     ("moderator@demo.gavel", "Maria Kuznetsova", "Gavel", "Moscow", "moderator", 0),

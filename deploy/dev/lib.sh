@@ -50,6 +50,7 @@ gavel_load_settings() {
     ADMIN_ENV=$RUN_DIR/admin.env
     MAIL_DIR=$RUN_DIR/mail
     SMTP_PIDFILE=$RUN_DIR/smtp-sink.pid
+    BIDDER_PIDFILE=$RUN_DIR/demo-bidder.pid
 }
 
 # ---- services: the one place that numbers them ---------------------------------

@@ -480,6 +480,35 @@ daemons_stop() {
     for svc in "${GAVEL_DAEMONS[@]}"; do rm -f "$RUN_DIR/$svc.pid"; done
 }
 
+# ---- demo bidder ---------------------------------------------------------------------------
+# deploy/dev/demo_bidder.py: a demo dealer bids now and then on the live demo
+# lots through the gateway, so the web UI moves. Started by `start` only, after
+# the demo data; GAVEL_DEMO_BIDDER=off leaves it out.
+demo_bidder_start() {
+    local script=$GAVEL_ROOT/deploy/dev/demo_bidder.py pid
+    [[ ${GAVEL_DEMO_BIDDER:-on} == off ]] && return 0
+    [[ -x $BUILD/bin/gavel-gateway && -s $RUN_DIR/demo-users.txt ]] || return 0
+    if pid=$(pid_alive "$BIDDER_PIDFILE" demo_bidder.py); then
+        say "demo bidder already running (pid $pid)"
+        return 0
+    fi
+    GAVEL_GATEWAY_PORT=$GAVEL_GATEWAY_PORT RUN_DIR=$RUN_DIR \
+        PYTHONPATH="$BUILD/py${PYTHONPATH:+:$PYTHONPATH}" \
+        setsid nohup /usr/bin/python3 "$script" >>"$LOG_DIR/demo-bidder.log" 2>&1 </dev/null 9>&- &
+    echo "$!" >"$BIDDER_PIDFILE"
+    say "demo bidder started (log: $LOG_DIR/demo-bidder.log)"
+}
+
+demo_bidder_stop() {
+    local pid
+    if pid=$(pid_alive "$BIDDER_PIDFILE" demo_bidder.py); then
+        say "stopping demo bidder (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_pids_gone "$STOP_TIMEOUT" "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$BIDDER_PIDFILE"
+}
+
 # ---- demo data and summary -------------------------------------------------------------
 demo_data() {
     local script=$GAVEL_ROOT/deploy/dev/demo-data.sh marker=$RUN_DIR/demo.done
@@ -498,6 +527,8 @@ summary() {
     local svc any=0
     echo
     echo "Gavel dev stack is up (RUN_DIR $RUN_DIR)"
+    [[ -x $BUILD/bin/gavel-gateway ]] &&
+        echo "  open       http://127.0.0.1:$GAVEL_GATEWAY_PORT/  (the web UI; demo logins below)"
     echo "  postgres   127.0.0.1:$GAVEL_PG_PORT  (user $PG_DB_USER, databases gavel_<service>)"
     echo "  redis      127.0.0.1:$GAVEL_REDIS_PORT"
     echo "  kafka      $(head -n 1 "$BOOTSTRAP_FILE" 2>/dev/null || echo '?')  (dev broker; address in $BOOTSTRAP_FILE)"
@@ -516,6 +547,8 @@ summary() {
         fi
     done
     (( any )) || echo "  (no daemon built yet under $BUILD/bin)"
+    pid_alive "$BIDDER_PIDFILE" demo_bidder.py >/dev/null &&
+        echo "  bidder     a demo dealer bids now and then on the live demo lots (log: $LOG_DIR/demo-bidder.log)"
     pid_alive "$SMTP_PIDFILE" smtp_sink.py >/dev/null &&
         echo "  mail       SMTP sink 127.0.0.1:$GAVEL_SMTP_PORT; every email sent is a file in $MAIL_DIR/"
     echo "  logs       $LOG_DIR/"
@@ -543,6 +576,7 @@ cmd_start() {
     smtp_sink_start
     for svc in "${GAVEL_DAEMONS[@]}"; do daemon_start "$svc"; done
     demo_data
+    demo_bidder_start
     summary
 }
 
@@ -552,6 +586,7 @@ cmd_stop() {
         return 0
     fi
     take_lock
+    demo_bidder_stop
     daemons_stop
     smtp_sink_stop
     broker_stop

@@ -518,17 +518,23 @@ const char *rpc_route_pick(const rpc_route *r, int64_t key);
 typedef struct rpc_jwt_key rpc_jwt_key;
 struct json_t;
 
-/** Loads a PEM key (private when is_private). Returns a new key (free with
+/** Loads a PEM key: one private key when is_private, else every public key
+ *  of the file (1..8, concatenated PEM blocks: the keys a token may be
+ *  signed with while the signing key rotates). Returns a new key (free with
  *  rpc_jwt_key_free) or NULL with a message in err. */
 rpc_jwt_key *rpc_jwt_key_load(const char *pem_path, bool is_private,
                               char *err, size_t errlen);
+/** How many keys k holds (1 for a private key). */
+size_t rpc_jwt_key_count(const rpc_jwt_key *k);
 void rpc_jwt_key_free(rpc_jwt_key *k);
-/** Signs claims (borrowed). Returns a new compact JWT (caller frees) or NULL. */
+/** Signs claims (borrowed) with k's first key. Returns a new compact JWT
+ *  (caller frees) or NULL. */
 char *rpc_jwt_sign(const rpc_jwt_key *k, struct json_t *claims);
 /**
- * Checks the header (alg EdDSA), the signature and the structure, and
- * returns 0 with *claims a new object (caller json_decref()s), or -1 with a
- * reason in err. Expiry is the caller's to check.
+ * Checks the header (alg EdDSA), the signature (by any key of k) and the
+ * structure, and returns 0 with *claims a new object (caller
+ * json_decref()s), or -1 with a reason in err. Expiry is the caller's to
+ * check.
  */
 int rpc_jwt_verify(const rpc_jwt_key *k, const char *token,
                    struct json_t **claims, char *err, size_t errlen);

@@ -76,6 +76,8 @@ static int load_key(rpc_jwt_key **dst, const char *env, const char *path, bool i
         log_error("%s: %s", env, err);
         return -1;
     }
+    if (rpc_jwt_key_count(k) > 1)
+        log_info("%s: %zu public keys (a rotation in progress)", env, rpc_jwt_key_count(k));
     rpc_jwt_key_free(*dst);
     *dst = k;
     return 0;

@@ -3,12 +3,14 @@
  * as jansson objects. Verification is strict: exactly three base64url
  * parts without padding, the one algorithm we issue, a signature of 64
  * bytes, and a JSON object as payload. What the claims mean (expiry, role,
- * revocation) is rpc_auth.c's business.
+ * revocation) is rpc_auth.c's business. A public key file may hold
+ * several keys (rotation): a token verifies when one of them signed it.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -18,9 +20,62 @@
 /* base64url of {"alg":"EdDSA","typ":"JWT"} */
 static const char jwt_header[] = "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9";
 
+/* A private key is one key; a public key file may hold several (a ring),
+ * so tokens of the old and the new signing key both verify while a key is
+ * rotated. */
+#define RING_MAX 8
+
 struct rpc_jwt_key {
-    EVP_PKEY *pkey;
+    EVP_PKEY *pkeys[RING_MAX];
+    size_t n;
 };
+
+static bool is_ed25519(const EVP_PKEY *k)
+{
+    return k != NULL && EVP_PKEY_get_id(k) == EVP_PKEY_ED25519;
+}
+
+/* Reads every PEM public key of f into key, one block after another; -1
+ * with err when a block is not an Ed25519 public key, something else than
+ * blocks is in the file, there are more than RING_MAX, or none. */
+static int read_ring(FILE *f, const char *path, rpc_jwt_key *key, char *err, size_t errlen)
+{
+    static const char begin[] = "-----BEGIN ", end[] = "-----END ";
+    char text[64 * 1024];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    if (len == sizeof text - 1) {
+        snprintf(err, errlen, "%s: larger than %zu bytes", path, sizeof text - 1);
+        return -1;
+    }
+    text[len] = '\0';
+    const char *at = text;
+    for (;;) {
+        at += strspn(at, " \t\r\n");
+        if (*at == '\0')
+            break;
+        const char *stop = strncmp(at, begin, sizeof begin - 1) == 0 ? strstr(at, end) : NULL;
+        stop = stop != NULL ? strchr(stop + sizeof end - 1, '\n') : NULL;
+        if (stop == NULL && at[0] == '-')
+            stop = text + len; /* the last block, without a final newline */
+        BIO *b = stop != NULL ? BIO_new_mem_buf(at, (int)(stop - at)) : NULL;
+        EVP_PKEY *k = b != NULL ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+        if (!is_ed25519(k) || key->n == RING_MAX) {
+            EVP_PKEY_free(k);
+            snprintf(err, errlen, "%s: key %zu is %s", path, key->n + 1,
+                     key->n == RING_MAX ? "one too many (at most 8 public keys)"
+                                        : "not an Ed25519 public key in PEM");
+            return -1;
+        }
+        key->pkeys[key->n++] = k;
+        at = stop;
+    }
+    if (key->n == 0) {
+        snprintf(err, errlen, "%s: no Ed25519 public key in PEM", path);
+        return -1;
+    }
+    return 0;
+}
 
 rpc_jwt_key *rpc_jwt_key_load(const char *path, bool is_private, char *err, size_t errlen)
 {
@@ -29,25 +84,40 @@ rpc_jwt_key *rpc_jwt_key_load(const char *path, bool is_private, char *err, size
         snprintf(err, errlen, "cannot open key %s", path);
         return NULL;
     }
-    EVP_PKEY *k = is_private ? PEM_read_PrivateKey(f, NULL, NULL, NULL)
-                             : PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    rpc_jwt_key *key = xcalloc(1, sizeof *key);
+    int rc = 0;
+    if (is_private) {
+        EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        if (is_ed25519(k)) {
+            key->pkeys[key->n++] = k;
+        } else {
+            EVP_PKEY_free(k);
+            snprintf(err, errlen, "%s is not an Ed25519 private key in PEM", path);
+            rc = -1;
+        }
+    } else {
+        rc = read_ring(f, path, key, err, errlen);
+    }
     fclose(f);
-    if (k == NULL || EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
-        snprintf(err, errlen, "%s is not an Ed25519 %s key in PEM", path,
-                 is_private ? "private" : "public");
-        EVP_PKEY_free(k);
+    ERR_clear_error();
+    if (rc < 0) {
+        rpc_jwt_key_free(key);
         return NULL;
     }
-    rpc_jwt_key *key = xmalloc(sizeof *key);
-    key->pkey = k;
     return key;
+}
+
+size_t rpc_jwt_key_count(const rpc_jwt_key *k)
+{
+    return k->n;
 }
 
 void rpc_jwt_key_free(rpc_jwt_key *k)
 {
     if (k == NULL)
         return;
-    EVP_PKEY_free(k->pkey);
+    for (size_t i = 0; i < k->n; i++)
+        EVP_PKEY_free(k->pkeys[i]);
     free(k);
 }
 
@@ -99,7 +169,7 @@ char *rpc_jwt_sign(const rpc_jwt_key *k, json_t *claims)
     uint8_t sig[64];
     size_t siglen = sizeof sig;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx != NULL && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkey) == 1 &&
+    bool ok = ctx != NULL && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkeys[0]) == 1 &&
               EVP_DigestSign(ctx, sig, &siglen, (const uint8_t *)tok, n) == 1;
     EVP_MD_CTX_free(ctx);
     if (!ok) {
@@ -135,10 +205,15 @@ int rpc_jwt_verify(const rpc_jwt_key *k, const char *token, json_t **claims, cha
     int siglen = b64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), sig, sizeof sig);
     if (siglen != 64)
         return fail(err, errlen, "token signature malformed");
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k->pkey) == 1 &&
-              EVP_DigestVerify(ctx, sig, 64, (const uint8_t *)token, (size_t)(dot2 - token)) == 1;
-    EVP_MD_CTX_free(ctx);
+    bool ok = false;
+    for (size_t i = 0; i < k->n && !ok; i++) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        ok = ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k->pkeys[i]) == 1 &&
+             EVP_DigestVerify(ctx, sig, 64, (const uint8_t *)token,
+                              (size_t)(dot2 - token)) == 1;
+        EVP_MD_CTX_free(ctx);
+    }
+    ERR_clear_error();
     if (!ok)
         return fail(err, errlen, "token signature invalid");
     uint8_t body[MAX_JWT];

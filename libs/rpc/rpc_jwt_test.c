@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <string.h>
 #include <cmocka.h>
@@ -128,6 +130,93 @@ static void oversized_token_is_refused(void **state)
     free(big);
 }
 
+/* Concatenates files into dst (a ring of public keys, or worse). */
+static void cat_files(const char *dst, const char *a, const char *b, const char *tail)
+{
+    FILE *out = fopen(dst, "w");
+    assert_non_null(out);
+    const char *parts[] = { a, b };
+    for (size_t i = 0; i < 2; i++) {
+        if (parts[i] == NULL)
+            continue;
+        char p[128], buf[4096];
+        test_keys_path(p, sizeof p, parts[i]);
+        FILE *in = fopen(p, "r");
+        assert_non_null(in);
+        size_t n = fread(buf, 1, sizeof buf, in);
+        fclose(in);
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    }
+    if (tail != NULL)
+        fputs(tail, out);
+    fclose(out);
+}
+
+static void a_ring_verifies_tokens_of_each_of_its_keys(void **state)
+{
+    (void)state;
+    char ring_path[128], p[128], err[256];
+    test_keys_path(ring_path, sizeof ring_path, "ring.pub");
+    cat_files(ring_path, "service.pub", "jwt.pub", NULL);
+    rpc_jwt_key *ring = rpc_jwt_key_load(ring_path, false, err, sizeof err);
+    assert_non_null(ring);
+    assert_int_equal(rpc_jwt_key_count(ring), 2);
+    test_keys_path(p, sizeof p, "service.key");
+    rpc_jwt_key *service_priv = rpc_jwt_key_load(p, true, err, sizeof err);
+    assert_non_null(service_priv);
+    json_t *cl = json_pack("{s:s}", "sub", "7");
+    char *by_old = rpc_jwt_sign(priv, cl), *by_new = rpc_jwt_sign(service_priv, cl);
+    json_decref(cl);
+    json_t *got = NULL;
+    assert_int_equal(rpc_jwt_verify(ring, by_old, &got, err, sizeof err), 0);
+    json_decref(got);
+    assert_int_equal(rpc_jwt_verify(ring, by_new, &got, err, sizeof err), 0);
+    json_decref(got);
+    assert_int_equal(rpc_jwt_verify(pub, by_new, &got, err, sizeof err), -1);
+    assert_null(got);
+    free(by_old);
+    free(by_new);
+    rpc_jwt_key_free(service_priv);
+    rpc_jwt_key_free(ring);
+}
+
+static void a_ring_with_a_bad_member_is_refused(void **state)
+{
+    (void)state;
+    char ring_path[128], err[256];
+    test_keys_path(ring_path, sizeof ring_path, "bad-ring.pub");
+    /* a private key among the public ones */
+    cat_files(ring_path, "jwt.pub", "service.key", NULL);
+    assert_null(rpc_jwt_key_load(ring_path, false, err, sizeof err));
+    /* a truncated second block */
+    cat_files(ring_path, "jwt.pub", NULL, "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2Vw\n");
+    assert_null(rpc_jwt_key_load(ring_path, false, err, sizeof err));
+    assert_non_null(strstr(err, "key 2"));
+    /* text that is no PEM block after a good key */
+    cat_files(ring_path, "jwt.pub", NULL, "not a key\n");
+    assert_null(rpc_jwt_key_load(ring_path, false, err, sizeof err));
+    /* nothing at all */
+    cat_files(ring_path, NULL, NULL, "");
+    assert_null(rpc_jwt_key_load(ring_path, false, err, sizeof err));
+    /* nine keys: one too many */
+    FILE *f = fopen(ring_path, "w");
+    assert_non_null(f);
+    fclose(f);
+    for (int i = 0; i < 9; i++) {
+        char tmp[128];
+        test_keys_path(tmp, sizeof tmp, "ring9.tmp");
+        cat_files(tmp, "jwt.pub", NULL, NULL);
+        FILE *in = fopen(tmp, "r"), *out = fopen(ring_path, "a");
+        char buf[4096];
+        size_t n = fread(buf, 1, sizeof buf, in);
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+        fclose(in);
+        fclose(out);
+    }
+    assert_null(rpc_jwt_key_load(ring_path, false, err, sizeof err));
+    assert_non_null(strstr(err, "too many"));
+}
+
 static void role_names_round_trip(void **state)
 {
     (void)state;
@@ -147,6 +236,8 @@ int main(void)
         cmocka_unit_test(tampering_any_part_is_refused),
         cmocka_unit_test(malformed_tokens_are_refused),
         cmocka_unit_test(oversized_token_is_refused),
+        cmocka_unit_test(a_ring_verifies_tokens_of_each_of_its_keys),
+        cmocka_unit_test(a_ring_with_a_bad_member_is_refused),
         cmocka_unit_test(role_names_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -291,5 +291,6 @@ def test_grafana_dashboards_read_only_real_series(compose, describes):
                    "gavel_bids_committed_total", "gavel_events_outbox_backlog",
                    "kafka_consumergroup_lag", "pg_stat_database_xact_commit",
                    'gavel_rpc_requests_total{method="/gavel.bids.v1.Bids/PlaceBid"}',
-                   "gavel_notifications_sent_total", "gavel_notifications_dead_lettered_total"):
+                   "gavel_notifications_sent_total", "gavel_notifications_dead_lettered_total",
+                   "gavel_gateway_ws_open", "gavel_gateway_ws_messages_out_total"):
         assert needed in joined, "no panel reads %s" % needed
