@@ -34,6 +34,21 @@ async function pagesAt(browser, viewport) {
     await page.goto(url('#/'));
     await page.waitForSelector(`#lot-list li.lot-card[data-lot-id="${ctx.lotId}"]`, { timeout: T });
     seen.catalog = await shot(page, 'catalog');
+    if (viewport.width === DESKTOP.width) {
+        // Filters through the DSL: a make that matches, one that does not,
+        // and a year that is not a number (said beside the field).
+        const card = `#lot-list li.lot-card[data-lot-id="${ctx.lotId}"]`;
+        await page.goto(url('#/?make=toy&yearFrom=2019&mileageMax=70000&sort=newest'));
+        await page.waitForSelector(card, { timeout: T });
+        await page.goto(url('#/?make=Zzz'));
+        await page.waitForSelector('#lot-list:not([aria-busy]) li.empty', { timeout: T });
+        check(!(await page.$(card)), 'a make filter that should exclude the lot did not');
+        await page.goto(url('#/'));
+        await page.waitForSelector(card, { timeout: T });
+        await page.fill('#catalog-filters [name=yearFrom]', 'abc');
+        await page.click('#catalog-filters button[type=submit]');
+        await page.waitForSelector('#catalog-filters [name=yearFrom][aria-invalid=true]', { timeout: T });
+    }
 
     await page.goto(url('#/lot/' + ctx.lotId));
     await page.waitForFunction(() => /\d/.test(document.querySelector('#lot-next-min')?.textContent || ''), null, { timeout: T });
