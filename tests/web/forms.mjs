@@ -3,7 +3,8 @@
 // to the same request, asked here directly), the field is marked invalid,
 // and nothing is created. Then a session revoked elsewhere (its tokens
 // logged out through the API) sends the user to the login page, which
-// brings them back after logging in.
+// brings them back after logging in; a refused access token with a live
+// refresh token is refreshed without the user noticing.
 // ctx: {bidder, lotId}
 import { ctx, run, newContext, url, check, login, shot, sessionOf, DESKTOP, PHONE, SLOW } from './lib.mjs';
 
@@ -130,7 +131,25 @@ async function revoked(browser) {
     return hash;
 }
 
+// An access token the gateway refuses (as an expired one is) with a live
+// refresh token: the page refreshes silently and shows its data; the user
+// never sees the login page.
+async function silentRefresh(browser) {
+    const fresh = await apiCall('POST', '/api/v1/auth/login', { email: ctx.bidder.email, password: ctx.bidder.password });
+    const tokens = { ...fresh.json.tokens, accessToken: fresh.json.tokens.accessToken.slice(0, -8) + 'AAAAAAAA' };
+    const context = await newContext(browser, DESKTOP, { allow, session: { ...ctx.bidder, tokens } });
+    const page = await context.newPage();
+    await page.goto(url('#/wallet'));
+    await page.waitForFunction(() => /\d/.test(document.querySelector('#wallet-total')?.textContent || ''), null, { timeout: T });
+    const now = await page.evaluate(() => JSON.parse(localStorage.getItem('gavel.session')));
+    check(now.access !== tokens.accessToken && now.refresh !== tokens.refreshToken, 'the tokens were not refreshed');
+    check((await page.evaluate(() => location.hash)) === '#/wallet', 'a refreshable session went to the login page');
+    await context.close();
+    return true;
+}
+
 run(async (browser) => ({
+    silentRefresh: await silentRefresh(browser),
     signup: await signup(browser),
     login: await badLogin(browser),
     bid: await badBid(browser),

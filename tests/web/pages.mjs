@@ -8,6 +8,23 @@ import { ctx, run, newContext, url, shot, check, login, PHONE, DESKTOP, SLOW } f
 
 const T = 10000 * SLOW;
 
+// Visible controls a screen reader could not name: inputs without a label
+// or aria-label, buttons and links without text, images without alt, and
+// one h1 per page.
+function unlabelled() {
+    const bad = [];
+    const visible = (e) => e.offsetParent !== null || e.getClientRects().length > 0;
+    for (const e of document.querySelectorAll('input, select, textarea')) {
+        if (visible(e) && !(e.labels && e.labels.length) && !e.getAttribute('aria-label')) bad.push(e.outerHTML.slice(0, 80));
+    }
+    for (const e of document.querySelectorAll('button, a[href]')) {
+        if (visible(e) && !(e.textContent.trim() || e.getAttribute('aria-label') || e.getAttribute('aria-hidden') === 'true')) bad.push(e.outerHTML.slice(0, 80));
+    }
+    for (const e of document.querySelectorAll('img')) if (!e.hasAttribute('alt')) bad.push(e.outerHTML.slice(0, 80));
+    if (document.querySelectorAll('h1').length !== 1) bad.push(document.querySelectorAll('h1').length + ' h1 elements');
+    return bad;
+}
+
 async function pagesAt(browser, viewport) {
     const context = await newContext(browser, viewport);
     const page = await context.newPage();
@@ -17,6 +34,21 @@ async function pagesAt(browser, viewport) {
     await page.goto(url('#/'));
     await page.waitForSelector(`#lot-list li.lot-card[data-lot-id="${ctx.lotId}"]`, { timeout: T });
     seen.catalog = await shot(page, 'catalog');
+    if (viewport.width === DESKTOP.width) {
+        // Filters through the DSL: a make that matches, one that does not,
+        // and a year that is not a number (said beside the field).
+        const card = `#lot-list li.lot-card[data-lot-id="${ctx.lotId}"]`;
+        await page.goto(url('#/?make=toy&yearFrom=2019&mileageMax=70000&sort=newest'));
+        await page.waitForSelector(card, { timeout: T });
+        await page.goto(url('#/?make=Zzz'));
+        await page.waitForSelector('#lot-list:not([aria-busy]) li.empty', { timeout: T });
+        check(!(await page.$(card)), 'a make filter that should exclude the lot did not');
+        await page.goto(url('#/'));
+        await page.waitForSelector(card, { timeout: T });
+        await page.fill('#catalog-filters [name=yearFrom]', 'abc');
+        await page.click('#catalog-filters button[type=submit]');
+        await page.waitForSelector('#catalog-filters [name=yearFrom][aria-invalid=true]', { timeout: T });
+    }
 
     await page.goto(url('#/lot/' + ctx.lotId));
     await page.waitForFunction(() => /\d/.test(document.querySelector('#lot-next-min')?.textContent || ''), null, { timeout: T });
@@ -59,6 +91,8 @@ async function pagesAt(browser, viewport) {
         await page.waitForLoadState('networkidle');
         const over = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
         check(over <= 0, `${name} at ${viewport.width} px scrolls sideways by ${over} px`);
+        const unnamed = await page.evaluate(unlabelled);
+        check(!unnamed.length, `${name}: controls without an accessible name: ${unnamed.join(', ')}`);
     }
 
     // Log out from the menu: the login and sign-up pages.

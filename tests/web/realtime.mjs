@@ -29,6 +29,14 @@ run(async (browser) => {
     await B.page.waitForTimeout(300);
 
     // A bids the next minimum; B sees the new price.
+    const unreadA = Number(await A.page.textContent('#unread-badge') || 0);
+    // Where B's panel is drawn before the price ticks (it must not move).
+    const PANEL = ['#lot-price', '#lot-leader', '#lot-bid-count', '#lot-next-min', '#lot-countdown', '#bid-next', '#bid-amount', '#autobid-max'];
+    const rects = (sels) => sels.map((sel) => {
+        const r = document.querySelector(sel).getBoundingClientRect();
+        return [sel, Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)].join(' ');
+    });
+    const before = await B.page.evaluate(rects, PANEL);
     const aNext = await A.page.textContent('#lot-next-min');
     const count = Number(await B.page.textContent('#lot-bid-count'));
     const seenB = watchFor(B.page, ([want, n]) => (document.querySelector('#lot-price')?.textContent || '') === want
@@ -37,6 +45,8 @@ run(async (browser) => {
     const t0 = await clickAt(A.page, '#bid-next');
     const aToB = (await seenB) - t0;
     check(aToB < BOUND, `B saw A's bid ${aToB} ms after A clicked (bound ${BOUND})`);
+    const after = await B.page.evaluate(rects, PANEL);
+    check(JSON.stringify(before) === JSON.stringify(after), `B's panel moved when the price ticked:\n  ${before.join('\n  ')}\n->\n  ${after.join('\n  ')}`);
     await A.page.waitForFunction(() => document.querySelector('#lot-leader')?.classList.contains('leading'), null, { timeout: T });
 
     // B outbids; A's page says so.
@@ -49,6 +59,9 @@ run(async (browser) => {
     const aLeader = await A.page.textContent('#lot-leader');
     check(/outbid/i.test(aLeader), `A's flag says "${aLeader}"`);
     await B.page.waitForFunction(() => document.querySelector('#lot-leader')?.classList.contains('leading'), null, { timeout: T });
+    // The outbid notification reaches A's inbox badge live (/ws notification).
+    await A.page.waitForFunction((n) => Number(document.querySelector('#unread-badge')?.textContent || 0) > n,
+        unreadA, { timeout: T });
     await shot(A.page, 'realtime-a');
     await shot(B.page, 'realtime-b');
     // Both logs hold both bids.
@@ -70,7 +83,7 @@ run(async (browser) => {
         const txt = document.querySelector('#lot-countdown')?.textContent || '';
         const [m, s] = txt.split(':').map(Number);
         return (m * 60 + s) * 1000 < w - 2000 && Date.now() < e / 1000;
-    }, [ends0, windowMs], { timeout: 60000 * SLOW, polling: 200 });
+    }, [ends0, windowMs], { timeout: 100000 * SLOW, polling: 200 });
     const leftBefore = await A2.page.textContent('#lot-countdown');
     const ext = [A2.page, B2.page].map((p) => watchFor(p,
         (e) => Number(document.querySelector('#lot-countdown')?.dataset.endsAtUs) > e, ends0, 5000 * SLOW,

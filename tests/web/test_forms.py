@@ -14,5 +14,6 @@ def test_server_messages_beside_the_field_and_a_revoked_session(run_node, market
     assert r["login"] == "email or password is wrong"
     assert "amount" in r["bid"]["server"]
     assert r["revoked"] == "#/login?next=%23%2Fmy-bids"
+    assert r["silentRefresh"] is True
     # The refused bid changed nothing.
     assert market.state(lot["id"], bidder.token).get("bidCount", "0") == "0"

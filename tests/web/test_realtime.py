@@ -15,9 +15,9 @@ def test_two_dealers_see_each_others_bids_and_the_extension(run_node, market):
     seller = market.seller()
     a, b = market.bidder(), market.bidder()
     lot = live_lot(market, seller)
-    closing = live_lot(market, seller, duration_s=45, softCloseWindowSeconds=SOFT_CLOSE_S,
+    closing = live_lot(market, seller, duration_s=75, softCloseWindowSeconds=SOFT_CLOSE_S,
                        maxExtensions=5)
-    r = run_node("realtime.mjs", timeout=180, a=account_json(a), b=account_json(b),
+    r = run_node("realtime.mjs", timeout=240, a=account_json(a), b=account_json(b),
                  lotId=str(lot["id"]), closingLotId=str(closing["id"]), softCloseS=SOFT_CLOSE_S)
     print("A->B %d ms, B->A %d ms, extension seen after %d ms (%s -> %s)"
           % (r["aToB"], r["bToA"], r["extendMs"], r["leftBefore"], r["leftAfter"]))

@@ -48,7 +48,7 @@ export default {
             t(dict, k))));
         const empty = h('p', { class: 'empty', hidden: true });
         root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'title')), tabs,
-            h('div', { class: 'table-wrap' }, h('table', {},
+            h('div', { class: 'table-wrap' }, h('table', { class: 'stack' },
                 h('thead', {}, h('tr', {}, [t(dict, 'lot'), t(dict, 'status'), t(dict, 'myBid'), t(dict, 'price'), t(dict, 'bids'), t(dict, 'last')]
                     .map((x, i) => h('th', { scope: 'col', class: i >= 2 && i <= 4 ? 'num' : null }, x)))),
                 body)),
@@ -58,12 +58,12 @@ export default {
             const st = statusOf(p);
             const price = p.finalPrice || p.livePrice;
             return h('tr', { 'data-lot-id': p.lotId, 'data-status': st },
-                h('td', {}, h('a', { href: '#/lot/' + p.lotId }, titles.get(String(p.lotId)) || t(dict, 'lotN', { id: p.lotId }))),
-                h('td', {}, h('span', { class: ['outcome', st] }, t(dict, st))),
-                h('td', { class: 'num' }, h('span', { class: 'money' }, moneyOf(p.myHighestBid))),
-                h('td', { class: 'num' }, h('span', { class: 'money' }, price ? moneyOf(price) : '—')),
-                h('td', { class: 'num' }, String(p.bidCount || 0)),
-                h('td', {}, p.lastEventAtUs ? dateTime(Number(p.lastEventAtUs)) : '—'));
+                h('td', { 'data-label': t(dict, 'lot') }, h('a', { href: '#/lot/' + p.lotId }, titles.get(String(p.lotId)) || t(dict, 'lotN', { id: p.lotId }))),
+                h('td', { 'data-label': t(dict, 'status') }, h('span', { class: ['outcome', st] }, t(dict, st))),
+                h('td', { class: 'num', 'data-label': t(dict, 'myBid') }, h('span', { class: 'money' }, moneyOf(p.myHighestBid))),
+                h('td', { class: 'num', 'data-label': t(dict, 'price') }, h('span', { class: 'money' }, price ? moneyOf(price) : '—')),
+                h('td', { class: 'num', 'data-label': t(dict, 'bids') }, String(p.bidCount || 0)),
+                h('td', { 'data-label': t(dict, 'last') }, p.lastEventAtUs ? dateTime(Number(p.lastEventAtUs)) : '—'));
         }
         function draw() {
             const shown = items.filter((p) => tab === 'all' || statusOf(p) === tab);

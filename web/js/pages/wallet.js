@@ -49,11 +49,11 @@ export default {
             h('div', { class: 'summary' }, ['total', 'reserved', 'available'].map((k) =>
                 h('div', { class: 'card' }, h('div', { class: 'label' }, t(dict, k)), sum[k]))),
             h('h2', {}, t(dict, 'holds')),
-            h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {},
+            h('div', { class: 'table-wrap' }, h('table', { class: 'stack' }, h('thead', {}, h('tr', {},
                 h('th', { scope: 'col' }, t(dict, 'lot')), h('th', { scope: 'col', class: 'num' }, t(dict, 'amount')), h('th', { scope: 'col' }, t(dict, 'since')))),
             holdsBody)),
             h('h2', {}, t(dict, 'ledger')),
-            h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {},
+            h('div', { class: 'table-wrap' }, h('table', { class: 'stack' }, h('thead', {}, h('tr', {},
                 h('th', { scope: 'col' }, t(dict, 'when')), h('th', { scope: 'col' }, t(dict, 'what')),
                 h('th', { scope: 'col', class: 'num' }, t(dict, 'availableChange')), h('th', { scope: 'col', class: 'num' }, t(dict, 'heldChange')))),
             ledgerBody)),
@@ -70,18 +70,19 @@ export default {
             for (const k of ['total', 'reserved', 'available']) sum[k].textContent = moneyOf(bal[k] || { units: '0', currency: 'RUB' });
             const holds = hs.holds || [];
             setChildren(holdsBody, holds.length ? holds.map((x) => h('tr', { 'data-lot-id': x.lotId },
-                h('td', {}, lotLink(x.lotId)), h('td', { class: 'num' }, h('span', { class: 'money' }, moneyOf(x.amount))),
-                h('td', {}, dateTime(Number(x.createdAtUs)))))
+                h('td', { 'data-label': t(dict, 'lot') }, lotLink(x.lotId)),
+                h('td', { class: 'num', 'data-label': t(dict, 'amount') }, h('span', { class: 'money' }, moneyOf(x.amount))),
+                h('td', { 'data-label': t(dict, 'since') }, dateTime(Number(x.createdAtUs)))))
                 : h('tr', {}, h('td', { colspan: 3, class: 'empty' }, t(dict, 'noHolds'))));
         }
         let token = '';
         async function loadLedger(first) {
             const r = await api('GET', '/api/v1/wallet/ledger', null, { query: { 'page.pageSize': 50, 'page.pageToken': first ? '' : token } });
             const rows = (r.entries || []).map((e) => h('tr', {},
-                h('td', {}, dateTime(Number(e.createdAtUs))),
-                h('td', {}, t(dict, 'k_' + e.kind), ' ', lotLink(e.lotId), e.reference ? ' — ' + e.reference : ''),
-                h('td', { class: 'num' }, h('span', { class: 'money' }, moneyOf(e.availableChange || { units: '0', currency: 'RUB' }))),
-                h('td', { class: 'num' }, h('span', { class: 'money' }, moneyOf(e.heldChange || { units: '0', currency: 'RUB' })))));
+                h('td', { 'data-label': t(dict, 'when') }, dateTime(Number(e.createdAtUs))),
+                h('td', { 'data-label': t(dict, 'what') }, h('span', {}, t(dict, 'k_' + e.kind), ' ', lotLink(e.lotId), e.reference ? ' — ' + e.reference : '')),
+                h('td', { class: 'num', 'data-label': t(dict, 'availableChange') }, h('span', { class: 'money' }, moneyOf(e.availableChange || { units: '0', currency: 'RUB' }))),
+                h('td', { class: 'num', 'data-label': t(dict, 'heldChange') }, h('span', { class: 'money' }, moneyOf(e.heldChange || { units: '0', currency: 'RUB' })))));
             if (first) setChildren(ledgerBody, rows.length ? rows : h('tr', {}, h('td', { colspan: 4, class: 'empty' }, t(dict, 'noLedger'))));
             else ledgerBody.append(...rows);
             token = (r.page && r.page.nextPageToken) || '';
