@@ -173,7 +173,7 @@ $(PY_STAMP): $(PROTOS)
 	@touch $@
 
 # --- top-level targets --------------------------------------------------------
-.PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt
+.PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt web-test-deps
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(TEST_BINS) $(PY_STAMP)
@@ -197,10 +197,19 @@ status:
 checksrc:
 	@tests/checksrc.sh
 
+# The browser tests' npm packages (playwright-core, pinned by
+# tests/web/package-lock.json), installed at setup time, never by a test.
+WEB_TEST_STAMP := tests/web/node_modules/.package-lock.json
+web-test-deps: $(WEB_TEST_STAMP)
+$(WEB_TEST_STAMP): tests/web/package.json tests/web/package-lock.json
+	cd tests/web && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
 test: deps
 	$(MAKE) all
 	$(MAKE) asan
 	$(MAKE) checksrc
+	$(MAKE) web-test-deps
 	tests/run.sh
 
 bench: deps

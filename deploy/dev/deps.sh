@@ -26,9 +26,15 @@ PACKAGES=(
     # make bench (HTTP load against the gateway; the Node ws baseline of its
     # WebSocket fan-out)
     wrk nodejs node-ws node-redis
+    # browser tests of the web UI (tests/web: npm installs playwright-core,
+    # which drives Debian's chromium headless; npm below)
+    chromium
     # make fuzz (clang's libFuzzer and sanitizer runtimes)
     clang-14 libclang-rt-14-dev
 )
+# npm for the browser tests' playwright-core: Debian's package, unless the
+# installed nodejs brings its own (NodeSource's provides npm).
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 command -v dpkg-query >/dev/null 2>&1 ||
     { echo "deps: error: dpkg-query not found; Gavel needs Debian 12 (or a derivative)" >&2; exit 1; }

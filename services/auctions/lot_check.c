@@ -39,12 +39,30 @@ static int next_year(void)
     return tm.tm_year + 1900 + 1;
 }
 
+/* The gateway's own media path of an uploaded photo: exactly
+ * "/media/" + 64 lower-case hex digits (its SHA-256) + ".jpg", ".png" or
+ * ".webp". No other relative URL is a photo. */
+static bool is_media_path(const char *url)
+{
+    static const char prefix[] = "/media/";
+    if (strncmp(url, prefix, sizeof prefix - 1) != 0)
+        return false;
+    const char *p = url + sizeof prefix - 1;
+    for (int i = 0; i < 64; i++, p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return strcmp(p, ".jpg") == 0 || strcmp(p, ".png") == 0 || strcmp(p, ".webp") == 0;
+}
+
 static int check_url(rpc_call *c, const char *field, const char *url)
 {
+    if (is_media_path(url))
+        return GRPC_STATUS_OK;
     size_t n = strnlen(url, MAX_URL + 1);
     if (n > MAX_URL || strncmp(url, "https://", 8) != 0 || n < 9)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
-                        "%s must be an https:// URL of at most %d bytes", field, MAX_URL);
+                        "%s must be an https:// URL of at most %d bytes or an uploaded photo's "
+                        "/media/<sha256>.<jpg|png|webp> path", field, MAX_URL);
     for (const char *p = url; *p != '\0'; p++)
         if ((unsigned char)*p <= 0x20 || *p == 0x7f)
             return bad(c, "%s must not contain spaces or control characters", field);

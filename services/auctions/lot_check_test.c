@@ -93,6 +93,27 @@ static void mileage_negative(lot_fixture *f) { f->lot.mileage_km = -1; }
 static void title_control(lot_fixture *f) { f->lot.title = (char *)"two\nlines"; }
 static void photo_http(lot_fixture *f) { f->photos[0] = (char *)"http://img.test/a.jpg"; }
 static void photo_space(lot_fixture *f) { f->photos[0] = (char *)"https://img.test/a b.jpg"; }
+#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+static void photo_media_jpg(lot_fixture *f) { f->photos[0] = (char *)"/media/" HEX64 ".jpg"; }
+static void photo_media_webp(lot_fixture *f) { f->photos[0] = (char *)"/media/" HEX64 ".webp"; }
+static void photo_media_upper(lot_fixture *f)
+{
+    f->photos[0] = (char *)"/media/0123456789ABCDEF0123456789abcdef"
+                           "0123456789abcdef0123456789abcdef.jpg";
+}
+static void photo_media_short(lot_fixture *f) { f->photos[0] = (char *)"/media/abc.jpg"; }
+static void photo_media_gif(lot_fixture *f) { f->photos[0] = (char *)"/media/" HEX64 ".gif"; }
+static void photo_media_traversal(lot_fixture *f)
+{
+    f->photos[0] = (char *)"/media/../" HEX64 ".jpg";
+}
+static void photo_media_suffix(lot_fixture *f) { f->photos[0] = (char *)"/media/" HEX64 ".jpg?x"; }
+static void photo_relative(lot_fixture *f) { f->photos[0] = (char *)"/img/a.jpg"; }
+static void damage_photo_media(lot_fixture *f)
+{
+    f->damage.photo_url = (char *)"/media/" HEX64 ".png";
+}
+static void damage_photo_relative(lot_fixture *f) { f->damage.photo_url = (char *)"media/a.png"; }
 static void start_zero(lot_fixture *f) { f->start.units = 0; }
 static void start_huge(lot_fixture *f) { f->start.units = CHECK_MONEY_MAX + 1; }
 static void currency_mix(lot_fixture *f)
@@ -136,6 +157,21 @@ static const check_case cases[] = {
     { .name = "newline in title", .change = title_control, .field = "lot.title" },
     { .name = "photo over http", .change = photo_http, .field = "lot.photo_urls" },
     { .name = "photo with a space", .change = photo_space, .field = "lot.photo_urls" },
+    { .name = "uploaded JPEG path", .change = photo_media_jpg, .field = NULL },
+    { .name = "uploaded WebP path", .change = photo_media_webp, .field = NULL },
+    { .name = "media path in upper-case hex", .change = photo_media_upper,
+      .field = "lot.photo_urls" },
+    { .name = "media path without a full hash", .change = photo_media_short,
+      .field = "lot.photo_urls" },
+    { .name = "media path of a GIF", .change = photo_media_gif, .field = "lot.photo_urls" },
+    { .name = "media path climbing up", .change = photo_media_traversal,
+      .field = "lot.photo_urls" },
+    { .name = "media path with a query", .change = photo_media_suffix,
+      .field = "lot.photo_urls" },
+    { .name = "other relative photo", .change = photo_relative, .field = "lot.photo_urls" },
+    { .name = "damage close-up uploaded", .change = damage_photo_media, .field = NULL },
+    { .name = "damage close-up relative", .change = damage_photo_relative,
+      .field = "lot.condition.damages.photo_url" },
     { .name = "start price 0", .change = start_zero, .field = "lot.start_price" },
     { .name = "start price over 10^15", .change = start_huge, .field = "lot.start_price" },
     { .name = "two currencies", .change = currency_mix, .field = "lot.reserve_price.currency" },

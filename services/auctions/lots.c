@@ -283,7 +283,7 @@ const rpc_method lots_methods[] = {
     M("ModerateLot", moderate_lot_request, moderate_lot_response, auctions_moderate_lot,
       RPC_ROLE_MODERATOR | RPC_ROLE_ADMIN, 0),
     M("ScheduleLot", schedule_lot_request, schedule_lot_response, auctions_schedule_lot,
-      RPC_ROLE_SELLER | RPC_ROLE_ADMIN, 0),
+      RPC_ROLE_SELLER | RPC_ROLE_MODERATOR | RPC_ROLE_ADMIN, 0),
     M("CancelLot", cancel_lot_request, cancel_lot_response, auctions_cancel_lot,
       RPC_ROLE_SELLER | RPC_ROLE_ADMIN, 0),
     M("GetLotHistory", get_lot_history_request, get_lot_history_response, get_lot_history,

@@ -200,8 +200,9 @@ static int subject_from_attributes(rpc_call *c, const Gavel__Auctions__V1__LotAt
     return GRPC_STATUS_OK;
 }
 
-/* A lot the caller may see and, for a seller, owns. A lot without any
- * price is quoted in the platform currency. */
+/* A lot the caller may see and, for a seller, owns (a bidder may quote
+ * any lot it sees: the web UI's all-in price beside the bid button). A
+ * lot without any price is quoted in the platform currency. */
 static int subject_from_lot(rpc_call *c, db_conn *conn, int64_t id, quote_subject *s)
 {
     Gavel__Auctions__V1__Lot *l = NULL;
@@ -283,6 +284,9 @@ static int quote_subject_of(rpc_call *c, db_conn *conn,
 {
     switch (q->subject_case) {
     case GAVEL__AUCTIONS__V1__QUOTE_SERVICES_REQUEST__SUBJECT_ATTRIBUTES:
+        if (rpc_caller(c)->role == RPC_ROLE_BIDDER)
+            return rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED,
+                            "bidders quote lots by lot_id, not bare attributes");
         return subject_from_attributes(c, q->attributes, s);
     case GAVEL__AUCTIONS__V1__QUOTE_SERVICES_REQUEST__SUBJECT_LOT_ID:
         if (q->lot_id <= 0)
@@ -338,7 +342,8 @@ static int pricing_quote(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
 #define D(t) &gavel__auctions__v1__##t##__descriptor
 const rpc_method pricing_methods[] = {
     { A("QuoteServices"), D(quote_services_request), D(quote_services_response), pricing_quote,
-      RPC_ROLE_SELLER | RPC_ROLE_MODERATOR | RPC_STAFF, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
+      RPC_ROLE_BIDDER | RPC_ROLE_SELLER | RPC_ROLE_MODERATOR | RPC_STAFF, RPC_IDEMPOTENT, 5000,
+      RPC_CLASS_NORMAL, 0 },
     { A("CreatePriceRule"), D(create_price_rule_request), D(create_price_rule_response),
       price_rule_create, RPC_ROLE_ADMIN, 0, 5000, RPC_CLASS_NORMAL, 0 },
     { A("UpdatePriceRule"), D(update_price_rule_request), D(update_price_rule_response),

@@ -28,6 +28,11 @@ const cfg_entry gw_http_config[] = {
       "at once" },
     { "GAVEL_GATEWAY_MAX_BODY", "1048576", CFG_INT, &gw_cfg.max_body, 1024, 4194304,
       "largest request body in bytes (413 above it)" },
+    { "GAVEL_GATEWAY_MEDIA_MAX", "8388608", CFG_INT, &gw_cfg.media_max, 1024, 67108864,
+      "largest uploaded photo in bytes (POST /api/v1/media; 413 above it)" },
+    { "GAVEL_GATEWAY_MEDIA_DIR", "", CFG_STR, &gw_cfg.media_dir, 0, 0,
+      "directory of uploaded photos, served at /media/; empty: $GAVEL_RUN_DIR/media, or "
+      ".run/media without GAVEL_RUN_DIR" },
     { "GAVEL_GATEWAY_DEADLINE_MS", "5000", CFG_INT, &gw_cfg.deadline_ms, 50, 600000,
       "deadline of a call to a service when the client sets none" },
     { "GAVEL_GATEWAY_MAX_DEADLINE_MS", "30000", CFG_INT, &gw_cfg.max_deadline_ms, 50, 600000,

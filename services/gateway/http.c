@@ -1,7 +1,8 @@
 /*
  * The HTTP/1.1 side of libwebsockets on the loop thread: each request's
  * headers are copied into a gw_req (lws keeps them only until the
- * transaction ends), its body is gathered up to GAVEL_GATEWAY_MAX_BODY,
+ * transaction ends), its body is gathered up to GAVEL_GATEWAY_MAX_BODY
+ * (GAVEL_GATEWAY_MEDIA_MAX for a photo upload),
  * the request is dispatched (rest.c), and its answer is written in one
  * lws_write with the headers every answer carries: the request id,
  * Cache-Control (no-store for the API), the Content-Security-Policy (none
@@ -508,10 +509,11 @@ static int on_request(struct lws *wsi, gw_conn *c, const char *uri, size_t len)
     if (cl == NULL && (r->method == GW_POST || r->method == GW_PUT || r->method == GW_PATCH))
         return refuse_now(r, 411, "length_required",
                           "a POST, PUT or PATCH needs a Content-Length (0 without a body)");
-    if (n > gw_cfg.max_body) {
+    int64_t limit = gw_media_body_limit(r->method, r->path);
+    if (n > limit) {
         char msg[128];
         snprintf(msg, sizeof msg, "the body is %lld bytes; the limit is %lld bytes",
-                 (long long)n, (long long)gw_cfg.max_body);
+                 (long long)n, (long long)limit);
         return refuse_now(r, 413, "payload_too_large", msg);
     }
     r->has_body = cl != NULL;

@@ -20,6 +20,8 @@ typedef struct {
     int64_t workers, queue;
     int64_t auth_workers, auth_queue; /* the pool of login, register, refresh */
     int64_t max_body;           /* bytes */
+    int64_t media_max;          /* bytes of an uploaded photo */
+    const char *media_dir;      /* where uploads live; "" $GAVEL_RUN_DIR/media */
     int64_t deadline_ms;        /* a call's deadline when the client sets none */
     int64_t max_deadline_ms;    /* the most a client may ask for */
     int64_t keepalive_s;        /* idle keep-alive connections close after it */

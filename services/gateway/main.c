@@ -20,7 +20,8 @@ static int gw_post_init(void)
 {
     char err[512];
     if (gw_channels_init(err, sizeof err) < 0 || gw_routes_init(err, sizeof err) < 0 ||
-        gw_openapi_init(err, sizeof err) < 0 || gw_http_init(err, sizeof err) < 0) {
+        gw_openapi_init(err, sizeof err) < 0 || gw_http_init(err, sizeof err) < 0 ||
+        gw_media_init(err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;
     }

@@ -93,10 +93,33 @@ static json_t *request_body(json_t *schemas, const gw_route *r)
                      "schema", ref);
 }
 
+/* A gateway's own route with a body takes it raw, of the row's media
+ * types ("image/jpeg, image/png"). */
+static json_t *raw_body(const gw_route *r)
+{
+    json_t *content = json_object();
+    char types[128];
+    snprintf(types, sizeof types, "%s", r->body);
+    for (char *save = NULL, *t = strtok_r(types, ", ", &save); t != NULL;
+         t = strtok_r(NULL, ", ", &save))
+        json_object_set_new(content, t, json_pack("{s:{s:s,s:s}}", "schema", "type", "string",
+                                                  "contentEncoding", "binary"));
+    return json_pack("{s:b,s:o}", "required", true, "content", content);
+}
+
 static json_t *responses(json_t *schemas, const gw_route *r)
 {
     json_t *ok = r->rpc != NULL ? pbj_schema_ref(r->rpc->response, 0, schemas)
                                 : json_pack("{s:s}", "type", "object");
+    if (r->rpc == NULL && r->body != NULL) /* an upload: 201 and its own errors */
+        return json_pack("{s:{s:s,s:{s:{s:o}}},s:o,s:o,s:o,s:o,s:o,s:o}", "201",
+                         "description", "Stored", "content", "application/json", "schema", ok,
+                         "400", json_pack("{s:s}", "$ref", "#/components/responses/Error"),
+                         "401", json_pack("{s:s}", "$ref", "#/components/responses/Error"),
+                         "403", json_pack("{s:s}", "$ref", "#/components/responses/Error"),
+                         "413", json_pack("{s:s}", "$ref", "#/components/responses/Error"),
+                         "415", json_pack("{s:s}", "$ref", "#/components/responses/Error"),
+                         "429", json_pack("{s:s}", "$ref", "#/components/responses/Error"));
     json_t *out = json_pack("{s:{s:s,s:{s:{s:o}}}}", "200", "description", "OK", "content",
                             "application/json", "schema", ok);
     static const char *const errors[] = { "400", "401", "403", "404", "409", "413", "429",
@@ -115,8 +138,10 @@ static json_t *operation(json_t *schemas, const gw_route *r, const char *op_id)
     for (size_t i = 0; gw_route_param(r, i) != NULL; i++)
         json_array_append_new(params,
                               param(gw_route_param(r, i), "path", true,
-                                    prop_schema(schemas, r->rpc->request->name,
-                                                gw_route_param_json(r, i)), NULL));
+                                    r->rpc != NULL
+                                        ? prop_schema(schemas, r->rpc->request->name,
+                                                      gw_route_param_json(r, i))
+                                        : json_pack("{s:s}", "type", "string"), NULL));
     if (r->rpc != NULL && r->body == NULL)
         add_query_params(params, schemas, r);
     if (r->idem_field != NULL)
@@ -136,9 +161,14 @@ static json_t *operation(json_t *schemas, const gw_route *r, const char *op_id)
         json_object_set_new(op, "x-grpc-method", json_string(r->rpc->name));
         json_object_set_new(op, "x-rate-class", json_string(rate_names[r->rate]));
         json_object_set_new(op, "tags", json_pack("[s]", r->rpc->service->short_name));
+    } else if (r->flags & GW_R_JOB) { /* served by the gateway itself, rate-limited */
+        json_object_set_new(op, "x-rate-class", json_string(rate_names[r->rate]));
+        json_object_set_new(op, "tags", json_pack("[s]", "Gateway"));
     }
     if (r->rpc != NULL && r->body != NULL)
         json_object_set_new(op, "requestBody", request_body(schemas, r));
+    else if (r->body != NULL)
+        json_object_set_new(op, "requestBody", raw_body(r));
     json_object_set_new(op, "security", r->auth == GW_AUTH_TOKEN
                                             ? json_pack("[{s:[]}]", "bearer")
                                             : json_array());
@@ -182,7 +212,10 @@ int gw_openapi_init(char *err, size_t errlen)
             item = json_object();
             json_object_set_new(paths, r->path, item);
         }
-        const char *base = r->rpc != NULL ? strrchr(r->rpc->name, '/') + 1 : "GetOpenApi";
+        const char *base = r->rpc != NULL ? strrchr(r->rpc->name, '/') + 1
+                           : r->local == gw_media_upload ? "UploadMedia"
+                           : r->local == gw_media_serve  ? "GetMedia"
+                                                         : "GetOpenApi";
         int uses = 0;
         for (const gw_route *q = gw_routes; q != r; q++)
             uses += q->rpc != NULL && r->rpc != NULL && q->rpc == r->rpc;

@@ -1,7 +1,9 @@
 /*
  * What a request does. On the loop: the route table picks the row (404,
  * 405 with Allow, a CORS preflight and the gateway's own routes are
- * answered there and then); everything else becomes a job. On a worker,
+ * answered there and then, but those that block, GW_R_JOB, which run on
+ * a worker after the token, the role and the rate limit); everything
+ * else becomes a job. On a worker,
  * in this order: the deadline, the token (verified before anything else,
  * so a bad one never reaches a service), the rate limit, the request
  * message (rest_build.c), the login lockout, the call, the answer as
@@ -151,10 +153,21 @@ static void job(void *arg)
             return;
         }
         r->user_id = p.user_id;
+        if ((rt->flags & GW_R_SELLERS) &&
+            !(p.role & (RPC_ROLE_SELLER | RPC_ROLE_ADMIN))) {
+            gw_answer_error(r, 403, "permission_denied", "only sellers may do this (you are %s)",
+                            rpc_role_name(p.role)[0] != '\0' ? rpc_role_name(p.role)
+                                                             : "not a user");
+            return;
+        }
     }
     int64_t retry_ms = 0;
     if (gw_limit_take(rt->rate, r->client_addr, r->user_id, &retry_ms, why, sizeof why) == 1) {
         answer_limited(r, retry_ms, why);
+        return;
+    }
+    if (rt->local != NULL) { /* a gateway's own route that blocks (GW_R_JOB) */
+        rt->local(r);
         return;
     }
     ProtobufCAllocator alloc = { arena_pb_alloc, arena_pb_free, r->a };
@@ -183,7 +196,8 @@ int gw_rest_dispatch(gw_req *r)
     r->route = gw_route_match(r->method, r->path, r->a, r->params, &allow);
     if (r->route == NULL) {
         if (allow == NULL) {
-            if (gw_static_dispatch(r) == 0)
+            /* under /media/ only the photo route's names exist (media.c) */
+            if (strncmp(r->path, "/media/", 7) == 0 || gw_static_dispatch(r) == 0)
                 gw_answer_error(r, 404, "not_found", "no route %s", r->path);
             return 1;
         }
@@ -199,7 +213,7 @@ int gw_rest_dispatch(gw_req *r)
                         gw_method_name(r->method), r->path, allow);
         return 1;
     }
-    if (r->route->local != NULL) {
+    if (r->route->local != NULL && !(r->route->flags & GW_R_JOB)) {
         r->route->local(r);
         return 1;
     }

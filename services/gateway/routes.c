@@ -2,7 +2,8 @@
  * The gateway's REST surface, one row per route (see routes.h). Paths are
  * resource-style: a collection, an item by id, and verbs of a lot's
  * lifecycle as sub-resources. Roles are the services' to enforce; a row
- * only says whether a token is needed. Methods the services keep for each
+ * only says whether a token is needed (but the gateway's own routes,
+ * which no service sees: GW_R_SELLERS). Methods the services keep for each
  * other (OpenLot, CloseLot, the wallet's reserve, release, capture and
  * batch calls) have no row: they are never reachable from outside.
  */
@@ -191,6 +192,15 @@ const gw_route gw_routes[] = {
     { GW_DELETE, "/api/v1/subscriptions/{subscription_id}", &call_notifications_unsubscribe,
       GW_SVC_NOTIFICATIONS, TOKEN, NULL, NULL, W, 0, "Stop a subscription of the caller's",
       NULL },
+
+    /* uploaded lot photos (media.c), kept and served by the gateway itself */
+    { GW_POST, "/api/v1/media", NULL, GW_SVC_GATEWAY, TOKEN, "image/jpeg, image/png, image/webp",
+      NULL, W, GW_R_JOB | GW_R_SELLERS,
+      "Upload a lot photo (sellers): the raw JPEG, PNG or WebP as the body; its URL back",
+      gw_media_upload },
+    { GW_GET, "/media/{file}", NULL, GW_SVC_GATEWAY, GW_AUTH_NONE, NULL, NULL, R, GW_R_JOB,
+      "An uploaded photo, /media/<sha256>.<jpg|png|webp> (cacheable for a year)",
+      gw_media_serve },
 
     /* the gateway itself */
     { GW_GET, "/openapi.json", NULL, GW_SVC_GATEWAY, GW_AUTH_NONE, NULL, NULL, R, 0,

@@ -35,6 +35,10 @@ enum {
     GW_R_KEY_REQUIRED = 1u << 0, /* Idempotency-Key (or the body's field) must be given */
     GW_R_RETRY = 1u << 1,        /* safe to retry on UNAVAILABLE (reads, keyed writes) */
     GW_R_LOGIN = 1u << 2,        /* checked by gw_login_precheck before it goes out */
+    GW_R_JOB = 1u << 3,          /* a gateway's own route that blocks: local runs on a
+                                    worker, after the token and the rate limit */
+    GW_R_SELLERS = 1u << 4,      /* a gateway's own route for sellers (and admins) alone:
+                                    403 for other roles */
 };
 
 #define GW_MAX_PARAMS 4
@@ -49,7 +53,8 @@ struct gw_route {
     gw_svc svc;                       /* bids calls go to the lot's instance */
     gw_auth auth;
     /* NULL: no body; "*": the body is the request message; else the name
-     * of the request's message field the body fills. */
+     * of the request's message field the body fills. A gateway's own
+     * route: the media types its raw body may have. */
     const char *body;
     const char *idem_field;           /* the field Idempotency-Key fills, or NULL */
     gw_rate_class rate;
@@ -95,6 +100,20 @@ int gw_openapi_init(char *err, size_t errlen);
 void gw_openapi_free(void);
 /** The gateway's own route: answers r with the document. */
 void gw_openapi_serve(gw_req *r);
+
+/* ---- media.c: uploaded lot photos ---- */
+
+/** Makes the media directory (GAVEL_GATEWAY_MEDIA_DIR, else
+ *  $GAVEL_RUN_DIR/media, else .run/media); 0 or -1 with err. Main thread. */
+int gw_media_init(char *err, size_t errlen);
+/** The largest body a request may send: GAVEL_GATEWAY_MEDIA_MAX for an
+ *  upload, GAVEL_GATEWAY_MAX_BODY for everything else. Any thread. */
+int64_t gw_media_body_limit(gw_method method, const char *path);
+/** The gateway's own routes (worker thread): store an uploaded image (201
+ *  with its URL; 415 when its bytes or Content-Type are not JPEG, PNG or
+ *  WebP) and serve one back (404 for any other name). */
+void gw_media_upload(gw_req *r);
+void gw_media_serve(gw_req *r);
 
 /** The rpc methods the table calls, NULL-terminated (rpc_service.calls). */
 const rpc_client_method *const *gw_routes_calls(void);

@@ -275,6 +275,14 @@ def test_schedule_defaults_to_thirty_minutes_and_checks_times(house, seller, cat
     assert (moved.starts_at_us, moved.ends_at_us) == (start + 60 * 10 ** 6, start + 120 * 10 ** 6)
 
 
+def test_a_moderator_may_schedule_what_they_approved(house, seller, category):
+    lot = lot_in_state(house, seller, category, S.LOT_STATE_APPROVED)
+    start = now_us() + 3600 * 10 ** 6
+    out = h.call(house.stub.ScheduleLot, apb.ScheduleLotRequest(
+        lot_id=lot.id, starts_at_us=start, ends_at_us=start + 600 * 10 ** 6), house.moderator.md).lot
+    assert out.state == S.LOT_STATE_SCHEDULED and out.starts_at_us == start
+
+
 def test_bidders_may_not_schedule(house, seller, bidder, category):
     lot = lot_in_state(house, seller, category, S.LOT_STATE_APPROVED)
     h.expect_error(DENIED, house.stub.ScheduleLot, apb.ScheduleLotRequest(

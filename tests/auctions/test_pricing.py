@@ -314,10 +314,14 @@ def test_a_seller_quotes_only_own_lots(pricing, house, seller, bidder, category)
         lot_id=lot.id, services=["hot"]), other.md)
     assert str(lot.id) in e.details()
     assert pricing.quote(("hot",), who=seller, lot_id=lot.id)[0].base_price.units == 30000
-    # Bare attributes are every seller's to quote; bidders quote nothing.
+    # Bare attributes are every seller's to quote; bidders quote only lots
+    # they see (the all-in price beside the bid button), never attributes.
     assert pricing.quote(("hot",), who=other, make=fresh())[0].price.units == 30000
+    assert pricing.quote(("hot",), who=bidder, lot_id=lot.id)[0].base_price.units == 30000
     h.expect_error(DENIED, pricing.stub.QuoteServices, apb.QuoteServicesRequest(
         attributes=apb.LotAttributes(), services=["hot"]), bidder.md)
+    h.expect_error(NF, pricing.stub.QuoteServices, apb.QuoteServicesRequest(
+        lot_id=draft.id, services=["hot"]), bidder.md)
     h.expect_error(NF, pricing.stub.QuoteServices, apb.QuoteServicesRequest(
         lot_id=10 ** 12, services=["hot"]), seller.md)
 
