@@ -242,7 +242,11 @@ pg_create_dbs() {
         die "cannot connect to postgres on 127.0.0.1:$GAVEL_PG_PORT as $PG_DB_USER"
     for db in "${GAVEL_DATABASES[@]}"; do
         grep -qx -- "$db" <<<"$have" && continue
-        psql_admin -c "CREATE DATABASE \"$db\"" || die "could not create database $db"
+        # gavel_search folds Cyrillic and Latin case in full text, trigrams and
+        # suggestions: it needs a UTF-8 character class (sorting stays C).
+        extra=""
+        [[ $db == gavel_search ]] && extra=" TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"
+        psql_admin -c "CREATE DATABASE \"$db\"$extra" || die "could not create database $db"
         say "created database $db"
     done
 }

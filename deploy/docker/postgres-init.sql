@@ -9,7 +9,8 @@ CREATE DATABASE gavel_users;
 CREATE DATABASE gavel_auctions;
 CREATE DATABASE gavel_bids_0;
 CREATE DATABASE gavel_bids_1;
-CREATE DATABASE gavel_search;
+-- search folds Cyrillic case: a UTF-8 character class (services/search).
+CREATE DATABASE gavel_search TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8';
 CREATE DATABASE gavel_payments;
 CREATE DATABASE gavel_notifications;
 CREATE DATABASE gavel_streaming;
