@@ -23,8 +23,8 @@
     "updated_at_us, price, tsv_ru, tsv_en, trgm_text, make_key, model_key, title_key, "   \
     "region_key, indexed_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "   \
     "$12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23, "                   \
-    "CASE WHEN $3 IN ('scheduled', 'live', 'closed') THEN $2 ELSE 0 END, $24, $2, "      \
-    "coalesce($19, 0), "                                                                  \
+    "CASE WHEN $3 IN ('scheduled', 'live', 'closed') THEN $2::bigint ELSE 0 END, $24, $2, "      \
+    "coalesce($19::bigint, 0), "                                                                  \
     "setweight(to_tsvector('russian', " DOC_TEXT_A "), 'A') || "                          \
     "setweight(to_tsvector('russian', $6::text), 'C') || "                                \
     "setweight(to_tsvector('simple', $11::text), 'A'), "                                  \
