@@ -9,8 +9,9 @@ CREATE DATABASE gavel_users;
 CREATE DATABASE gavel_auctions;
 CREATE DATABASE gavel_bids_0;
 CREATE DATABASE gavel_bids_1;
--- search folds Cyrillic case: a UTF-8 character class (services/search).
-CREATE DATABASE gavel_search TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8';
+-- gavel_search takes the image's en_US.utf8 character class, which folds
+-- Cyrillic case as the search index needs (docs/search.md).
+CREATE DATABASE gavel_search;
 CREATE DATABASE gavel_payments;
 CREATE DATABASE gavel_notifications;
 CREATE DATABASE gavel_streaming;
