@@ -22,6 +22,13 @@ static const char *opt_i64(char buf[24], int64_t v)
     return v > 0 ? db_i64(buf, v) : NULL;
 }
 
+/* 1 when the statement wrote a row ("INSERT 0 1", "UPDATE 1"), else 0. */
+static int rows_changed(const PGresult *r)
+{
+    const char *n = PQcmdTuples((PGresult *)r);
+    return n[0] != '\0' && strcmp(n, "0") != 0;
+}
+
 int search_doc_write(db_conn *conn, const char *stmt, const Gavel__Events__V1__LotUpserted *e)
 {
     char id[24], ver[24], seller[24], year[24], mil[24], city[24], cat[24], dmg[24], ses[24];
@@ -44,7 +51,7 @@ int search_doc_write(db_conn *conn, const char *stmt, const Gavel__Events__V1__L
     PGresult *r = db_exec(conn, stmt, 25, p, &rc);
     if (r == NULL)
         return rc;
-    int changed = atoi(PQcmdTuples(r)) > 0;
+    int changed = rows_changed(r);
     PQclear(r);
     return changed;
 }
@@ -57,7 +64,7 @@ static int write_both(db_conn *conn, const char *stmt, int n, const char *const 
     PGresult *r = db_exec(conn, stmt, n, p, &rc);
     if (r == NULL)
         return rc;
-    int changed = atoi(PQcmdTuples(r)) > 0;
+    int changed = rows_changed(r);
     PQclear(r);
     if (search.rebuilding) {
         char twin[64];
