@@ -240,6 +240,13 @@ pg_create_dbs() {
     done
     have=$(psql_admin -tA -c 'SELECT datname FROM pg_database') ||
         die "cannot connect to postgres on 127.0.0.1:$GAVEL_PG_PORT as $PG_DB_USER"
+    # A gavel_search made before it needed a UTF-8 character class holds only
+    # what events and a reindex rebuild: make it again.
+    if grep -qx gavel_search <<<"$have" &&
+        [[ $(psql_admin -tA -c "SELECT datctype FROM pg_database WHERE datname = 'gavel_search'") == C ]]; then
+        psql_admin -c 'DROP DATABASE "gavel_search"' >/dev/null &&
+            have=$(grep -vx gavel_search <<<"$have") && say "recreating database gavel_search (LC_CTYPE C.UTF-8)"
+    fi
     for db in "${GAVEL_DATABASES[@]}"; do
         grep -qx -- "$db" <<<"$have" && continue
         # gavel_search folds Cyrillic and Latin case in full text, trigrams and

@@ -2,15 +2,13 @@
  * The search document's DSL schema: the catalog's filterable fields with
  * the same names and meaning, written against the search daemon's table
  * (services/search/migrations), plus the live bidding state the index
- * keeps. Rows are never reordered or removed (the same rule as the
- * catalog's, for the same reason: "order" keys are rows).
+ * keeps (only scheduled, live and closed lots are ever visible there).
+ * Rows are never reordered or removed (the same rule as the catalog's, for
+ * the same reason: "order" keys are rows).
  */
 #include "dsl_search.h"
 
-/* The lot lifecycle in LotState order, as both tables spell it. Only
- * scheduled, live and closed lots are ever visible in the index. */
-static const char *const lot_states[] = { "draft", "in_review", "approved", "rejected",
-                                          "scheduled", "live", "closed", "cancelled", NULL };
+#include "dsl_catalog.h"
 
 const dsl_field dsl_search_fields[] = {
     { "id", DSL_INT, "d.lot_id", DSL_ORDER, "lot_id", NULL },
@@ -25,7 +23,7 @@ const dsl_field dsl_search_fields[] = {
     { "region", DSL_TEXT, "d.region", DSL_ORDER, "region", NULL },
     { "city_id", DSL_INT, "d.city_id", DSL_ORDER, "city_id", NULL },
     { "category_id", DSL_INT, "d.category_id", DSL_ORDER | DSL_NULLABLE, "category_id", NULL },
-    { "state", DSL_ENUM, "d.state", DSL_ORDER, "state", lot_states },
+    { "state", DSL_ENUM, "d.state", DSL_ORDER, "state", dsl_lot_states },
     { "start_price", DSL_MONEY, "d.start_price", DSL_ORDER | DSL_NULLABLE, "start_price", NULL },
     { "buy_now_price", DSL_MONEY, "d.buy_now_price", DSL_ORDER | DSL_NULLABLE, "buy_now_price",
       NULL },
