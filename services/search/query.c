@@ -1,6 +1,7 @@
 /*
  * Search: one read-only snapshot (REPEATABLE READ) answers the page, the
- * total and the facets, so they agree with each other. The page is a
+ * total and the facets, so they agree with each other. Text that no stem
+ * matches is asked again by trigrams (typos) in the same snapshot. The page is a
  * keyset over the plan's sort keys; highlights are computed for the page's
  * hits only, from HTML-escaped text.
  */
@@ -204,6 +205,24 @@ static int answer(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchReq
     return GRPC_STATUS_OK;
 }
 
+/* With text: when no document matches its stems (under the filters), the
+ * plan becomes the fuzzy one. */
+static int go_fuzzy_unless_stems_match(rpc_call *c, db_conn *conn,
+                                       const Gavel__Search__V1__SearchRequest *req,
+                                       search_plan *p)
+{
+    if (!p->has_text)
+        return GRPC_STATUS_OK;
+    char *sql = xasprintf("SELECT 1 FROM docs d WHERE %s LIMIT 1", p->where);
+    PGresult *r = NULL;
+    int rc = search_exec(c, conn, "the stem probe", sql, p->nparams, p->params, &r);
+    free(sql);
+    if (rc != GRPC_STATUS_OK || PQntuples(r) > 0)
+        return rc;
+    search_plan_free(p);
+    return search_plan_build(c, req, true, p);
+}
+
 int search_search(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
 {
     const Gavel__Search__V1__SearchRequest *req = (const void *)in;
@@ -217,7 +236,7 @@ int search_search(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **ou
         rc = search_facets_check(c, req);
     search_plan p;
     if (rc == GRPC_STATUS_OK)
-        rc = search_plan_build(c, req, &p);
+        rc = search_plan_build(c, req, false, &p);
     if (rc != GRPC_STATUS_OK)
         return rc;
     db_conn *conn = db_pool_get(search.db, rpc_time_left_ms(c));
@@ -230,7 +249,7 @@ int search_search(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **ou
     int dbrc = begin(c, conn);
     if (dbrc < 0)
         rc = check_fail_db(c, dbrc);
-    else
+    else if ((rc = go_fuzzy_unless_stems_match(c, conn, req, &p)) == GRPC_STATUS_OK)
         rc = answer(c, conn, req, &p, has_after ? &after : NULL, size, digest, resp);
     if (dbrc == 0)
         db_command(conn, rc == GRPC_STATUS_OK ? "COMMIT" : "ROLLBACK");

@@ -6,8 +6,10 @@
  * a row comparison. Caller text only ever travels as parameters.
  *
  * Text match: the query's words in the Russian or the English stemmed
- * index, or close enough by trigram word similarity (typos). Score: text
- * relevance in both configurations plus the trigram similarity, times
+ * index; when that finds nothing (query.c asks first), a fuzzy plan
+ * matches words close enough by trigram word similarity (typos), which is
+ * far more expensive and so never runs beside a stemmed match. Score: text
+ * relevance in both configurations (or the similarity, fuzzy), times
  * 1 + ln(1 + rank_score); without text, rank_score alone. Scores become
  * integers (millionths) so a page boundary compares exactly.
  */
@@ -109,7 +111,7 @@ static int set_sort(rpc_call *c, search_plan *p, int sort)
     return GRPC_STATUS_OK;
 }
 
-int search_plan_build(rpc_call *c, const Gavel__Search__V1__SearchRequest *req,
+int search_plan_build(rpc_call *c, const Gavel__Search__V1__SearchRequest *req, bool fuzzy,
                       search_plan *p)
 {
     memset(p, 0, sizeof *p);
@@ -125,13 +127,18 @@ int search_plan_build(rpc_call *c, const Gavel__Search__V1__SearchRequest *req,
     if (p->has_text) {
         int q = search_plan_param(p, req->query);
         free(text);
-        text = xasprintf("(d.tsv_ru @@ plainto_tsquery('russian', $%d) OR "
-                         "d.tsv_en @@ plainto_tsquery('english', $%d) OR "
-                         "lower(unaccent($%d)) <%% d.trgm_text)", q, q, q);
-        p->score = xasprintf("(ts_rank(d.tsv_ru, plainto_tsquery('russian', $%d)) + "
-                             "ts_rank(d.tsv_en, plainto_tsquery('english', $%d)) + "
-                             "0.5 * word_similarity(lower(unaccent($%d)), d.trgm_text)) * "
-                             "(1 + ln(1 + d.rank_score))", q, q, q);
+        p->is_fuzzy = fuzzy;
+        if (fuzzy) {
+            text = xasprintf("lower(unaccent($%d)) <%% d.trgm_text", q);
+            p->score = xasprintf("word_similarity(lower(unaccent($%d)), d.trgm_text) * "
+                                 "(1 + ln(1 + d.rank_score))", q);
+        } else {
+            text = xasprintf("(d.tsv_ru @@ plainto_tsquery('russian', $%d) OR "
+                             "d.tsv_en @@ plainto_tsquery('english', $%d))", q, q);
+            p->score = xasprintf("(ts_rank(d.tsv_ru, plainto_tsquery('russian', $%d)) + "
+                                 "ts_rank(d.tsv_en, plainto_tsquery('english', $%d))) * "
+                                 "(1 + ln(1 + d.rank_score))", q, q);
+        }
     } else {
         p->score = xstrdup("d.rank_score");
     }

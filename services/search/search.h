@@ -91,13 +91,15 @@ typedef struct {
     char *k1, *k2;               /* sort key expressions (heap) */
     bool is_desc;
     bool has_text;
+    bool is_fuzzy;               /* the text matches by trigrams, not stems */
     int nparams;                 /* $1 is the text query when has_text */
     const char *params[SEARCH_MAX_PARAMS]; /* borrowed from the request or query */
     dsl_query *filter;           /* parsed filter_json, or NULL */
 } search_plan;
-/** Checks req and builds its plan; GRPC_STATUS_OK, or INVALID_ARGUMENT
- *  recorded on the call naming the problem. Free with search_plan_free. */
-int search_plan_build(rpc_call *c, const Gavel__Search__V1__SearchRequest *req,
+/** Checks req and builds its plan, matching text by stems or, when fuzzy,
+ *  by trigrams; GRPC_STATUS_OK, or INVALID_ARGUMENT recorded on the call
+ *  naming the problem. Free with search_plan_free. */
+int search_plan_build(rpc_call *c, const Gavel__Search__V1__SearchRequest *req, bool fuzzy,
                       search_plan *p);
 void search_plan_free(search_plan *p);
 /** Adds a parameter; returns its number ($n). */

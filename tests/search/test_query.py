@@ -132,12 +132,11 @@ def test_sorts_page_without_gaps_or_repeats(finder, catalog, sort):
 @pytest.mark.parametrize("sort", [spb.SORT_ORDER_RANK, spb.SORT_ORDER_NEWEST])
 def test_rank_and_newest_page_without_gaps_or_repeats(finder, catalog, sort):
     seller, lots = catalog
-    one, _ = finder.all_pages(200, filter_json=scoped(seller), sort=sort, query="Toyota Lada")
-    hits, pages = finder.all_pages(3, filter_json=scoped(seller), sort=sort, query="Toyota Lada")
+    one, _ = finder.all_pages(200, filter_json=scoped(seller), sort=sort, query="toyota")
+    hits, pages = finder.all_pages(3, filter_json=scoped(seller), sort=sort, query="TOYOTA")
     assert [x.lot.lot_id for x in hits] == [x.lot.lot_id for x in one]
     assert len({x.lot.lot_id for x in hits}) == len(hits)
-    assert {x.lot.lot_id for x in hits} == {i for i, f in lots.items()
-                                           if f["make"] in ("Toyota", "Lada")}
+    assert {x.lot.lot_id for x in hits} == {i for i, f in lots.items() if f["make"] == "Toyota"}
     if sort == spb.SORT_ORDER_RANK:
         scores = [x.score for x in hits]
         assert scores == sorted(scores, reverse=True)
