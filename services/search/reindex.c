@@ -170,7 +170,7 @@ static int begin_rebuild(db_conn *conn)
 {
     pthread_mutex_lock(&search.apply_lock);
     int rc = db_command(conn, "DROP TABLE IF EXISTS docs_new; "
-                              "CREATE TABLE docs_new (LIKE docs INCLUDING ALL)");
+                              "CREATE TABLE docs_new (LIKE docs INCLUDING ALL) WITH (fillfactor = 70)");
     search.rebuilding = rc == 0;
     pthread_mutex_unlock(&search.apply_lock);
     return rc;

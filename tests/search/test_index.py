@@ -92,7 +92,9 @@ def test_a_bid_moves_the_price_within_a_second(house, category, finder, bids, wa
     hit = finder.wait_hit(lot.id, pred=lambda hit: hit.lot.bid_count == 1, timeout=5,
                           interval=0.01)
     took = time.monotonic() - t0
-    assert took <= 1.0, "the bid showed after %.3f s" % took
+    st = h.call(finder.stub.GetIndexStatus, spb.GetIndexStatusRequest(), admin.md)
+    assert took <= 1.0, ("the bid showed after %.3f s (occurred -> applied here: %.3f s)"
+                         % (took, st.lag_us / 1e6))
     assert hit.lot.current_price.units == amount
     assert hit.lot.current_price.currency == "RUB"
     assert hit.lot.start_price.units == 100000
