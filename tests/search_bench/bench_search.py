@@ -88,6 +88,19 @@ def test_bench(search, kafka_bootstrap, bidder, admin):
         facets=[spb.FacetRequest(field="region"), spb.FacetRequest(field="year", interval=5),
                 spb.FacetRequest(field="current_price", interval=100000000)])
     req.page.page_size = 20
+    # one client alone first: where the time goes
+    for name, r in (("no text, no facets", spb.SearchRequest()),
+                    ("text only", spb.SearchRequest(query="toyota camry")),
+                    ("text + filters", spb.SearchRequest(query="toyota camry",
+                                                         filter_json=req.filter_json)),
+                    ("text + filters + facets", req)):
+        one = []
+        for _ in range(20):
+            t = time.monotonic()
+            got = h.call(stub.Search, r, bidder.md)
+            one.append(time.monotonic() - t)
+        print("BENCH alone, %s: p50 %.1f ms (%d hits)" % (name, pct(one, 0.5) * 1e3,
+                                                          got.total_hits))
     lat, stop = [], threading.Event()
 
     # bids flowing meanwhile, at most ~1000/s from one producer thread
