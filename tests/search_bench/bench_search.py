@@ -1,6 +1,7 @@
 """A first search benchmark (not yet part of `make bench`): run alone with
-`/work/tools/pt.sh SLOT tests/search_bench/bench_search.py -s` (the file name
-keeps it out of the system suite). N generated lots (realistic makes,
+`/usr/bin/python3 -m pytest tests/search_bench/bench_search.py -s` (tests/
+conftest.py starts the stack; the file name keeps it out of the system
+suite). N generated lots (realistic makes,
 models, regions, prices) go in as lot.upserted events; it prints indexing
 events/s, Search p50/p99 and queries/s at 16 concurrent clients (text + 3
 filters + 3 facets), Suggest p99, and the index lag p99 from the daemon's
