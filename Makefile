@@ -3,6 +3,7 @@
 #   make run        install what is missing, build, start the dev stack
 #   make test       unit + system tests, plain and ASan+UBSan builds
 #   make bench      benchmarks with their baselines, from one run
+#   make reindex    rebuild the dev stack's search index (deploy/dev/search_reindex.py)
 # Objects go out of tree into $(BUILD) (build/ or build-asan/).
 
 .SECONDEXPANSION:
@@ -173,7 +174,7 @@ $(PY_STAMP): $(PROTOS)
 	@touch $@
 
 # --- top-level targets --------------------------------------------------------
-.PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt web-test-deps
+.PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt web-test-deps reindex
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(TEST_BINS) $(PY_STAMP)
@@ -193,6 +194,10 @@ stop:
 
 status:
 	@deploy/dev/stack.sh status
+
+# Rebuilds the running dev stack's search index from the auctions service.
+reindex:
+	@/usr/bin/python3 deploy/dev/search_reindex.py
 
 checksrc:
 	@tests/checksrc.sh

@@ -101,6 +101,13 @@ def auctions(stack, users, bids):
 
 
 @pytest.fixture(scope="session")
+def search(stack, users, auctions):
+    """The search daemon under test; it indexes the auctions and bids
+    events and rebuilds from the auctions daemon above."""
+    yield from _serve(stack, "search")
+
+
+@pytest.fixture(scope="session")
 def mail_sink(stack):
     """The mail sink (deploy/dev/smtp_sink.py) on the port the stack gives
     the notifications daemon's GAVEL_SMTP_URL; messages land in

@@ -240,9 +240,20 @@ pg_create_dbs() {
     done
     have=$(psql_admin -tA -c 'SELECT datname FROM pg_database') ||
         die "cannot connect to postgres on 127.0.0.1:$GAVEL_PG_PORT as $PG_DB_USER"
+    # A gavel_search made before it needed a UTF-8 character class holds only
+    # what events and a reindex rebuild: make it again.
+    if grep -qx gavel_search <<<"$have" &&
+        [[ $(psql_admin -tA -c "SELECT datctype FROM pg_database WHERE datname = 'gavel_search'") == C ]]; then
+        psql_admin -c 'DROP DATABASE "gavel_search"' >/dev/null &&
+            have=$(grep -vx gavel_search <<<"$have") && say "recreating database gavel_search (LC_CTYPE C.UTF-8)"
+    fi
     for db in "${GAVEL_DATABASES[@]}"; do
         grep -qx -- "$db" <<<"$have" && continue
-        psql_admin -c "CREATE DATABASE \"$db\"" || die "could not create database $db"
+        # gavel_search folds Cyrillic and Latin case in full text, trigrams and
+        # suggestions: it needs a UTF-8 character class (sorting stays C).
+        extra=""
+        [[ $db == gavel_search ]] && extra=" TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"
+        psql_admin -c "CREATE DATABASE \"$db\"$extra" || die "could not create database $db"
         say "created database $db"
     done
 }

@@ -9,6 +9,8 @@ CREATE DATABASE gavel_users;
 CREATE DATABASE gavel_auctions;
 CREATE DATABASE gavel_bids_0;
 CREATE DATABASE gavel_bids_1;
+-- gavel_search takes the image's en_US.utf8 character class, which folds
+-- Cyrillic case as the search index needs (docs/search.md).
 CREATE DATABASE gavel_search;
 CREATE DATABASE gavel_payments;
 CREATE DATABASE gavel_notifications;

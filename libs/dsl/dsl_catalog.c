@@ -12,7 +12,7 @@
 
 /* The lot lifecycle in the order the state sorts in: the order of
  * gavel.auctions.v1.LotState, spelled as the lots table stores it. */
-static const char *const lot_states[] = { "draft", "in_review", "approved", "rejected",
+const char *const dsl_lot_states[] = { "draft", "in_review", "approved", "rejected",
                                           "scheduled", "live", "closed", "cancelled", NULL };
 
 const dsl_field dsl_catalog_fields[] = {
@@ -28,7 +28,7 @@ const dsl_field dsl_catalog_fields[] = {
     { "region", DSL_TEXT, "l.region", DSL_ORDER, "region", NULL },
     { "city_id", DSL_INT, "l.city_id", DSL_ORDER, "city_id", NULL },
     { "category_id", DSL_INT, "l.category_id", DSL_ORDER | DSL_NULLABLE, "category_id", NULL },
-    { "state", DSL_ENUM, "l.state", DSL_ORDER, "state", lot_states },
+    { "state", DSL_ENUM, "l.state", DSL_ORDER, "state", dsl_lot_states },
     { "start_price", DSL_MONEY, "l.start_price", DSL_ORDER | DSL_NULLABLE, "start_price", NULL },
     { "buy_now_price", DSL_MONEY, "l.buy_now_price", DSL_ORDER | DSL_NULLABLE, "buy_now_price",
       NULL },

@@ -12,6 +12,9 @@
 /* The rows, ending with { 0 }; row i is dsl_datum i of a lot for dsl_eval.
  * Constant data, any thread. */
 extern const dsl_field dsl_catalog_fields[];
+/* The lot states in the order "state" sorts in (gavel.auctions.v1.LotState's),
+ * as the lots table and the search index spell them; NULL-terminated. */
+extern const char *const dsl_lot_states[];
 /* ListLots' schema over "lots l": every element allowed. */
 extern const dsl_schema dsl_catalog_schema;
 

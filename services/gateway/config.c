@@ -64,6 +64,8 @@ const cfg_entry gw_http_config[] = {
       "instance n % count" },
     { "GAVEL_NOTIFICATIONS_ADDR", "127.0.0.1:50056", CFG_STR, &gw_cfg.notifications_addr, 0, 0,
       "the notifications service (inbox, subscriptions, notification preferences)" },
+    { "GAVEL_SEARCH_ADDR", "127.0.0.1:50054", CFG_STR, &gw_cfg.search_addr, 0, 0,
+      "the search service (catalog search and suggestions)" },
     { 0 },
 };
 
@@ -117,6 +119,11 @@ rpc_channel *gw_auctions(void)
 rpc_channel *gw_notifications(void)
 {
     return rpc_channel_get(gw_cfg.notifications_addr);
+}
+
+rpc_channel *gw_search(void)
+{
+    return rpc_channel_get(gw_cfg.search_addr);
 }
 
 rpc_channel *gw_bids(int64_t lot_id)

@@ -12,6 +12,7 @@
 #include "gavel/auctions/v1/auctions.pb-c.h"
 #include "gavel/bids/v1/bids.pb-c.h"
 #include "gavel/notifications/v1/notifications.pb-c.h"
+#include "gavel/search/v1/search.pb-c.h"
 #include "gavel/users/v1/users.pb-c.h"
 
 /* One declared client method: "/gavel.<pkg>.v1.<Svc>/<Method>" with its
@@ -63,6 +64,10 @@ CALL(notifications, Notifications, notifications, SetPreferences, set_preference
 CALL(notifications, Notifications, notifications, ListSubscriptions, list_subscriptions);
 CALL(notifications, Notifications, notifications, Subscribe, subscribe);
 CALL(notifications, Notifications, notifications, Unsubscribe, unsubscribe);
+
+/* search */
+CALL(search, Search, search, Search, search);
+CALL(search, Search, search, Suggest, suggest);
 
 #define R GW_RATE_READ
 #define W GW_RATE_WRITE
@@ -201,6 +206,14 @@ const gw_route gw_routes[] = {
     { GW_GET, "/media/{file}", NULL, GW_SVC_GATEWAY, GW_AUTH_NONE, NULL, NULL, R, GW_R_JOB,
       "An uploaded photo, /media/<sha256>.<jpg|png|webp> (cacheable for a year)",
       gw_media_serve },
+
+    /* search: full text, DSL filters, facets and sorts over the search index */
+    { GW_GET, "/api/v1/search", &call_search_search, GW_SVC_SEARCH, TOKEN, NULL, NULL, R,
+      GW_R_RETRY, "Search the catalog: query, filterJson, sort, page (no facets)", NULL },
+    { GW_POST, "/api/v1/search", &call_search_search, GW_SVC_SEARCH, TOKEN, "*", NULL, R,
+      GW_R_RETRY, "Search the catalog with facets; the body is the SearchRequest", NULL },
+    { GW_GET, "/api/v1/search/suggest", &call_search_suggest, GW_SVC_SEARCH, TOKEN, NULL, NULL,
+      R, GW_R_RETRY, "Completions of makes, models, titles and regions for a prefix", NULL },
 
     /* the gateway itself */
     { GW_GET, "/openapi.json", NULL, GW_SVC_GATEWAY, GW_AUTH_NONE, NULL, NULL, R, 0,

@@ -28,6 +28,7 @@ typedef enum {
     GW_SVC_AUCTIONS,
     GW_SVC_BIDS,
     GW_SVC_NOTIFICATIONS,
+    GW_SVC_SEARCH,
     GW_SVC_GATEWAY
 } gw_svc;
 

@@ -14,7 +14,7 @@ from gavel_harness import GW_FUNDS as FUNDS, PASSWORD, new_key, rub_json as rub
 
 
 @pytest.fixture(scope="module")
-def world(rest, market, gw_admin, gw_moderator, ledger):
+def world(rest, market, gw_admin, gw_moderator, ledger, search):
     w = {"admin": gw_admin, "moderator": gw_moderator, "ledger": ledger}
     w["seller"] = market.seller()
     w["bidder"] = market.bidder()
@@ -527,6 +527,32 @@ def case_openapi(rest, w):
 
 
 # In the order they run: later ones use what earlier ones made.
+def case_search_get(rest, w):
+    q = urllib.parse.urlencode({"filterJson": json.dumps([["eq", "id", str(w["live"]["id"])]])})
+    def found():
+        a = rest.call("GET", "/api/v1/search?" + q, token=w["bidder"].token)
+        assert a.status == 200, a
+        return a if a.json.get("hits") else None
+    a = h.wait_until(found, 10, what="the live lot in the search index")
+    assert a.json["hits"][0]["lot"]["lotId"] == str(w["live"]["id"])
+    return a
+
+
+def case_search_post(rest, w):
+    a = rest.call("POST", "/api/v1/search", {
+        "filterJson": json.dumps([["eq", "id", str(w["live"]["id"])]]),
+        "facets": [{"field": "state"}]}, token=w["bidder"].token)
+    assert a.status == 200, a
+    assert a.json["facets"][0]["buckets"][0]["count"] == "1", a
+    return a
+
+
+def case_suggest(rest, w):
+    a = rest.call("GET", "/api/v1/search/suggest?prefix=to", token=w["bidder"].token)
+    assert a.status == 200, a
+    return a
+
+
 CASES = [
     ("POST", "/api/v1/auth/register", case_register),
     ("POST", "/api/v1/auth/login", case_login),
@@ -563,6 +589,9 @@ CASES = [
     ("GET", "/api/v1/lots/{lot_id}/state", case_state),
     ("PUT", "/api/v1/lots/{lot_id}/autobid", case_autobid_set),
     ("DELETE", "/api/v1/lots/{lot_id}/autobid", case_autobid_cancel),
+    ("GET", "/api/v1/search", case_search_get),
+    ("POST", "/api/v1/search", case_search_post),
+    ("GET", "/api/v1/search/suggest", case_suggest),
     ("POST", "/api/v1/subscriptions", case_subscribe),
     ("GET", "/api/v1/subscriptions", case_subscriptions),
     ("DELETE", "/api/v1/subscriptions/{subscription_id}", case_unsubscribe),

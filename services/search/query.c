@@ -1,0 +1,263 @@
+/*
+ * Search: one read-only snapshot (REPEATABLE READ) answers the page, the
+ * total and the facets, so they agree with each other. Text that no stem
+ * matches is asked again by trigrams (typos) in the same snapshot. The page is a
+ * keyset over the plan's sort keys; highlights are computed for the page's
+ * hits only, from HTML-escaped text.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "search.h"
+
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 200
+#define DEPTH_MAX 10000
+#define TOTAL_EXACT 10000
+
+static void result_free(void *r)
+{
+    PQclear(r);
+}
+
+int search_exec(rpc_call *c, db_conn *conn, const char *what, const char *sql, int n,
+                const char *const *params, PGresult **out)
+{
+    PGconn *pg = db_pg(conn);
+    PGresult *r = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    int rc = r == NULL ? DB_E_CONN : db_classify(r, pg);
+    if (rc == 0 && PQresultStatus(r) != PGRES_TUPLES_OK)
+        rc = DB_E_SQL;
+    if (rc < 0) {
+        log_error("search: %s failed (%s): %s", what, db_strerror(rc),
+                  r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(pg));
+        PQclear(r);
+        return check_fail_db(c, rc);
+    }
+    arena_on_free(rpc_arena(c), result_free, r);
+    *out = r;
+    return GRPC_STATUS_OK;
+}
+
+/* Escaped for HTML, then highlighted in the configuration that matched. */
+#define ESC(col)                                                                          \
+    "replace(replace(replace(replace(" col ", '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), " \
+    "'\"', '&quot;')"
+#define HL_CFG(q)                                                                         \
+    "(CASE WHEN x.tsv_ru @@ plainto_tsquery('russian', $" q ") THEN 'russian' "           \
+    "ELSE 'english' END)::regconfig"
+
+static char *page_sql(const search_plan *p, bool after, int first_extra)
+{
+    const char *dir = p->is_desc ? "DESC" : "ASC";
+    char *keyset = after ? xasprintf(" AND (%s, %s, d.lot_id) %s ($%d, $%d, $%d)", p->k1, p->k2,
+                                     p->is_desc ? "<" : ">", first_extra, first_extra + 1,
+                                     first_extra + 2)
+                         : xstrdup("");
+    int lim = first_extra + (after ? 3 : 0);
+    char *hl = p->has_text
+                   ? xasprintf("ts_headline(" HL_CFG("1") ", " ESC("x.title") ", "
+                               "plainto_tsquery(" HL_CFG("1") ", $1), "
+                               "'StartSel=<em>,StopSel=</em>,HighlightAll=true'), "
+                               "ts_headline(" HL_CFG("1") ", " ESC("x.description") ", "
+                               "plainto_tsquery(" HL_CFG("1") ", $1), "
+                               "'StartSel=<em>,StopSel=</em>,MaxFragments=2,MaxWords=20,"
+                               "MinWords=5')")
+                   : xstrdup("'', ''");
+    char *sql = xasprintf("SELECT " SUMMARY_COLUMNS ", x.k1, x.k2, x.score, %s FROM ("
+                          "SELECT d.*, %s AS k1, %s AS k2, %s AS score FROM docs d "
+                          "WHERE %s%s ORDER BY k1 %s, k2 %s, d.lot_id %s LIMIT $%d) x "
+                          "ORDER BY x.k1 %s, x.k2 %s, x.lot_id %s",
+                          hl, p->k1, p->k2, p->score, p->where, keyset, dir, dir, dir, lim,
+                          dir, dir, dir);
+    free(keyset);
+    free(hl);
+    return sql;
+}
+
+static void add_highlight(rpc_call *c, Gavel__Search__V1__SearchHit *hit, const char *text)
+{
+    if (strstr(text, "<em>") == NULL)
+        return;
+    hit->highlights[hit->n_highlights++] = rpc_strdup(c, text);
+}
+
+static int run_page(rpc_call *c, db_conn *conn, search_plan *p, const search_pos *after,
+                    int size, Gavel__Search__V1__SearchResponse *resp, search_pos *last)
+{
+    const char *params[SEARCH_MAX_PARAMS + 4];
+    memcpy(params, p->params, (size_t)p->nparams * sizeof *params);
+    int n = p->nparams;
+    char a[24], b[24], id[24], lim[24];
+    if (after != NULL) {
+        params[n++] = db_i64(a, after->k1);
+        params[n++] = db_i64(b, after->k2);
+        params[n++] = db_i64(id, after->lot_id);
+    }
+    params[n++] = db_i64(lim, size + 1);
+    char *sql = page_sql(p, after != NULL, p->nparams + 1);
+    PGresult *r = NULL;
+    int rc = search_exec(c, conn, "the page", sql, n, params, &r);
+    free(sql);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
+    int rows = PQntuples(r) > size ? size : PQntuples(r);
+    resp->n_hits = (size_t)rows;
+    resp->hits = rpc_alloc(c, (size_t)rows * sizeof *resp->hits);
+    for (int i = 0; i < rows; i++) {
+        Gavel__Search__V1__SearchHit *hit = rpc_alloc(c, sizeof *hit);
+        gavel__search__v1__search_hit__init(hit);
+        hit->lot = search_summary_from_row(c, r, i);
+        hit->score = strtod(PQgetvalue(r, i, SUMMARY_NCOLS + 2), NULL);
+        hit->highlights = rpc_alloc(c, 2 * sizeof *hit->highlights);
+        add_highlight(c, hit, PQgetvalue(r, i, SUMMARY_NCOLS + 3));
+        add_highlight(c, hit, PQgetvalue(r, i, SUMMARY_NCOLS + 4));
+        resp->hits[i] = hit;
+    }
+    if (PQntuples(r) > size && rows > 0) {
+        last->k1 = db_get_i64(r, rows - 1, SUMMARY_NCOLS);
+        last->k2 = db_get_i64(r, rows - 1, SUMMARY_NCOLS + 1);
+        last->lot_id = db_get_i64(r, rows - 1, 0);
+        last->served += rows;
+    } else {
+        last->served = -1; /* no further page */
+    }
+    return GRPC_STATUS_OK;
+}
+
+static int run_total(rpc_call *c, db_conn *conn, search_plan *p,
+                     Gavel__Search__V1__SearchResponse *resp)
+{
+    char *sql = xasprintf("SELECT count(*) FROM (SELECT 1 FROM docs d WHERE %s LIMIT %d) t",
+                          p->where, TOTAL_EXACT + 1);
+    PGresult *r = NULL;
+    int rc = search_exec(c, conn, "the total", sql, p->nparams, p->params, &r);
+    free(sql);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
+    int64_t n = db_get_i64(r, 0, 0);
+    resp->total_hits = n > TOTAL_EXACT ? TOTAL_EXACT : n;
+    resp->total_is_lower_bound = n > TOTAL_EXACT;
+    return GRPC_STATUS_OK;
+}
+
+static int read_page(rpc_call *c, const Gavel__Search__V1__SearchRequest *req, int *size,
+                     search_pos *after, bool *has_after, uint8_t digest[16])
+{
+    const Gavel__Common__V1__PageRequest *pg = req->page;
+    int n = pg != NULL ? pg->page_size : 0;
+    if (n < 0 || n > PAGE_MAX)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "page.page_size must be 0 to %d",
+                        PAGE_MAX);
+    *size = n == 0 ? PAGE_DEFAULT : n;
+    search_request_digest(req, digest);
+    *has_after = pg != NULL && pg->page_token[0] != '\0';
+    if (*has_after && search_token_decode(pg->page_token, digest, after) < 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "page.page_token is malformed or belongs to another query, filter or sort");
+    int64_t served = *has_after ? after->served : 0;
+    if (served + *size > DEPTH_MAX)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "page too deep: at most %d hits are served (asked for hits %lld to %lld)",
+                        DEPTH_MAX, (long long)served + 1, (long long)served + *size);
+    return GRPC_STATUS_OK;
+}
+
+/* Session settings for this transaction: the typo threshold and the rest
+ * of the caller's deadline. */
+static int begin(rpc_call *c, db_conn *conn)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+             "SET LOCAL pg_trgm.word_similarity_threshold = %.2f; "
+             "SET LOCAL statement_timeout = %d",
+             (double)search.trgm_threshold_pct / 100.0, rpc_time_left_ms(c) + 1);
+    return db_command(conn, sql);
+}
+
+static int answer(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchRequest *req,
+                  search_plan *p, const search_pos *after, int size, const uint8_t digest[16],
+                  Gavel__Search__V1__SearchResponse *resp)
+{
+    search_pos last = { .served = after != NULL ? after->served : 0 };
+    int rc = run_page(c, conn, p, after, size, resp, &last);
+    if (rc == GRPC_STATUS_OK)
+        rc = run_total(c, conn, p, resp);
+    if (rc == GRPC_STATUS_OK)
+        rc = search_facets_run(c, conn, p, req, resp);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
+    PGresult *r = NULL;
+    int dbrc = 0;
+    if ((r = db_exec(conn, "state_get", 0, NULL, &dbrc)) == NULL)
+        return check_fail_db(c, dbrc);
+    resp->indexed_through_us = PQntuples(r) > 0 ? db_get_i64(r, 0, 0) : 0;
+    PQclear(r);
+    resp->page = rpc_alloc(c, sizeof *resp->page);
+    gavel__common__v1__page_response__init(resp->page);
+    if (last.served >= 0 && last.served < DEPTH_MAX) {
+        char *tok = rpc_alloc(c, SEARCH_TOKEN_MAX);
+        search_token_encode(&last, digest, tok);
+        resp->page->next_page_token = tok;
+    }
+    return GRPC_STATUS_OK;
+}
+
+/* With text: when no document matches its stems (under the filters), the
+ * plan becomes the fuzzy one. */
+static int go_fuzzy_unless_stems_match(rpc_call *c, db_conn *conn,
+                                       const Gavel__Search__V1__SearchRequest *req,
+                                       search_plan *p)
+{
+    if (!p->has_text)
+        return GRPC_STATUS_OK;
+    char *sql = xasprintf("SELECT 1 FROM docs d WHERE %s LIMIT 1", p->where);
+    PGresult *r = NULL;
+    int rc = search_exec(c, conn, "the stem probe", sql, p->nparams, p->params, &r);
+    free(sql);
+    if (rc != GRPC_STATUS_OK || PQntuples(r) > 0)
+        return rc;
+    search_plan_free(p);
+    return search_plan_build(c, req, true, p);
+}
+
+int search_search(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Search__V1__SearchRequest *req = (const void *)in;
+    int64_t t0 = now_us();
+    int size = 0;
+    bool has_after;
+    search_pos after = { 0 };
+    uint8_t digest[16];
+    int rc = read_page(c, req, &size, &after, &has_after, digest);
+    if (rc == GRPC_STATUS_OK)
+        rc = search_facets_check(c, req);
+    search_plan p;
+    if (rc == GRPC_STATUS_OK)
+        rc = search_plan_build(c, req, false, &p);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
+    db_conn *conn = db_pool_get(search.db, rpc_time_left_ms(c));
+    if (conn == NULL) {
+        search_plan_free(&p);
+        return check_fail_db(c, DB_E_TIMEOUT);
+    }
+    Gavel__Search__V1__SearchResponse *resp =
+        (void *)rpc_new(c, &gavel__search__v1__search_response__descriptor);
+    int dbrc = begin(c, conn);
+    if (dbrc < 0)
+        rc = check_fail_db(c, dbrc);
+    else if ((rc = go_fuzzy_unless_stems_match(c, conn, req, &p)) == GRPC_STATUS_OK)
+        rc = answer(c, conn, req, &p, has_after ? &after : NULL, size, digest, resp);
+    if (dbrc == 0)
+        db_command(conn, rc == GRPC_STATUS_OK ? "COMMIT" : "ROLLBACK");
+    db_pool_put(search.db, conn);
+    search_plan_free(&p);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
+    mx_observe(search_mx.query_seconds, (double)(now_us() - t0) / 1e6);
+    *out = &resp->base;
+    return GRPC_STATUS_OK;
+}

@@ -1,0 +1,1 @@
+"""The search benchmark's fixtures are the system tests' (tests/conftest.py)."""
