@@ -62,6 +62,9 @@ CALL(notifications, Notifications, notifications, SetPreferences, set_preference
 CALL(notifications, Notifications, notifications, ListSubscriptions, list_subscriptions);
 CALL(notifications, Notifications, notifications, Subscribe, subscribe);
 CALL(notifications, Notifications, notifications, Unsubscribe, unsubscribe);
+CALL(notifications, Notifications, notifications, RegisterWebhook, register_webhook);
+CALL(notifications, Notifications, notifications, ListWebhooks, list_webhooks);
+CALL(notifications, Notifications, notifications, DeleteWebhook, delete_webhook);
 
 #define R GW_RATE_READ
 #define W GW_RATE_WRITE
@@ -191,6 +194,18 @@ const gw_route gw_routes[] = {
     { GW_DELETE, "/api/v1/subscriptions/{subscription_id}", &call_notifications_unsubscribe,
       GW_SVC_NOTIFICATIONS, TOKEN, NULL, NULL, W, 0, "Stop a subscription of the caller's",
       NULL },
+
+    /* partner webhooks: signed POSTs of the caller's notifications (the
+     * secret is the partner's, never returned; userId reaches another
+     * user's, for admins) */
+    { GW_GET, "/api/v1/webhooks", &call_notifications_list_webhooks, GW_SVC_NOTIFICATIONS,
+      TOKEN, NULL, NULL, R, GW_R_RETRY, "The caller's webhooks (secrets never shown)", NULL },
+    { GW_POST, "/api/v1/webhooks", &call_notifications_register_webhook, GW_SVC_NOTIFICATIONS,
+      TOKEN, "*", NULL, W, 0,
+      "Register a webhook (url, secret, kinds, description); the same url again replaces "
+      "its secret and kinds and revives it", NULL },
+    { GW_DELETE, "/api/v1/webhooks/{webhook_id}", &call_notifications_delete_webhook,
+      GW_SVC_NOTIFICATIONS, TOKEN, NULL, NULL, W, 0, "Remove a webhook of the caller's", NULL },
 
     /* the gateway itself */
     { GW_GET, "/openapi.json", NULL, GW_SVC_GATEWAY, GW_AUTH_NONE, NULL, NULL, R, 0,
