@@ -134,6 +134,11 @@ int notif_match_lot(db_conn *conn, const Gavel__Events__V1__Envelope *env,
 int notif_page(rpc_call *c, const Gavel__Common__V1__PageRequest *p, int *size,
                int64_t *after_id);
 
+/** Runs stmt ($1 id, $2 owner or 0 for anyone; RETURNING a row when it
+ *  deleted one). GRPC_STATUS_OK, NOT_FOUND ("<what> <id> not found", also
+ *  when it is someone else's) or a database failure, recorded on c. */
+int notif_delete_owned(rpc_call *c, const char *stmt, int64_t id, int64_t owner,
+                       const char *what);
 /** kinds[0..n) are EventKinds other than UNSPECIFIED, at most
  *  NOTIF_KIND_MAX; else INVALID_ARGUMENT naming field. */
 int notif_check_kinds(rpc_call *c, const char *field, size_t n, const int *kinds);

@@ -265,21 +265,9 @@ int notif_unsubscribe(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "subscription_id must be positive");
     const rpc_principal *me = rpc_caller(c);
     int64_t owner = rpc_has_role(c, RPC_STAFF) ? 0 : me->user_id;
-    db_conn *conn = db_pool_get(notif.db, rpc_time_left_ms(c));
-    if (conn == NULL)
-        return check_fail_db(c, DB_E_TIMEOUT);
-    char id[24], uid[24];
-    const char *p[] = { db_i64(id, req->subscription_id), db_i64(uid, owner) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "sub_delete", 2, p, &rc);
-    db_pool_put(notif.db, conn);
-    if (r == NULL)
-        return check_fail_db(c, rc);
-    bool gone = PQntuples(r) > 0;
-    PQclear(r);
-    if (!gone)
-        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "subscription %lld not found",
-                        (long long)req->subscription_id);
+    int rc = notif_delete_owned(c, "sub_delete", req->subscription_id, owner, "subscription");
+    if (rc != 0)
+        return rc;
     *out = rpc_new(c, &gavel__notifications__v1__unsubscribe_response__descriptor);
     return GRPC_STATUS_OK;
 }

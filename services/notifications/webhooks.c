@@ -258,21 +258,9 @@ int notif_delete_webhook(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
     if (!rpc_has_role(c, RPC_ROLE_ADMIN) && owner <= 0)
         return rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED, "only a user or an admin may delete "
                                                           "webhooks");
-    db_conn *conn = db_pool_get(notif.db, rpc_time_left_ms(c));
-    if (conn == NULL)
-        return check_fail_db(c, DB_E_TIMEOUT);
-    char id[24], uid[24];
-    const char *p[] = { db_i64(id, req->webhook_id), db_i64(uid, owner) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "webhook_delete", 2, p, &rc);
-    db_pool_put(notif.db, conn);
-    if (r == NULL)
-        return check_fail_db(c, rc);
-    bool gone = PQntuples(r) > 0;
-    PQclear(r);
-    if (!gone)
-        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "webhook %lld not found",
-                        (long long)req->webhook_id);
+    int rc = notif_delete_owned(c, "webhook_delete", req->webhook_id, owner, "webhook");
+    if (rc != 0)
+        return rc;
     *out = rpc_new(c, &gavel__notifications__v1__delete_webhook_response__descriptor);
     return GRPC_STATUS_OK;
 }
