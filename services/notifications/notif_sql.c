@@ -187,6 +187,9 @@ const db_stmt notif_stmts[] = {
     /* ---- webhooks (webhooks.c) ---- */
 #define WEBHOOK_COLUMNS "id, user_id, url, array_to_json(kinds)::text, description, " \
     "secret_hint, is_active, created_at_us"
+    /* Serialises one user's registrations (count, then write). */
+    { "webhook_lock",
+      "SELECT pg_advisory_xact_lock(hashtext('gavel_webhooks'), ($1::bigint % 2147483647)::int)" },
     { "webhook_count",
       "SELECT count(*), coalesce(bool_or(url = $2), false) FROM webhooks WHERE user_id = $1" },
     /* Registering a url again replaces its secret and kinds and turns it

@@ -160,32 +160,67 @@ static int not_configured(rpc_call *c)
                     "webhooks are not configured on this server (GAVEL_WEBHOOK_KEY_FILE)");
 }
 
-static int upsert(rpc_call *c, db_conn *conn, int64_t user,
-                  const Gavel__Notifications__V1__RegisterWebhookRequest *req, PGresult **row)
+/* The count check and the write in one transaction, serialised per user
+ * (an advisory lock), so concurrent registrations cannot pass the limit.
+ * The body returns 0 or DB_E_*; a refusal is x->status. */
+typedef struct {
+    rpc_call *c;
+    int64_t user;
+    const Gavel__Notifications__V1__RegisterWebhookRequest *req;
+    const char *sealed, *hint;
+    PGresult *row;
+    int status;      /* a refusal recorded on the call (the body then commits nothing) */
+} upsert_ctx;
+
+static int upsert_tx(db_conn *conn, void *arg)
 {
+    upsert_ctx *x = arg;
+    const Gavel__Notifications__V1__RegisterWebhookRequest *req = x->req;
     char uid[24], at[24];
-    const char *cp[] = { db_i64(uid, user), req->url };
+    const char *cp[] = { db_i64(uid, x->user), req->url };
     int rc = 0;
-    PGresult *r = db_exec(conn, "webhook_count", 2, cp, &rc);
+    x->status = GRPC_STATUS_OK;
+    PQclear(x->row);
+    x->row = NULL;
+    PGresult *r = db_exec(conn, "webhook_lock", 1, cp, &rc);
     if (r == NULL)
-        return check_fail_db(c, rc);
+        return rc;
+    PQclear(r);
+    if ((r = db_exec(conn, "webhook_count", 2, cp, &rc)) == NULL)
+        return rc;
     bool full = db_get_i64(r, 0, 0) >= notif.webhook_max && !db_get_bool(r, 0, 1);
     PQclear(r);
-    if (full)
-        return rpc_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                        "a user holds at most %lld webhooks; delete one first",
-                        (long long)notif.webhook_max);
+    if (full) {
+        x->status = rpc_fail(x->c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                             "a user holds at most %lld webhooks; delete one first",
+                             (long long)notif.webhook_max);
+        return 0;
+    }
+    db_array kinds;
+    notif_kinds_array(&kinds, req->n_kinds, (const int *)req->kinds);
+    const char *p[] = { uid, req->url, db_array_str(&kinds), req->description, x->sealed,
+                        x->hint, db_i64(at, now_us()) };
+    x->row = db_exec(conn, "webhook_upsert", 7, p, &rc);
+    db_array_free(&kinds);
+    return x->row == NULL ? rc : 0;
+}
+
+static int upsert(rpc_call *c, int64_t user,
+                  const Gavel__Notifications__V1__RegisterWebhookRequest *req, PGresult **row)
+{
     char *sealed = NULL;
     if (webhook_secret_seal(req->secret, strlen(req->secret), &sealed) != 0)
         return rpc_fail(c, GRPC_STATUS_INTERNAL, "the secret could not be sealed");
-    db_array kinds;
-    notif_kinds_array(&kinds, req->n_kinds, (const int *)req->kinds);
-    const char *p[] = { uid, req->url, db_array_str(&kinds), req->description, sealed,
-                        hint_of(c, req->secret), db_i64(at, now_us()) };
-    *row = db_exec(conn, "webhook_upsert", 7, p, &rc);
-    db_array_free(&kinds);
+    upsert_ctx x = { .c = c, .user = user, .req = req, .sealed = sealed,
+                     .hint = hint_of(c, req->secret) };
+    int rc = db_tx(notif.db, DB_READ_COMMITTED, upsert_tx, &x);
     free(sealed);
-    return *row == NULL ? check_fail_db(c, rc) : GRPC_STATUS_OK;
+    if (rc != 0 || x.status != GRPC_STATUS_OK || x.row == NULL) {
+        PQclear(x.row);
+        return x.status != GRPC_STATUS_OK ? x.status : check_fail_db(c, rc < 0 ? rc : DB_E_SQL);
+    }
+    *row = x.row;
+    return GRPC_STATUS_OK;
 }
 
 int notif_register_webhook(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -206,13 +241,8 @@ int notif_register_webhook(rpc_call *c, const ProtobufCMessage *in, ProtobufCMes
         return rc;
     if (!webhook_secret_ready())
         return not_configured(c);
-    db_conn *conn = db_pool_get(notif.db, rpc_time_left_ms(c));
-    if (conn == NULL)
-        return check_fail_db(c, DB_E_TIMEOUT);
     PGresult *row = NULL;
-    rc = upsert(c, conn, user, req, &row);
-    db_pool_put(notif.db, conn);
-    if (rc != 0)
+    if ((rc = upsert(c, user, req, &row)) != 0)
         return rc;
     Gavel__Notifications__V1__RegisterWebhookResponse *resp =
         (void *)rpc_new(c, &gavel__notifications__v1__register_webhook_response__descriptor);

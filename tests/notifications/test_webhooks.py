@@ -3,6 +3,7 @@ ListWebhooks and DeleteWebhook for the owner only, the URL and input rules,
 and the signed POST of each notification to a local receiver: a valid
 HMAC-SHA256 over "<t>.<body>", the same X-Gavel-Event-Id and body on a
 retry, kinds filtering, and a webhook turned off after failing too long."""
+import concurrent.futures
 import hashlib
 import hmac
 import json
@@ -263,3 +264,16 @@ def test_rest_routes_for_webhooks(notifications, rest, receiver):
     assert other.status == 404, other
     rest.ok("DELETE", "/api/v1/webhooks/%s" % w["id"], token=a.token)
     assert rest.ok("GET", "/api/v1/webhooks", token=a.token).get("webhooks", []) == []
+
+
+def test_concurrent_registrations_never_pass_the_limit(notifications, notif_stub, new_account):
+    a = new_account()
+    urls = ["https://race%d.example.com/hook" % i for i in range(16)]
+
+    def one(url):
+        return h.code_of(lambda: register(notif_stub, a, url))
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(one, urls))
+    assert codes.count(E.OK) == 10, codes
+    assert codes.count(E.RESOURCE_EXHAUSTED) == 6, codes
+    assert len(listed(notif_stub, a)) == 10
