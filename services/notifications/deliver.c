@@ -179,7 +179,13 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
     o->err = err;
     if (ch)
         mx_add(notif_mx.failed[ch], 1);
-    if (d.attempts >= notif.max_attempts || ch == 0 || sent == NOTIF_SEND_GIVE_UP) {
+    /* A webhook delivery is retried for GAVEL_WEBHOOK_DISABLE_AFTER_MS (the
+     * contract's 24 h) as well as for the attempts; its webhook turned off
+     * gives up at once. */
+    bool spent = d.attempts >= notif.max_attempts &&
+                 (d.channel != NOTIF_CH_WEBHOOK ||
+                  now - d.created_at_us >= notif.webhook_disable_ms * 1000);
+    if (spent || ch == 0 || sent == NOTIF_SEND_GIVE_UP) {
         o->state = "dead";
         o->due_us = now;
         if (ch)
