@@ -5,7 +5,7 @@
  * GAVEL_NOTIFICATIONS_HTTP_TIMEOUT_MS, the answer's body read and dropped
  * (at most 64 KiB). For webhooks every address the name resolves to is
  * checked before connecting (notif_addr_allowed), so a public name that
- * points inside is refused. Also the JSON of a notification that these
+ * points inside is refused, and no proxy is used. Also the JSON of a notification that these
  * channels carry.
  */
 #include <curl/curl.h>
@@ -91,6 +91,9 @@ int notif_http_post(const notif_http_req *r, int64_t *retry_after_ms, char *err,
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)notif.http_timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (r->public_only) {
+        /* No proxy from the environment: the check must see the partner's
+         * own addresses. */
+        curl_easy_setopt(c, CURLOPT_PROXY, "");
         curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_cb);
         curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &refused);
     }
