@@ -30,6 +30,7 @@ AUCTIONS_TEST_ENV = {
 # window, retries from 1 s up to 5 minutes, 8 attempts, 30 s leases): short
 # enough that retries, dead letters and a crashed worker's lease play out
 # in seconds.
+CHANNEL_RECEIVER_PORT = h.free_port()
 NOTIFICATIONS_TEST_ENV = {
     "GAVEL_NOTIFICATIONS_COALESCE_MS": "2000",
     "GAVEL_NOTIFICATIONS_RETRY_BASE_MS": "200",
@@ -38,6 +39,14 @@ NOTIFICATIONS_TEST_ENV = {
     "GAVEL_NOTIFICATIONS_LEASE_MS": "5000",
     "GAVEL_NOTIFICATIONS_BATCH": "20",
     "GAVEL_SMTP_TIMEOUT_MS": "3000",
+    # webhooks, Telegram and push go to the local receiver of
+    # tests/http_receiver.py on CHANNEL_RECEIVER_PORT
+    "GAVEL_WEBHOOK_ALLOW_LOOPBACK": "1",
+    "GAVEL_WEBHOOK_DISABLE_AFTER_MS": "2000",
+    "GAVEL_NOTIFICATIONS_HTTP_TIMEOUT_MS": "3000",
+    "GAVEL_TELEGRAM_API_URL": "http://127.0.0.1:%d/telegram" % CHANNEL_RECEIVER_PORT,
+    "GAVEL_TELEGRAM_BOT_TOKEN": "test-bot-token",
+    "GAVEL_PUSH_URL": "http://127.0.0.1:%d/push" % CHANNEL_RECEIVER_PORT,
 }
 
 

@@ -94,6 +94,17 @@ ensure_keypair() {
     fi
 }
 
+# The AES-256 key that seals webhook secrets at rest (notifications).
+ensure_webhook_key() {
+    local key=$KEY_DIR/webhook.key
+    if [[ ! -s $key ]]; then
+        (umask 077 && openssl rand -hex 32 >"$key.tmp") ||
+            die "openssl could not generate the webhook key ($key)"
+        mv -f "$key.tmp" "$key"
+    fi
+    chmod 600 "$key"
+}
+
 gen_password() {
     local pw=""
     while :; do
@@ -394,6 +405,7 @@ print_env() {
     if [[ $svc == notifications ]]; then
         echo "GAVEL_SMTP_URL=smtp://127.0.0.1:$GAVEL_SMTP_PORT"
         echo "GAVEL_WEB_URL=http://127.0.0.1:$GAVEL_GATEWAY_PORT"
+        echo "GAVEL_WEBHOOK_KEY_FILE=$KEY_DIR/webhook.key"
     fi
     if [[ $svc == gateway ]]; then
         echo "GAVEL_GATEWAY_PORT=$GAVEL_GATEWAY_PORT"
@@ -575,6 +587,7 @@ cmd_infra() {
     prepare_dirs
     ensure_keypair jwt
     ensure_keypair service
+    ensure_webhook_key
     ensure_admin_env
     pg_start
     redis_start

@@ -64,6 +64,9 @@ CALL(notifications, Notifications, notifications, SetPreferences, set_preference
 CALL(notifications, Notifications, notifications, ListSubscriptions, list_subscriptions);
 CALL(notifications, Notifications, notifications, Subscribe, subscribe);
 CALL(notifications, Notifications, notifications, Unsubscribe, unsubscribe);
+CALL(notifications, Notifications, notifications, RegisterWebhook, register_webhook);
+CALL(notifications, Notifications, notifications, ListWebhooks, list_webhooks);
+CALL(notifications, Notifications, notifications, DeleteWebhook, delete_webhook);
 
 /* search */
 CALL(search, Search, search, Search, search);
@@ -214,6 +217,18 @@ const gw_route gw_routes[] = {
       GW_R_RETRY, "Search the catalog with facets; the body is the SearchRequest", NULL },
     { GW_GET, "/api/v1/search/suggest", &call_search_suggest, GW_SVC_SEARCH, TOKEN, NULL, NULL,
       R, GW_R_RETRY, "Completions of makes, models, titles and regions for a prefix", NULL },
+
+    /* partner webhooks: signed POSTs of the caller's notifications (the
+     * secret is the partner's, never returned; userId reaches another
+     * user's, for admins) */
+    { GW_GET, "/api/v1/webhooks", &call_notifications_list_webhooks, GW_SVC_NOTIFICATIONS,
+      TOKEN, NULL, NULL, R, GW_R_RETRY, "The caller's webhooks (secrets never shown)", NULL },
+    { GW_POST, "/api/v1/webhooks", &call_notifications_register_webhook, GW_SVC_NOTIFICATIONS,
+      TOKEN, "*", NULL, W, 0,
+      "Register a webhook (url, secret, kinds, description); the same url again replaces "
+      "its secret and kinds and revives it", NULL },
+    { GW_DELETE, "/api/v1/webhooks/{webhook_id}", &call_notifications_delete_webhook,
+      GW_SVC_NOTIFICATIONS, TOKEN, NULL, NULL, W, 0, "Remove a webhook of the caller's", NULL },
 
     /* the gateway itself */
     { GW_GET, "/openapi.json", NULL, GW_SVC_GATEWAY, GW_AUTH_NONE, NULL, NULL, R, 0,

@@ -1,8 +1,9 @@
 /*
  * The gavel.notifications.v1.Notifications surface: one row per method
  * with who may call it. Every method acts on the caller's own data unless
- * the caller is staff (checked in the handlers). The webhook methods are
- * not served yet: they answer UNIMPLEMENTED.
+ * the caller is staff (checked in the handlers). A webhook is
+ * registered by a bidder, seller or admin; listed and deleted by its
+ * owner or an admin (not by services).
  */
 #include "notif.h"
 
@@ -23,6 +24,15 @@ const rpc_method notif_methods[] = {
       RPC_ANY_USER, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { N("MarkRead"), D(mark_read_request), D(mark_read_response), notif_mark_read,
       RPC_ANY_USER, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 16384 },
+    { N("RegisterWebhook"), D(register_webhook_request), D(register_webhook_response),
+      notif_register_webhook, RPC_ROLE_BIDDER | RPC_ROLE_SELLER | RPC_ROLE_ADMIN,
+      RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 16384 },
+    { N("ListWebhooks"), D(list_webhooks_request), D(list_webhooks_response),
+      notif_list_webhooks, RPC_ANY_USER & ~RPC_ROLE_SERVICE, RPC_IDEMPOTENT, 5000,
+      RPC_CLASS_NORMAL, 0 },
+    { N("DeleteWebhook"), D(delete_webhook_request), D(delete_webhook_response),
+      notif_delete_webhook, RPC_ANY_USER & ~RPC_ROLE_SERVICE, RPC_IDEMPOTENT, 5000,
+      RPC_CLASS_NORMAL, 0 },
     { N("Ping"), &gavel__common__v1__ping_request__descriptor,
       &gavel__common__v1__ping_response__descriptor, rpc_ping, RPC_PUBLIC, RPC_IDEMPOTENT,
       1000, RPC_CLASS_INLINE, 0 },

@@ -20,9 +20,13 @@
  * A worker that dies mid-round leaves its leased rows pending with the
  * lease as their due time: they are taken again once it passes. The
  * realtime sender makes that retry publish nothing twice (send_realtime.c).
- * An email cannot be taken back, so each one is recorded sent on its own
- * the moment the server took it, not with the round: a crash re-sends at
- * most the one email each worker had in flight, with the same Message-ID.
+ * An email, a webhook POST, a Telegram message or a push cannot be taken
+ * back, so each one is recorded sent on its own the moment the other side
+ * took it, not with the round: a crash re-sends at most the one message
+ * each worker had in flight, with the same Message-ID / X-Gavel-Event-Id.
+ * A sender with nowhere to send (no chat id, no push tokens, webhook gone)
+ * records the delivery skipped; a 429/503's Retry-After stretches the
+ * backoff.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -58,7 +62,8 @@ typedef struct {
 } outcome;
 
 enum { C_ID, C_NOTIF, C_USER, C_CHANNEL, C_ATTEMPTS, C_KIND, C_TITLE, C_BODY, C_LOT, C_LINK,
-       C_EVENT, C_CREATED, C_EMAIL, C_OBSOLETE, C_LAST_SENT, C_UNREAD };
+       C_EVENT, C_CREATED, C_EMAIL, C_OBSOLETE, C_LAST_SENT, C_UNREAD, C_TARGET, C_CHAT,
+       C_PUSH_TOKENS, C_HOOK_URL, C_HOOK_SECRET, C_HOOK_ACTIVE };
 
 static int64_t backoff_us(int attempts, unsigned *seed)
 {
@@ -73,13 +78,21 @@ static int64_t backoff_us(int attempts, unsigned *seed)
     return us < notif.retry_max_ms * 1000 ? us : notif.retry_max_ms * 1000;
 }
 
-static int send_one(const notif_delivery *d, char *err, size_t errlen)
+static int send_one(const notif_delivery *d, int64_t *retry_after_ms, char *err,
+                    size_t errlen)
 {
+    *retry_after_ms = 0;
     switch (d->channel) {
     case NOTIF_CH_REALTIME:
         return send_realtime(d, err, errlen);
     case NOTIF_CH_EMAIL:
         return send_email(d, err, errlen);
+    case NOTIF_CH_WEBHOOK:
+        return send_webhook(d, retry_after_ms, err, errlen);
+    case NOTIF_CH_TELEGRAM:
+        return send_telegram(d, retry_after_ms, err, errlen);
+    case NOTIF_CH_PUSH:
+        return send_push(d, retry_after_ms, err, errlen);
     default:
         snprintf(err, errlen, "channel %d has no sender", d->channel);
         return -1;
@@ -119,6 +132,11 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         .lot_id = db_get_i64(r, i, C_LOT), .link = db_get_str(r, i, C_LINK),
         .event_id = db_get_str(r, i, C_EVENT), .created_at_us = db_get_i64(r, i, C_CREATED),
         .email = db_get_str(r, i, C_EMAIL), .unread = db_get_i64(r, i, C_UNREAD),
+        .target_id = db_get_i64(r, i, C_TARGET), .telegram_chat_id = db_get_str(r, i, C_CHAT),
+        .push_tokens = db_get_str(r, i, C_PUSH_TOKENS),
+        .webhook_url = db_get_str(r, i, C_HOOK_URL),
+        .webhook_secret = db_get_str(r, i, C_HOOK_SECRET),
+        .webhook_active = db_get_bool(r, i, C_HOOK_ACTIVE),
     };
     int ch = notif_channel_ok(d.channel) ? d.channel : 0;
     int64_t last_sent = db_get_i64(r, i, C_LAST_SENT);
@@ -136,11 +154,21 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         return;
     }
     o->adj = 0;
-    if (send_one(&d, err, errlen) == 0) {
+    int64_t retry_after_ms = 0;
+    int sent = send_one(&d, &retry_after_ms, err, errlen);
+    if (sent == NOTIF_SEND_SKIP) {
+        o->state = "skipped";
+        o->due_us = now;
+        o->err = err;
+        if (ch)
+            mx_add(notif_mx.skipped[ch], 1);
+        return;
+    }
+    if (sent == NOTIF_SEND_OK) {
         o->state = "sent";
         o->due_us = now;
         o->sent_us = now_us();
-        if (d.channel == NOTIF_CH_EMAIL)
+        if (d.channel != NOTIF_CH_REALTIME)
             record_sent_now(d.id, o->sent_us);
         if (ch) {
             mx_add(notif_mx.sent[ch], 1);
@@ -151,7 +179,13 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
     o->err = err;
     if (ch)
         mx_add(notif_mx.failed[ch], 1);
-    if (d.attempts >= notif.max_attempts || ch == 0) {
+    /* A webhook delivery is retried for GAVEL_WEBHOOK_DISABLE_AFTER_MS (the
+     * contract's 24 h) as well as for the attempts; its webhook turned off
+     * gives up at once. */
+    bool spent = d.attempts >= notif.max_attempts &&
+                 (d.channel != NOTIF_CH_WEBHOOK ||
+                  now - d.created_at_us >= notif.webhook_disable_ms * 1000);
+    if (spent || ch == 0 || sent == NOTIF_SEND_GIVE_UP) {
         o->state = "dead";
         o->due_us = now;
         if (ch)
@@ -161,7 +195,13 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
                  d.attempts, err);
         return;
     }
-    o->due_us = now + backoff_us(d.attempts, seed);
+    /* A 429/503's Retry-After is honoured when longer than the backoff
+     * (at most GAVEL_NOTIFICATIONS_RETRY_MAX_MS). */
+    int64_t wait = backoff_us(d.attempts, seed);
+    if (retry_after_ms * 1000 > wait)
+        wait = retry_after_ms < notif.retry_max_ms ? retry_after_ms * 1000
+                                                    : notif.retry_max_ms * 1000;
+    o->due_us = now + wait;
     if (ch)
         mx_add(notif_mx.retried[ch], 1);
 }
@@ -303,6 +343,7 @@ static void *worker_main(void *arg)
             break;
     }
     send_email_thread_close();
+    send_http_thread_close();
     rds_thread_close();
     return NULL;
 }

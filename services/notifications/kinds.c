@@ -8,6 +8,8 @@
  * closes or judges a seller's lot, and payments, also email; a new match
  * for a saved search is email only (a digest, later).
  */
+#include <stdio.h>
+
 #include "notif.h"
 
 static const struct {
@@ -61,7 +63,12 @@ const char *notif_default_channels(int kind)
 
 const char *notif_live_channels(void)
 {
-    return notif.smtp_url[0] != '\0' ? "{1,2}" : "{1}";
+    static __thread char lit[32];
+    snprintf(lit, sizeof lit, "{1%s%s%s%s}", notif.smtp_url[0] != '\0' ? ",2" : "",
+             notif.push_url[0] != '\0' ? ",3" : "",
+             notif.telegram_token[0] != '\0' && notif.telegram_url[0] != '\0' ? ",4" : "",
+             webhook_secret_ready() ? ",5" : "");
+    return lit;
 }
 
 bool notif_kind_coalesces(int kind)

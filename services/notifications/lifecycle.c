@@ -41,12 +41,32 @@ const cfg_entry notif_config[] = {
       "one email's whole SMTP exchange" },
     { "GAVEL_WEB_URL", "http://127.0.0.1:8080", CFG_STR, &notif.web_url, 0, 0,
       "the web UI, for links in emails" },
+    { "GAVEL_NOTIFICATIONS_HTTP_TIMEOUT_MS", "10000", CFG_INT, &notif.http_timeout_ms, 100,
+      600000, "one webhook, Telegram or push request, connect to answer" },
+    { "GAVEL_WEBHOOK_KEY_FILE", ".run/keys/webhook.key", CFG_STR, &notif.webhook_key_file, 0,
+      0, "64 hex characters: the AES-256 key that seals webhook secrets at rest; "
+         "unreadable turns webhooks off" },
+    { "GAVEL_WEBHOOK_ALLOW_LOOPBACK", "0", CFG_BOOL, &notif.webhook_allow_loopback, 0, 0,
+      "dev and tests only: webhooks may use http:// and loopback hosts" },
+    { "GAVEL_WEBHOOK_MAX_PER_USER", "10", CFG_INT, &notif.webhook_max, 1, 1000,
+      "webhooks one user may register" },
+    { "GAVEL_WEBHOOK_DISABLE_AFTER_MS", "86400000", CFG_INT, &notif.webhook_disable_ms, 1000,
+      INT64_C(31536000000), "a webhook failing without a success this long is turned off" },
+    { "GAVEL_TELEGRAM_API_URL", "https://api.telegram.org", CFG_STR, &notif.telegram_url, 0,
+      0, "Telegram Bot API base URL (a local receiver in dev and tests)" },
+    { "GAVEL_TELEGRAM_BOT_TOKEN", "", CFG_STR, &notif.telegram_token, 0, 0,
+      "the bot's token; empty turns Telegram off" },
+    { "GAVEL_PUSH_URL", "", CFG_STR, &notif.push_url, 0, 0,
+      "push gateway endpoint (JSON POST with the user's tokens); empty turns push off" },
     { 0 },
 };
 
 #define CH_ROWS(name, type, help, field)                                                  \
     { name, type, help, "channel=\"realtime\"", &notif_mx.field[NOTIF_CH_REALTIME] },      \
-    { name, type, help, "channel=\"email\"", &notif_mx.field[NOTIF_CH_EMAIL] }
+    { name, type, help, "channel=\"email\"", &notif_mx.field[NOTIF_CH_EMAIL] },            \
+    { name, type, help, "channel=\"push\"", &notif_mx.field[NOTIF_CH_PUSH] },              \
+    { name, type, help, "channel=\"telegram\"", &notif_mx.field[NOTIF_CH_TELEGRAM] },      \
+    { name, type, help, "channel=\"webhook\"", &notif_mx.field[NOTIF_CH_WEBHOOK] }
 
 const mx_entry notif_metrics[] = {
     { "gavel_notifications_created_total", mx_counter,
@@ -59,6 +79,12 @@ const mx_entry notif_metrics[] = {
             "Failed deliveries scheduled for another attempt.", retried),
     CH_ROWS("gavel_notifications_dead_lettered_total", mx_counter,
             "Deliveries given up after their last attempt.", dead),
+    CH_ROWS("gavel_notifications_skipped_total", mx_counter,
+            "Deliveries with nowhere to send (no chat id, no push tokens, webhook gone).",
+            skipped),
+    { "gavel_notifications_webhooks_disabled_total", mx_counter,
+      "Webhooks turned off after failing for GAVEL_WEBHOOK_DISABLE_AFTER_MS.", NULL,
+      &notif_mx.webhooks_disabled },
     CH_ROWS("gavel_notifications_coalesced_total", mx_counter,
             "Deliveries folded into a newer message of the same burst.", coalesced),
     CH_ROWS("gavel_notifications_delivery_seconds", mx_histogram,
@@ -98,6 +124,7 @@ int notif_post_init(void)
         log_error("curl_global_init failed");
         return -1;
     }
+    webhook_secret_init(); /* failure logged: webhooks stay off */
     db_conn *conn = db_pool_get(notif.db, 10000);
     int rc = conn != NULL ? notif_match_load(conn) : DB_E_TIMEOUT;
     if (conn != NULL)
@@ -120,6 +147,7 @@ void notif_pre_exit(void)
 {
     deliver_stop();
     notif_match_close();
+    webhook_secret_close();
 }
 
 bool notif_is_healthy(void)

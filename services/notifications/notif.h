@@ -6,7 +6,10 @@
  * (the handlers), events_apply.c (which event tells whom what), fanout.c
  * (a notification's rows: inbox and deliveries), deliver.c (the delivery
  * workers: lease, coalesce, retry, dead-letter), send_realtime.c (Redis
- * PUBLISH) and send_email.c (SMTP through libcurl); match.c (new lots
+ * PUBLISH), send_email.c (SMTP through libcurl), send_http.c (one HTTPS
+ * POST through libcurl) under send_webhook.c, send_telegram.c and
+ * send_push.c; webhooks.c (the webhook handlers and URL rules) and
+ * webhook_secret.c (secrets at rest, signatures); match.c (new lots
  * against saved searches and segments) over match_index.c and
  * match_segment.c (match_index.h: pure, no database).
  */
@@ -23,6 +26,10 @@
 #include "gavel/notifications/v1/notifications.pb-c.h"
 #include "match_index.h"
 
+struct curl_slist;
+struct json_t;
+struct sockaddr;
+
 /* Process-wide state, set up before serving and read-only afterwards. */
 typedef struct {
     db_pool *db;                 /* the skeleton's (rpc_service.db) */
@@ -38,6 +45,14 @@ typedef struct {
     const char *smtp_from;
     int64_t smtp_timeout_ms;
     const char *web_url;         /* links in emails */
+    int64_t http_timeout_ms;     /* one webhook, Telegram or push request */
+    const char *webhook_key_file; /* hex AES-256 key for webhook secrets at rest */
+    bool webhook_allow_loopback; /* dev: http:// and loopback hosts allowed */
+    int64_t webhook_max;         /* webhooks per user */
+    int64_t webhook_disable_ms;  /* failing this long turns a webhook off */
+    const char *telegram_url;    /* Bot API base URL */
+    const char *telegram_token;  /* "" turns Telegram off */
+    const char *push_url;        /* push gateway endpoint; "" turns push off */
 } notif_state;
 
 extern notif_state notif;
@@ -119,6 +134,20 @@ int notif_match_lot(db_conn *conn, const Gavel__Events__V1__Envelope *env,
 int notif_page(rpc_call *c, const Gavel__Common__V1__PageRequest *p, int *size,
                int64_t *after_id);
 
+/** Runs stmt ($1 id, $2 owner or 0 for anyone; RETURNING a row when it
+ *  deleted one). GRPC_STATUS_OK, NOT_FOUND ("<what> <id> not found", also
+ *  when it is someone else's) or a database failure, recorded on c. */
+int notif_delete_owned(rpc_call *c, const char *stmt, int64_t id, int64_t owner,
+                       const char *what);
+/** kinds[0..n) are EventKinds other than UNSPECIFIED, at most
+ *  NOTIF_KIND_MAX; else INVALID_ARGUMENT naming field. */
+int notif_check_kinds(rpc_call *c, const char *field, size_t n, const int *kinds);
+/** Inits a and fills it with kinds[0..n) without repeats (the caller
+ *  frees a). */
+void notif_kinds_array(db_array *a, size_t n, const int *kinds);
+/** A stored kinds JSON array as call-allocated ints; *n their count. */
+int *notif_kinds_read(rpc_call *c, const char *json, size_t *n);
+
 int notif_subscribe(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 int notif_unsubscribe(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 int notif_list_subscriptions(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
@@ -136,6 +165,12 @@ typedef struct {
     int channel, kind, attempts;
     const char *title, *body, *link, *event_id, *email;
     int64_t unread;              /* the user's unread count when leased */
+    int64_t target_id;           /* the webhook's id (webhook channel), else 0 */
+    const char *telegram_chat_id;  /* "" when none */
+    const char *push_tokens;       /* JSON array of strings */
+    const char *webhook_url;       /* "" when the webhook is gone */
+    const char *webhook_secret;    /* sealed, hex */
+    bool webhook_active;
 } notif_delivery;
 
 /** Starts notif.workers threads. Returns 0 or -1 (logged). */
@@ -147,11 +182,58 @@ void deliver_kick(void);
 
 /* Senders: 0 when the channel accepted the message, else -1 with a reason
  * in err (the delivery is retried). Each runs on a worker thread and may
- * keep per-thread state. */
+ * keep per-thread state. The HTTP senders may also answer
+ * NOTIF_SEND_SKIP (nowhere to send: no chat id, no tokens, the webhook
+ * gone or off; recorded skipped, not failed) or NOTIF_SEND_GIVE_UP (dead
+ * at once), and set *retry_after_ms from a 429/503's Retry-After. */
+enum { NOTIF_SEND_OK = 0, NOTIF_SEND_FAIL = -1, NOTIF_SEND_SKIP = 1, NOTIF_SEND_GIVE_UP = -2 };
 int send_realtime(const notif_delivery *d, char *err, size_t errlen);
 int send_email(const notif_delivery *d, char *err, size_t errlen);
+int send_webhook(const notif_delivery *d, int64_t *retry_after_ms, char *err, size_t errlen);
+int send_telegram(const notif_delivery *d, int64_t *retry_after_ms, char *err, size_t errlen);
+int send_push(const notif_delivery *d, int64_t *retry_after_ms, char *err, size_t errlen);
 /** Frees this thread's sender state (worker exit). */
 void send_email_thread_close(void);
+void send_http_thread_close(void);
+
+/* ---- send_http.c: one POST for the HTTP channels ---- */
+typedef struct {
+    const char *url;
+    const struct curl_slist *headers; /* borrowed; Content-Type included by the caller */
+    const char *body;
+    size_t len;
+    bool public_only;  /* refuse to connect to non-public addresses (webhooks) */
+} notif_http_req;
+/** POSTs on this thread's handle, no redirects, GAVEL_NOTIFICATIONS_HTTP_TIMEOUT_MS.
+ *  Returns NOTIF_SEND_OK on a 2xx, else NOTIF_SEND_FAIL with err set (the
+ *  URL is not repeated in err: it may hold a token) and *retry_after_ms
+ *  from a 429/503's Retry-After (seconds), else 0. */
+int notif_http_post(const notif_http_req *r, int64_t *retry_after_ms, char *err, size_t errlen);
+/** JSON of the notification as the HTTP channels send it (documented in
+ *  docs/notifications-webhooks.md). New reference; the caller decrefs. */
+struct json_t *notif_delivery_json(const notif_delivery *d);
+
+/* ---- webhooks.c and webhook_secret.c ---- */
+int notif_register_webhook(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int notif_list_webhooks(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int notif_delete_webhook(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+/** True for an address webhooks may reach: not loopback, private,
+ *  link-local, multicast, unspecified or reserved (loopback is allowed with
+ *  GAVEL_WEBHOOK_ALLOW_LOOPBACK). sa is AF_INET or AF_INET6. */
+bool notif_addr_allowed(const struct sockaddr *sa);
+/** Loads GAVEL_WEBHOOK_KEY_FILE. 0, or -1 (logged; webhooks then off). */
+int webhook_secret_init(void);
+void webhook_secret_close(void);
+bool webhook_secret_ready(void);
+/** Encrypts secret (n bytes) into out as "\\x<hex>" (bytea input), for
+ *  storage. *out is malloc'ed; the caller frees. 0 or -1. */
+int webhook_secret_seal(const char *secret, size_t n, char **out);
+/** Decrypts the hex (no "\\x") of a sealed secret into out[cap]; *n its
+ *  length. 0 or -1. */
+int webhook_secret_open(const char *hex, uint8_t *out, size_t cap, size_t *n);
+/** out[65] = hex HMAC-SHA256(key, "<t>.<body>") (OpenSSL). 0 or -1. */
+int webhook_sign(const uint8_t *key, size_t keylen, int64_t t, const char *body, size_t len,
+                 char *out);
 
 /* ---- lifecycle.c: series ---- */
 typedef struct {
@@ -162,6 +244,8 @@ typedef struct {
     mx_metric *dead[NOTIF_CH_MAX + 1];
     mx_metric *coalesced[NOTIF_CH_MAX + 1];
     mx_metric *latency[NOTIF_CH_MAX + 1];     /* created → sent, seconds */
+    mx_metric *skipped[NOTIF_CH_MAX + 1];     /* nowhere to send */
+    mx_metric *webhooks_disabled;             /* turned off after failing too long */
     mx_metric *match_seconds;                 /* one lot through the match index */
     mx_metric *matched;                       /* users told of a new match */
 } notif_metric_set;

@@ -47,7 +47,11 @@ const db_stmt notif_stmts[] = {
       ") a ORDER BY user_id, sub" },
 
     /* ---- fan-out: inbox rows, then one delivery per chosen live channel
-     * ($10 defaults, $11 live channels). Email only with an address, or
+     * ($10 defaults, $11 live channels) and, for the webhook channel, per
+     * active webhook of the user that takes the kind. A kind the user never
+     * set goes to their webhooks too (the webhook's kinds decide); one they
+     * set does only when it names the webhook channel. Push needs tokens,
+     * Telegram a chat id. Email only with an address, or
      * for a user whose user.registered has not arrived yet (another
      * topic, so it may come after this event): the sender reads the
      * address when it sends and retries until it is known. ---- */
@@ -57,14 +61,20 @@ const db_stmt notif_stmts[] = {
       " SELECT u, $3, $4, $5, $6, $7, $8, s, $9"
       " FROM unnest($1::bigint[], $2::bigint[]) AS r(u, s)"
       " ON CONFLICT (event_id, user_id) DO NOTHING RETURNING id, user_id),"
-      " d AS (INSERT INTO deliveries (notification_id, user_id, channel, due_at_us, coalesce_key)"
-      " SELECT n.id, n.user_id, ch, $9, $12 FROM n"
+      " d AS (INSERT INTO deliveries (notification_id, user_id, channel, due_at_us, coalesce_key,"
+      " target_id)"
+      " SELECT n.id, n.user_id, ch, $9, $12, coalesce(w.id, 0) FROM n"
       " LEFT JOIN preference_kinds pk ON pk.user_id = n.user_id AND pk.kind = $3"
       " LEFT JOIN preferences p ON p.user_id = n.user_id"
       " LEFT JOIN accounts a ON a.user_id = n.user_id"
-      " CROSS JOIN LATERAL unnest(coalesce(pk.channels, $10::smallint[])) AS ch"
+      " CROSS JOIN LATERAL unnest(coalesce(pk.channels, $10::smallint[] || 5::smallint)) AS ch"
+      " LEFT JOIN webhooks w ON ch = 5 AND w.user_id = n.user_id AND w.is_active"
+      "  AND (w.kinds = '{}' OR $3 = ANY (w.kinds))"
       " WHERE ch = ANY ($11::smallint[])"
       " AND (ch <> 2 OR a.user_id IS NULL OR " CHANNEL_EMAIL_ADDR " <> '')"
+      " AND (ch <> 3 OR cardinality(p.push_tokens) > 0)"
+      " AND (ch <> 4 OR p.telegram_chat_id <> '')"
+      " AND (ch <> 5 OR w.id IS NOT NULL)"
       " RETURNING 1)"
       " SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM d)" },
 
@@ -77,20 +87,33 @@ const db_stmt notif_stmts[] = {
       " ORDER BY due_at_us LIMIT $2 FOR UPDATE SKIP LOCKED),"
       " l AS (UPDATE deliveries d SET due_at_us = $1 + $3, attempts = d.attempts + 1"
       " FROM due WHERE d.id = due.id"
-      " RETURNING d.id, d.notification_id, d.user_id, d.channel, d.attempts, d.coalesce_key)"
+      " RETURNING d.id, d.notification_id, d.user_id, d.channel, d.attempts, d.coalesce_key,"
+      " d.target_id)"
       " SELECT l.id, l.notification_id, l.user_id, l.channel, l.attempts, n.kind, n.title,"
       " n.body, n.lot_id, n.link, n.event_id, n.created_at_us, " CHANNEL_EMAIL_ADDR ","
       " l.coalesce_key <> '' AND EXISTS (SELECT 1 FROM deliveries x WHERE"
       "  x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key AND x.channel = l.channel"
-      "  AND x.id > l.id AND x.state IN ('pending', 'sent')),"
+      "  AND x.target_id = l.target_id AND x.id > l.id AND x.state IN ('pending', 'sent')),"
       " CASE WHEN l.coalesce_key = '' THEN 0 ELSE (SELECT coalesce(max(x.sent_at_us), 0)"
       "  FROM deliveries x WHERE x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key"
-      "  AND x.channel = l.channel AND x.state = 'sent') END,"
+      "  AND x.channel = l.channel AND x.target_id = l.target_id AND x.state = 'sent') END,"
       " (SELECT count(*) FROM notifications u WHERE u.user_id = l.user_id"
-      "  AND u.read_at_us = 0)"
+      "  AND u.read_at_us = 0),"
+      " l.target_id, coalesce(p.telegram_chat_id, ''),"
+      " coalesce(array_to_json(p.push_tokens)::text, '[]'), coalesce(w.url, ''),"
+      " coalesce(encode(w.secret_enc, 'hex'), ''), coalesce(w.is_active, false)"
       " FROM l JOIN notifications n ON n.id = l.notification_id"
       " LEFT JOIN preferences p ON p.user_id = l.user_id"
+      " LEFT JOIN webhooks w ON l.channel = 5 AND w.id = l.target_id"
       " LEFT JOIN accounts a ON a.user_id = l.user_id ORDER BY l.id" },
+    /* A webhook's health after one attempt ($2: now, 0 after a success;
+     * $3: how long failing turns it off). Returns whether it is still on. */
+    { "webhook_health",
+      "UPDATE webhooks SET failing_since_us = CASE WHEN $2::bigint = 0 THEN 0"
+      " WHEN failing_since_us = 0 THEN $2 ELSE failing_since_us END,"
+      " is_active = is_active AND NOT ($2::bigint > 0 AND failing_since_us > 0"
+      "  AND $2 - failing_since_us >= $3::bigint)"
+      " WHERE id = $1 RETURNING is_active" },
     { "deliver_done",
       "UPDATE deliveries d SET state = r.state, due_at_us = r.due, last_error = r.err,"
       " sent_at_us = r.sent, attempts = d.attempts + r.adj"
@@ -160,6 +183,28 @@ const db_stmt notif_stmts[] = {
     { "prefs_kinds_set",
       "INSERT INTO preference_kinds (user_id, kind, channels) "
       "SELECT $1, k, c::smallint[] FROM unnest($2::smallint[], $3::text[]) AS t(k, c)" },
+
+    /* ---- webhooks (webhooks.c) ---- */
+#define WEBHOOK_COLUMNS "id, user_id, url, array_to_json(kinds)::text, description, " \
+    "secret_hint, is_active, created_at_us"
+    /* Serialises one user's registrations (count, then write). */
+    { "webhook_lock",
+      "SELECT pg_advisory_xact_lock(hashtext('gavel_webhooks'), ($1::bigint % 2147483647)::int)" },
+    { "webhook_count",
+      "SELECT count(*), coalesce(bool_or(url = $2), false) FROM webhooks WHERE user_id = $1" },
+    /* Registering a url again replaces its secret and kinds and turns it
+     * back on. */
+    { "webhook_upsert",
+      "INSERT INTO webhooks (user_id, url, kinds, description, secret_enc, secret_hint,"
+      " created_at_us, updated_at_us) VALUES ($1, $2, $3::smallint[], $4, $5::bytea, $6, $7, $7)"
+      " ON CONFLICT (user_id, url) DO UPDATE SET kinds = EXCLUDED.kinds,"
+      " description = EXCLUDED.description, secret_enc = EXCLUDED.secret_enc,"
+      " secret_hint = EXCLUDED.secret_hint, is_active = true, failing_since_us = 0,"
+      " updated_at_us = EXCLUDED.updated_at_us RETURNING " WEBHOOK_COLUMNS },
+    { "webhook_list",
+      "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE user_id = $1 ORDER BY id" },
+    { "webhook_delete",
+      "DELETE FROM webhooks WHERE id = $1 AND ($2::bigint = 0 OR user_id = $2) RETURNING id" },
 
     /* ---- inbox ---- */
     { "inbox_list",

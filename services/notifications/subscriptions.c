@@ -17,7 +17,31 @@ enum { SUB_MAX = 500 };
 
 #define TARGET(x) GAVEL__NOTIFICATIONS__V1__SUBSCRIPTION__TARGET_##x
 
-static int check_kinds(rpc_call *c, const char *field, size_t n, const int *kinds)
+void notif_kinds_array(db_array *a, size_t n, const int *kinds)
+{
+    db_array_init(a);
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < i; j++)
+            dup = dup || kinds[j] == kinds[i];
+        if (!dup)
+            db_array_i64(a, kinds[i]);
+    }
+}
+
+int *notif_kinds_read(rpc_call *c, const char *json, size_t *n)
+{
+    json_t *kinds = json_loads(json, 0, NULL);
+    size_t k = json_array_size(kinds);
+    int *out = rpc_alloc(c, sizeof *out * (k > 0 ? k : 1));
+    for (size_t i = 0; i < k; i++)
+        out[i] = (int)json_integer_value(json_array_get(kinds, i));
+    json_decref(kinds);
+    *n = k;
+    return out;
+}
+
+int notif_check_kinds(rpc_call *c, const char *field, size_t n, const int *kinds)
 {
     if (n > NOTIF_KIND_MAX)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s holds at most %d kinds", field,
@@ -161,13 +185,7 @@ static Gavel__Notifications__V1__Subscription *sub_from_row(rpc_call *c, const P
         q->filter_json = rpc_strdup(c, db_get_str(r, i, 8));
         s->saved_search = q;
     }
-    json_t *kinds = json_loads(db_get_str(r, i, 9), 0, NULL);
-    size_t n = json_array_size(kinds);
-    s->kinds = rpc_alloc(c, sizeof *s->kinds * (n > 0 ? n : 1));
-    for (size_t k = 0; k < n; k++)
-        s->kinds[s->n_kinds++] =
-            (Gavel__Notifications__V1__EventKind)json_integer_value(json_array_get(kinds, k));
-    json_decref(kinds);
+    s->kinds = (void *)notif_kinds_read(c, db_get_str(r, i, 9), &s->n_kinds);
     s->created_at_us = db_get_i64(r, i, 10);
     return s;
 }
@@ -190,14 +208,7 @@ static int upsert(rpc_call *c, db_conn *conn, int64_t user, const sub_target *t,
                         "a user holds at most %d subscriptions; unsubscribe from one first",
                         SUB_MAX);
     db_array kinds;
-    db_array_init(&kinds);
-    for (size_t i = 0; i < s->n_kinds; i++) {
-        bool dup = false;
-        for (size_t j = 0; j < i; j++)
-            dup = dup || s->kinds[j] == s->kinds[i];
-        if (!dup)
-            db_array_i64(&kinds, s->kinds[i]);
-    }
+    notif_kinds_array(&kinds, s->n_kinds, (const int *)s->kinds);
     const char *p[] = { uid, t->target, t->key, t->lot, t->seller, t->segment, t->name,
                         t->query, t->filter, db_array_str(&kinds), db_i64(at, now_us()) };
     r = db_exec(conn, "sub_upsert", 11, p, &rc);
@@ -228,7 +239,7 @@ int notif_subscribe(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "subscription is required");
     sub_target t;
     if ((rc = target_of(c, s, &t)) != 0 ||
-        (rc = check_kinds(c, "subscription.kinds", s->n_kinds, (const int *)s->kinds)) != 0)
+        (rc = notif_check_kinds(c, "subscription.kinds", s->n_kinds, (const int *)s->kinds)) != 0)
         return rc;
     db_conn *conn = db_pool_get(notif.db, rpc_time_left_ms(c));
     if (conn == NULL)
@@ -254,21 +265,9 @@ int notif_unsubscribe(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "subscription_id must be positive");
     const rpc_principal *me = rpc_caller(c);
     int64_t owner = rpc_has_role(c, RPC_STAFF) ? 0 : me->user_id;
-    db_conn *conn = db_pool_get(notif.db, rpc_time_left_ms(c));
-    if (conn == NULL)
-        return check_fail_db(c, DB_E_TIMEOUT);
-    char id[24], uid[24];
-    const char *p[] = { db_i64(id, req->subscription_id), db_i64(uid, owner) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "sub_delete", 2, p, &rc);
-    db_pool_put(notif.db, conn);
-    if (r == NULL)
-        return check_fail_db(c, rc);
-    bool gone = PQntuples(r) > 0;
-    PQclear(r);
-    if (!gone)
-        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "subscription %lld not found",
-                        (long long)req->subscription_id);
+    int rc = notif_delete_owned(c, "sub_delete", req->subscription_id, owner, "subscription");
+    if (rc != 0)
+        return rc;
     *out = rpc_new(c, &gavel__notifications__v1__unsubscribe_response__descriptor);
     return GRPC_STATUS_OK;
 }

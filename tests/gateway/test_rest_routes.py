@@ -411,6 +411,40 @@ def case_subscriptions(rest, w):
     return a
 
 
+WEBHOOK_SECRET = "gateway-test-secret-" + "x" * 20 + "HINT"
+
+
+def case_register_webhook(rest, w):
+    """bidder2 registers a partner webhook; the secret is never echoed."""
+    body = {"url": "https://erp.example.com/gavel", "secret": WEBHOOK_SECRET,
+            "kinds": ["EVENT_KIND_PAYMENT"], "description": "ERP"}
+    a = rest.call("POST", "/api/v1/webhooks", body, token=w["bidder2"].token)
+    assert a.status == 200, a
+    hook = a.json["webhook"]
+    assert hook["secretHint"] == "HINT" and hook["isActive"], a
+    assert WEBHOOK_SECRET not in json.dumps(a.json), a
+    bad = rest.call("POST", "/api/v1/webhooks", dict(body, url="http://example.com/"),
+                    token=w["bidder2"].token)
+    assert bad.status == 400, bad
+    w["webhook"] = hook
+    return a
+
+
+def case_webhooks(rest, w):
+    a = rest.call("GET", "/api/v1/webhooks", token=w["bidder2"].token)
+    assert a.status == 200 and [x["id"] for x in a.json["webhooks"]] == [w["webhook"]["id"]], a
+    return a
+
+
+def case_delete_webhook(rest, w):
+    path = "/api/v1/webhooks/%s" % w["webhook"]["id"]
+    denied = rest.call("DELETE", path, token=w["bidder"].token)
+    assert denied.status == 404, denied
+    a = rest.call("DELETE", path, token=w["bidder2"].token)
+    assert a.status == 200 and a.json == {}, a
+    return a
+
+
 def case_unsubscribe(rest, w):
     """Another user cannot end bidder2's subscription (404, as if it did
     not exist, and it stays); its owner can, once."""
@@ -595,6 +629,9 @@ CASES = [
     ("POST", "/api/v1/subscriptions", case_subscribe),
     ("GET", "/api/v1/subscriptions", case_subscriptions),
     ("DELETE", "/api/v1/subscriptions/{subscription_id}", case_unsubscribe),
+    ("POST", "/api/v1/webhooks", case_register_webhook),
+    ("GET", "/api/v1/webhooks", case_webhooks),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}", case_delete_webhook),
     ("GET", "/api/v1/notifications/preferences", case_preferences),
     ("PATCH", "/api/v1/notifications/preferences", case_preferences_patch),
     ("GET", "/api/v1/notifications", case_inbox),
