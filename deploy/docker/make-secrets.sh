@@ -14,6 +14,7 @@ for k in jwt service; do
     openssl genpkey -algorithm ED25519 -out "$dir/keys/$k.key"
     openssl pkey -in "$dir/keys/$k.key" -pubout -out "$dir/keys/$k.pub"
 done
+openssl rand -hex 32 >"$dir/keys/webhook.key"   # seals webhook secrets (notifications)
 pw=$(openssl rand -base64 24 | tr -dc 'A-Za-z0-9' | cut -c1-20)
 printf 'GAVEL_ADMIN_EMAIL=admin@gavel.local\nGAVEL_ADMIN_PASSWORD=%sAa1\n' "$pw" >"$dir/admin.env"
 chmod 700 "$dir/keys"

@@ -51,8 +51,7 @@ const cfg_entry gw_http_config[] = {
     { "GAVEL_GATEWAY_TLS_KEY", "", CFG_STR, &gw_cfg.tls_key, 0, 0,
       "PEM private key of GAVEL_GATEWAY_TLS_CERT" },
     { "GAVEL_GATEWAY_WEB_DIR", "web", CFG_STR, &gw_cfg.web_dir, 0, 0,
-      "directory of the web UI, served at / (index.html) and by file path; empty serves "
-      "no UI" },
+      "directory of the web UI, served at / (index.html) and by file path" },
     { "GAVEL_GATEWAY_ACCESS_LOG", "true", CFG_BOOL, &gw_cfg.is_access_log, 0, 0,
       "write one JSON line per answered request to stderr" },
     { "GAVEL_USERS_ADDR", "127.0.0.1:50051", CFG_STR, &gw_cfg.users_addr, 0, 0,

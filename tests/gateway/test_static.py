@@ -132,10 +132,11 @@ def test_the_api_keeps_its_own_policy_and_404(web_gw):
     assert st == 200 and hdrs["content-type"] == "application/json"
 
 
-def test_no_web_dir_serves_no_ui(stack, users, auctions, bids, notifications):
+def test_a_missing_web_dir_serves_no_ui(stack, users, auctions, bids, notifications,
+                                        tmp_path):
     spares = h.Spares(stack)
     try:
-        gw = spares.start("gateway", "noweb", GAVEL_GATEWAY_WEB_DIR="",
+        gw = spares.start("gateway", "noweb", GAVEL_GATEWAY_WEB_DIR=str(tmp_path / "none"),
                           GAVEL_GATEWAY_RATE_LIMITS="off")
         st, _, _ = get(gw, "/")
         assert st == 404
