@@ -174,6 +174,9 @@ $(PY_STAMP): $(PROTOS)
 	@touch $@
 
 # --- top-level targets --------------------------------------------------------
+# The builds that run, test and bench start use every core (JOBS=1 for a
+# serial build).
+JOBS ?= $(shell nproc)
 .PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt web-test-deps reindex
 .DEFAULT_GOAL := all
 
@@ -186,7 +189,7 @@ deps:
 	@deploy/dev/deps.sh
 
 run: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	deploy/dev/stack.sh start
 
 stop:
@@ -211,14 +214,14 @@ $(WEB_TEST_STAMP): tests/web/package.json tests/web/package-lock.json
 	@touch $@
 
 test: deps
-	$(MAKE) all
-	$(MAKE) asan
+	$(MAKE) -j$(JOBS) all
+	$(MAKE) -j$(JOBS) asan
 	$(MAKE) checksrc
 	$(MAKE) web-test-deps
 	tests/run.sh
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	tests/bench/run.sh
 
 clean:

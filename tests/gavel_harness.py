@@ -132,11 +132,30 @@ def read_env_file(path):
 
 # ---- daemons -------------------------------------------------------------------------
 
+_ports_given = set()
+
+
 def free_port():
-    """A TCP port nobody listens on now (the kernel's pick)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on now, for a daemon a test starts.
+
+    Drawn at random below the kernel's ephemeral range (32768 up): a port the
+    kernel picked would be free for any outgoing connection of another suite
+    to take before the daemon binds it (seen: EADDRINUSE under parallel
+    suites). Random, so two suites side by side rarely draw the same one,
+    and never the same one twice in one process."""
+    rng = secrets.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(20000, 32000)
+        if port in _ports_given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise AssertionError("no free TCP port between 20000 and 32000")
 
 
 def port_open(addr):
