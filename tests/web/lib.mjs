@@ -90,6 +90,62 @@ export async function shot(page, name) {
     return file;
 }
 
+// Text that fails WCAG 2.1 AA contrast (4.5:1, or 3:1 for large text)
+// against the background it is drawn on: each visible element with its own
+// text, its colour blended over the stack of backgrounds behind it.
+// Disabled controls are exempt (WCAG 1.4.3); text over an image or a
+// gradient cannot be judged here and is skipped.
+export function lowContrast() {
+    const rgba = (c) => {
+        const m = /rgba?\(([^)]+)\)/.exec(c || '');
+        if (!m) return null;
+        const v = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+        return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1];
+    };
+    const over = (top, under) => [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3])).concat(1);
+    const lum = (c) => {
+        const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+        return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+    };
+    const background = (el) => {
+        const layers = [];
+        for (let e = el; e; e = e.parentElement) {
+            const st = getComputedStyle(e);
+            if (st.backgroundImage !== 'none') return null;
+            const c = rgba(st.backgroundColor);
+            if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+        }
+        let bg = [255, 255, 255, 1];
+        for (const l of layers.reverse()) bg = over(l, bg);
+        return bg;
+    };
+    const bad = [];
+    for (const el of document.querySelectorAll('body *')) {
+        const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+        if (!own || !el.getClientRects().length || el.closest('[hidden], [aria-hidden=true]')) continue;
+        if (el.closest('button:disabled, input:disabled, select:disabled, fieldset:disabled, [aria-disabled=true]')) continue;
+        const st = getComputedStyle(el);
+        if (st.visibility !== 'visible' || Number(st.opacity) === 0) continue;
+        const bg = background(el);
+        if (!bg) continue;
+        const fg = over(rgba(st.color), bg);
+        const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+        const ratio = (hi + 0.05) / (lo + 0.05);
+        const px = parseFloat(st.fontSize);
+        const large = px >= 24 || (px >= 18.66 && Number(st.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5) - 0.005) {
+            bad.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : ''} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+        }
+    }
+    return bad;
+}
+
+// Fails with the list when any text on the page is below AA contrast.
+export async function checkContrast(page, what) {
+    const faint = await page.evaluate(lowContrast);
+    check(!faint.length, `${what}: text below WCAG AA contrast: ${faint.join('; ')}`);
+}
+
 export function check(cond, msg) {
     if (!cond) throw new Error(msg);
 }

@@ -3,8 +3,10 @@
 // <artifacts>/<page>-<width>.png. English and Russian: the switch changes
 // the texts and the money format, and the choice survives a reload. Then
 // the lot page's first load, with an empty cache: the bytes transferred.
+// Accessibility: every control named, all text at WCAG AA contrast, and
+// the lot page worked by keyboard alone (Tab order, focus rings, Enter).
 // ctx: {bidder, lotId}
-import { ctx, run, newContext, url, shot, check, login, PHONE, DESKTOP, SLOW } from './lib.mjs';
+import { ctx, run, newContext, url, shot, check, login, checkContrast, PHONE, DESKTOP, SLOW } from './lib.mjs';
 
 const T = 10000 * SLOW;
 
@@ -23,6 +25,30 @@ function unlabelled() {
     for (const e of document.querySelectorAll('img')) if (!e.hasAttribute('alt')) bad.push(e.outerHTML.slice(0, 80));
     if (document.querySelectorAll('h1').length !== 1) bad.push(document.querySelectorAll('h1').length + ' h1 elements');
     return bad;
+}
+
+// Tab through the page from the top: where the focus goes (ids or tags)
+// and the focused elements that show no focus ring (no outline and no box
+// shadow under :focus-visible).
+async function tabWalk(page, steps) {
+    await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+    const order = [];
+    const unringed = [];
+    for (let i = 0; i < steps; i++) {
+        await page.keyboard.press('Tab');
+        const f = await page.evaluate(() => {
+            const e = document.activeElement;
+            if (!e || e === document.body) return null;
+            const st = getComputedStyle(e);
+            const ring = (st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) > 0) || st.boxShadow !== 'none';
+            return { name: e.id ? '#' + e.id : e.tagName.toLowerCase() + (e.getAttribute('href') ? '[href=' + e.getAttribute('href') + ']' : ''), ring };
+        });
+        if (!f) continue;
+        if (order.length && order[0] === f.name && i > 2) break;  // wrapped round
+        order.push(f.name);
+        if (!f.ring) unringed.push(f.name);
+    }
+    return { order, unringed };
 }
 
 async function pagesAt(browser, viewport) {
@@ -54,8 +80,18 @@ async function pagesAt(browser, viewport) {
     await page.waitForFunction(() => /\d/.test(document.querySelector('#lot-next-min')?.textContent || ''), null, { timeout: T });
     await page.waitForSelector('#allin-total', { timeout: T });
     if (viewport.width === DESKTOP.width) {
-        // A bid, so that "my bids" and the wallet have something to show.
-        await page.click('#bid-next');
+        // Keyboard only: Tab reaches the bid controls in reading order,
+        // every stop shows a focus ring, and Enter on the one-click button
+        // places the bid, so that "my bids" and the wallet have something
+        // to show.
+        const walk = await tabWalk(page, 80);
+        for (const id of ['#lang-select', '#bid-next', '#bid-amount', '#autobid-max']) {
+            check(walk.order.includes(id), `Tab never reaches ${id} on the lot page: ${walk.order.join(' ')}`);
+        }
+        check(walk.order.indexOf('#bid-next') < walk.order.indexOf('#autobid-max'), `the bid button comes after the autobid in Tab order: ${walk.order.join(' ')}`);
+        check(!walk.unringed.length, `focused without a visible focus ring: ${walk.unringed.join(', ')}`);
+        await page.focus('#bid-next');
+        await page.keyboard.press('Enter');
         await page.waitForFunction(() => document.querySelector('#lot-leader')?.classList.contains('leading'), null, { timeout: T });
         await page.waitForSelector('#bid-history tr[data-seq]', { timeout: T });
     }
@@ -93,15 +129,18 @@ async function pagesAt(browser, viewport) {
         check(over <= 0, `${name} at ${viewport.width} px scrolls sideways by ${over} px`);
         const unnamed = await page.evaluate(unlabelled);
         check(!unnamed.length, `${name}: controls without an accessible name: ${unnamed.join(', ')}`);
+        await checkContrast(page, `${name} at ${viewport.width} px`);
     }
 
     // Log out from the menu: the login and sign-up pages.
     await page.click('#logout-button');
     await page.waitForSelector('#login-form', { timeout: T });
     seen.login = await shot(page, 'login');
+    await checkContrast(page, `login at ${viewport.width} px`);
     await page.goto(url('#/signup'));
     await page.waitForSelector('#signup-form', { timeout: T });
     seen.signup = await shot(page, 'signup');
+    await checkContrast(page, `signup at ${viewport.width} px`);
     await context.close();
     return seen;
 }

@@ -9,7 +9,7 @@
 // and admin pages at 390 and 1280 px; any console or page error fails
 // (but the browser's own line about the 400s provoked on purpose).
 // ctx: {seller, moderator, admin, categoryId}
-import { ctx, run, newContext, url, shot, check, PHONE, DESKTOP, SLOW } from './lib.mjs';
+import { ctx, run, newContext, url, shot, check, checkContrast, PHONE, DESKTOP, SLOW } from './lib.mjs';
 
 const T = 15000 * SLOW;
 const ALLOW = [/status of 400/];
@@ -22,6 +22,7 @@ async function both(page, name) {
         files.push(await shot(page, name));
         const scroll = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
         check(vp !== PHONE || scroll <= 1, `${name} scrolls sideways at 390 px (${scroll} px)`);
+        await checkContrast(page, `${name} at ${vp.width} px`);
     }
     return files;
 }
