@@ -13,8 +13,12 @@
  * Content-Security-Policy differs between the API and the web UI's pages,
  * so http.c puts it on each answer.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +72,53 @@ static bool is_tls(void)
     return gw_cfg.tls_cert[0] != '\0' && gw_cfg.tls_key[0] != '\0';
 }
 
+/*
+ * Binds and closes a socket on the configured address and port, as
+ * libwebsockets will (SO_REUSEADDR), so a port already taken is reported
+ * here. libwebsockets 4.1 on a foreign libuv loop cannot be failed safely:
+ * a context whose listener did not bind leaves libuv handles behind whose
+ * callbacks live in an unloaded event-library plugin. Port 0 asks for none.
+ */
+static int check_port(char *err, size_t errlen)
+{
+    if (gw_cfg.port == 0)
+        return 0;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, gw_cfg.bind, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)gw_cfg.port);
+        len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, gw_cfg.bind, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)gw_cfg.port);
+        len = sizeof *v6;
+    } else {
+        snprintf(err, errlen, "GAVEL_GATEWAY_BIND=%s is not an IPv4 or IPv6 address", gw_cfg.bind);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot make a socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    int rc = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (rc == 0)
+        rc = bind(fd, (struct sockaddr *)&ss, len);
+    int saved = errno;
+    close(fd);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot serve HTTP on %s:%lld: %s", gw_cfg.bind,
+                 (long long)gw_cfg.port, strerror(saved));
+        return -1;
+    }
+    return 0;
+}
+
 /* Loop thread. */
 static int setup(char *err, size_t errlen)
 {
@@ -106,6 +157,12 @@ static int setup(char *err, size_t errlen)
         info.ssl_private_key_filepath = gw_cfg.tls_key;
     }
     lws_ctx = lws_create_context(&info);
+    /* On a foreign loop, libwebsockets 4.1 hands back a context whose
+     * listener failed to bind (a port taken since check_port). It cannot
+     * be destroyed safely (see check_port): report it and leave it. */
+    struct lws_vhost *vh = lws_ctx != NULL ? lws_get_vhost_by_name(lws_ctx, "default") : NULL;
+    if (lws_ctx != NULL && (vh == NULL || lws_get_vhost_listen_port(vh) <= 0))
+        lws_ctx = NULL;
     if (lws_ctx == NULL) {
         snprintf(err, errlen, "cannot serve HTTP on %s:%lld (port taken, bad address%s?)",
                  gw_cfg.bind, (long long)gw_cfg.port, is_tls() ? " or TLS files" : "");
@@ -146,7 +203,7 @@ static int check_tls_files(char *err, size_t errlen)
 static int http_start(void *arg, char *err, size_t errlen)
 {
     (void)arg;
-    if (check_tls_files(err, errlen) < 0)
+    if (check_tls_files(err, errlen) < 0 || check_port(err, errlen) < 0)
         return -1;
     const gw_pool_size sizes[GW_JOB_CLASSES] = {
         [GW_JOB_NORMAL] = { (int)gw_cfg.workers, (int)gw_cfg.queue },
