@@ -129,9 +129,8 @@ static bool get_currency(json_t *o, char out[4])
     return true;
 }
 
-static prov_status intent_from(json_t *o, prov_intent *out, prov_error *err)
+static prov_status intent_fields(json_t *o, prov_intent *out, prov_error *err)
 {
-    memset(out, 0, sizeof *out);
     if (!get_id(o, "id", out->id))
         return bad_reply(err, "payment intent", "id");
     const char *st = json_string_value(json_object_get(o, "status"));
@@ -156,9 +155,9 @@ static prov_status intent_from(json_t *o, prov_intent *out, prov_error *err)
     return PROV_OK;
 }
 
-static prov_status transfer_from(json_t *o, const char *what, prov_transfer *out, prov_error *err)
+static prov_status transfer_fields(json_t *o, const char *what, prov_transfer *out,
+                                   prov_error *err)
 {
-    memset(out, 0, sizeof *out);
     if (!get_id(o, "id", out->id))
         return bad_reply(err, what, "id");
     if (!get_i64(o, "amount", true, &out->amount) || out->amount == 0)
@@ -171,6 +170,25 @@ static prov_status transfer_from(json_t *o, const char *what, prov_transfer *out
         return bad_reply(err, what, "status");
     memcpy(out->state, st, n + 1);
     return PROV_OK;
+}
+
+/* All fields or none: a failed check leaves out zeroed. */
+static prov_status intent_from(json_t *o, prov_intent *out, prov_error *err)
+{
+    memset(out, 0, sizeof *out);
+    prov_status st = intent_fields(o, out, err);
+    if (st != PROV_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
+static prov_status transfer_from(json_t *o, const char *what, prov_transfer *out, prov_error *err)
+{
+    memset(out, 0, sizeof *out);
+    prov_status st = transfer_fields(o, what, out, err);
+    if (st != PROV_OK)
+        memset(out, 0, sizeof *out);
+    return st;
 }
 
 /* ---- one call: send, then read the answer into an intent or a transfer ---- */
@@ -226,6 +244,21 @@ static prov_status transfer_call(provider *p, call *c, const char *what, prov_tr
     return st;
 }
 
+/* Clears err and out. An intent id is copied into id first: the caller
+ * may pass out->id itself. False when the id is unusable (err says so). */
+static bool start_with_id(prov_error *err, void *out, size_t outlen, const char *intent_id,
+                          char id[64])
+{
+    bool ok = intent_id != NULL && is_id(intent_id);
+    if (ok)
+        snprintf(id, 64, "%s", intent_id);
+    memset(err, 0, sizeof *err);
+    memset(out, 0, outlen);
+    if (!ok)
+        bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
+    return ok;
+}
+
 static void start(prov_error *err, void *out, size_t outlen)
 {
     memset(err, 0, sizeof *err);
@@ -244,10 +277,13 @@ prov_status provider_authorize(provider *p, const char *idem_key, int64_t amount
                                const char *currency, const char *card_token,
                                const char *description, prov_intent *out, prov_error *err)
 {
+    char cur[4] = "";
+    if (currency != NULL && strlen(currency) == 3)
+        memcpy(cur, currency, 4); /* the caller may pass out->currency */
     start(err, out, sizeof *out);
     if (p == NULL || idem_key == NULL || !is_key(idem_key))
         return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (amount <= 0 || !is_currency(currency))
+    if (amount <= 0 || !is_currency(cur))
         return bad_arg(err, "amount must be positive and currency 3 upper-case letters");
     if (card_token == NULL || !is_key(card_token))
         return bad_arg(err, "the card token must be 1..255 printable ASCII characters");
@@ -255,10 +291,10 @@ prov_status provider_authorize(provider *p, const char *idem_key, int64_t amount
         return bad_arg(err, "the description must be UTF-8 of at most 1000 bytes");
     call c = { .req.is_post = true, .req.idem_key = idem_key, .path = "/v1/payment_intents" };
     c.body = json_pack("{s:I, s:s, s:s, s:s, s:s}", "amount", (json_int_t)amount, "currency",
-                       currency, "payment_method", card_token, "capture_method", "manual",
+                       cur, "payment_method", card_token, "capture_method", "manual",
                        "description", description != NULL ? description : "");
     prov_status st = intent_call(p, &c, out, err);
-    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, currency) != 0)) {
+    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, cur) != 0)) {
         long long got = (long long)out->amount;
         memset(out, 0, sizeof *out);
         return mismatch(err, "an intent of amount", got, (long long)amount);
@@ -269,18 +305,18 @@ prov_status provider_authorize(provider *p, const char *idem_key, int64_t amount
 prov_status provider_capture(provider *p, const char *idem_key, const char *intent_id,
                              int64_t amount, prov_intent *out, prov_error *err)
 {
-    start(err, out, sizeof *out);
+    char id[64];
+    if (!start_with_id(err, out, sizeof *out, intent_id, id))
+        return PROV_REJECTED;
     if (p == NULL || idem_key == NULL || !is_key(idem_key))
         return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (intent_id == NULL || !is_id(intent_id))
-        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
     if (amount <= 0)
         return bad_arg(err, "the capture amount must be positive");
     call c = { .req.is_post = true, .req.idem_key = idem_key };
-    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/capture", intent_id);
+    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/capture", id);
     c.body = json_pack("{s:I}", "amount", (json_int_t)amount);
     prov_status st = intent_call(p, &c, out, err);
-    if (st == PROV_OK && (strcmp(out->id, intent_id) != 0 || out->amount_captured != amount ||
+    if (st == PROV_OK && (strcmp(out->id, id) != 0 || out->amount_captured != amount ||
                           out->state != PROV_INTENT_SUCCEEDED)) {
         long long got = (long long)out->amount_captured;
         memset(out, 0, sizeof *out);
@@ -292,19 +328,19 @@ prov_status provider_capture(provider *p, const char *idem_key, const char *inte
 prov_status provider_cancel(provider *p, const char *idem_key, const char *intent_id,
                             prov_intent *out, prov_error *err)
 {
-    start(err, out, sizeof *out);
+    char id[64];
+    if (!start_with_id(err, out, sizeof *out, intent_id, id))
+        return PROV_REJECTED;
     if (p == NULL || idem_key == NULL || !is_key(idem_key))
         return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (intent_id == NULL || !is_id(intent_id))
-        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
     call c = { .req.is_post = true, .req.idem_key = idem_key, .body = json_object() };
-    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/cancel", intent_id);
+    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/cancel", id);
     prov_status st = intent_call(p, &c, out, err);
-    if (st == PROV_OK && (strcmp(out->id, intent_id) != 0 || out->state != PROV_INTENT_CANCELED)) {
+    if (st == PROV_OK && (strcmp(out->id, id) != 0 || out->state != PROV_INTENT_CANCELED)) {
         memset(out, 0, sizeof *out);
         return prov__fail(err, PROV_UNAVAILABLE, "bad_reply",
                           "the provider answered a cancel of %s with another intent or state",
-                          intent_id);
+                          id);
     }
     return st;
 }
@@ -312,15 +348,15 @@ prov_status provider_cancel(provider *p, const char *idem_key, const char *inten
 prov_status provider_refund(provider *p, const char *idem_key, const char *intent_id,
                             int64_t amount, prov_transfer *out, prov_error *err)
 {
-    start(err, out, sizeof *out);
+    char id[64];
+    if (!start_with_id(err, out, sizeof *out, intent_id, id))
+        return PROV_REJECTED;
     if (p == NULL || idem_key == NULL || !is_key(idem_key))
         return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (intent_id == NULL || !is_id(intent_id))
-        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
     if (amount <= 0)
         return bad_arg(err, "the refund amount must be positive");
     call c = { .req.is_post = true, .req.idem_key = idem_key, .path = "/v1/refunds" };
-    c.body = json_pack("{s:s, s:I}", "payment_intent", intent_id, "amount", (json_int_t)amount);
+    c.body = json_pack("{s:s, s:I}", "payment_intent", id, "amount", (json_int_t)amount);
     prov_status st = transfer_call(p, &c, "refund", out, err);
     if (st == PROV_OK && out->amount != amount) {
         long long got = (long long)out->amount;
@@ -333,16 +369,18 @@ prov_status provider_refund(provider *p, const char *idem_key, const char *inten
 prov_status provider_retrieve(provider *p, const char *intent_id, prov_intent *out,
                               prov_error *err)
 {
-    start(err, out, sizeof *out);
-    if (p == NULL || intent_id == NULL || !is_id(intent_id))
-        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
+    char id[64];
+    if (!start_with_id(err, out, sizeof *out, intent_id, id))
+        return PROV_REJECTED;
+    if (p == NULL)
+        return bad_arg(err, "no provider handle");
     call c = { 0 };
-    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s", intent_id);
+    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s", id);
     prov_status st = intent_call(p, &c, out, err);
-    if (st == PROV_OK && strcmp(out->id, intent_id) != 0) {
+    if (st == PROV_OK && strcmp(out->id, id) != 0) {
         memset(out, 0, sizeof *out);
         return prov__fail(err, PROV_UNAVAILABLE, "bad_reply",
-                          "the provider answered a read of %s with another intent", intent_id);
+                          "the provider answered a read of %s with another intent", id);
     }
     return st;
 }
@@ -396,18 +434,21 @@ prov_status provider_payout(provider *p, const char *idem_key, int64_t amount,
                             const char *currency, const char *destination,
                             prov_transfer *out, prov_error *err)
 {
+    char cur[4] = "";
+    if (currency != NULL && strlen(currency) == 3)
+        memcpy(cur, currency, 4); /* the caller may pass out->currency */
     start(err, out, sizeof *out);
     if (p == NULL || idem_key == NULL || !is_key(idem_key))
         return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (amount <= 0 || !is_currency(currency))
+    if (amount <= 0 || !is_currency(cur))
         return bad_arg(err, "amount must be positive and currency 3 upper-case letters");
     if (destination == NULL || !is_key(destination))
         return bad_arg(err, "the destination must be 1..255 printable ASCII characters");
     call c = { .req.is_post = true, .req.idem_key = idem_key, .path = "/v1/payouts" };
-    c.body = json_pack("{s:I, s:s, s:s}", "amount", (json_int_t)amount, "currency", currency,
+    c.body = json_pack("{s:I, s:s, s:s}", "amount", (json_int_t)amount, "currency", cur,
                        "destination", destination);
     prov_status st = transfer_call(p, &c, "payout", out, err);
-    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, currency) != 0)) {
+    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, cur) != 0)) {
         long long got = (long long)out->amount;
         memset(out, 0, sizeof *out);
         return mismatch(err, "a payout of", got, (long long)amount);
