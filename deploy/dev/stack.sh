@@ -363,79 +363,66 @@ broker_stop() {
     rm -f "$BROKER_PIDFILE" "$BOOTSTRAP_FILE"
 }
 
-# ---- mail sink ----------------------------------------------------------------------------
-# deploy/dev/smtp_sink.py: what the notifications daemon mails lands as files
-# in $MAIL_DIR. Started by `start` only (the tests run sinks of their own).
-smtp_sink_start() {
-    local script=$GAVEL_ROOT/deploy/dev/smtp_sink.py pid i
-    if pid=$(pid_alive "$SMTP_PIDFILE" smtp_sink.py); then
-        say "mail sink already running (pid $pid)"
+# ---- helper processes: mail sink, card provider simulator -------------------------------
+# helper_start LABEL PIDFILE MATCH PORTVAR LOG HINT -- COMMAND...: runs COMMAND
+# in the background (pid in PIDFILE; MATCH is in its command line) and waits
+# until it listens on 127.0.0.1:${!PORTVAR}; HINT ends the error otherwise.
+helper_start() {
+    local label=$1 pidfile=$2 match=$3 portvar=$4 log=$5 hint=$6 pid i
+    local port=${!portvar}
+    shift 7
+    if pid=$(pid_alive "$pidfile" "$match"); then
+        say "$label already running (pid $pid)"
         return 0
     fi
-    port_in_use "$GAVEL_SMTP_PORT" &&
-        die "port $GAVEL_SMTP_PORT (GAVEL_SMTP_PORT) is taken by another process"
-    mkdir -p "$MAIL_DIR"
-    echo "=== $(date -u +%FT%TZ) start" >>"$LOG_DIR/smtp-sink.log"
-    setsid nohup /usr/bin/python3 "$script" --port "$GAVEL_SMTP_PORT" --dir "$MAIL_DIR" \
-        >>"$LOG_DIR/smtp-sink.log" 2>&1 </dev/null 9>&- &
+    port_in_use "$port" && die "port $port ($portvar) is taken by another process"
+    echo "=== $(date -u +%FT%TZ) start" >>"$log"
+    setsid nohup "$@" >>"$log" 2>&1 </dev/null 9>&- &
     pid=$!
-    echo "$pid" >"$SMTP_PIDFILE"
+    echo "$pid" >"$pidfile"
     for i in $(seq 100); do
-        port_in_use "$GAVEL_SMTP_PORT" && { say "mail sink on 127.0.0.1:$GAVEL_SMTP_PORT"; return 0; }
+        port_in_use "$port" && { say "$label on 127.0.0.1:$port"; return 0; }
         proc_alive "$pid" || break
         sleep 0.1
     done
-    tail_log "$LOG_DIR/smtp-sink.log"
-    die "the mail sink did not listen on 127.0.0.1:$GAVEL_SMTP_PORT (is python3-aiosmtpd installed? make deps)"
+    tail_log "$log"
+    die "the $label did not listen on 127.0.0.1:$port$hint"
 }
 
-smtp_sink_stop() {
+helper_stop() {  # LABEL PIDFILE MATCH
     local pid
-    if pid=$(pid_alive "$SMTP_PIDFILE" smtp_sink.py); then
-        say "stopping mail sink (pid $pid)"
+    if pid=$(pid_alive "$2" "$3"); then
+        say "stopping $1 (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
         wait_pids_gone "$STOP_TIMEOUT" "$pid" || kill -KILL "$pid" 2>/dev/null || true
     fi
-    rm -f "$SMTP_PIDFILE"
+    rm -f "$2"
 }
 
-# ---- card provider simulator --------------------------------------------------------------
+# deploy/dev/smtp_sink.py: what the notifications daemon mails lands as files
+# in $MAIL_DIR. Started by `start` only (the tests run sinks of their own).
+smtp_sink_start() {
+    mkdir -p "$MAIL_DIR"
+    helper_start "mail sink" "$SMTP_PIDFILE" smtp_sink.py GAVEL_SMTP_PORT "$LOG_DIR/smtp-sink.log" \
+        " (is python3-aiosmtpd installed? make deps)" -- \
+        /usr/bin/python3 "$GAVEL_ROOT/deploy/dev/smtp_sink.py" --port "$GAVEL_SMTP_PORT" --dir "$MAIL_DIR"
+}
+
+smtp_sink_stop() { helper_stop "mail sink" "$SMTP_PIDFILE" smtp_sink.py; }
+
 # deploy/dev/provider_sim.py: the card provider payments talks to, in memory
 # (state in $RUN_DIR/provider-sim.json), sending signed webhooks to the
 # gateway. Started by `start` only (the tests run simulators of their own).
 provider_sim_start() {
-    local script=$GAVEL_ROOT/deploy/dev/provider_sim.py pid i
-    if pid=$(pid_alive "$PROVIDER_PIDFILE" provider_sim.py); then
-        say "provider simulator already running (pid $pid)"
-        return 0
-    fi
-    port_in_use "$GAVEL_PROVIDER_PORT" &&
-        die "port $GAVEL_PROVIDER_PORT (GAVEL_PROVIDER_PORT) is taken by another process"
-    echo "=== $(date -u +%FT%TZ) start" >>"$LOG_DIR/provider-sim.log"
-    setsid nohup /usr/bin/python3 "$script" --port "$GAVEL_PROVIDER_PORT" \
+    helper_start "provider simulator" "$PROVIDER_PIDFILE" provider_sim.py GAVEL_PROVIDER_PORT \
+        "$LOG_DIR/provider-sim.log" "" -- \
+        /usr/bin/python3 "$GAVEL_ROOT/deploy/dev/provider_sim.py" --port "$GAVEL_PROVIDER_PORT" \
         --api-key-file "$KEY_DIR/provider.key" --webhook-secret-file "$KEY_DIR/provider-webhook.secret" \
         --webhook-url "http://127.0.0.1:$GAVEL_GATEWAY_PORT/api/v1/payments/webhook" \
-        --state "$RUN_DIR/provider-sim.json" >>"$LOG_DIR/provider-sim.log" 2>&1 </dev/null 9>&- &
-    pid=$!
-    echo "$pid" >"$PROVIDER_PIDFILE"
-    for i in $(seq 100); do
-        port_in_use "$GAVEL_PROVIDER_PORT" && { say "provider simulator on 127.0.0.1:$GAVEL_PROVIDER_PORT"; return 0; }
-        proc_alive "$pid" || break
-        sleep 0.1
-    done
-    tail_log "$LOG_DIR/provider-sim.log"
-    die "the provider simulator did not listen on 127.0.0.1:$GAVEL_PROVIDER_PORT"
+        --state "$RUN_DIR/provider-sim.json"
 }
 
-provider_sim_stop() {
-    local pid
-    if pid=$(pid_alive "$PROVIDER_PIDFILE" provider_sim.py); then
-        say "stopping provider simulator (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null || true
-        wait_pids_gone "$STOP_TIMEOUT" "$pid" || kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PROVIDER_PIDFILE"
-}
+provider_sim_stop() { helper_stop "provider simulator" "$PROVIDER_PIDFILE" provider_sim.py; }
 
 # ---- daemons ------------------------------------------------------------------------------
 print_env() {

@@ -244,29 +244,35 @@ static prov_status transfer_call(provider *p, call *c, const char *what, prov_tr
     return st;
 }
 
-/* Clears err and out. An intent id is copied into id first: the caller
- * may pass out->id itself. False when the id is unusable (err says so). */
-static bool start_with_id(prov_error *err, void *out, size_t outlen, const char *intent_id,
-                          char id[64])
+/*
+ * What every call does first: clears err and out, then checks the handle,
+ * the idempotency key (when needed) and the intent id (when there is one),
+ * which is copied into id beforehand since the caller may pass out->id.
+ * PROV_OK, or PROV_REJECTED with err saying what is wrong.
+ */
+static prov_status begin(provider *p, const char *idem_key, bool needs_key,
+                         const char *intent_id, char id[64], void *out, size_t outlen,
+                         prov_error *err)
 {
-    bool ok = intent_id != NULL && is_id(intent_id);
-    if (ok)
+    bool id_ok = intent_id != NULL && is_id(intent_id);
+    if (id_ok)
         snprintf(id, 64, "%s", intent_id);
     memset(err, 0, sizeof *err);
     memset(out, 0, outlen);
-    if (!ok)
-        bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
-    return ok;
+    if (p == NULL)
+        return bad_arg(err, "no provider handle");
+    if (needs_key && (idem_key == NULL || !is_key(idem_key)))
+        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
+    if (id != NULL && !id_ok)
+        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
+    return PROV_OK;
 }
 
-static void start(prov_error *err, void *out, size_t outlen)
+/* An OK answer that contradicts the request: nothing of it is returned. */
+static prov_status contradicts(prov_error *err, void *out, size_t outlen, const char *what,
+                               long long got, long long want)
 {
-    memset(err, 0, sizeof *err);
     memset(out, 0, outlen);
-}
-
-static prov_status mismatch(prov_error *err, const char *what, long long got, long long want)
-{
     return prov__fail(err, PROV_UNAVAILABLE, "bad_reply",
                       "the provider answered %s %lld to a request for %lld", what, got, want);
 }
@@ -280,9 +286,9 @@ prov_status provider_authorize(provider *p, const char *idem_key, int64_t amount
     char cur[4] = "";
     if (currency != NULL && strlen(currency) == 3)
         memcpy(cur, currency, 4); /* the caller may pass out->currency */
-    start(err, out, sizeof *out);
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
+    prov_status st = begin(p, idem_key, true, NULL, NULL, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     if (amount <= 0 || !is_currency(cur))
         return bad_arg(err, "amount must be positive and currency 3 upper-case letters");
     if (card_token == NULL || !is_key(card_token))
@@ -293,12 +299,10 @@ prov_status provider_authorize(provider *p, const char *idem_key, int64_t amount
     c.body = json_pack("{s:I, s:s, s:s, s:s, s:s}", "amount", (json_int_t)amount, "currency",
                        cur, "payment_method", card_token, "capture_method", "manual",
                        "description", description != NULL ? description : "");
-    prov_status st = intent_call(p, &c, out, err);
-    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, cur) != 0)) {
-        long long got = (long long)out->amount;
-        memset(out, 0, sizeof *out);
-        return mismatch(err, "an intent of amount", got, (long long)amount);
-    }
+    st = intent_call(p, &c, out, err);
+    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, cur) != 0))
+        return contradicts(err, out, sizeof *out, "an intent of", (long long)out->amount,
+                           (long long)amount);
     return st;
 }
 
@@ -306,22 +310,19 @@ prov_status provider_capture(provider *p, const char *idem_key, const char *inte
                              int64_t amount, prov_intent *out, prov_error *err)
 {
     char id[64];
-    if (!start_with_id(err, out, sizeof *out, intent_id, id))
-        return PROV_REJECTED;
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
+    prov_status st = begin(p, idem_key, true, intent_id, id, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     if (amount <= 0)
         return bad_arg(err, "the capture amount must be positive");
     call c = { .req.is_post = true, .req.idem_key = idem_key };
     snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/capture", id);
     c.body = json_pack("{s:I}", "amount", (json_int_t)amount);
-    prov_status st = intent_call(p, &c, out, err);
+    st = intent_call(p, &c, out, err);
     if (st == PROV_OK && (strcmp(out->id, id) != 0 || out->amount_captured != amount ||
-                          out->state != PROV_INTENT_SUCCEEDED)) {
-        long long got = (long long)out->amount_captured;
-        memset(out, 0, sizeof *out);
-        return mismatch(err, "a capture of", got, (long long)amount);
-    }
+                          out->state != PROV_INTENT_SUCCEEDED))
+        return contradicts(err, out, sizeof *out, "a capture of",
+                           (long long)out->amount_captured, (long long)amount);
     return st;
 }
 
@@ -329,18 +330,16 @@ prov_status provider_cancel(provider *p, const char *idem_key, const char *inten
                             prov_intent *out, prov_error *err)
 {
     char id[64];
-    if (!start_with_id(err, out, sizeof *out, intent_id, id))
-        return PROV_REJECTED;
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
+    prov_status st = begin(p, idem_key, true, intent_id, id, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     call c = { .req.is_post = true, .req.idem_key = idem_key, .body = json_object() };
     snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/cancel", id);
-    prov_status st = intent_call(p, &c, out, err);
+    st = intent_call(p, &c, out, err);
     if (st == PROV_OK && (strcmp(out->id, id) != 0 || out->state != PROV_INTENT_CANCELED)) {
         memset(out, 0, sizeof *out);
         return prov__fail(err, PROV_UNAVAILABLE, "bad_reply",
-                          "the provider answered a cancel of %s with another intent or state",
-                          id);
+                          "the provider answered a cancel of %s with another intent or state", id);
     }
     return st;
 }
@@ -349,20 +348,17 @@ prov_status provider_refund(provider *p, const char *idem_key, const char *inten
                             int64_t amount, prov_transfer *out, prov_error *err)
 {
     char id[64];
-    if (!start_with_id(err, out, sizeof *out, intent_id, id))
-        return PROV_REJECTED;
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
+    prov_status st = begin(p, idem_key, true, intent_id, id, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     if (amount <= 0)
         return bad_arg(err, "the refund amount must be positive");
     call c = { .req.is_post = true, .req.idem_key = idem_key, .path = "/v1/refunds" };
     c.body = json_pack("{s:s, s:I}", "payment_intent", id, "amount", (json_int_t)amount);
-    prov_status st = transfer_call(p, &c, "refund", out, err);
-    if (st == PROV_OK && out->amount != amount) {
-        long long got = (long long)out->amount;
-        memset(out, 0, sizeof *out);
-        return mismatch(err, "a refund of", got, (long long)amount);
-    }
+    st = transfer_call(p, &c, "refund", out, err);
+    if (st == PROV_OK && out->amount != amount)
+        return contradicts(err, out, sizeof *out, "a refund of", (long long)out->amount,
+                           (long long)amount);
     return st;
 }
 
@@ -370,13 +366,12 @@ prov_status provider_retrieve(provider *p, const char *intent_id, prov_intent *o
                               prov_error *err)
 {
     char id[64];
-    if (!start_with_id(err, out, sizeof *out, intent_id, id))
-        return PROV_REJECTED;
-    if (p == NULL)
-        return bad_arg(err, "no provider handle");
+    prov_status st = begin(p, NULL, false, intent_id, id, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     call c = { 0 };
     snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s", id);
-    prov_status st = intent_call(p, &c, out, err);
+    st = intent_call(p, &c, out, err);
     if (st == PROV_OK && strcmp(out->id, id) != 0) {
         memset(out, 0, sizeof *out);
         return prov__fail(err, PROV_UNAVAILABLE, "bad_reply",
@@ -406,15 +401,15 @@ static void query_escape(char *dst, size_t cap, const char *s)
 prov_status provider_find_by_key(provider *p, const char *idem_key, prov_intent *out,
                                  prov_error *err)
 {
-    start(err, out, sizeof *out);
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
+    prov_status st = begin(p, idem_key, true, NULL, NULL, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     char q[3 * PROV_KEY_MAX + 1];
     query_escape(q, sizeof q, idem_key);
     char *path = xasprintf("/v1/payment_intents?idempotency_key=%s", q);
     prov_request req = { .path = path };
     json_t *reply = NULL;
-    prov_status st = prov__send(p, &req, &reply, err);
+    st = prov__send(p, &req, &reply, err);
     free(path);
     if (st == PROV_OK) {
         json_t *data = json_object_get(reply, "data");
@@ -437,9 +432,9 @@ prov_status provider_payout(provider *p, const char *idem_key, int64_t amount,
     char cur[4] = "";
     if (currency != NULL && strlen(currency) == 3)
         memcpy(cur, currency, 4); /* the caller may pass out->currency */
-    start(err, out, sizeof *out);
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
+    prov_status st = begin(p, idem_key, true, NULL, NULL, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     if (amount <= 0 || !is_currency(cur))
         return bad_arg(err, "amount must be positive and currency 3 upper-case letters");
     if (destination == NULL || !is_key(destination))
@@ -447,11 +442,9 @@ prov_status provider_payout(provider *p, const char *idem_key, int64_t amount,
     call c = { .req.is_post = true, .req.idem_key = idem_key, .path = "/v1/payouts" };
     c.body = json_pack("{s:I, s:s, s:s}", "amount", (json_int_t)amount, "currency", cur,
                        "destination", destination);
-    prov_status st = transfer_call(p, &c, "payout", out, err);
-    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, cur) != 0)) {
-        long long got = (long long)out->amount;
-        memset(out, 0, sizeof *out);
-        return mismatch(err, "a payout of", got, (long long)amount);
-    }
+    st = transfer_call(p, &c, "payout", out, err);
+    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, cur) != 0))
+        return contradicts(err, out, sizeof *out, "a payout of", (long long)out->amount,
+                           (long long)amount);
     return st;
 }
