@@ -73,6 +73,10 @@ def test_filters_use_the_shared_dsl(finder, catalog):
     assert got == want
     got = set(finder.ids("", scoped(seller, ["in", "state", ["live"]]), page_size=200))
     assert got == {i for i, f in lots.items() if f["state"] == "live"}
+    # "like" folds case (the ICU collation of the shared DSL): "toy%" finds Toyota
+    got = set(finder.ids("", scoped(seller, ["like", "make", "toy%"], ["like", "model", "%AMR%"]),
+                         page_size=200))
+    assert got == {i for i, f in lots.items() if f["make"] == "Toyota"} and got
 
 
 def test_facets_equal_a_brute_force_count(finder, catalog):

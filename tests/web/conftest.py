@@ -42,8 +42,9 @@ def browser_ready():
 
 
 @pytest.fixture(scope="session")
-def web(gateway, browser_ready):
-    """The gateway's base URL; its / must be the web UI."""
+def web(gateway, search, browser_ready):
+    """The gateway's base URL; its / must be the web UI. The search daemon
+    runs too: the catalog asks it first."""
     a = h.http_request(gateway, "GET", "/")
     assert a.status == 200 and "/js/app.js" in a.body, "the gateway does not serve web/: %r" % a
     return gateway.base_url

@@ -71,6 +71,22 @@ async function pagesAt(browser, viewport) {
         check(!(await page.$(card)), 'a make filter that should exclude the lot did not');
         await page.goto(url('#/'));
         await page.waitForSelector(card, { timeout: T });
+        // Free text through the search service: a word of the title finds
+        // the lot (and the count says so); the make counts narrow the filter.
+        await page.goto(url('#/?q=' + encodeURIComponent(ctx.word)));
+        await page.waitForSelector(card, { timeout: T });
+        const count = await page.textContent('#catalog-count');
+        check(/\b1\b/.test(count), `the match count for a word only one lot has says "${count}"`);
+        check((await page.$$('#lot-list li.lot-card')).length === 1, 'a word only one lot has found other lots');
+        await page.goto(url('#/'));
+        await page.waitForSelector(card, { timeout: T });
+        const chip = await page.waitForSelector('#catalog-summary .facet[data-facet=make] a.chip[data-key=Toyota]', { timeout: T });
+        await chip.click();
+        await page.waitForFunction(() => location.hash.includes('make=Toyota'), null, { timeout: T });
+        await page.waitForSelector(card, { timeout: T });
+        check(!(await page.$('#catalog-summary .facet[data-facet=make]')), 'the make counts stay once a make is chosen');
+        await page.goto(url('#/'));
+        await page.waitForSelector(card, { timeout: T });
         await page.fill('#catalog-filters [name=yearFrom]', 'abc');
         await page.click('#catalog-filters button[type=submit]');
         await page.waitForSelector('#catalog-filters [name=yearFrom][aria-invalid=true]', { timeout: T });
