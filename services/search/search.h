@@ -108,10 +108,11 @@ int search_plan_param(search_plan *p, const char *value);
 /* ---- facets.c ---- */
 /** Checks the facet requests (fields, sizes, intervals). */
 int search_facets_check(rpc_call *c, const Gavel__Search__V1__SearchRequest *req);
-/** Computes them on conn over the plan's matches into resp. */
+/** Computes them (at least one) on conn over the plan's matches into
+ *  resp, and the exact number of matches into *total, in one statement. */
 int search_facets_run(rpc_call *c, db_conn *conn, search_plan *p,
                       const Gavel__Search__V1__SearchRequest *req,
-                      Gavel__Search__V1__SearchResponse *resp);
+                      Gavel__Search__V1__SearchResponse *resp, int64_t *total);
 
 /* ---- summary.c ---- */
 /* The columns a LotSummary reads, in order (SUMMARY_NCOLS of them). */
