@@ -48,10 +48,20 @@ int search_exec(rpc_call *c, db_conn *conn, const char *what, const char *sql, i
     "(CASE WHEN x.tsv_ru @@ plainto_tsquery('russian', $" q ") THEN 'russian' "           \
     "ELSE 'english' END)::regconfig"
 
+/* Sorted by score, the score is computed once per match in a subquery
+ * the planner keeps (OFFSET 0: pulled up, it would be computed for the
+ * sort key and again for the output); other sorts keep their plain form,
+ * which can walk a sort index and stop at the page's end. */
 static char *page_sql(const search_plan *p, bool after, int first_extra)
 {
     const char *dir = p->is_desc ? "DESC" : "ASC";
-    char *keyset = after ? xasprintf(" AND (%s, %s, d.lot_id) %s ($%d, $%d, $%d)", p->k1, p->k2,
+    char *from = p->k1_is_score
+                     ? xasprintf("(SELECT d.*, %s AS score_ FROM docs d WHERE %s OFFSET 0) d "
+                                 "WHERE true", p->score, p->where)
+                     : xasprintf("docs d WHERE %s", p->where);
+    const char *k1 = p->k1_is_score ? "(1000000 * d.score_)::bigint" : p->k1;
+    const char *score = p->k1_is_score ? "d.score_" : p->score;
+    char *keyset = after ? xasprintf(" AND (%s, %s, d.lot_id) %s ($%d, $%d, $%d)", k1, p->k2,
                                      p->is_desc ? "<" : ">", first_extra, first_extra + 1,
                                      first_extra + 2)
                          : xstrdup("");
@@ -66,11 +76,11 @@ static char *page_sql(const search_plan *p, bool after, int first_extra)
                                "MinWords=5')")
                    : xstrdup("'', ''");
     char *sql = xasprintf("SELECT " SUMMARY_COLUMNS ", x.k1, x.k2, x.score, %s FROM ("
-                          "SELECT d.*, %s AS k1, %s AS k2, %s AS score FROM docs d "
-                          "WHERE %s%s ORDER BY k1 %s, k2 %s, d.lot_id %s LIMIT $%d) x "
+                          "SELECT d.*, %s AS k1, %s AS k2, %s AS score FROM %s%s "
+                          "ORDER BY k1 %s, k2 %s, d.lot_id %s LIMIT $%d) x "
                           "ORDER BY x.k1 %s, x.k2 %s, x.lot_id %s",
-                          hl, p->k1, p->k2, p->score, p->where, keyset, dir, dir, dir, lim,
-                          dir, dir, dir);
+                          hl, k1, p->k2, score, from, keyset, dir, dir, dir, lim, dir, dir, dir);
+    free(from);
     free(keyset);
     free(hl);
     return sql;

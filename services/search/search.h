@@ -90,6 +90,7 @@ typedef struct {
     char *score;                 /* score expression (heap) */
     char *k1, *k2;               /* sort key expressions (heap) */
     bool is_desc;
+    bool k1_is_score;            /* k1 is the score (in millionths) */
     bool has_text;
     bool is_fuzzy;               /* the text matches by trigrams, not stems */
     int nparams;                 /* $1 is the text query when has_text */
