@@ -1,5 +1,6 @@
 /*
- * Facets over the whole match set, in the Search call's snapshot: term
+ * Facets over the whole match set, in the Search call's snapshot and in
+ * one statement that also counts the matches exactly: term
  * facets (top N by count, then key; the rest in other_count) and
  * histograms (buckets of `interval` from a multiple of it, by lower bound).
  * A lot without a value (no category) is counted in no bucket: it is in
@@ -63,71 +64,109 @@ int search_facets_check(rpc_call *c, const Gavel__Search__V1__SearchRequest *req
     return GRPC_STATUS_OK;
 }
 
-static int run_one(rpc_call *c, db_conn *conn, search_plan *p,
-                   const Gavel__Search__V1__FacetRequest *f, int64_t total,
-                   Gavel__Search__V1__FacetResult *out)
+/* Every facet and the exact total in one pass over the matches: one
+ * grouping set per facet plus () for the total. Each set's groups are
+ * ranked in the set (terms: count, then key; histograms: by lower bound;
+ * a NULL key last, it is no bucket) and cut at its size, so only what is
+ * returned leaves the database. Columns: the set's GROUPING() mask, the
+ * key as text, the count. */
+static char *facets_sql(const search_plan *p, const Gavel__Search__V1__SearchRequest *req)
 {
-    int k = field_of(f->field);
-    const char *col = facet_fields[k].column;
-    int size = f->size == 0 ? FACET_SIZE_DEFAULT : f->size;
-    char *sql;
-    if (f->interval > 0)
-        sql = xasprintf("SELECT floor(%s::numeric / %lld)::bigint AS b, count(*) FROM docs d "
-                        "WHERE %s AND %s IS NOT NULL GROUP BY b ORDER BY b LIMIT %d",
-                        col, (long long)f->interval, p->where, col, HISTOGRAM_BUCKETS_MAX);
-    else
-        sql = xasprintf("SELECT %s::text AS v, count(*) AS n FROM docs d WHERE %s AND %s IS NOT "
-                        "NULL GROUP BY v ORDER BY n DESC, v LIMIT %d",
-                        col, p->where, col, size);
-    PGresult *r = NULL;
-    int rc = search_exec(c, conn, "a facet", sql, p->nparams, p->params, &r);
-    free(sql);
-    if (rc != GRPC_STATUS_OK)
-        return rc;
-    int n = PQntuples(r);
-    out->field = f->field;
-    out->n_buckets = (size_t)n;
-    out->buckets = rpc_alloc(c, (size_t)n * sizeof *out->buckets);
-    int64_t in_buckets = 0;
-    for (int i = 0; i < n; i++) {
-        Gavel__Search__V1__FacetBucket *b = rpc_alloc(c, sizeof *b);
-        gavel__search__v1__facet_bucket__init(b);
-        b->count = db_get_i64(r, i, 1);
-        if (f->interval > 0) {
-            b->range_from = db_get_i64(r, i, 0) * f->interval;
-            b->range_to = b->range_from + f->interval;
-            char key[24];
-            b->key = rpc_strdup(c, db_i64(key, b->range_from));
-        } else {
-            b->key = rpc_strdup(c, db_get_str(r, i, 0));
-        }
-        in_buckets += b->count;
-        out->buckets[i] = b;
+    size_t nf = req->n_facets;
+    char *cols = xstrdup(""), *sets = xstrdup(""), *keys = xstrdup(""), *hist = xstrdup(""),
+         *cut = xstrdup("");
+    for (size_t i = 0; i < nf; i++) {
+        const Gavel__Search__V1__FacetRequest *f = req->facets[i];
+        const char *col = facet_fields[field_of(f->field)].column;
+        unsigned mask = ((1u << nf) - 1) & ~(1u << (nf - 1 - i)); /* set i: f<i> grouped */
+        int size = f->interval > 0 ? HISTOGRAM_BUCKETS_MAX
+                   : f->size == 0  ? FACET_SIZE_DEFAULT
+                                   : f->size;
+        char *col_i = f->interval > 0
+                          ? xasprintf("floor(%s::numeric / %lld)::bigint", col, (long long)f->interval)
+                          : xasprintf("%s::text", col);
+        char *next[5] = {
+            xasprintf("%s%s%s AS f%zu", cols, i > 0 ? ", " : "", col_i, i),
+            xasprintf("%s(f%zu), ", sets, i),
+            xasprintf("%s%sf%zu::text", keys, i > 0 ? ", " : "", i),
+            f->interval > 0 ? xasprintf("%s WHEN %u THEN f%zu", hist, mask, i) : xstrdup(hist),
+            xasprintf("%s WHEN %u THEN %d", cut, mask, size),
+        };
+        free(col_i);
+        free(cols), free(sets), free(keys), free(hist), free(cut);
+        cols = next[0], sets = next[1], keys = next[2], hist = next[3], cut = next[4];
     }
-    out->other_count = total > in_buckets ? total - in_buckets : 0;
-    return GRPC_STATUS_OK;
+    char *grouping = xstrdup("");
+    for (size_t i = 0; i < nf; i++) {
+        char *g = xasprintf("%s%sf%zu", grouping, i > 0 ? ", " : "", i);
+        free(grouping);
+        grouping = g;
+    }
+    char *sql = xasprintf(
+        "SELECT g, v, n FROM (SELECT GROUPING(%s) AS g, coalesce(%s) AS v, count(*) AS n, "
+        "row_number() OVER (PARTITION BY GROUPING(%s) ORDER BY coalesce(%s) IS NULL, "
+        "CASE GROUPING(%s) WHEN -1 THEN 0%s ELSE 0 END, count(*) DESC, coalesce(%s)) AS rn "
+        "FROM (SELECT %s FROM docs d WHERE %s) m GROUP BY GROUPING SETS (%s())) s "
+        "WHERE rn <= CASE g%s ELSE 1 END",
+        grouping, keys, grouping, keys,
+        grouping, hist, keys, cols, p->where, sets, cut);
+    free(cols), free(sets), free(keys), free(hist), free(cut), free(grouping);
+    return sql;
 }
 
 int search_facets_run(rpc_call *c, db_conn *conn, search_plan *p,
                       const Gavel__Search__V1__SearchRequest *req,
-                      Gavel__Search__V1__SearchResponse *resp)
+                      Gavel__Search__V1__SearchResponse *resp, int64_t *total)
 {
-    if (req->n_facets == 0)
-        return GRPC_STATUS_OK;
-    /* other_count needs the exact count, not the total's lower bound */
-    char *sql = xasprintf("SELECT count(*) FROM docs d WHERE %s", p->where);
+    char *sql = facets_sql(p, req);
     PGresult *r = NULL;
-    int rc = search_exec(c, conn, "the facet total", sql, p->nparams, p->params, &r);
+    int rc = search_exec(c, conn, "the facets", sql, p->nparams, p->params, &r);
     free(sql);
     if (rc != GRPC_STATUS_OK)
         return rc;
-    int64_t total = db_get_i64(r, 0, 0);
-    resp->n_facets = req->n_facets;
-    resp->facets = rpc_alloc(c, req->n_facets * sizeof *resp->facets);
-    for (size_t i = 0; i < req->n_facets && rc == GRPC_STATUS_OK; i++) {
-        resp->facets[i] = rpc_alloc(c, sizeof *resp->facets[i]);
-        gavel__search__v1__facet_result__init(resp->facets[i]);
-        rc = run_one(c, conn, p, req->facets[i], total, resp->facets[i]);
+    size_t nf = req->n_facets;
+    unsigned all = (1u << nf) - 1;
+    resp->n_facets = nf;
+    resp->facets = rpc_alloc(c, nf * sizeof *resp->facets);
+    int64_t in_buckets[FACETS_MAX] = { 0 };
+    *total = 0;
+    for (size_t i = 0; i < nf; i++) {
+        Gavel__Search__V1__FacetResult *out = rpc_alloc(c, sizeof *out);
+        gavel__search__v1__facet_result__init(out);
+        out->field = req->facets[i]->field;
+        out->buckets = rpc_alloc(c, (size_t)PQntuples(r) * sizeof *out->buckets);
+        resp->facets[i] = out;
     }
-    return rc;
+    /* rows come set by set, each in its rank order */
+    for (int row = 0; row < PQntuples(r); row++) {
+        unsigned g = (unsigned)db_get_i64(r, row, 0);
+        if (g == all) {
+            *total = db_get_i64(r, row, 2);
+            continue;
+        }
+        if (PQgetisnull(r, row, 1))
+            continue; /* no value: in no bucket */
+        size_t i = 0;
+        while (i < nf && g != (all & ~(1u << (nf - 1 - i))))
+            i++;
+        if (i == nf)
+            continue;
+        const Gavel__Search__V1__FacetRequest *f = req->facets[i];
+        Gavel__Search__V1__FacetBucket *b = rpc_alloc(c, sizeof *b);
+        gavel__search__v1__facet_bucket__init(b);
+        b->count = db_get_i64(r, row, 2);
+        if (f->interval > 0) {
+            b->range_from = db_get_i64(r, row, 1) * f->interval;
+            b->range_to = b->range_from + f->interval;
+            char key[24];
+            b->key = rpc_strdup(c, db_i64(key, b->range_from));
+        } else {
+            b->key = rpc_strdup(c, db_get_str(r, row, 1));
+        }
+        in_buckets[i] += b->count;
+        resp->facets[i]->buckets[resp->facets[i]->n_buckets++] = b;
+    }
+    for (size_t i = 0; i < nf; i++)
+        resp->facets[i]->other_count = *total > in_buckets[i] ? *total - in_buckets[i] : 0;
+    return GRPC_STATUS_OK;
 }

@@ -48,10 +48,20 @@ int search_exec(rpc_call *c, db_conn *conn, const char *what, const char *sql, i
     "(CASE WHEN x.tsv_ru @@ plainto_tsquery('russian', $" q ") THEN 'russian' "           \
     "ELSE 'english' END)::regconfig"
 
+/* Sorted by score, the score is computed once per match in a subquery
+ * the planner keeps (OFFSET 0: pulled up, it would be computed for the
+ * sort key and again for the output); other sorts keep their plain form,
+ * which can walk a sort index and stop at the page's end. */
 static char *page_sql(const search_plan *p, bool after, int first_extra)
 {
     const char *dir = p->is_desc ? "DESC" : "ASC";
-    char *keyset = after ? xasprintf(" AND (%s, %s, d.lot_id) %s ($%d, $%d, $%d)", p->k1, p->k2,
+    char *from = p->k1_is_score
+                     ? xasprintf("(SELECT d.*, %s AS score_ FROM docs d WHERE %s OFFSET 0) d "
+                                 "WHERE true", p->score, p->where)
+                     : xasprintf("docs d WHERE %s", p->where);
+    const char *k1 = p->k1_is_score ? "(1000000 * d.score_)::bigint" : p->k1;
+    const char *score = p->k1_is_score ? "d.score_" : p->score;
+    char *keyset = after ? xasprintf(" AND (%s, %s, d.lot_id) %s ($%d, $%d, $%d)", k1, p->k2,
                                      p->is_desc ? "<" : ">", first_extra, first_extra + 1,
                                      first_extra + 2)
                          : xstrdup("");
@@ -66,11 +76,11 @@ static char *page_sql(const search_plan *p, bool after, int first_extra)
                                "MinWords=5')")
                    : xstrdup("'', ''");
     char *sql = xasprintf("SELECT " SUMMARY_COLUMNS ", x.k1, x.k2, x.score, %s FROM ("
-                          "SELECT d.*, %s AS k1, %s AS k2, %s AS score FROM docs d "
-                          "WHERE %s%s ORDER BY k1 %s, k2 %s, d.lot_id %s LIMIT $%d) x "
+                          "SELECT d.*, %s AS k1, %s AS k2, %s AS score FROM %s%s "
+                          "ORDER BY k1 %s, k2 %s, d.lot_id %s LIMIT $%d) x "
                           "ORDER BY x.k1 %s, x.k2 %s, x.lot_id %s",
-                          hl, p->k1, p->k2, p->score, p->where, keyset, dir, dir, dir, lim,
-                          dir, dir, dir);
+                          hl, k1, p->k2, score, from, keyset, dir, dir, dir, lim, dir, dir, dir);
+    free(from);
     free(keyset);
     free(hl);
     return sql;
@@ -164,17 +174,44 @@ static int read_page(rpc_call *c, const Gavel__Search__V1__SearchRequest *req, i
     return GRPC_STATUS_OK;
 }
 
-/* Session settings for this transaction: the typo threshold and the rest
- * of the caller's deadline. */
+/* Session settings for this transaction: the typo threshold, the rest of
+ * the caller's deadline, and no JIT (a search's statements cost enough on
+ * paper to be compiled, which takes longer than running them). */
 static int begin(rpc_call *c, db_conn *conn)
 {
-    char sql[256];
+    char sql[320];
     snprintf(sql, sizeof sql,
              "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
              "SET LOCAL pg_trgm.word_similarity_threshold = %.2f; "
-             "SET LOCAL statement_timeout = %d",
+             "SET LOCAL statement_timeout = %d; SET LOCAL jit = off",
              (double)search.trgm_threshold_pct / 100.0, rpc_time_left_ms(c) + 1);
     return db_command(conn, sql);
+}
+
+/* With text and an empty page: when no document matches the query's
+ * stems under the filters (a first page says so itself; a later one asks),
+ * the plan becomes the fuzzy one and the page is asked again. */
+static int page_or_fuzzy(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchRequest *req,
+                         search_plan *p, const search_pos *after, int size,
+                         Gavel__Search__V1__SearchResponse *resp, search_pos *last)
+{
+    search_pos start = *last;
+    int rc = run_page(c, conn, p, after, size, resp, last);
+    if (rc != GRPC_STATUS_OK || !p->has_text || p->is_fuzzy || resp->n_hits > 0)
+        return rc;
+    if (after != NULL) {
+        char *sql = xasprintf("SELECT 1 FROM docs d WHERE %s LIMIT 1", p->where);
+        PGresult *r = NULL;
+        rc = search_exec(c, conn, "the stem probe", sql, p->nparams, p->params, &r);
+        free(sql);
+        if (rc != GRPC_STATUS_OK || PQntuples(r) > 0)
+            return rc;
+    }
+    search_plan_free(p);
+    if ((rc = search_plan_build(c, req, true, p)) != GRPC_STATUS_OK)
+        return rc;
+    *last = start;
+    return run_page(c, conn, p, after, size, resp, last);
 }
 
 static int answer(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchRequest *req,
@@ -182,11 +219,18 @@ static int answer(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchReq
                   Gavel__Search__V1__SearchResponse *resp)
 {
     search_pos last = { .served = after != NULL ? after->served : 0 };
-    int rc = run_page(c, conn, p, after, size, resp, &last);
-    if (rc == GRPC_STATUS_OK)
+    int rc = page_or_fuzzy(c, conn, req, p, after, size, resp, &last);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
+    if (req->n_facets > 0) {
+        /* the facets' pass counts every match exactly anyway */
+        int64_t n = 0;
+        rc = search_facets_run(c, conn, p, req, resp, &n);
+        resp->total_hits = n > TOTAL_EXACT ? TOTAL_EXACT : n;
+        resp->total_is_lower_bound = n > TOTAL_EXACT;
+    } else {
         rc = run_total(c, conn, p, resp);
-    if (rc == GRPC_STATUS_OK)
-        rc = search_facets_run(c, conn, p, req, resp);
+    }
     if (rc != GRPC_STATUS_OK)
         return rc;
     PGresult *r = NULL;
@@ -203,24 +247,6 @@ static int answer(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchReq
         resp->page->next_page_token = tok;
     }
     return GRPC_STATUS_OK;
-}
-
-/* With text: when no document matches its stems (under the filters), the
- * plan becomes the fuzzy one. */
-static int go_fuzzy_unless_stems_match(rpc_call *c, db_conn *conn,
-                                       const Gavel__Search__V1__SearchRequest *req,
-                                       search_plan *p)
-{
-    if (!p->has_text)
-        return GRPC_STATUS_OK;
-    char *sql = xasprintf("SELECT 1 FROM docs d WHERE %s LIMIT 1", p->where);
-    PGresult *r = NULL;
-    int rc = search_exec(c, conn, "the stem probe", sql, p->nparams, p->params, &r);
-    free(sql);
-    if (rc != GRPC_STATUS_OK || PQntuples(r) > 0)
-        return rc;
-    search_plan_free(p);
-    return search_plan_build(c, req, true, p);
 }
 
 int search_search(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -249,7 +275,7 @@ int search_search(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **ou
     int dbrc = begin(c, conn);
     if (dbrc < 0)
         rc = check_fail_db(c, dbrc);
-    else if ((rc = go_fuzzy_unless_stems_match(c, conn, req, &p)) == GRPC_STATUS_OK)
+    else
         rc = answer(c, conn, req, &p, has_after ? &after : NULL, size, digest, resp);
     if (dbrc == 0)
         db_command(conn, rc == GRPC_STATUS_OK ? "COMMIT" : "ROLLBACK");

@@ -102,7 +102,8 @@ static int set_sort(rpc_call *c, search_plan *p, int sort)
     default:
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "sort %d is not a SortOrder", sort);
     }
-    if (strcmp(k1, "(1000000 * (SCORE))::bigint") == 0)
+    p->k1_is_score = strcmp(k1, "(1000000 * (SCORE))::bigint") == 0;
+    if (p->k1_is_score)
         p->k1 = xasprintf("(1000000 * (%s))::bigint", p->score);
     else
         p->k1 = xstrdup(k1);

@@ -90,6 +90,7 @@ typedef struct {
     char *score;                 /* score expression (heap) */
     char *k1, *k2;               /* sort key expressions (heap) */
     bool is_desc;
+    bool k1_is_score;            /* k1 is the score (in millionths) */
     bool has_text;
     bool is_fuzzy;               /* the text matches by trigrams, not stems */
     int nparams;                 /* $1 is the text query when has_text */
@@ -108,10 +109,11 @@ int search_plan_param(search_plan *p, const char *value);
 /* ---- facets.c ---- */
 /** Checks the facet requests (fields, sizes, intervals). */
 int search_facets_check(rpc_call *c, const Gavel__Search__V1__SearchRequest *req);
-/** Computes them on conn over the plan's matches into resp. */
+/** Computes them (at least one) on conn over the plan's matches into
+ *  resp, and the exact number of matches into *total, in one statement. */
 int search_facets_run(rpc_call *c, db_conn *conn, search_plan *p,
                       const Gavel__Search__V1__SearchRequest *req,
-                      Gavel__Search__V1__SearchResponse *resp);
+                      Gavel__Search__V1__SearchResponse *resp, int64_t *total);
 
 /* ---- summary.c ---- */
 /* The columns a LotSummary reads, in order (SUMMARY_NCOLS of them). */

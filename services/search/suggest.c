@@ -13,21 +13,33 @@
 #define SIZE_MAX_ 20
 #define SIZE_DEFAULT 10
 
-/* $1 the LIKE pattern (folded, escaped, '%' appended), $2 the size. */
+/* $1 the prefix, $2 the size. Each kind is a range over its folded key
+ * (from the folded prefix up to it followed by the last code point, in
+ * byte order: the text_pattern_ops operators), an index-only scan of a
+ * partial index over visible lots (migrations/002_suggest_perf.sql) that
+ * counts without visiting the documents. A model alone is the model key
+ * past its make ("cam" finds "toyota camry"), a lot that matches both
+ * ways counted once. */
+#define LO "lower(unaccent($1::text))"
+#define IN_RANGE(key) "(" key " ~>=~ " LO " AND " key " ~<~ (" LO " || chr(1114111)))"
+#define MODEL_ALONE "substr(d.model_key, length(d.make_key) + 2)"
 static const char suggest_sql[] =
-    "WITH p AS (SELECT replace(replace(replace(lower(unaccent($1::text)), '\\', '\\\\'), "
-    "'%', '\\%'), '_', '\\_') || '%' AS pat), "
-    "v AS (SELECT * FROM docs d WHERE " SEARCH_VISIBLE ") "
     "SELECT text, kind, n FROM ("
-    " SELECT min(v.make) AS text, 1 AS kind, count(*) AS n FROM v, p "
-    "  WHERE v.make <> '' AND v.make_key LIKE p.pat GROUP BY v.make_key"
-    " UNION ALL SELECT min(v.make || ' ' || v.model), 2, count(*) FROM v, p "
-    "  WHERE v.model <> '' AND (v.model_key LIKE p.pat OR lower(unaccent(v.model)) LIKE p.pat) "
-    "  GROUP BY v.model_key"
-    " UNION ALL SELECT min(v.title), 3, count(*) FROM v, p "
-    "  WHERE v.title <> '' AND v.title_key LIKE p.pat GROUP BY v.title_key"
-    " UNION ALL SELECT min(v.region), 4, count(*) FROM v, p "
-    "  WHERE v.region <> '' AND v.region_key LIKE p.pat GROUP BY v.region_key"
+    " SELECT min(d.make) AS text, 1 AS kind, count(*) AS n FROM docs d"
+    "  WHERE " SEARCH_VISIBLE " AND d.make <> '' AND " IN_RANGE("d.make_key")
+    "  GROUP BY d.make_key"
+    " UNION ALL SELECT min(m.make || ' ' || m.model), 2, count(*) FROM ("
+    "  SELECT d.model_key, d.make, d.model FROM docs d"
+    "   WHERE " SEARCH_VISIBLE " AND d.model <> '' AND " IN_RANGE("d.model_key")
+    "  UNION ALL SELECT d.model_key, d.make, d.model FROM docs d"
+    "   WHERE " SEARCH_VISIBLE " AND d.model <> '' AND " IN_RANGE(MODEL_ALONE)
+    "   AND NOT " IN_RANGE("d.model_key") ") m GROUP BY m.model_key"
+    " UNION ALL SELECT min(d.title), 3, count(*) FROM docs d"
+    "  WHERE " SEARCH_VISIBLE " AND d.title <> '' AND " IN_RANGE("d.title_key")
+    "  GROUP BY d.title_key"
+    " UNION ALL SELECT min(d.region), 4, count(*) FROM docs d"
+    "  WHERE " SEARCH_VISIBLE " AND d.region <> '' AND " IN_RANGE("d.region_key")
+    "  GROUP BY d.region_key"
     ") s ORDER BY n DESC, kind, text LIMIT $2::int";
 
 int search_suggest(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)

@@ -55,9 +55,11 @@ double sample_quantile_ms(samples *s, double p);
 int arg_int(const char *s);
 /** A positive 64-bit number from argv, or exit(2) (bench_bids.c). */
 int64_t arg_i64(const char *s);
-/* The methods called through rpc_unary (bench_bids.c, bench_quote.c);
+/* The methods called through rpc_unary (bench_bids.c, bench_quote.c,
+ * bench_search.c);
  * main checks them against their service descriptors. */
-extern const rpc_client_method bench_open_lot, bench_quote_services;
+extern const rpc_client_method bench_open_lot, bench_quote_services, bench_search_call,
+    bench_suggest_call;
 /** gavel-bench open|place (bench_bids.c). */
 /** BIDDERS bidders on one completion queue (bench_place.c); tokens borrowed.
  *  stale: every bid is one minor unit, so every bid is refused. */
@@ -90,5 +92,7 @@ int run_unary_load(const char *target, const char *method, const ProtobufCMessag
 int run_rest(int argc, char **argv);
 /** gavel-bench quote|quote-sql|quote-plan (bench_quote.c). */
 int run_quote(int argc, char **argv);
+/** gavel-bench search|suggest (bench_search.c). */
+int run_search(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@
  *   gavel-bench login-flood: anonymous wrong-password logins, see bench_flood.c
  *   gavel-bench getlot: Auctions/GetLot under load, see bench_rest.c
  *   gavel-bench ws / ws-idle: WebSocket fan-out, see bench_ws.c
+ *   gavel-bench search / suggest: the search daemon, see bench_search.c
  *
  * Prints one line: calls=… errors=… seconds=… rps=… p50_ms=… p99_ms=… p999_ms=…
  * The first second is a warm-up and is not counted.
@@ -356,7 +357,7 @@ int arg_int(const char *s)
  * its service descriptor before anything runs. */
 static const rpc_client_method *const calls[] = {
     &wallet_reserve_funds, &wallet_reserve_funds_batch, &bench_open_lot, &bench_quote_services,
-    NULL
+    &bench_search_call, &bench_suggest_call, NULL
 };
 
 int main(int argc, char **argv)
@@ -386,6 +387,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strncmp(argv[1], "quote", 5) == 0)
         return run_quote(argc, argv);
+    if (argc >= 2 && (strcmp(argv[1], "search") == 0 || strcmp(argv[1], "suggest") == 0))
+        return run_search(argc, argv);
     if (argc >= 2 && strncmp(argv[1], "ws", 2) == 0)
         return run_ws(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "getlot") == 0)
@@ -404,6 +407,7 @@ int main(int argc, char **argv)
                     "       gavel-bench ws-idle HOST:PORT CLIENTS LOT SERVER_PID\n"
                     "       gavel-bench quote TARGET THREADS SECONDS\n"
                     "       gavel-bench quote-sql DSN THREADS SECONDS one|split CODES\n"
-                    "       gavel-bench quote-plan DSN CODES\n");
+                    "       gavel-bench quote-plan DSN CODES\n"
+                    "       gavel-bench search|suggest TARGET CLIENTS SECONDS\n");
     return 2;
 }

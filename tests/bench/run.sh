@@ -13,6 +13,9 @@
 #                                            by the client and validated
 #   matching a new lot against 100,000     vs testing every subscription one
 #   saved searches and segments (memory)     by one (gavel-match-bench)
+#   search over 100,000 lots             vs ILIKE + filters + GROUP BY over
+#   (tests/bench/search.sh): Search,        the auctions tables via pgbench
+#   Suggest, index lag, reindex
 #   the gateway (tests/bench/gateway.sh,  vs the same RPCs called over gRPC,
 #   last): REST routes, WebSocket fan-out    and a Node ws server fed by the
 #                                            same Redis channels
@@ -419,6 +422,10 @@ sed 's/^/   /' <<<"$match"
 m_idx=$(grep '^index' <<<"$match")
 m_loop=$(grep '^naive' <<<"$match")
 echo "matching one lot: index p99 $(field p99_ms "$m_idx") ms (goal: 20 ms), one by one p99 $(field p99_ms "$m_loop") ms; mean $(ratio "$(field mean_ms "$m_loop")" "$(field mean_ms "$m_idx")") x faster"
+
+# ---- search: 100,000 lots, Search and Suggest against the ILIKE baseline ----------------
+echo
+GAVEL_BENCH_STACK_UP=1 tests/bench/search.sh
 
 # ---- the gateway: REST against direct gRPC, WebSocket fan-out against Node --------------
 echo
