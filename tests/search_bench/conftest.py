@@ -1,1 +1,0 @@
-"""The search benchmark's fixtures are the system tests' (tests/conftest.py)."""
