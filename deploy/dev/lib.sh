@@ -29,16 +29,18 @@ gavel_load_settings() {
     GAVEL_PORT_BASE_METRICS=${GAVEL_PORT_BASE_METRICS:-9100}
     GAVEL_GATEWAY_PORT=${GAVEL_GATEWAY_PORT:-8080}
     GAVEL_SMTP_PORT=${GAVEL_SMTP_PORT:-$((GAVEL_PORT_BASE_GRPC + 25))}
+    # The card provider simulator (deploy/dev/provider_sim.py): 51026 by default.
+    GAVEL_PROVIDER_PORT=${GAVEL_PROVIDER_PORT:-$((GAVEL_PORT_BASE_GRPC + 976))}
     GAVEL_PG_BIN=${GAVEL_PG_BIN:-/usr/lib/postgresql/15/bin}
     local v
     for v in GAVEL_PG_PORT GAVEL_REDIS_PORT GAVEL_PORT_BASE_GRPC \
-             GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT; do
+             GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT GAVEL_PROVIDER_PORT; do
         if ! [[ ${!v} =~ ^[0-9]+$ ]] || (( ${!v} < 1 || ${!v} > 65535 )); then
             die "$v='${!v}' is not a port number"
         fi
     done
     export RUN_DIR BUILD GAVEL_PG_PORT GAVEL_REDIS_PORT GAVEL_PORT_BASE_GRPC \
-           GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT
+           GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT GAVEL_PROVIDER_PORT
     LOG_DIR=$RUN_DIR/logs
     KEY_DIR=$RUN_DIR/keys
     PG_DIR=$RUN_DIR/pg
@@ -51,6 +53,7 @@ gavel_load_settings() {
     MAIL_DIR=$RUN_DIR/mail
     SMTP_PIDFILE=$RUN_DIR/smtp-sink.pid
     BIDDER_PIDFILE=$RUN_DIR/demo-bidder.pid
+    PROVIDER_PIDFILE=$RUN_DIR/provider-sim.pid
 }
 
 # ---- services: the one place that numbers them ---------------------------------
@@ -128,7 +131,7 @@ reserve_ports() {
     [[ $(id -u) -eq 0 && -w $f ]] || return 0
     local want="$GAVEL_PG_PORT,$GAVEL_REDIS_PORT,$((GAVEL_PORT_BASE_GRPC + 1))-$((GAVEL_PORT_BASE_GRPC + 8))"
     want+=",$((GAVEL_PORT_BASE_METRICS + 1))-$((GAVEL_PORT_BASE_METRICS + 8)),$GAVEL_GATEWAY_PORT"
-    want+=",$GAVEL_SMTP_PORT"
+    want+=",$GAVEL_SMTP_PORT,$GAVEL_PROVIDER_PORT"
     local have
     have=$(cat "$f")
     echo "${have:+$have,}$want" >"$f" 2>/dev/null || true

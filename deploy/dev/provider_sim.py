@@ -45,7 +45,7 @@ DECLINE_TOKENS = {
     "tok_expired": ("expired_card", "Your card has expired."),
 }
 FAULT_KINDS = ("timeout_after_effect", "rate_limit", "error_500", "decline",
-               "duplicate_webhooks", "out_of_order_webhooks")
+               "duplicate_webhooks", "out_of_order_webhooks", "malformed")
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
 
@@ -336,6 +336,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_raw(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def read_raw(self):
         """Reads the whole body first, so the connection stays usable
         whatever the answer."""
@@ -402,6 +409,11 @@ class Handler(BaseHTTPRequestHandler):
                 if "webhook_url" in b:
                     sim.webhook_url = b["webhook_url"] or None
                 return self.send_json(200, {"webhook_url": sim.webhook_url})
+            if path == "/_control/sign":  # what a webhook with this body would carry
+                if not sim.secret:
+                    raise ApiError(400, "no_secret", "the simulator has no webhook secret")
+                body, t = b.get("body", ""), b.get("t")
+                return self.send_json(200, {"signature": sim.sign(body.encode(), t)})
             if path == "/_control/reset":
                 sim.reset()
                 sim.faults.set({})
@@ -431,6 +443,10 @@ class Handler(BaseHTTPRequestHandler):
             if sim.faults.fire("error_500", where):
                 sim.counts["errors_500"] += 1
                 return self.send_json(500, ApiError(500, "api_error", "internal error").body())
+            f = sim.faults.fire("malformed", where)
+            if f:
+                body = str(f.get("body", "")).encode() + b" " * int(f.get("pad", 0))
+                return self.send_raw(int(f.get("status", 200)), body)
             if method == "GET":
                 return self.send_json(*self.read(url))
             key = self.headers.get("Idempotency-Key")

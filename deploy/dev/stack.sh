@@ -16,7 +16,8 @@
 # GAVEL_PORT_BASE_METRICS=9100 GAVEL_GATEWAY_PORT=8080
 # GAVEL_SMTP_PORT=GAVEL_PORT_BASE_GRPC+25 (the mail sink `start` runs, which
 # stores every message under $RUN_DIR/mail/). Every command is safe to
-# repeat: what already runs is left alone.
+# repeat: what already runs is left alone. GAVEL_PROVIDER_PORT=GAVEL_PORT_BASE_GRPC+976
+# (51026): the card provider simulator `start` runs for payments.
 set -euo pipefail
 
 GAVEL_LOG_TAG=stack
@@ -30,7 +31,7 @@ HEALTH_TIMEOUT=30         # seconds a daemon gets to answer /healthz
 STOP_TIMEOUT=10           # seconds between SIGTERM and SIGKILL
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -103,6 +104,18 @@ ensure_webhook_key() {
         mv -f "$key.tmp" "$key"
     fi
     chmod 600 "$key"
+}
+
+# The card provider simulator's API key and webhook secret (payments).
+ensure_provider_secrets() {
+    local f
+    for f in provider.key provider-webhook.secret; do
+        [[ -s $KEY_DIR/$f ]] && continue
+        (umask 077 && openssl rand -hex 32 >"$KEY_DIR/$f.tmp") ||
+            die "openssl could not generate $KEY_DIR/$f"
+        mv -f "$KEY_DIR/$f.tmp" "$KEY_DIR/$f"
+    done
+    chmod 600 "$KEY_DIR/provider.key" "$KEY_DIR/provider-webhook.secret"
 }
 
 gen_password() {
@@ -350,41 +363,66 @@ broker_stop() {
     rm -f "$BROKER_PIDFILE" "$BOOTSTRAP_FILE"
 }
 
-# ---- mail sink ----------------------------------------------------------------------------
-# deploy/dev/smtp_sink.py: what the notifications daemon mails lands as files
-# in $MAIL_DIR. Started by `start` only (the tests run sinks of their own).
-smtp_sink_start() {
-    local script=$GAVEL_ROOT/deploy/dev/smtp_sink.py pid i
-    if pid=$(pid_alive "$SMTP_PIDFILE" smtp_sink.py); then
-        say "mail sink already running (pid $pid)"
+# ---- helper processes: mail sink, card provider simulator -------------------------------
+# helper_start LABEL PIDFILE MATCH PORTVAR LOG HINT -- COMMAND...: runs COMMAND
+# in the background (pid in PIDFILE; MATCH is in its command line) and waits
+# until it listens on 127.0.0.1:${!PORTVAR}; HINT ends the error otherwise.
+helper_start() {
+    local label=$1 pidfile=$2 match=$3 portvar=$4 log=$5 hint=$6 pid i
+    local port=${!portvar}
+    shift 7
+    if pid=$(pid_alive "$pidfile" "$match"); then
+        say "$label already running (pid $pid)"
         return 0
     fi
-    port_in_use "$GAVEL_SMTP_PORT" &&
-        die "port $GAVEL_SMTP_PORT (GAVEL_SMTP_PORT) is taken by another process"
-    mkdir -p "$MAIL_DIR"
-    echo "=== $(date -u +%FT%TZ) start" >>"$LOG_DIR/smtp-sink.log"
-    setsid nohup /usr/bin/python3 "$script" --port "$GAVEL_SMTP_PORT" --dir "$MAIL_DIR" \
-        >>"$LOG_DIR/smtp-sink.log" 2>&1 </dev/null 9>&- &
+    port_in_use "$port" && die "port $port ($portvar) is taken by another process"
+    echo "=== $(date -u +%FT%TZ) start" >>"$log"
+    setsid nohup "$@" >>"$log" 2>&1 </dev/null 9>&- &
     pid=$!
-    echo "$pid" >"$SMTP_PIDFILE"
+    echo "$pid" >"$pidfile"
     for i in $(seq 100); do
-        port_in_use "$GAVEL_SMTP_PORT" && { say "mail sink on 127.0.0.1:$GAVEL_SMTP_PORT"; return 0; }
+        port_in_use "$port" && { say "$label on 127.0.0.1:$port"; return 0; }
         proc_alive "$pid" || break
         sleep 0.1
     done
-    tail_log "$LOG_DIR/smtp-sink.log"
-    die "the mail sink did not listen on 127.0.0.1:$GAVEL_SMTP_PORT (is python3-aiosmtpd installed? make deps)"
+    tail_log "$log"
+    die "the $label did not listen on 127.0.0.1:$port$hint"
 }
 
-smtp_sink_stop() {
+helper_stop() {  # LABEL PIDFILE MATCH
     local pid
-    if pid=$(pid_alive "$SMTP_PIDFILE" smtp_sink.py); then
-        say "stopping mail sink (pid $pid)"
+    if pid=$(pid_alive "$2" "$3"); then
+        say "stopping $1 (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
         wait_pids_gone "$STOP_TIMEOUT" "$pid" || kill -KILL "$pid" 2>/dev/null || true
     fi
-    rm -f "$SMTP_PIDFILE"
+    rm -f "$2"
 }
+
+# deploy/dev/smtp_sink.py: what the notifications daemon mails lands as files
+# in $MAIL_DIR. Started by `start` only (the tests run sinks of their own).
+smtp_sink_start() {
+    mkdir -p "$MAIL_DIR"
+    helper_start "mail sink" "$SMTP_PIDFILE" smtp_sink.py GAVEL_SMTP_PORT "$LOG_DIR/smtp-sink.log" \
+        " (is python3-aiosmtpd installed? make deps)" -- \
+        /usr/bin/python3 "$GAVEL_ROOT/deploy/dev/smtp_sink.py" --port "$GAVEL_SMTP_PORT" --dir "$MAIL_DIR"
+}
+
+smtp_sink_stop() { helper_stop "mail sink" "$SMTP_PIDFILE" smtp_sink.py; }
+
+# deploy/dev/provider_sim.py: the card provider payments talks to, in memory
+# (state in $RUN_DIR/provider-sim.json), sending signed webhooks to the
+# gateway. Started by `start` only (the tests run simulators of their own).
+provider_sim_start() {
+    helper_start "provider simulator" "$PROVIDER_PIDFILE" provider_sim.py GAVEL_PROVIDER_PORT \
+        "$LOG_DIR/provider-sim.log" "" -- \
+        /usr/bin/python3 "$GAVEL_ROOT/deploy/dev/provider_sim.py" --port "$GAVEL_PROVIDER_PORT" \
+        --api-key-file "$KEY_DIR/provider.key" --webhook-secret-file "$KEY_DIR/provider-webhook.secret" \
+        --webhook-url "http://127.0.0.1:$GAVEL_GATEWAY_PORT/api/v1/payments/webhook" \
+        --state "$RUN_DIR/provider-sim.json"
+}
+
+provider_sim_stop() { helper_stop "provider simulator" "$PROVIDER_PIDFILE" provider_sim.py; }
 
 # ---- daemons ------------------------------------------------------------------------------
 print_env() {
@@ -406,6 +444,11 @@ print_env() {
         echo "GAVEL_SMTP_URL=smtp://127.0.0.1:$GAVEL_SMTP_PORT"
         echo "GAVEL_WEB_URL=http://127.0.0.1:$GAVEL_GATEWAY_PORT"
         echo "GAVEL_WEBHOOK_KEY_FILE=$KEY_DIR/webhook.key"
+    fi
+    if [[ $svc == payments ]]; then
+        echo "GAVEL_PAYMENTS_PROVIDER_URL=http://127.0.0.1:$GAVEL_PROVIDER_PORT"
+        echo "GAVEL_PAYMENTS_PROVIDER_KEY=$(cat "$KEY_DIR/provider.key" 2>/dev/null)"
+        echo "GAVEL_PAYMENTS_WEBHOOK_SECRET=$(cat "$KEY_DIR/provider-webhook.secret" 2>/dev/null)"
     fi
     if [[ $svc == gateway ]]; then
         echo "GAVEL_GATEWAY_PORT=$GAVEL_GATEWAY_PORT"
@@ -572,6 +615,8 @@ summary() {
     (( any )) || echo "  (no daemon built yet under $BUILD/bin)"
     pid_alive "$BIDDER_PIDFILE" demo_bidder.py >/dev/null &&
         echo "  bidder     a demo dealer bids now and then on the live demo lots (log: $LOG_DIR/demo-bidder.log)"
+    pid_alive "$PROVIDER_PIDFILE" provider_sim.py >/dev/null &&
+        echo "  provider   card provider simulator http://127.0.0.1:$GAVEL_PROVIDER_PORT (state: GET /_control/state; docs/payments-provider.md)"
     pid_alive "$SMTP_PIDFILE" smtp_sink.py >/dev/null &&
         echo "  mail       SMTP sink 127.0.0.1:$GAVEL_SMTP_PORT; every email sent is a file in $MAIL_DIR/"
     echo "  logs       $LOG_DIR/"
@@ -588,6 +633,7 @@ cmd_infra() {
     ensure_keypair jwt
     ensure_keypair service
     ensure_webhook_key
+    ensure_provider_secrets
     ensure_admin_env
     pg_start
     redis_start
@@ -598,6 +644,7 @@ cmd_start() {
     local svc
     cmd_infra
     smtp_sink_start
+    provider_sim_start
     for svc in "${GAVEL_DAEMONS[@]}"; do daemon_start "$svc"; done
     demo_data
     demo_bidder_start
@@ -612,6 +659,7 @@ cmd_stop() {
     take_lock
     demo_bidder_stop
     daemons_stop
+    provider_sim_stop
     smtp_sink_stop
     broker_stop
     redis_stop
@@ -636,6 +684,9 @@ cmd_status() {
     if pid=$(pid_alive "$SMTP_PIDFILE" smtp_sink.py); then
         line mail-sink "running (pid $pid) 127.0.0.1:$GAVEL_SMTP_PORT -> $MAIL_DIR"
     else line mail-sink stopped; fi
+    if pid=$(pid_alive "$PROVIDER_PIDFILE" provider_sim.py); then
+        line provider-sim "running (pid $pid) 127.0.0.1:$GAVEL_PROVIDER_PORT"
+    else line provider-sim stopped; fi
     for svc in "${GAVEL_DAEMONS[@]}"; do
         if pid=$(pid_alive "$RUN_DIR/$svc.pid" "gavel-$svc"); then
             line "$svc" "running (pid $pid) metrics :$(svc_metrics_port "$svc")"

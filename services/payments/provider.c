@@ -129,9 +129,8 @@ static bool get_currency(json_t *o, char out[4])
     return true;
 }
 
-static prov_status intent_from(json_t *o, prov_intent *out, prov_error *err)
+static prov_status intent_fields(json_t *o, prov_intent *out, prov_error *err)
 {
-    memset(out, 0, sizeof *out);
     if (!get_id(o, "id", out->id))
         return bad_reply(err, "payment intent", "id");
     const char *st = json_string_value(json_object_get(o, "status"));
@@ -156,9 +155,9 @@ static prov_status intent_from(json_t *o, prov_intent *out, prov_error *err)
     return PROV_OK;
 }
 
-static prov_status transfer_from(json_t *o, const char *what, prov_transfer *out, prov_error *err)
+static prov_status transfer_fields(json_t *o, const char *what, prov_transfer *out,
+                                   prov_error *err)
 {
-    memset(out, 0, sizeof *out);
     if (!get_id(o, "id", out->id))
         return bad_reply(err, what, "id");
     if (!get_i64(o, "amount", true, &out->amount) || out->amount == 0)
@@ -171,6 +170,25 @@ static prov_status transfer_from(json_t *o, const char *what, prov_transfer *out
         return bad_reply(err, what, "status");
     memcpy(out->state, st, n + 1);
     return PROV_OK;
+}
+
+/* All fields or none: a failed check leaves out zeroed. */
+static prov_status intent_from(json_t *o, prov_intent *out, prov_error *err)
+{
+    memset(out, 0, sizeof *out);
+    prov_status st = intent_fields(o, out, err);
+    if (st != PROV_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
+static prov_status transfer_from(json_t *o, const char *what, prov_transfer *out, prov_error *err)
+{
+    memset(out, 0, sizeof *out);
+    prov_status st = transfer_fields(o, what, out, err);
+    if (st != PROV_OK)
+        memset(out, 0, sizeof *out);
+    return st;
 }
 
 /* ---- one call: send, then read the answer into an intent or a transfer ---- */
@@ -226,14 +244,35 @@ static prov_status transfer_call(provider *p, call *c, const char *what, prov_tr
     return st;
 }
 
-static void start(prov_error *err, void *out, size_t outlen)
+/*
+ * What every call does first: clears err and out, then checks the handle,
+ * the idempotency key (when needed) and the intent id (when there is one),
+ * which is copied into id beforehand since the caller may pass out->id.
+ * PROV_OK, or PROV_REJECTED with err saying what is wrong.
+ */
+static prov_status begin(provider *p, const char *idem_key, bool needs_key,
+                         const char *intent_id, char id[64], void *out, size_t outlen,
+                         prov_error *err)
 {
+    bool id_ok = intent_id != NULL && is_id(intent_id);
+    if (id_ok)
+        snprintf(id, 64, "%s", intent_id);
     memset(err, 0, sizeof *err);
     memset(out, 0, outlen);
+    if (p == NULL)
+        return bad_arg(err, "no provider handle");
+    if (needs_key && (idem_key == NULL || !is_key(idem_key)))
+        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
+    if (id != NULL && !id_ok)
+        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
+    return PROV_OK;
 }
 
-static prov_status mismatch(prov_error *err, const char *what, long long got, long long want)
+/* An OK answer that contradicts the request: nothing of it is returned. */
+static prov_status contradicts(prov_error *err, void *out, size_t outlen, const char *what,
+                               long long got, long long want)
 {
+    memset(out, 0, outlen);
     return prov__fail(err, PROV_UNAVAILABLE, "bad_reply",
                       "the provider answered %s %lld to a request for %lld", what, got, want);
 }
@@ -244,10 +283,13 @@ prov_status provider_authorize(provider *p, const char *idem_key, int64_t amount
                                const char *currency, const char *card_token,
                                const char *description, prov_intent *out, prov_error *err)
 {
-    start(err, out, sizeof *out);
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (amount <= 0 || !is_currency(currency))
+    char cur[4] = "";
+    if (currency != NULL && strlen(currency) == 3)
+        memcpy(cur, currency, 4); /* the caller may pass out->currency */
+    prov_status st = begin(p, idem_key, true, NULL, NULL, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
+    if (amount <= 0 || !is_currency(cur))
         return bad_arg(err, "amount must be positive and currency 3 upper-case letters");
     if (card_token == NULL || !is_key(card_token))
         return bad_arg(err, "the card token must be 1..255 printable ASCII characters");
@@ -255,56 +297,49 @@ prov_status provider_authorize(provider *p, const char *idem_key, int64_t amount
         return bad_arg(err, "the description must be UTF-8 of at most 1000 bytes");
     call c = { .req.is_post = true, .req.idem_key = idem_key, .path = "/v1/payment_intents" };
     c.body = json_pack("{s:I, s:s, s:s, s:s, s:s}", "amount", (json_int_t)amount, "currency",
-                       currency, "payment_method", card_token, "capture_method", "manual",
+                       cur, "payment_method", card_token, "capture_method", "manual",
                        "description", description != NULL ? description : "");
-    prov_status st = intent_call(p, &c, out, err);
-    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, currency) != 0)) {
-        long long got = (long long)out->amount;
-        memset(out, 0, sizeof *out);
-        return mismatch(err, "an intent of amount", got, (long long)amount);
-    }
+    st = intent_call(p, &c, out, err);
+    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, cur) != 0))
+        return contradicts(err, out, sizeof *out, "an intent of", (long long)out->amount,
+                           (long long)amount);
     return st;
 }
 
 prov_status provider_capture(provider *p, const char *idem_key, const char *intent_id,
                              int64_t amount, prov_intent *out, prov_error *err)
 {
-    start(err, out, sizeof *out);
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (intent_id == NULL || !is_id(intent_id))
-        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
+    char id[64];
+    prov_status st = begin(p, idem_key, true, intent_id, id, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     if (amount <= 0)
         return bad_arg(err, "the capture amount must be positive");
     call c = { .req.is_post = true, .req.idem_key = idem_key };
-    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/capture", intent_id);
+    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/capture", id);
     c.body = json_pack("{s:I}", "amount", (json_int_t)amount);
-    prov_status st = intent_call(p, &c, out, err);
-    if (st == PROV_OK && (strcmp(out->id, intent_id) != 0 || out->amount_captured != amount ||
-                          out->state != PROV_INTENT_SUCCEEDED)) {
-        long long got = (long long)out->amount_captured;
-        memset(out, 0, sizeof *out);
-        return mismatch(err, "a capture of", got, (long long)amount);
-    }
+    st = intent_call(p, &c, out, err);
+    if (st == PROV_OK && (strcmp(out->id, id) != 0 || out->amount_captured != amount ||
+                          out->state != PROV_INTENT_SUCCEEDED))
+        return contradicts(err, out, sizeof *out, "a capture of",
+                           (long long)out->amount_captured, (long long)amount);
     return st;
 }
 
 prov_status provider_cancel(provider *p, const char *idem_key, const char *intent_id,
                             prov_intent *out, prov_error *err)
 {
-    start(err, out, sizeof *out);
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (intent_id == NULL || !is_id(intent_id))
-        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
+    char id[64];
+    prov_status st = begin(p, idem_key, true, intent_id, id, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     call c = { .req.is_post = true, .req.idem_key = idem_key, .body = json_object() };
-    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/cancel", intent_id);
-    prov_status st = intent_call(p, &c, out, err);
-    if (st == PROV_OK && (strcmp(out->id, intent_id) != 0 || out->state != PROV_INTENT_CANCELED)) {
+    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s/cancel", id);
+    st = intent_call(p, &c, out, err);
+    if (st == PROV_OK && (strcmp(out->id, id) != 0 || out->state != PROV_INTENT_CANCELED)) {
         memset(out, 0, sizeof *out);
         return prov__fail(err, PROV_UNAVAILABLE, "bad_reply",
-                          "the provider answered a cancel of %s with another intent or state",
-                          intent_id);
+                          "the provider answered a cancel of %s with another intent or state", id);
     }
     return st;
 }
@@ -312,37 +347,35 @@ prov_status provider_cancel(provider *p, const char *idem_key, const char *inten
 prov_status provider_refund(provider *p, const char *idem_key, const char *intent_id,
                             int64_t amount, prov_transfer *out, prov_error *err)
 {
-    start(err, out, sizeof *out);
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (intent_id == NULL || !is_id(intent_id))
-        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
+    char id[64];
+    prov_status st = begin(p, idem_key, true, intent_id, id, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     if (amount <= 0)
         return bad_arg(err, "the refund amount must be positive");
     call c = { .req.is_post = true, .req.idem_key = idem_key, .path = "/v1/refunds" };
-    c.body = json_pack("{s:s, s:I}", "payment_intent", intent_id, "amount", (json_int_t)amount);
-    prov_status st = transfer_call(p, &c, "refund", out, err);
-    if (st == PROV_OK && out->amount != amount) {
-        long long got = (long long)out->amount;
-        memset(out, 0, sizeof *out);
-        return mismatch(err, "a refund of", got, (long long)amount);
-    }
+    c.body = json_pack("{s:s, s:I}", "payment_intent", id, "amount", (json_int_t)amount);
+    st = transfer_call(p, &c, "refund", out, err);
+    if (st == PROV_OK && out->amount != amount)
+        return contradicts(err, out, sizeof *out, "a refund of", (long long)out->amount,
+                           (long long)amount);
     return st;
 }
 
 prov_status provider_retrieve(provider *p, const char *intent_id, prov_intent *out,
                               prov_error *err)
 {
-    start(err, out, sizeof *out);
-    if (p == NULL || intent_id == NULL || !is_id(intent_id))
-        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
+    char id[64];
+    prov_status st = begin(p, NULL, false, intent_id, id, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     call c = { 0 };
-    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s", intent_id);
-    prov_status st = intent_call(p, &c, out, err);
-    if (st == PROV_OK && strcmp(out->id, intent_id) != 0) {
+    snprintf(c.path, sizeof c.path, "/v1/payment_intents/%s", id);
+    st = intent_call(p, &c, out, err);
+    if (st == PROV_OK && strcmp(out->id, id) != 0) {
         memset(out, 0, sizeof *out);
         return prov__fail(err, PROV_UNAVAILABLE, "bad_reply",
-                          "the provider answered a read of %s with another intent", intent_id);
+                          "the provider answered a read of %s with another intent", id);
     }
     return st;
 }
@@ -368,15 +401,15 @@ static void query_escape(char *dst, size_t cap, const char *s)
 prov_status provider_find_by_key(provider *p, const char *idem_key, prov_intent *out,
                                  prov_error *err)
 {
-    start(err, out, sizeof *out);
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
+    prov_status st = begin(p, idem_key, true, NULL, NULL, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
     char q[3 * PROV_KEY_MAX + 1];
     query_escape(q, sizeof q, idem_key);
     char *path = xasprintf("/v1/payment_intents?idempotency_key=%s", q);
     prov_request req = { .path = path };
     json_t *reply = NULL;
-    prov_status st = prov__send(p, &req, &reply, err);
+    st = prov__send(p, &req, &reply, err);
     free(path);
     if (st == PROV_OK) {
         json_t *data = json_object_get(reply, "data");
@@ -396,21 +429,22 @@ prov_status provider_payout(provider *p, const char *idem_key, int64_t amount,
                             const char *currency, const char *destination,
                             prov_transfer *out, prov_error *err)
 {
-    start(err, out, sizeof *out);
-    if (p == NULL || idem_key == NULL || !is_key(idem_key))
-        return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
-    if (amount <= 0 || !is_currency(currency))
+    char cur[4] = "";
+    if (currency != NULL && strlen(currency) == 3)
+        memcpy(cur, currency, 4); /* the caller may pass out->currency */
+    prov_status st = begin(p, idem_key, true, NULL, NULL, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
+    if (amount <= 0 || !is_currency(cur))
         return bad_arg(err, "amount must be positive and currency 3 upper-case letters");
     if (destination == NULL || !is_key(destination))
         return bad_arg(err, "the destination must be 1..255 printable ASCII characters");
     call c = { .req.is_post = true, .req.idem_key = idem_key, .path = "/v1/payouts" };
-    c.body = json_pack("{s:I, s:s, s:s}", "amount", (json_int_t)amount, "currency", currency,
+    c.body = json_pack("{s:I, s:s, s:s}", "amount", (json_int_t)amount, "currency", cur,
                        "destination", destination);
-    prov_status st = transfer_call(p, &c, "payout", out, err);
-    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, currency) != 0)) {
-        long long got = (long long)out->amount;
-        memset(out, 0, sizeof *out);
-        return mismatch(err, "a payout of", got, (long long)amount);
-    }
+    st = transfer_call(p, &c, "payout", out, err);
+    if (st == PROV_OK && (out->amount != amount || strcmp(out->currency, cur) != 0))
+        return contradicts(err, out, sizeof *out, "a payout of", (long long)out->amount,
+                           (long long)amount);
     return st;
 }
