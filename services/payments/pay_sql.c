@@ -48,11 +48,12 @@ const db_stmt pay_stmts[] = {
     /* $1 lot, $2 payer, $3 payee, $4 state, $5 from, $6 to, $7 after id (0: none),
      * $8 limit, $9 only this user's (0: anyone's) */
     { "payment_list",
-      "SELECT " PAY_COLS " FROM payments WHERE ($1 = 0 OR lot_id = $1) "
-      "AND ($2 = 0 OR payer_id = $2) AND ($3 = 0 OR payee_id = $3) "
-      "AND ($4 = 0 OR state = $4) AND ($5 = 0 OR created_at_us >= $5) "
-      "AND ($6 = 0 OR created_at_us < $6) AND ($7 = 0 OR id < $7) "
-      "AND ($9 = 0 OR payer_id = $9 OR payee_id = $9) ORDER BY id DESC LIMIT $8" },
+      "SELECT " PAY_COLS " FROM payments WHERE ($1::bigint = 0 OR lot_id = $1) "
+      "AND ($2::bigint = 0 OR payer_id = $2) AND ($3::bigint = 0 OR payee_id = $3) "
+      "AND ($4::smallint = 0 OR state = $4) AND ($5::bigint = 0 OR created_at_us >= $5) "
+      "AND ($6::bigint = 0 OR created_at_us < $6) AND ($7::bigint = 0 OR id < $7) "
+      "AND ($9::bigint = 0 OR payer_id = $9 OR payee_id = $9) ORDER BY id DESC "
+      "LIMIT $8::integer" },
     /* $1 lot, $2 payer, $3 currency, $4 amount, $5 key, $6 key owner, $7 now, $8 provider */
     { "payment_insert_card",
       "INSERT INTO payments (lot_id, payer_id, currency, amount, state, provider, "
