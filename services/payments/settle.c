@@ -5,8 +5,10 @@
  *   sold lot    pending --capture--> captured --payout--> done
  *   unsold lot  pending --release--> done
  *
- * capture: Wallet.CaptureFunds of the winning hold for hammer + buyer's
- *   premium (key "settle:<lot>:capture"); then, in one transaction, the
+ * capture: the buyer's premium, when there is one, through a hold of its
+ *   own captured whole ("settle:<lot>:premium:hold" / ":take"), then
+ *   Wallet.CaptureFunds of the winning hold for the hammer price (key
+ *   "settle:<lot>:capture"); then, in one transaction, the
  *   settlement's payment row (provider "wallet"), the ledger txn
  *   "settle:<lot>" (buyer -price, seller +hammer-commission, platform
  *   fees +premium+commission), payment.captured in the outbox, and the
@@ -155,18 +157,39 @@ static int record_capture(db_conn *conn, void *arg)
     return rc;
 }
 
-static step_result do_capture(settlement *s, char *err, size_t errlen)
+/* Maps a wallet answer to a step result: one that can never change is
+ * STEP_FAIL (the hold is gone or too small, the winner cannot pay). */
+static step_result wallet_result(grpc_status_code st)
 {
-    char key[64];
-    snprintf(key, sizeof key, "settle:%lld:capture", (long long)s->lot_id);
-    int64_t captured = 0;
-    grpc_status_code st = wallet_capture(key, s->hold_id, s->currency,
-                                         s->hammer + s->buyer_fee, &captured, err, errlen);
+    if (st == GRPC_STATUS_OK)
+        return STEP_OK;
     if (st == GRPC_STATUS_NOT_FOUND || st == GRPC_STATUS_FAILED_PRECONDITION ||
         st == GRPC_STATUS_INVALID_ARGUMENT || st == GRPC_STATUS_PERMISSION_DENIED)
         return STEP_FAIL;
-    if (st != GRPC_STATUS_OK)
-        return STEP_RETRY;
+    return STEP_RETRY;
+}
+
+/* The buyer's premium first (its own hold on the lot, captured whole), so
+ * a winner who cannot pay it fails the settlement before the hammer price
+ * is taken; then the hammer price from the winning hold (the rest of the
+ * hold is released by the capture). */
+static step_result do_capture(settlement *s, char *err, size_t errlen)
+{
+    char key[64];
+    step_result res = STEP_OK;
+    if (s->buyer_fee > 0) {
+        snprintf(key, sizeof key, "settle:%lld:premium", (long long)s->lot_id);
+        res = wallet_result(wallet_withdraw(key, s->winner_id, s->lot_id, s->currency,
+                                            s->buyer_fee, err, errlen));
+        if (res != STEP_OK)
+            return res;
+    }
+    snprintf(key, sizeof key, "settle:%lld:capture", (long long)s->lot_id);
+    int64_t captured = 0;
+    res = wallet_result(
+        wallet_capture(key, s->hold_id, s->currency, s->hammer, &captured, err, errlen));
+    if (res != STEP_OK)
+        return res;
     fault_point("capture");
     int rc = db_tx(pay.db, DB_READ_COMMITTED, record_capture, s);
     if (rc < 0) {

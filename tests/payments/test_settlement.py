@@ -101,7 +101,7 @@ def test_a_provider_429_pauses_every_worker_until_retry_after(
                                                      payment_method_token="tok_visa"),
                        buyer.md)
         time.sleep(1)
-        assert all(paydb.settlement(lot)[0] != "done" for lot in lots)
+        assert all((paydb.settlement(lot) or ("",))[0] != "done" for lot in lots)
         for lot in lots:
             paydb.wait_step(lot, "done", timeout=20)
         assert time.monotonic() - t0 >= 3
@@ -109,3 +109,51 @@ def test_a_provider_429_pauses_every_worker_until_retry_after(
         assert all(v == 0 for v in paydb.ledger_sums().values())
     finally:
         sim.faults({})
+
+
+def _restart_with(payments, **env):
+    payments.stop()
+    for k, v in env.items():
+        if v is None:
+            payments.env.pop(k, None)
+        else:
+            payments.env[k] = v
+    payments.start()
+
+
+def test_buyers_premium_is_charged_beside_the_hammer_price(payments, paydb, closer, new_account,
+                                                         pay_stub, admin):
+    buyer, poor, seller = new_account(), new_account(), new_account(users_pb2.ROLE_SELLER)
+    closer.fund(buyer, 200000)
+    closer.fund(poor, 50000)
+    lot, lot2 = new_lot_id(), new_lot_id()
+    hold = closer.hold(buyer, lot, 100000)
+    hold2 = closer.hold(poor, lot2, 50000)  # all they have: nothing left for a premium
+    _restart_with(payments, GAVEL_PAYMENTS_BUYER_FEE_PERMILLE="100")
+    try:
+        closer.publish(lot, closed_envelope(lot, seller.id, buyer.id, 100000, hold))
+        closer.publish(lot2, closed_envelope(lot2, seller.id, poor.id, 50000, hold2))
+        paydb.wait_step(lot, "done", timeout=30)
+        h.wait_until(lambda: "insufficient funds" in (paydb.settlement(lot2) or ("",) * 4)[3],
+                     15 * h.SLOW, what="the premium refused")
+    finally:
+        _restart_with(payments, GAVEL_PAYMENTS_BUYER_FEE_PERMILLE=None)
+    bal = closer.balance(buyer)
+    assert (bal.total.units, bal.reserved.units) == (200000 - 110000, 0)
+    p = h.call(pay_stub.ListPayments, pb_list(lot), admin.md).payments[0]
+    assert (p.amount.units, p.fees.units, p.net_payout.units) == (110000, 15000, 95000)
+    assert paydb.account("buyer", buyer.id) == -110000
+    # a winner who cannot pay the premium is not charged at all: the step
+    # waits (retried) until they can; the fees stay those of the close
+    assert paydb.settlement(lot2)[0] == "pending" and paydb.txns(lot2) == []
+    bal = closer.balance(poor)
+    assert (bal.total.units, bal.reserved.units) == (50000, 50000)
+    closer.fund(poor, 5000)
+    paydb.wait_step(lot2, "done", timeout=30)
+    bal = closer.balance(poor)
+    assert (bal.total.units, bal.reserved.units) == (0, 0)
+    assert all(v == 0 for v in paydb.ledger_sums().values())
+
+
+def pb_list(lot):
+    return payments_pb2.ListPaymentsRequest(lot_id=lot)
