@@ -27,9 +27,10 @@
  * once. Rows are leased (due time moved GAVEL_PAYMENTS_LEASE_MS ahead) so
  * workers and replicas do not share a lot; a dead worker's lot is due again
  * when its lease ends. A failed step is retried with exponential backoff
- * for ever, unless its answer can never change (the hold is gone, the
- * payout refused): then the settlement is 'failed', counted and logged for
- * an operator. A provider 429 pauses every worker (pause.c).
+ * for ever (a winner short of funds for the premium waits until they have
+ * them), unless its answer can never change (the hold is gone or too
+ * small, the payout refused): then the settlement is 'failed', counted and
+ * logged for an operator. A provider 429 pauses every worker (pause.c).
  */
 #include <pthread.h>
 #include <stdio.h>
