@@ -203,3 +203,29 @@ def test_malformed_and_oversized_requests(payments, bidder):
     with pytest.raises(grpc.RpcError) as e:
         raw(big, metadata=bidder.md, timeout=5 * h.SLOW)
     assert e.value.code() == S.INVALID_ARGUMENT
+
+
+def test_concurrent_calls_charge_and_deposit_once(payments, sim, pay_stub, closer, paydb,
+                                                  new_account, admin):
+    import concurrent.futures
+    u = new_account()
+    key = h.idem()
+    charges = sim.state()["counts"]["charges"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda _: authorize(pay_stub, u, 4321, key=key), range(8)))
+    assert len({p.id for p in got}) == 1
+    assert sim.state()["counts"]["charges"] == charges + 1
+    pid = got[0].id
+
+    def cap(_):
+        try:
+            return capture(pay_stub, admin, pid, 4321).state
+        except grpc.RpcError as e:
+            return e.code()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(cap, range(8)))  # 8 different keys
+    assert outcomes.count(pb.PAYMENT_STATE_CAPTURED) == 1, outcomes
+    assert all(o == S.FAILED_PRECONDITION for o in outcomes
+               if o != pb.PAYMENT_STATE_CAPTURED), outcomes
+    assert closer.balance(u).total.units == 4321
+    assert paydb.account("buyer", u.id) == 4321
