@@ -3,6 +3,7 @@
 Gavel), direct reads of gavel_payments, and auction.closed events put on
 gavel.auctions as the auctions daemon writes them, for lots with real
 wallet holds."""
+import itertools
 import json
 import os
 import secrets
@@ -136,10 +137,14 @@ class PayDb:
         self.conn.close()
 
 
+# Lot ids no real lot of this stack uses (the auctions daemon counts from
+# 1): far above them, from a base that moves with the clock so sessions on
+# one stack do not meet, then one by one (itertools.count is thread-safe).
+_lot_ids = itertools.count(10 ** 12 + int(time.time()) % 10 ** 7 * 10 ** 4)
+
+
 def new_lot_id():
-    """A lot id no real lot of this stack uses (the auctions daemon counts
-    from 1)."""
-    return 10 ** 12 + int(time.time() * 1000) % 10 ** 9 * 1000 + secrets.randbelow(1000)
+    return next(_lot_ids)
 
 
 def closed_envelope(lot_id, seller_id, winner_id=0, price=0, hold_id=0, event_id=None,
