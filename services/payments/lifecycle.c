@@ -1,0 +1,164 @@
+/*
+ * Start-up and shut-down of the payments daemon's own parts: its settings,
+ * its series, the auction.closed consumer, the provider adapter, the
+ * settlement workers and the ledger check. The skeleton opens and migrates
+ * the database, runs the outbox relay (payment.* and auction.settled go
+ * out on gavel.payments) and starts the consumer after post_init; on the
+ * way out the consumer stops first, then pre_exit stops the workers after
+ * their current lot.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "payments.h"
+
+pay_state pay;
+pay_metric_set pay_mx;
+
+const cfg_entry pay_config[] = {
+    { "GAVEL_USERS_ADDR", "127.0.0.1:50051", CFG_STR, &pay.users_addr, 0, 0,
+      "the users service (wallet captures, releases and deposits)" },
+    { "GAVEL_PAYMENTS_PROVIDER_URL", "http://127.0.0.1:51026", CFG_STR, &pay.provider_url, 0, 0,
+      "the card provider's API base URL (the simulator in dev and tests)" },
+    { "GAVEL_PAYMENTS_PROVIDER_KEY", "sk_test_gavel", CFG_STR, &pay.provider_key, 0, 0,
+      "the provider's secret API key" },
+    { "GAVEL_PAYMENTS_WEBHOOK_SECRET", "whsec_gavel_dev", CFG_STR, &pay.webhook_secret, 0, 0,
+      "the shared secret of the provider's webhook signatures" },
+    { "GAVEL_PAYMENTS_PROVIDER_NAME", "sim", CFG_STR, &pay.provider_name, 0, 0,
+      "Payment.provider of card payments" },
+    { "GAVEL_PAYMENTS_CURRENCIES", "RUB,EUR,USD", CFG_STR, &pay.currencies, 0, 0,
+      "currencies card payments accept, comma-separated" },
+    { "GAVEL_PAYMENTS_PROVIDER_TIMEOUT_MS", "5000", CFG_INT, &pay.provider_timeout_ms, 100,
+      120000, "one HTTP attempt to the provider" },
+    { "GAVEL_PAYMENTS_PROVIDER_BUDGET_MS", "15000", CFG_INT, &pay.provider_budget_ms, 100,
+      600000, "one provider call including its retries" },
+    { "GAVEL_PAYMENTS_WEBHOOK_TOLERANCE_S", "300", CFG_INT, &pay.webhook_tolerance_s, 1, 3600,
+      "how old (or how far ahead) a webhook signature's timestamp may be" },
+    { "GAVEL_PAYMENTS_WORKERS", "2", CFG_INT, &pay.workers, 1, 32, "settlement threads" },
+    { "GAVEL_PAYMENTS_BATCH", "20", CFG_INT, &pay.batch, 1, 1000,
+      "settlements a worker leases per round" },
+    { "GAVEL_PAYMENTS_POLL_MS", "500", CFG_INT, &pay.poll_ms, 5, 60000,
+      "longest sleep of an idle worker (a recorded auction.closed wakes it at once)" },
+    { "GAVEL_PAYMENTS_LEASE_MS", "30000", CFG_INT, &pay.lease_ms, 500, 3600000,
+      "how long a leased settlement stays its worker's; one whose worker died is taken "
+      "again after this" },
+    { "GAVEL_PAYMENTS_RETRY_BASE_MS", "500", CFG_INT, &pay.retry_base_ms, 1, 3600000,
+      "wait after a step's first failure; doubles per attempt" },
+    { "GAVEL_PAYMENTS_RETRY_MAX_MS", "60000", CFG_INT, &pay.retry_max_ms, 1, 86400000,
+      "longest wait between a step's attempts (steps are retried until they succeed)" },
+    { "GAVEL_PAYMENTS_BUYER_FEE_PERMILLE", "0", CFG_INT, &pay.buyer_fee_permille, 0, 1000,
+      "buyer's premium on the hammer price, per mille, charged with it from the winning hold" },
+    { "GAVEL_PAYMENTS_SELLER_FEE_PERMILLE", "50", CFG_INT, &pay.seller_fee_permille, 0, 1000,
+      "platform commission withheld from the seller's payout, per mille of the hammer price" },
+    { "GAVEL_PAYMENTS_LEDGER_CHECK_MS", "10000", CFG_INT, &pay.check_interval_ms, 100, 86400000,
+      "how often the ledger invariant check runs" },
+    { 0 },
+};
+
+const mx_entry pay_metrics[] = {
+    { "gavel_payments_auctions_closed_total", mx_counter,
+      "auction.closed events recorded for settlement (once per lot).", NULL,
+      &pay_mx.closed_seen },
+    { "gavel_payments_settlements_total", mx_counter, "Settlements finished.",
+      "result=\"sold\"", &pay_mx.settled },
+    { "gavel_payments_settlements_total", mx_counter, "Settlements finished.",
+      "result=\"unsold\"", &pay_mx.released },
+    { "gavel_payments_settlements_total", mx_counter, "Settlements finished.",
+      "result=\"failed\"", &pay_mx.settle_failed },
+    { "gavel_payments_settlement_step_errors_total", mx_counter,
+      "Settlement steps that failed and will be retried.", NULL, &pay_mx.step_errors },
+    { "gavel_payments_settlement_seconds", mx_histogram,
+      "From the auction's close to its settlement's last step.", NULL, &pay_mx.settle_seconds },
+    { "gavel_payments_provider_backoffs_total", mx_counter,
+      "429 answers of the provider (every worker paused for Retry-After).", NULL,
+      &pay_mx.provider_paused },
+    { "gavel_payments_ledger_unbalanced_currencies", mx_gauge,
+      "Currencies whose ledger entries do not sum to zero (0 when the ledger balances).",
+      NULL, &pay_mx.ledger_imbalance },
+    { "gavel_payments_ledger_unbalanced_txns", mx_gauge,
+      "Ledger transactions whose entries do not sum to zero per currency.", NULL,
+      &pay_mx.ledger_bad_txns },
+    { "gavel_payments_ledger_checks_total", mx_counter, "Ledger invariant checks run.", NULL,
+      &pay_mx.ledger_checks },
+    { "gavel_payments_webhooks_total", mx_counter, "Provider webhooks.",
+      "result=\"applied\"", &pay_mx.webhooks },
+    { "gavel_payments_webhooks_total", mx_counter, "Provider webhooks.",
+      "result=\"refused\"", &pay_mx.webhooks_refused },
+    { "gavel_payments_webhooks_total", mx_counter, "Provider webhooks.",
+      "result=\"duplicate\"", &pay_mx.webhooks_duplicate },
+    { 0 },
+};
+
+static const char *const consumed_topics[] = { "gavel.auctions", NULL };
+
+const rpc_consumer pay_consumers[] = {
+    { .group = "payments", .topics = consumed_topics, .handler = pay_event_apply },
+    { 0 },
+};
+
+int64_t pay_fee(int64_t amount, int64_t permille)
+{
+    /* amount ≤ 10^15 and permille ≤ 1000: the product fits in int64. */
+    return (amount * permille + 999) / 1000;
+}
+
+int pay_config_check(char *err, size_t errlen)
+{
+    if (pay.retry_max_ms < pay.retry_base_ms) {
+        snprintf(err, errlen,
+                 "GAVEL_PAYMENTS_RETRY_MAX_MS=%lld is below GAVEL_PAYMENTS_RETRY_BASE_MS=%lld",
+                 (long long)pay.retry_max_ms, (long long)pay.retry_base_ms);
+        return -1;
+    }
+    if (pay.provider_budget_ms < pay.provider_timeout_ms) {
+        snprintf(err, errlen,
+                 "GAVEL_PAYMENTS_PROVIDER_BUDGET_MS=%lld is below "
+                 "GAVEL_PAYMENTS_PROVIDER_TIMEOUT_MS=%lld",
+                 (long long)pay.provider_budget_ms, (long long)pay.provider_timeout_ms);
+        return -1;
+    }
+    if (pay.webhook_secret[0] == '\0') {
+        snprintf(err, errlen, "GAVEL_PAYMENTS_WEBHOOK_SECRET must not be empty");
+        return -1;
+    }
+    return 0;
+}
+
+int pay_post_init(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("curl_global_init failed");
+        return -1;
+    }
+    pay.prov = provider_open(pay.provider_url, pay.provider_key, (int)pay.provider_timeout_ms,
+                             (int)pay.provider_budget_ms);
+    if (pay.prov == NULL) {
+        log_error("GAVEL_PAYMENTS_PROVIDER_URL=%s: cannot open the provider adapter",
+                  pay.provider_url);
+        curl_global_cleanup();
+        return -1;
+    }
+    if (ledger_check_start() < 0 || settle_start() < 0) {
+        pay_pre_exit();
+        return -1;
+    }
+    return 0;
+}
+
+/* Also runs after a failed start: every stop is safe then. */
+void pay_pre_exit(void)
+{
+    settle_stop();
+    ledger_check_stop();
+    if (pay.prov != NULL) {
+        provider_close(pay.prov);
+        pay.prov = NULL;
+        curl_global_cleanup();
+    }
+}
+
+bool pay_is_healthy(void)
+{
+    return pay.db != NULL;
+}

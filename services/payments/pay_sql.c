@@ -1,0 +1,111 @@
+/*
+ * The payments daemon's prepared statements, one table. Money columns are
+ * bigint minor units; times are microseconds since the epoch.
+ */
+#include "payments.h"
+
+#define SETTLEMENT_COLS                                                                   \
+    "lot_id, seller_id, winner_id, hold_id, currency, hammer, buyer_fee, seller_fee, "    \
+    "is_sold, step, payment_id, attempts, closed_at_us"
+
+const db_stmt pay_stmts[] = {
+    /* ---- settlements ---- */
+    /* $1 lot, $2 event id, $3 seller, $4 winner, $5 hold, $6 currency, $7 hammer,
+     * $8 buyer fee, $9 seller fee, $10 sold, $11 closed at, $12 now */
+    { "settlement_insert",
+      "INSERT INTO settlements (lot_id, event_id, seller_id, winner_id, hold_id, currency, "
+      "hammer, buyer_fee, seller_fee, is_sold, due_at_us, closed_at_us, created_at_us, "
+      "updated_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $11, $12, $12) "
+      "ON CONFLICT (lot_id) DO NOTHING RETURNING lot_id" },
+    /* $1 now, $2 lease end, $3 at most */
+    { "settlement_lease",
+      "UPDATE settlements AS s SET due_at_us = $2, attempts = s.attempts + 1, "
+      "updated_at_us = $1 FROM (SELECT lot_id FROM settlements WHERE step IN ('pending', "
+      "'captured') AND due_at_us <= $1 ORDER BY due_at_us LIMIT $3 FOR UPDATE SKIP LOCKED) "
+      "AS d WHERE s.lot_id = d.lot_id RETURNING s.lot_id, s.seller_id, s.winner_id, "
+      "s.hold_id, s.currency, s.hammer, s.buyer_fee, s.seller_fee, s.is_sold, s.step, "
+      "s.payment_id, s.attempts, s.closed_at_us" },
+    { "settlement_winner", "SELECT winner_id FROM settlements WHERE lot_id = $1" },
+    { "settlement_lock", "SELECT step FROM settlements WHERE lot_id = $1 FOR UPDATE" },
+    /* $1 lot, $2 step, $3 payment, $4 payout reference, $5 now */
+    { "settlement_step",
+      "UPDATE settlements SET step = $2, payment_id = $3, payout_reference = $4, "
+      "last_error = '', updated_at_us = $5 WHERE lot_id = $1" },
+    /* $1 lot, $2 step it was at, $3 step now, $4 error, $5 due, $6 now */
+    { "settlement_retry",
+      "UPDATE settlements SET step = $3, last_error = left($4, 1000), due_at_us = $5, "
+      "updated_at_us = $6 WHERE lot_id = $1 AND step = $2" },
+
+    /* ---- payments ---- */
+    /* $1 lot, $2 payer, $3 payee, $4 currency, $5 price, $6 fees, $7 key, $8 hold, $9 now */
+    { "payment_insert_settlement",
+      "INSERT INTO payments (lot_id, payer_id, payee_id, currency, amount, captured, fees, "
+      "state, provider, idempotency_key, key_owner, wallet_hold_id, created_at_us, "
+      "updated_at_us, authorized_at_us, captured_at_us) VALUES ($1, $2, $3, $4, $5, $5, $6, "
+      "3, 'wallet', $7, 'settlement', $8, $9, $9, $9, $9) RETURNING " PAY_COLS },
+    { "payment_get", "SELECT " PAY_COLS " FROM payments WHERE id = $1" },
+    { "payment_lock", "SELECT " PAY_COLS " FROM payments WHERE id = $1 FOR UPDATE" },
+    /* $1 lot, $2 payer, $3 payee, $4 state, $5 from, $6 to, $7 after id (0: none),
+     * $8 limit, $9 only this user's (0: anyone's) */
+    { "payment_list",
+      "SELECT " PAY_COLS " FROM payments WHERE ($1::bigint = 0 OR lot_id = $1) "
+      "AND ($2::bigint = 0 OR payer_id = $2) AND ($3::bigint = 0 OR payee_id = $3) "
+      "AND ($4::smallint = 0 OR state = $4) AND ($5::bigint = 0 OR created_at_us >= $5) "
+      "AND ($6::bigint = 0 OR created_at_us < $6) AND ($7::bigint = 0 OR id < $7) "
+      "AND ($9::bigint = 0 OR payer_id = $9 OR payee_id = $9) ORDER BY id DESC "
+      "LIMIT $8::integer" },
+    /* $1 lot, $2 payer, $3 currency, $4 amount, $5 key, $6 key owner, $7 now, $8 provider */
+    { "payment_insert_card",
+      "INSERT INTO payments (lot_id, payer_id, currency, amount, state, provider, "
+      "idempotency_key, key_owner, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, 1, "
+      "$8, $5, $6, $7, $7) RETURNING " PAY_COLS },
+    /* $1 id, $2 state, $3 reference, $4 failure, $5 authorized at, $6 expires at, $7 now */
+    { "payment_authorized",
+      "UPDATE payments SET state = $2, provider_reference = $3, failure_reason = $4, "
+      "authorized_at_us = $5, authorization_expires_at_us = $6, updated_at_us = $7 "
+      "WHERE id = $1 RETURNING " PAY_COLS },
+    /* $1 id, $2 captured, $3 now */
+    { "payment_captured",
+      "UPDATE payments SET state = 3, captured = $2, captured_at_us = $3, updated_at_us = $3 "
+      "WHERE id = $1 RETURNING " PAY_COLS },
+    /* $1 id, $2 state, $3 reason, $4 now */
+    { "payment_state",
+      "UPDATE payments SET state = $2, failure_reason = $3, updated_at_us = $4 WHERE id = $1 "
+      "RETURNING " PAY_COLS },
+    /* $1 id, $2 amount, $3 now */
+    { "payment_refunded",
+      "UPDATE payments SET refunded = refunded + $2, state = CASE WHEN refunded + $2 = "
+      "captured THEN 5 ELSE 4 END, updated_at_us = $3 WHERE id = $1 RETURNING " PAY_COLS },
+    /* $1 payment, $2 amount, $3 reason, $4 reference, $5 now */
+    { "refund_insert",
+      "INSERT INTO refunds (payment_id, amount, reason, provider_reference, created_at_us) "
+      "VALUES ($1, $2, $3, $4, $5) RETURNING id" },
+    { "payment_by_reference",
+      "SELECT " PAY_COLS " FROM payments WHERE provider_reference = $1 AND provider <> 'wallet' "
+      "FOR UPDATE" },
+
+    /* ---- webhooks ---- */
+    /* $1 event id, $2 type, $3 payment, $4 reference, $5 body, $6 now */
+    { "webhook_insert",
+      "INSERT INTO provider_webhooks (event_id, event_type, payment_id, reference, body, "
+      "received_at_us) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING "
+      "RETURNING event_id" },
+    { "webhook_get", "SELECT event_type, payment_id FROM provider_webhooks WHERE event_id = $1" },
+
+    /* ---- ledger ---- */
+    /* $1 kind, $2 ref, $3 lot, $4 payment, $5 now */
+    { "ledger_txn_insert",
+      "INSERT INTO ledger_txns (kind, ref, lot_id, payment_id, created_at_us) VALUES ($1, $2, "
+      "$3, $4, $5) ON CONFLICT (ref) DO NOTHING RETURNING id" },
+    /* $1 txn, $2 account, $3 owner, $4 currency, $5 amount */
+    { "ledger_entry_insert",
+      "INSERT INTO ledger_entries (txn_id, account, owner_id, currency, amount) VALUES ($1, $2, "
+      "$3, $4, $5)" },
+    { "ledger_check_currencies",
+      "SELECT currency, sum(amount)::text FROM ledger_entries GROUP BY currency "
+      "HAVING sum(amount) <> 0" },
+    { "ledger_check_txns",
+      "SELECT count(*) FROM (SELECT 1 FROM ledger_entries GROUP BY txn_id, currency "
+      "HAVING sum(amount) <> 0) AS bad" },
+    { 0 },
+};

@@ -1,0 +1,165 @@
+/*
+ * payments daemon, private header. Files by mechanism: lifecycle.c
+ * (settings, series, consumer, start and stop), pay_sql.c (every
+ * statement), api.c (the method table), consume.c (auction.closed into a
+ * settlement row), settle.c (the settlement workers and their steps),
+ * pause.c (the one provider back-off every worker obeys), wallet_client.c
+ * (calls into the users Wallet with the service identity), ledger.c
+ * (balanced transactions and the invariant check), payment_row.c (a
+ * payments row to and from the proto), payments_read.c (GetPayment,
+ * ListPayments), payments_card.c (Authorize, Capture, Void, Refund),
+ * webhook.c (HandleProviderWebhook); provider.h is the provider adapter.
+ */
+#ifndef GAVEL_PAYMENTS_H
+#define GAVEL_PAYMENTS_H
+
+#include "check/check.h"
+#include "core/core.h"
+#include "db/db.h"
+#include "events/events.h"
+#include "rpc/rpc.h"
+#include "gavel/common/v1/common.pb-c.h"
+#include "gavel/events/v1/events.pb-c.h"
+#include "gavel/payments/v1/payments.pb-c.h"
+#include "provider.h"
+
+/* Process-wide state, set up before serving and read-only afterwards
+ * (prov is thread-safe). */
+typedef struct {
+    db_pool *db;                  /* the skeleton's (rpc_service.db) */
+    ev_relay *relay;              /* the skeleton's (rpc_service.outbox) */
+    provider *prov;               /* opened in post_init */
+    const char *users_addr;
+    const char *provider_url, *provider_key, *webhook_secret;
+    const char *provider_name;    /* Payment.provider of card payments */
+    const char *currencies;       /* accepted, comma-separated */
+    int64_t provider_timeout_ms, provider_budget_ms;
+    int64_t webhook_tolerance_s;
+    int64_t workers, batch, poll_ms, lease_ms;
+    int64_t retry_base_ms, retry_max_ms;
+    int64_t buyer_fee_permille, seller_fee_permille;
+    int64_t check_interval_ms;    /* ledger invariant check period */
+} pay_state;
+
+extern pay_state pay;
+extern const cfg_entry pay_config[];
+extern const mx_entry pay_metrics[];
+extern const rpc_consumer pay_consumers[];
+extern const db_stmt pay_stmts[];
+extern const db_migration payments_migrations[]; /* generated from migrations/ */
+extern const rpc_method pay_methods[];
+extern const rpc_client_method *const pay_calls[];
+
+#define PAY_TOPIC "gavel.payments"
+
+/* ---- lifecycle.c: series ---- */
+typedef struct {
+    mx_metric *closed_seen;        /* auction.closed recorded */
+    mx_metric *settled;            /* settlements done, sold */
+    mx_metric *released;           /* settlements done, unsold */
+    mx_metric *settle_failed;      /* settlements given up (need an operator) */
+    mx_metric *step_errors;        /* a step that will be retried */
+    mx_metric *settle_seconds;     /* closed_at → done */
+    mx_metric *provider_paused;    /* PROV_BACKOFF answers */
+    mx_metric *ledger_imbalance;   /* currencies whose ledger does not sum to zero */
+    mx_metric *ledger_bad_txns;    /* txns whose entries do not sum to zero */
+    mx_metric *ledger_checks;      /* invariant checks run */
+    mx_metric *webhooks;           /* webhooks applied */
+    mx_metric *webhooks_refused;   /* bad signature or stale */
+    mx_metric *webhooks_duplicate; /* replays of an event applied before */
+} pay_metric_set;
+extern pay_metric_set pay_mx;
+
+int pay_config_check(char *err, size_t errlen);
+int pay_post_init(void);
+void pay_pre_exit(void);
+bool pay_is_healthy(void);
+
+/* ---- fees (lifecycle.c) ---- */
+/** ceil(amount * permille / 1000) for 0 ≤ amount ≤ CHECK_MONEY_MAX. */
+int64_t pay_fee(int64_t amount, int64_t permille);
+
+/* ---- consume.c: auction.closed → settlements ---- */
+int pay_event_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
+
+/* ---- pause.c: the provider's back-off, shared by every worker ---- */
+/** Pauses every provider call until now + seconds (a later pause wins). */
+void pause_provider(int seconds);
+/** Microseconds left of the pause, 0 when none. Any thread. */
+int64_t pause_left_us(void);
+
+/* ---- settle.c: the settlement workers ---- */
+/** Starts pay.workers threads. 0 or -1 (logged). */
+int settle_start(void);
+/** Stops them after their current lot; safe when not started. */
+void settle_stop(void);
+/** Wakes the workers (a settlement was recorded). Any thread. */
+void settle_kick(void);
+
+/* ---- wallet_client.c: users Wallet with the service identity ---- */
+/* Each returns the gRPC status; err holds the server's message. Keys are
+ * the caller's (derived from the lot), so a retry gets the first answer. */
+grpc_status_code wallet_capture(const char *key, int64_t hold_id, const char *currency,
+                                int64_t amount, int64_t *captured, char *err, size_t errlen);
+grpc_status_code wallet_release(const char *key, int64_t hold_id, char *err, size_t errlen);
+/** The ids of the holds still held on lot; *ids is malloc'ed (caller
+ *  frees), *n their count. */
+grpc_status_code wallet_held_on_lot(int64_t lot_id, int64_t **ids, size_t *n, char *err,
+                                    size_t errlen);
+grpc_status_code wallet_deposit(const char *key, int64_t user_id, const char *currency,
+                                int64_t amount, const char *reference, char *err,
+                                size_t errlen);
+grpc_status_code wallet_withdraw(const char *key, int64_t user_id, int64_t lot_id,
+                                 const char *currency, int64_t amount, char *err,
+                                 size_t errlen);
+
+/* ---- ledger.c ---- */
+/* One entry of a ledger transaction. */
+typedef struct {
+    const char *account;  /* "buyer", "seller", "platform_fees", "provider_clearing", "payouts" */
+    int64_t owner_id;     /* the user for buyer and seller, else 0 */
+    int64_t amount;       /* signed; 0 entries are left out */
+} ledger_leg;
+
+/**
+ * Writes one balanced txn (kind, unique ref) of n legs in currency, in the
+ * caller's open transaction. The database refuses it at COMMIT unless it
+ * sums to zero. Returns 0, 1 when ref was recorded before (nothing
+ * written), or DB_E_*.
+ */
+int ledger_write(db_conn *conn, const char *kind, const char *ref, int64_t lot_id,
+                 int64_t payment_id, const char *currency, const ledger_leg *legs, size_t n);
+/** Runs the invariant check now and sets its series. 0 when the ledger
+ *  balances, 1 when it does not (logged), DB_E_* when it could not run. */
+int ledger_check(void);
+/** Starts and stops the periodic check thread. */
+int ledger_check_start(void);
+void ledger_check_stop(void);
+
+/* ---- payment_row.c ---- */
+/** The columns every payment read returns, in payment_from_row's order. */
+#define PAY_COLS                                                                          \
+    "id, lot_id, payer_id, payee_id, currency, amount, captured, refunded, fees, state, "  \
+    "provider, provider_reference, idempotency_key, wallet_hold_id, failure_reason, "      \
+    "created_at_us, updated_at_us, authorized_at_us, captured_at_us, "                     \
+    "authorization_expires_at_us"
+/** Row `row` of r (PAY_COLS) as a Payment in arena a. */
+Gavel__Payments__V1__Payment *payment_from_row(arena *a, const PGresult *r, int row);
+/** Adds an outbox event of the payment's state change (authorized,
+ *  captured, voided, failed) for p. Returns 0 or DB_E_*. */
+int payment_publish(db_conn *conn, const char *type, const Gavel__Payments__V1__Payment *p);
+
+/* ---- handlers ---- */
+int pay_get_payment(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int pay_list_payments(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int pay_authorize(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int pay_capture(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int pay_void(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int pay_refund(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int pay_webhook(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+
+/** Maps a provider failure to the call's status (UNAVAILABLE for back-off
+ *  and unknown outcomes, FAILED_PRECONDITION for refusals), recorded on c. */
+int pay_fail_provider(rpc_call *c, prov_status st, const prov_error *e, const char *what);
+
+#endif

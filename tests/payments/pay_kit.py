@@ -1,0 +1,179 @@
+"""Helpers of the payments system tests: the card provider simulator
+(deploy/dev/provider_sim.py, the one fake: it stands for a system outside
+Gavel), direct reads of gavel_payments, and auction.closed events put on
+gavel.auctions as the auctions daemon writes them, for lots with real
+wallet holds."""
+import json
+import os
+import secrets
+import subprocess
+import time
+import urllib.request
+import uuid
+
+import psycopg2
+
+import gavel_harness as h
+from gavel_harness import events_pb2, users_pb2
+
+h._build_py_path(h.build_dir())
+from gavel.payments.v1 import payments_pb2, payments_pb2_grpc  # noqa: E402,F401  (re-exported)
+
+__all__ = ["payments_pb2", "payments_pb2_grpc"]
+
+SIM = os.path.join(h.ROOT, "deploy", "dev", "provider_sim.py")
+
+# Short enough that retries, leases of a dead worker and the ledger check
+# play out in seconds (production: 30 s leases, 0.5 s .. 60 s retries).
+PAYMENTS_TEST_ENV = {
+    "GAVEL_PAYMENTS_LEASE_MS": "1500",
+    "GAVEL_PAYMENTS_RETRY_BASE_MS": "100",
+    "GAVEL_PAYMENTS_RETRY_MAX_MS": "1000",
+    "GAVEL_PAYMENTS_POLL_MS": "100",
+    "GAVEL_PAYMENTS_LEDGER_CHECK_MS": "300",
+    "GAVEL_PAYMENTS_PROVIDER_TIMEOUT_MS": "2000",
+    "GAVEL_PAYMENTS_PROVIDER_BUDGET_MS": "4000",
+    "GAVEL_PAYMENTS_BUYER_FEE_PERMILLE": "0",
+    "GAVEL_PAYMENTS_SELLER_FEE_PERMILLE": "50",
+    # a killed daemon's consumer leaves the group this soon (production: 10 s)
+    "GAVEL_KAFKA_SESSION_TIMEOUT_MS": "3000",
+}
+
+
+class Simulator:
+    """provider_sim.py on a free port with its own key and webhook secret."""
+
+    def __init__(self, log_path):
+        self.port = h.free_port()
+        self.key = "sk_test_" + secrets.token_hex(8)
+        self.secret = "whsec_" + secrets.token_hex(16)
+        self.url = "http://127.0.0.1:%d" % self.port
+        env = dict(os.environ, GAVEL_PROVIDER_API_KEY=self.key,
+                   GAVEL_PROVIDER_WEBHOOK_SECRET=self.secret)
+        env.pop("GAVEL_PROVIDER_WEBHOOK_URL", None)
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(["/usr/bin/python3", SIM, "--port", str(self.port)],
+                                     env=env, stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        h.wait_until(lambda: h.port_open("127.0.0.1:%d" % self.port), 15,
+                     what="the provider simulator listening")
+
+    def request(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": "Bearer " + self.key, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"{}")
+
+    def faults(self, spec):
+        return self.request("POST", "/_control/faults", spec)
+
+    def state(self):
+        return self.request("GET", "/_control/state")
+
+    def sign(self, body, t=None):
+        req = {"body": body.decode()}
+        if t is not None:
+            req["t"] = t
+        return self.request("POST", "/_control/sign", req)["signature"]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class PayDb:
+    """Read-only looks into gavel_payments."""
+
+    def __init__(self, dsn):
+        self.conn = psycopg2.connect(dsn)
+        self.conn.autocommit = True
+
+    def rows(self, sql, *args):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+
+    def one(self, sql, *args):
+        r = self.rows(sql, *args)
+        return r[0] if r else None
+
+    def settlement(self, lot_id):
+        return self.one("SELECT step, payment_id, attempts, last_error FROM settlements "
+                        "WHERE lot_id = %s", lot_id)
+
+    def wait_step(self, lot_id, step, timeout=15):
+        def probe():
+            s = self.settlement(lot_id)
+            return s if s is not None and s[0] == step else None
+        return h.wait_until(probe, timeout * h.SLOW,
+                            what="settlement of lot %d at step %s (now %r)"
+                            % (lot_id, step, self.settlement(lot_id)))
+
+    def ledger_sums(self):
+        """{currency: sum of all entries}; every value must be 0."""
+        return dict(self.rows("SELECT currency, sum(amount) FROM ledger_entries "
+                              "GROUP BY currency"))
+
+    def unbalanced_txns(self):
+        return self.rows("SELECT txn_id, currency, sum(amount) FROM ledger_entries "
+                         "GROUP BY txn_id, currency HAVING sum(amount) <> 0")
+
+    def txns(self, lot_id):
+        return self.rows("SELECT kind, ref FROM ledger_txns WHERE lot_id = %s ORDER BY id", lot_id)
+
+    def account(self, account, owner, currency="RUB"):
+        r = self.one("SELECT coalesce(sum(amount), 0) FROM ledger_entries WHERE account = %s "
+                     "AND owner_id = %s AND currency = %s", account, owner, currency)
+        return int(r[0])
+
+    def close(self):
+        self.conn.close()
+
+
+def new_lot_id():
+    """A lot id no real lot of this stack uses (the auctions daemon counts
+    from 1)."""
+    return 10 ** 12 + int(time.time() * 1000) % 10 ** 9 * 1000 + secrets.randbelow(1000)
+
+
+def closed_envelope(lot_id, seller_id, winner_id=0, price=0, hold_id=0, event_id=None,
+                    currency="RUB"):
+    ev = events_pb2.AuctionClosed(lot_id=lot_id, seller_id=seller_id, winner_id=winner_id,
+                                  price=h.rub(price, currency), reserve_met=winner_id > 0,
+                                  closed_at_us=int(time.time() * 1e6), winning_hold_id=hold_id)
+    return events_pb2.Envelope(id=event_id or uuid.uuid4().hex, type="auction.closed",
+                               occurred_at_us=int(time.time() * 1e6), aggregate_id=str(lot_id),
+                               source="tests", payload=ev.SerializeToString()).SerializeToString()
+
+
+class Closer:
+    """Publishes auction.closed for invented lots, with real wallet holds."""
+
+    def __init__(self, bootstrap, wallet_stub, admin, service_md):
+        self.producer = h.producer(bootstrap)
+        self.wallet = wallet_stub
+        self.admin = admin
+        self.service_md = service_md
+
+    def fund(self, user, units):
+        h.call(self.wallet.Deposit, users_pb2.DepositRequest(
+            idempotency_key=h.idem(), user_id=user.id, amount=h.rub(units),
+            reference="payments test"), self.admin.md)
+
+    def hold(self, user, lot_id, units):
+        return h.call(self.wallet.ReserveFunds, users_pb2.ReserveFundsRequest(
+            idempotency_key=h.idem(), user_id=user.id, lot_id=lot_id, amount=h.rub(units)),
+            self.service_md).hold_id
+
+    def balance(self, user):
+        return h.call(self.wallet.GetBalance, users_pb2.GetBalanceRequest(user_id=user.id),
+                      self.admin.md).balance
+
+    def publish(self, lot_id, value):
+        self.producer.send("gavel.auctions", key=str(lot_id).encode(), value=value).get(timeout=10)
