@@ -21,10 +21,10 @@ const cfg_entry pay_config[] = {
       "the users service (wallet captures, releases and deposits)" },
     { "GAVEL_PAYMENTS_PROVIDER_URL", "http://127.0.0.1:51026", CFG_STR, &pay.provider_url, 0, 0,
       "the card provider's API base URL (the simulator in dev and tests)" },
-    { "GAVEL_PAYMENTS_PROVIDER_KEY", "sk_test_gavel", CFG_STR, &pay.provider_key, 0, 0,
-      "the provider's secret API key" },
-    { "GAVEL_PAYMENTS_WEBHOOK_SECRET", "whsec_gavel_dev", CFG_STR, &pay.webhook_secret, 0, 0,
-      "the shared secret of the provider's webhook signatures" },
+    { "GAVEL_PAYMENTS_PROVIDER_KEY", "", CFG_STR, &pay.provider_key, 0, 0,
+      "the provider's secret API key (required; `make run` generates one for the simulator)" },
+    { "GAVEL_PAYMENTS_WEBHOOK_SECRET", "", CFG_STR, &pay.webhook_secret, 0, 0,
+      "the shared secret of the provider's webhook signatures (required)" },
     { "GAVEL_PAYMENTS_PROVIDER_NAME", "sim", CFG_STR, &pay.provider_name, 0, 0,
       "Payment.provider of card payments" },
     { "GAVEL_PAYMENTS_CURRENCIES", "RUB,EUR,USD", CFG_STR, &pay.currencies, 0, 0,
@@ -51,6 +51,9 @@ const cfg_entry pay_config[] = {
       "buyer's premium on the hammer price, per mille, charged with it from the winning hold" },
     { "GAVEL_PAYMENTS_SELLER_FEE_PERMILLE", "50", CFG_INT, &pay.seller_fee_permille, 0, 1000,
       "platform commission withheld from the seller's payout, per mille of the hammer price" },
+    { "GAVEL_PAYMENTS_FAULT_EXIT_AFTER", "", CFG_STR, &pay.fault_exit_after, 0, 0,
+      "tests only: \"capture\" or \"payout\" makes the daemon exit(137) right after that "
+      "settlement step's remote call succeeded, before recording it; empty in production" },
     { "GAVEL_PAYMENTS_LEDGER_CHECK_MS", "10000", CFG_INT, &pay.check_interval_ms, 100, 86400000,
       "how often the ledger invariant check runs" },
     { 0 },
@@ -118,8 +121,15 @@ int pay_config_check(char *err, size_t errlen)
                  (long long)pay.provider_budget_ms, (long long)pay.provider_timeout_ms);
         return -1;
     }
-    if (pay.webhook_secret[0] == '\0') {
-        snprintf(err, errlen, "GAVEL_PAYMENTS_WEBHOOK_SECRET must not be empty");
+    if (pay.webhook_secret[0] == '\0' || pay.provider_key[0] == '\0') {
+        snprintf(err, errlen, "GAVEL_PAYMENTS_PROVIDER_KEY and GAVEL_PAYMENTS_WEBHOOK_SECRET "
+                              "must be set (the provider's API key and webhook secret)");
+        return -1;
+    }
+    if (pay.fault_exit_after[0] != '\0' && strcmp(pay.fault_exit_after, "capture") != 0 &&
+        strcmp(pay.fault_exit_after, "payout") != 0) {
+        snprintf(err, errlen, "GAVEL_PAYMENTS_FAULT_EXIT_AFTER=%s: allowed are capture, payout "
+                              "or empty", pay.fault_exit_after);
         return -1;
     }
     return 0;

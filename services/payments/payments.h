@@ -39,6 +39,7 @@ typedef struct {
     int64_t retry_base_ms, retry_max_ms;
     int64_t buyer_fee_permille, seller_fee_permille;
     int64_t check_interval_ms;    /* ledger invariant check period */
+    const char *fault_exit_after; /* tests: "capture", "payout" or "" */
 } pay_state;
 
 extern pay_state pay;

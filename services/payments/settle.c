@@ -64,8 +64,7 @@ typedef enum { STEP_OK, STEP_RETRY, STEP_PAUSED, STEP_FAIL } step_result;
  * Unset in production. */
 static void fault_point(const char *step)
 {
-    const char *at = getenv("GAVEL_PAYMENTS_FAULT_EXIT_AFTER");
-    if (at != NULL && strcmp(at, step) == 0) {
+    if (strcmp(pay.fault_exit_after, step) == 0) {
         log_warn("GAVEL_PAYMENTS_FAULT_EXIT_AFTER=%s: exiting without recording", step);
         _exit(137);
     }
