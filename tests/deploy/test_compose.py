@@ -17,7 +17,12 @@ import gavel_deploy as d
 
 COMPOSE = os.path.join(d.ROOT, "compose.yaml")
 PG_PASSWORD = "Sentinel0pgpass"          # what the test exports; never in a file
-ENV = {"GAVEL_PG_PASSWORD": PG_PASSWORD, "GRAFANA_ADMIN_PASSWORD": "Sentinel0grafana"}
+# The card provider's settings compose takes only from the environment.
+PROVIDER_ENV = {"GAVEL_PAYMENTS_PROVIDER_URL": "https://provider.sentinel.invalid",
+                "GAVEL_PAYMENTS_PROVIDER_KEY": "Sentinel0providerkey",
+                "GAVEL_PAYMENTS_WEBHOOK_SECRET": "Sentinel0webhooksecret"}
+ENV = dict({"GAVEL_PG_PASSWORD": PG_PASSWORD, "GRAFANA_ADMIN_PASSWORD": "Sentinel0grafana"},
+           **PROVIDER_ENV)
 
 
 def run_config(env_extra):
@@ -58,10 +63,12 @@ def listen_port(svc_def):
 
 
 def test_config_refuses_to_start_without_the_secrets():
-    p = run_config({"GRAFANA_ADMIN_PASSWORD": "x"})
-    assert p.returncode != 0 and "GAVEL_PG_PASSWORD" in p.stderr, p.stderr
-    p = run_config({"GAVEL_PG_PASSWORD": "x"})
-    assert p.returncode != 0 and "GRAFANA_ADMIN_PASSWORD" in p.stderr, p.stderr
+    for var in ENV:
+        p = run_config({k: v for k, v in ENV.items() if k != var})
+        assert p.returncode != 0 and var in p.stderr, (var, p.stderr)
+        # Set but empty is as good as missing.
+        p = run_config(dict(ENV, **{var: ""}))
+        assert p.returncode != 0 and var in p.stderr, (var, p.stderr)
 
 
 def test_no_secret_is_committed():
@@ -70,6 +77,11 @@ def test_no_secret_is_committed():
     assert "PRIVATE KEY" not in raw
     for m in re.finditer(r"(?i)(?:password|_pass)(?:=|:\s)\s*(\S+)", raw):
         assert m.group(1).startswith("${"), "literal password in compose.yaml: %s" % m.group(0)
+    for var in PROVIDER_ENV:
+        values = re.findall(r"^\s*%s:\s*(\S+)" % var, raw, re.M)
+        assert values, "compose.yaml does not set %s" % var
+        for v in values:
+            assert v.startswith("${%s:?" % var), "%s is not taken from the environment" % var
     with open(os.path.join(d.ROOT, ".gitignore"), encoding="utf-8") as f:
         assert "/secrets/" in f.read().split()
 
@@ -186,6 +198,10 @@ def test_every_address_names_a_service_that_listens_there(compose, describes):
 def test_every_setting_without_a_safe_default_is_set(compose, describes):
     for name, svc in gavel_services(compose).items():
         env = compose["services"][name]["environment"]
+        # What compose takes from the environment arrives unchanged.
+        for var, value in PROVIDER_ENV.items():
+            if var in describes[svc]["config"]:
+                assert env.get(var) == value, (name, var)
         need = d.required_settings(svc, describes[svc]["config"])
         missing = sorted(v for v in need if not env.get(v))
         assert not missing, "%s does not set %s" % (name, missing)

@@ -271,7 +271,32 @@ def test_network_policies_allow_exactly_the_calls(objs, describes, ports):
             url = env_of(objs, workloads(objs)[svc]).get("GAVEL_SMTP_URL", "")
             if url:
                 want.add(smtp_port(url))
+        # The payments daemon reaches its card provider the same way.
+        if "GAVEL_PAYMENTS_PROVIDER_URL" in describes[svc]["config"]:
+            url = env_of(objs, workloads(objs)[svc])["GAVEL_PAYMENTS_PROVIDER_URL"]
+            assert url.startswith("https://"), "provider not over HTTPS: %r" % url
+            want.add(https_port(url))
         assert egress_ports == want, (svc, egress_ports)
+
+
+def test_provider_secrets_come_from_a_secret(objs, describes):
+    """The provider's key and webhook secret are Secret references, the
+    same Secret in every tree; nothing renders their values."""
+    for svc, w in workloads(objs).items():
+        cfg = describes[svc]["config"]
+        for var in ("GAVEL_PAYMENTS_PROVIDER_KEY", "GAVEL_PAYMENTS_WEBHOOK_SECRET"):
+            if var not in cfg:
+                continue
+            e = next((e for e in container(w)["env"] if e["name"] == var), None)
+            assert e is not None, "%s does not set %s" % (svc, var)
+            assert e["valueFrom"]["secretKeyRef"]["name"] == "gavel-payments", (svc, var)
+
+
+def https_port(url):
+    """The TCP port of an https:// URL (443 by default)."""
+    m = re.fullmatch(r"https://(?:[^@/]*@)?(\[[^]]+\]|[^:/]+)(?::(\d+))?(?:/.*)?", url)
+    assert m, "not an HTTPS URL: %r" % url
+    return int(m.group(2)) if m.group(2) else 443
 
 
 def smtp_port(url):
