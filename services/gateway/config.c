@@ -65,6 +65,8 @@ const cfg_entry gw_http_config[] = {
       "the notifications service (inbox, subscriptions, notification preferences)" },
     { "GAVEL_SEARCH_ADDR", "127.0.0.1:50054", CFG_STR, &gw_cfg.search_addr, 0, 0,
       "the search service (catalog search and suggestions)" },
+    { "GAVEL_PAYMENTS_ADDR", "127.0.0.1:50055", CFG_STR, &gw_cfg.payments_addr, 0, 0,
+      "the payments service (card payments, settlements, the provider's webhooks)" },
     { 0 },
 };
 
@@ -123,6 +125,11 @@ rpc_channel *gw_notifications(void)
 rpc_channel *gw_search(void)
 {
     return rpc_channel_get(gw_cfg.search_addr);
+}
+
+rpc_channel *gw_payments(void)
+{
+    return rpc_channel_get(gw_cfg.payments_addr);
 }
 
 rpc_channel *gw_bids(int64_t lot_id)

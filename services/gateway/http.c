@@ -496,6 +496,7 @@ static int on_request(struct lws *wsi, gw_conn *c, const char *uri, size_t len)
     r->idem_key = custom_dup(r, wsi, "idempotency-key:");
     r->timeout = custom_dup(r, wsi, "x-request-timeout-ms:");
     r->if_none_match = hdr_dup(r, wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH);
+    r->signature = custom_dup(r, wsi, "gavel-signature:");
     read_args(r, wsi);
     if (r->method == GW_METHODS)
         return refuse_now(r, 405, "method_not_allowed", "unsupported HTTP method");

@@ -151,6 +151,12 @@ static json_t *operation(json_t *schemas, const gw_route *r, const char *op_id)
                                                       "minLength", 1, "maxLength", 128),
                                             "Repeating a call with the same key returns the "
                                             "first answer instead of acting twice."));
+    if (r->flags & GW_R_WEBHOOK)
+        json_array_append_new(params, param("Gavel-Signature", "header", true,
+                                            json_pack("{s:s}", "type", "string"),
+                                            "t=<unix seconds>,v1=<hex HMAC-SHA256 of "
+                                            "\"<t>.<body>\"> with the webhook secret "
+                                            "(docs/payments-provider.md)"));
     json_array_append_new(params, json_pack("{s:s}", "$ref", "#/components/parameters/RequestId"));
     if (r->rpc != NULL)
         json_array_append_new(params,
@@ -165,7 +171,11 @@ static json_t *operation(json_t *schemas, const gw_route *r, const char *op_id)
         json_object_set_new(op, "x-rate-class", json_string(rate_names[r->rate]));
         json_object_set_new(op, "tags", json_pack("[s]", "Gateway"));
     }
-    if (r->rpc != NULL && r->body != NULL)
+    if (r->flags & GW_R_WEBHOOK) /* the provider's event, passed on byte for byte */
+        json_object_set_new(op, "requestBody",
+                            json_pack("{s:b,s:{s:{s:{s:s}}}}", "required", true, "content",
+                                      "application/json", "schema", "type", "object"));
+    else if (r->rpc != NULL && r->body != NULL)
         json_object_set_new(op, "requestBody", request_body(schemas, r));
     else if (r->body != NULL)
         json_object_set_new(op, "requestBody", raw_body(r));

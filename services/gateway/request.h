@@ -53,6 +53,7 @@ typedef struct gw_req {
     const char *content_type;   /* or NULL */
     const char *timeout;        /* X-Request-Timeout-Ms, or NULL */
     const char *if_none_match;  /* If-None-Match, or NULL */
+    const char *signature;      /* Gavel-Signature (the provider's webhooks), or NULL */
     char request_id[65];
     char client_addr[RPC_ADDR_MAX];
     char *body;

@@ -79,6 +79,7 @@ static rpc_channel *channel_for(const gw_route *rt, const ProtobufCMessage *req)
     case GW_SVC_AUCTIONS: return gw_auctions();
     case GW_SVC_NOTIFICATIONS: return gw_notifications();
     case GW_SVC_SEARCH: return gw_search();
+    case GW_SVC_PAYMENTS: return gw_payments();
     default: return gw_bids(int64_field(req, "lot_id"));
     }
 }

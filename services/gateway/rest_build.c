@@ -9,6 +9,10 @@
  * once more. Every refusal is a 400 (415 for a body that is not JSON)
  * naming the field or the position.
  *
+ * A provider's webhook (GW_R_WEBHOOK) is not decoded at all: its bytes go
+ * to the service exactly as received, beside its signature header, since
+ * the signature is over those bytes.
+ *
  * A part may not contradict another: a body field with another value than
  * the path's, or a key in the body that differs from the header, is
  * refused rather than one silently winning.
@@ -234,9 +238,39 @@ static int decode_body(gw_req *r, const pbj_opts *o, ProtobufCAllocator *alloc,
     return 0;
 }
 
+static void set_string(ProtobufCMessage *m, const char *name, const char *v)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    *(const char **)((char *)m + f->offset) = v;
+}
+
+/* The webhook's request: body, signature and content type as received (the
+ * fields' types were checked at start by gw_routes_init). */
+static int build_webhook(gw_req *r, ProtobufCAllocator *alloc, ProtobufCMessage **out)
+{
+    if (r->nargs > 0)
+        return refuse(r, 400, "a webhook takes no query parameters");
+    if (r->signature == NULL || r->signature[0] == '\0')
+        return refuse(r, 400, "the Gavel-Signature header is missing");
+    const ProtobufCMessageDescriptor *d = r->route->rpc->request;
+    ProtobufCMessage *m = alloc->alloc(alloc->allocator_data, d->sizeof_message);
+    protobuf_c_message_init(d, m);
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, "body");
+    ProtobufCBinaryData *body = (ProtobufCBinaryData *)((char *)m + f->offset);
+    body->data = (uint8_t *)r->body;
+    body->len = r->body_len;
+    set_string(m, "signature", r->signature);
+    set_string(m, "content_type", r->content_type != NULL ? r->content_type : "");
+    *out = m;
+    return 0;
+}
+
 int gw_rest_build(gw_req *r, ProtobufCAllocator *alloc, ProtobufCMessage **out)
 {
     const gw_route *rt = r->route;
+    if (rt->flags & GW_R_WEBHOOK)
+        return build_webhook(r, alloc, out);
     if (rt->body == NULL && r->body_len > 0)
         return refuse(r, 400, "%s %s takes no request body", gw_method_name(r->method),
                       rt->path);

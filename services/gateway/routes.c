@@ -12,6 +12,7 @@
 #include "gavel/auctions/v1/auctions.pb-c.h"
 #include "gavel/bids/v1/bids.pb-c.h"
 #include "gavel/notifications/v1/notifications.pb-c.h"
+#include "gavel/payments/v1/payments.pb-c.h"
 #include "gavel/search/v1/search.pb-c.h"
 #include "gavel/users/v1/users.pb-c.h"
 
@@ -71,6 +72,15 @@ CALL(notifications, Notifications, notifications, DeleteWebhook, delete_webhook)
 /* search */
 CALL(search, Search, search, Search, search);
 CALL(search, Search, search, Suggest, suggest);
+
+/* payments */
+CALL(payments, Payments, payments, Authorize, authorize);
+CALL(payments, Payments, payments, Capture, capture);
+CALL(payments, Payments, payments, Void, void);
+CALL(payments, Payments, payments, Refund, refund);
+CALL(payments, Payments, payments, GetPayment, get_payment);
+CALL(payments, Payments, payments, ListPayments, list_payments);
+CALL(payments, Payments, payments, HandleProviderWebhook, handle_provider_webhook);
 
 #define R GW_RATE_READ
 #define W GW_RATE_WRITE
@@ -217,6 +227,32 @@ const gw_route gw_routes[] = {
       GW_R_RETRY, "Search the catalog with facets; the body is the SearchRequest", NULL },
     { GW_GET, "/api/v1/search/suggest", &call_search_suggest, GW_SVC_SEARCH, TOKEN, NULL, NULL,
       R, GW_R_RETRY, "Completions of makes, models, titles and regions for a prefix", NULL },
+
+    /* payments: card holds and captures, refunds, and the provider's signed
+     * webhooks (no token: the signature is checked by the payments service;
+     * the call goes out with the gateway's service identity) */
+    { GW_GET, "/api/v1/payments", &call_payments_list_payments, GW_SVC_PAYMENTS, TOKEN, NULL,
+      NULL, R, GW_R_RETRY,
+      "Payments, newest first (paged; lotId, payerId, payeeId, state): the caller's own "
+      "unless admin", NULL },
+    { GW_POST, "/api/v1/payments", &call_payments_authorize, GW_SVC_PAYMENTS, TOKEN, "*", KEY,
+      W, GW_R_KEY_REQUIRED | GW_R_RETRY,
+      "Hold an amount on a card (manual capture); Idempotency-Key required", NULL },
+    { GW_GET, "/api/v1/payments/{payment_id}", &call_payments_get_payment, GW_SVC_PAYMENTS,
+      TOKEN, NULL, NULL, R, GW_R_RETRY, "A payment of the caller's (payer or payee)", NULL },
+    { GW_POST, "/api/v1/payments/{payment_id}/capture", &call_payments_capture,
+      GW_SVC_PAYMENTS, TOKEN, "*", KEY, W, GW_R_KEY_REQUIRED | GW_R_RETRY,
+      "Capture the exact final amount of a held payment (staff); Idempotency-Key required",
+      NULL },
+    { GW_POST, "/api/v1/payments/{payment_id}/void", &call_payments_void, GW_SVC_PAYMENTS,
+      TOKEN, "*", KEY, W, GW_R_KEY_REQUIRED | GW_R_RETRY,
+      "Release a payment's hold without capturing (staff); Idempotency-Key required", NULL },
+    { GW_POST, "/api/v1/payments/{payment_id}/refunds", &call_payments_refund,
+      GW_SVC_PAYMENTS, TOKEN, "*", KEY, W, GW_R_KEY_REQUIRED | GW_R_RETRY,
+      "Refund captured money in part or in full (staff); Idempotency-Key required", NULL },
+    { GW_POST, "/api/v1/payments/webhook", &call_payments_handle_provider_webhook,
+      GW_SVC_PAYMENTS, PUBLIC, "*", NULL, W, GW_R_WEBHOOK,
+      "The card provider's signed event (Gavel-Signature header), passed on unchanged", NULL },
 
     /* partner webhooks: signed POSTs of the caller's notifications (the
      * secret is the partner's, never returned; userId reaches another

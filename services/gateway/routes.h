@@ -29,6 +29,7 @@ typedef enum {
     GW_SVC_BIDS,
     GW_SVC_NOTIFICATIONS,
     GW_SVC_SEARCH,
+    GW_SVC_PAYMENTS,
     GW_SVC_GATEWAY
 } gw_svc;
 
@@ -40,6 +41,10 @@ enum {
                                     worker, after the token and the rate limit */
     GW_R_SELLERS = 1u << 4,      /* a gateway's own route for sellers (and admins) alone:
                                     403 for other roles */
+    GW_R_WEBHOOK = 1u << 5,      /* a provider's signed webhook: the raw body fills the
+                                    request's `body`, the Gavel-Signature header its
+                                    `signature`, Content-Type its `content_type`; the
+                                    service verifies the signature */
 };
 
 #define GW_MAX_PARAMS 4

@@ -139,6 +139,22 @@ static int check_fields(const route_rt *rt, const gw_route *r, char *err, size_t
             return -1;
         }
     }
+    if (r->flags & GW_R_WEBHOOK) {
+        static const struct { const char *name; ProtobufCType type; } want[] = {
+            { "body", PROTOBUF_C_TYPE_BYTES },
+            { "signature", PROTOBUF_C_TYPE_STRING },
+            { "content_type", PROTOBUF_C_TYPE_STRING },
+        };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field_by_name(d, want[i].name);
+            if (f == NULL || f->type != want[i].type || f->label == PROTOBUF_C_LABEL_REPEATED) {
+                snprintf(err, errlen, "route %s: a webhook's %s has no field %s of its type",
+                         r->path, d->name, want[i].name);
+                return -1;
+            }
+        }
+    }
     if (r->body != NULL && strcmp(r->body, "*") != 0) {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
             d, r->body);
