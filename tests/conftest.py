@@ -117,6 +117,36 @@ def search(stack, users, auctions):
 
 
 @pytest.fixture(scope="session")
+def sim(stack):
+    """The card provider simulator (deploy/dev/provider_sim.py: the one
+    stand-in, for a system outside Gavel) on a free port, with its own API
+    key and webhook secret."""
+    from payments.pay_kit import Simulator
+    s = Simulator(os.path.join(stack.run_dir, "logs", "provider-sim.pytest.log"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def payments(stack, users, sim):
+    """The payments daemon under test, on the stack's payments port, talking
+    to the simulator above and to the users daemon. Not in the shared
+    survival check: its crash tests kill and restart it on purpose
+    (tests/payments/conftest.py checks it around each test)."""
+    from payments.pay_kit import PAYMENTS_TEST_ENV
+    d = h.Daemon(stack, "payments")
+    d.env.update(PAYMENTS_TEST_ENV)
+    d.env.update(GAVEL_PAYMENTS_PROVIDER_URL=sim.url, GAVEL_PAYMENTS_PROVIDER_KEY=sim.key,
+                 GAVEL_PAYMENTS_WEBHOOK_SECRET=sim.secret)
+    d.start()
+    yield d
+    if d.is_running():
+        d.stop()
+    found = d.sanitizer_reports()
+    assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
+
+
+@pytest.fixture(scope="session")
 def mail_sink(stack):
     """The mail sink (deploy/dev/smtp_sink.py) on the port the stack gives
     the notifications daemon's GAVEL_SMTP_URL; messages land in

@@ -82,19 +82,25 @@ def concrete(c, path):
     p = path.replace("{lot_id}", c[lot]["id"] if lot else "0")
     p = p.replace("{user_id}", str(c["bidder"].id)).replace("{rule_id}", c["rule"]["id"])
     p = p.replace("{hold_id}", "1").replace("{subscription_id}", "1")
-    p = p.replace("{webhook_id}", "1")
+    p = p.replace("{webhook_id}", "1").replace("{payment_id}", "1")
     token = None if path.startswith("/api/v1/auth/") and not path.endswith("logout") \
         else c[who].token
     return p, token
 
 
-def operations(c, with_body):
+def operations(c, with_body, decoded=True):
+    """The API's operations with (or without) a body; decoded: only those
+    whose JSON body the gateway decodes into a request message (not the
+    provider's webhook, passed on byte for byte: test_rest_routes.py and
+    tests/payments/test_webhook.py try its bad input)."""
     out = []
     for path, item in sorted(c["doc"]["paths"].items()):
         for method, op in item.items():
             body = op.get("requestBody", {}).get("content", {})
             if body and "application/json" not in body:
                 continue  # a raw upload (test_media.py)
+            if decoded and body and "$ref" not in body["application/json"]["schema"]:
+                continue
             if path.startswith("/api/") and ("requestBody" in op) == with_body:
                 out.append((method.upper(), path, op))
     return out
@@ -178,7 +184,7 @@ def raw_exchange(gateway, data, read_timeout=10):
 
 def test_bodies_over_the_limit_get_413_naming_the_limit_before_the_body_is_read(
         rest, ctx, gateway):
-    for method, path, op in operations(ctx, True):
+    for method, path, op in operations(ctx, True, decoded=False):
         p, token = concrete(ctx, path)
         head = ("%s %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
                 "Content-Length: %d\r\n%s\r\n" % (

@@ -14,13 +14,14 @@ from gavel_harness import GW_FUNDS as FUNDS, PASSWORD, new_key, rub_json as rub
 
 
 @pytest.fixture(scope="module")
-def world(rest, market, gw_admin, gw_moderator, ledger, search):
-    w = {"admin": gw_admin, "moderator": gw_moderator, "ledger": ledger}
+def world(rest, market, gw_admin, gw_moderator, ledger, search, payments, sim):
+    w = {"admin": gw_admin, "moderator": gw_moderator, "ledger": ledger, "sim": sim}
     w["seller"] = market.seller()
     w["bidder"] = market.bidder()
     w["bidder2"] = market.bidder()
     w["live"] = market.live(w["seller"])
     w["draft"] = market.draft(w["seller"])
+    w["payer"] = market.bidder(funds=0)
     return w
 
 
@@ -587,6 +588,103 @@ def case_suggest(rest, w):
     return a
 
 
+def card_payment(rest, w, units):
+    """A card hold of units for the payer's wallet (lot 0), through REST."""
+    key = {"Idempotency-Key": new_key()}
+    body = {"amount": rub(units), "paymentMethodToken": "tok_visa",
+            "description": "Wallet top-up"}
+    a = rest.call("POST", "/api/v1/payments", body, token=w["payer"].token, headers=key)
+    assert a.status == 200 and a.json["payment"]["state"] == "PAYMENT_STATE_AUTHORIZED", a
+    again = rest.call("POST", "/api/v1/payments", body, token=w["payer"].token, headers=key)
+    assert again.json["payment"]["id"] == a.json["payment"]["id"], again
+    return a
+
+
+def case_payment_authorize(rest, w):
+    no_key = rest.call("POST", "/api/v1/payments", {"amount": rub(1), "paymentMethodToken": "t"},
+                       token=w["payer"].token)
+    assert no_key.status == 400 and "Idempotency-Key" in no_key.json["error"]["message"], no_key
+    w["card_void"] = card_payment(rest, w, 3000).json["payment"]
+    a = card_payment(rest, w, 5000)
+    w["card"] = a.json["payment"]
+    assert w["card"]["payerId"] == str(w["payer"].id) and w["card"]["provider"], a
+    return a
+
+
+def case_payment_get(rest, w):
+    path = "/api/v1/payments/%s" % w["card"]["id"]
+    other = rest.call("GET", path, token=w["bidder"].token)
+    assert other.status == 404, other
+    a = rest.call("GET", path, token=w["payer"].token)
+    assert a.status == 200 and a.json["payment"]["id"] == w["card"]["id"], a
+    return a
+
+
+def case_payments_list(rest, w):
+    a = rest.call("GET", "/api/v1/payments?state=PAYMENT_STATE_AUTHORIZED", token=w["payer"].token)
+    assert a.status == 200, a
+    assert {p["id"] for p in a.json["payments"]} == {w["card"]["id"], w["card_void"]["id"]}, a
+    theirs = rest.call("GET", "/api/v1/payments", token=w["bidder"].token)
+    assert not [p for p in theirs.json.get("payments", []) if p["payerId"] == str(w["payer"].id)]
+    return a
+
+
+def case_payment_capture(rest, w):
+    path = "/api/v1/payments/%s/capture" % w["card"]["id"]
+    body = {"amount": rub(5000)}
+    mine = rest.call("POST", path, body, token=w["payer"].token, headers={"Idempotency-Key": new_key()})
+    assert mine.status == 403, mine  # capture is staff's
+    a = rest.call("POST", path, body, token=w["admin"].token, headers={"Idempotency-Key": new_key()})
+    assert a.status == 200 and a.json["payment"]["state"] == "PAYMENT_STATE_CAPTURED", a
+    wallet = rest.ok("GET", "/api/v1/wallet", token=w["payer"].token)
+    assert wallet["balance"]["total"]["units"] == "5000", wallet
+    return a
+
+
+def case_payment_refund(rest, w):
+    """A wallet top-up cannot be refunded yet (the wallet has no
+    withdrawal): a clear 409, and the money stays where it was."""
+    a = rest.call("POST", "/api/v1/payments/%s/refunds" % w["card"]["id"],
+                  {"amount": rub(1000), "reason": "Customer asked"}, token=w["admin"].token,
+                  headers={"Idempotency-Key": new_key()})
+    assert a.status == 409 and "withdrawal" in a.json["error"]["message"], a
+    wallet = rest.ok("GET", "/api/v1/wallet", token=w["payer"].token)
+    assert wallet["balance"]["total"]["units"] == "5000", wallet
+    return a
+
+
+def case_payment_void(rest, w):
+    a = rest.call("POST", "/api/v1/payments/%s/void" % w["card_void"]["id"],
+                  {"reason": "Top-up abandoned"}, token=w["admin"].token,
+                  headers={"Idempotency-Key": new_key()})
+    assert a.status == 200 and a.json["payment"]["state"] == "PAYMENT_STATE_VOIDED", a
+    return a
+
+
+def case_payment_webhook(rest, w):
+    """The provider's event, signed by the simulator, reaches the payments
+    service byte for byte; a forged signature is a 401, a missing one 400."""
+    body = json.dumps({"id": "evt_" + new_key(), "object": "event",
+                       "type": "payment_intent.canceled", "created": int(time.time()),
+                       "data": {"object": {"id": w["card_void"]["providerReference"],
+                                           "object": "payment_intent"}}},
+                      separators=(",", ":")).encode()
+    raw = {"Content-Type": "application/json"}
+    missing = rest.call("POST", "/api/v1/payments/webhook", raw=body, headers=raw)
+    assert missing.status == 400 and "Gavel-Signature" in missing.json["error"]["message"], missing
+    forged = rest.call("POST", "/api/v1/payments/webhook", raw=body,
+                       headers=dict(raw, **{"Gavel-Signature": "t=%d,v1=%s" % (time.time(),
+                                                                               "0" * 64)}))
+    assert forged.status == 401, forged
+    signed = dict(raw, **{"Gavel-Signature": w["sim"].sign(body)})
+    a = rest.call("POST", "/api/v1/payments/webhook", raw=body, headers=signed)
+    assert a.status == 200 and a.json["paymentId"] == w["card_void"]["id"], a
+    assert a.json["eventType"] == "payment_intent.canceled" and not a.json.get("isDuplicate"), a
+    again = rest.call("POST", "/api/v1/payments/webhook", raw=body, headers=signed)
+    assert again.status == 200 and again.json["isDuplicate"] is True, again
+    return a
+
+
 CASES = [
     ("POST", "/api/v1/auth/register", case_register),
     ("POST", "/api/v1/auth/login", case_login),
@@ -626,6 +724,13 @@ CASES = [
     ("GET", "/api/v1/search", case_search_get),
     ("POST", "/api/v1/search", case_search_post),
     ("GET", "/api/v1/search/suggest", case_suggest),
+    ("POST", "/api/v1/payments", case_payment_authorize),
+    ("GET", "/api/v1/payments/{payment_id}", case_payment_get),
+    ("GET", "/api/v1/payments", case_payments_list),
+    ("POST", "/api/v1/payments/{payment_id}/capture", case_payment_capture),
+    ("POST", "/api/v1/payments/{payment_id}/refunds", case_payment_refund),
+    ("POST", "/api/v1/payments/{payment_id}/void", case_payment_void),
+    ("POST", "/api/v1/payments/webhook", case_payment_webhook),
     ("POST", "/api/v1/subscriptions", case_subscribe),
     ("GET", "/api/v1/subscriptions", case_subscriptions),
     ("DELETE", "/api/v1/subscriptions/{subscription_id}", case_unsubscribe),
@@ -680,9 +785,9 @@ def test_openapi_document_is_consistent(rest):
             for ref in [r for r in refs.split('"') if r.startswith("#/components/schemas/")]:
                 assert ref.split("/")[-1] in schemas, ref
             if path.startswith("/api/"):
-                assert op["security"] == ([] if path.startswith("/api/v1/auth/") and
-                                          method == "post" and not path.endswith("logout")
-                                          else [{"bearer": []}]), (path, method)
+                public = (path.startswith("/api/v1/auth/") and method == "post" and
+                          not path.endswith("logout")) or path == "/api/v1/payments/webhook"
+                assert op["security"] == ([] if public else [{"bearer": []}]), (path, method)
                 assert "x-grpc-method" in op or op["tags"] == ["Gateway"], (path, method)
     for name, s in schemas.items():
         for ref in [r for r in json.dumps(s).split('"') if r.startswith("#/components/")]:

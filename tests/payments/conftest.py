@@ -1,39 +1,16 @@
-"""Fixtures of the payments system tests: the provider simulator on a
-free port, the real payments daemon talking to it and to the real users
-daemon, direct reads of gavel_payments, and a publisher of auction.closed
-events for lots with real wallet holds (pay_kit.py)."""
+"""Fixtures of the payments system tests (the provider simulator and the
+payments daemon itself are tests/conftest.py's, shared with the gateway's
+route tests): a check that the daemon survives each test, direct reads of
+gavel_payments, and a publisher of auction.closed events for lots with real
+wallet holds (pay_kit.py)."""
 import os
 import sys
 
 import pytest
 
-import gavel_harness as h
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pay_kit import PAYMENTS_TEST_ENV, Closer, PayDb, Simulator, payments_pb2_grpc  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def sim(stack):
-    s = Simulator(os.path.join(stack.run_dir, "logs", "provider-sim.pytest.log"))
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="session")
-def payments(stack, users, sim):
-    """The payments daemon under test, on the stack's payments port, talking
-    to the simulator above and to the users daemon."""
-    d = h.Daemon(stack, "payments")
-    d.env.update(PAYMENTS_TEST_ENV)
-    d.env.update(GAVEL_PAYMENTS_PROVIDER_URL=sim.url, GAVEL_PAYMENTS_PROVIDER_KEY=sim.key,
-                 GAVEL_PAYMENTS_WEBHOOK_SECRET=sim.secret)
-    d.start()
-    yield d
-    if d.is_running():
-        d.stop()
-    found = d.sanitizer_reports()
-    assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
+from pay_kit import Closer, PayDb, payments_pb2_grpc  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
