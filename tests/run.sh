@@ -15,7 +15,7 @@ UNIT_TIMEOUT=120
 # What pytest runs: tests/ unless GAVEL_TEST_PATHS names some of it (a
 # developer's quicker run; CI never sets it).
 PYTEST_PATHS=${GAVEL_TEST_PATHS:-tests/}
-PYTEST_TIMEOUT=900
+PYTEST_TIMEOUT=1500
 ASAN_ENV=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
 
