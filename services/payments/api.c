@@ -1,7 +1,8 @@
 /*
  * The gavel.payments.v1.Payments surface: one row per method with who may
- * call it. Authorize is the winner's (or staff's); Capture, Void and
- * Refund are staff only; GetPayment and ListPayments show a user only the
+ * call it. Authorize is the winner's (or staff's); Capture is staff's, or a
+ * bidder's for their own top-up (checked in card_ops.c); Void and Refund
+ * are staff only; GetPayment and ListPayments show a user only the
  * payments they pay or are paid by (checked in the handlers); the webhook
  * comes from the gateway's service identity.
  */
@@ -14,8 +15,8 @@ const rpc_method pay_methods[] = {
     { N("Authorize"), D(authorize_request), D(authorize_response), pay_authorize,
       RPC_ROLE_BIDDER | RPC_STAFF, RPC_IDEMPOTENT, PROVIDER_DEADLINE_MS, RPC_CLASS_NORMAL,
       8192 },
-    { N("Capture"), D(capture_request), D(capture_response), pay_capture, RPC_STAFF,
-      RPC_IDEMPOTENT, PROVIDER_DEADLINE_MS, RPC_CLASS_NORMAL, 4096 },
+    { N("Capture"), D(capture_request), D(capture_response), pay_capture,
+      RPC_ROLE_BIDDER | RPC_STAFF, RPC_IDEMPOTENT, PROVIDER_DEADLINE_MS, RPC_CLASS_NORMAL, 4096 },
     { N("Void"), D(void_request), D(void_response), pay_void, RPC_STAFF, RPC_IDEMPOTENT,
       PROVIDER_DEADLINE_MS, RPC_CLASS_NORMAL, 8192 },
     { N("Refund"), D(refund_request), D(refund_response), pay_refund, RPC_STAFF,

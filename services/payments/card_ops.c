@@ -1,6 +1,9 @@
 /*
- * Capture, Void and Refund of a card payment, staff only, each in the
- * transaction of card_tx.c with the payment's row locked. The provider's
+ * Capture, Void and Refund of a card payment, each in the transaction of
+ * card_tx.c with the payment's row locked. Staff act on any card payment;
+ * a bidder captures only their own top-up (lot 0): another's payment is
+ * NOT_FOUND to them, as in GetPayment, and a lot payment stays staff's
+ * (Void and Refund are staff only in api.c's table). The provider's
  * keys are derived from the payment (and the amount or the caller's key
  * where one payment sees several such calls), the wallet's likewise:
  *   Capture  provider capture "pay-<id>-capture-<amount>", then
@@ -15,6 +18,7 @@
  * Settlement payments (provider "wallet") are the settlement's and refused
  * here.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,9 +49,17 @@ static int begin_on_payment(rpc_call *c, card_tx *t, const char *scope, const ch
         return card_fail_db(c, t, rc);
     *pm = PQntuples(r) > 0 ? payment_from_row(rpc_arena(c), r, 0) : NULL;
     PQclear(r);
-    if (*pm == NULL) {
+    bool is_staff = rpc_has_role(c, RPC_STAFF);
+    if (*pm == NULL || (!is_staff && (*pm)->payer_id != rpc_caller(c)->user_id)) {
         card_abort(t);
         return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "payment %lld not found", (long long)id);
+    }
+    if (!is_staff && (*pm)->lot_id != 0) {
+        card_abort(t);
+        return rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED,
+                        "payment %lld pays for lot %lld: staff handle lot payments; you may "
+                        "capture only your own wallet top-ups", (long long)id,
+                        (long long)(*pm)->lot_id);
     }
     if (strcmp((*pm)->provider, "wallet") == 0) {
         card_abort(t);

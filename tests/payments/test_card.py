@@ -139,7 +139,8 @@ def test_authorisation_matrix(payments, pay_stub, new_account, admin, service_md
     }
     for name, r in req.items():
         h.expect_error(S.UNAUTHENTICATED, getattr(pay_stub, name), r, None)
-        for who in (bidder, seller):
+        # the payer may capture their own top-up (test_payer_captures_only_their_own_top_up)
+        for who in (seller,) if name == "Capture" else (bidder, seller):
             h.expect_error(S.PERMISSION_DENIED, getattr(pay_stub, name), r, who.md)
     h.expect_error(S.UNAUTHENTICATED, pay_stub.GetPayment,
                    pb.GetPaymentRequest(payment_id=p.id), None)
@@ -229,3 +230,37 @@ def test_concurrent_calls_charge_and_deposit_once(payments, sim, pay_stub, close
                if o != pb.PAYMENT_STATE_CAPTURED), outcomes
     assert closer.balance(u).total.units == 4321
     assert paydb.account("buyer", u.id) == 4321
+
+
+def test_payer_captures_only_their_own_top_up(payments, paydb, closer, pay_stub, new_account,
+                                              admin):
+    """A bidder takes the money of their own top-up (lot 0) into their
+    wallet; another bidder's payment is NOT_FOUND to them, and a lot
+    payment stays staff's even for its payer."""
+    payer, other, seller = new_account(), new_account(), new_account(users_pb2.ROLE_SELLER)
+    p = authorize(pay_stub, payer, 1500, description="wallet top-up")
+    for who in (other, seller):
+        code = S.NOT_FOUND if who is other else S.PERMISSION_DENIED
+        h.expect_error(code, pay_stub.Capture, pb.CaptureRequest(
+            idempotency_key=h.idem(), payment_id=p.id, amount=h.rub(1500)), who.md)
+    assert closer.balance(payer).total.units == 0
+    key = h.idem()
+    c = capture(pay_stub, payer, p.id, 1500, key=key)
+    assert c.state == pb.PAYMENT_STATE_CAPTURED and c.captured.units == 1500
+    assert capture(pay_stub, payer, p.id, 1500, key=key).captured_at_us == c.captured_at_us
+    h.expect_error(S.FAILED_PRECONDITION, pay_stub.Capture, pb.CaptureRequest(
+        idempotency_key=h.idem(), payment_id=p.id, amount=h.rub(1500)), payer.md)
+    assert closer.balance(payer).total.units == 1500
+    assert paydb.rows("SELECT kind FROM ledger_txns WHERE payment_id = %s", p.id) == [("deposit",)]
+    # a lot payment: its winner authorizes it, only staff capture it
+    closer.fund(payer, 100000)
+    lot = new_lot_id()
+    hold = closer.hold(payer, lot, 20000)
+    closer.publish(lot, closed_envelope(lot, seller.id, payer.id, 20000, hold))
+    paydb.wait_step(lot, "done")
+    lp = authorize(pay_stub, payer, 9000, lot_id=lot)
+    h.expect_error(S.PERMISSION_DENIED, pay_stub.Capture, pb.CaptureRequest(
+        idempotency_key=h.idem(), payment_id=lp.id, amount=h.rub(9000)), payer.md)
+    h.expect_error(S.NOT_FOUND, pay_stub.Capture, pb.CaptureRequest(
+        idempotency_key=h.idem(), payment_id=lp.id, amount=h.rub(9000)), other.md)
+    assert capture(pay_stub, admin, lp.id, 9000).state == pb.PAYMENT_STATE_CAPTURED

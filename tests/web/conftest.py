@@ -42,9 +42,11 @@ def browser_ready():
 
 
 @pytest.fixture(scope="session")
-def web(gateway, search, browser_ready):
+def web(gateway, search, payments, browser_ready):
     """The gateway's base URL; its / must be the web UI. The search daemon
-    runs too: the catalog asks it first."""
+    runs too: the catalog asks it first; and the payments daemon (with the
+    card provider simulator): the wallet page lists card payments and tops
+    up by card."""
     a = h.http_request(gateway, "GET", "/")
     assert a.status == 200 and "/js/app.js" in a.body, "the gateway does not serve web/: %r" % a
     return gateway.base_url
