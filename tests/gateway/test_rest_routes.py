@@ -632,10 +632,15 @@ def case_payments_list(rest, w):
 def case_payment_capture(rest, w):
     path = "/api/v1/payments/%s/capture" % w["card"]["id"]
     body = {"amount": rub(5000)}
-    mine = rest.call("POST", path, body, token=w["payer"].token, headers={"Idempotency-Key": new_key()})
-    assert mine.status == 403, mine  # capture is staff's
-    a = rest.call("POST", path, body, token=w["admin"].token, headers={"Idempotency-Key": new_key()})
+    theirs = rest.call("POST", path, body, token=w["bidder"].token,
+                       headers={"Idempotency-Key": new_key()})
+    assert theirs.status == 404, theirs  # another's payment is not theirs to see
+    # the payer captures their own wallet top-up (a lot payment is staff's)
+    a = rest.call("POST", path, body, token=w["payer"].token, headers={"Idempotency-Key": new_key()})
     assert a.status == 200 and a.json["payment"]["state"] == "PAYMENT_STATE_CAPTURED", a
+    again = rest.call("POST", path, body, token=w["admin"].token,
+                      headers={"Idempotency-Key": new_key()})
+    assert again.status == 409, again  # captured once, whoever asks again
     wallet = rest.ok("GET", "/api/v1/wallet", token=w["payer"].token)
     assert wallet["balance"]["total"]["units"] == "5000", wallet
     return a
