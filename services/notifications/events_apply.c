@@ -130,8 +130,13 @@ static bool money_ok(const Gavel__Common__V1__Money *m)
 static int tell(db_conn *conn, const Gavel__Events__V1__Envelope *env, int kind, int64_t lot_id,
                 const recips *to, const char *title, const char *body)
 {
+    /* A notification is dated by its event (the commit that made it), so
+     * createdAtUs shows the user when it happened and the latency series
+     * measure the whole way from that commit. */
+    int64_t now = now_us();
+    int64_t at = env->occurred_at_us > 0 && env->occurred_at_us <= now ? env->occurred_at_us : now;
     notif_fanout f = { .event_id = env->id, .kind = kind, .lot_id = lot_id, .title = title,
-                       .body = body, .at_us = now_us(), .users = to->users,
+                       .body = body, .at_us = at, .users = to->users,
                        .subscriptions = to->subs, .n = to->n };
     return notif_fanout_write(conn, &f);
 }
