@@ -81,7 +81,9 @@ const db_stmt notif_stmts[] = {
     /* ---- delivery workers ---- */
     /* Leases up to $2 due deliveries for $3 µs and returns what the
      * senders need, with whether a newer pending delivery of the same
-     * coalesce key replaces it and when that key was last sent. */
+     * coalesce key replaces it and when that key was last sent. The
+     * subqueries repeat coalesce_key <> '' so deliveries_coalesce (a
+     * partial index) serves them: without it each row scanned the table. */
     { "deliver_lease",
       "WITH due AS (SELECT id FROM deliveries WHERE state = 'pending' AND due_at_us <= $1"
       " ORDER BY due_at_us LIMIT $2 FOR UPDATE SKIP LOCKED),"
@@ -92,11 +94,13 @@ const db_stmt notif_stmts[] = {
       " SELECT l.id, l.notification_id, l.user_id, l.channel, l.attempts, n.kind, n.title,"
       " n.body, n.lot_id, n.link, n.event_id, n.created_at_us, " CHANNEL_EMAIL_ADDR ","
       " l.coalesce_key <> '' AND EXISTS (SELECT 1 FROM deliveries x WHERE"
-      "  x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key AND x.channel = l.channel"
-      "  AND x.target_id = l.target_id AND x.id > l.id AND x.state IN ('pending', 'sent')),"
+      "  x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key AND x.coalesce_key <> ''"
+      "  AND x.channel = l.channel AND x.target_id = l.target_id AND x.id > l.id"
+      "  AND x.state IN ('pending', 'sent')),"
       " CASE WHEN l.coalesce_key = '' THEN 0 ELSE (SELECT coalesce(max(x.sent_at_us), 0)"
       "  FROM deliveries x WHERE x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key"
-      "  AND x.channel = l.channel AND x.target_id = l.target_id AND x.state = 'sent') END,"
+      "  AND x.coalesce_key <> '' AND x.channel = l.channel AND x.target_id = l.target_id"
+      "  AND x.state = 'sent') END,"
       " (SELECT count(*) FROM notifications u WHERE u.user_id = l.user_id"
       "  AND u.read_at_us = 0),"
       " l.target_id, coalesce(p.telegram_chat_id, ''),"

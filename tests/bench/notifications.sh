@@ -78,6 +78,18 @@ listen() {  # name max_seconds idle_ms
     return 1
 }
 
+bids_dsn=${dsn/dbname=gavel_notifications/dbname=gavel_bids}
+# Waits (at most 30 s) until the bids relay has published every event.
+relayed() {
+    for _ in $(seq 300); do
+        [[ $(psql -X -tA "$bids_dsn" -c "SELECT count(*) FROM event_outbox WHERE sent_at IS NULL") == 0 ]] &&
+            return 0
+        sleep 0.1
+    done
+    echo "   (the bids relay still has unsent events after 30 s)"
+}
+
+relayed
 echo "== notifications: skipping what earlier sections left in the topics"
 "$BIN/gavel-bench" notif-skip "$bootstrap" notifications \
     gavel.bids,gavel.auctions,gavel.users,gavel.wallet | sed 's/^/   /'
@@ -85,7 +97,7 @@ echo "== notifications: skipping what earlier sections left in the topics"
 echo "== bid events for ${BACKLOG_S}s: PlaceBid, $BIDDERS bidders over $count lots, daemon stopped"
 backlog=$("$BIN/gavel-bench" place "$bids_addr" "$BIDDERS" "$BACKLOG_S" "$tokens" "$first" "$count")
 echo "   ${backlog//$'\n'/ }"
-sleep 1   # the bids relay's last batch
+relayed
 
 echo "== gavel-notifications drains them (realtime + inbox; coalescing off)"
 listen drain 120 3000
@@ -102,9 +114,9 @@ read -r events ev_span inbox sent < <(psql -X -tA -F' ' "$dsn" -c "
 # Events the bids engine made per second: every accepted bid is one
 # bid.placed plus, when it displaced another leader, one bid.outbid.
 made_per_s=$(awk -v e="$events" -v s="$BACKLOG_S" 'BEGIN{printf "%.0f", e / s}')
-consumed_per_s=$(awk -v e="$events" -v s="$ev_span" 'BEGIN{printf "%.0f", s > 0 ? e / s : 0}')
+consumed_per_s=$(awk -v e="$events" -v s="${ev_span:-0}" 'BEGIN{printf "%.0f", (s > 0 ? e / s : 0)}')
 msgs_per_s=$(field msgs_per_s "$drain")
-inbox_per_s=$(awk -v n="$inbox" -v s="$(field span_s "$drain")" 'BEGIN{printf "%.0f", s > 0 ? n / s : 0}')
+inbox_per_s=$(awk -v n="$inbox" -v s="$(field span_s "$drain")" 'BEGIN{printf "%.0f", (s > 0 ? n / s : 0)}')
 
 echo "== bid committed -> gavel:user:<id>: PlaceBid paced at $RATE/s sent, ${S}s"
 listen latency $((S + 30)) 2000
