@@ -31,10 +31,13 @@ int notif_fanout_write(db_conn *conn, const notif_fanout *f)
         link[0] = '\0';
     if (notif_kind_coalesces(f->kind) && f->lot_id > 0)
         snprintf(key, sizeof key, "lot:%lld:%d", (long long)f->lot_id, f->kind);
+    /* A digest's window starts when the match is found, whatever the
+     * event's own time. */
+    int64_t digest_due = notif.digest_s > 0 ? now_us() + notif.digest_s * 1000000 : 0;
     const char *p[] = { db_array_str(&users), db_array_str(&subs), db_i64(kind, f->kind),
                         f->title, f->body, db_i64(lot, f->lot_id), link, f->event_id,
                         db_i64(at, f->at_us), notif_default_channels(f->kind),
-                        notif_live_channels(), key, db_i64(digest, notif.digest_s * 1000000) };
+                        notif_live_channels(), key, db_i64(digest, digest_due) };
     int rc = 0;
     PGresult *r = db_exec(conn, "fanout", 13, p, &rc);
     db_array_free(&users);

@@ -48,7 +48,7 @@ const db_stmt notif_stmts[] = {
 
     /* ---- fan-out: inbox rows, then one delivery per chosen live channel
      * ($10 defaults, $11 live channels; a NEW_MATCH email is a digest
-     * delivery due $13 µs later when $13 > 0) and, for the webhook channel, per
+     * delivery due at $13 when $13 > 0) and, for the webhook channel, per
      * active webhook of the user that takes the kind. A kind the user never
      * set goes to their webhooks too (the webhook's kinds decide); one they
      * set does only when it names the webhook channel. Push needs tokens,
@@ -64,7 +64,7 @@ const db_stmt notif_stmts[] = {
       " ON CONFLICT (event_id, user_id) DO NOTHING RETURNING id, user_id),"
       " d AS (INSERT INTO deliveries (notification_id, user_id, channel, due_at_us, coalesce_key,"
       " target_id, digest)"
-      " SELECT n.id, n.user_id, ch, $9 + CASE WHEN dg THEN $13::bigint ELSE 0 END, $12,"
+      " SELECT n.id, n.user_id, ch, CASE WHEN dg THEN $13::bigint ELSE $9 END, $12,"
       " coalesce(w.id, 0), dg FROM n"
       " LEFT JOIN preference_kinds pk ON pk.user_id = n.user_id AND pk.kind = $3"
       " LEFT JOIN preferences p ON p.user_id = n.user_id"
