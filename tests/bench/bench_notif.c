@@ -130,7 +130,7 @@ static int run_listen(const char *addr, int max_s, int idle_ms, const char *read
     }
     memcpy(host, addr, (size_t)(colon - addr));
     host[colon - addr] = '\0';
-    redisContext *rc = redisConnect(host, atoi(colon + 1));
+    redisContext *rc = redisConnect(host, arg_int(colon + 1));
     if (rc == NULL || rc->err) {
         fprintf(stderr, "notif-listen: redis %s: %s\n", addr, rc ? rc->errstr : "no memory");
         redisFree(rc);

@@ -27,6 +27,7 @@ cd "$ROOT"
 [[ $# -eq 4 ]] || { echo "usage: $0 BIDS_ADDR TOKENS FIRST_LOT COUNT" >&2; exit 2; }
 bids_addr=$1 tokens=$2 first=$3 count=$4
 : "${RUN_DIR:?run by tests/bench/run.sh}" "${BUILD:?}"
+declare -F wait_healthy >/dev/null || { echo "run by tests/bench/run.sh (wait_healthy)" >&2; exit 2; }
 BIN=$BUILD/bin
 S=${GAVEL_BENCH_SECONDS:-10}
 BACKLOG_S=$(( S / 2 > 2 ? S / 2 : 2 ))
@@ -51,15 +52,6 @@ redis=$(envval GAVEL_REDIS_ADDR)
 dsn=$(envval GAVEL_PG_DSN)
 bootstrap=$(head -n 1 "$(envval GAVEL_KAFKA_BOOTSTRAP_FILE)")
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
-
-wait_healthy() {
-    for _ in $(seq 6000); do
-        "$BIN/gavel-health" "$1" >/dev/null 2>&1 && return 0
-        sleep 0.01
-    done
-    echo "no healthy daemon at $1 after 60 s" >&2
-    return 1
-}
 
 start_notif() {
     env "${notif_env[@]}" "$BIN/gavel-notifications" 2>>"$RUN_DIR/logs/notifications.log" &

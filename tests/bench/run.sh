@@ -62,6 +62,7 @@ wait_healthy() {
     echo "no healthy daemon at $1 after 60 s" >&2
     return 1
 }
+export -f wait_healthy   # tests/bench/notifications.sh
 
 # Waits (at most 60 s) until the machine is at least 80% idle over one
 # second: what the step before left running (autovacuum after a write
