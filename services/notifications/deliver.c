@@ -7,7 +7,8 @@
  *
  * Per delivery, in this order:
  *  - a newer delivery of the same coalesce key (user, lot, kind, channel)
- *    that is pending or sent makes it obsolete: coalesced, never sent;
+ *    that is pending or sent makes it obsolete: coalesced, never sent
+ *    (unless GAVEL_NOTIFICATIONS_COALESCE_MS is 0: no coalescing at all);
  *  - one of that key sent less than GAVEL_NOTIFICATIONS_COALESCE_MS ago
  *    makes it wait for the window's end (not an attempt): a burst gives
  *    its first message at once and then at most one per window, the
@@ -152,7 +153,9 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
     int64_t last_sent = db_get_i64(r, i, C_LAST_SENT);
     *o = (outcome){ .id = d.id, .state = "pending", .err = "", .adj = -1 };
     err[0] = '\0';
-    if (db_get_bool(r, i, C_OBSOLETE)) {
+    /* GAVEL_NOTIFICATIONS_COALESCE_MS=0 turns both folding and the window
+     * off: every delivery is sent. */
+    if (notif.coalesce_ms > 0 && db_get_bool(r, i, C_OBSOLETE)) {
         o->state = "coalesced";
         o->due_us = now;
         if (ch)

@@ -46,6 +46,20 @@ const db_stmt notif_stmts[] = {
       "  AND seller_id = $4 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
       ") a ORDER BY user_id, sub" },
 
+    /* A bid placed, in one round trip: records the bidder ($3), and returns
+     * the lot's seller and title (0 and '' when unknown) with the lot's
+     * followers for kind $2 (as lot_audience, without bidders or the
+     * seller's followers), one row per user, or one row with a NULL user
+     * when none. */
+    { "bid_placed_audience",
+      "WITH b AS (INSERT INTO lot_bidders (lot_id, user_id) VALUES ($1, $3)"
+      " ON CONFLICT DO NOTHING)"
+      " SELECT coalesce(l.seller_id, 0), coalesce(l.title, ''), a.user_id, a.sub"
+      " FROM (SELECT 1) one LEFT JOIN lots l ON l.lot_id = $1"
+      " LEFT JOIN (SELECT DISTINCT ON (user_id) user_id, id AS sub FROM subscriptions"
+      "  WHERE lot_id = $1 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
+      "  ORDER BY user_id, id) a ON true" },
+
     /* ---- fan-out: inbox rows, then one delivery per chosen live channel
      * ($10 defaults, $11 live channels; a NEW_MATCH email is a digest
      * delivery due at $13 when $13 > 0) and, for the webhook channel, per

@@ -4,22 +4,23 @@
 #
 #   notifications.sh BIDS_ADDR TOKENS FIRST_LOT COUNT
 #
-# Real PlaceBid load (gavel-bench place over COUNT lots from FIRST_LOT)
-# makes the bid events; a gavel-notifications daemon of its own consumes
+# Real PlaceBid load (gavel-bench place over lots from FIRST_LOT) makes
+# the bid events; a gavel-notifications daemon of its own consumes
 # them; gavel-bench notif-listen PSUBSCRIBEs gavel:user:* and counts what
 # reaches the users. Coalescing is off (GAVEL_NOTIFICATIONS_COALESCE_MS=0)
 # so every outbid is one message, and email is off (no mail sink): the
 # figures are the realtime channel and the inbox.
 #
 #   1. backlog: the notifications group skips what earlier sections left in
-#      the topics (gavel-bench notif-skip), bids are placed back to back for
-#      half of GAVEL_BENCH_SECONDS with the daemon stopped, then the daemon
+#      the topics (gavel-bench notif-skip), 1,000 lots get 20 followers each
+#      (rows written by SQL), bids are placed back to back on them for half
+#      of GAVEL_BENCH_SECONDS with the daemon stopped, then the daemon
 #      starts and drains them: events consumed per second (from the
 #      consumer's own dedupe rows) against the rate the bids engine made
 #      them, realtime messages per second, and per hour against the seed
 #      platform's 1.51 M/h.
-#   2. latency: bids paced at 1,000/s for GAVEL_BENCH_SECONDS with the
-#      daemon caught up; each OUTBID message's receive time minus its
+#   2. latency: the followers removed, bids paced at 1,000/s over COUNT
+#      lots for GAVEL_BENCH_SECONDS with the daemon caught up; each OUTBID message's receive time minus its
 #      createdAtUs (the commit time of the bid that made it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,6 +34,8 @@ S=${GAVEL_BENCH_SECONDS:-10}
 BACKLOG_S=$(( S / 2 > 2 ? S / 2 : 2 ))
 BIDDERS=64
 RATE=1000
+FOLLOWERS=20
+FAN_LOTS=1000
 SEED_PER_HOUR=1510000
 out=$RUN_DIR/bench
 mkdir -p "$out"
@@ -86,12 +89,25 @@ echo "== notifications: skipping what earlier sections left in the topics"
 "$BIN/gavel-bench" notif-skip "$bootstrap" notifications \
     gavel.bids,gavel.auctions,gavel.users,gavel.wallet | sed 's/^/   /'
 
-echo "== bid events for ${BACKLOG_S}s: PlaceBid, $BIDDERS bidders over $count lots, daemon stopped"
-backlog=$("$BIN/gavel-bench" place "$bids_addr" "$BIDDERS" "$BACKLOG_S" "$tokens" "$first" "$count")
+# The daemon once, to create its tables (it reads nothing: the offsets
+# were just moved to the end), then the followers: FOLLOWERS users on each
+# of the first FAN_LOTS lots, as bench data written by SQL (Subscribe
+# writes the same rows).
+start_notif
+stop_notif
+psql -q -X -v ON_ERROR_STOP=1 "$dsn" -c "
+    INSERT INTO subscriptions (user_id, target, target_key, lot_id, kinds, created_at_us)
+    SELECT 3000000 + (l * 7 + f) % 5000, 'lot', 'lot:' || l, l, '{}', 0
+    FROM generate_series($first, $first + $FAN_LOTS - 1) l, generate_series(1, $FOLLOWERS) f
+    ON CONFLICT DO NOTHING" -c "ANALYZE subscriptions"
+
+echo "== bid events for ${BACKLOG_S}s: PlaceBid, $BIDDERS bidders over $FAN_LOTS lots with $FOLLOWERS followers each, daemon stopped"
+backlog=$("$BIN/gavel-bench" place "$bids_addr" "$BIDDERS" "$BACKLOG_S" "$tokens" "$first" "$FAN_LOTS")
 echo "   ${backlog//$'\n'/ }"
 relayed
 
 echo "== gavel-notifications drains them (realtime + inbox; coalescing off)"
+echo "   (each bid: BID_PLACED to the lot's $FOLLOWERS followers, OUTBID to the previous leader)"
 listen drain 120 3000
 start_notif
 wait "$listen_pid"
@@ -110,7 +126,9 @@ consumed_per_s=$(awk -v e="$events" -v s="${ev_span:-0}" 'BEGIN{printf "%.0f", (
 msgs_per_s=$(field msgs_per_s "$drain")
 inbox_per_s=$(awk -v n="$inbox" -v s="$(field span_s "$drain")" 'BEGIN{printf "%.0f", (s > 0 ? n / s : 0)}')
 
-echo "== bid committed -> gavel:user:<id>: PlaceBid paced at $RATE/s sent, ${S}s"
+# The latency run tells the outbid bidder only: no followers.
+psql -q -X "$dsn" -c "DELETE FROM subscriptions"
+echo "== bid committed -> gavel:user:<id>: PlaceBid paced at $RATE/s sent, over $count lots, ${S}s"
 listen latency $((S + 30)) 2000
 paced=$("$BIN/gavel-bench" place "$bids_addr" "$BIDDERS" "$S" "$tokens" "$first" "$count" "$RATE")
 wait "$listen_pid"
@@ -120,16 +138,16 @@ echo "   messages: $lat"
 stop_notif
 
 ratio() { awk "BEGIN{printf \"%.2f\", ($2 > 0 ? $1 / $2 : 0)}"; }
-per_h() { awk "BEGIN{printf \"%.0f\", $1 * 3600}"; }
+per_h() { awk "BEGIN{printf \"%.0f\", ($1) * 3600}"; }
 printf '\n%-46s %11s %8s %8s   %-32s %7s\n' "notifications (one run, $(nproc) cores)" "per second" \
     "p50 ms" "p99 ms" "baseline" "ratio"
-printf '%-46s %11s %8s %8s   %-32s %7s\n' "bid events consumed ($events, drained)" \
+printf '%-46s %11s %8s %8s   %-32s %7s\n' "bid events consumed ($events, $FOLLOWERS followers/lot)" \
     "$consumed_per_s" "" "" "made by PlaceBid: $made_per_s/s" "$(ratio "$consumed_per_s" "$made_per_s")"
 printf '%-46s %11s %8s %8s   %-32s %7s\n' "  realtime messages published (gavel:user:*)" \
     "$msgs_per_s" "" "" "" ""
 printf '%-46s %11s %8s %8s   %-32s %7s\n' "  realtime per hour" "$(per_h "$msgs_per_s")" "" "" \
     "seed: $SEED_PER_HOUR/h" "$(ratio "$(per_h "$msgs_per_s")" "$SEED_PER_HOUR")"
-printf '%-46s %11s %8s %8s   %-32s %7s\n' "  delivered per hour (realtime + inbox rows)" \
+printf '%-46s %11s %8s %8s   %-32s %7s\n' "  realtime messages + inbox rows per hour" \
     "$(per_h "$msgs_per_s + $inbox_per_s")" "" "" "seed: $SEED_PER_HOUR/h" \
     "$(ratio "$(per_h "$msgs_per_s + $inbox_per_s")" "$SEED_PER_HOUR")"
 printf '%-46s %11s %8s %8s   %-32s %7s\n' "bid committed -> outbid message, $RATE sent/s" \
