@@ -7,11 +7,16 @@
  *
  * Per delivery, in this order:
  *  - a newer delivery of the same coalesce key (user, lot, kind, channel)
- *    that is pending or sent makes it obsolete: coalesced, never sent;
+ *    that is pending or sent makes it obsolete: coalesced, never sent
+ *    (unless GAVEL_NOTIFICATIONS_COALESCE_MS is 0: no coalescing at all);
  *  - one of that key sent less than GAVEL_NOTIFICATIONS_COALESCE_MS ago
  *    makes it wait for the window's end (not an attempt): a burst gives
  *    its first message at once and then at most one per window, the
  *    latest;
+ *  - email, push and Telegram in the user's quiet hours (a kind they did
+ *    not mark urgent) wait for their end (not an attempt);
+ *  - a NEW_MATCH digest delivery goes with the user's other pending ones
+ *    in one email (digest.c);
  *  - otherwise the channel's sender runs: sent, or retried after an
  *    exponential backoff with jitter, or dead-lettered (counted, and a
  *    notification.dead_lettered event on gavel.notifications) after
@@ -59,11 +64,16 @@ typedef struct {
     const char *state;
     const char *err;     /* borrowed from the round's err buffers */
     int adj;             /* added to attempts: -1 when this was no attempt */
+    bool unrecorded;     /* another worker recorded it (sent in its digest) */
 } outcome;
 
 enum { C_ID, C_NOTIF, C_USER, C_CHANNEL, C_ATTEMPTS, C_KIND, C_TITLE, C_BODY, C_LOT, C_LINK,
        C_EVENT, C_CREATED, C_EMAIL, C_OBSOLETE, C_LAST_SENT, C_UNREAD, C_TARGET, C_CHAT,
-       C_PUSH_TOKENS, C_HOOK_URL, C_HOOK_SECRET, C_HOOK_ACTIVE };
+       C_PUSH_TOKENS, C_HOOK_URL, C_HOOK_SECRET, C_HOOK_ACTIVE, C_DIGEST, C_QUIET_UNTIL };
+
+/* A worker that finds a user's digest being sent by another looks again
+ * this much later. */
+enum { DIGEST_BUSY_US = 1000000 };
 
 static int64_t backoff_us(int attempts, unsigned *seed)
 {
@@ -137,12 +147,15 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         .webhook_url = db_get_str(r, i, C_HOOK_URL),
         .webhook_secret = db_get_str(r, i, C_HOOK_SECRET),
         .webhook_active = db_get_bool(r, i, C_HOOK_ACTIVE),
+        .digest = db_get_bool(r, i, C_DIGEST),
     };
     int ch = notif_channel_ok(d.channel) ? d.channel : 0;
     int64_t last_sent = db_get_i64(r, i, C_LAST_SENT);
     *o = (outcome){ .id = d.id, .state = "pending", .err = "", .adj = -1 };
     err[0] = '\0';
-    if (db_get_bool(r, i, C_OBSOLETE)) {
+    /* GAVEL_NOTIFICATIONS_COALESCE_MS=0 turns both folding and the window
+     * off: every delivery is sent. */
+    if (notif.coalesce_ms > 0 && db_get_bool(r, i, C_OBSOLETE)) {
         o->state = "coalesced";
         o->due_us = now;
         if (ch)
@@ -153,9 +166,31 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         o->due_us = last_sent + notif.coalesce_ms * 1000;
         return;
     }
-    o->adj = 0;
+    /* Quiet hours hold email, push and Telegram (urgent kinds excepted)
+     * until they end, looking again meanwhile in case they change. Not an
+     * attempt. */
+    int64_t quiet_until = db_get_i64(r, i, C_QUIET_UNTIL);
+    if (quiet_until > now) {
+        int64_t recheck = now + notif.quiet_recheck_ms * 1000;
+        o->due_us = quiet_until < recheck ? quiet_until : recheck;
+        return;
+    }
     int64_t retry_after_ms = 0;
-    int sent = send_one(&d, &retry_after_ms, err, errlen);
+    int sent;
+    if (d.digest && d.channel == NOTIF_CH_EMAIL) {
+        sent = deliver_digest(&d, err, errlen);
+        if (sent == NOTIF_SEND_BUSY) {
+            o->due_us = now + DIGEST_BUSY_US;
+            return;
+        }
+        if (sent == NOTIF_SEND_DONE) {
+            o->unrecorded = true;
+            return;
+        }
+    } else {
+        sent = send_one(&d, &retry_after_ms, err, errlen);
+    }
+    o->adj = 0;
     if (sent == NOTIF_SEND_SKIP) {
         o->state = "skipped";
         o->due_us = now;
@@ -168,7 +203,7 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         o->state = "sent";
         o->due_us = now;
         o->sent_us = now_us();
-        if (d.channel != NOTIF_CH_REALTIME)
+        if (d.channel != NOTIF_CH_REALTIME && !d.digest)
             record_sent_now(d.id, o->sent_us);
         if (ch) {
             mx_add(notif_mx.sent[ch], 1);
@@ -238,6 +273,8 @@ static int done_tx(db_conn *conn, void *arg)
     for (int k = 0; k < 6; k++)
         db_array_init(&a[k]);
     for (size_t i = 0; i < x->n; i++) {
+        if (x->o[i].unrecorded)
+            continue;
         db_array_i64(&a[0], x->o[i].id);
         db_array_text(&a[1], x->o[i].state);
         db_array_i64(&a[2], x->o[i].due_us);

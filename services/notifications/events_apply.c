@@ -130,8 +130,13 @@ static bool money_ok(const Gavel__Common__V1__Money *m)
 static int tell(db_conn *conn, const Gavel__Events__V1__Envelope *env, int kind, int64_t lot_id,
                 const recips *to, const char *title, const char *body)
 {
+    /* A notification is dated by its event (the commit that made it), so
+     * createdAtUs shows the user when it happened and the latency series
+     * measure the whole way from that commit. */
+    int64_t now = now_us();
+    int64_t at = env->occurred_at_us > 0 && env->occurred_at_us <= now ? env->occurred_at_us : now;
     notif_fanout f = { .event_id = env->id, .kind = kind, .lot_id = lot_id, .title = title,
-                       .body = body, .at_us = now_us(), .users = to->users,
+                       .body = body, .at_us = at, .users = to->users,
                        .subscriptions = to->subs, .n = to->n };
     return notif_fanout_write(conn, &f);
 }
@@ -150,21 +155,32 @@ static int on_bid_placed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
     const Gavel__Events__V1__BidPlaced *e = (const void *)m;
     if (e->lot_id <= 0 || e->bidder_id <= 0 || !money_ok(e->amount))
         return EV_E_INVALID;
-    char lot[24], uid[24];
-    const char *p[] = { db_i64(lot, e->lot_id), db_i64(uid, e->bidder_id) };
+    /* The bidder, the lot and its audience in one statement: this runs
+     * for every bid. */
+    char lot[24], uid[24], k[24];
+    const char *p[] = { db_i64(lot, e->lot_id),
+                        db_i64(k, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_BID_PLACED),
+                        db_i64(uid, e->bidder_id) };
     int rc = 0;
-    PGresult *r = db_exec(conn, "bidder_add", 2, p, &rc);
+    PGresult *r = db_exec(conn, "bid_placed_audience", 3, p, &rc);
     if (r == NULL)
         return rc;
-    PQclear(r);
-    lot_info l;
+    lot_info l = { .id = e->lot_id, .seller_id = db_get_i64(r, 0, 0) };
+    const char *t = db_get_str(r, 0, 1);
+    if (t[0] != '\0')
+        snprintf(l.title, sizeof l.title, "%s", t);
+    else
+        snprintf(l.title, sizeof l.title, "lot %lld", (long long)e->lot_id);
     recips to = { 0 };
-    if ((rc = lot_load(conn, e->lot_id, &l)) == 0)
-        rc = audience_add(conn, &to, e->lot_id, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_BID_PLACED,
-                          false, 0, e->bidder_id);
-    if (rc == 0 && l.seller_id != e->bidder_id)
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t u = PQgetisnull(r, i, 2) ? 0 : db_get_i64(r, i, 2);
+        if (u != e->bidder_id)
+            recips_add(&to, u, db_get_i64(r, i, 3));
+    }
+    PQclear(r);
+    if (l.seller_id != e->bidder_id)
         recips_add(&to, l.seller_id, 0);
-    if (rc == 0 && to.n > 0) {
+    if (to.n > 0) {
         char amount[64], title[320], body[128];
         money_text(amount, sizeof amount, e->amount);
         snprintf(title, sizeof title, "New bid on %s", l.title);

@@ -27,6 +27,12 @@ const cfg_entry notif_config[] = {
     { "GAVEL_NOTIFICATIONS_COALESCE_MS", "3000", CFG_INT, &notif.coalesce_ms, 0, 3600000,
       "burst window per (user, lot, kind, channel): after a message, newer ones wait for "
       "the window's end and only the latest goes; 0: off" },
+    { "GAVEL_NOTIFICATIONS_DIGEST_S", "3600", CFG_INT, &notif.digest_s, 0, 604800,
+      "NEW_MATCH emails of one user wait this long after the first and go as one digest; "
+      "0: one email each" },
+    { "GAVEL_NOTIFICATIONS_QUIET_RECHECK_MS", "60000", CFG_INT, &notif.quiet_recheck_ms, 100,
+      3600000, "a delivery held by quiet hours is looked at again after at most this long "
+      "(so changed quiet hours apply), else when they end" },
     { "GAVEL_NOTIFICATIONS_MAX_ATTEMPTS", "8", CFG_INT, &notif.max_attempts, 1, 100,
       "attempts per delivery before it is dead-lettered" },
     { "GAVEL_NOTIFICATIONS_RETRY_BASE_MS", "1000", CFG_INT, &notif.retry_base_ms, 1,

@@ -8,7 +8,8 @@
  * workers: lease, coalesce, retry, dead-letter), send_realtime.c (Redis
  * PUBLISH), send_email.c (SMTP through libcurl), send_http.c (one HTTPS
  * POST through libcurl) under send_webhook.c, send_telegram.c and
- * send_push.c; webhooks.c (the webhook handlers and URL rules) and
+ * send_push.c; digest.c (NEW_MATCH emails of a user as one message);
+ * webhooks.c (the webhook handlers and URL rules) and
  * webhook_secret.c (secrets at rest, signatures); match.c (new lots
  * against saved searches and segments) over match_index.c and
  * match_segment.c (match_index.h: pure, no database).
@@ -39,6 +40,8 @@ typedef struct {
     int64_t poll_ms;             /* longest sleep between rounds */
     int64_t lease_ms;            /* how long a leased delivery stays a worker's */
     int64_t coalesce_ms;         /* burst window per (user, lot, kind, channel); 0: off */
+    int64_t digest_s;            /* NEW_MATCH email digest window; 0: one email each */
+    int64_t quiet_recheck_ms;    /* longest hold of a delivery in quiet hours */
     int64_t max_attempts;        /* then dead-lettered */
     int64_t retry_base_ms, retry_max_ms;
     const char *smtp_url;        /* smtp://host:port; "" turns email off */
@@ -171,6 +174,7 @@ typedef struct {
     const char *webhook_url;       /* "" when the webhook is gone */
     const char *webhook_secret;    /* sealed, hex */
     bool webhook_active;
+    bool digest;                   /* a NEW_MATCH email sent with the user's others */
 } notif_delivery;
 
 /** Starts notif.workers threads. Returns 0 or -1 (logged). */
@@ -186,12 +190,31 @@ void deliver_kick(void);
  * NOTIF_SEND_SKIP (nowhere to send: no chat id, no tokens, the webhook
  * gone or off; recorded skipped, not failed) or NOTIF_SEND_GIVE_UP (dead
  * at once), and set *retry_after_ms from a 429/503's Retry-After. */
-enum { NOTIF_SEND_OK = 0, NOTIF_SEND_FAIL = -1, NOTIF_SEND_SKIP = 1, NOTIF_SEND_GIVE_UP = -2 };
+enum { NOTIF_SEND_OK = 0, NOTIF_SEND_FAIL = -1, NOTIF_SEND_SKIP = 1, NOTIF_SEND_GIVE_UP = -2,
+       NOTIF_SEND_BUSY = 2, NOTIF_SEND_DONE = 3 };
 int send_realtime(const notif_delivery *d, char *err, size_t errlen);
 int send_email(const notif_delivery *d, char *err, size_t errlen);
 int send_webhook(const notif_delivery *d, int64_t *retry_after_ms, char *err, size_t errlen);
 int send_telegram(const notif_delivery *d, int64_t *retry_after_ms, char *err, size_t errlen);
 int send_push(const notif_delivery *d, int64_t *retry_after_ms, char *err, size_t errlen);
+/* One lot of a NEW_MATCH digest; strings borrowed. */
+typedef struct {
+    int64_t delivery_id;
+    const char *title, *body, *link;
+} notif_digest_item;
+/** One email to d->email listing items[0..n) (n >= 1), Message-ID
+ *  <digest-<items[0].delivery_id>@gavel>. 0 or -1 with err set. */
+int send_email_digest(const notif_delivery *d, const notif_digest_item *items, size_t n,
+                      char *err, size_t errlen);
+/**
+ * digest.c: sends d (a digest delivery) with every other pending digest
+ * delivery of its user in one email and records them all sent. Returns
+ * NOTIF_SEND_OK, NOTIF_SEND_FAIL (err set; d is retried),
+ * NOTIF_SEND_BUSY (another worker is sending this user's digest, or d did
+ * not fit in this one: look again soon, not an attempt) or NOTIF_SEND_DONE
+ * (d went out in another worker's digest: nothing to record).
+ */
+int deliver_digest(const notif_delivery *d, char *err, size_t errlen);
 /** Frees this thread's sender state (worker exit). */
 void send_email_thread_close(void);
 void send_http_thread_close(void);

@@ -46,8 +46,23 @@ const db_stmt notif_stmts[] = {
       "  AND seller_id = $4 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
       ") a ORDER BY user_id, sub" },
 
+    /* A bid placed, in one round trip: records the bidder ($3), and returns
+     * the lot's seller and title (0 and '' when unknown) with the lot's
+     * followers for kind $2 (as lot_audience, without bidders or the
+     * seller's followers), one row per user, or one row with a NULL user
+     * when none. */
+    { "bid_placed_audience",
+      "WITH b AS (INSERT INTO lot_bidders (lot_id, user_id) VALUES ($1, $3)"
+      " ON CONFLICT DO NOTHING)"
+      " SELECT coalesce(l.seller_id, 0), coalesce(l.title, ''), a.user_id, a.sub"
+      " FROM (SELECT 1) one LEFT JOIN lots l ON l.lot_id = $1"
+      " LEFT JOIN (SELECT DISTINCT ON (user_id) user_id, id AS sub FROM subscriptions"
+      "  WHERE lot_id = $1 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
+      "  ORDER BY user_id, id) a ON true" },
+
     /* ---- fan-out: inbox rows, then one delivery per chosen live channel
-     * ($10 defaults, $11 live channels) and, for the webhook channel, per
+     * ($10 defaults, $11 live channels; a NEW_MATCH email is a digest
+     * delivery due at $13 when $13 > 0) and, for the webhook channel, per
      * active webhook of the user that takes the kind. A kind the user never
      * set goes to their webhooks too (the webhook's kinds decide); one they
      * set does only when it names the webhook channel. Push needs tokens,
@@ -62,12 +77,14 @@ const db_stmt notif_stmts[] = {
       " FROM unnest($1::bigint[], $2::bigint[]) AS r(u, s)"
       " ON CONFLICT (event_id, user_id) DO NOTHING RETURNING id, user_id),"
       " d AS (INSERT INTO deliveries (notification_id, user_id, channel, due_at_us, coalesce_key,"
-      " target_id)"
-      " SELECT n.id, n.user_id, ch, $9, $12, coalesce(w.id, 0) FROM n"
+      " target_id, digest)"
+      " SELECT n.id, n.user_id, ch, CASE WHEN dg THEN $13::bigint ELSE $9 END, $12,"
+      " coalesce(w.id, 0), dg FROM n"
       " LEFT JOIN preference_kinds pk ON pk.user_id = n.user_id AND pk.kind = $3"
       " LEFT JOIN preferences p ON p.user_id = n.user_id"
       " LEFT JOIN accounts a ON a.user_id = n.user_id"
       " CROSS JOIN LATERAL unnest(coalesce(pk.channels, $10::smallint[] || 5::smallint)) AS ch"
+      " CROSS JOIN LATERAL (SELECT ch = 2 AND $3 = 10 AND $13::bigint > 0) AS g(dg)"
       " LEFT JOIN webhooks w ON ch = 5 AND w.user_id = n.user_id AND w.is_active"
       "  AND (w.kinds = '{}' OR $3 = ANY (w.kinds))"
       " WHERE ch = ANY ($11::smallint[])"
@@ -81,27 +98,36 @@ const db_stmt notif_stmts[] = {
     /* ---- delivery workers ---- */
     /* Leases up to $2 due deliveries for $3 µs and returns what the
      * senders need, with whether a newer pending delivery of the same
-     * coalesce key replaces it and when that key was last sent. */
+     * coalesce key replaces it, when that key was last sent, whether it
+     * is a digest and, for email, push and Telegram in the user's quiet
+     * hours (its kind not urgent), when they end. The
+     * subqueries repeat coalesce_key <> '' so deliveries_coalesce (a
+     * partial index) serves them: without it each row scanned the table. */
     { "deliver_lease",
       "WITH due AS (SELECT id FROM deliveries WHERE state = 'pending' AND due_at_us <= $1"
       " ORDER BY due_at_us LIMIT $2 FOR UPDATE SKIP LOCKED),"
       " l AS (UPDATE deliveries d SET due_at_us = $1 + $3, attempts = d.attempts + 1"
       " FROM due WHERE d.id = due.id"
       " RETURNING d.id, d.notification_id, d.user_id, d.channel, d.attempts, d.coalesce_key,"
-      " d.target_id)"
+      " d.target_id, d.digest)"
       " SELECT l.id, l.notification_id, l.user_id, l.channel, l.attempts, n.kind, n.title,"
       " n.body, n.lot_id, n.link, n.event_id, n.created_at_us, " CHANNEL_EMAIL_ADDR ","
       " l.coalesce_key <> '' AND EXISTS (SELECT 1 FROM deliveries x WHERE"
-      "  x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key AND x.channel = l.channel"
-      "  AND x.target_id = l.target_id AND x.id > l.id AND x.state IN ('pending', 'sent')),"
+      "  x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key AND x.coalesce_key <> ''"
+      "  AND x.channel = l.channel AND x.target_id = l.target_id AND x.id > l.id"
+      "  AND x.state IN ('pending', 'sent')),"
       " CASE WHEN l.coalesce_key = '' THEN 0 ELSE (SELECT coalesce(max(x.sent_at_us), 0)"
       "  FROM deliveries x WHERE x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key"
-      "  AND x.channel = l.channel AND x.target_id = l.target_id AND x.state = 'sent') END,"
+      "  AND x.coalesce_key <> '' AND x.channel = l.channel AND x.target_id = l.target_id"
+      "  AND x.state = 'sent') END,"
       " (SELECT count(*) FROM notifications u WHERE u.user_id = l.user_id"
       "  AND u.read_at_us = 0),"
       " l.target_id, coalesce(p.telegram_chat_id, ''),"
       " coalesce(array_to_json(p.push_tokens)::text, '[]'), coalesce(w.url, ''),"
-      " coalesce(encode(w.secret_enc, 'hex'), ''), coalesce(w.is_active, false)"
+      " coalesce(encode(w.secret_enc, 'hex'), ''), coalesce(w.is_active, false), l.digest,"
+      " CASE WHEN l.channel IN (2, 3, 4) AND p.quiet_start <> p.quiet_end"
+      "  AND NOT (n.kind = ANY (p.quiet_urgent))"
+      "  THEN quiet_until($1, p.quiet_start, p.quiet_end, p.quiet_tz) ELSE 0 END"
       " FROM l JOIN notifications n ON n.id = l.notification_id"
       " LEFT JOIN preferences p ON p.user_id = l.user_id"
       " LEFT JOIN webhooks w ON l.channel = 5 AND w.id = l.target_id"
@@ -118,11 +144,25 @@ const db_stmt notif_stmts[] = {
       "UPDATE deliveries d SET state = r.state, due_at_us = r.due, last_error = r.err,"
       " sent_at_us = r.sent, attempts = d.attempts + r.adj"
       " FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],"
-      " $6::int[]) AS r(id, state, due, err, sent, adj) WHERE d.id = r.id" },
+      " $6::int[]) AS r(id, state, due, err, sent, adj) WHERE d.id = r.id"
+      " AND d.state = 'pending'" },
     /* An email recorded sent the moment the server took it (see deliver.c). */
     { "deliver_sent_one",
       "UPDATE deliveries SET state = 'sent', sent_at_us = $2, due_at_us = $2, last_error = ''"
       " WHERE id = $1 AND state = 'pending'" },
+    /* Digests (digest.c): one user's at a time, under a session lock
+     * that a crashed worker's connection gives back. */
+    { "digest_lock",
+      "SELECT pg_try_advisory_lock(hashtext('gavel_digest'), ($1::bigint % 2147483647)::int)" },
+    { "digest_unlock",
+      "SELECT pg_advisory_unlock(hashtext('gavel_digest'), ($1::bigint % 2147483647)::int)" },
+    { "digest_rows",
+      "SELECT d.id, n.title, n.body, n.link FROM deliveries d"
+      " JOIN notifications n ON n.id = d.notification_id"
+      " WHERE d.user_id = $1 AND d.digest AND d.state = 'pending' ORDER BY d.id LIMIT $2" },
+    { "digest_sent",
+      "UPDATE deliveries SET state = 'sent', sent_at_us = $2, due_at_us = $2, last_error = ''"
+      " WHERE id = ANY ($1::bigint[]) AND state = 'pending'" },
     { "deliver_next_due",
       "SELECT coalesce(min(due_at_us), 0) FROM deliveries WHERE state = 'pending'" },
 

@@ -4,7 +4,9 @@
  * message is multipart/alternative (plain text and HTML, UTF-8), with a
  * Message-ID fixed per notification so a duplicate after a crash is
  * recognisable. Each worker thread keeps its own curl handle, so
- * connections are reused across messages.
+ * connections are reused across messages. A NEW_MATCH digest is one such
+ * message listing several lots (send_email_digest), with the Message-ID
+ * of its first delivery.
  */
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -132,37 +134,33 @@ static size_t read_cb(char *out, size_t size, size_t nitems, void *arg)
     return n;
 }
 
-int send_email(const notif_delivery *d, char *err, size_t errlen)
+/* Sends the message in msg to one address on this worker's handle. */
+static int smtp_send(const char *addr, const buf *msg, char *err, size_t errlen)
 {
-    if (!address_ok(d->email)) {
-        snprintf(err, errlen, "no usable email address");
-        return -1;
-    }
     if (curl_handle == NULL && (curl_handle = curl_easy_init()) == NULL) {
         snprintf(err, errlen, "curl_easy_init failed");
         return -1;
     }
     CURL *c = curl_handle;
-    buf msg = { 0 };
-    build_message(&msg, d);
+    buf body = *msg;
+    body.pos = 0;
     char from[340], to[340];
     snprintf(from, sizeof from, "<%s>", notif.smtp_from);
-    snprintf(to, sizeof to, "<%s>", d->email);
+    snprintf(to, sizeof to, "<%s>", addr);
     struct curl_slist *rcpt = curl_slist_append(NULL, to);
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, notif.smtp_url);
     curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
     curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-    curl_easy_setopt(c, CURLOPT_READDATA, &msg);
+    curl_easy_setopt(c, CURLOPT_READDATA, &body);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)msg.len);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body.len);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)notif.smtp_timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)notif.smtp_timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(rcpt);
-    free(msg.p);
     if (rc != CURLE_OK) {
         long code = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -170,6 +168,86 @@ int send_email(const notif_delivery *d, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int send_email(const notif_delivery *d, char *err, size_t errlen)
+{
+    if (!address_ok(d->email)) {
+        snprintf(err, errlen, "no usable email address");
+        return -1;
+    }
+    buf msg = { 0 };
+    build_message(&msg, d);
+    int rc = smtp_send(d->email, &msg, err, errlen);
+    free(msg.p);
+    return rc;
+}
+
+/* The digest: one line (plain text) or list item (HTML) per lot. */
+static void build_digest(buf *b, const notif_delivery *d, const notif_digest_item *items,
+                         size_t n)
+{
+    char date[64], subject[96];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    long long first = (long long)items[0].delivery_id;
+    if (n == 1)
+        snprintf(subject, sizeof subject, "A new lot matches your searches");
+    else
+        snprintf(subject, sizeof subject, "%zu new lots match your searches", n);
+    buf_fmt(b, "Date: %s\r\nFrom: Gavel <%s>\r\nTo: <%s>\r\nSubject: ", date, notif.smtp_from,
+            d->email);
+    buf_encoded_word(b, subject);
+    buf_fmt(b, "\r\nMessage-ID: <digest-%lld@gavel>\r\nMIME-Version: 1.0\r\n"
+               "X-Gavel-Kind: %s\r\nX-Gavel-Digest-Count: %zu\r\n"
+               "Content-Type: multipart/alternative; boundary=\"gavel-digest-%lld\"\r\n\r\n",
+            first, notif_kind_name(d->kind), n, first);
+    buf_fmt(b, "--gavel-digest-%lld\r\nContent-Type: text/plain; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: 8bit\r\n\r\n%s:\r\n\r\n",
+            first, subject);
+    for (size_t i = 0; i < n; i++) {
+        buf_fmt(b, "- %s\r\n  %s\r\n", items[i].title, items[i].body);
+        if (items[i].link[0] != '\0')
+            buf_fmt(b, "  %s%s\r\n", notif.web_url, items[i].link);
+    }
+    buf_fmt(b, "\r\n--gavel-digest-%lld\r\nContent-Type: text/html; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: 8bit\r\n\r\n<html><body><h2>",
+            first);
+    buf_html(b, subject);
+    buf_str(b, "</h2>\r\n<ul>\r\n");
+    for (size_t i = 0; i < n; i++) {
+        buf_str(b, "<li>");
+        if (items[i].link[0] != '\0') {
+            buf_str(b, "<a href=\"");
+            buf_html(b, notif.web_url);
+            buf_html(b, items[i].link);
+            buf_str(b, "\">");
+            buf_html(b, items[i].title);
+            buf_str(b, "</a>");
+        } else {
+            buf_html(b, items[i].title);
+        }
+        buf_str(b, "<br>");
+        buf_html(b, items[i].body);
+        buf_str(b, "</li>\r\n");
+    }
+    buf_fmt(b, "</ul>\r\n</body></html>\r\n\r\n--gavel-digest-%lld--\r\n", first);
+}
+
+int send_email_digest(const notif_delivery *d, const notif_digest_item *items, size_t n,
+                      char *err, size_t errlen)
+{
+    if (!address_ok(d->email)) {
+        snprintf(err, errlen, "no usable email address");
+        return -1;
+    }
+    buf msg = { 0 };
+    build_digest(&msg, d, items, n);
+    int rc = smtp_send(d->email, &msg, err, errlen);
+    free(msg.p);
+    return rc;
 }
 
 void send_email_thread_close(void)

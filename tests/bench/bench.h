@@ -94,5 +94,7 @@ int run_rest(int argc, char **argv);
 int run_quote(int argc, char **argv);
 /** gavel-bench search|suggest (bench_search.c). */
 int run_search(int argc, char **argv);
+/** gavel-bench notif-skip|notif-listen (bench_notif.c). */
+int run_notif(int argc, char **argv);
 
 #endif

@@ -16,6 +16,8 @@
  *   gavel-bench getlot: Auctions/GetLot under load, see bench_rest.c
  *   gavel-bench ws / ws-idle: WebSocket fan-out, see bench_ws.c
  *   gavel-bench search / suggest: the search daemon, see bench_search.c
+ *   gavel-bench notif-skip / notif-listen: the notifications section, see
+ *       bench_notif.c
  *
  * Prints one line: calls=… errors=… seconds=… rps=… p50_ms=… p99_ms=… p999_ms=…
  * The first second is a warm-up and is not counted.
@@ -393,6 +395,8 @@ int main(int argc, char **argv)
         return run_ws(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "getlot") == 0)
         return run_rest(argc, argv);
+    if (argc >= 2 && strncmp(argv[1], "notif-", 6) == 0)
+        return run_notif(argc, argv);
     if (argc == 5 && strcmp(argv[1], "login-flood") == 0)
         return run_login_flood(argv[2], arg_int(argv[3]), arg_int(argv[4]));
     fprintf(stderr, "usage: gavel-bench ping TARGET CONCURRENCY SECONDS [METHOD]\n"
@@ -408,6 +412,8 @@ int main(int argc, char **argv)
                     "       gavel-bench quote TARGET THREADS SECONDS\n"
                     "       gavel-bench quote-sql DSN THREADS SECONDS one|split CODES\n"
                     "       gavel-bench quote-plan DSN CODES\n"
-                    "       gavel-bench search|suggest TARGET CLIENTS SECONDS\n");
+                    "       gavel-bench search|suggest TARGET CLIENTS SECONDS\n"
+                    "       gavel-bench notif-skip BOOTSTRAP GROUP TOPIC[,TOPIC...]\n"
+                    "       gavel-bench notif-listen REDIS_ADDR MAX_SECONDS IDLE_MS READY_FILE\n");
     return 2;
 }

@@ -13,6 +13,9 @@
 #                                            by the client and validated
 #   matching a new lot against 100,000     vs testing every subscription one
 #   saved searches and segments (memory)     by one (gavel-match-bench)
+#   bid events -> realtime messages       vs the rate PlaceBid made them; per
+#   (tests/bench/notifications.sh)           hour vs the seed's 1.51 M/h; bid
+#                                            commit -> message p99 vs 50 ms
 #   search over 100,000 lots             vs ILIKE + filters + GROUP BY over
 #   (tests/bench/search.sh): Search,        the auctions tables via pgbench
 #   Suggest, index lag, reindex
@@ -59,6 +62,7 @@ wait_healthy() {
     echo "no healthy daemon at $1 after 60 s" >&2
     return 1
 }
+export -f wait_healthy   # tests/bench/notifications.sh
 
 # Waits (at most 60 s) until the machine is at least 80% idle over one
 # second: what the step before left running (autovacuum after a write
@@ -422,6 +426,15 @@ sed 's/^/   /' <<<"$match"
 m_idx=$(grep '^index' <<<"$match")
 m_loop=$(grep '^naive' <<<"$match")
 echo "matching one lot: index p99 $(field p99_ms "$m_idx") ms (goal: 20 ms), one by one p99 $(field p99_ms "$m_loop") ms; mean $(ratio "$(field mean_ms "$m_loop")" "$(field mean_ms "$m_idx")") x faster"
+
+# ---- notifications: bid events to realtime messages, and their latency ------------------
+# Real PlaceBid load on the spread lots through a notifications daemon of
+# its own (tests/bench/notifications.sh): events consumed per second
+# against the rate the bids engine made them, realtime messages per hour
+# against the seed's 1.51 M/h, bid commit -> gavel:user:<id> at 1,000 bids/s.
+echo
+settle
+tests/bench/notifications.sh "$BIDS_ADDR" "$out/bidders.txt" 1000 "$SPREAD"
 
 # ---- search: 100,000 lots, Search and Suggest against the ILIKE baseline ----------------
 echo
