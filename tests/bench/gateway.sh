@@ -53,34 +53,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_healthy() {   # gRPC health of $1, at most 60 s
-    for _ in $(seq 6000); do
-        "$BIN/gavel-health" "$1" >/dev/null 2>&1 && return 0
-        sleep 0.01
-    done
-    echo "no healthy daemon at $1 after 60 s" >&2
-    return 1
-}
-field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2" | head -1; }
-ratio() { awk "BEGIN{b=$2; if (b > 0) printf \"%.2f\", $1/b; else print \"-\"}"; }
-# "met"/"MISSED": $1 compared with $2 by $3 (ge or le)
-goal() { awk "BEGIN{a=$1; b=$2; ok = \"$3\" == \"ge\" ? a >= b : a <= b; print ok ? \"met\" : \"MISSED\"}"; }
-
-# Waits (at most 5 s: the machine may be shared) until it is at least 80%
-# idle over a second.
-settle() {
-    local waited=0 a b
-    while ((waited < 5)); do
-        read -r -a a < <(head -1 /proc/stat)
-        sleep 1
-        read -r -a b < <(head -1 /proc/stat)
-        local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
-        for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-        waited=$((waited + 1))
-        ((total > 0 && (total - idle) * 5 <= total)) && break
-    done
-    return 0
-}
+# wait_healthy, field, ratio, goal, settle
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
 
 # ---- the stack ------------------------------------------------------------------------
 if [[ ${GAVEL_BENCH_STACK_UP:-0} != 1 ]]; then

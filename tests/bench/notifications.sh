@@ -28,8 +28,9 @@ cd "$ROOT"
 [[ $# -eq 4 ]] || { echo "usage: $0 BIDS_ADDR TOKENS FIRST_LOT COUNT" >&2; exit 2; }
 bids_addr=$1 tokens=$2 first=$3 count=$4
 : "${RUN_DIR:?run by tests/bench/run.sh}" "${BUILD:?}"
-declare -F wait_healthy >/dev/null || { echo "run by tests/bench/run.sh (wait_healthy)" >&2; exit 2; }
 BIN=$BUILD/bin
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
 S=${GAVEL_BENCH_SECONDS:-10}
 BACKLOG_S=$(( S / 2 > 2 ? S / 2 : 2 ))
 BIDDERS=64
@@ -54,7 +55,6 @@ notif_addr=$(envval GAVEL_NOTIFICATIONS_ADDR)
 redis=$(envval GAVEL_REDIS_ADDR)
 dsn=$(envval GAVEL_PG_DSN)
 bootstrap=$(head -n 1 "$(envval GAVEL_KAFKA_BOOTSTRAP_FILE)")
-field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 start_notif() {
     env "${notif_env[@]}" "$BIN/gavel-notifications" 2>>"$RUN_DIR/logs/notifications.log" &
@@ -137,7 +137,6 @@ echo "   bids: ${paced//$'\n'/ }"
 echo "   messages: $lat"
 stop_notif
 
-ratio() { awk "BEGIN{printf \"%.2f\", ($2 > 0 ? $1 / $2 : 0)}"; }
 per_h() { awk "BEGIN{printf \"%.0f\", ($1) * 3600}"; }
 printf '\n%-46s %11s %8s %8s   %-32s %7s\n' "notifications (one run, $(nproc) cores)" "per second" \
     "p50 ms" "p99 ms" "baseline" "ratio"

@@ -53,35 +53,11 @@ rm -rf "$RUN_DIR"
 deploy/dev/stack.sh infra >/dev/null
 mkdir -p "$out"
 
-# Polls a daemon's health every 10 ms until it serves; gives up after 60 s.
-wait_healthy() {
-    for _ in $(seq 6000); do
-        "$BIN/gavel-health" "$1" >/dev/null 2>&1 && return 0
-        sleep 0.01
-    done
-    echo "no healthy daemon at $1 after 60 s" >&2
-    return 1
-}
-export -f wait_healthy   # tests/bench/notifications.sh
-
-# Waits (at most 60 s) until the machine is at least 80% idle over one
-# second: what the step before left running (autovacuum after a write
-# load, a daemon's start-up work) would otherwise be measured with the
-# next step. Prints how long it waited.
-settle() {
-    local waited=0 a b
-    while ((waited < 60)); do
-        read -r -a a < <(head -1 /proc/stat)
-        sleep 1
-        read -r -a b < <(head -1 /proc/stat)
-        local busy=0 idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
-        for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-        busy=$((total - idle))
-        waited=$((waited + 1))
-        ((total > 0 && busy * 5 <= total)) && break
-    done
-    echo "   (settled after ${waited}s)"
-}
+# wait_healthy, field, ratio, goal, settle (notifications.sh, run from
+# here, finds wait_healthy exported).
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+export -f wait_healthy
 
 # The users daemon with the same environment make run gives it, but with
 # the per-address login throttle off: the login flood below comes from one
@@ -91,8 +67,6 @@ users_env+=(GAVEL_LOGIN_ADDRESS_FAILURES=0)
 env "${users_env[@]}" "$BIN/gavel-users" 2>"$RUN_DIR/logs/users.log" &
 users_pid=$!
 wait_healthy "$USERS_ADDR"
-
-field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 echo "== Ping, $PING_CONC in flight, ${SECONDS_EACH}s"
 ping=$("$BIN/gavel-bench" ping "$USERS_ADDR" "$PING_CONC" "$SECONDS_EACH")
@@ -131,8 +105,7 @@ mapfile -t bids_env < <(deploy/dev/stack.sh env bids)
 env "${bids_env[@]}" "$BIN/gavel-bids" 2>"$RUN_DIR/logs/bids.log" &
 bids_pid=$!
 wait_healthy "$BIDS_ADDR"
-settle
-
+settle 60 say
 echo "== Ping on the bids daemon, $PING_CONC in flight, ${SECONDS_EACH}s (the runtime's ceiling)"
 bping=$("$BIN/gavel-bench" ping "$BIDS_ADDR" "$PING_CONC" "$SECONDS_EACH" /gavel.bids.v1.Bids/Ping)
 echo "   $bping"
@@ -151,8 +124,7 @@ for part in 0 1 2 3; do   # four openers in parallel
     openers+=($!)
 done
 wait "${openers[@]}"
-settle
-
+settle 60 say
 echo "== PlaceBid, $BIDDERS bidders on one hot lot, ${SECONDS_EACH}s"
 hot=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1)
 echo "   ${hot//$'\n'/ }"
@@ -174,14 +146,14 @@ echo "   ${hot_half//$'\n'/ }"
 echo "== PlaceBid on the hot lot, $BIDDERS bidders, every bid stale (1 minor unit), ${SECONDS_EACH}s"
 stale=$("$BIN/gavel-bench" place-stale "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1)
 echo "   ${stale//$'\n'/ }"
-settle
+settle 60 say
 echo "== PlaceBid, $BIDDERS bidders over $SPREAD lots, ${SECONDS_EACH}s"
 spread=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1000 "$SPREAD")
 echo "   ${spread//$'\n'/ }"
 
 # ---- anonymous load must not slow bidding ------------------------------------------------
 FLOOD=256
-settle
+settle 60 say
 echo "== PlaceBid on the hot lot, $BIDDERS bidders paced at 100 sent/s, no login flood, ${SECONDS_EACH}s"
 calm=$("$BIN/gavel-bench" place "$BIDS_ADDR" "$BIDDERS" "$SECONDS_EACH" "$out/bidders.txt" 1 1 100)
 echo "   ${calm//$'\n'/ }"
@@ -254,7 +226,6 @@ printf '%-44s %10s %9s %9s   %-34s %7.2f\n' "reserves/s in batches of $RBATCH (m
     "$(field items_per_s "$reserve_batch")" "$(field p50_ms "$reserve_batch")" \
     "$(field p99_ms "$reserve_batch")" "one reserve per tx (pgbench)" \
     "$(awk "BEGIN{print $(field items_per_s "$reserve_batch")/$pg_tps}")"
-ratio() { awk "BEGIN{printf \"%.2f\", $1/$2}"; }
 printf '%-44s %10s %9s %9s   %-34s %7s\n' "Ping on bids (runtime ceiling)" "$(field rps "$bping")" \
     "$(field p50_ms "$bping")" "$(field p99_ms "$bping")" "" ""
 printf '%-44s %10s %9s %9s   %-34s %7s\n' "PlaceBid, $BIDDERS bidders, 1 hot lot" "$(field rps "$hot")" \
@@ -433,7 +404,7 @@ echo "matching one lot: index p99 $(field p99_ms "$m_idx") ms (goal: 20 ms), one
 # against the rate the bids engine made them, realtime messages per hour
 # against the seed's 1.51 M/h, bid commit -> gavel:user:<id> at 1,000 bids/s.
 echo
-settle
+settle 60 say
 tests/bench/notifications.sh "$BIDS_ADDR" "$out/bidders.txt" 1000 "$SPREAD"
 
 # ---- search: 100,000 lots, Search and Suggest against the ILIKE baseline ----------------

@@ -1,0 +1,40 @@
+# tests/bench/lib.sh: shell helpers every bench script sources (run.sh,
+# gateway.sh, search.sh, notifications.sh). Needs BIN (the build's bin/).
+
+# Polls a daemon's gRPC health every 10 ms until it serves; gives up after 60 s.
+wait_healthy() {
+    for _ in $(seq 6000); do
+        "$BIN/gavel-health" "$1" >/dev/null 2>&1 && return 0
+        sleep 0.01
+    done
+    echo "no healthy daemon at $1 after 60 s" >&2
+    return 1
+}
+
+# The value of key $1 in a "k=v k=v" line $2 (the first one).
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2" | head -1; }
+
+# $1 / $2 to two decimals, "-" when $2 is 0.
+ratio() { awk "BEGIN{b=$2; if (b > 0) printf \"%.2f\", $1/b; else print \"-\"}"; }
+
+# "met"/"MISSED": $1 compared with $2 by $3 (ge or le).
+goal() { awk "BEGIN{a=$1; b=$2; ok = \"$3\" == \"ge\" ? a >= b : a <= b; print ok ? \"met\" : \"MISSED\"}"; }
+
+# Waits (at most $1 seconds, default 5: the machine may be shared) until it
+# is at least 80% idle over one second, so what the step before left
+# running (autovacuum after a write load, a daemon's start-up work) is not
+# measured with the next step. Prints how long it waited when $2 is "say".
+settle() {
+    local max=${1:-5} waited=0 a b
+    while ((waited < max)); do
+        read -r -a a < <(head -1 /proc/stat)
+        sleep 1
+        read -r -a b < <(head -1 /proc/stat)
+        local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
+        for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+        waited=$((waited + 1))
+        ((total > 0 && (total - idle) * 5 <= total)) && break
+    done
+    [[ ${2:-} == say ]] && echo "   (settled after ${waited}s)"
+    return 0
+}
