@@ -16,6 +16,9 @@
 #   search over 100,000 lots             vs ILIKE + filters + GROUP BY over
 #   (tests/bench/search.sh): Search,        the auctions tables via pgbench
 #   Suggest, index lag, reindex
+#   payments (tests/bench/payments.sh):  vs the same card hold called on the
+#   Authorize, settlements/s, a burst        provider simulator directly over
+#   of closes settled                        HTTP at the same concurrency
 #   the gateway (tests/bench/gateway.sh,  vs the same RPCs called over gRPC,
 #   last): REST routes, WebSocket fan-out    and a Node ws server fed by the
 #                                            same Redis channels
@@ -426,6 +429,10 @@ echo "matching one lot: index p99 $(field p99_ms "$m_idx") ms (goal: 20 ms), one
 # ---- search: 100,000 lots, Search and Suggest against the ILIKE baseline ----------------
 echo
 GAVEL_BENCH_STACK_UP=1 tests/bench/search.sh
+
+# ---- payments: Authorize against the simulator called directly; settlement -------------
+echo
+GAVEL_BENCH_STACK_UP=1 tests/bench/payments.sh
 
 # ---- the gateway: REST against direct gRPC, WebSocket fan-out against Node --------------
 echo
