@@ -162,6 +162,8 @@ typedef struct {
 int ticker_start(pay_ticker *t);
 /** Stops it after the current run; safe when not started. */
 void ticker_stop(pay_ticker *t);
+/** True once ticker_stop was called: a long run ends early. Any thread. */
+bool ticker_stopping(pay_ticker *t);
 
 /* ---- reconcile.c: card payments against the provider's records ---- */
 /** Starts and stops the reconciliation thread (a round every

@@ -126,8 +126,9 @@ static bool repair_captured(int64_t id, int64_t payer, const char *currency,
     return rc >= 0 && x.applied;
 }
 
-/* Compares one payment with the provider's intent; true when it mismatched. */
-static bool reconcile_one(const PGresult *r, int i)
+/* Compares one payment with the provider's intent and repairs what has a
+ * known cause. */
+static void reconcile_one(const PGresult *r, int i)
 {
     int64_t id = db_get_i64(r, i, 0), payer = db_get_i64(r, i, 1), amount = db_get_i64(r, i, 3);
     const char *currency = db_get_str(r, i, 2), *reference = db_get_str(r, i, 4);
@@ -137,13 +138,13 @@ static bool reconcile_one(const PGresult *r, int i)
     if (st == PROV_BACKOFF) {
         pause_provider(pe.retry_after_s);
         mx_add(pay_mx.provider_paused, 1);
-        return false;
+        return;
     }
     if (st != PROV_OK && st != PROV_NOT_FOUND)
-        return false; /* unknown now; the next round asks again */
+        return; /* unknown now; the next round asks again */
     bool repaired = false;
     if (st == PROV_OK && in.state == PROV_INTENT_REQUIRES_CAPTURE && in.amount == amount)
-        return false;
+        return;
     if (st == PROV_OK && in.state == PROV_INTENT_CANCELED) {
         mx_add(pay_mx.recon_expired, 1);
         repair x = { .id = id, .in = &in, .apply = apply_expired };
@@ -169,7 +170,6 @@ static bool reconcile_one(const PGresult *r, int i)
         mx_add(pay_mx.recon_repaired, 1);
         ev_relay_kick(pay.relay);
     }
-    return true;
 }
 
 /* Where the next round starts (payment ids above it); the ticker's thread
@@ -177,14 +177,17 @@ static bool reconcile_one(const PGresult *r, int i)
  * round takes the next ROUND_LIMIT of them rather than the same first ones. */
 static int64_t cursor;
 
-/* One round: up to ROUND_LIMIT payments compared; the mismatches found. */
-static int reconcile_round(void)
+static pay_ticker rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+                          .name = "reconciliation", .interval_ms = &pay.reconcile_ms };
+
+/* One round: up to ROUND_LIMIT payments compared with the provider. */
+static void reconcile_round(void)
 {
     if (pause_left_us() > 0)
-        return 0;
+        return;
     db_conn *conn = db_pool_get(pay.db, 5000);
     if (conn == NULL)
-        return 0;
+        return;
     char before[24], lim[24], after[24];
     const char *p[] = { db_i64(before, now_us() - pay.reconcile_age_ms * 1000),
                         db_i64(lim, ROUND_LIMIT), db_i64(after, cursor) };
@@ -193,30 +196,25 @@ static int reconcile_round(void)
     db_pool_put(pay.db, conn);
     if (r == NULL) {
         log_warn("reconciliation: reading the payments failed: %s", db_strerror(rc));
-        return 0;
+        return;
     }
-    int found = 0, i = 0, n = PQntuples(r);
-    for (; i < n && pause_left_us() == 0; i++)
-        found += reconcile_one(r, i);
+    int i = 0, n = PQntuples(r);
+    /* a provider pause or the daemon stopping ends the round early */
+    for (; i < n && pause_left_us() == 0 && !ticker_stopping(&rec); i++)
+        reconcile_one(r, i);
     /* the next round goes on after the last payment compared, from the
-     * first again once a round saw fewer than the limit */
-    cursor = i == 0 ? 0 : n < ROUND_LIMIT && i == n ? 0 : db_get_i64(r, i - 1, 0);
+     * first again once a round saw all there were */
+    if (n == 0 || (i == n && n < ROUND_LIMIT))
+        cursor = 0;
+    else if (i > 0)
+        cursor = db_get_i64(r, i - 1, 0);
     PQclear(r);
     mx_add(pay_mx.recon_runs, 1);
-    return found;
 }
-
-static void round_main(void)
-{
-    reconcile_round();
-}
-
-static pay_ticker rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
-                          .name = "reconciliation", .interval_ms = &pay.reconcile_ms };
 
 int reconcile_start(void)
 {
-    rec.run = round_main;
+    rec.run = reconcile_round;
     return ticker_start(&rec);
 }
 

@@ -45,3 +45,11 @@ void ticker_stop(pay_ticker *t)
     pthread_join(t->thread, NULL);
     t->started = false;
 }
+
+bool ticker_stopping(pay_ticker *t)
+{
+    pthread_mutex_lock(&t->mu);
+    bool stopping = t->stopping;
+    pthread_mutex_unlock(&t->mu);
+    return stopping;
+}
