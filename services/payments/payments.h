@@ -180,6 +180,10 @@ void reconcile_stop(void);
     "authorization_expires_at_us"
 /** Row `row` of r (PAY_COLS) as a Payment in arena a. */
 Gavel__Payments__V1__Payment *payment_from_row(arena *a, const PGresult *r, int row);
+/** Runs stmt (n params p, RETURNING PAY_COLS) on conn and sets *pm to its
+ *  row in arena a. Returns 0 or DB_E_*. */
+int payment_update(db_conn *conn, arena *a, const char *stmt, int n, const char *const *p,
+                   Gavel__Payments__V1__Payment **pm);
 /** Adds an outbox event of the payment's state change (authorized,
  *  captured, voided, failed) for p. Returns 0 or DB_E_*. */
 int payment_publish(db_conn *conn, const char *type, const Gavel__Payments__V1__Payment *p);

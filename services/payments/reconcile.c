@@ -50,13 +50,8 @@ static int apply_expired(db_conn *conn, arena *a, const repair *x,
                         db_i64(st, GAVEL__PAYMENTS__V1__PAYMENT_STATE__PAYMENT_STATE_EXPIRED),
                         "provider: the hold was released without a capture (reconciliation)",
                         db_i64(now, now_us()) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "payment_state", 4, q, &rc);
-    if (r == NULL)
-        return rc;
-    pm = payment_from_row(a, r, 0);
-    PQclear(r);
-    return payment_publish(conn, "payment.failed", pm);
+    int rc = payment_update(conn, a, "payment_state", 4, q, &pm);
+    return rc == 0 ? payment_publish(conn, "payment.failed", pm) : rc;
 }
 
 static int apply_captured(db_conn *conn, arena *a, const repair *x,
@@ -65,12 +60,9 @@ static int apply_captured(db_conn *conn, arena *a, const repair *x,
     int64_t amount = x->in->amount_captured;
     char pid[24], cap[24], now[24], ref[48];
     const char *p[] = { db_i64(pid, x->id), db_i64(cap, amount), db_i64(now, now_us()) };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "payment_captured", 3, p, &rc);
-    if (r == NULL)
+    int rc = payment_update(conn, a, "payment_captured", 3, p, &pm);
+    if (rc != 0)
         return rc;
-    pm = payment_from_row(a, r, 0);
-    PQclear(r);
     ledger_leg legs[] = { { "provider_clearing", 0, -amount }, { "buyer", pm->payer_id, amount } };
     snprintf(ref, sizeof ref, "deposit:%lld", (long long)x->id);
     rc = ledger_write(conn, "deposit", ref, pm->lot_id, pm->id, pm->amount->currency, legs, 2);
