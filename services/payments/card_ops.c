@@ -91,13 +91,7 @@ static int refuse_state(rpc_call *c, card_tx *t, const Gavel__Payments__V1__Paym
 static int update_payment(rpc_call *c, card_tx *t, const char *stmt, int n, const char *const *p,
                           Gavel__Payments__V1__Payment **pm)
 {
-    int rc = 0;
-    PGresult *r = db_exec(t->conn, stmt, n, p, &rc);
-    if (r == NULL)
-        return rc;
-    *pm = payment_from_row(rpc_arena(c), r, 0);
-    PQclear(r);
-    return 0;
+    return payment_update(t->conn, rpc_arena(c), stmt, n, p, pm);
 }
 
 int pay_capture(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)

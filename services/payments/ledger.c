@@ -10,9 +10,7 @@
  * per txn and exposes what it finds as gauges, so a bug that slipped past
  * the trigger (or a hand edit with triggers off) is seen.
  */
-#include <pthread.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "payments.h"
 
@@ -76,49 +74,21 @@ int ledger_check(void)
     return r == NULL && rc != 0 ? rc : result;
 }
 
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t thread;
-    bool started, stopping;
-} chk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+static pay_ticker chk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+                          .name = "ledger check", .interval_ms = &pay.check_interval_ms };
 
-static void *check_main(void *arg)
+static void check_round(void)
 {
-    (void)arg;
-    pthread_mutex_lock(&chk.mu);
-    while (!chk.stopping) {
-        pthread_mutex_unlock(&chk.mu);
-        ledger_check();
-        pthread_mutex_lock(&chk.mu);
-        struct timespec ts;
-        deadline_after_ms(&ts, pay.check_interval_ms);
-        while (!chk.stopping && pthread_cond_timedwait(&chk.cv, &chk.mu, &ts) == 0)
-            ;
-    }
-    pthread_mutex_unlock(&chk.mu);
-    return NULL;
+    ledger_check();
 }
 
 int ledger_check_start(void)
 {
-    chk.stopping = false;
-    if (pthread_create(&chk.thread, NULL, check_main, NULL) != 0) {
-        log_error("cannot start the ledger check thread");
-        return -1;
-    }
-    chk.started = true;
-    return 0;
+    chk.run = check_round;
+    return ticker_start(&chk);
 }
 
 void ledger_check_stop(void)
 {
-    if (!chk.started)
-        return;
-    pthread_mutex_lock(&chk.mu);
-    chk.stopping = true;
-    pthread_cond_broadcast(&chk.cv);
-    pthread_mutex_unlock(&chk.mu);
-    pthread_join(chk.thread, NULL);
-    chk.started = false;
+    ticker_stop(&chk);
 }

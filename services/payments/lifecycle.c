@@ -56,6 +56,12 @@ const cfg_entry pay_config[] = {
       "settlement step's remote call succeeded, before recording it; empty in production" },
     { "GAVEL_PAYMENTS_LEDGER_CHECK_MS", "10000", CFG_INT, &pay.check_interval_ms, 100, 86400000,
       "how often the ledger invariant check runs" },
+    { "GAVEL_PAYMENTS_RECONCILE_MS", "60000", CFG_INT, &pay.reconcile_ms, 100, 86400000,
+      "how often card payments still authorized are compared with the provider's records" },
+    { "GAVEL_PAYMENTS_RECONCILE_AGE_MS", "600000", CFG_INT, &pay.reconcile_age_ms, 0,
+      604800000,
+      "a payment is reconciled once unchanged this long (a client retrying its call with "
+      "the same key finishes it itself before)" },
     { 0 },
 };
 
@@ -90,6 +96,21 @@ const mx_entry pay_metrics[] = {
       "result=\"refused\"", &pay_mx.webhooks_refused },
     { "gavel_payments_webhooks_total", mx_counter, "Provider webhooks.",
       "result=\"duplicate\"", &pay_mx.webhooks_duplicate },
+    { "gavel_payments_reconcile_runs_total", mx_counter,
+      "Reconciliation rounds (card payments compared with the provider).", NULL,
+      &pay_mx.recon_runs },
+    { "gavel_payments_reconcile_mismatches_total", mx_counter,
+      "Payments whose state here disagreed with the provider's.", "kind=\"expired\"",
+      &pay_mx.recon_expired },
+    { "gavel_payments_reconcile_mismatches_total", mx_counter,
+      "Payments whose state here disagreed with the provider's.", "kind=\"captured\"",
+      &pay_mx.recon_captured },
+    { "gavel_payments_reconcile_mismatches_total", mx_counter,
+      "Payments whose state here disagreed with the provider's.", "kind=\"unknown\"",
+      &pay_mx.recon_unknown },
+    { "gavel_payments_reconcile_repairs_total", mx_counter,
+      "Mismatches with a known cause repaired by the reconciliation.", NULL,
+      &pay_mx.recon_repaired },
     { 0 },
 };
 
@@ -149,7 +170,7 @@ int pay_post_init(void)
         curl_global_cleanup();
         return -1;
     }
-    if (ledger_check_start() < 0 || settle_start() < 0) {
+    if (ledger_check_start() < 0 || settle_start() < 0 || reconcile_start() < 0) {
         pay_pre_exit();
         return -1;
     }
@@ -159,6 +180,7 @@ int pay_post_init(void)
 /* Also runs after a failed start: every stop is safe then. */
 void pay_pre_exit(void)
 {
+    reconcile_stop();
     settle_stop();
     ledger_check_stop();
     if (pay.prov != NULL) {

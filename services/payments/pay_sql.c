@@ -80,6 +80,11 @@ const db_stmt pay_stmts[] = {
     { "refund_insert",
       "INSERT INTO refunds (payment_id, amount, reason, provider_reference, created_at_us) "
       "VALUES ($1, $2, $3, $4, $5) RETURNING id" },
+    /* $1 unchanged before, $2 limit, $3 after this id: card payments to reconcile */
+    { "reconcile_due",
+      "SELECT id, payer_id, currency, amount, provider_reference FROM payments "
+      "WHERE state = 2 AND provider <> 'wallet' AND provider_reference <> '' "
+      "AND updated_at_us < $1 AND id > $3 ORDER BY id LIMIT $2::integer" },
     { "payment_by_reference",
       "SELECT " PAY_COLS " FROM payments WHERE provider_reference = $1 AND provider <> 'wallet' "
       "FOR UPDATE" },

@@ -80,3 +80,15 @@ int payment_publish(db_conn *conn, const char *type, const Gavel__Payments__V1__
     e.failure_reason = p->failure_reason;
     return ev_outbox_add(conn, PAY_TOPIC, "payment.failed", key, &e.base, NULL);
 }
+
+int payment_update(db_conn *conn, arena *a, const char *stmt, int n, const char *const *p,
+                   Gavel__Payments__V1__Payment **pm)
+{
+    int rc = 0;
+    PGresult *r = db_exec(conn, stmt, n, p, &rc);
+    if (r == NULL)
+        return rc;
+    *pm = payment_from_row(a, r, 0);
+    PQclear(r);
+    return 0;
+}

@@ -8,10 +8,14 @@
  * (balanced transactions and the invariant check), payment_row.c (a
  * payments row to and from the proto), payments_read.c (GetPayment,
  * ListPayments), payments_card.c (Authorize, Capture, Void, Refund),
- * webhook.c (HandleProviderWebhook); provider.h is the provider adapter.
+ * webhook.c (HandleProviderWebhook), reconcile.c (card payments against
+ * the provider's records), ticker.c (a periodic job's thread); provider.h
+ * is the provider adapter.
  */
 #ifndef GAVEL_PAYMENTS_H
 #define GAVEL_PAYMENTS_H
+
+#include <pthread.h>
 
 #include "check/check.h"
 #include "core/core.h"
@@ -39,6 +43,8 @@ typedef struct {
     int64_t retry_base_ms, retry_max_ms;
     int64_t buyer_fee_permille, seller_fee_permille;
     int64_t check_interval_ms;    /* ledger invariant check period */
+    int64_t reconcile_ms;         /* reconciliation period */
+    int64_t reconcile_age_ms;     /* payments unchanged this long are reconciled */
     const char *fault_exit_after; /* tests: "capture", "payout" or "" */
 } pay_state;
 
@@ -68,6 +74,11 @@ typedef struct {
     mx_metric *webhooks;           /* webhooks applied */
     mx_metric *webhooks_refused;   /* bad signature or stale */
     mx_metric *webhooks_duplicate; /* replays of an event applied before */
+    mx_metric *recon_runs;         /* reconciliation rounds */
+    mx_metric *recon_expired;      /* mismatch: the provider dropped the hold */
+    mx_metric *recon_captured;     /* mismatch: captured there, not recorded here */
+    mx_metric *recon_unknown;      /* mismatch without a known cause (not repaired) */
+    mx_metric *recon_repaired;     /* mismatches repaired */
 } pay_metric_set;
 extern pay_metric_set pay_mx;
 
@@ -137,6 +148,29 @@ int ledger_check(void);
 int ledger_check_start(void);
 void ledger_check_stop(void);
 
+/* ---- ticker.c: a job run every interval on its own thread ---- */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    bool started, stopping;
+    const char *name;             /* for the log */
+    const int64_t *interval_ms;
+    void (*run)(void);
+} pay_ticker;
+/** Starts t's thread: t->run() now, then every *t->interval_ms. 0 or -1. */
+int ticker_start(pay_ticker *t);
+/** Stops it after the current run; safe when not started. */
+void ticker_stop(pay_ticker *t);
+/** True once ticker_stop was called: a long run ends early. Any thread. */
+bool ticker_stopping(pay_ticker *t);
+
+/* ---- reconcile.c: card payments against the provider's records ---- */
+/** Starts and stops the reconciliation thread (a round every
+ *  GAVEL_PAYMENTS_RECONCILE_MS, up to 100 payments each). */
+int reconcile_start(void);
+void reconcile_stop(void);
+
 /* ---- payment_row.c ---- */
 /** The columns every payment read returns, in payment_from_row's order. */
 #define PAY_COLS                                                                          \
@@ -146,6 +180,10 @@ void ledger_check_stop(void);
     "authorization_expires_at_us"
 /** Row `row` of r (PAY_COLS) as a Payment in arena a. */
 Gavel__Payments__V1__Payment *payment_from_row(arena *a, const PGresult *r, int row);
+/** Runs stmt (n params p, RETURNING PAY_COLS) on conn and sets *pm to its
+ *  row in arena a. Returns 0 or DB_E_*. */
+int payment_update(db_conn *conn, arena *a, const char *stmt, int n, const char *const *p,
+                   Gavel__Payments__V1__Payment **pm);
 /** Adds an outbox event of the payment's state change (authorized,
  *  captured, voided, failed) for p. Returns 0 or DB_E_*. */
 int payment_publish(db_conn *conn, const char *type, const Gavel__Payments__V1__Payment *p);

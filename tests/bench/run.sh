@@ -19,6 +19,9 @@
 #   search over 100,000 lots             vs ILIKE + filters + GROUP BY over
 #   (tests/bench/search.sh): Search,        the auctions tables via pgbench
 #   Suggest, index lag, reindex
+#   payments (tests/bench/payments.sh):  vs the same card hold called on the
+#   Authorize, settlements/s, a burst        provider simulator directly over
+#   of closes settled                        HTTP at the same concurrency
 #   the gateway (tests/bench/gateway.sh,  vs the same RPCs called over gRPC,
 #   last): REST routes, WebSocket fan-out    and a Node ws server fed by the
 #                                            same Redis channels
@@ -410,6 +413,10 @@ tests/bench/notifications.sh "$BIDS_ADDR" "$out/bidders.txt" 1000 "$SPREAD"
 # ---- search: 100,000 lots, Search and Suggest against the ILIKE baseline ----------------
 echo
 GAVEL_BENCH_STACK_UP=1 tests/bench/search.sh
+
+# ---- payments: Authorize against the simulator called directly; settlement -------------
+echo
+GAVEL_BENCH_STACK_UP=1 tests/bench/payments.sh
 
 # ---- the gateway: REST against direct gRPC, WebSocket fan-out against Node --------------
 echo
