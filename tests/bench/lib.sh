@@ -1,5 +1,6 @@
 # tests/bench/lib.sh: shell helpers every bench script sources (run.sh,
-# gateway.sh, search.sh, notifications.sh). Needs BIN (the build's bin/).
+# gateway.sh, search.sh, notifications.sh, payments.sh). Needs BIN (the
+# build's bin/); start_daemon also RUN_DIR and an array pids.
 
 # Polls a daemon's gRPC health every 10 ms until it serves; gives up after 60 s.
 wait_healthy() {
@@ -37,4 +38,15 @@ settle() {
     done
     [[ ${2:-} == say ]] && echo "   (settled after ${waited}s)"
     return 0
+}
+
+# Starts daemon $1 in the background with its stack environment plus the
+# VAR=value words after it; its pid is appended to pids, its log is
+# $RUN_DIR/logs/<svc>.log.
+start_daemon() {
+    local svc=$1 env_lines
+    shift
+    mapfile -t env_lines < <(deploy/dev/stack.sh env "$svc")
+    env "${env_lines[@]}" "$@" "$BIN/gavel-$svc" 2>>"$RUN_DIR/logs/$svc.log" &
+    pids+=($!)
 }

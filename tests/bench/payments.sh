@@ -49,24 +49,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_healthy() {   # gRPC health of $1, at most 60 s
-    for _ in $(seq 6000); do
-        "$BIN/gavel-health" "$1" >/dev/null 2>&1 && return 0
-        sleep 0.01
-    done
-    echo "no healthy daemon at $1 after 60 s" >&2
-    return 1
-}
-field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2" | head -1; }
-ratio() { awk "BEGIN{b=$2; if (b > 0) printf \"%.2f\", $1/b; else print \"-\"}"; }
-goal() { awk "BEGIN{a=$1; b=$2; ok = \"$3\" == \"ge\" ? a >= b : a <= b; print ok ? \"met\" : \"MISSED\"}"; }
-start_daemon() {   # service [VAR=value…]: started with its stack environment
-    local svc=$1 env_lines
-    shift
-    mapfile -t env_lines < <(deploy/dev/stack.sh env "$svc")
-    env "${env_lines[@]}" "$@" "$BIN/gavel-$svc" 2>>"$RUN_DIR/logs/$svc.log" &
-    pids+=($!)
-}
+# wait_healthy, field, ratio, goal, settle, start_daemon
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
 
 if [[ ${GAVEL_BENCH_STACK_UP:-0} != 1 ]]; then
     deploy/dev/stack.sh stop >/dev/null 2>&1 || true
@@ -81,16 +66,8 @@ mkdir -p "$RUN_DIR/logs" "$RUN_DIR/bench"
 sim_port=$(/usr/bin/python3 -c 'import sys; sys.path.insert(0, "tests"); import gavel_harness as h; print(h.free_port())')
 sim_key=sk_bench_$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 sim_secret=whsec_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-# The simulator writes an answer's headers and body in two sends: with
-# Nagle's algorithm on, the body waits for the client's delayed ACK (40 ms
-# on Linux), a floor under every provider call that would be measured
-# instead of the daemon. Run here with TCP_NODELAY on its connections (the
-# handler's own switch), without changing the simulator the tests use.
 GAVEL_PROVIDER_API_KEY=$sim_key GAVEL_PROVIDER_WEBHOOK_SECRET=$sim_secret \
-    /usr/bin/python3 -c 'import runpy, socketserver, sys
-socketserver.StreamRequestHandler.disable_nagle_algorithm = True
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")' deploy/dev/provider_sim.py --port "$sim_port" \
+    /usr/bin/python3 deploy/dev/provider_sim.py --port "$sim_port" \
     >>"$RUN_DIR/logs/provider-sim.bench.log" 2>&1 </dev/null &
 sim_pid=$!
 pids+=("$sim_pid")

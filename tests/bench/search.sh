@@ -52,16 +52,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_healthy, field, ratio, goal, settle
+# wait_healthy, field, ratio, goal, settle, start_daemon
 # shellcheck source=tests/bench/lib.sh
 source "$ROOT/tests/bench/lib.sh"
-start_daemon() {   # service [VAR=value…]: started with its stack environment
-    local svc=$1 env_lines
-    shift
-    mapfile -t env_lines < <(deploy/dev/stack.sh env "$svc")
-    env "${env_lines[@]}" "$@" "$BIN/gavel-$svc" 2>>"$RUN_DIR/logs/$svc.log" &
-    pids+=($!)
-}
 
 if [[ ${GAVEL_BENCH_STACK_UP:-0} != 1 ]]; then
     deploy/dev/stack.sh stop >/dev/null 2>&1 || true
