@@ -99,12 +99,16 @@ def test_bad_language_is_invalid_argument_and_changes_nothing(
     h.call(notif_stub.SetPreferences, npb.SetPreferencesRequest(
         update_mask=["language"], preferences=npb.Preferences(language="ru")), u.md)
     before = h.call(notif_stub.GetPreferences, npb.GetPreferencesRequest(), u.md).preferences
-    for bad in ("de", "RU", "ru ", "en-US", "e", "р", "x" * 100000, "ru\n"):
+    for bad in ("de", "RU", "ru ", "en-US", "e", "р", "x" * 4000, "ru\n", "ru\x00"):
         h.expect_error(grpc.StatusCode.INVALID_ARGUMENT, notif_stub.SetPreferences,
                        npb.SetPreferencesRequest(update_mask=["language", "email"],
                                                  preferences=npb.Preferences(
                                                      language=bad, email="new@example.com")),
                        u.md, field="language")
+    # a request over the method's size limit is refused before the handler
+    h.expect_error(grpc.StatusCode.INVALID_ARGUMENT, notif_stub.SetPreferences,
+                   npb.SetPreferencesRequest(update_mask=["language"], preferences=npb.Preferences(
+                       language="x" * 100000)), u.md)
     after = h.call(notif_stub.GetPreferences, npb.GetPreferencesRequest(), u.md).preferences
     assert after.language == "ru" and after.email == before.email
     assert after.updated_at_us == before.updated_at_us
