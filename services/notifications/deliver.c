@@ -69,7 +69,8 @@ typedef struct {
 
 enum { C_ID, C_NOTIF, C_USER, C_CHANNEL, C_ATTEMPTS, C_KIND, C_TITLE, C_BODY, C_LOT, C_LINK,
        C_EVENT, C_CREATED, C_EMAIL, C_OBSOLETE, C_LAST_SENT, C_UNREAD, C_TARGET, C_CHAT,
-       C_PUSH_TOKENS, C_HOOK_URL, C_HOOK_SECRET, C_HOOK_ACTIVE, C_DIGEST, C_QUIET_UNTIL };
+       C_PUSH_TOKENS, C_HOOK_URL, C_HOOK_SECRET, C_HOOK_ACTIVE, C_DIGEST, C_QUIET_UNTIL,
+       C_LANG };
 
 /* A worker that finds a user's digest being sent by another looks again
  * this much later. */
@@ -147,7 +148,7 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         .webhook_url = db_get_str(r, i, C_HOOK_URL),
         .webhook_secret = db_get_str(r, i, C_HOOK_SECRET),
         .webhook_active = db_get_bool(r, i, C_HOOK_ACTIVE),
-        .digest = db_get_bool(r, i, C_DIGEST),
+        .digest = db_get_bool(r, i, C_DIGEST), .lang = (int)db_get_i64(r, i, C_LANG),
     };
     int ch = notif_channel_ok(d.channel) ? d.channel : 0;
     int64_t last_sent = db_get_i64(r, i, C_LAST_SENT);

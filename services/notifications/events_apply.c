@@ -63,6 +63,17 @@ typedef struct {
     char title[256];
 } lot_info;
 
+/* The lot's title, or "lot N" when we do not know it. Lot titles are the
+ * seller's words, the same in every language. */
+static void lot_title(lot_info *l, const char *t)
+{
+    notif_text_args a = { .num = l->id };
+    if (t[0] != '\0')
+        snprintf(l->title, sizeof l->title, "%s", t);
+    else
+        notif_text(l->title, sizeof l->title, NOTIF_LANG_EN, NOTIF_T_LOT_N, &a);
+}
+
 static int lot_load(db_conn *conn, int64_t lot_id, lot_info *l)
 {
     char id[24];
@@ -73,11 +84,7 @@ static int lot_load(db_conn *conn, int64_t lot_id, lot_info *l)
         return rc;
     l->id = lot_id;
     l->seller_id = PQntuples(r) > 0 ? db_get_i64(r, 0, 0) : 0;
-    const char *t = PQntuples(r) > 0 ? db_get_str(r, 0, 1) : "";
-    if (t[0] != '\0')
-        snprintf(l->title, sizeof l->title, "%s", t);
-    else
-        snprintf(l->title, sizeof l->title, "lot %lld", (long long)lot_id);
+    lot_title(l, PQntuples(r) > 0 ? db_get_str(r, 0, 1) : "");
     PQclear(r);
     return 0;
 }
@@ -102,25 +109,6 @@ static int audience_add(db_conn *conn, recips *to, int64_t lot_id, int kind, boo
     return 0;
 }
 
-static void money_text(char *out, size_t n, const Gavel__Common__V1__Money *m)
-{
-    if (m == NULL) {
-        snprintf(out, n, "-");
-        return;
-    }
-    long long u = (long long)m->units;
-    snprintf(out, n, "%s%lld.%02lld %s", u < 0 ? "-" : "", llabs(u) / 100, llabs(u) % 100,
-             m->currency);
-}
-
-static void time_text(char *out, size_t n, int64_t us)
-{
-    time_t t = (time_t)(us / 1000000);
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        snprintf(out, n, "%lld", (long long)us);
-}
-
 static bool money_ok(const Gavel__Common__V1__Money *m)
 {
     return m != NULL && strlen(m->currency) == 3 && m->units >= 0;
@@ -128,25 +116,24 @@ static bool money_ok(const Gavel__Common__V1__Money *m)
 
 /* Writes one notification to the recipients. */
 static int tell(db_conn *conn, const Gavel__Events__V1__Envelope *env, int kind, int64_t lot_id,
-                const recips *to, const char *title, const char *body)
+                const recips *to, const notif_texts *t)
 {
     /* A notification is dated by its event (the commit that made it), so
      * createdAtUs shows the user when it happened and the latency series
      * measure the whole way from that commit. */
     int64_t now = now_us();
     int64_t at = env->occurred_at_us > 0 && env->occurred_at_us <= now ? env->occurred_at_us : now;
-    notif_fanout f = { .event_id = env->id, .kind = kind, .lot_id = lot_id, .title = title,
-                       .body = body, .at_us = at, .users = to->users,
+    notif_fanout f = { .event_id = env->id, .kind = kind, .lot_id = lot_id, .texts = t, .at_us = at, .users = to->users,
                        .subscriptions = to->subs, .n = to->n };
     return notif_fanout_write(conn, &f);
 }
 
 static int tell_one(db_conn *conn, const Gavel__Events__V1__Envelope *env, int kind,
-                    int64_t lot_id, int64_t user, const char *title, const char *body)
+                    int64_t lot_id, int64_t user, const notif_texts *t)
 {
     int64_t sub = 0;
     recips to = { .users = &user, .subs = &sub, .n = user > 0 ? 1 : 0 };
-    return tell(conn, env, kind, lot_id, &to, title, body);
+    return tell(conn, env, kind, lot_id, &to, t);
 }
 
 static int on_bid_placed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
@@ -166,11 +153,7 @@ static int on_bid_placed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
     if (r == NULL)
         return rc;
     lot_info l = { .id = e->lot_id, .seller_id = db_get_i64(r, 0, 0) };
-    const char *t = db_get_str(r, 0, 1);
-    if (t[0] != '\0')
-        snprintf(l.title, sizeof l.title, "%s", t);
-    else
-        snprintf(l.title, sizeof l.title, "lot %lld", (long long)e->lot_id);
+    lot_title(&l, db_get_str(r, 0, 1));
     recips to = { 0 };
     for (int i = 0; i < PQntuples(r); i++) {
         int64_t u = PQgetisnull(r, i, 2) ? 0 : db_get_i64(r, i, 2);
@@ -181,12 +164,11 @@ static int on_bid_placed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
     if (l.seller_id != e->bidder_id)
         recips_add(&to, l.seller_id, 0);
     if (to.n > 0) {
-        char amount[64], title[320], body[128];
-        money_text(amount, sizeof amount, e->amount);
-        snprintf(title, sizeof title, "New bid on %s", l.title);
-        snprintf(body, sizeof body, "A bid of %s leads now.", amount);
+        notif_texts t;
+        notif_text_args a = { .lot = l.title, .money = e->amount };
+        notif_texts_fill(&t, NOTIF_T_BID_PLACED_TITLE, NOTIF_T_BID_PLACED_BODY, &a);
         rc = tell(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_BID_PLACED,
-                  e->lot_id, &to, title, body);
+                  e->lot_id, &to, &t);
     }
     recips_free(&to);
     return rc;
@@ -202,12 +184,11 @@ static int on_outbid(db_conn *conn, const Gavel__Events__V1__Envelope *env,
     int rc = lot_load(conn, e->lot_id, &l);
     if (rc != 0)
         return rc;
-    char amount[64], title[320], body[128];
-    money_text(amount, sizeof amount, e->amount);
-    snprintf(title, sizeof title, "You were outbid on %s", l.title);
-    snprintf(body, sizeof body, "The leading bid is now %s.", amount);
+    notif_texts t;
+    notif_text_args a = { .lot = l.title, .money = e->amount };
+    notif_texts_fill(&t, NOTIF_T_OUTBID_TITLE, NOTIF_T_OUTBID_BODY, &a);
     return tell_one(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_OUTBID,
-                    e->lot_id, e->previous_leader_id, title, body);
+                    e->lot_id, e->previous_leader_id, &t);
 }
 
 /* Extended and ending soon: everyone in the lot hears the new end. */
@@ -222,13 +203,12 @@ static int tell_lot_end(db_conn *conn, const Gavel__Events__V1__Envelope *env, i
     if (rc == 0)
         rc = audience_add(conn, &to, lot_id, kind, true, 0, 0);
     if (rc == 0 && to.n > 0) {
-        char when[64], title[320], body[128];
-        time_text(when, sizeof when, ends_at_us);
+        notif_texts t;
+        notif_text_args a = { .lot = l.title, .at_us = ends_at_us };
         bool ext = kind == GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_LOT_EXTENDED;
-        snprintf(title, sizeof title, ext ? "%s: the auction was extended" : "%s ends soon",
-                 l.title);
-        snprintf(body, sizeof body, "The auction now ends at %s.", when);
-        rc = tell(conn, env, kind, lot_id, &to, title, body);
+        notif_texts_fill(&t, ext ? NOTIF_T_EXTENDED_TITLE : NOTIF_T_ENDING_TITLE,
+                         NOTIF_T_ENDS_AT_BODY, &a);
+        rc = tell(conn, env, kind, lot_id, &to, &t);
     }
     recips_free(&to);
     return rc;
@@ -278,13 +258,12 @@ static int on_closed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
         rc = lot_load(conn, e->lot_id, &l);
     if (rc != 0)
         return rc;
-    char price[64], title[320], body[160];
-    money_text(price, sizeof price, e->price);
+    notif_texts *t = xmalloc(sizeof *t);
+    notif_text_args a = { .lot = l.title, .money = e->price };
     if (e->winner_id > 0) {
-        snprintf(title, sizeof title, "You won %s", l.title);
-        snprintf(body, sizeof body, "Your winning bid: %s.", price);
+        notif_texts_fill(t, NOTIF_T_WON_TITLE, NOTIF_T_WON_BODY, &a);
         rc = tell_one(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_AUCTION_WON,
-                      e->lot_id, e->winner_id, title, body);
+                      e->lot_id, e->winner_id, t);
     }
     recips lost = { 0 };
     if (rc == 0)
@@ -300,28 +279,24 @@ static int on_closed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
         lost.n = k;
         for (size_t i = 0; i < k; i++)
             lost.subs[i] = 0;
-        snprintf(title, sizeof title, "%s went to another bidder", l.title);
-        if (e->winner_id > 0)
-            snprintf(body, sizeof body, "The winning bid was %s.", price);
-        else
-            snprintf(body, sizeof body, "The auction closed without a winner.");
+        notif_texts_fill(t, NOTIF_T_LOST_TITLE,
+                         e->winner_id > 0 ? NOTIF_T_LOST_BODY : NOTIF_T_LOST_NO_WINNER_BODY, &a);
         rc = tell(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_AUCTION_LOST,
-                  e->lot_id, &lost, title, body);
+                  e->lot_id, &lost, t);
     }
     recips_free(&lost);
     int64_t seller = e->seller_id > 0 ? e->seller_id : l.seller_id;
     if (rc == 0 && seller > 0) {
-        if (e->winner_id > 0) {
-            snprintf(title, sizeof title, "Your lot %s sold", l.title);
-            snprintf(body, sizeof body, "The winning bid: %s.", price);
-        } else {
-            snprintf(title, sizeof title, "Your lot %s closed unsold", l.title);
-            snprintf(body, sizeof body, "%s", e->reserve_met ? "It closed without bids."
-                                                             : "The reserve price was not met.");
-        }
+        if (e->winner_id > 0)
+            notif_texts_fill(t, NOTIF_T_SOLD_TITLE, NOTIF_T_SOLD_BODY, &a);
+        else
+            notif_texts_fill(t, NOTIF_T_UNSOLD_TITLE,
+                             e->reserve_met ? NOTIF_T_UNSOLD_NO_BIDS_BODY
+                                            : NOTIF_T_UNSOLD_RESERVE_BODY, &a);
         rc = tell_one(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_LOT_SOLD,
-                      e->lot_id, seller, title, body);
+                      e->lot_id, seller, t);
     }
+    free(t);
     return rc;
 }
 
@@ -337,15 +312,16 @@ static int on_state_changed(db_conn *conn, const Gavel__Events__V1__Envelope *en
         rc = lot_load(conn, e->lot_id, &l);
     if (rc != 0)
         return rc;
-    char title[320], body[400];
     const char *to = e->to_state;
     if (strcmp(to, "approved") == 0 || strcmp(to, "rejected") == 0) {
-        bool ok = to[0] == 'a';
-        snprintf(title, sizeof title, "Your lot %s was %s", l.title, ok ? "approved" : "rejected");
-        snprintf(body, sizeof body, "%s%s", ok ? "It can be scheduled now." : "Reason: ",
-                 ok ? "" : (e->reason[0] != '\0' ? e->reason : "not given"));
+        notif_texts t;
+        notif_text_args a = { .lot = l.title, .text = e->reason };
+        if (to[0] == 'a')
+            notif_texts_fill(&t, NOTIF_T_APPROVED_TITLE, NOTIF_T_APPROVED_BODY, &a);
+        else
+            notif_texts_fill(&t, NOTIF_T_REJECTED_TITLE, NOTIF_T_REJECTED_BODY, &a);
         return tell_one(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_LOT_MODERATED,
-                        e->lot_id, l.seller_id, title, body);
+                        e->lot_id, l.seller_id, &t);
     }
     if (strcmp(to, "scheduled") != 0 && strcmp(to, "live") != 0)
         return 0;
@@ -353,10 +329,13 @@ static int on_state_changed(db_conn *conn, const Gavel__Events__V1__Envelope *en
     recips r = { 0 };
     rc = audience_add(conn, &r, e->lot_id, kind, false, l.seller_id, l.seller_id);
     if (rc == 0 && r.n > 0) {
-        bool live = to[0] == 'l';
-        snprintf(title, sizeof title, live ? "%s is live" : "%s is scheduled", l.title);
-        snprintf(body, sizeof body, live ? "Bidding is open." : "The auction has a start time.");
-        rc = tell(conn, env, kind, e->lot_id, &r, title, body);
+        notif_texts t;
+        notif_text_args a = { .lot = l.title };
+        if (to[0] == 'l')
+            notif_texts_fill(&t, NOTIF_T_LIVE_TITLE, NOTIF_T_LIVE_BODY, &a);
+        else
+            notif_texts_fill(&t, NOTIF_T_SCHEDULED_TITLE, NOTIF_T_SCHEDULED_BODY, &a);
+        rc = tell(conn, env, kind, e->lot_id, &r, &t);
     }
     recips_free(&r);
     return rc;
@@ -405,15 +384,14 @@ static int on_wallet(db_conn *conn, const Gavel__Events__V1__Envelope *env,
     bool deposit = strcmp(e->kind, "deposit") == 0;
     if (!deposit && strcmp(e->kind, "capture") != 0)
         return 0; /* holds come and go with every bid: not worth a message */
-    char amount[64], title[128], body[200];
-    money_text(amount, sizeof amount, e->amount);
-    snprintf(title, sizeof title, deposit ? "Deposit received" : "Payment taken from your wallet");
+    notif_texts t;
+    notif_text_args a = { .money = e->amount, .num = e->lot_id };
     if (deposit)
-        snprintf(body, sizeof body, "%s was added to your wallet.", amount);
+        notif_texts_fill(&t, NOTIF_T_DEPOSIT_TITLE, NOTIF_T_DEPOSIT_BODY, &a);
     else
-        snprintf(body, sizeof body, "%s was taken for lot %lld.", amount, (long long)e->lot_id);
+        notif_texts_fill(&t, NOTIF_T_CAPTURE_TITLE, NOTIF_T_CAPTURE_BODY, &a);
     return tell_one(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_WALLET,
-                    e->lot_id, e->user_id, title, body);
+                    e->lot_id, e->user_id, &t);
 }
 
 typedef int (*apply_fn)(db_conn *conn, const Gavel__Events__V1__Envelope *env,

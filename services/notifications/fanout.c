@@ -8,6 +8,8 @@
  * Bursty kinds carry a coalesce key per (lot, kind), which the workers
  * use to fold a burst into its latest message. A NEW_MATCH email is a
  * digest delivery, due GAVEL_NOTIFICATIONS_DIGEST_S later (digest.c).
+ * The row keeps the English texts; a user whose language is Russian also
+ * gets the Russian ones, which their email, push and Telegram use.
  */
 #include <stdio.h>
 
@@ -35,11 +37,13 @@ int notif_fanout_write(db_conn *conn, const notif_fanout *f)
      * event's own time. */
     int64_t digest_due = notif.digest_s > 0 ? now_us() + notif.digest_s * 1000000 : 0;
     const char *p[] = { db_array_str(&users), db_array_str(&subs), db_i64(kind, f->kind),
-                        f->title, f->body, db_i64(lot, f->lot_id), link, f->event_id,
+                        f->texts->title[NOTIF_LANG_EN], f->texts->body[NOTIF_LANG_EN],
+                        db_i64(lot, f->lot_id), link, f->event_id,
                         db_i64(at, f->at_us), notif_default_channels(f->kind),
-                        notif_live_channels(), key, db_i64(digest, digest_due) };
+                        notif_live_channels(), key, db_i64(digest, digest_due),
+                        f->texts->title[NOTIF_LANG_RU], f->texts->body[NOTIF_LANG_RU] };
     int rc = 0;
-    PGresult *r = db_exec(conn, "fanout", 13, p, &rc);
+    PGresult *r = db_exec(conn, "fanout", 15, p, &rc);
     db_array_free(&users);
     db_array_free(&subs);
     if (r == NULL)

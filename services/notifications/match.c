@@ -160,19 +160,17 @@ static int tell_matches(db_conn *conn, const Gavel__Events__V1__Envelope *env,
         users[i] = h->v[i].user_id;
         subs[i] = h->v[i].subscription_id;
     }
-    char title[320], body[400], price[64] = "no start price";
-    if (e->start_price != NULL)
-        snprintf(price, sizeof price, "from %lld.%02lld %s",
-                 (long long)(e->start_price->units / 100),
-                 (long long)(e->start_price->units % 100), e->start_price->currency);
-    snprintf(title, sizeof title, "New match: %s",
-             e->title[0] != '\0' ? e->title : "a new lot");
-    snprintf(body, sizeof body, "%s %s %d, %s, %s; the auction is %s.", e->make, e->model,
-             (int)e->year, e->region[0] != '\0' ? e->region : "no region", price, e->state);
+    char car[256];
+    snprintf(car, sizeof car, "%s %s %d", e->make, e->model, (int)e->year);
+    notif_texts *t = xmalloc(sizeof *t);
+    notif_text_args a = { .lot = e->title, .text = car, .money = e->start_price,
+                          .region = e->region, .state = e->state };
+    notif_texts_fill(t, NOTIF_T_MATCH_TITLE, NOTIF_T_MATCH_BODY, &a);
     notif_fanout f = { .event_id = env->id, .kind = GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_NEW_MATCH,
-                       .lot_id = e->lot_id, .title = title, .body = body, .at_us = now_us(),
+                       .lot_id = e->lot_id, .texts = t, .at_us = now_us(),
                        .users = users, .subscriptions = subs, .n = h->n };
     int rc = notif_fanout_write(conn, &f);
+    free(t);
     free(users);
     free(subs);
     return rc;

@@ -6,7 +6,8 @@
  * (the handlers), events_apply.c (which event tells whom what), fanout.c
  * (a notification's rows: inbox and deliveries), deliver.c (the delivery
  * workers: lease, coalesce, retry, dead-letter), send_realtime.c (Redis
- * PUBLISH), send_email.c (SMTP through libcurl), send_http.c (one HTTPS
+ * PUBLISH), send_email.c (SMTP through libcurl), texts.c (every
+ * text a user reads, one table per language), send_http.c (one HTTPS
  * POST through libcurl) under send_webhook.c, send_telegram.c and
  * send_push.c; digest.c (NEW_MATCH emails of a user as one message);
  * webhooks.c (the webhook handlers and URL rules) and
@@ -93,6 +94,52 @@ const char *notif_live_channels(void);
  *  extended). */
 bool notif_kind_coalesces(int kind);
 
+/* ---- texts.c: what users read, per language ---- */
+
+enum { NOTIF_LANG_EN = 0, NOTIF_LANG_RU = 1, NOTIF_LANG_N = 2 };
+
+/* A text of the tables in texts.c. */
+enum {
+    NOTIF_T_LOT_N, NOTIF_T_BID_PLACED_TITLE, NOTIF_T_BID_PLACED_BODY, NOTIF_T_OUTBID_TITLE,
+    NOTIF_T_OUTBID_BODY, NOTIF_T_EXTENDED_TITLE, NOTIF_T_ENDING_TITLE, NOTIF_T_ENDS_AT_BODY,
+    NOTIF_T_WON_TITLE, NOTIF_T_WON_BODY, NOTIF_T_LOST_TITLE, NOTIF_T_LOST_BODY,
+    NOTIF_T_LOST_NO_WINNER_BODY, NOTIF_T_SOLD_TITLE, NOTIF_T_SOLD_BODY, NOTIF_T_UNSOLD_TITLE,
+    NOTIF_T_UNSOLD_NO_BIDS_BODY, NOTIF_T_UNSOLD_RESERVE_BODY, NOTIF_T_APPROVED_TITLE,
+    NOTIF_T_APPROVED_BODY, NOTIF_T_REJECTED_TITLE, NOTIF_T_REJECTED_BODY,
+    NOTIF_T_REASON_NOT_GIVEN, NOTIF_T_LIVE_TITLE, NOTIF_T_LIVE_BODY, NOTIF_T_SCHEDULED_TITLE,
+    NOTIF_T_SCHEDULED_BODY, NOTIF_T_DEPOSIT_TITLE, NOTIF_T_DEPOSIT_BODY, NOTIF_T_CAPTURE_TITLE,
+    NOTIF_T_CAPTURE_BODY, NOTIF_T_MATCH_TITLE, NOTIF_T_MATCH_BODY, NOTIF_T_A_NEW_LOT,
+    NOTIF_T_NO_REGION, NOTIF_T_FROM_PRICE, NOTIF_T_NO_START_PRICE, NOTIF_T_STATE_LIVE,
+    NOTIF_T_STATE_SCHEDULED, NOTIF_T_EMAIL_OPEN, NOTIF_T_DIGEST_ONE, NOTIF_T_DIGEST_MANY,
+    NOTIF_T_N
+};
+
+/* The values a template may name; each borrowed for the call, NULL/0
+ * when the text does not use it. */
+typedef struct {
+    const char *lot;                        /* {lot}: the lot's title */
+    const char *text;                       /* {text}, {reason}: a car, a reason */
+    const Gavel__Common__V1__Money *money;  /* {money}, {price} */
+    int64_t at_us;                          /* {time} */
+    int64_t num;                            /* {num} */
+    const char *region, *state;             /* {region}, {state} (a lot's) */
+} notif_text_args;
+
+/* A notification's title and body in every language. */
+typedef struct {
+    char title[NOTIF_LANG_N][640];
+    char body[NOTIF_LANG_N][1024];
+} notif_texts;
+
+/** NOTIF_LANG_* for a Preferences.language ("" and "en": English), or -1
+ *  for anything else. */
+int notif_lang_parse(const char *s);
+/** Renders text id (NOTIF_T_*) in lang into out[n] (cut at a whole UTF-8
+ *  character). a may be NULL. Returns out. */
+const char *notif_text(char *out, size_t n, int lang, int id, const notif_text_args *a);
+/** Renders title_id and body_id in every language into t. */
+void notif_texts_fill(notif_texts *t, int title_id, int body_id, const notif_text_args *a);
+
 /* ---- fanout.c: a notification to a set of users ---- */
 
 /* One notification of one kind, for every user in `users`: the inbox rows
@@ -102,7 +149,7 @@ typedef struct {
     const char *event_id;
     int kind;
     int64_t lot_id;
-    const char *title, *body;   /* one line; plain text */
+    const notif_texts *texts;   /* one line each; plain text */
     int64_t at_us;
     const int64_t *users;       /* n recipients, distinct, each > 0 */
     const int64_t *subscriptions; /* n, or NULL: 0 for each (direct ones) */
@@ -175,6 +222,7 @@ typedef struct {
     const char *webhook_secret;    /* sealed, hex */
     bool webhook_active;
     bool digest;                   /* a NEW_MATCH email sent with the user's others */
+    int lang;                      /* NOTIF_LANG_* of title and body */
 } notif_delivery;
 
 /** Starts notif.workers threads. Returns 0 or -1 (logged). */

@@ -13,6 +13,9 @@
     "coalesce(segment, ''), coalesce(search_name, ''), coalesce(search_query, ''), "      \
     "coalesce(search_filter, ''), array_to_json(kinds)::text, created_at_us"
 
+/* A delivery (l) of a notification (n) that goes in Russian. */
+#define LOCALISED "(l.channel IN (2, 3, 4) AND n.title_ru <> '')"
+
 #define CHANNEL_EMAIL_ADDR "coalesce(nullif(p.email, ''), a.email, '')"
 
 const db_stmt notif_stmts[] = {
@@ -69,12 +72,16 @@ const db_stmt notif_stmts[] = {
      * Telegram a chat id. Email only with an address, or
      * for a user whose user.registered has not arrived yet (another
      * topic, so it may come after this event): the sender reads the
-     * address when it sends and retries until it is known. ---- */
+     * address when it sends and retries until it is known. The Russian
+     * texts ($14, $15) are kept only for users whose language is 'ru'. ---- */
     { "fanout",
       "WITH n AS (INSERT INTO notifications (user_id, kind, title, body, lot_id, link, "
-      " event_id, subscription_id, created_at_us)"
-      " SELECT u, $3, $4, $5, $6, $7, $8, s, $9"
+      " event_id, subscription_id, created_at_us, title_ru, body_ru)"
+      " SELECT u, $3, $4, $5, $6, $7, $8, s, $9,"
+      " CASE WHEN lp.language = 'ru' THEN $14 ELSE '' END,"
+      " CASE WHEN lp.language = 'ru' THEN $15 ELSE '' END"
       " FROM unnest($1::bigint[], $2::bigint[]) AS r(u, s)"
+      " LEFT JOIN preferences lp ON lp.user_id = r.u"
       " ON CONFLICT (event_id, user_id) DO NOTHING RETURNING id, user_id),"
       " d AS (INSERT INTO deliveries (notification_id, user_id, channel, due_at_us, coalesce_key,"
       " target_id, digest)"
@@ -100,7 +107,9 @@ const db_stmt notif_stmts[] = {
      * senders need, with whether a newer pending delivery of the same
      * coalesce key replaces it, when that key was last sent, whether it
      * is a digest and, for email, push and Telegram in the user's quiet
-     * hours (its kind not urgent), when they end. The
+     * hours (its kind not urgent), when they end. Email, push and
+     * Telegram take the Russian texts when the notification has them
+     * (then the language is 1, NOTIF_LANG_RU). The
      * subqueries repeat coalesce_key <> '' so deliveries_coalesce (a
      * partial index) serves them: without it each row scanned the table. */
     { "deliver_lease",
@@ -110,8 +119,9 @@ const db_stmt notif_stmts[] = {
       " FROM due WHERE d.id = due.id"
       " RETURNING d.id, d.notification_id, d.user_id, d.channel, d.attempts, d.coalesce_key,"
       " d.target_id, d.digest)"
-      " SELECT l.id, l.notification_id, l.user_id, l.channel, l.attempts, n.kind, n.title,"
-      " n.body, n.lot_id, n.link, n.event_id, n.created_at_us, " CHANNEL_EMAIL_ADDR ","
+      " SELECT l.id, l.notification_id, l.user_id, l.channel, l.attempts, n.kind,"
+      " CASE WHEN " LOCALISED " THEN n.title_ru ELSE n.title END,"
+      " CASE WHEN " LOCALISED " THEN n.body_ru ELSE n.body END, n.lot_id, n.link, n.event_id, n.created_at_us, " CHANNEL_EMAIL_ADDR ","
       " l.coalesce_key <> '' AND EXISTS (SELECT 1 FROM deliveries x WHERE"
       "  x.user_id = l.user_id AND x.coalesce_key = l.coalesce_key AND x.coalesce_key <> ''"
       "  AND x.channel = l.channel AND x.target_id = l.target_id AND x.id > l.id"
@@ -127,7 +137,8 @@ const db_stmt notif_stmts[] = {
       " coalesce(encode(w.secret_enc, 'hex'), ''), coalesce(w.is_active, false), l.digest,"
       " CASE WHEN l.channel IN (2, 3, 4) AND p.quiet_start <> p.quiet_end"
       "  AND NOT (n.kind = ANY (p.quiet_urgent))"
-      "  THEN quiet_until($1, p.quiet_start, p.quiet_end, p.quiet_tz) ELSE 0 END"
+      "  THEN quiet_until($1, p.quiet_start, p.quiet_end, p.quiet_tz) ELSE 0 END,"
+      " CASE WHEN " LOCALISED " THEN 1 ELSE 0 END"
       " FROM l JOIN notifications n ON n.id = l.notification_id"
       " LEFT JOIN preferences p ON p.user_id = l.user_id"
       " LEFT JOIN webhooks w ON l.channel = 5 AND w.id = l.target_id"
@@ -157,7 +168,8 @@ const db_stmt notif_stmts[] = {
     { "digest_unlock",
       "SELECT pg_advisory_unlock(hashtext('gavel_digest'), ($1::bigint % 2147483647)::int)" },
     { "digest_rows",
-      "SELECT d.id, n.title, n.body, n.link FROM deliveries d"
+      "SELECT d.id, CASE WHEN n.title_ru <> '' THEN n.title_ru ELSE n.title END,"
+      " CASE WHEN n.title_ru <> '' THEN n.body_ru ELSE n.body END, n.link FROM deliveries d"
       " JOIN notifications n ON n.id = d.notification_id"
       " WHERE d.user_id = $1 AND d.digest AND d.state = 'pending' ORDER BY d.id LIMIT $2" },
     { "digest_sent",
@@ -205,20 +217,22 @@ const db_stmt notif_stmts[] = {
       " coalesce(p.quiet_end, 0), coalesce(p.quiet_tz, ''),"
       " coalesce(array_to_json(p.quiet_urgent)::text, '[]'), coalesce(p.updated_at_us, 0),"
       " (SELECT coalesce(json_agg(json_build_array(k.kind, k.channels) ORDER BY k.kind), '[]')"
-      "  FROM preference_kinds k WHERE k.user_id = $1)::text"
+      "  FROM preference_kinds k WHERE k.user_id = $1)::text, coalesce(p.language, '')"
       " FROM (SELECT $1::bigint AS id) me LEFT JOIN preferences p ON p.user_id = me.id" },
     { "prefs_upsert",
       "INSERT INTO preferences (user_id, email, telegram_chat_id, push_tokens, quiet_start, "
-      "quiet_end, quiet_tz, quiet_urgent, updated_at_us) VALUES ($1, coalesce($2, ''), "
+      "quiet_end, quiet_tz, quiet_urgent, updated_at_us, language) VALUES ($1, coalesce($2, ''), "
       "coalesce($3, ''), coalesce($4::text[], '{}'), coalesce($5::int, 0), "
-      "coalesce($6::int, 0), coalesce($7, ''), coalesce($8::smallint[], '{}'), $9) "
+      "coalesce($6::int, 0), coalesce($7, ''), coalesce($8::smallint[], '{}'), $9, "
+      "coalesce($10, '')) "
       "ON CONFLICT (user_id) DO UPDATE SET email = coalesce($2, preferences.email), "
       "telegram_chat_id = coalesce($3, preferences.telegram_chat_id), "
       "push_tokens = coalesce($4::text[], preferences.push_tokens), "
       "quiet_start = coalesce($5::int, preferences.quiet_start), "
       "quiet_end = coalesce($6::int, preferences.quiet_end), "
       "quiet_tz = coalesce($7, preferences.quiet_tz), "
-      "quiet_urgent = coalesce($8::smallint[], preferences.quiet_urgent), updated_at_us = $9" },
+      "quiet_urgent = coalesce($8::smallint[], preferences.quiet_urgent), "
+      "language = coalesce($10, preferences.language), updated_at_us = $9" },
     { "prefs_kinds_clear", "DELETE FROM preference_kinds WHERE user_id = $1" },
     { "prefs_kinds_set",
       "INSERT INTO preference_kinds (user_id, kind, channels) "

@@ -5,7 +5,8 @@
  * apply to it, so what a client reads is what happens. SetPreferences
  * changes only the fields its update_mask names, replacing repeated and
  * message fields whole, in one transaction. Quiet hours are checked and
- * stored; holding messages back during them comes later.
+ * stored; holding messages back during them comes later. The language
+ * ("", "en" or "ru") picks the texts of email, push and Telegram.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -16,31 +17,32 @@
 
 typedef Gavel__Notifications__V1__Preferences prefs;
 
-enum { M_KINDS = 1, M_QUIET = 2, M_EMAIL = 4, M_TELEGRAM = 8, M_PUSH = 16 };
+enum { M_KINDS = 1, M_QUIET = 2, M_EMAIL = 4, M_TELEGRAM = 8, M_PUSH = 16, M_LANG = 32 };
 
 static const struct {
     const char *name;
     unsigned bit;
 } mask_names[] = {
     { "kinds", M_KINDS }, { "quiet_hours", M_QUIET }, { "email", M_EMAIL },
-    { "telegram_chat_id", M_TELEGRAM }, { "push_tokens", M_PUSH },
+    { "telegram_chat_id", M_TELEGRAM }, { "push_tokens", M_PUSH }, { "language", M_LANG },
 };
+enum { N_MASK_NAMES = sizeof mask_names / sizeof mask_names[0] };
 
 static int parse_mask(rpc_call *c, size_t n, char *const *names, unsigned *mask)
 {
     if (n == 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                         "update_mask must name the fields to change (kinds, quiet_hours, email, "
-                        "telegram_chat_id, push_tokens)");
+                        "telegram_chat_id, push_tokens, language)");
     *mask = 0;
     for (size_t i = 0; i < n; i++) {
         size_t k = 0;
-        while (k < 5 && strcmp(mask_names[k].name, names[i]) != 0)
+        while (k < N_MASK_NAMES && strcmp(mask_names[k].name, names[i]) != 0)
             k++;
-        if (k == 5)
+        if (k == N_MASK_NAMES)
             return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                             "update_mask[%zu] \"%.64s\" is not one of kinds, quiet_hours, "
-                            "email, telegram_chat_id, push_tokens", i, names[i]);
+                            "email, telegram_chat_id, push_tokens, language", i, names[i]);
         *mask |= mask_names[k].bit;
     }
     return GRPC_STATUS_OK;
@@ -145,6 +147,10 @@ static int check_fields(rpc_call *c, const prefs *p, unsigned mask)
                 return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                                 "preferences.push_tokens[%zu] must be 1 to 4096 bytes", i);
     }
+    if ((mask & M_LANG) && notif_lang_parse(p->language) < 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "preferences.language \"%.16s\" must be \"en\", \"ru\" or \"\" (English)",
+                        p->language);
     return rc;
 }
 
@@ -186,10 +192,10 @@ static int set_tx(db_conn *conn, void *arg)
         quiet ? db_i64(qs, q->start_minute) : NULL, quiet ? db_i64(qe, q->end_minute) : NULL,
         quiet ? q->time_zone : NULL,
         quiet ? smallints(&urgent, q->n_urgent_kinds, (const int *)q->urgent_kinds) : NULL,
-        db_i64(at, now_us()),
+        db_i64(at, now_us()), (x->mask & M_LANG) ? p->language : NULL,
     };
     int rc = 0;
-    PGresult *r = db_exec(conn, "prefs_upsert", 9, v, &rc);
+    PGresult *r = db_exec(conn, "prefs_upsert", 10, v, &rc);
     db_array_free(&push);
     db_array_free(&urgent);
     if (r == NULL)
@@ -306,6 +312,7 @@ static int load(rpc_call *c, int64_t user, prefs **out)
     }
     p->updated_at_us = db_get_i64(r, 0, 7);
     fill_kinds(c, p, db_get_str(r, 0, 8));
+    p->language = rpc_strdup(c, db_get_str(r, 0, 9));
     PQclear(r);
     *out = p;
     return GRPC_STATUS_OK;

@@ -6,7 +6,9 @@
  * recognisable. Each worker thread keeps its own curl handle, so
  * connections are reused across messages. A NEW_MATCH digest is one such
  * message listing several lots (send_email_digest), with the Message-ID
- * of its first delivery.
+ * of its first delivery. Its words come from texts.c in the delivery's
+ * language (the title and body arrive already in it), named in a
+ * Content-Language header.
  */
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -87,6 +89,11 @@ static bool address_ok(const char *a)
            strchr(a, '@') != NULL;
 }
 
+static const char *lang_tag(int lang)
+{
+    return lang == NOTIF_LANG_RU ? "ru" : "en";
+}
+
 static void build_message(buf *b, const notif_delivery *d)
 {
     char date[64];
@@ -100,9 +107,9 @@ static void build_message(buf *b, const notif_delivery *d)
     buf_encoded_word(b, d->title);
     buf_fmt(b, "\r\nMessage-ID: <notification-%lld@gavel>\r\nMIME-Version: 1.0\r\n"
                "X-Gavel-Notification-Id: %lld\r\nX-Gavel-Event-Id: %s\r\n"
-               "X-Gavel-Kind: %s\r\n"
+               "X-Gavel-Kind: %s\r\nContent-Language: %s\r\n"
                "Content-Type: multipart/alternative; boundary=\"gavel-%lld\"\r\n\r\n",
-            nid, nid, d->event_id, notif_kind_name(d->kind), nid);
+            nid, nid, d->event_id, notif_kind_name(d->kind), lang_tag(d->lang), nid);
     buf_fmt(b, "--gavel-%lld\r\nContent-Type: text/plain; charset=utf-8\r\n"
                "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n\r\n%s\r\n",
             nid, d->title, d->body);
@@ -116,10 +123,13 @@ static void build_message(buf *b, const notif_delivery *d)
     buf_html(b, d->body);
     buf_str(b, "</p>\r\n");
     if (d->link[0] != '\0') {
+        char open[64];
         buf_str(b, "<p><a href=\"");
         buf_html(b, notif.web_url);
         buf_html(b, d->link);
-        buf_str(b, "\">Open in Gavel</a></p>\r\n");
+        buf_str(b, "\">");
+        buf_html(b, notif_text(open, sizeof open, d->lang, NOTIF_T_EMAIL_OPEN, NULL));
+        buf_str(b, "</a></p>\r\n");
     }
     buf_fmt(b, "</body></html>\r\n\r\n--gavel-%lld--\r\n", nid);
 }
@@ -187,23 +197,22 @@ int send_email(const notif_delivery *d, char *err, size_t errlen)
 static void build_digest(buf *b, const notif_delivery *d, const notif_digest_item *items,
                          size_t n)
 {
-    char date[64], subject[96];
+    char date[64], subject[160];
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
     long long first = (long long)items[0].delivery_id;
-    if (n == 1)
-        snprintf(subject, sizeof subject, "A new lot matches your searches");
-    else
-        snprintf(subject, sizeof subject, "%zu new lots match your searches", n);
+    notif_text_args a = { .num = (int64_t)n };
+    notif_text(subject, sizeof subject, d->lang, n == 1 ? NOTIF_T_DIGEST_ONE : NOTIF_T_DIGEST_MANY,
+               &a);
     buf_fmt(b, "Date: %s\r\nFrom: Gavel <%s>\r\nTo: <%s>\r\nSubject: ", date, notif.smtp_from,
             d->email);
     buf_encoded_word(b, subject);
     buf_fmt(b, "\r\nMessage-ID: <digest-%lld@gavel>\r\nMIME-Version: 1.0\r\n"
-               "X-Gavel-Kind: %s\r\nX-Gavel-Digest-Count: %zu\r\n"
+               "X-Gavel-Kind: %s\r\nX-Gavel-Digest-Count: %zu\r\nContent-Language: %s\r\n"
                "Content-Type: multipart/alternative; boundary=\"gavel-digest-%lld\"\r\n\r\n",
-            first, notif_kind_name(d->kind), n, first);
+            first, notif_kind_name(d->kind), n, lang_tag(d->lang), first);
     buf_fmt(b, "--gavel-digest-%lld\r\nContent-Type: text/plain; charset=utf-8\r\n"
                "Content-Transfer-Encoding: 8bit\r\n\r\n%s:\r\n\r\n",
             first, subject);

@@ -145,6 +145,29 @@ def test_digest_waits_out_a_mail_server_outage_and_goes_once(
                  what="both matches recorded sent")
 
 
+def test_digest_in_russian_for_a_russian_dealer(
+        short_windows, notif_stub, admin, new_account, inbox, kafka_bootstrap, mail_sink):
+    make = "Rusdigest%d" % random.randrange(10 ** 9)
+    u = dealer(notif_stub, admin, new_account, make)
+    h.call(notif_stub.SetPreferences, npb.SetPreferencesRequest(
+        user_id=u.id, update_mask=["language"], preferences=npb.Preferences(language="ru")),
+        admin.md)
+    titles = [make + " Один", make + " Два"]
+    send_lots(kafka_bootstrap, make, titles)
+    [msg] = h.wait_until(lambda: mail_sink.messages(to=u.email), 15, what="the digest")
+    assert str(msg["Subject"]) == "Новых лотов по вашим поискам: 2"
+    assert msg["X-Gavel-Digest-Count"] == "2" and msg["Content-Language"] == "ru"
+    html = msg.get_body(("html",))
+    for part in (msg.get_body(("plain",)), html):
+        assert part.get_content_charset() == "utf-8"
+        text = part.get_content()
+        assert "Новых лотов по вашим поискам: 2" in text and "Новое совпадение" in text, text
+        assert "от 1\u00a0000,00\u00a0₽" in text and "аукцион идёт" in text, text
+        assert all(t in text for t in titles) and "New match" not in text, text
+    # the inbox keeps English
+    assert all(n.title.startswith("New match: ") for n in matches(inbox, u))
+
+
 def quiet_around_now(zone, before=30, after=30, urgent=()):
     now = datetime.datetime.now(zoneinfo.ZoneInfo(zone))
     m = now.hour * 60 + now.minute

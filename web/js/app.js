@@ -182,6 +182,17 @@ async function loadUnread() {
     } catch { /* the badge waits for the next notification */ }
 }
 
+// A signed-in user's emails, push and Telegram messages follow the language
+// chosen here (their notification preferences). Best effort: a failure
+// leaves the preference as it was, without a word; the next switch tries again.
+async function saveLangPreference(l) {
+    if (!session.user()) return;
+    try {
+        await api('PATCH', '/api/v1/notifications/preferences',
+            { updateMask: ['language'], preferences: { language: l } }, { noRedirect: true });
+    } catch { /* kept as it was */ }
+}
+
 function boot() {
     document.documentElement.lang = lang();
     document.getElementById('skip-link')?.addEventListener('click', (e) => {
@@ -189,7 +200,7 @@ function boot() {
         (root.querySelector('h1') || root).focus();
     });
     window.addEventListener('hashchange', route);
-    onLangChange(() => route());
+    onLangChange((l) => { saveLangPreference(l); route(); });
     session.onChange((u, why) => {
         if (why === 'refresh' || why === 'profile') { renderHeader(); return; }
         loadUnread();
