@@ -197,7 +197,7 @@ const gw_route gw_routes[] = {
       "Mark notifications read (notificationIds, or every one up to upToId)", NULL },
     { GW_GET, "/api/v1/notifications/preferences", &call_notifications_get_preferences,
       GW_SVC_NOTIFICATIONS, TOKEN, NULL, NULL, R, GW_R_RETRY,
-      "The caller's channels per kind, quiet hours, email (defaults when never set)", NULL },
+      "The caller's channels per kind, quiet hours, email, language (defaults when never set)", NULL },
     { GW_PATCH, "/api/v1/notifications/preferences", &call_notifications_set_preferences,
       GW_SVC_NOTIFICATIONS, TOKEN, "*", NULL, W, 0,
       "Change the caller's notification preferences (fields named in updateMask)", NULL },
