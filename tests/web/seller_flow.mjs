@@ -161,7 +161,9 @@ async function moderatorApprovesAndSchedules(browser, lotId) {
 async function lotGoesLive(page, lotId) {
     // The catalog lists it (upcoming, then live).
     for (let i = 0; ; i++) {
-        await page.goto(url('#/'));
+        // Newest first (the order search gives a lot just scheduled): the
+        // default puts every live lot of the other tests before it.
+        await page.goto(url('#/?sort=newest'));
         try {
             await page.waitForSelector(`#lot-list li.lot-card[data-lot-id="${lotId}"]`, { timeout: 3000 * SLOW });
             break;
