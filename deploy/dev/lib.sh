@@ -132,6 +132,9 @@ reserve_ports() {
     local want="$GAVEL_PG_PORT,$GAVEL_REDIS_PORT,$((GAVEL_PORT_BASE_GRPC + 1))-$((GAVEL_PORT_BASE_GRPC + 8))"
     want+=",$((GAVEL_PORT_BASE_METRICS + 1))-$((GAVEL_PORT_BASE_METRICS + 8)),$GAVEL_GATEWAY_PORT"
     want+=",$GAVEL_SMTP_PORT,$GAVEL_PROVIDER_PORT"
+    # tests start a second instance of a daemon 100 ports up
+    want+=",$((GAVEL_PORT_BASE_GRPC + 101))-$((GAVEL_PORT_BASE_GRPC + 108))"
+    want+=",$((GAVEL_PORT_BASE_METRICS + 101))-$((GAVEL_PORT_BASE_METRICS + 108))"
     local have
     have=$(cat "$f")
     echo "${have:+$have,}$want" >"$f" 2>/dev/null || true

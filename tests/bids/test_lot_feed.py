@@ -46,6 +46,10 @@ def test_each_commit_publishes_the_lots_state_and_bids_in_seq_order(market, bids
             placed.append(resp.bid)
             price = resp.state.next_min_bid.units
             f = next_feed(p)
+            if i == 0 and f.state.seq == 0 and not f.bids:
+                # the lot's opening state, published after its commit, may
+                # reach a subscriber that came just after OpenLot returned
+                f = next_feed(p)
             # The feed of this bid: the committed state and the bid itself.
             assert f.state.lot_id == lot and f.state.seq == resp.bid.seq
             assert [x.seq for x in f.bids] == [resp.bid.seq]
