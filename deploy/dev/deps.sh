@@ -21,6 +21,9 @@ PACKAGES=(
     # system tests (run by /usr/bin/python3)
     python3 python3-grpcio python3-protobuf python3-kafka python3-psycopg2
     python3-pytest python3-websockets python3-cryptography python3-h2 python3-redis python3-yaml docker-compose
+    # venue streaming: RTMP ingest and HLS (nginx with the RTMP module),
+    # segmenting and the test encoder (ffmpeg)
+    nginx libnginx-mod-rtmp ffmpeg
     # the dev stack's mail sink (deploy/dev/smtp_sink.py), also used by the tests
     python3-aiosmtpd
     # make bench (HTTP load against the gateway; the Node ws baseline of its
