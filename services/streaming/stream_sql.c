@@ -26,8 +26,9 @@ const db_stmt strm_stmts[] = {
       "updated_at_us = $2 WHERE id = $1 RETURNING " STRM_COLS },
     /* $1 session (0 any), $2 status (0 any), $3 after id (0 none), $4 limit */
     { "stream_list",
-      "SELECT " STRM_COLS " FROM streams WHERE ($1 = 0 OR session_id = $1) AND "
-      "($2 = 0 OR status = $2) AND ($3 = 0 OR id < $3) ORDER BY id DESC LIMIT $4" },
+      "SELECT " STRM_COLS " FROM streams WHERE ($1::bigint = 0 OR session_id = $1::bigint) "
+      "AND ($2::int = 0 OR status = $2::int) AND ($3::bigint = 0 OR id < $3::bigint) "
+      "ORDER BY id DESC LIMIT $4::int" },
 
     /* ---- nginx-rtmp's callbacks ---- */
     /* $1 key hash: the stream a publisher's key opens, if any */
