@@ -25,6 +25,9 @@
 #   the gateway (tests/bench/gateway.sh,  vs the same RPCs called over gRPC,
 #   last): REST routes, WebSocket fan-out    and a Node ws server fed by the
 #                                            same Redis channels
+#   venue video (tests/bench/              vs the segment length; p50/p99 of
+#   streaming_latency.sh): publish ->        fetch done - PROGRAM-DATE-TIME,
+#   segment at a player, 1 s and 2 s         goal <= 3 s
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -421,3 +424,7 @@ GAVEL_BENCH_STACK_UP=1 tests/bench/payments.sh
 # ---- the gateway: REST against direct gRPC, WebSocket fan-out against Node --------------
 echo
 GAVEL_BENCH_STACK_UP=1 tests/bench/gateway.sh
+
+# ---- venue video: publish -> segment at a player, 1 s and 2 s segments ------------------
+echo
+GAVEL_BENCH_STACK_UP=1 tests/bench/streaming_latency.sh
