@@ -401,16 +401,18 @@ def case_hammer(rest, w):
     a = rest.call("POST", "/api/v1/lots/%s/hammer" % lot["id"], {}, token=w["bidder"].token)
     assert a.status == 403, a
     a = rest.call("POST", "/api/v1/lots/%s/hammer" % lot["id"], {}, token=w["moderator"].token)
-    assert a.status == 200 and a.json["lot"]["status"] == "LOT_STATUS_CLOSED", a
+    assert a.status == 200 and a.json["lot"]["state"] == "LOT_STATE_CLOSED", a
     again = rest.call("POST", "/api/v1/lots/%s/hammer" % lot["id"], {},
                       token=w["moderator"].token)
-    assert again.status == 200 and again.json["lot"]["status"] == "LOT_STATUS_CLOSED", again
+    assert again.status == 200 and again.json["lot"]["state"] == "LOT_STATE_CLOSED", again
     return a
 
 
 def case_stream_create(rest, w):
     now = int(time.time() * 1e6)
-    body = {"sessionId": w["live"]["sessionId"], "title": "Route test hall",
+    live = rest.ok("GET", "/api/v1/lots/%s" % w["live"]["id"], token=w["seller"].token)["lot"]
+    w["session"] = live["sessionId"]
+    body = {"sessionId": w["session"], "title": "Route test hall",
             "scheduledStartUs": str(now + 60 * 10 ** 6),
             "scheduledEndUs": str(now + 3 * 3600 * 10 ** 6)}
     a = rest.call("POST", "/api/v1/streams", body, token=w["bidder"].token)
@@ -427,7 +429,7 @@ def case_stream_create(rest, w):
 
 
 def case_streams_list(rest, w):
-    a = rest.call("GET", "/api/v1/streams?sessionId=%s" % w["live"]["sessionId"],
+    a = rest.call("GET", "/api/v1/streams?sessionId=%s" % w["session"],
                   token=w["bidder"].token)
     assert a.status == 200, a
     assert w["stream"]["streamId"] in [s["streamId"] for s in a.json["streams"]], a
