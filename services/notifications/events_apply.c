@@ -149,7 +149,9 @@ static int on_bid_placed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
                         db_i64(k, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_BID_PLACED),
                         db_i64(uid, e->bidder_id) };
     int rc = 0;
-    PGresult *r = db_exec(conn, "bid_placed_audience", 3, p, &rc);
+    bool floor = e->floor_paddle > 0;
+    PGresult *r = db_exec(conn, floor ? "bid_placed_audience_floor" : "bid_placed_audience",
+                          floor ? 2 : 3, p, &rc);
     if (r == NULL)
         return rc;
     lot_info l = { .id = e->lot_id, .seller_id = db_get_i64(r, 0, 0) };
@@ -260,7 +262,8 @@ static int on_closed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
         return rc;
     notif_texts *t = xmalloc(sizeof *t);
     notif_text_args a = { .lot = l.title, .money = e->price };
-    if (e->winner_id > 0) {
+    /* The room won a venue lot: the clerk who entered the bid won nothing. */
+    if (e->winner_id > 0 && e->floor_paddle == 0) {
         notif_texts_fill(t, NOTIF_T_WON_TITLE, NOTIF_T_WON_BODY, &a);
         rc = tell_one(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_AUCTION_WON,
                       e->lot_id, e->winner_id, t);

@@ -62,6 +62,14 @@ const db_stmt notif_stmts[] = {
       " LEFT JOIN (SELECT DISTINCT ON (user_id) user_id, id AS sub FROM subscriptions"
       "  WHERE lot_id = $1 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
       "  ORDER BY user_id, id) a ON true" },
+    /* The same for a floor bid at a venue: its bidder_id is the clerk who
+     * entered it, who is no bidder of the lot ($3 unused). */
+    { "bid_placed_audience_floor",
+      "SELECT coalesce(l.seller_id, 0), coalesce(l.title, ''), a.user_id, a.sub"
+      " FROM (SELECT 1) one LEFT JOIN lots l ON l.lot_id = $1"
+      " LEFT JOIN (SELECT DISTINCT ON (user_id) user_id, id AS sub FROM subscriptions"
+      "  WHERE lot_id = $1 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
+      "  ORDER BY user_id, id) a ON true" },
 
     /* ---- fan-out: inbox rows, then one delivery per chosen live channel
      * ($10 defaults, $11 live channels; a NEW_MATCH email is a digest

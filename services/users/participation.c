@@ -103,6 +103,9 @@ static int fold_bid(db_conn *conn, part_batch *b, const Gavel__Events__V1__BidPl
 {
     if (e->lot_id <= 0 || e->bidder_id <= 0 || !money_ok(e->amount))
         return EV_E_INVALID;
+    /* A venue's floor bid is the room's, not the clerk's who entered it. */
+    if (e->floor_paddle > 0)
+        return 0;
     if (part_batch_full(b))
         send_folded(conn, b);
     part_batch_bid(b, e->bidder_id, e->lot_id, e->amount->currency, e->amount->units,
