@@ -6,7 +6,7 @@
  *
  * A lot's channel keeps its stream (ws_stream): the newest state it has
  * seen (a feed or a GetLotState answer), ordered by rank (seq, then
- * status), and the last WS_RECENT_MAX feeds. A feed of the same rank is a
+ * status, then a venue's fair warning), and the last WS_RECENT_MAX feeds. A feed of the same rank is a
  * duplicate and dropped, a lower one is stale and dropped; a feed whose
  * seq jumps past the bids it carries shows a lost message, and the lot's
  * state is read again. So is it when the subscription is confirmed (a new

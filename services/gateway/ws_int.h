@@ -51,7 +51,7 @@ extern ws_metric_set ws_mx;
 typedef struct ws_feed {
     int refs;
     int64_t lot_id, seq, leader_id;
-    int64_t rank;            /* seq and status: orders the states of a lot */
+    int64_t rank;            /* seq, status, fair warning: orders the states of a lot */
     char *state;             /* LotState as proto3 JSON */
     char *bids;              /* the bids' JSON objects joined by ",", "" when none */
     size_t state_len, bids_len;

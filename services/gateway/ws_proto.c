@@ -118,7 +118,9 @@ ws_feed *wsp_feed_state(const ProtobufCMessage *msg, char *err, size_t errlen)
     f->lot_id = st->lot_id;
     f->seq = st->seq;
     f->leader_id = st->leader_id;
-    f->rank = st->seq * 4 + (int64_t)st->status;
+    /* seq, then status, then a venue's fair warning: a warning changes
+     * neither seq nor status, yet must not be taken for a duplicate. */
+    f->rank = (st->seq * 4 + (int64_t)st->status) * 2 + (st->fair_warning_at_us != 0);
     f->state = state;
     f->state_len = strlen(state);
     f->bids = xstrdup("");

@@ -185,6 +185,44 @@ static void a_venue_feed_carries_fair_warning_paddles_and_media_time(void **stat
     wsp_buffer_free();
 }
 
+/* The rank of a state read back from a packed LotFeed. */
+static int64_t rank_of(int64_t seq, Gavel__Bids__V1__LotStatus status, int64_t warned_at)
+{
+    Gavel__Bids__V1__LotState st = GAVEL__BIDS__V1__LOT_STATE__INIT;
+    st.lot_id = 12;
+    st.seq = seq;
+    st.status = status;
+    st.venue = true;
+    st.fair_warning_at_us = warned_at;
+    Gavel__Bids__V1__LotFeed lf = GAVEL__BIDS__V1__LOT_FEED__INIT;
+    lf.state = &st;
+    size_t n = gavel__bids__v1__lot_feed__get_packed_size(&lf);
+    uint8_t *buf = xmalloc(n);
+    gavel__bids__v1__lot_feed__pack(&lf, buf);
+    char err[256] = "";
+    ws_feed *f = wsp_feed_unpack(buf, n, err, sizeof err);
+    free(buf);
+    assert_non_null(f);
+    int64_t rank = f->rank;
+    wsp_feed_unref(f);
+    return rank;
+}
+
+/* A fair warning changes neither seq nor status: its feed must rank above
+ * the state before it (the hub drops a feed of the same rank as a
+ * duplicate), and the next bid or the hammer above the warning. */
+static void a_fair_warning_outranks_the_state_it_follows(void **state)
+{
+    (void)state;
+    const Gavel__Bids__V1__LotStatus live = GAVEL__BIDS__V1__LOT_STATUS__LOT_STATUS_LIVE;
+    const Gavel__Bids__V1__LotStatus closed = GAVEL__BIDS__V1__LOT_STATUS__LOT_STATUS_CLOSED;
+    int64_t before = rank_of(5, live, 0), warned = rank_of(5, live, 1700000000000000);
+    assert_true(warned > before);
+    assert_true(rank_of(6, live, 0) > warned);
+    assert_true(rank_of(5, closed, 0) > warned);
+    assert_int_equal(rank_of(5, live, 1700000000000000), warned);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +230,7 @@ int main(void)
         cmocka_unit_test(an_update_carries_the_bids_of_its_batch_in_order),
         cmocka_unit_test(shared_bytes_follow_the_newest_feed),
         cmocka_unit_test(a_venue_feed_carries_fair_warning_paddles_and_media_time),
+        cmocka_unit_test(a_fair_warning_outranks_the_state_it_follows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
