@@ -133,7 +133,9 @@ export function venuePlayer(sessionId, opts = {}) {
     function showDelay() {
         if (el.dataset.state !== 'live' && el.dataset.state !== 'starting') return;
         const d = delayMs();
-        const playing = Number.isFinite(d) && !video.paused && video.readyState >= 2;
+        // The browser's own HLS may not tell the program date time: then
+        // the video plays without a delay figure (and bids without one).
+        const playing = !video.paused && video.readyState >= 2 && video.currentTime > 0;
         if (playing && el.dataset.state === 'starting') setState('live');
         badge.hidden = !playing;
         delay.hidden = el.dataset.state !== 'live';

@@ -38,7 +38,7 @@ const dict = {
         won: 'Sold for {amount}.', youWon: 'You won this lot for {amount}.', unsold: 'Closed without a sale.',
         cancelled: 'This lot was withdrawn.', pending: 'Opens {when}.', notLive: 'Bidding is not open.',
         signInToBid: 'Log in to bid.',
-        venueLive: 'Sold live at the venue', untilHammer: 'until the hammer', fairWarning: 'Fair warning! The hammer is about to fall.',
+        venueLive: 'Sold live at the venue', closes: 'Closes', atHammer: 'when the hammer falls', fairWarning: 'Fair warning! The hammer is about to fall.',
         floorLeads: 'Leading: Floor (paddle {n})', clerkConsole: 'Open the clerk console', hammerDown: 'The hammer has fallen.',
     },
     ru: {
@@ -58,7 +58,7 @@ const dict = {
         won: 'Продан за {amount}.', youWon: 'Вы выиграли лот за {amount}.', unsold: 'Торги завершены без продажи.',
         cancelled: 'Лот снят с торгов.', pending: 'Открытие {when}.', notLive: 'Приём ставок не открыт.',
         signInToBid: 'Войдите, чтобы делать ставки.',
-        venueLive: 'Продаётся вживую на площадке', untilHammer: 'до удара молотка', fairWarning: 'Последнее предупреждение! Сейчас упадёт молоток.',
+        venueLive: 'Продаётся вживую на площадке', closes: 'Закрытие', atHammer: 'по удару молотка', fairWarning: 'Последнее предупреждение! Сейчас упадёт молоток.',
         floorLeads: 'Лидирует: зал (табличка {n})', clerkConsole: 'Открыть пульт аукциониста', hammerDown: 'Молоток опущен.',
     },
 };
@@ -241,8 +241,8 @@ export default {
                 countdownLabel.textContent = t(dict, 'startsIn');
                 cd.textContent = formatLeft(Number(state.startsAtUs) / 1000 - now);
             } else if (status() === 'LOT_STATUS_LIVE' && venue) {
-                countdownLabel.textContent = t(dict, 'venueLive');
-                cd.textContent = t(dict, 'untilHammer');
+                countdownLabel.textContent = t(dict, 'closes');
+                cd.textContent = t(dict, 'atHammer');
             } else if (status() === 'LOT_STATUS_LIVE') {
                 countdownLabel.textContent = t(dict, 'endsIn');
                 cd.textContent = formatLeft(Number(state.endsAtUs) / 1000 - now);

@@ -1,0 +1,118 @@
+"""A venue lot (simulcast) end to end in real browsers
+(tests/web/venue.mjs): the streaming service's stream for the lot's
+session, live HLS that ffmpeg writes into the gateway's live directory
+(GAVEL_GATEWAY_LIVE_DIR, served at /live/<name>/), the lot page playing it
+(currentTime grows) with the LIVE badge and the delay, an online bid
+carrying its media time (checked on the receipt), the clerk console's
+floor bid, fair warning and hammer seen on the dealer's page, the venue
+receipts' hash chain checked in the browser, and a dealer kept out of the
+console and its API routes."""
+import os
+import secrets
+import time
+
+import pytest
+
+import gavel_harness as h
+from gavel_harness import new_key
+from web.conftest import artifacts_dir
+from web.webtest import HlsWriter, account_json
+
+PADDLE = 217
+
+
+def _needs(what, ok):
+    if not ok:
+        pytest.skip("needs %s" % what)
+
+
+@pytest.fixture
+def venue_stack(request, rest, gw_moderator, gateway):
+    """The pieces the venue flow needs, or a skip naming the missing one."""
+    try:
+        request.getfixturevalue("streaming")
+    except pytest.FixtureLookupError:
+        pytest.skip("needs the streaming daemon's test fixture `streaming` (branch stream)")
+    a = rest.call("GET", "/api/v1/streams", token=gw_moderator.token)
+    _needs("the gateway's /api/v1/streams route (branch live)", a.status == 200)
+    live_dir = gateway.env.get("GAVEL_GATEWAY_LIVE_DIR") or os.path.join(gateway.stack.run_dir, "live")
+    return live_dir
+
+
+def venue_lot(market, rest, seller):
+    """A LIVE venue lot (no end, closed by the clerk's hammer)."""
+    lot = market.approved(seller, photoUrls=[])
+    start = int(time.time() * 1e6) + 1_000_000
+    a = rest.call("POST", "/api/v1/lots/%s/schedule" % lot["id"],
+                  {"startsAtUs": str(start), "endsAtUs": "0", "venue": True}, seller.token)
+    _needs("venue lots in the auctions service (ScheduleLot venue; branch venue)",
+           a.status == 200 and a.json["lot"].get("venue"))
+    market.wait_status(lot["id"], "LOT_STATUS_LIVE", seller.token)
+    return rest.ok("GET", "/api/v1/lots/%s" % lot["id"], token=seller.token)["lot"]
+
+
+def live_stream(rest, clerk, session_id, live_dir):
+    """The session's stream, created by staff, its HLS written into the
+    gateway's live directory and the stream recorded LIVE."""
+    now = int(time.time() * 1e6)
+    r = rest.ok("POST", "/api/v1/streams",
+                {"sessionId": str(session_id), "title": "Hall %s" % secrets.token_hex(3),
+                 "scheduledStartUs": str(now), "scheduledEndUs": str(now + 3600 * 10 ** 6)},
+                clerk.token, headers={"Idempotency-Key": new_key()})
+    stream = r["stream"]
+    writer = HlsWriter(os.path.join(live_dir, stream["name"]),
+                       os.path.join(artifacts_dir(), "venue-ffmpeg.log")).start()
+    mark_live(rest, clerk, stream, r.get("streamKey", ""))
+    return stream, writer
+
+
+def mark_live(rest, clerk, stream, key):
+    """The streaming service records the stream LIVE when the ingest's
+    on_publish callback comes with its key: the test plays the ingest."""
+    from streaming.conftest import publish_hook  # branch stream
+    publish_hook(stream, key)
+    h.wait_until(lambda: rest.ok("GET", "/api/v1/streams/%s" % stream["streamId"], token=clerk.token)
+                 ["stream"].get("status") == "STREAM_STATUS_LIVE", 10, what="stream LIVE")
+
+
+def test_a_venue_lot_with_video_online_and_floor_bids_fair_warning_and_hammer(
+        run_node, market, rest, gw_moderator, venue_stack):
+    seller = market.seller()
+    a, b = market.bidder(), market.bidder()
+    lot = venue_lot(market, rest, seller)
+    stream, writer = live_stream(rest, gw_moderator, lot["sessionId"], venue_stack)
+    try:
+        r = run_node("venue.mjs", timeout=300, a=account_json(a), b=account_json(b),
+                     clerk=account_json(gw_moderator), lotId=str(lot["id"]), paddle=PADDLE)
+    finally:
+        writer.stop()
+    print("video %.1f -> %.1f s, %s; A's delay on the console %s; fair warning seen after %d ms"
+          % (r["currentTime"][0], r["currentTime"][1], r["delayText"], r["onlineDelay"],
+             r["fairWarningSeenMs"]))
+    assert r["currentTime"][1] - r["currentTime"][0] > 1.5
+    assert "Fair warning" in r["fairWarning"] and "hammer has fallen" in r["aOutcome"]
+
+    # The receipts: A's online bid with the media time the page sent, the
+    # clerk's floor bid with its paddle, one sequence, the lot closed.
+    bids = rest.ok("GET", "/api/v1/lots/%s/bids" % lot["id"], token=a.token)["bids"]
+    assert [x["seq"] for x in bids] == ["1", "2"]
+    online, floor = bids
+    assert online["bidderId"] == str(a.id) and online["mediaTimeUs"] == r["sentMediaTimeUs"]
+    lag_us = int(online["placedAtUs"]) - int(online["mediaTimeUs"])
+    assert 0 < lag_us < 20 * 10 ** 6, lag_us
+    assert floor.get("floorPaddle") == PADDLE and not floor.get("mediaTimeUs")
+    st = market.state(lot["id"], a.token)
+    assert st["status"] == "LOT_STATUS_CLOSED" and st.get("leaderFloorPaddle") == PADDLE
+
+
+def test_a_dealer_cannot_use_the_clerk_routes(rest, market, venue_stack):
+    seller = market.seller()
+    b = market.bidder()
+    lot = venue_lot(market, rest, seller)
+    path = "/api/v1/lots/%s" % lot["id"]
+    nxt = market.state(lot["id"], b.token)["nextMinBid"]
+    for route, body in (("/floor-bids", {"floorPaddle": 5, "amount": nxt}),
+                        ("/fair-warning", {}), ("/hammer", {})):
+        a = rest.call("POST", path + route, body, b.token, headers={"Idempotency-Key": new_key()})
+        assert a.status == 403, (route, a.status, a.body)
+    assert market.state(lot["id"], b.token)["status"] == "LOT_STATUS_LIVE"
