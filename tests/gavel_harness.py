@@ -974,24 +974,29 @@ def producer(bootstrap):
 ZERO_HASH = bytes(32)
 
 
-def bid_preimage(bid):
+def bid_preimage(bid, venue=False):
     """The 84 bytes bids.proto says a bid's hash covers, built from the
-    receipt's own fields (prev_hash as the receipt carries it)."""
+    receipt's own fields (prev_hash as the receipt carries it); on a venue
+    lot 96, with floor_paddle (4 bytes) and media_time_us (8) appended."""
     cur = bid.amount.currency.encode("ascii")
     assert len(cur) == 3 and len(bid.prev_hash) == 32, "malformed receipt: %s" % bid
-    return struct.pack(">32sqqqqq3sqB", bid.prev_hash, bid.lot_id, bid.seq, bid.bid_id,
-                       bid.bidder_id, bid.amount.units, cur, bid.placed_at_us,
-                       1 if bid.is_autobid else 0)
+    out = struct.pack(">32sqqqqq3sqB", bid.prev_hash, bid.lot_id, bid.seq, bid.bid_id,
+                      bid.bidder_id, bid.amount.units, cur, bid.placed_at_us,
+                      1 if bid.is_autobid else 0)
+    if venue:
+        out += struct.pack(">iq", bid.floor_paddle, bid.media_time_us)
+    return out
 
 
-def bid_hash(bid):
-    return hashlib.sha256(bid_preimage(bid)).digest()
+def bid_hash(bid, venue=False):
+    return hashlib.sha256(bid_preimage(bid, venue)).digest()
 
 
-def verify_chain(bids, lot_id=None):
+def verify_chain(bids, lot_id=None, venue=False):
     """Asserts that bids (a lot's log in the order ListBids returned it) is
     seq 1, 2, 3 ... without gaps, each prev_hash the hash of the bid before
-    (zeros for seq 1) and each hash the SHA-256 of its 84-byte preimage.
+    (zeros for seq 1) and each hash the SHA-256 of its 84-byte preimage
+    (96 bytes on a venue lot: LotState.venue).
     Returns the head hash (b"" for an empty log)."""
     prev = ZERO_HASH
     for i, b in enumerate(bids):
@@ -1000,7 +1005,7 @@ def verify_chain(bids, lot_id=None):
         assert b.seq == i + 1, "seq %d at position %d: the log has a gap or is reordered" % (
             b.seq, i)
         assert b.prev_hash == prev, "seq %d: prev_hash does not chain to seq %d" % (b.seq, i)
-        assert len(b.hash) == 32 and b.hash == bid_hash(b), (
+        assert len(b.hash) == 32 and b.hash == bid_hash(b, venue), (
             "seq %d: hash is not SHA-256 of its fields" % b.seq)
         prev = b.hash
     return prev if bids else b""
@@ -1010,7 +1015,7 @@ def receipt(bid):
     """Every field of a Bid as a comparable tuple."""
     return (bid.lot_id, bid.seq, bid.bid_id, bid.bidder_id, bid.amount.currency,
             bid.amount.units, bid.placed_at_us, bid.is_autobid, bytes(bid.prev_hash),
-            bytes(bid.hash))
+            bytes(bid.hash), bid.floor_paddle, bid.media_time_us)
 
 
 def list_lot_bids(stub, lot_id, md, page_size=1000, timeout=None):

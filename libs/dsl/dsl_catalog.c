@@ -46,6 +46,7 @@ const dsl_field dsl_catalog_fields[] = {
     { "max_extensions", DSL_OUTPUT, NULL, 0, "max_extensions", NULL },
     { "rejection_reason", DSL_OUTPUT, NULL, 0, "rejection_reason", NULL },
     { "result", DSL_OUTPUT, NULL, 0, "result", NULL },
+    { "venue", DSL_OUTPUT, NULL, 0, "venue", NULL },
     { 0 },
 };
 

@@ -15,6 +15,9 @@
  *   categories.c   CreateCategory, ListCategories
  *   scheduler.c    opens and closes lots in the bids service on time,
  *                  under row leases so replicas never double up
+ *   closing.c      records a close the bids service answered (scheduler
+ *                  and HammerLot): result, history, auction.closed
+ *   hammer.c       HammerLot: the clerk closes a live venue lot
  *   bids_client.c  OpenLot and CloseLot calls
  *   users_client.c GetProfile: CreateLot's check of the seller staff name
  *   catalog.c      ListLots, through libs/dsl
@@ -99,8 +102,8 @@ bool auctions_is_healthy(void);
     "l.soft_close_window_seconds, l.max_extensions, l.rejection_reason, l.session_id, "    \
     "l.starts_at_us, l.ends_at_us, l.winner_id, l.final_price, l.reserve_met, "            \
     "l.winning_bid_id, l.winning_hold_id, l.bid_count, l.closed_at_us, "                   \
-    "l.created_at_us, l.updated_at_us"
-#define LOT_NCOLS 36
+    "l.created_at_us, l.updated_at_us, l.venue, l.winning_floor_paddle"
+#define LOT_NCOLS 38
 
 /** "draft" … "cancelled" for a state; NULL for UNSPECIFIED/unknown. */
 const char *lot_state_text(Gavel__Auctions__V1__LotState s);
@@ -194,6 +197,7 @@ int auctions_submit_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessag
 int auctions_moderate_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 int auctions_schedule_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 int auctions_cancel_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
+int auctions_hammer_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 int auctions_create_category(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 int auctions_list_categories(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out);
 
@@ -205,6 +209,19 @@ int lot_publish_upsert(db_conn *conn, const Gavel__Auctions__V1__Lot *lot);
 int lot_publish_closed(db_conn *conn, const Gavel__Auctions__V1__Lot *lot);
 /** auction.ending_soon. Returns 0 or DB_E_*. */
 int lot_publish_ending_soon(db_conn *conn, int64_t lot_id, int64_t ends_at_us);
+
+/* ---- closing.c ---- */
+
+/**
+ * Records the close the bids service answered (resp, not EXTENDED) for
+ * lot, inside the caller's transaction: the result columns, the history
+ * (actor who, reason "closed by <by>: sold" and so on) and, unless
+ * cancelled, auction.closed. *out is the closed row (arena a). Returns 0
+ * or DB_E_*.
+ */
+int lot_write_close(arena *a, db_conn *conn, const Gavel__Auctions__V1__Lot *lot,
+                    const Gavel__Bids__V1__CloseLotResponse *resp, const lot_actor *who,
+                    const char *by, Gavel__Auctions__V1__Lot **out);
 
 /* ---- scheduler.c ---- */
 
@@ -226,6 +243,9 @@ grpc_status_code bids_open(arena *a, const Gavel__Auctions__V1__Lot *lot, const 
  *  protobuf_c_message_free_unpacked(…, NULL)), else NULL. */
 grpc_status_code bids_close(int64_t lot_id, bool cancel, Gavel__Bids__V1__CloseLotResponse **out,
                             char *err, size_t errlen);
+/** Bids.CloseLot with hammer (venue lots), as bids_close. */
+grpc_status_code bids_hammer(int64_t lot_id, Gavel__Bids__V1__CloseLotResponse **out, char *err,
+                             size_t errlen);
 /** Closes a lot in the bids service with cancel set (CancelLot); a lot the
  *  bids service never saw is fine. Returns GRPC_STATUS_OK or UNAVAILABLE
  *  recorded on c. */

@@ -55,6 +55,7 @@ grpc_status_code bids_open(arena *a, const Gavel__Auctions__V1__Lot *lot, const 
     q.ends_at_us = lot->ends_at_us;
     q.soft_close_window_seconds = lot->soft_close_window_seconds;
     q.max_extensions = lot->max_extensions;
+    q.venue = lot->venue; /* ends_at_us is 0 then: no end but the hammer */
     const int64_t *from, *step;
     size_t n = lot->n_increments;
     if (n == 0)
@@ -80,16 +81,30 @@ grpc_status_code bids_open(arena *a, const Gavel__Auctions__V1__Lot *lot, const 
     return st;
 }
 
-grpc_status_code bids_close(int64_t lot_id, bool cancel, Gavel__Bids__V1__CloseLotResponse **out,
-                            char *err, size_t errlen)
+static grpc_status_code close_call(int64_t lot_id, bool cancel, bool hammer,
+                                   Gavel__Bids__V1__CloseLotResponse **out, char *err,
+                                   size_t errlen)
 {
     Gavel__Bids__V1__CloseLotRequest q = GAVEL__BIDS__V1__CLOSE_LOT_REQUEST__INIT;
     q.lot_id = lot_id;
     q.cancel = cancel;
+    q.hammer = hammer;
     ProtobufCMessage *resp = NULL;
     grpc_status_code st = call_bids(lot_id, &bids_close_lot, &q.base, &resp, err, errlen);
     *out = (Gavel__Bids__V1__CloseLotResponse *)resp;
     return st;
+}
+
+grpc_status_code bids_close(int64_t lot_id, bool cancel, Gavel__Bids__V1__CloseLotResponse **out,
+                            char *err, size_t errlen)
+{
+    return close_call(lot_id, cancel, false, out, err, errlen);
+}
+
+grpc_status_code bids_hammer(int64_t lot_id, Gavel__Bids__V1__CloseLotResponse **out, char *err,
+                             size_t errlen)
+{
+    return close_call(lot_id, false, true, out, err, errlen);
 }
 
 int bids_cancel_lot(rpc_call *c, int64_t lot_id)

@@ -56,6 +56,7 @@ int lot_publish_closed(db_conn *conn, const Gavel__Auctions__V1__Lot *lot)
         ev.reserve_met = res->reserve_met;
         ev.closed_at_us = res->closed_at_us;
         ev.winning_hold_id = res->winning_hold_id;
+        ev.floor_paddle = res->winning_floor_paddle;
     }
     char key[24];
     return ev_outbox_add(conn, AUCTIONS_TOPIC, "auction.closed", lot_key(key, lot->id), &ev.base,

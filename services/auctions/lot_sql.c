@@ -36,8 +36,8 @@ const db_stmt auctions_stmts[] = {
       "WHERE l.id = $1 RETURNING " LOT_COLUMNS },
     { "lot_schedule",
       "UPDATE lots AS l SET state = 'scheduled', session_id = $2, starts_at_us = $3, "
-      "ends_at_us = $4, ending_soon_sent = false, "
-      "updated_at_us = greatest($5::bigint, l.updated_at_us + 1) "
+      "ends_at_us = CASE WHEN $6::boolean THEN NULL ELSE $4::bigint END, venue = $6, "
+      "ending_soon_sent = false, updated_at_us = greatest($5::bigint, l.updated_at_us + 1) "
       "WHERE l.id = $1 RETURNING " LOT_COLUMNS },
     { "lot_extend",
       "UPDATE lots AS l SET ends_at_us = $2, "
@@ -46,7 +46,7 @@ const db_stmt auctions_stmts[] = {
     { "lot_close",
       "UPDATE lots AS l SET state = $2, winner_id = $3, final_price = $4, reserve_met = $5, "
       "winning_bid_id = $6, winning_hold_id = $7, bid_count = $8, closed_at_us = $9, "
-      "updated_at_us = greatest($10::bigint, l.updated_at_us + 1) "
+      "updated_at_us = greatest($10::bigint, l.updated_at_us + 1), winning_floor_paddle = $11 "
       "WHERE l.id = $1 RETURNING " LOT_COLUMNS },
     { "lot_mark_ending_soon", "UPDATE lots SET ending_soon_sent = true WHERE id = $1" },
     { "transition_add",
@@ -70,12 +70,14 @@ const db_stmt auctions_stmts[] = {
       "WITH RECURSIVE t AS (SELECT * FROM categories WHERE ($1::bigint = 0 AND parent_id IS NULL) "
       "OR id = $1 UNION ALL SELECT c.* FROM categories c JOIN t ON c.parent_id = t.id) "
       "SELECT id, coalesce(parent_id, 0), name, slug, depth, sort_order, created_at_us FROM t" },
-    /* The scheduler: due lots, locked so another replica skips them. */
+    /* The scheduler: due lots, locked so another replica skips them. A
+     * venue lot has no end (NULL): only HammerLot closes it. */
     { "due_open",
       "SELECT " LOT_COLUMNS " FROM lots l WHERE l.state = 'scheduled' AND l.starts_at_us <= $1 "
       "ORDER BY l.starts_at_us, l.id LIMIT $2 FOR UPDATE SKIP LOCKED" },
     { "due_close",
       "SELECT " LOT_COLUMNS " FROM lots l WHERE l.state = 'live' AND l.ends_at_us <= $1 "
+      "AND NOT l.venue "
       "ORDER BY l.ends_at_us, l.id LIMIT $2 FOR UPDATE SKIP LOCKED" },
     { "due_ending_soon",
       "SELECT l.id, l.ends_at_us FROM lots l WHERE l.state = 'live' AND NOT l.ending_soon_sent "

@@ -286,6 +286,8 @@ const rpc_method lots_methods[] = {
       RPC_ROLE_SELLER | RPC_ROLE_MODERATOR | RPC_ROLE_ADMIN, 0),
     M("CancelLot", cancel_lot_request, cancel_lot_response, auctions_cancel_lot,
       RPC_ROLE_SELLER | RPC_ROLE_ADMIN, 0),
+    M("HammerLot", hammer_lot_request, hammer_lot_response, auctions_hammer_lot,
+      RPC_ROLE_MODERATOR | RPC_ROLE_ADMIN, RPC_IDEMPOTENT),
     M("GetLotHistory", get_lot_history_request, get_lot_history_response, get_lot_history,
       RPC_ROLE_SELLER | RPC_ROLE_MODERATOR | RPC_ROLE_ADMIN | RPC_ROLE_SERVICE, RPC_IDEMPOTENT),
     M("CreateCategory", create_category_request, create_category_response,

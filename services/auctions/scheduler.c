@@ -6,7 +6,9 @@
  * Leases: each round takes the due lots with SELECT … FOR UPDATE SKIP
  * LOCKED inside one transaction, calls the bids service for each while the
  * rows stay locked, writes the new state, the history and the events, and
- * commits. Another replica skips locked rows, and a committed lot is no
+ * commits (closing.c records a close). Venue lots have no end: the
+ * scheduler opens them (venue set) and HammerLot closes them. Another
+ * replica skips locked rows, and a committed lot is no
  * longer due, so no lot is opened or closed twice; a crash before COMMIT
  * leaves the lot due, and OpenLot/CloseLot are idempotent, so the next
  * round (here or elsewhere) repeats the call and gets the same answer.
@@ -114,44 +116,6 @@ static int open_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot 
 
 /* ---- closing ---- */
 
-static int write_close(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot *lot,
-                       const Gavel__Bids__V1__CloseLotResponse *resp)
-{
-    const Gavel__Bids__V1__Bid *win = resp->winning_bid;
-    bool sold = resp->outcome == GAVEL__BIDS__V1__CLOSE_OUTCOME__CLOSE_OUTCOME_CLOSED_WITH_WINNER;
-    bool cancelled = resp->outcome == GAVEL__BIDS__V1__CLOSE_OUTCOME__CLOSE_OUTCOME_CANCELLED;
-    int64_t bid_count = resp->state != NULL ? resp->state->bid_count : 0;
-    int64_t price = resp->state != NULL && resp->state->current_price != NULL
-                        ? resp->state->current_price->units
-                        : 0;
-    bool reserve_met = resp->state != NULL && resp->state->reserve_met && !cancelled;
-    char id[24], w[24], fp[24], bid[24], hold[24], n[24], at[24], now[24];
-    const char *p[] = {
-        db_i64(id, lot->id),
-        cancelled ? "cancelled" : "closed",
-        db_i64(w, sold && win != NULL ? win->bidder_id : 0),
-        bid_count > 0 ? db_i64(fp, price) : NULL,
-        reserve_met ? "true" : "false",
-        db_i64(bid, sold && win != NULL ? win->bid_id : 0),
-        db_i64(hold, sold ? resp->winning_hold_id : 0),
-        db_i64(n, bid_count),
-        db_i64(at, resp->closed_at_us),
-        db_i64(now, now_us()),
-    };
-    Gavel__Auctions__V1__Lot *out;
-    int rc = lot_exec_one(r->a, conn, "lot_close", 10, p, &out);
-    if (rc < 0)
-        return rc;
-    const char *why = cancelled ? "closed by the bids service as cancelled"
-                      : sold    ? "closed by the scheduler: sold"
-                      : bid_count > 0 ? "closed by the scheduler: reserve not met"
-                                      : "closed by the scheduler: no bids";
-    if ((rc = record(conn, out, lot->state, why)) < 0)
-        return rc;
-    mx_add(auctions_mx.lots_closed, 1);
-    return cancelled ? 0 : lot_publish_closed(conn, out);
-}
-
 static int close_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot *lot)
 {
     char err[256];
@@ -187,7 +151,8 @@ static int close_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot
         if (resp->ends_at_us <= r->now) /* the bids clock is behind ours: come back later */
             r->done--;
     } else {
-        rc = write_close(r, conn, lot, resp);
+        Gavel__Auctions__V1__Lot *out;
+        rc = lot_write_close(r->a, conn, lot, resp, &scheduler_actor, "the scheduler", &out);
     }
     protobuf_c_message_free_unpacked(&resp->base, NULL);
     return rc;

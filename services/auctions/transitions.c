@@ -143,13 +143,23 @@ int auctions_moderate_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
 #define MAX_DURATION_US (30LL * 24 * 3600 * 1000000)
 
 static int check_times(rpc_call *c, const Gavel__Auctions__V1__ScheduleLotRequest *req,
-                       int64_t now, int64_t *ends)
+                       const Gavel__Auctions__V1__Lot *cur, int64_t now, int64_t *ends)
 {
     int64_t lead = auctions.min_lead_ms * 1000, min_len = auctions.min_duration_ms * 1000;
     if (req->starts_at_us < now + lead || req->starts_at_us > now + YEAR_US)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                         "starts_at_us must be %lld ms to one year after server time %lld",
                         (long long)auctions.min_lead_ms, (long long)now);
+    if (req->venue) { /* no fixed end: the clerk's hammer closes it */
+        if (req->ends_at_us != 0)
+            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                            "ends_at_us must be 0 for a venue lot (the hammer ends it)");
+        if (cur->soft_close_window_seconds != 0)
+            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                            "lot.soft_close_window_seconds must be 0 for a venue lot");
+        *ends = 0;
+        return GRPC_STATUS_OK;
+    }
     *ends = req->ends_at_us != 0 ? req->ends_at_us
                                  : req->starts_at_us + auctions.default_duration_ms * 1000;
     if (*ends < req->starts_at_us + min_len || *ends > req->starts_at_us + MAX_DURATION_US)
@@ -194,15 +204,15 @@ static int apply_schedule(step *s, db_conn *conn, Gavel__Auctions__V1__Lot *cur,
         return step_refuse(s, rpc_fail(s->c, GRPC_STATUS_FAILED_PRECONDITION,
                                        "lot %lld opens within %lld ms; it can no longer move",
                                        (long long)cur->id, (long long)auctions.min_lead_ms));
-    int rc = check_times(s->c, req, now, &ends);
+    int rc = check_times(s->c, req, cur, now, &ends);
     if (rc != 0)
         return step_refuse(s, rc);
     if ((rc = session_for(s, conn, req->session_id, &session)) < 0)
         return rc;
     char id[24], sid[24], st[24], en[24], nw[24];
     const char *p[] = { db_i64(id, cur->id), db_i64(sid, session), db_i64(st, req->starts_at_us),
-                        db_i64(en, ends), db_i64(nw, now) };
-    return lot_exec_one(rpc_arena(s->c), conn, "lot_schedule", 5, p, out);
+                        db_i64(en, ends), db_i64(nw, now), req->venue ? "true" : "false" };
+    return lot_exec_one(rpc_arena(s->c), conn, "lot_schedule", 6, p, out);
 }
 
 int auctions_schedule_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)

@@ -36,12 +36,13 @@ static void refuse_at_commit(shard *sh, cmd *c, int status, const char *why)
     free(c);
 }
 
-static int engine_status(int rc)
+int apply_engine_status(int rc)
 {
     switch (rc) {
     case LOT_E_NOT_LIVE:
     case LOT_E_CLOSED:
     case LOT_E_LEADING:
+    case LOT_E_NOT_VENUE:
         return GRPC_STATUS_FAILED_PRECONDITION;
     case LOT_E_TOO_LOW:
     case LOT_E_INVALID:
@@ -152,7 +153,10 @@ static ProtobufCMessage *update_new(batch *b)
 void apply_close_effects(shard *sh, lot_entry *e)
 {
     lot *l = &e->eng;
-    bidder_hold *wh = l->outcome == LOT_OUTCOME_WINNER ? hold_of(e, l->leader_id) : NULL;
+    /* The room's winning bid has no hold: the venue vouches for its paddles. */
+    bidder_hold *wh = l->outcome == LOT_OUTCOME_WINNER && l->leader_floor_paddle == 0
+                          ? hold_of(e, l->leader_id)
+                          : NULL;
     e->winning_hold = wh != NULL ? wh->hold_id : 0;
     sweep_holds(sh, e, l->outcome == LOT_OUTCOME_WINNER);
     Gavel__Events__V1__LotClosed ev = GAVEL__EVENTS__V1__LOT_CLOSED__INIT;
@@ -161,6 +165,7 @@ void apply_close_effects(shard *sh, lot_entry *e)
     ev.price = check_money_new(sh->cur->mem, l->r.currency, l->price);
     ev.reserve_met = lot_reserve_met(l) && l->bid_count > 0;
     ev.closed_at_us = l->closed_at_us;
+    ev.floor_paddle = l->outcome == LOT_OUTCOME_WINNER ? l->leader_floor_paddle : 0;
     batch_add_event(sh->cur, "lot.closed", l->r.lot_id, &ev.base);
     Gavel__Bids__V1__LotUpdate *u = (void *)update_new(sh->cur);
     u->change_case = GAVEL__BIDS__V1__LOT_UPDATE__CHANGE_CLOSED;
@@ -218,12 +223,15 @@ static void record_extended(shard *sh, lot_entry *e, const lot_effect *eff)
 }
 
 /* Everything an accepted command changed, into the current batch. */
-static void record_effect(shard *sh, lot_entry *e, const lot_effect *eff, int64_t prev_leader)
+static void record_effect(shard *sh, lot_entry *e, const lot_effect *eff, int64_t prev_leader,
+                          int32_t prev_paddle)
 {
     lot *l = &e->eng;
     for (size_t i = 0; i < eff->nbids; i++)
         record_bid(sh, e, &eff->bids[i]);
-    if (prev_leader != 0 && l->leader_id != prev_leader) {
+    /* The room outbid is told by the auctioneer, not by a notification to
+     * the clerk who entered its bid. */
+    if (prev_leader != 0 && l->leader_id != prev_leader && prev_paddle == 0) {
         Gavel__Events__V1__BidOutbid ev = GAVEL__EVENTS__V1__BID_OUTBID__INIT;
         ev.lot_id = l->r.lot_id;
         ev.previous_leader_id = prev_leader;
@@ -280,7 +288,8 @@ static int dry_run(const lot *l, int (*fn)(lot *, const cmd *, lot_effect *, cha
 
 static int run_place(lot *l, const cmd *c, lot_effect *eff, char *why, size_t whylen)
 {
-    return lot_place(l, c->bidder_id, c->amount, now_us(), eff, why, whylen);
+    return lot_place_venue(l, c->bidder_id, c->amount, 0, c->media_time_us, now_us(), eff, why,
+                           whylen);
 }
 
 static int run_autobid(lot *l, const cmd *c, lot_effect *eff, char *why, size_t whylen)
@@ -341,9 +350,9 @@ static bool gate(shard *sh, lot_entry *e, cmd *c,
         int rc = dry_run(&e->eng, fn, c, why, sizeof why);
         if (rc < 0) {
             if (c->hold_id > 0 && (h == NULL || h->hold_id != c->hold_id))
-                refuse_at_commit(sh, c, engine_status(rc), why);
+                refuse_at_commit(sh, c, apply_engine_status(rc), why);
             else
-                reply(c, engine_status(rc), why, NULL, 0);
+                reply(c, apply_engine_status(rc), why, NULL, 0);
             return false;
         }
         c->w->needs_funds = need > held;
@@ -373,20 +382,22 @@ static void do_place(shard *sh, cmd *c)
         return;
     lot *l = &e->eng;
     int64_t prev_leader = l->leader_id;
+    int32_t prev_paddle = l->leader_floor_paddle;
     bidder_hold *h = hold_of(e, c->bidder_id);
     lot_effect eff;
     char why[256] = "";
-    int rc = lot_place(l, c->bidder_id, c->amount, now_us(), &eff, why, sizeof why);
+    int rc = lot_place_venue(l, c->bidder_id, c->amount, 0, c->media_time_us, now_us(), &eff,
+                             why, sizeof why);
     if (rc < 0) {
         if (c->hold_id > 0 && (h == NULL || h->hold_id != c->hold_id))
-            refuse_at_commit(sh, c, engine_status(rc), why);
+            refuse_at_commit(sh, c, apply_engine_status(rc), why);
         else
-            reply(c, engine_status(rc), why, NULL, 0);
+            reply(c, apply_engine_status(rc), why, NULL, 0);
         return;
     }
     if (c->hold_id > 0)
         set_hold(sh, e, c->bidder_id, c->hold_id, c->hold_amount);
-    record_effect(sh, e, &eff, prev_leader);
+    record_effect(sh, e, &eff, prev_leader, prev_paddle);
     arena *m = sh->cur->mem;
     Gavel__Bids__V1__PlaceBidResponse *r = arena_calloc(m, 1, sizeof *r);
     gavel__bids__v1__place_bid_response__init(r);
@@ -400,6 +411,47 @@ static void do_place(shard *sh, cmd *c)
     r->state = state_to_proto(m, l, now_us());
     r->caller_is_leading = l->leader_id == c->bidder_id;
     answer_at_commit(sh, e, c, "PlaceBid", &r->base);
+}
+
+/* A floor bid: no funds (the venue vouches for its paddles), no bids in
+ * flight to wait for; otherwise a bid like any other, in the same
+ * sequence, durable before the clerk is answered. */
+static void do_floor(shard *sh, cmd *c)
+{
+    lot_entry *e = need_lot(sh, c);
+    if (e == NULL || replay(e, c))
+        return;
+    lot *l = &e->eng;
+    char why[256] = "";
+    if (strcmp(c->currency, l->r.currency) != 0) {
+        snprintf(why, sizeof why, "amount.currency must be %s, the lot's currency",
+                 l->r.currency);
+        reply(c, GRPC_STATUS_INVALID_ARGUMENT, why, NULL, 0);
+        return;
+    }
+    int64_t prev_leader = l->leader_id;
+    int32_t prev_paddle = l->leader_floor_paddle;
+    lot_effect eff;
+    int rc = lot_place_venue(l, c->bidder_id, c->amount, c->floor_paddle, 0, now_us(), &eff, why,
+                             sizeof why);
+    if (rc < 0) {
+        reply(c, apply_engine_status(rc), why, NULL, 0);
+        return;
+    }
+    inflight_prune(e, now_us());
+    record_effect(sh, e, &eff, prev_leader, prev_paddle);
+    arena *m = sh->cur->mem;
+    Gavel__Bids__V1__PlaceFloorBidResponse *r = arena_calloc(m, 1, sizeof *r);
+    gavel__bids__v1__place_floor_bid_response__init(r);
+    r->bid = bid_to_proto(m, &eff.bids[0], l->r.currency);
+    if (eff.nbids > 1) {
+        r->n_triggered_bids = eff.nbids - 1;
+        r->triggered_bids = arena_calloc(m, eff.nbids - 1, sizeof *r->triggered_bids);
+        for (size_t i = 1; i < eff.nbids; i++)
+            r->triggered_bids[i - 1] = bid_to_proto(m, &eff.bids[i], l->r.currency);
+    }
+    r->state = state_to_proto(m, l, now_us());
+    answer_at_commit(sh, e, c, "PlaceFloorBid", &r->base);
 }
 
 static Gavel__Bids__V1__AutoBid *autobid_to_proto(arena *m, const lot *l, int64_t bidder,
@@ -425,16 +477,17 @@ static void do_autobid(shard *sh, cmd *c)
         return;
     lot *l = &e->eng;
     int64_t prev_leader = l->leader_id;
+    int32_t prev_paddle = l->leader_floor_paddle;
     lot_effect eff;
     char why[256] = "";
     int rc = lot_set_autobid(l, c->bidder_id, c->amount, now_us(), &eff, why, sizeof why);
     if (rc < 0) {
-        reply(c, engine_status(rc), why, NULL, 0);
+        reply(c, apply_engine_status(rc), why, NULL, 0);
         return;
     }
     if (c->hold_id > 0)
         set_hold(sh, e, c->bidder_id, c->hold_id, c->hold_amount);
-    record_effect(sh, e, &eff, prev_leader);
+    record_effect(sh, e, &eff, prev_leader, prev_paddle);
     arena *m = sh->cur->mem;
     Gavel__Bids__V1__SetAutoBidResponse *r = arena_calloc(m, 1, sizeof *r);
     gavel__bids__v1__set_auto_bid_response__init(r);
@@ -462,7 +515,7 @@ static void do_cancel(shard *sh, cmd *c)
     }
     int rc = lot_cancel_autobid(l, c->bidder_id, why, sizeof why);
     if (rc < 0) {
-        reply(c, engine_status(rc), why, NULL, 0);
+        reply(c, apply_engine_status(rc), why, NULL, 0);
         return;
     }
     sweep_holds(sh, e, true);
@@ -518,6 +571,9 @@ void apply_cmd(shard *sh, cmd *c)
         break;
     case CMD_CANCEL:
         do_cancel(sh, c);
+        break;
+    case CMD_FLOOR:
+        do_floor(sh, c);
         break;
     default:
         apply_other(sh, c);

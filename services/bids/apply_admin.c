@@ -90,7 +90,8 @@ static bool same_rules(const lot_rules *a, const lot_rules *b)
         a->start_price != b->start_price || a->reserve_price != b->reserve_price ||
         a->buy_now_price != b->buy_now_price || a->nbands != b->nbands ||
         a->starts_at_us != b->starts_at_us || a->ends_at_us != b->ends_at_us ||
-        a->soft_close_s != b->soft_close_s || a->max_extensions != b->max_extensions)
+        a->soft_close_s != b->soft_close_s || a->max_extensions != b->max_extensions ||
+        a->venue != b->venue)
         return false;
     for (int i = 0; i < a->nbands; i++)
         if (a->bands[i].from != b->bands[i].from || a->bands[i].increment != b->bands[i].increment)
@@ -140,7 +141,8 @@ static void do_close(shard *sh, cmd *c)
     }
     lot *l = &e->eng;
     bool was_closed = l->status == LOT_CLOSED;
-    lot_outcome o = lot_close(l, now_us(), c->cancel);
+    lot_outcome o = c->hammer && !c->cancel ? lot_hammer(l, now_us())
+                                            : lot_close(l, now_us(), c->cancel);
     arena *m = sh->cur->mem;
     Gavel__Bids__V1__CloseLotResponse *r = arena_calloc(m, 1, sizeof *r);
     gavel__bids__v1__close_lot_response__init(r);
@@ -167,6 +169,42 @@ static void do_close(shard *sh, cmd *c)
     }
     c->w->status = GRPC_STATUS_OK;
     c->w->response = pack_new(&r->base, &c->w->response_len);
+    batch_add_waiter(sh->cur, c->w);
+    free(c);
+}
+
+/* The clerk's last call: durable (the lots row keeps fair_warning_at_us,
+ * so a restart still shows it), then on every stream and the lot feed. */
+static void do_warn(shard *sh, cmd *c)
+{
+    lot_entry *e = shard_find(sh, c->lot_id);
+    if (e == NULL) {
+        not_found(c);
+        return;
+    }
+    lot *l = &e->eng;
+    char why[160] = "";
+    int64_t now = now_us();
+    int rc = lot_fair_warning(l, now, why, sizeof why);
+    if (rc < 0) {
+        reply(c, apply_engine_status(rc), why, NULL, 0);
+        return;
+    }
+    batch_add_lot(sh->cur, l, false, e->winning_hold);
+    arena *m = sh->cur->mem;
+    Gavel__Bids__V1__LotUpdate *u = arena_calloc(m, 1, sizeof *u);
+    gavel__bids__v1__lot_update__init(u);
+    u->server_time_us = now;
+    u->change_case = GAVEL__BIDS__V1__LOT_UPDATE__CHANGE_FAIR_WARNING;
+    u->fair_warning = arena_calloc(m, 1, sizeof *u->fair_warning);
+    gavel__bids__v1__fair_warning__init(u->fair_warning);
+    u->fair_warning->warned_at_us = now;
+    u->fair_warning->state = state_to_proto(m, l, now);
+    batch_add_watch(sh->cur, l->r.lot_id, &u->base);
+    Gavel__Bids__V1__FairWarningResponse r = GAVEL__BIDS__V1__FAIR_WARNING_RESPONSE__INIT;
+    r.state = u->fair_warning->state;
+    c->w->status = GRPC_STATUS_OK;
+    c->w->response = pack_new(&r.base, &c->w->response_len);
     batch_add_waiter(sh->cur, c->w);
     free(c);
 }
@@ -256,6 +294,9 @@ void apply_other(shard *sh, cmd *c)
         break;
     case CMD_CLOSE:
         do_close(sh, c);
+        break;
+    case CMD_WARN:
+        do_warn(sh, c);
         break;
     case CMD_COMMITTED:
         apply_committed(sh, c->batch);

@@ -90,6 +90,8 @@ typedef enum {
     CMD_STATE,       /* read committed state */
     CMD_OPEN,
     CMD_CLOSE,
+    CMD_FLOOR,       /* venue lots: a floor bid entered by a clerk */
+    CMD_WARN,        /* venue lots: fair warning */
     CMD_WATCH,       /* register a stream */
     CMD_UNCLAIM,     /* handler -> worker: a bid's funds failed; forget it in flight */
     CMD_RECONCILE,   /* reconcile.c -> worker: release these holds unless the lot knows them */
@@ -144,6 +146,9 @@ typedef struct cmd {
     char request_hash[65];
     bool is_staff;
     bool cancel;               /* CMD_CLOSE */
+    bool hammer;               /* CMD_CLOSE: the clerk's hammer (venue lots) */
+    int32_t floor_paddle;      /* CMD_FLOOR */
+    int64_t media_time_us;     /* CMD_PLACE on venue lots */
     lot_rules rules;           /* CMD_OPEN */
     rpc_stream *stream;        /* CMD_WATCH (a reference is held) */
     struct batch *batch;       /* CMD_COMMITTED */
@@ -383,13 +388,15 @@ void apply_heartbeats(shard *sh);
 /** Applies the parked bids of every lot that are no longer blocked
  *  (shard loop, while any are parked: entries also leave by deadline). */
 void apply_parked(shard *sh);
-/** STATE, WATCH, OPEN, CLOSE, COMMITTED, UNCLAIM (apply_admin.c). */
+/** STATE, WATCH, OPEN, CLOSE, WARN, COMMITTED, UNCLAIM (apply_admin.c). */
 void apply_other(shard *sh, cmd *c);
 #define STATUS_REPLAY_STORED 100 /* handler: the answer is in the requests table */
 /* handler: the lot is closed and its keys left memory; the answer of a
  * retry is in the requests table, else the command is refused with the
  * waiter's message (FAILED_PRECONDITION) */
 #define STATUS_CLOSED_LOOKUP 101
+/** The gRPC status of an engine refusal (apply.c). */
+int apply_engine_status(int rc);
 /** Holds, events and stream update of a lot that just closed (apply.c). */
 void apply_close_effects(shard *sh, lot_entry *e);
 void worker_restore_last_bid(int64_t lot_id, const lot_bid *b);

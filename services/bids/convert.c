@@ -63,6 +63,9 @@ Gavel__Bids__V1__LotState *state_to_proto(arena *a, const lot *l, int64_t now_us
     if (has_bids)
         s->head_hash = hash_copy(a, l->head_hash);
     s->soft_close_window_seconds = l->r.soft_close_s;
+    s->venue = l->r.venue;
+    s->leader_floor_paddle = l->leader_floor_paddle;
+    s->fair_warning_at_us = l->fair_warning_at_us;
     return s;
 }
 
@@ -79,6 +82,8 @@ Gavel__Bids__V1__Bid *bid_to_proto(arena *a, const lot_bid *b, const char *curre
     m->is_autobid = b->is_autobid;
     m->prev_hash = hash_copy(a, b->prev_hash);
     m->hash = hash_copy(a, b->hash);
+    m->floor_paddle = b->floor_paddle;
+    m->media_time_us = b->media_time_us;
     return m;
 }
 

@@ -167,7 +167,8 @@ static void on_checked(void *arg, waiter *w)
 
 static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
                           const Gavel__Common__V1__Money *amount, const char *key,
-                          const ProtobufCMessage *in, const ProtobufCMessageDescriptor *d)
+                          int64_t media_time_us, const ProtobufCMessage *in,
+                          const ProtobufCMessageDescriptor *d)
 {
     int64_t bidder = rpc_caller(c)->user_id;
     funded_call *f = rpc_alloc(c, sizeof *f);
@@ -178,6 +179,7 @@ static int funded_command(rpc_call *c, cmd_kind kind, int64_t lot_id,
     m->lot_id = lot_id;
     m->bidder_id = bidder;
     m->amount = amount->units;
+    m->media_time_us = media_time_us; /* judged by the engine: venue lots only */
     snprintf(m->currency, sizeof m->currency, "%s", amount->currency);
     snprintf(m->key, sizeof m->key, "%s", key);
     idem_request_hash(in, m->request_hash);
@@ -206,7 +208,8 @@ static int bids_place(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage 
     if ((rc = view_refuse_stale(req->lot_id, rpc_caller(c)->user_id, req->idempotency_key,
                                 req->amount->currency, req->amount->units, why, sizeof why)) != 0)
         return rpc_fail(c, (grpc_status_code)rc, "%s", why);
-    return funded_command(c, CMD_PLACE, req->lot_id, req->amount, req->idempotency_key, in,
+    return funded_command(c, CMD_PLACE, req->lot_id, req->amount, req->idempotency_key,
+                          req->media_time_us, in,
                           &gavel__bids__v1__place_bid_response__descriptor);
 }
 
@@ -221,7 +224,7 @@ static int bids_set_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMe
         (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
     return funded_command(c, CMD_AUTOBID, req->lot_id, req->max_amount, req->idempotency_key,
-                          in, &gavel__bids__v1__set_auto_bid_response__descriptor);
+                          0, in, &gavel__bids__v1__set_auto_bid_response__descriptor);
 }
 
 static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -243,6 +246,47 @@ static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, Protobuf
         return GRPC_STATUS_DEADLINE_EXCEEDED;
     return finish(c, w, &gavel__bids__v1__cancel_auto_bid_response__descriptor, out,
                   req->lot_id, bidder, req->idempotency_key, hash);
+}
+
+/* Venue lots: the clerk enters the room's bid. No funds to reserve, so
+ * the handler waits for the durable answer directly. */
+static int bids_place_floor(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Bids__V1__PlaceFloorBidRequest *req = (const void *)in;
+    int rc;
+    if (req->lot_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
+    if (req->floor_paddle < 1 || req->floor_paddle > LOT_MAX_PADDLE)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "floor_paddle must be 1..%d, got %d",
+                        LOT_MAX_PADDLE, req->floor_paddle);
+    if ((rc = check_money(c, "amount", req->amount, &bid_money, NULL)) != 0 ||
+        (rc = check_idempotency_key(c, req->idempotency_key)) != 0)
+        return rc;
+    int64_t clerk = rpc_caller(c)->user_id;
+    if (clerk <= 0)
+        return rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED, "floor bids are entered by a clerk");
+    cmd *m = cmd_new(CMD_FLOOR, req->lot_id, clerk);
+    m->amount = req->amount->units;
+    m->floor_paddle = req->floor_paddle;
+    snprintf(m->currency, sizeof m->currency, "%s", req->amount->currency);
+    snprintf(m->key, sizeof m->key, "%s", req->idempotency_key);
+    char hash[IDEM_HASH_HEX];
+    idem_request_hash(in, hash);
+    memcpy(m->request_hash, hash, sizeof hash);
+    waiter *w = submit_wait(c, m);
+    if (w == NULL)
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    return finish(c, w, &gavel__bids__v1__place_floor_bid_response__descriptor, out,
+                  req->lot_id, clerk, req->idempotency_key, hash);
+}
+
+static int bids_fair_warning(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Bids__V1__FairWarningRequest *req = (const void *)in;
+    if (req->lot_id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
+    cmd *m = cmd_new(CMD_WARN, req->lot_id, rpc_caller(c)->user_id);
+    return bids_submit_and_finish(c, m, &gavel__bids__v1__fair_warning_response__descriptor, out);
 }
 
 /* The shard answered a GetLotState, on its thread. */
@@ -300,6 +344,11 @@ const rpc_method bids_methods[] = {
       RPC_ROLE_BIDDER, RPC_IDEMPOTENT, 5000, RPC_CLASS_FAST, 0 },
     { B("CancelAutoBid"), D(cancel_auto_bid_request), D(cancel_auto_bid_response),
       bids_cancel_autobid, RPC_ROLE_BIDDER, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
+    { B("PlaceFloorBid"), D(place_floor_bid_request), D(place_floor_bid_response),
+      bids_place_floor, RPC_ROLE_MODERATOR | RPC_ROLE_ADMIN, RPC_IDEMPOTENT, 5000,
+      RPC_CLASS_NORMAL, 0 },
+    { B("FairWarning"), D(fair_warning_request), D(fair_warning_response), bids_fair_warning,
+      RPC_ROLE_MODERATOR | RPC_ROLE_ADMIN, RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { B("GetLotState"), D(get_lot_state_request), D(get_lot_state_response), bids_get_state,
       RPC_ANY_USER, RPC_IDEMPOTENT, 2000, RPC_CLASS_FAST, 0 },
     { B("ListBids"), D(list_bids_request), D(list_bids_response), bids_list, RPC_ANY_USER,

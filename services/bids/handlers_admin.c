@@ -50,6 +50,7 @@ static int rules_from_request(rpc_call *c, const Gavel__Bids__V1__OpenLotRequest
     r->ends_at_us = q->ends_at_us;
     r->soft_close_s = q->soft_close_window_seconds;
     r->max_extensions = q->max_extensions;
+    r->venue = q->venue;
     char why[256];
     if (strlen(q->currency) != 3 || lot_rules_check(r, why, sizeof why) != LOT_OK)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s",
@@ -90,6 +91,7 @@ int bids_close_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **o
     m->kind = CMD_CLOSE;
     m->lot_id = q->lot_id;
     m->cancel = q->cancel;
+    m->hammer = q->hammer;
     return bids_submit_and_finish(c, m, &gavel__bids__v1__close_lot_response__descriptor, out);
 }
 
@@ -117,7 +119,9 @@ static Gavel__Bids__V1__Bid *row_to_bid(rpc_call *c, const PGresult *r, int i)
     lot_bid b = { .lot_id = db_get_i64(r, i, 0), .seq = db_get_i64(r, i, 1),
                   .bid_id = db_get_i64(r, i, 2), .bidder_id = db_get_i64(r, i, 3),
                   .amount = db_get_i64(r, i, 4), .placed_at_us = db_get_i64(r, i, 5),
-                  .is_autobid = db_get_bool(r, i, 6) };
+                  .is_autobid = db_get_bool(r, i, 6),
+                  .floor_paddle = (int32_t)db_get_i64(r, i, 10),
+                  .media_time_us = db_get_i64(r, i, 11) };
     hex_decode(db_get_str(r, i, 7), b.prev_hash, LOT_HASH_LEN);
     hex_decode(db_get_str(r, i, 8), b.hash, LOT_HASH_LEN);
     return bid_to_proto(rpc_arena(c), &b, db_get_str(r, i, 9));

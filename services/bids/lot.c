@@ -99,7 +99,11 @@ int lot_rules_check(const lot_rules *r, char *why, size_t whylen)
         rc = check_bands(r, why, whylen);
     if (rc != LOT_OK)
         return rc;
-    if (r->ends_at_us <= r->starts_at_us)
+    if (r->venue && (r->ends_at_us != 0 || r->soft_close_s != 0))
+        return lot__why(LOT_E_INVALID, why, whylen,
+                        "a venue lot has no fixed end: ends_at_us and "
+                        "soft_close_window_seconds must be 0");
+    if (!r->venue && r->ends_at_us <= r->starts_at_us)
         return lot__why(LOT_E_INVALID, why, whylen,
                         "ends_at_us %" PRId64 " must be after starts_at_us %" PRId64,
                         r->ends_at_us, r->starts_at_us);
@@ -165,7 +169,7 @@ int lot__check_open(lot *l, int64_t bidder, int64_t now_us, char *why, size_t wh
         return lot__why(LOT_E_NOT_LIVE, why, whylen,
                         "lot %" PRId64 " opens for bids at %" PRId64 " (server time %" PRId64 ")",
                         l->r.lot_id, l->r.starts_at_us, now_us);
-    if (now_us >= l->ends_at_us)
+    if (!l->r.venue && now_us >= l->ends_at_us)
         return lot__why(LOT_E_CLOSED, why, whylen,
                         "lot %" PRId64 " ended at %" PRId64 " (server time %" PRId64 ")",
                         l->r.lot_id, l->ends_at_us, now_us);
@@ -177,13 +181,9 @@ int lot__check_open(lot *l, int64_t bidder, int64_t now_us, char *why, size_t wh
     return LOT_OK;
 }
 
-lot_outcome lot_close(lot *l, int64_t now_us, bool cancel)
+/* Closes now: cancelled, or with the result the bids decide. */
+static lot_outcome close_now(lot *l, int64_t now_us, bool cancel)
 {
-    if (l->status == LOT_CLOSED)
-        return l->outcome;
-    lot_tick(l, now_us);
-    if (!cancel && now_us < l->ends_at_us)
-        return LOT_OUTCOME_EXTENDED;
     if (cancel)
         l->outcome = LOT_OUTCOME_CANCELLED;
     else if (l->bid_count == 0)
@@ -196,4 +196,42 @@ lot_outcome lot_close(lot *l, int64_t now_us, bool cancel)
     l->closed_at_us = now_us;
     lot__finish_autobids(l);
     return l->outcome;
+}
+
+lot_outcome lot_close(lot *l, int64_t now_us, bool cancel)
+{
+    if (l->status == LOT_CLOSED)
+        return l->outcome;
+    lot_tick(l, now_us);
+    /* A venue lot has no end to reach: only the hammer or a cancel. */
+    if (!cancel && (l->r.venue || now_us < l->ends_at_us))
+        return LOT_OUTCOME_EXTENDED;
+    return close_now(l, now_us, cancel);
+}
+
+lot_outcome lot_hammer(lot *l, int64_t now_us)
+{
+    if (!l->r.venue)
+        return lot_close(l, now_us, false);
+    if (l->status == LOT_CLOSED)
+        return l->outcome;
+    lot_tick(l, now_us);
+    if (l->status == LOT_PENDING)
+        return LOT_OUTCOME_EXTENDED;
+    return close_now(l, now_us, false);
+}
+
+int lot_fair_warning(lot *l, int64_t now_us, char *why, size_t whylen)
+{
+    if (!l->r.venue)
+        return lot__why(LOT_E_NOT_VENUE, why, whylen, "lot %" PRId64 " is not a venue lot",
+                        l->r.lot_id);
+    lot_tick(l, now_us);
+    if (l->status == LOT_CLOSED)
+        return lot__why(LOT_E_CLOSED, why, whylen, "lot %" PRId64 " is closed", l->r.lot_id);
+    if (l->status == LOT_PENDING)
+        return lot__why(LOT_E_NOT_LIVE, why, whylen, "lot %" PRId64 " is not live yet",
+                        l->r.lot_id);
+    l->fair_warning_at_us = now_us;
+    return LOT_OK;
 }

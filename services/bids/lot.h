@@ -34,6 +34,11 @@
 #define LOT_MAX_BANDS 16
 #define LOT_HASH_LEN 32
 #define LOT_MAX_SEQ ((1 << 20) - 1) /* a lot takes at most this many bids */
+#define LOT_MAX_PADDLE 99999        /* floor paddles run 1..LOT_MAX_PADDLE */
+/* An online bid's media time on a venue lot lies within this much before
+ * and after the server's now. */
+#define LOT_MEDIA_PAST_US (600LL * 1000000)
+#define LOT_MEDIA_AHEAD_US (5LL * 1000000)
 
 typedef enum { LOT_PENDING = 1, LOT_LIVE = 2, LOT_CLOSED = 3 } lot_status;
 
@@ -57,6 +62,7 @@ enum {
     LOT_E_INVALID = -5,     /* bad amount or rules (INVALID_ARGUMENT) */
     LOT_E_NO_AUTOBID = -6,  /* cancel without an active autobid (NOT_FOUND) */
     LOT_E_LEADING = -7,     /* a manual bid by the leader (FAILED_PRECONDITION) */
+    LOT_E_NOT_VENUE = -8,   /* a venue-only command on an online lot (FAILED_PRECONDITION) */
 };
 
 typedef struct {
@@ -76,6 +82,9 @@ typedef struct {
     int64_t starts_at_us, ends_at_us;
     int32_t soft_close_s;   /* 0: no soft close */
     int32_t max_extensions;
+    /* A venue lot (simulcast): ends_at_us is 0 and soft close off; it stays
+     * LIVE until the hammer (lot_hammer) or a cancel, and takes floor bids. */
+    bool venue;
 } lot_rules;
 
 /* Mirrors gavel.bids.v1.AutoBidStatus values. */
@@ -109,6 +118,8 @@ typedef struct {
     int64_t amount;
     int64_t placed_at_us;
     bool is_autobid;
+    int32_t floor_paddle;   /* venue lots: the room's paddle (bidder_id is the clerk); 0 online */
+    int64_t media_time_us;  /* venue lots: the frame the online bidder saw; 0 when not sent */
     uint8_t prev_hash[LOT_HASH_LEN];
     uint8_t hash[LOT_HASH_LEN];
 } lot_bid;
@@ -118,6 +129,8 @@ typedef struct {
     lot_status status;
     int64_t price;          /* current price; 0 without bids */
     int64_t leader_id;      /* 0 without bids */
+    int32_t leader_floor_paddle; /* venue lots: the leading bid's paddle, 0 online */
+    int64_t fair_warning_at_us;  /* venue lots: the clerk's last call; 0 after a bid */
     int64_t seq;            /* seq of the last bid */
     int64_t bid_count;
     uint8_t head_hash[LOT_HASH_LEN];
@@ -200,6 +213,23 @@ int lot_place(lot *l, int64_t bidder, int64_t amount, int64_t now_us, lot_effect
               char *why, size_t whylen);
 
 /**
+ * lot_place with the venue parts. floor_paddle > 0 is a floor bid: bidder
+ * is the clerk, the lot must be a venue lot (LOT_E_NOT_VENUE), the paddle
+ * 1..LOT_MAX_PADDLE, and the leader's refusal does not apply (the room may
+ * bid over the room). media_time_us (online bids) is recorded on venue
+ * lots only, where a non-zero value must lie within LOT_MEDIA_PAST_US
+ * before and LOT_MEDIA_AHEAD_US after now (LOT_E_INVALID); online lots
+ * ignore it. Every accepted bid clears the fair warning.
+ */
+int lot_place_venue(lot *l, int64_t bidder, int64_t amount, int32_t floor_paddle,
+                    int64_t media_time_us, int64_t now_us, lot_effect *eff, char *why,
+                    size_t whylen);
+
+/** The clerk's fair warning on a live venue lot: sets fair_warning_at_us
+ *  to now. LOT_E_NOT_VENUE, LOT_E_NOT_LIVE or LOT_E_CLOSED otherwise. */
+int lot_fair_warning(lot *l, int64_t now_us, char *why, size_t whylen);
+
+/**
  * Sets or replaces bidder's autobid with maximum max. If the bidder does
  * not lead, bids for them at once as proxy rules say (eff lists the bids:
  * at most a losing autobid's last bid at its maximum, then the winner's);
@@ -243,8 +273,18 @@ int lot_restore_autobid(lot *l, const lot_autobid *a);
  */
 lot_outcome lot_close(lot *l, int64_t now_us, bool cancel);
 
-/** Computes a bid's hash from its fields and prev_hash (SHA-256, 84 bytes). */
-void lot_bid_hash(lot_bid *b, const char currency[4]);
+/**
+ * The clerk's hammer: a live venue lot closes now (WINNER with the leader,
+ * floor or online, RESERVE_NOT_MET or NO_BIDS); a PENDING venue lot is
+ * left as it is (EXTENDED). An online lot ignores the hammer: lot_close
+ * without cancel. A venue lot is closed only by this or a cancel:
+ * lot_close without cancel answers EXTENDED.
+ */
+lot_outcome lot_hammer(lot *l, int64_t now_us);
+
+/** Computes a bid's hash from its fields and prev_hash (SHA-256 of 84
+ *  bytes; 96 on a venue lot, with floor_paddle and media_time_us). */
+void lot_bid_hash(lot_bid *b, const char currency[4], bool venue);
 
 /**
  * Applies a persisted bid during rebuild after a restart: trusts it, sets

@@ -15,6 +15,8 @@ typedef struct {
     int64_t bidder;
     int64_t amount;
     bool is_autobid;
+    int32_t floor_paddle;    /* venue lots only */
+    int64_t media_time_us;
 } lot__step;
 
 typedef struct {

@@ -5,8 +5,9 @@
  * Invariants: seq runs 1, 2, 3 … without gaps up to LOT_MAX_SEQ; bid_id is
  * lot_id * 2^20 + seq, so it is the same after a rebuild; each bid's
  * prev_hash is the hash of bid seq-1 (zeros for seq 1), and head_hash is
- * the hash of the last bid. The hashed bytes are the 84 documented in
- * proto/gavel/bids/v1/bids.proto, so clients can verify the chain.
+ * the hash of the last bid. The hashed bytes are the 84 (96 on a venue
+ * lot) documented in proto/gavel/bids/v1/bids.proto, so clients can
+ * verify the chain.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "lot_int.h"
 
 #define LOT_HASHED_LEN 84
+#define LOT_HASHED_LEN_VENUE 96 /* + floor_paddle (4) + media_time_us (8) */
 
 static uint8_t *put_be64(uint8_t *p, int64_t v)
 {
@@ -29,9 +31,9 @@ static uint8_t *put_be64(uint8_t *p, int64_t v)
     return p + 8;
 }
 
-void lot_bid_hash(lot_bid *b, const char currency[4])
+void lot_bid_hash(lot_bid *b, const char currency[4], bool venue)
 {
-    uint8_t buf[LOT_HASHED_LEN];
+    uint8_t buf[LOT_HASHED_LEN_VENUE];
     uint8_t *p = buf;
     memcpy(p, b->prev_hash, LOT_HASH_LEN);
     p += LOT_HASH_LEN;
@@ -44,9 +46,18 @@ void lot_bid_hash(lot_bid *b, const char currency[4])
     p += 3;
     p = put_be64(p, b->placed_at_us);
     *p++ = b->is_autobid ? 1 : 0;
-    if (p != buf + LOT_HASHED_LEN)
-        panic("lot_bid_hash: laid out %zu bytes, not %d", (size_t)(p - buf), LOT_HASHED_LEN);
-    SHA256(buf, sizeof buf, b->hash);
+    if (venue) {
+        uint32_t paddle = (uint32_t)b->floor_paddle;
+        for (int i = 3; i >= 0; i--) {
+            p[i] = (uint8_t)(paddle & 0xff);
+            paddle >>= 8;
+        }
+        p = put_be64(p + 4, b->media_time_us);
+    }
+    size_t want = venue ? LOT_HASHED_LEN_VENUE : LOT_HASHED_LEN;
+    if ((size_t)(p - buf) != want)
+        panic("lot_bid_hash: laid out %zu bytes, not %zu", (size_t)(p - buf), want);
+    SHA256(buf, want, b->hash);
 }
 
 void lot__plan_add(lot__plan *p, int64_t bidder, int64_t amount, bool is_autobid)
@@ -72,6 +83,8 @@ static void take_bid(lot *l, const lot_bid *b)
     l->bid_count = b->seq;
     l->price = b->amount;
     l->leader_id = b->bidder_id;
+    l->leader_floor_paddle = b->floor_paddle;
+    l->fair_warning_at_us = 0; /* every accepted bid answers the last call */
     memcpy(l->head_hash, b->hash, LOT_HASH_LEN);
 }
 
@@ -87,9 +100,13 @@ void lot__apply(lot *l, const lot__plan *p, int64_t now_us, lot_effect *eff)
         b->amount = p->steps[i].amount;
         b->placed_at_us = now_us;
         b->is_autobid = p->steps[i].is_autobid;
+        if (l->r.venue) {
+            b->floor_paddle = p->steps[i].floor_paddle;
+            b->media_time_us = p->steps[i].media_time_us;
+        }
         if (b->seq > 1)
             memcpy(b->prev_hash, l->head_hash, LOT_HASH_LEN);
-        lot_bid_hash(b, l->r.currency);
+        lot_bid_hash(b, l->r.currency, l->r.venue);
         take_bid(l, b);
     }
 }

@@ -56,13 +56,13 @@ static void bid_hash_matches_vectors_computed_outside_c(void **state)
     lot_bid b1 = { .lot_id = 7, .seq = 1, .bid_id = 7 * (1 << 20) + 1, .bidder_id = 11,
                    .amount = 100, .placed_at_us = AT(0), .is_autobid = false };
     uint8_t want[32];
-    lot_bid_hash(&b1, "EUR");
+    lot_bid_hash(&b1, "EUR", false);
     unhex("0ef030bc6ed18430f405eaf24178444ac852684df900da2350d3c0dd29281622", want);
     assert_memory_equal(b1.hash, want, 32);
     lot_bid b2 = { .lot_id = 7, .seq = 2, .bid_id = 7 * (1 << 20) + 2, .bidder_id = 12,
                    .amount = 125, .placed_at_us = AT(5), .is_autobid = true };
     memcpy(b2.prev_hash, b1.hash, 32);
-    lot_bid_hash(&b2, "EUR");
+    lot_bid_hash(&b2, "EUR", false);
     unhex("b32b395bc9524af4f0d2299b849283a6fd1710807257c32abbbd018c2be65816", want);
     assert_memory_equal(b2.hash, want, 32);
 }
@@ -126,7 +126,7 @@ static void changing_any_field_changes_the_hash(void **state)
     (void)state;
     lot_bid base = { .lot_id = 7, .seq = 3, .bid_id = 7 * (1 << 20) + 3, .bidder_id = 11,
                      .amount = 100, .placed_at_us = AT(0) };
-    lot_bid_hash(&base, "EUR");
+    lot_bid_hash(&base, "EUR", false);
     for (int f = 0; f < 9; f++) {
         lot_bid b = base;
         const char *cur = "EUR";
@@ -141,7 +141,7 @@ static void changing_any_field_changes_the_hash(void **state)
         case 7: b.placed_at_us++; break;
         default: b.is_autobid = true; break;
         }
-        lot_bid_hash(&b, cur);
+        lot_bid_hash(&b, cur, false);
         if (memcmp(b.hash, base.hash, 32) == 0)
             fail_msg("field %d does not enter the hash", f);
     }
@@ -211,7 +211,7 @@ static void at_seq(lot *l, int64_t seq, int64_t price)
     lot_init(l, &r, AT(0));
     lot_bid b = { .lot_id = T_LOT, .seq = seq, .bid_id = (int64_t)T_LOT * 1048576 + seq,
                   .bidder_id = T_C, .amount = price, .placed_at_us = AT(0) };
-    lot_bid_hash(&b, "EUR");
+    lot_bid_hash(&b, "EUR", false);
     lot_replay_bid(l, &b);
 }
 

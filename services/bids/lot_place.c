@@ -105,14 +105,43 @@ static int too_low(const lot *l, int64_t amount, char *why, size_t whylen)
                            lot_increment(l, l->price), amount, why, whylen);
 }
 
+/* The venue parts of a bid: LOT_OK, or why they are refused. */
+static int check_venue_parts(const lot *l, int32_t floor_paddle, int64_t media_time_us,
+                             int64_t now_us, char *why, size_t whylen)
+{
+    if (floor_paddle != 0 && !l->r.venue)
+        return lot__why(LOT_E_NOT_VENUE, why, whylen,
+                        "lot %" PRId64 " is not a venue lot: it takes no floor bids",
+                        l->r.lot_id);
+    if (floor_paddle < 0 || floor_paddle > LOT_MAX_PADDLE)
+        return lot__why(LOT_E_INVALID, why, whylen,
+                        "floor_paddle must be 1..%d, got %" PRId32, LOT_MAX_PADDLE,
+                        floor_paddle);
+    if (l->r.venue && floor_paddle == 0 && media_time_us != 0 &&
+        (media_time_us < now_us - LOT_MEDIA_PAST_US || media_time_us > now_us + LOT_MEDIA_AHEAD_US))
+        return lot__why(LOT_E_INVALID, why, whylen,
+                        "media_time_us %" PRId64 " must lie within 10 minutes before and 5 "
+                        "seconds after server time %" PRId64, media_time_us, now_us);
+    return LOT_OK;
+}
+
 int lot_place(lot *l, int64_t bidder, int64_t amount, int64_t now_us, lot_effect *eff,
               char *why, size_t whylen)
+{
+    return lot_place_venue(l, bidder, amount, 0, 0, now_us, eff, why, whylen);
+}
+
+int lot_place_venue(lot *l, int64_t bidder, int64_t amount, int32_t floor_paddle,
+                    int64_t media_time_us, int64_t now_us, lot_effect *eff, char *why,
+                    size_t whylen)
 {
     lot_effect scratch;
     if (eff == NULL)
         eff = &scratch;
     memset(eff, 0, sizeof *eff);
-    int rc = lot__check_open(l, bidder, now_us, why, whylen);
+    int rc = check_venue_parts(l, floor_paddle, media_time_us, now_us, why, whylen);
+    if (rc == LOT_OK)
+        rc = lot__check_open(l, bidder, now_us, why, whylen);
     if (rc != LOT_OK)
         return rc;
     if (amount <= 0)
@@ -123,13 +152,17 @@ int lot_place(lot *l, int64_t bidder, int64_t amount, int64_t now_us, lot_effect
     if (buys) {
         lot__plan_add(&plan, bidder, l->r.buy_now_price, false);
     } else {
-        if (l->bid_count > 0 && l->leader_id == bidder)
+        /* The room may bid over the room: the clerk takes what it calls. */
+        if (l->bid_count > 0 && l->leader_id == bidder && floor_paddle == 0)
             return lot_why_leading(l->r.lot_id, l->price, l->r.currency, why, whylen);
         if (amount < lot_next_min(l) || (l->bid_count > 0 && amount <= l->price))
             return too_low(l, amount, why, whylen);
         lot__plan_add(&plan, bidder, amount, false);
-        lot__respond(l, bidder, amount, &plan);
     }
+    plan.steps[0].floor_paddle = floor_paddle;
+    plan.steps[0].media_time_us = floor_paddle == 0 ? media_time_us : 0;
+    if (!buys)
+        lot__respond(l, bidder, amount, &plan);
     rc = lot__check_room(l, plan.n, why, whylen);
     if (rc != LOT_OK)
         return rc;

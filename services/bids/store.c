@@ -14,31 +14,36 @@
 const db_stmt bids_stmts[] = {
     { "lot_insert",
       "INSERT INTO lots (lot_id, seller_id, currency, start_price, reserve_price, buy_now_price, "
-      "bands, starts_at_us, soft_close_s, max_extensions, status, ends_at_us, rules_ends_at_us) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+      "bands, starts_at_us, soft_close_s, max_extensions, status, ends_at_us, rules_ends_at_us, "
+      "venue) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
       "ON CONFLICT (lot_id) DO UPDATE SET seller_id = EXCLUDED.seller_id, "
       "currency = EXCLUDED.currency, start_price = EXCLUDED.start_price, "
       "reserve_price = EXCLUDED.reserve_price, buy_now_price = EXCLUDED.buy_now_price, "
       "bands = EXCLUDED.bands, starts_at_us = EXCLUDED.starts_at_us, "
       "soft_close_s = EXCLUDED.soft_close_s, max_extensions = EXCLUDED.max_extensions, "
       "status = EXCLUDED.status, ends_at_us = EXCLUDED.ends_at_us, "
-      "rules_ends_at_us = EXCLUDED.rules_ends_at_us" },
+      "rules_ends_at_us = EXCLUDED.rules_ends_at_us, venue = EXCLUDED.venue" },
     /* Joins on unnest also filter with `= ANY` on the key: a generic plan
      * made while the table was small would otherwise scan it whole on
      * every commit once it has grown. */
     { "lots_update",
       "UPDATE lots SET status = u.status, price = u.price, leader_id = u.leader, seq = u.seq, "
       "head_hash = decode(u.head, 'hex'), ends_at_us = u.ends, extensions_used = u.ext, "
-      "outcome = u.outcome, closed_at_us = u.closed, winning_hold_id = u.hold "
+      "outcome = u.outcome, closed_at_us = u.closed, winning_hold_id = u.hold, "
+      "leader_floor_paddle = u.paddle, fair_warning_at_us = u.warned "
       "FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], "
-      "$6::text[], $7::bigint[], $8::int[], $9::smallint[], $10::bigint[], $11::bigint[]) "
-      "AS u(lot_id, status, price, leader, seq, head, ends, ext, outcome, closed, hold) "
+      "$6::text[], $7::bigint[], $8::int[], $9::smallint[], $10::bigint[], $11::bigint[], "
+      "$12::int[], $13::bigint[]) "
+      "AS u(lot_id, status, price, leader, seq, head, ends, ext, outcome, closed, hold, paddle, "
+      "warned) "
       "WHERE lots.lot_id = ANY($1::bigint[]) AND lots.lot_id = u.lot_id" },
     { "bids_insert",
       "INSERT INTO bids (lot_id, seq, bid_id, bidder_id, amount, placed_at_us, is_autobid, "
-      "prev_hash, hash) SELECT l, s, b, w, a, t, ia, decode(ph, 'hex'), decode(h, 'hex') "
+      "prev_hash, hash, floor_paddle, media_time_us) "
+      "SELECT l, s, b, w, a, t, ia, decode(ph, 'hex'), decode(h, 'hex'), fp, mt "
       "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], "
-      "$6::bigint[], $7::bool[], $8::text[], $9::text[]) AS u(l, s, b, w, a, t, ia, ph, h)" },
+      "$6::bigint[], $7::bool[], $8::text[], $9::text[], $10::int[], $11::bigint[]) "
+      "AS u(l, s, b, w, a, t, ia, ph, h, fp, mt)" },
     { "autobids_upsert",
       "INSERT INTO autobids (lot_id, bidder_id, max_amount, set_seq, set_at_us, active, status) "
       "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], "
@@ -67,13 +72,15 @@ const db_stmt bids_stmts[] = {
       "WHERE lot_id = $1 AND bidder_id = $2 AND key = $3" },
     { "bids_page",
       "SELECT b.lot_id, b.seq, b.bid_id, b.bidder_id, b.amount, b.placed_at_us, b.is_autobid, "
-      "encode(b.prev_hash, 'hex'), encode(b.hash, 'hex'), l.currency FROM bids b "
+      "encode(b.prev_hash, 'hex'), encode(b.hash, 'hex'), l.currency, b.floor_paddle, "
+      "b.media_time_us FROM bids b "
       "JOIN lots l ON l.lot_id = b.lot_id "
       "WHERE ($1::bigint = 0 OR b.lot_id = $1) AND ($2::bigint = 0 OR b.bidder_id = $2) "
       "AND (b.lot_id, b.seq) > ($3::bigint, $4::bigint) ORDER BY b.lot_id, b.seq LIMIT $5" },
     { "bids_page_bidder",
       "SELECT b.lot_id, b.seq, b.bid_id, b.bidder_id, b.amount, b.placed_at_us, b.is_autobid, "
-      "encode(b.prev_hash, 'hex'), encode(b.hash, 'hex'), l.currency FROM bids b "
+      "encode(b.prev_hash, 'hex'), encode(b.hash, 'hex'), l.currency, b.floor_paddle, "
+      "b.media_time_us FROM bids b "
       "JOIN lots l ON l.lot_id = b.lot_id WHERE b.bidder_id = $1 "
       "AND (b.placed_at_us, b.bid_id) < ($2::bigint, $3::bigint) "
       "ORDER BY b.placed_at_us DESC, b.bid_id DESC LIMIT $4" },
@@ -185,14 +192,15 @@ static void insert_new_lot(db_conn *conn, const lot *l)
                         db_i64(v[4], l->r.buy_now_price), bands,
                         db_i64(v[5], l->r.starts_at_us), db_i64(v[6], l->r.soft_close_s),
                         db_i64(v[7], l->r.max_extensions), db_i64(v[8], l->status),
-                        db_i64(v[9], l->ends_at_us), db_i64(v[10], l->r.ends_at_us) };
-    db_pipe_send(conn, "lot_insert", 13, p);
+                        db_i64(v[9], l->ends_at_us), db_i64(v[10], l->r.ends_at_us),
+                        l->r.venue ? "true" : "false" };
+    db_pipe_send(conn, "lot_insert", 14, p);
 }
 
 static void write_lots(db_conn *conn, batch *const *bs, size_t n)
 {
-    db_array a[11];
-    arrays_init(a, 11);
+    db_array a[13];
+    arrays_init(a, 13);
     keyset seen;
     keyset_init(&seen, round_count(bs, n, offsetof(batch, nlots)));
     for (size_t k = n; k-- > 0;)
@@ -213,15 +221,17 @@ static void write_lots(db_conn *conn, batch *const *bs, size_t n)
             db_array_i64(&a[8], l->outcome);
             db_array_i64(&a[9], l->closed_at_us);
             db_array_i64(&a[10], bs[k]->winning_hold[i]);
+            db_array_i64(&a[11], l->leader_floor_paddle);
+            db_array_i64(&a[12], l->fair_warning_at_us);
         }
     keyset_free(&seen);
-    db_pipe_send_arrays(conn, "lots_update", a, 11);
+    db_pipe_send_arrays(conn, "lots_update", a, 13);
 }
 
 static void write_bids(db_conn *conn, batch *const *bs, size_t n)
 {
-    db_array a[9];
-    arrays_init(a, 9);
+    db_array a[11];
+    arrays_init(a, 11);
     for (size_t k = 0; k < n; k++)
         for (size_t i = 0; i < bs[k]->nbids; i++) {
             const lot_bid *b = &bs[k]->bids[i].bid;
@@ -234,8 +244,10 @@ static void write_bids(db_conn *conn, batch *const *bs, size_t n)
             db_array_bool(&a[6], b->is_autobid);
             db_array_hex(&a[7], b->prev_hash, LOT_HASH_LEN);
             db_array_hex(&a[8], b->hash, LOT_HASH_LEN);
+            db_array_i64(&a[9], b->floor_paddle);
+            db_array_i64(&a[10], b->media_time_us);
         }
-    db_pipe_send_arrays(conn, "bids_insert", a, 9);
+    db_pipe_send_arrays(conn, "bids_insert", a, 11);
 }
 
 static void write_autobids(db_conn *conn, batch *const *bs, size_t n)

@@ -26,7 +26,7 @@ static int load_lots(db_conn *conn, int64_t *count)
         "SELECT lot_id, seller_id, currency, start_price, reserve_price, buy_now_price, bands, "
         "starts_at_us, rules_ends_at_us, soft_close_s, max_extensions, status, price, leader_id, "
         "seq, encode(head_hash, 'hex'), ends_at_us, extensions_used, outcome, closed_at_us, "
-        "winning_hold_id FROM lots");
+        "winning_hold_id, venue, leader_floor_paddle, fair_warning_at_us FROM lots");
     if (r == NULL)
         return DB_E_SQL;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -44,6 +44,7 @@ static int load_lots(db_conn *conn, int64_t *count)
         ru.ends_at_us = db_get_i64(r, i, 8);
         ru.soft_close_s = (int32_t)db_get_i64(r, i, 9);
         ru.max_extensions = (int32_t)db_get_i64(r, i, 10);
+        ru.venue = db_get_bool(r, i, 21);
         lot l;
         lot_init(&l, &ru, now_us());
         l.status = (lot_status)db_get_i64(r, i, 11);
@@ -56,6 +57,8 @@ static int load_lots(db_conn *conn, int64_t *count)
         l.extensions_used = (int32_t)db_get_i64(r, i, 17);
         l.outcome = (lot_outcome)db_get_i64(r, i, 18);
         l.closed_at_us = db_get_i64(r, i, 19);
+        l.leader_floor_paddle = (int32_t)db_get_i64(r, i, 22);
+        l.fair_warning_at_us = db_get_i64(r, i, 23);
         worker_restore_lot(&l, db_get_i64(r, i, 20));
         lot_release(&l);
     }
@@ -85,15 +88,17 @@ static int load_companions(db_conn *conn)
                             db_get_i64(r, i, 3));
     PQclear(r);
     r = query(conn, "SELECT b.lot_id, b.seq, b.bid_id, b.bidder_id, b.amount, b.placed_at_us, "
-                    "b.is_autobid, encode(b.prev_hash, 'hex'), encode(b.hash, 'hex') "
-                    "FROM lots l JOIN bids b ON b.lot_id = l.lot_id AND b.seq = l.seq");
+                    "b.is_autobid, encode(b.prev_hash, 'hex'), encode(b.hash, 'hex'), "
+                    "b.floor_paddle, b.media_time_us FROM lots l JOIN bids b ON b.lot_id = l.lot_id AND b.seq = l.seq");
     if (r == NULL)
         return DB_E_SQL;
     for (int i = 0; i < PQntuples(r); i++) {
         lot_bid b = { .lot_id = db_get_i64(r, i, 0), .seq = db_get_i64(r, i, 1),
                       .bid_id = db_get_i64(r, i, 2), .bidder_id = db_get_i64(r, i, 3),
                       .amount = db_get_i64(r, i, 4), .placed_at_us = db_get_i64(r, i, 5),
-                      .is_autobid = db_get_bool(r, i, 6) };
+                      .is_autobid = db_get_bool(r, i, 6),
+                      .floor_paddle = (int32_t)db_get_i64(r, i, 9),
+                      .media_time_us = db_get_i64(r, i, 10) };
         hex_decode(db_get_str(r, i, 7), b.prev_hash, LOT_HASH_LEN);
         hex_decode(db_get_str(r, i, 8), b.hash, LOT_HASH_LEN);
         worker_restore_last_bid(b.lot_id, &b);

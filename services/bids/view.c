@@ -41,7 +41,7 @@ void view_publish(shard *sh, lot_entry *e)
     const lot *l = &e->eng;
     lot_view v = {
         .live = l->status == LOT_LIVE,
-        .ends_at_us = l->ends_at_us,
+        .ends_at_us = l->r.venue ? INT64_MAX : l->ends_at_us, /* no end but the hammer */
         .seller_id = l->r.seller_id,
         .buy_now_price = l->r.buy_now_price,
         .bid_count = l->bid_count,

@@ -7,7 +7,9 @@
  * moment the lot closed, so a restart with other fees never changes a
  * settlement half done. An event that can never apply (no lot, a sold lot
  * without a winning hold or price) is EV_E_INVALID: dead-lettered to
- * gavel.auctions.dlq while the partition moves on. Other event types on
+ * gavel.auctions.dlq while the partition moves on. A venue lot the room
+ * won (floor_paddle set) is settled at the venue: nothing is recorded to
+ * charge. Other event types on
  * the topic are recorded and otherwise ignored.
  */
 #include <string.h>
@@ -17,6 +19,13 @@
 static int on_closed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
                      const Gavel__Events__V1__AuctionClosed *e)
 {
+    if (e->floor_paddle > 0) {
+        /* The room won a venue lot: the venue settles with its paddle
+         * holder; nobody online is charged and no hold secures the bid. */
+        log_info("event %s (auction.closed): lot %lld went to floor paddle %d; settled at the "
+                 "venue", env->id, (long long)e->lot_id, (int)e->floor_paddle);
+        return 0;
+    }
     bool sold = e->winner_id > 0;
     if (e->lot_id <= 0 || e->seller_id < 0 || e->winner_id < 0)
         return EV_E_INVALID;

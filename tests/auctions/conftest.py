@@ -11,8 +11,8 @@ import psycopg2
 import pytest
 
 import gavel_harness as h
-from auction_house import House
-from gavel_harness import users_pb2
+from auction_house import House, complete_lot
+from gavel_harness import bids_pb2_grpc, users_pb2, users_pb2_grpc
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +43,30 @@ def lots_db(auctions):
     conn.autocommit = True
     yield conn
     conn.close()
+
+
+@pytest.fixture(scope="module")
+def svc_key(users):
+    if not h.HAVE_CRYPTOGRAPHY:
+        pytest.skip("python3-cryptography is needed to mint a service token")
+    return users.env["GAVEL_SERVICE_KEY"]
+
+
+@pytest.fixture(scope="module")
+def bids_stub(bids):
+    return bids_pb2_grpc.BidsStub(bids.channel)
+
+
+@pytest.fixture(scope="module")
+def wallet(users):
+    return users_pb2_grpc.WalletStub(users.channel)
+
+
+@pytest.fixture
+def tail(house, seller, category, kafka_bootstrap):
+    """A TopicTail on gavel.auctions from now on (a new draft first makes
+    sure the topic exists)."""
+    house.create(seller, complete_lot(category.id))
+    t = h.TopicTail(kafka_bootstrap, "gavel.auctions")
+    yield t
+    t.close()

@@ -6,11 +6,9 @@ nor a second replica opens or closes any lot twice."""
 import time
 
 import grpc
-import pytest
 
 import gavel_harness as h
-from gavel_harness import (auctions_pb2 as apb, bids_pb2, bids_pb2_grpc, events_pb2,
-                           users_pb2, users_pb2_grpc)
+from gavel_harness import auctions_pb2 as apb, bids_pb2, events_pb2, users_pb2
 
 from auction_house import complete_lot, now_us, rub
 
@@ -18,23 +16,6 @@ S = apb.LotState
 SEC = 10 ** 6
 START_PRICE = 100000000
 STEP = 500000  # the platform increment at this price (lot_check.c)
-
-
-@pytest.fixture(scope="module")
-def svc_key(users):
-    if not h.HAVE_CRYPTOGRAPHY:
-        pytest.skip("python3-cryptography is needed to mint a service token")
-    return users.env["GAVEL_SERVICE_KEY"]
-
-
-@pytest.fixture(scope="module")
-def bids_stub(bids):
-    return bids_pb2_grpc.BidsStub(bids.channel)
-
-
-@pytest.fixture(scope="module")
-def wallet(users):
-    return users_pb2_grpc.WalletStub(users.channel)
 
 
 def funded_bidder(users_stub, wallet, svc_key, units=10 ** 10):
@@ -92,14 +73,6 @@ def closed_events(tail, lot_id):
     return [events_pb2.AuctionClosed.FromString(e.payload)
             for _, e in tail.envelopes("gavel.auctions", str(lot_id).encode())
             if e.type == "auction.closed"]
-
-
-@pytest.fixture
-def tail(house, seller, category, kafka_bootstrap):
-    house.create(seller, complete_lot(category.id))  # the topic exists from here on
-    t = h.TopicTail(kafka_bootstrap, "gavel.auctions")
-    yield t
-    t.close()
 
 
 def test_opens_and_closes_on_time_with_the_winner_bids_reports(
