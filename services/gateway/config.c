@@ -1,6 +1,7 @@
 /*
  * The HTTP core's settings and series as tables, and the channels to the
- * services: users, auctions and notifications by address, bids by the
+ * services: users, auctions, notifications, search, payments and
+ * streaming by address, bids by the
  * lot's instance
  * (GAVEL_BIDS_ADDR may list several, in index order; rpc_route.c says
  * which owns a lot).
@@ -67,6 +68,8 @@ const cfg_entry gw_http_config[] = {
       "the search service (catalog search and suggestions)" },
     { "GAVEL_PAYMENTS_ADDR", "127.0.0.1:50055", CFG_STR, &gw_cfg.payments_addr, 0, 0,
       "the payments service (card payments, settlements, the provider's webhooks)" },
+    { "GAVEL_STREAMING_ADDR", "127.0.0.1:50057", CFG_STR, &gw_cfg.streaming_addr, 0, 0,
+      "the streaming service (venue streams, their keys, viewers and latency)" },
     { 0 },
 };
 
@@ -130,6 +133,11 @@ rpc_channel *gw_search(void)
 rpc_channel *gw_payments(void)
 {
     return rpc_channel_get(gw_cfg.payments_addr);
+}
+
+rpc_channel *gw_streaming(void)
+{
+    return rpc_channel_get(gw_cfg.streaming_addr);
 }
 
 rpc_channel *gw_bids(int64_t lot_id)

@@ -42,7 +42,7 @@ void gw_post(void (*fn)(void *arg), void *arg);
 
 /*
  * Channels to the services (rpc_channel_get), from GAVEL_USERS_ADDR,
- * GAVEL_AUCTIONS_ADDR, GAVEL_NOTIFICATIONS_ADDR, GAVEL_SEARCH_ADDR, GAVEL_PAYMENTS_ADDR and GAVEL_BIDS_ADDR (a
+ * GAVEL_AUCTIONS_ADDR, GAVEL_NOTIFICATIONS_ADDR, GAVEL_SEARCH_ADDR, GAVEL_PAYMENTS_ADDR, GAVEL_STREAMING_ADDR and GAVEL_BIDS_ADDR (a
  * comma list of bids instances: a lot goes to rpc_route_pick(route,
  * lot_id), the documented rule of libs/rpc/rpc_route.c). Borrowed; any
  * thread.
@@ -52,6 +52,7 @@ rpc_channel *gw_auctions(void);
 rpc_channel *gw_notifications(void);
 rpc_channel *gw_search(void);
 rpc_channel *gw_payments(void);
+rpc_channel *gw_streaming(void);
 rpc_channel *gw_bids(int64_t lot_id);
 
 #endif

@@ -32,7 +32,7 @@ typedef struct {
     const char *web_dir;        /* the web UI's files served at /; "" none */
     bool is_access_log;
     const char *users_addr, *auctions_addr, *bids_addr, *notifications_addr;
-    const char *search_addr, *payments_addr;
+    const char *search_addr, *payments_addr, *streaming_addr;
 } gw_http_settings;
 
 extern gw_http_settings gw_cfg;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "live.h"
 #include "loop.h"
 #include "request.h"
 #include "ws.h"
@@ -172,6 +173,11 @@ static int setup(char *err, size_t errlen)
         lws_context_destroy(lws_ctx);
         return -1;
     }
+    if (gw_live_start(err, errlen) < 0) {
+        gw_ws_stop();
+        lws_context_destroy(lws_ctx);
+        return -1;
+    }
     return 0;
 }
 
@@ -180,6 +186,7 @@ static void teardown(void)
 {
     gw_ws_stop();
     lws_context_destroy(lws_ctx);
+    gw_live_stop();
 }
 
 static int check_tls_files(char *err, size_t errlen)

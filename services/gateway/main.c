@@ -10,6 +10,7 @@
 
 #include "http.h"
 #include "limits.h"
+#include "live.h"
 #include "request.h"
 #include "routes.h"
 #include "ws.h"
@@ -21,7 +22,7 @@ static int gw_post_init(void)
     char err[512];
     if (gw_channels_init(err, sizeof err) < 0 || gw_routes_init(err, sizeof err) < 0 ||
         gw_openapi_init(err, sizeof err) < 0 || gw_http_init(err, sizeof err) < 0 ||
-        gw_media_init(err, sizeof err) < 0) {
+        gw_media_init(err, sizeof err) < 0 || gw_live_init(err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -37,10 +38,11 @@ static void gw_pre_exit(void)
 }
 
 /* The daemon's one settings table: the HTTP core's, the limits', the
- * WebSocket's. Lives for the process. */
+ * WebSocket's, the live streams'. Lives for the process. */
 static cfg_entry *joined_config(void)
 {
-    const cfg_entry *parts[] = { gw_http_config, gw_limits_config, gw_ws_config };
+    const cfg_entry *parts[] = { gw_http_config, gw_limits_config, gw_ws_config,
+                                 gw_live_config };
     size_t n = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         for (const cfg_entry *e = parts[i]; e->env != NULL; e++)
@@ -53,12 +55,12 @@ static cfg_entry *joined_config(void)
     return all;
 }
 
-/* The daemon's one series table: the HTTP core's, the limits' and the
- * WebSocket's. Lives for the process. */
+/* The daemon's one series table: the HTTP core's, the limits', the
+ * WebSocket's and the live streams'. Lives for the process. */
 static mx_entry *joined_metrics(void)
 {
     const mx_entry *parts[] = { gw_http_metrics, gw_limits_metrics,
-                                gw_ws_metrics };
+                                gw_ws_metrics, gw_live_metrics };
     size_t n = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         for (const mx_entry *e = parts[i]; e->name != NULL; e++)

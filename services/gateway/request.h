@@ -102,6 +102,11 @@ void gw_answer_grpc(gw_req *r, int grpc_code, const char *message);
  */
 void gw_file_answer(gw_req *r, const char *dir, const char *rel, const char *cache_control,
                     const char *csp);
+struct stat;
+/** Writes the ETag of a file (its size and change time, quoted) into out. */
+void gw_file_etag(char out[48], const struct stat *st);
+/** True when r's If-None-Match lists r->etag (or is "*"). */
+bool gw_is_not_modified(const gw_req *r);
 /** Loop thread: a GET or HEAD outside the API for the web UI: answers it
  *  (a file of GAVEL_GATEWAY_WEB_DIR, / being index.html) and returns 1;
  *  0 when the path is the API's (the caller answers 404). */

@@ -80,6 +80,7 @@ static rpc_channel *channel_for(const gw_route *rt, const ProtobufCMessage *req)
     case GW_SVC_NOTIFICATIONS: return gw_notifications();
     case GW_SVC_SEARCH: return gw_search();
     case GW_SVC_PAYMENTS: return gw_payments();
+    case GW_SVC_STREAMING: return gw_streaming();
     default: return gw_bids(int64_field(req, "lot_id"));
     }
 }
@@ -198,8 +199,9 @@ int gw_rest_dispatch(gw_req *r)
     r->route = gw_route_match(r->method, r->path, r->a, r->params, &allow);
     if (r->route == NULL) {
         if (allow == NULL) {
-            /* under /media/ only the photo route's names exist (media.c) */
-            if (strncmp(r->path, "/media/", 7) == 0 || gw_static_dispatch(r) == 0)
+            /* under /media/ and /live/ only their routes' names exist */
+            if (strncmp(r->path, "/media/", 7) == 0 || strncmp(r->path, "/live/", 6) == 0 ||
+                gw_static_dispatch(r) == 0)
                 gw_answer_error(r, 404, "not_found", "no route %s", r->path);
             return 1;
         }

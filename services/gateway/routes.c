@@ -7,6 +7,7 @@
  * other (OpenLot, CloseLot, the wallet's reserve, release, capture and
  * batch calls) have no row: they are never reachable from outside.
  */
+#include "live.h"
 #include "routes.h"
 
 #include "gavel/auctions/v1/auctions.pb-c.h"
@@ -14,6 +15,7 @@
 #include "gavel/notifications/v1/notifications.pb-c.h"
 #include "gavel/payments/v1/payments.pb-c.h"
 #include "gavel/search/v1/search.pb-c.h"
+#include "gavel/streaming/v1/streaming.pb-c.h"
 #include "gavel/users/v1/users.pb-c.h"
 
 /* One declared client method: "/gavel.<pkg>.v1.<Svc>/<Method>" with its
@@ -48,6 +50,7 @@ CALL(auctions, Auctions, auctions, SubmitLot, submit_lot);
 CALL(auctions, Auctions, auctions, ModerateLot, moderate_lot);
 CALL(auctions, Auctions, auctions, ScheduleLot, schedule_lot);
 CALL(auctions, Auctions, auctions, CancelLot, cancel_lot);
+CALL(auctions, Auctions, auctions, HammerLot, hammer_lot);
 CALL(auctions, Auctions, auctions, QuoteServices, quote_services);
 CALL(auctions, Auctions, auctions, ListPriceRules, list_price_rules);
 CALL(auctions, Auctions, auctions, CreatePriceRule, create_price_rule);
@@ -58,6 +61,8 @@ CALL(bids, Bids, bids, ListBids, list_bids);
 CALL(bids, Bids, bids, GetLotState, get_lot_state);
 CALL(bids, Bids, bids, SetAutoBid, set_auto_bid);
 CALL(bids, Bids, bids, CancelAutoBid, cancel_auto_bid);
+CALL(bids, Bids, bids, PlaceFloorBid, place_floor_bid);
+CALL(bids, Bids, bids, FairWarning, fair_warning);
 CALL(notifications, Notifications, notifications, ListInbox, list_inbox);
 CALL(notifications, Notifications, notifications, MarkRead, mark_read);
 CALL(notifications, Notifications, notifications, GetPreferences, get_preferences);
@@ -72,6 +77,13 @@ CALL(notifications, Notifications, notifications, DeleteWebhook, delete_webhook)
 /* search */
 CALL(search, Search, search, Search, search);
 CALL(search, Search, search, Suggest, suggest);
+
+/* streaming */
+CALL(streaming, Streaming, streaming, CreateStream, create_stream);
+CALL(streaming, Streaming, streaming, RotateKey, rotate_key);
+CALL(streaming, Streaming, streaming, RevokeKey, revoke_key);
+CALL(streaming, Streaming, streaming, GetStream, get_stream);
+CALL(streaming, Streaming, streaming, ListStreams, list_streams);
 
 /* payments */
 CALL(payments, Payments, payments, Authorize, authorize);
@@ -186,6 +198,39 @@ const gw_route gw_routes[] = {
     { GW_DELETE, "/api/v1/lots/{lot_id}/autobid", &call_bids_cancel_auto_bid, GW_SVC_BIDS, TOKEN,
       NULL, KEY, W, GW_R_KEY_REQUIRED | GW_R_RETRY,
       "Stop the caller's autobid; Idempotency-Key required", NULL },
+
+    /* venue sales (simulcast): the clerk's floor bids, fair warning and hammer
+     * (staff; the services check the role and that the lot is a venue lot) */
+    { GW_POST, "/api/v1/lots/{lot_id}/floor-bids", &call_bids_place_floor_bid, GW_SVC_BIDS,
+      TOKEN, "*", KEY, W, GW_R_KEY_REQUIRED | GW_R_RETRY,
+      "A bid from the room (floorPaddle, amount) entered by the clerk (staff); "
+      "Idempotency-Key required", NULL },
+    { GW_POST, "/api/v1/lots/{lot_id}/fair-warning", &call_bids_fair_warning, GW_SVC_BIDS,
+      TOKEN, "*", NULL, W, 0, "The clerk's last call on a venue lot, sent to every watcher "
+      "(staff)", NULL },
+    { GW_POST, "/api/v1/lots/{lot_id}/hammer", &call_auctions_hammer_lot, GW_SVC_AUCTIONS,
+      TOKEN, "*", NULL, W, GW_R_RETRY, "The clerk's hammer: close a live venue lot now, the "
+      "leader winning (staff; idempotent)", NULL },
+
+    /* venue streams: staff create them and get the ingest key once; any user
+     * reads them (status, playback URL, viewers, latency) */
+    { GW_POST, "/api/v1/streams", &call_streaming_create_stream, GW_SVC_STREAMING, TOKEN, "*",
+      KEY, W, GW_R_RETRY, "Create the stream of a venue session (staff): its key, shown once",
+      NULL },
+    { GW_GET, "/api/v1/streams", &call_streaming_list_streams, GW_SVC_STREAMING, TOKEN, NULL,
+      NULL, R, GW_R_RETRY, "Streams, newest first (sessionId, status, page)", NULL },
+    { GW_GET, "/api/v1/streams/{stream_id}", &call_streaming_get_stream, GW_SVC_STREAMING,
+      TOKEN, NULL, NULL, R, GW_R_RETRY,
+      "One stream: status, playback URL, viewers, measured latency", NULL },
+    { GW_POST, "/api/v1/streams/{stream_id}/rotate-key", &call_streaming_rotate_key,
+      GW_SVC_STREAMING, TOKEN, "*", NULL, W, 0,
+      "A new ingest key, shown once; the old one stops at once (staff)", NULL },
+    { GW_POST, "/api/v1/streams/{stream_id}/revoke-key", &call_streaming_revoke_key,
+      GW_SVC_STREAMING, TOKEN, "*", NULL, W, GW_R_RETRY,
+      "Revoke the stream's key and drop its publisher (staff; idempotent)", NULL },
+    { GW_GET, "/live/{stream}/{file}", NULL, GW_SVC_GATEWAY, GW_AUTH_NONE, NULL, NULL, R, 0,
+      "A venue stream's HLS: /live/<name>/index.m3u8 (no-cache; ?v=<player id> counts the "
+      "viewer) and its segments (.ts, .m4s; immutable)", gw_live_serve },
 
     /* notifications: the caller's inbox, preferences and subscriptions (userId
      * in the query or body reaches another user's, for admins) */

@@ -30,6 +30,7 @@ typedef enum {
     GW_SVC_NOTIFICATIONS,
     GW_SVC_SEARCH,
     GW_SVC_PAYMENTS,
+    GW_SVC_STREAMING,
     GW_SVC_GATEWAY
 } gw_svc;
 

@@ -89,14 +89,13 @@ static void not_found(gw_req *r)
 }
 
 /* Weak validator: the same size and change time are the same file. */
-static void make_etag(gw_req *r, const struct stat *st)
+void gw_file_etag(char out[48], const struct stat *st)
 {
-    snprintf(r->etag, sizeof r->etag, "\"%llx-%llx%09ld\"", (unsigned long long)st->st_size,
+    snprintf(out, 48, "\"%llx-%llx%09ld\"", (unsigned long long)st->st_size,
              (unsigned long long)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec);
 }
 
-/* True when If-None-Match lists the ETag (or is "*"). */
-static bool is_not_modified(const gw_req *r)
+bool gw_is_not_modified(const gw_req *r)
 {
     const char *h = r->if_none_match;
     if (h == NULL)
@@ -143,8 +142,8 @@ void gw_file_answer(gw_req *r, const char *dir, const char *rel, const char *cac
         gw_answer_error(r, 500, "internal", "the file is too large to serve");
         return;
     }
-    make_etag(r, &st);
-    if (is_not_modified(r)) {
+    gw_file_etag(r->etag, &st);
+    if (gw_is_not_modified(r)) {
         close(fd);
         r->out_type = type;
         r->cache_control = cache_control;
