@@ -9,6 +9,7 @@ receipts' hash chain checked in the browser, and a dealer kept out of the
 console and its API routes."""
 import os
 import secrets
+import tempfile
 import time
 
 import pytest
@@ -26,17 +27,25 @@ def _needs(what, ok):
         pytest.skip("needs %s" % what)
 
 
-@pytest.fixture
-def venue_stack(request, rest, gw_moderator, gateway):
-    """The pieces the venue flow needs, or a skip naming the missing one."""
+def clerk_routes(rest, clerk):
+    """Skips unless the gateway has the clerk's routes (branch live)."""
+    a = rest.call("POST", "/api/v1/lots/0/fair-warning", {}, clerk.token)
+    _needs("the gateway's venue routes (floor-bids, fair-warning, hammer; branch live)",
+           a.status != 404 or "route" not in a.body.lower())
+
+
+def stream_pieces(request, rest, clerk, gateway):
+    """The gateway's live directory when the streaming service and the
+    gateway's stream routes are there, else the reason they are not."""
     try:
         request.getfixturevalue("streaming")
     except pytest.FixtureLookupError:
-        pytest.skip("needs the streaming daemon's test fixture `streaming` (branch stream)")
-    a = rest.call("GET", "/api/v1/streams", token=gw_moderator.token)
-    _needs("the gateway's /api/v1/streams route (branch live)", a.status == 200)
-    live_dir = gateway.env.get("GAVEL_GATEWAY_LIVE_DIR") or os.path.join(gateway.stack.run_dir, "live")
-    return live_dir
+        return None, "the streaming daemon's test fixture `streaming` (branch stream)"
+    a = rest.call("GET", "/api/v1/streams", token=clerk.token)
+    if a.status != 200:
+        return None, "the gateway's /api/v1/streams route (branch live)"
+    return (gateway.env.get("GAVEL_GATEWAY_LIVE_DIR")
+            or os.path.join(gateway.env["GAVEL_RUN_DIR"], "live")), None
 
 
 def venue_lot(market, rest, seller):
@@ -75,17 +84,37 @@ def mark_live(rest, clerk, stream, key):
                  ["stream"].get("status") == "STREAM_STATUS_LIVE", 10, what="stream LIVE")
 
 
+@pytest.mark.parametrize("video", ["gateway", "stubbed"])
 def test_a_venue_lot_with_video_online_and_floor_bids_fair_warning_and_hammer(
-        run_node, market, rest, gw_moderator, venue_stack):
+        request, run_node, market, rest, gw_moderator, gateway, video):
+    """video=gateway: the stream through the streaming service and the
+    gateway's /live; video=stubbed (only while those are missing): the
+    same flow with the streams answer and /live served by the test."""
+    live_dir, missing = stream_pieces(request, rest, gw_moderator, gateway)
+    if video == "gateway":
+        _needs(missing, not missing)
+    elif not missing:
+        pytest.skip("the stream through the gateway is tested (video=gateway)")
+    clerk_routes(rest, gw_moderator)
     seller = market.seller()
     a, b = market.bidder(), market.bidder()
     lot = venue_lot(market, rest, seller)
-    stream, writer = live_stream(rest, gw_moderator, lot["sessionId"], venue_stack)
+    tmp = None
+    stub = None
+    if video == "gateway":
+        stream, writer = live_stream(rest, gw_moderator, lot["sessionId"], live_dir)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="gavel-hls-")
+        stub = {"hlsDir": tmp.name, "name": "stub" + secrets.token_hex(4)}
+        writer = HlsWriter(tmp.name, os.path.join(artifacts_dir(), "venue-ffmpeg.log")).start()
     try:
         r = run_node("venue.mjs", timeout=300, a=account_json(a), b=account_json(b),
-                     clerk=account_json(gw_moderator), lotId=str(lot["id"]), paddle=PADDLE)
+                     clerk=account_json(gw_moderator), lotId=str(lot["id"]),
+                     sessionId=str(lot["sessionId"]), paddle=PADDLE, stub=stub)
     finally:
         writer.stop()
+        if tmp is not None:
+            tmp.cleanup()
     print("video %.1f -> %.1f s, %s; A's delay on the console %s; fair warning seen after %d ms"
           % (r["currentTime"][0], r["currentTime"][1], r["delayText"], r["onlineDelay"],
              r["fairWarningSeenMs"]))
@@ -105,7 +134,8 @@ def test_a_venue_lot_with_video_online_and_floor_bids_fair_warning_and_hammer(
     assert st["status"] == "LOT_STATUS_CLOSED" and st.get("leaderFloorPaddle") == PADDLE
 
 
-def test_a_dealer_cannot_use_the_clerk_routes(rest, market, venue_stack):
+def test_a_dealer_cannot_use_the_clerk_routes(rest, market, gw_moderator):
+    clerk_routes(rest, gw_moderator)
     seller = market.seller()
     b = market.bidder()
     lot = venue_lot(market, rest, seller)

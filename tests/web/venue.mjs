@@ -7,14 +7,35 @@
 // the banner) and drops the hammer after confirming (A's page: closed).
 // A's page then checks the bid log's hash chain (venue receipts). Dealer B
 // cannot open the console.
-// ctx: {a, b, clerk, lotId, paddle}
+// With ctx.stub = {hlsDir, name} the streams API's answer and /live/ are
+// the test's (page.route): a LIVE stream of the lot's session whose files
+// ffmpeg writes to hlsDir, for a stack without the streaming service.
+// ctx: {a, b, clerk, lotId, sessionId, paddle, stub?}
+import fs from 'node:fs';
+import path from 'node:path';
 import { ctx, run, newContext, url, check, shot, checkContrast, DESKTOP, PHONE, SLOW } from './lib.mjs';
 
 const T = 15000 * SLOW;
 
+async function context(browser, viewport, acc, allow) {
+    const c = await newContext(browser, viewport, { session: acc, allow });
+    if (!ctx.stub) return c;
+    const name = ctx.stub.name;
+    await c.route((u) => u.pathname === '/api/v1/streams', (route) => route.fulfill({ json: { streams: [{
+        streamId: '1', sessionId: String(ctx.sessionId), name, status: 'STREAM_STATUS_LIVE',
+        playbackUrl: `/live/${name}/index.m3u8`, segmentMs: 1000 }] } }));
+    await c.route((u) => u.pathname.startsWith(`/live/${name}/`), (route) => {
+        const file = path.join(ctx.stub.hlsDir, path.basename(new URL(route.request().url()).pathname));
+        if (!fs.existsSync(file)) return route.fulfill({ status: 404, body: 'no such file' });
+        return route.fulfill({ status: 200, body: fs.readFileSync(file),
+            contentType: file.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : 'video/mp2t' });
+    });
+    return c;
+}
+
 run(async (browser) => {
     const out = {};
-    const A = await newContext(browser, DESKTOP, { session: ctx.a });
+    const A = await context(browser, DESKTOP, ctx.a);
     const pa = await A.newPage();
     const sent = [];
     pa.on('request', (r) => {
@@ -44,7 +65,7 @@ run(async (browser) => {
     out.sentMediaTimeUs = sent[0].mediaTimeUs;
 
     // The clerk's console: A's bid with A's delay.
-    const C = await newContext(browser, DESKTOP, { session: ctx.clerk });
+    const C = await context(browser, DESKTOP, ctx.clerk, [/Failed to load resource: net::ERR_FAILED/]);
     const pc = await C.newPage();
     await pc.goto(url('#/lot/' + ctx.lotId));
     await pc.waitForSelector('#clerk-link', { timeout: T });
@@ -54,17 +75,35 @@ run(async (browser) => {
     check(/^\d+\.\d s$/.test(out.onlineDelay), `A's delay on the console: "${out.onlineDelay}"`);
     await pc.waitForFunction(() => document.querySelector('#clerk-player')?.dataset.state === 'live', null, { timeout: 3 * T });
 
-    // A floor bid, typed and sent from the keyboard.
+    // A floor bid, typed and sent from the keyboard. The answer to the
+    // first try is lost on the way back (the server did take it): the
+    // console says so, and Enter again resends it with the same key, so
+    // the bid is in once.
+    const floorKeys = [];
+    let dropAnswer = true;
+    await pc.route((u) => u.pathname === `/api/v1/lots/${ctx.lotId}/floor-bids`, async (route) => {
+        floorKeys.push(route.request().headers()['idempotency-key']);
+        if (!dropAnswer) return route.continue();
+        dropAnswer = false;
+        await route.fetch();
+        return route.abort('failed');
+    });
     await pc.focus('#floor-paddle');
     await pc.keyboard.type(String(ctx.paddle));
     await pc.keyboard.press('Tab');
     const min = await pc.getAttribute('#floor-amount', 'placeholder');
-    check(/^\d+$/.test(min || ''), `no next minimum on the amount: ${min}`);
+    check(/^\d+\.\d\d$/.test(min || ''), `no next minimum on the amount: ${min}`);
+    const minText = await pc.textContent('#clerk-next-min');
     await pc.keyboard.type(min);
+    await pc.keyboard.press('Enter');
+    await pc.waitForFunction(() => /No answer/.test(document.querySelector('#floor-form .form-error')?.textContent || ''), null, { timeout: T });
+    out.lostAnswer = await pc.textContent('#floor-form .form-error');
     await pc.keyboard.press('Enter');
     await pc.waitForSelector('#clerk-feed tr[data-seq="2"][data-paddle]', { timeout: T });
     out.floorRow = await pc.textContent('#clerk-feed tr[data-seq="2"]');
-    check(out.floorRow.includes(`Floor (paddle ${ctx.paddle})`), `floor row: ${out.floorRow}`);
+    check(floorKeys.length === 2 && floorKeys[0] && floorKeys[0] === floorKeys[1], `the retry's key: ${floorKeys}`);
+    check(!(await pc.$('#floor-form .form-error')), 'the error stayed after the retry went through');
+    check(out.floorRow.includes(`Floor (paddle ${ctx.paddle})`) && out.floorRow.includes(minText), `floor row: ${out.floorRow} (next minimum ${minText})`);
     await pa.waitForFunction((n) => (document.querySelector('#lot-floor-leader')?.textContent || '').includes(`Floor (paddle ${n})`),
         ctx.paddle, { timeout: T });
     await pa.waitForFunction(() => document.querySelector('#lot-leader')?.classList.contains('outbid'), null, { timeout: T });

@@ -10,7 +10,7 @@
 // console works from the keyboard alone.
 import { api } from '../api.js';
 import * as ws from '../ws.js';
-import { t, parseAmount, dateTime } from '../i18n.js';
+import { t, parseAmount, dateTime, minorToDecimal, currencyDigits } from '../i18n.js';
 import { h, setChildren, clearErrors, showFieldError, showFormError, withPending, toast, idemKey } from '../ui.js';
 import { lotName, moneyOf } from '../lot_common.js';
 import { loadAllBids } from './lot_history.js';
@@ -201,7 +201,7 @@ export default {
             leaderEl.textContent = leaderText();
             countEl.textContent = String((state && state.bidCount) || 0);
             minEl.textContent = moneyOf(state && state.nextMinBid);
-            if (!amountIn.value && document.activeElement !== amountIn) amountIn.placeholder = state && state.nextMinBid ? String(state.nextMinBid.units) : '';
+            if (!amountIn.value && document.activeElement !== amountIn) amountIn.placeholder = state && state.nextMinBid ? minorToDecimal(state.nextMinBid.units, currencyDigits(currency)) : '';
             const fw = Number((state && state.fairWarningAtUs) || 0);
             warned.hidden = !(live && fw);
             warned.textContent = fw ? t(dict, 'fairWarned', { time: dateTime(fw, { timeStyle: 'medium' }) }) : '';
