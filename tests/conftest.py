@@ -147,6 +147,31 @@ def payments(stack, users, sim):
 
 
 @pytest.fixture(scope="session")
+def streaming(stack, users):
+    """The streaming daemon under test; its loopback hook (the stack's
+    GAVEL_STREAMING_HOOK_PORT) answers the ingest's callbacks."""
+    yield from _serve(stack, "streaming")
+
+
+@pytest.fixture(scope="session")
+def ingest(stack, streaming):
+    """The video ingest (nginx with the RTMP module and ffmpeg writing HLS,
+    `stack.sh ingest`) calling the streaming daemon above. A dict: rtmp
+    (publish to rtmp/<key>), live_dir (HLS under live_dir/<name>/), hls_url
+    (nginx serving live_dir over HTTP) and control_url."""
+    stack._stack("ingest")
+    env = streaming.env
+    yield {
+        "rtmp": env["GAVEL_STREAMING_INGEST_URL"],
+        "live_dir": env["GAVEL_STREAMING_LIVE_DIR"],
+        "hls_url": "http://127.0.0.1:%d/live" % int(
+            stack.env.get("GAVEL_NGINX_HLS_PORT") or int(stack.env["GAVEL_PORT_BASE_GRPC"]) + 937),
+        "control_url": env["GAVEL_STREAMING_CONTROL_URL"],
+    }
+    stack._stack("ingest-stop", check=False)
+
+
+@pytest.fixture(scope="session")
 def mail_sink(stack):
     """The mail sink (deploy/dev/smtp_sink.py) on the port the stack gives
     the notifications daemon's GAVEL_SMTP_URL; messages land in

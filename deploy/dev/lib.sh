@@ -31,16 +31,32 @@ gavel_load_settings() {
     GAVEL_SMTP_PORT=${GAVEL_SMTP_PORT:-$((GAVEL_PORT_BASE_GRPC + 25))}
     # The card provider simulator (deploy/dev/provider_sim.py): 51026 by default.
     GAVEL_PROVIDER_PORT=${GAVEL_PROVIDER_PORT:-$((GAVEL_PORT_BASE_GRPC + 976))}
+    # The venue video ingest (nginx with the RTMP module, docs/streaming.md):
+    # RTMP for encoders (50985), the streaming daemon's loopback hook for
+    # nginx-rtmp's callbacks (50986), nginx serving the HLS directory
+    # directly, the benchmark's baseline (50987), and nginx-rtmp's control
+    # module, which drops a publisher whose key was revoked (50988).
+    GAVEL_RTMP_PORT=${GAVEL_RTMP_PORT:-$((GAVEL_PORT_BASE_GRPC + 935))}
+    GAVEL_STREAMING_HOOK_PORT=${GAVEL_STREAMING_HOOK_PORT:-$((GAVEL_PORT_BASE_GRPC + 936))}
+    GAVEL_NGINX_HLS_PORT=${GAVEL_NGINX_HLS_PORT:-$((GAVEL_PORT_BASE_GRPC + 937))}
+    GAVEL_NGINX_CONTROL_PORT=${GAVEL_NGINX_CONTROL_PORT:-$((GAVEL_PORT_BASE_GRPC + 938))}
+    # Target HLS segment length in whole seconds (the encoder's keyframe
+    # interval should match: segments are cut at keyframes).
+    GAVEL_HLS_SEGMENT_S=${GAVEL_HLS_SEGMENT_S:-1}
+    [[ $GAVEL_HLS_SEGMENT_S =~ ^[1-9]$ ]] || die "GAVEL_HLS_SEGMENT_S='$GAVEL_HLS_SEGMENT_S' must be 1..9 seconds"
     GAVEL_PG_BIN=${GAVEL_PG_BIN:-/usr/lib/postgresql/15/bin}
     local v
     for v in GAVEL_PG_PORT GAVEL_REDIS_PORT GAVEL_PORT_BASE_GRPC \
-             GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT GAVEL_PROVIDER_PORT; do
+             GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT GAVEL_PROVIDER_PORT \
+             GAVEL_RTMP_PORT GAVEL_STREAMING_HOOK_PORT GAVEL_NGINX_HLS_PORT GAVEL_NGINX_CONTROL_PORT; do
         if ! [[ ${!v} =~ ^[0-9]+$ ]] || (( ${!v} < 1 || ${!v} > 65535 )); then
             die "$v='${!v}' is not a port number"
         fi
     done
     export RUN_DIR BUILD GAVEL_PG_PORT GAVEL_REDIS_PORT GAVEL_PORT_BASE_GRPC \
-           GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT GAVEL_PROVIDER_PORT
+           GAVEL_PORT_BASE_METRICS GAVEL_GATEWAY_PORT GAVEL_SMTP_PORT GAVEL_PROVIDER_PORT \
+           GAVEL_RTMP_PORT GAVEL_STREAMING_HOOK_PORT GAVEL_NGINX_HLS_PORT GAVEL_NGINX_CONTROL_PORT \
+           GAVEL_HLS_SEGMENT_S
     LOG_DIR=$RUN_DIR/logs
     KEY_DIR=$RUN_DIR/keys
     PG_DIR=$RUN_DIR/pg
@@ -54,6 +70,9 @@ gavel_load_settings() {
     SMTP_PIDFILE=$RUN_DIR/smtp-sink.pid
     BIDDER_PIDFILE=$RUN_DIR/demo-bidder.pid
     PROVIDER_PIDFILE=$RUN_DIR/provider-sim.pid
+    NGINX_DIR=$RUN_DIR/nginx
+    NGINX_PIDFILE=$NGINX_DIR/nginx.pid
+    LIVE_DIR=$RUN_DIR/live
 }
 
 # ---- services: the one place that numbers them ---------------------------------
@@ -132,6 +151,7 @@ reserve_ports() {
     local want="$GAVEL_PG_PORT,$GAVEL_REDIS_PORT,$((GAVEL_PORT_BASE_GRPC + 1))-$((GAVEL_PORT_BASE_GRPC + 8))"
     want+=",$((GAVEL_PORT_BASE_METRICS + 1))-$((GAVEL_PORT_BASE_METRICS + 8)),$GAVEL_GATEWAY_PORT"
     want+=",$GAVEL_SMTP_PORT,$GAVEL_PROVIDER_PORT"
+    want+=",$GAVEL_RTMP_PORT,$GAVEL_STREAMING_HOOK_PORT,$GAVEL_NGINX_HLS_PORT,$GAVEL_NGINX_CONTROL_PORT"
     # tests start a second instance of a daemon 100 ports up
     want+=",$((GAVEL_PORT_BASE_GRPC + 101))-$((GAVEL_PORT_BASE_GRPC + 108))"
     want+=",$((GAVEL_PORT_BASE_METRICS + 101))-$((GAVEL_PORT_BASE_METRICS + 108))"

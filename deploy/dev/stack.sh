@@ -7,6 +7,9 @@
 #   stack.sh start       infra + every built daemon + admin + demo data + summary
 #   stack.sh stop        stop everything this RUN_DIR started
 #   stack.sh status      one line per component
+#   stack.sh ingest      (re)start only the video ingest (nginx + RTMP), with
+#                        its config generated again from the settings
+#   stack.sh ingest-stop stop only the ingest (and its ffmpeg processes)
 #   stack.sh env SVC     the KEY=VALUE environment daemon SVC runs with, one
 #                        per line, unquoted (a value may contain spaces: split
 #                        each line at the first '=')
@@ -18,6 +21,9 @@
 # stores every message under $RUN_DIR/mail/). Every command is safe to
 # repeat: what already runs is left alone. GAVEL_PROVIDER_PORT=GAVEL_PORT_BASE_GRPC+976
 # (51026): the card provider simulator `start` runs for payments.
+# The video ingest (docs/streaming.md): GAVEL_RTMP_PORT=base+935,
+# GAVEL_STREAMING_HOOK_PORT=base+936, GAVEL_NGINX_HLS_PORT=base+937,
+# GAVEL_NGINX_CONTROL_PORT=base+938, GAVEL_HLS_SEGMENT_S=1.
 set -euo pipefail
 
 GAVEL_LOG_TAG=stack
@@ -424,6 +430,124 @@ provider_sim_start() {
 
 provider_sim_stop() { helper_stop "provider simulator" "$PROVIDER_PIDFILE" provider_sim.py; }
 
+# ---- video ingest: nginx with the RTMP module -------------------------------------------
+# nginx accepts RTMP from venue encoders on 127.0.0.1:$GAVEL_RTMP_PORT and
+# asks the streaming daemon (loopback hook) about every publisher; an
+# accepted one is renamed to its stream's public name, and hls_push.sh
+# (exec_push) writes its HLS under $LIVE_DIR/<name>/. nginx also serves
+# $LIVE_DIR over HTTP (the benchmark's baseline) and nginx-rtmp's control
+# module (the daemon drops revoked publishers through it), both loopback
+# only. As root its worker (and so ffmpeg) runs as $PG_OS_USER, never root.
+NGINX_RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
+
+nginx_write_conf() {
+    local user_line="" tmp=$NGINX_DIR/tmp
+    mkdir -p "$NGINX_DIR" "$tmp" "$LIVE_DIR" "$NGINX_DIR/logs"
+    cp -f "$GAVEL_ROOT/deploy/dev/hls_push.sh" "$NGINX_DIR/hls_push.sh"
+    chmod 755 "$NGINX_DIR/hls_push.sh"
+    if is_root; then
+        pg_prepare_user
+        user_line="user $PG_OS_USER;"
+        chown -R "$PG_OS_USER:" "$tmp" "$LIVE_DIR" "$NGINX_DIR/logs"
+        chmod 755 "$LIVE_DIR"
+    fi
+    cat >"$NGINX_DIR/nginx.conf.tmp" <<EOF
+# Written by deploy/dev/stack.sh on every ingest start; edit the script, not this file.
+load_module $NGINX_RTMP_MODULE;
+$user_line
+worker_processes 1;
+daemon off;
+pid $NGINX_PIDFILE;
+error_log $LOG_DIR/nginx.log warn;
+events { worker_connections 1024; }
+
+rtmp {
+    server {
+        listen 127.0.0.1:$GAVEL_RTMP_PORT;
+        chunk_size 4096;
+        application live {
+            live on;
+            record off;
+            # Only hls_push.sh (local) plays; encoders publish.
+            allow play 127.0.0.1;
+            deny play all;
+            notify_method post;
+            on_publish http://127.0.0.1:$GAVEL_STREAMING_HOOK_PORT/rtmp;
+            on_publish_done http://127.0.0.1:$GAVEL_STREAMING_HOOK_PORT/rtmp;
+            on_update http://127.0.0.1:$GAVEL_STREAMING_HOOK_PORT/rtmp;
+            notify_update_timeout 5s;
+            notify_update_strict on;
+            drop_idle_publisher 10s;
+            exec_push $NGINX_DIR/hls_push.sh \$name rtmp://127.0.0.1:$GAVEL_RTMP_PORT/live $LIVE_DIR $GAVEL_HLS_SEGMENT_S $NGINX_DIR/logs;
+            exec_kill_signal term;
+        }
+    }
+}
+
+http {
+    access_log off;
+    client_body_temp_path $tmp/body;
+    proxy_temp_path $tmp/proxy;
+    fastcgi_temp_path $tmp/fastcgi;
+    uwsgi_temp_path $tmp/uwsgi;
+    scgi_temp_path $tmp/scgi;
+    sendfile on;
+    types {
+        application/vnd.apple.mpegurl m3u8;
+        video/mp2t ts;
+    }
+    server {
+        listen 127.0.0.1:$GAVEL_NGINX_HLS_PORT;
+        location /live/ {
+            alias $LIVE_DIR/;
+            location ~ \.m3u8\$ { add_header Cache-Control "no-cache"; }
+            location ~ \.ts\$ { add_header Cache-Control "max-age=60"; }
+        }
+    }
+    server {
+        listen 127.0.0.1:$GAVEL_NGINX_CONTROL_PORT;
+        location /control { rtmp_control all; }
+    }
+}
+EOF
+    mv -f "$NGINX_DIR/nginx.conf.tmp" "$NGINX_DIR/nginx.conf"
+}
+
+nginx_start() {
+    [[ -r $NGINX_RTMP_MODULE ]] || {
+        warn "no $NGINX_RTMP_MODULE (make deps installs libnginx-mod-rtmp): no video ingest"
+        return 0
+    }
+    nginx_write_conf
+    nginx -t -q -c "$NGINX_DIR/nginx.conf" -e "$LOG_DIR/nginx.log" 9>&- ||
+        { tail_log "$LOG_DIR/nginx.log"; die "the generated $NGINX_DIR/nginx.conf is invalid"; }
+    helper_start "ingest (nginx RTMP)" "$NGINX_DIR/master.pid" "nginx: master" GAVEL_RTMP_PORT \
+        "$LOG_DIR/nginx.log" "" -- nginx -c "$NGINX_DIR/nginx.conf" -e "$LOG_DIR/nginx.log"
+}
+
+# ffmpeg processes of this RUN_DIR's ingest (hls_push.sh execs ffmpeg).
+ingest_ffmpeg_pids() {
+    local exe pid
+    find /proc -mindepth 2 -maxdepth 2 -name exe -lname '*/ffmpeg' 2>/dev/null |
+    while read -r exe; do
+        pid=${exe#/proc/}; pid=${pid%/exe}
+        [[ $pid =~ ^[0-9]+$ ]] || continue
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- " $LIVE_DIR/" || continue
+        echo "$pid"
+    done
+}
+
+nginx_stop() {
+    local pids
+    helper_stop "ingest (nginx RTMP)" "$NGINX_DIR/master.pid" "nginx: master"
+    mapfile -t pids < <(ingest_ffmpeg_pids)
+    if (( ${#pids[@]} )); then
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        wait_pids_gone 5 "${pids[@]}" || kill -KILL "${pids[@]}" 2>/dev/null || true
+    fi
+}
+
+
 # ---- daemons ------------------------------------------------------------------------------
 print_env() {
     local svc=$1 s
@@ -450,8 +574,16 @@ print_env() {
         echo "GAVEL_PAYMENTS_PROVIDER_KEY=$(cat "$KEY_DIR/provider.key" 2>/dev/null)"
         echo "GAVEL_PAYMENTS_WEBHOOK_SECRET=$(cat "$KEY_DIR/provider-webhook.secret" 2>/dev/null)"
     fi
+    if [[ $svc == streaming ]]; then
+        echo "GAVEL_STREAMING_INGEST_URL=rtmp://127.0.0.1:$GAVEL_RTMP_PORT/live"
+        echo "GAVEL_STREAMING_HOOK_PORT=$GAVEL_STREAMING_HOOK_PORT"
+        echo "GAVEL_STREAMING_CONTROL_URL=http://127.0.0.1:$GAVEL_NGINX_CONTROL_PORT/control"
+        echo "GAVEL_STREAMING_LIVE_DIR=$LIVE_DIR"
+        echo "GAVEL_STREAMING_SEGMENT_MS=$(( GAVEL_HLS_SEGMENT_S * 1000 ))"
+    fi
     if [[ $svc == gateway ]]; then
         echo "GAVEL_GATEWAY_PORT=$GAVEL_GATEWAY_PORT"
+        echo "GAVEL_GATEWAY_LIVE_DIR=$LIVE_DIR"
         echo "GAVEL_GATEWAY_WEB_DIR=$GAVEL_ROOT/web"
         echo "GAVEL_GATEWAY_ADDR=127.0.0.1:$(svc_grpc_port gateway)"
     fi
@@ -619,6 +751,8 @@ summary() {
         echo "  provider   card provider simulator http://127.0.0.1:$GAVEL_PROVIDER_PORT (state: GET /_control/state; docs/payments-provider.md)"
     pid_alive "$SMTP_PIDFILE" smtp_sink.py >/dev/null &&
         echo "  mail       SMTP sink 127.0.0.1:$GAVEL_SMTP_PORT; every email sent is a file in $MAIL_DIR/"
+    pid_alive "$NGINX_DIR/master.pid" "nginx: master" >/dev/null &&
+        echo "  ingest     rtmp://127.0.0.1:$GAVEL_RTMP_PORT/live/<stream key> (OBS: docs/streaming.md); HLS $LIVE_DIR/<name>/"
     echo "  logs       $LOG_DIR/"
     echo "  admin      credentials in $ADMIN_ENV"
     [[ -s $RUN_DIR/demo-users.txt ]] && echo "  demo       dealer, seller and moderator logins in $RUN_DIR/demo-users.txt"
@@ -646,6 +780,7 @@ cmd_start() {
     smtp_sink_start
     provider_sim_start
     for svc in "${GAVEL_DAEMONS[@]}"; do daemon_start "$svc"; done
+    nginx_start
     demo_data
     demo_bidder_start
     summary
@@ -658,6 +793,7 @@ cmd_stop() {
     fi
     take_lock
     demo_bidder_stop
+    nginx_stop
     daemons_stop
     provider_sim_stop
     smtp_sink_stop
@@ -687,6 +823,9 @@ cmd_status() {
     if pid=$(pid_alive "$PROVIDER_PIDFILE" provider_sim.py); then
         line provider-sim "running (pid $pid) 127.0.0.1:$GAVEL_PROVIDER_PORT"
     else line provider-sim stopped; fi
+    if pid=$(pid_alive "$NGINX_DIR/master.pid" "nginx: master"); then
+        line ingest "running (pid $pid) rtmp://127.0.0.1:$GAVEL_RTMP_PORT/live, HLS http://127.0.0.1:$GAVEL_NGINX_HLS_PORT/live/, $(ingest_ffmpeg_pids | wc -l) ffmpeg"
+    else line ingest stopped; fi
     for svc in "${GAVEL_DAEMONS[@]}"; do
         if pid=$(pid_alive "$RUN_DIR/$svc.pid" "gavel-$svc"); then
             line "$svc" "running (pid $pid) metrics :$(svc_metrics_port "$svc")"
@@ -700,6 +839,8 @@ case ${1:-} in
     start)  cmd_start ;;
     stop)   cmd_stop ;;
     status) cmd_status ;;
+    ingest) take_lock; prepare_dirs; nginx_stop; nginx_start ;;
+    ingest-stop) if [[ -d $RUN_DIR ]]; then take_lock; nginx_stop; fi ;;
     env)    [[ $# -eq 2 ]] || usage; print_env "$2" ;;
     -h|--help|help) usage ;;
     *)      usage ;;

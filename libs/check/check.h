@@ -79,6 +79,18 @@ typedef struct {
 int check_money(rpc_call *c, const char *field, const Gavel__Common__V1__Money *m,
                 const check_money_rule *rule, const char **cur);
 
+/* ---- pages (check_page.c) ---- */
+
+/**
+ * Reads a PageRequest (NULL = defaults) of a list whose page token is the
+ * last id of the previous page, newest first: *size is page_size (1..max,
+ * 0 = def), *after the token's id (0 = first page). Returns OK, or
+ * INVALID_ARGUMENT recorded on c ("page.page_size must be 0 to 200",
+ * "page.page_token is malformed").
+ */
+int check_page(rpc_call *c, const Gavel__Common__V1__PageRequest *pg, int def, int max,
+               int *size, int64_t *after);
+
 /** A new Money of units in currency (copied), allocated in a with
  *  everything it points to, so it lives as long as the arena. */
 Gavel__Common__V1__Money *check_money_new(arena *a, const char *currency, int64_t units);

@@ -11,6 +11,7 @@
 
 #include <pbjson/pbjson.h>
 
+#include "live.h"
 #include "request.h"
 #include "routes.h"
 
@@ -225,6 +226,7 @@ int gw_openapi_init(char *err, size_t errlen)
         const char *base = r->rpc != NULL ? strrchr(r->rpc->name, '/') + 1
                            : r->local == gw_media_upload ? "UploadMedia"
                            : r->local == gw_media_serve  ? "GetMedia"
+                           : r->local == gw_live_serve   ? "GetLiveFile"
                                                          : "GetOpenApi";
         int uses = 0;
         for (const gw_route *q = gw_routes; q != r; q++)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gavel/bids/v1/bids.pb-c.h"
 #include "ws_int.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -138,12 +139,59 @@ static void shared_bytes_follow_the_newest_feed(void **state)
     wsp_buffer_free();
 }
 
+/* The feed the bids service publishes for a venue lot, packed as on the
+ * wire: its state's fair warning, venue flag and the room's paddle, and a
+ * floor bid's paddle and an online bid's media time reach the sockets by
+ * the generic mapping. */
+static void a_venue_feed_carries_fair_warning_paddles_and_media_time(void **state)
+{
+    (void)state;
+    Gavel__Bids__V1__LotState st = GAVEL__BIDS__V1__LOT_STATE__INIT;
+    st.lot_id = 11;
+    st.seq = 2;
+    st.venue = true;
+    st.leader_floor_paddle = 317;
+    st.fair_warning_at_us = 1700000000123456;
+    Gavel__Bids__V1__Bid floor = GAVEL__BIDS__V1__BID__INIT, online = GAVEL__BIDS__V1__BID__INIT;
+    floor.lot_id = online.lot_id = 11;
+    floor.seq = 2;
+    floor.floor_paddle = 317;
+    online.seq = 1;
+    online.media_time_us = 1699999998000000;
+    Gavel__Bids__V1__Bid *bids[] = { &online, &floor };
+    Gavel__Bids__V1__LotFeed lf = GAVEL__BIDS__V1__LOT_FEED__INIT;
+    lf.state = &st;
+    lf.n_bids = 2;
+    lf.bids = bids;
+    size_t n = gavel__bids__v1__lot_feed__get_packed_size(&lf);
+    uint8_t *buf = xmalloc(n);
+    gavel__bids__v1__lot_feed__pack(&lf, buf);
+    char err[256] = "";
+    ws_feed *f = wsp_feed_unpack(buf, n, err, sizeof err);
+    free(buf);
+    assert_non_null(f);
+    json_t *j = message(f, false, &f, 1, false, false);
+    json_t *js = json_object_get(j, "state");
+    assert_true(json_is_true(json_object_get(js, "venue")));
+    assert_int_equal(json_integer_value(json_object_get(js, "leaderFloorPaddle")), 317);
+    assert_string_equal(str(js, "fairWarningAtUs"), "1700000000123456");
+    json_t *jb = json_object_get(j, "bids");
+    assert_int_equal(json_array_size(jb), 2);
+    assert_string_equal(str(json_array_get(jb, 0), "mediaTimeUs"), "1699999998000000");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(jb, 1), "floorPaddle")),
+                     317);
+    json_decref(j);
+    wsp_feed_unref(f);
+    wsp_buffer_free();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(each_variant_says_its_type_and_flags),
         cmocka_unit_test(an_update_carries_the_bids_of_its_batch_in_order),
         cmocka_unit_test(shared_bytes_follow_the_newest_feed),
+        cmocka_unit_test(a_venue_feed_carries_fair_warning_paddles_and_media_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,9 +22,11 @@
 #   payments (tests/bench/payments.sh):  vs the same card hold called on the
 #   Authorize, settlements/s, a burst        provider simulator directly over
 #   of closes settled                        HTTP at the same concurrency
-#   the gateway (tests/bench/gateway.sh,  vs the same RPCs called over gRPC,
-#   last): REST routes, WebSocket fan-out    and a Node ws server fed by the
+#   the gateway (tests/bench/gateway.sh): vs the same RPCs called over gRPC,
+#   REST routes, WebSocket fan-out           and a Node ws server fed by the
 #                                            same Redis channels
+#   live video (tests/bench/live.sh,     vs nginx serving the same HLS
+#   last): /live at 1,000 players            directory directly
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -421,3 +423,7 @@ GAVEL_BENCH_STACK_UP=1 tests/bench/payments.sh
 # ---- the gateway: REST against direct gRPC, WebSocket fan-out against Node --------------
 echo
 GAVEL_BENCH_STACK_UP=1 tests/bench/gateway.sh
+
+# ---- live video: the gateway's /live against nginx on the same files --------------------
+echo
+GAVEL_BENCH_STACK_UP=1 tests/bench/live.sh
