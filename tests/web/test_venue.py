@@ -34,18 +34,19 @@ def clerk_routes(rest, clerk):
            a.status != 404 or "route" not in a.body.lower())
 
 
-def stream_pieces(request, rest, clerk, gateway):
-    """The gateway's live directory when the streaming service and the
-    gateway's stream routes are there, else the reason they are not."""
+def stream_pieces(request, rest, clerk):
+    """The ingest (tests/conftest.py's `ingest`: nginx RTMP -> ffmpeg HLS
+    in the live directory the gateway serves) when the streaming service
+    and the gateway's stream routes are there, else why not."""
     try:
         request.getfixturevalue("streaming")
+        ingest = request.getfixturevalue("ingest")
     except pytest.FixtureLookupError:
-        return None, "the streaming daemon's test fixture `streaming` (branch stream)"
+        return None, "the streaming daemon and ingest fixtures (branch stream)"
     a = rest.call("GET", "/api/v1/streams", token=clerk.token)
     if a.status != 200:
         return None, "the gateway's /api/v1/streams route (branch live)"
-    return (gateway.env.get("GAVEL_GATEWAY_LIVE_DIR")
-            or os.path.join(gateway.env["GAVEL_RUN_DIR"], "live")), None
+    return ingest, None
 
 
 def venue_lot(market, rest, seller):
@@ -60,28 +61,35 @@ def venue_lot(market, rest, seller):
     return rest.ok("GET", "/api/v1/lots/%s" % lot["id"], token=seller.token)["lot"]
 
 
-def live_stream(rest, clerk, session_id, live_dir):
-    """The session's stream, created by staff, its HLS written into the
-    gateway's live directory and the stream recorded LIVE."""
+def live_stream(rest, clerk, session_id, ingest):
+    """The session's stream, created by staff, published by ffmpeg over
+    RTMP with its key as a venue's encoder does; returns it LIVE with
+    segments in the ingest's (the gateway's) live directory."""
+    from streaming.stream_kit import Publisher
     now = int(time.time() * 1e6)
     r = rest.ok("POST", "/api/v1/streams",
                 {"sessionId": str(session_id), "title": "Hall %s" % secrets.token_hex(3),
                  "scheduledStartUs": str(now), "scheduledEndUs": str(now + 3600 * 10 ** 6)},
                 clerk.token, headers={"Idempotency-Key": new_key()})
     stream = r["stream"]
-    writer = HlsWriter(os.path.join(live_dir, stream["name"]),
-                       os.path.join(artifacts_dir(), "venue-ffmpeg.log")).start()
-    mark_live(rest, clerk, stream, r.get("streamKey", ""))
-    return stream, writer
+    pub = Publisher("%s/%s" % (ingest["rtmp"], r["streamKey"]), 300,
+                    log_path=os.path.join(artifacts_dir(), "venue-publisher.log"))
+    playlist = os.path.join(ingest["live_dir"], stream["name"], "index.m3u8")
 
-
-def mark_live(rest, clerk, stream, key):
-    """The streaming service records the stream LIVE when the ingest's
-    on_publish callback comes with its key: the test plays the ingest."""
-    from streaming.conftest import publish_hook  # branch stream
-    publish_hook(stream, key)
-    h.wait_until(lambda: rest.ok("GET", "/api/v1/streams/%s" % stream["streamId"], token=clerk.token)
-                 ["stream"].get("status") == "STREAM_STATUS_LIVE", 10, what="stream LIVE")
+    def ready():
+        st = rest.ok("GET", "/api/v1/streams/%s" % stream["streamId"], token=clerk.token)["stream"]
+        try:
+            with open(playlist) as f:
+                segments = f.read().count("#EXTINF")
+        except FileNotFoundError:
+            segments = 0
+        return st.get("status") == "STREAM_STATUS_LIVE" and segments >= 2
+    try:
+        h.wait_until(ready, 30 * h.SLOW, interval=0.3, what="stream %s live with segments" % stream["name"])
+    except BaseException:
+        pub.stop()
+        raise
+    return stream, pub
 
 
 @pytest.mark.parametrize("video", ["gateway", "stubbed"])
@@ -90,7 +98,7 @@ def test_a_venue_lot_with_video_online_and_floor_bids_fair_warning_and_hammer(
     """video=gateway: the stream through the streaming service and the
     gateway's /live; video=stubbed (only while those are missing): the
     same flow with the streams answer and /live served by the test."""
-    live_dir, missing = stream_pieces(request, rest, gw_moderator, gateway)
+    ingest, missing = stream_pieces(request, rest, gw_moderator)
     if video == "gateway":
         _needs(missing, not missing)
     elif not missing:
@@ -102,7 +110,7 @@ def test_a_venue_lot_with_video_online_and_floor_bids_fair_warning_and_hammer(
     tmp = None
     stub = None
     if video == "gateway":
-        stream, writer = live_stream(rest, gw_moderator, lot["sessionId"], live_dir)
+        stream, writer = live_stream(rest, gw_moderator, lot["sessionId"], ingest)
     else:
         tmp = tempfile.TemporaryDirectory(prefix="gavel-hls-")
         stub = {"hlsDir": tmp.name, "name": "stub" + secrets.token_hex(4)}
@@ -115,11 +123,14 @@ def test_a_venue_lot_with_video_online_and_floor_bids_fair_warning_and_hammer(
         writer.stop()
         if tmp is not None:
             tmp.cleanup()
-    print("video %.1f -> %.1f s, %s; A's delay on the console %s; fair warning seen after %d ms"
-          % (r["currentTime"][0], r["currentTime"][1], r["delayText"], r["onlineDelay"],
-             r["fairWarningSeenMs"]))
+    print("video (%s) %.1f -> %.1f s, %s; viewers %s; A's delay on the console %s; "
+          "fair warning seen after %d ms"
+          % (video, r["currentTime"][0], r["currentTime"][1], r["delayText"], r.get("viewers"),
+             r["onlineDelay"], r["fairWarningSeenMs"]))
     assert r["currentTime"][1] - r["currentTime"][0] > 1.5
     assert "Fair warning" in r["fairWarning"] and "hammer has fallen" in r["aOutcome"]
+    if video == "gateway":
+        assert r["viewers"] >= 1
 
     # The receipts: A's online bid with the media time the page sent, the
     # clerk's floor bid with its paddle, one sequence, the lot closed.

@@ -54,6 +54,21 @@ run(async (browser) => {
     out.delayMs = Number(await pa.getAttribute('#venue-delay', 'data-ms'));
     check(out.delayMs > 0 && out.delayMs < 20000, `delay ${out.delayText} (${out.delayMs} ms)`);
     check(await pa.isHidden('#clerk-link'), 'a dealer sees the clerk console link');
+    if (!ctx.stub) {
+        // The gateway counted this player (its ?v= id) and the streaming
+        // service sums the gateways' counts.
+        out.viewers = await pa.evaluate(async (sid) => {
+            const tok = JSON.parse(localStorage.getItem('gavel.session')).access;
+            for (let i = 0; i < 40; i++) {
+                const r = await fetch('/api/v1/streams?sessionId=' + sid, { headers: { Authorization: 'Bearer ' + tok } });
+                const s = ((await r.json()).streams || [])[0];
+                if (s && s.viewers > 0) return s.viewers;
+                await new Promise((res) => setTimeout(res, 500));
+            }
+            return 0;
+        }, ctx.sessionId);
+        check(out.viewers >= 1, 'the stream counts no viewer while A watches');
+    }
     await shot(pa, 'venue-lot');
     await checkContrast(pa, 'venue lot page');
 
