@@ -13,7 +13,7 @@ import * as ws from '../ws.js';
 import { t, parseAmount, dateTime, minorToDecimal, currencyDigits } from '../i18n.js';
 import { h, setChildren, clearErrors, showFieldError, showFormError, withPending, toast, idemKey } from '../ui.js';
 import { lotName, moneyOf } from '../lot_common.js';
-import { loadAllBids } from './lot_history.js';
+import { loadAllBids, loadLotView } from './lot_history.js';
 import { venuePlayer } from '../venue_player.js';
 
 const dict = {
@@ -69,23 +69,14 @@ export default {
             root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'notFound'))));
             return undefined;
         }
-        let lot, state, bids;
-        try {
-            const [lr, sr, bl] = await Promise.all([
-                api('GET', `/api/v1/lots/${lotId}`),
-                api('GET', `/api/v1/lots/${lotId}/state`).catch((e) => (e.status === 404 ? null : Promise.reject(e))),
-                loadAllBids(lotId).catch((e) => (e.status === 404 ? [] : Promise.reject(e))),
-            ]);
-            lot = lr.lot;
-            state = sr ? sr.state : null;
-            bids = bl;
-        } catch (e) {
-            if (e.status === 404 || e.status === 403) {
-                root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'notFound'))));
-                return undefined;
-            }
-            throw e;
+        const view = await loadLotView(lotId);
+        if (!view) {
+            root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'notFound'))));
+            return undefined;
         }
+        const { lot } = view;
+        let state = view.st ? view.st.state : null;
+        let bids = view.bids;
         document.title = t(dict, 'title') + ': ' + lotName(lot) + ' — Gavel';
         const back = h('p', {}, h('a', { href: `#/lot/${lotId}` }, t(dict, 'backToLot')));
         if (!lot.venue && !(state && state.venue)) {

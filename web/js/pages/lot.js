@@ -16,7 +16,7 @@ import { t, money, parseAmount, dateTime } from '../i18n.js';
 import { h, setChildren, clearErrors, showFieldError, showFormError, withPending, toast, idemKey } from '../ui.js';
 import { lotName, lotSubtitle, formatLeft, moneyOf } from '../lot_common.js';
 import { renderGallery, renderCondition } from './lot_report.js';
-import { bidHistory, loadAllBids } from './lot_history.js';
+import { bidHistory, loadLotView } from './lot_history.js';
 import { venuePlayer } from '../venue_player.js';
 import * as session from '../session.js';
 
@@ -76,24 +76,12 @@ export default {
             return undefined;
         }
         const me = ctx.user ? ctx.user.id : '';
-        let lot, st;
-        let bids;
-        try {
-            const [lr, sr, bl] = await Promise.all([
-                api('GET', `/api/v1/lots/${lotId}`),
-                api('GET', `/api/v1/lots/${lotId}/state`).catch((e) => (e.status === 404 ? null : Promise.reject(e))),
-                loadAllBids(lotId).catch((e) => (e.status === 404 ? [] : Promise.reject(e))),
-            ]);
-            lot = lr.lot;
-            st = sr;
-            bids = bl;
-        } catch (e) {
-            if (e.status === 404 || e.status === 403) {
-                root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'notFound'))));
-                return undefined;
-            }
-            throw e;
+        const view = await loadLotView(lotId);
+        if (!view) {
+            root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'notFound'))));
+            return undefined;
         }
+        const { lot, st, bids } = view;
         document.title = lotName(lot) + ' — Gavel';
         const currency = (lot.startPrice && lot.startPrice.currency) || 'RUB';
         let state = (st && st.state) || null;

@@ -46,6 +46,23 @@ export async function loadAllBids(lotId) {
     return out;
 }
 
+// What a lot's pages start from: {lot (GetLot), st (the GetLotState
+// answer, null before the lot opens), bids (every bid)}; null when the lot
+// does not exist for the caller (404, 403).
+export async function loadLotView(lotId) {
+    try {
+        const [lr, st, bids] = await Promise.all([
+            api('GET', `/api/v1/lots/${lotId}`),
+            api('GET', `/api/v1/lots/${lotId}/state`).catch((e) => (e.status === 404 ? null : Promise.reject(e))),
+            loadAllBids(lotId).catch((e) => (e.status === 404 ? [] : Promise.reject(e))),
+        ]);
+        return { lot: lr.lot, st, bids };
+    } catch (e) {
+        if (e.status === 404 || e.status === 403) return null;
+        throw e;
+    }
+}
+
 // The history of lot lotId for user me, starting from bids (seq order).
 // onChange() runs after the log was re-read. opts.venue: a venue lot (floor
 // bids, media times, 96-byte hashes). Returns {el, bids(), lastSeq(),
