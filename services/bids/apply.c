@@ -269,6 +269,20 @@ static void answer_at_commit(shard *sh, lot_entry *e, cmd *c, const char *method
     free(c);
 }
 
+/* The bids autobids placed after the caller's (eff->bids[1..]), as
+ * receipts in m; NULL with *n 0 when there are none. */
+static Gavel__Bids__V1__Bid **triggered_to_proto(arena *m, const lot_effect *eff,
+                                                 const char *currency, size_t *n)
+{
+    *n = eff->nbids > 1 ? eff->nbids - 1 : 0;
+    if (*n == 0)
+        return NULL;
+    Gavel__Bids__V1__Bid **out = arena_calloc(m, *n, sizeof *out);
+    for (size_t i = 1; i < eff->nbids; i++)
+        out[i - 1] = bid_to_proto(m, &eff->bids[i], currency);
+    return out;
+}
+
 /* Runs fn on a throw-away copy of the lot: the exact verdict, no change. */
 static int dry_run(const lot *l, int (*fn)(lot *, const cmd *, lot_effect *, char *, size_t),
                    const cmd *c, char *why, size_t whylen)
@@ -402,12 +416,7 @@ static void do_place(shard *sh, cmd *c)
     Gavel__Bids__V1__PlaceBidResponse *r = arena_calloc(m, 1, sizeof *r);
     gavel__bids__v1__place_bid_response__init(r);
     r->bid = bid_to_proto(m, &eff.bids[0], l->r.currency);
-    if (eff.nbids > 1) {
-        r->n_triggered_bids = eff.nbids - 1;
-        r->triggered_bids = arena_calloc(m, eff.nbids - 1, sizeof *r->triggered_bids);
-        for (size_t i = 1; i < eff.nbids; i++)
-            r->triggered_bids[i - 1] = bid_to_proto(m, &eff.bids[i], l->r.currency);
-    }
+    r->triggered_bids = triggered_to_proto(m, &eff, l->r.currency, &r->n_triggered_bids);
     r->state = state_to_proto(m, l, now_us());
     r->caller_is_leading = l->leader_id == c->bidder_id;
     answer_at_commit(sh, e, c, "PlaceBid", &r->base);
@@ -444,12 +453,7 @@ static void do_floor(shard *sh, cmd *c)
     Gavel__Bids__V1__PlaceFloorBidResponse *r = arena_calloc(m, 1, sizeof *r);
     gavel__bids__v1__place_floor_bid_response__init(r);
     r->bid = bid_to_proto(m, &eff.bids[0], l->r.currency);
-    if (eff.nbids > 1) {
-        r->n_triggered_bids = eff.nbids - 1;
-        r->triggered_bids = arena_calloc(m, eff.nbids - 1, sizeof *r->triggered_bids);
-        for (size_t i = 1; i < eff.nbids; i++)
-            r->triggered_bids[i - 1] = bid_to_proto(m, &eff.bids[i], l->r.currency);
-    }
+    r->triggered_bids = triggered_to_proto(m, &eff, l->r.currency, &r->n_triggered_bids);
     r->state = state_to_proto(m, l, now_us());
     answer_at_commit(sh, e, c, "PlaceFloorBid", &r->base);
 }

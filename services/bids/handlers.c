@@ -227,6 +227,23 @@ static int bids_set_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMe
                           0, in, &gavel__bids__v1__set_auto_bid_response__descriptor);
 }
 
+/* Submits m (lot, caller set) under the request's idempotency key, waits
+ * for the durable answer and unpacks it as d: a retry gets the first
+ * answer, from memory or the requests table. */
+static int keyed_submit(rpc_call *c, cmd *m, const char *key, const ProtobufCMessage *in,
+                        const ProtobufCMessageDescriptor *d, ProtobufCMessage **out)
+{
+    int64_t lot_id = m->lot_id, who = m->bidder_id;
+    snprintf(m->key, sizeof m->key, "%s", key);
+    char hash[IDEM_HASH_HEX];
+    idem_request_hash(in, hash);
+    memcpy(m->request_hash, hash, sizeof hash);
+    waiter *w = submit_wait(c, m);
+    if (w == NULL)
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    return finish(c, w, d, out, lot_id, who, key, hash);
+}
+
 static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
 {
     const Gavel__Bids__V1__CancelAutoBidRequest *req = (const void *)in;
@@ -235,17 +252,9 @@ static int bids_cancel_autobid(rpc_call *c, const ProtobufCMessage *in, Protobuf
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "lot_id must be a positive id");
     if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0)
         return rc;
-    int64_t bidder = rpc_caller(c)->user_id;
-    cmd *m = cmd_new(CMD_CANCEL, req->lot_id, bidder);
-    snprintf(m->key, sizeof m->key, "%s", req->idempotency_key);
-    char hash[IDEM_HASH_HEX];
-    idem_request_hash(in, hash);
-    memcpy(m->request_hash, hash, sizeof hash);
-    waiter *w = submit_wait(c, m);
-    if (w == NULL)
-        return GRPC_STATUS_DEADLINE_EXCEEDED;
-    return finish(c, w, &gavel__bids__v1__cancel_auto_bid_response__descriptor, out,
-                  req->lot_id, bidder, req->idempotency_key, hash);
+    cmd *m = cmd_new(CMD_CANCEL, req->lot_id, rpc_caller(c)->user_id);
+    return keyed_submit(c, m, req->idempotency_key, in,
+                        &gavel__bids__v1__cancel_auto_bid_response__descriptor, out);
 }
 
 /* Venue lots: the clerk enters the room's bid. No funds to reserve, so
@@ -269,15 +278,8 @@ static int bids_place_floor(rpc_call *c, const ProtobufCMessage *in, ProtobufCMe
     m->amount = req->amount->units;
     m->floor_paddle = req->floor_paddle;
     snprintf(m->currency, sizeof m->currency, "%s", req->amount->currency);
-    snprintf(m->key, sizeof m->key, "%s", req->idempotency_key);
-    char hash[IDEM_HASH_HEX];
-    idem_request_hash(in, hash);
-    memcpy(m->request_hash, hash, sizeof hash);
-    waiter *w = submit_wait(c, m);
-    if (w == NULL)
-        return GRPC_STATUS_DEADLINE_EXCEEDED;
-    return finish(c, w, &gavel__bids__v1__place_floor_bid_response__descriptor, out,
-                  req->lot_id, clerk, req->idempotency_key, hash);
+    return keyed_submit(c, m, req->idempotency_key, in,
+                        &gavel__bids__v1__place_floor_bid_response__descriptor, out);
 }
 
 static int bids_fair_warning(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)

@@ -36,18 +36,6 @@ static void layout_hash(const lot_bid *b, const char *currency, uint8_t out[32])
     SHA256(buf, n, out);
 }
 
-static void unhex(const char *hex, uint8_t *out)
-{
-    for (size_t i = 0; i < 32; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = hex[2 * i + (size_t)k];
-            v = v * 16 + (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
-        }
-        out[i] = (uint8_t)v;
-    }
-}
-
 static void bid_hash_matches_vectors_computed_outside_c(void **state)
 {
     (void)state;

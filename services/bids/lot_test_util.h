@@ -44,4 +44,17 @@ static inline lot_rules test_rules(void)
     return r;
 }
 
+/* 64 lower-case hex digits into 32 bytes (hash vectors). */
+static inline void unhex(const char *hex, uint8_t out[32])
+{
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + (size_t)k];
+            v = v * 16 + (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+        out[i] = (uint8_t)v;
+    }
+}
+
 #endif

@@ -8,8 +8,8 @@
  * settlement half done. An event that can never apply (no lot, a sold lot
  * without a winning hold or price) is EV_E_INVALID: dead-lettered to
  * gavel.auctions.dlq while the partition moves on. A venue lot the room
- * won (floor_paddle set) is settled at the venue: nothing is recorded to
- * charge. Other event types on
+ * won (floor_paddle set) is settled at the venue: its row charges nobody
+ * (as an unsold lot's). Other event types on
  * the topic are recorded and otherwise ignored.
  */
 #include <string.h>
@@ -19,14 +19,11 @@
 static int on_closed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
                      const Gavel__Events__V1__AuctionClosed *e)
 {
-    if (e->floor_paddle > 0) {
-        /* The room won a venue lot: the venue settles with its paddle
-         * holder; nobody online is charged and no hold secures the bid. */
-        log_info("event %s (auction.closed): lot %lld went to floor paddle %d; settled at the "
-                 "venue", env->id, (long long)e->lot_id, (int)e->floor_paddle);
-        return 0;
-    }
-    bool sold = e->winner_id > 0;
+    /* The room won a venue lot (floor_paddle): the venue settles with its
+     * paddle holder, no hold secures the bid; recorded as nothing to
+     * charge online, like an unsold lot. */
+    bool floor = e->floor_paddle > 0;
+    bool sold = e->winner_id > 0 && !floor;
     if (e->lot_id <= 0 || e->seller_id < 0 || e->winner_id < 0)
         return EV_E_INVALID;
     if (sold && (e->price == NULL || !check_money_units(e->price->units, 1) ||
@@ -41,7 +38,7 @@ static int on_closed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
         db_i64(lot, e->lot_id),
         env->id,
         db_i64(seller, e->seller_id),
-        db_i64(winner, e->winner_id),
+        db_i64(winner, sold ? e->winner_id : 0),
         db_i64(hold, sold ? e->winning_hold_id : 0),
         sold ? e->price->currency : (e->price != NULL ? e->price->currency : ""),
         db_i64(ham, hammer),

@@ -1,5 +1,6 @@
 /*
- * nginx-rtmp's callbacks on loopback HTTP (GAVEL_STREAMING_HOOK_PORT):
+ * nginx-rtmp's callbacks over HTTP on loopback (GAVEL_STREAMING_HOOK_BIND,
+ * GAVEL_STREAMING_HOOK_PORT):
  * POST /rtmp with a form body whose `call` is publish, publish_done,
  * update_publish or update_play, and `name` the stream name the encoder used (its key) or, after
  * our redirect, the public name.
@@ -237,7 +238,7 @@ static int hook_start(void *arg, char *err, size_t errlen)
 {
     (void)arg;
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)strm.hook_port) };
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    inet_pton(AF_INET, strm.hook_bind, &addr.sin_addr); /* checked by strm_config_check */
     hook_server = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)strm.hook_port, NULL, NULL,
         on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
@@ -245,12 +246,13 @@ static int hook_start(void *arg, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
     if (hook_server == NULL) {
-        snprintf(err, errlen, "GAVEL_STREAMING_HOOK_PORT=%lld: cannot listen on 127.0.0.1",
-                 (long long)strm.hook_port);
+        snprintf(err, errlen, "GAVEL_STREAMING_HOOK_PORT=%lld: cannot listen on %s",
+                 (long long)strm.hook_port, strm.hook_bind);
         return -1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(hook_server, MHD_DAEMON_INFO_BIND_PORT);
-    log_info("rtmp hook on http://127.0.0.1:%d/rtmp", info != NULL ? info->port : (int)strm.hook_port);
+    log_info("rtmp hook on http://%s:%d/rtmp", strm.hook_bind,
+             info != NULL ? info->port : (int)strm.hook_port);
     return 0;
 }
 

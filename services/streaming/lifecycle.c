@@ -5,6 +5,7 @@
  * hook (a listener) once gRPC listens; the hook stops before the pool
  * closes.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,9 @@ const cfg_entry strm_config[] = {
       &strm.control_url, 0, 0,
       "nginx-rtmp's control module (drops a publisher whose key was revoked or rotated); "
       "\"off\" for none" },
+    { "GAVEL_STREAMING_HOOK_BIND", "127.0.0.1", CFG_STR, &strm.hook_bind, 0, 0,
+      "IPv4 address the callback hook listens on: loopback beside nginx; a container "
+      "network's address only where the ingest runs in a container of its own" },
     { "GAVEL_STREAMING_HOOK_PORT", "50986", CFG_INT, &strm.hook_port, 0, 65535,
       "loopback HTTP port of nginx-rtmp's on_publish/on_publish_done/on_update callbacks "
       "(0: any free port)" },
@@ -59,6 +63,12 @@ int strm_config_check(char *err, size_t errlen)
     if (strncmp(strm.ingest_url, "rtmp://", 7) != 0 && strncmp(strm.ingest_url, "rtmps://", 8) != 0) {
         snprintf(err, errlen, "GAVEL_STREAMING_INGEST_URL=%s must start with rtmp:// or rtmps://",
                  strm.ingest_url);
+        return -1;
+    }
+    struct in_addr a;
+    if (inet_pton(AF_INET, strm.hook_bind, &a) != 1) {
+        snprintf(err, errlen, "GAVEL_STREAMING_HOOK_BIND=%s is not an IPv4 address",
+                 strm.hook_bind);
         return -1;
     }
     if (strcmp(strm.control_url, "off") != 0 && strncmp(strm.control_url, "http://", 7) != 0) {

@@ -30,7 +30,8 @@ typedef struct {
     const char *ingest_url;     /* rtmp://host:port/live, shown with keys */
     const char *live_dir;       /* where the ingest writes <name>/index.m3u8 */
     const char *control_url;    /* nginx-rtmp control base URL, "" = none */
-    int64_t hook_port;          /* loopback HTTP for nginx-rtmp's callbacks */
+    const char *hook_bind;      /* IPv4 address of the hook (loopback unless in a container) */
+    int64_t hook_port;          /* HTTP for nginx-rtmp's callbacks */
     int64_t segment_ms;         /* the ingest's target segment duration */
     int64_t publish_lead_ms;    /* publishing opens this long before the start */
 } strm_state;

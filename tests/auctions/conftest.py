@@ -12,7 +12,7 @@ import pytest
 
 import gavel_harness as h
 from auction_house import House, complete_lot
-from gavel_harness import bids_pb2_grpc, users_pb2, users_pb2_grpc
+from gavel_harness import bids_pb2_grpc, users_pb2
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +58,8 @@ def bids_stub(bids):
 
 
 @pytest.fixture(scope="module")
-def wallet(users):
-    return users_pb2_grpc.WalletStub(users.channel)
+def wallet(wallet_stub):
+    return wallet_stub
 
 
 @pytest.fixture

@@ -25,6 +25,9 @@
 #   the gateway (tests/bench/gateway.sh): vs the same RPCs called over gRPC,
 #   REST routes, WebSocket fan-out           and a Node ws server fed by the
 #                                            same Redis channels
+#   venue video (tests/bench/              vs the segment length; p50/p99 of
+#   streaming_latency.sh): publish ->        fetch done - PROGRAM-DATE-TIME,
+#   segment at a player, 1 s and 2 s         goal <= 3 s
 #   live video (tests/bench/live.sh,     vs nginx serving the same HLS
 #   last): /live at 1,000 players            directory directly
 set -euo pipefail
@@ -424,6 +427,9 @@ GAVEL_BENCH_STACK_UP=1 tests/bench/payments.sh
 echo
 GAVEL_BENCH_STACK_UP=1 tests/bench/gateway.sh
 
+# ---- venue video: publish -> segment at a player, 1 s and 2 s segments ------------------
+echo
+GAVEL_BENCH_STACK_UP=1 tests/bench/streaming_latency.sh
 # ---- live video: the gateway's /live against nginx on the same files --------------------
 echo
 GAVEL_BENCH_STACK_UP=1 tests/bench/live.sh

@@ -148,10 +148,11 @@ def new_lot_id():
 
 
 def closed_envelope(lot_id, seller_id, winner_id=0, price=0, hold_id=0, event_id=None,
-                    currency="RUB"):
+                    currency="RUB", floor_paddle=0):
     ev = events_pb2.AuctionClosed(lot_id=lot_id, seller_id=seller_id, winner_id=winner_id,
                                   price=h.rub(price, currency), reserve_met=winner_id > 0,
-                                  closed_at_us=int(time.time() * 1e6), winning_hold_id=hold_id)
+                                  closed_at_us=int(time.time() * 1e6), winning_hold_id=hold_id,
+                                  floor_paddle=floor_paddle)
     return events_pb2.Envelope(id=event_id or uuid.uuid4().hex, type="auction.closed",
                                occurred_at_us=int(time.time() * 1e6), aggregate_id=str(lot_id),
                                source="tests", payload=ev.SerializeToString()).SerializeToString()

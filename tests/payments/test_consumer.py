@@ -51,6 +51,20 @@ def test_many_lots_closing_together_each_settle_once(payments, paydb, closer, ne
     assert paydb.unbalanced_txns() == []
 
 
+def test_a_venue_lot_the_floor_won_charges_nobody_online(payments, paydb, closer, new_account):
+    clerk, seller = new_account(), new_account(users_pb2.ROLE_SELLER)
+    closer.fund(clerk, 400000)
+    lot = new_lot_id()
+    # The room won with paddle 12: winner_id is the clerk who entered the
+    # bid, no hold secures it, the venue settles it.
+    closer.publish(lot, closed_envelope(lot, seller.id, clerk.id, 100000, 0, floor_paddle=12))
+    paydb.wait_step(lot, "done")   # recorded (not dead-lettered), with nothing to charge
+    assert paydb.one("SELECT is_sold, winner_id FROM settlements WHERE lot_id = %s", lot) == \
+        (False, 0)
+    assert paydb.one("SELECT count(*) FROM payments WHERE lot_id = %s", lot)[0] == 0
+    assert closer.balance(clerk).total.units == 400000
+
+
 def test_events_that_can_never_apply_are_dead_lettered(payments, paydb, closer, new_account,
                                                        kafka_bootstrap):
     seller = new_account(users_pb2.ROLE_SELLER)
