@@ -89,6 +89,10 @@ run(async (browser) => {
     out.onlineDelay = await pc.textContent('#clerk-feed tr[data-seq="1"] td.delay');
     check(/^\d+\.\d s$/.test(out.onlineDelay), `A's delay on the console: "${out.onlineDelay}"`);
     await pc.waitForFunction(() => document.querySelector('#clerk-player')?.dataset.state === 'live', null, { timeout: 3 * T });
+    const unnamed = await pc.evaluate(() => [...document.querySelectorAll('#clerk-page input, #clerk-page button, #clerk-page video')]
+        .filter((e) => e.getClientRects().length && !((e.labels && e.labels.length) || e.getAttribute('aria-label') || e.textContent.trim()))
+        .map((e) => e.outerHTML.slice(0, 80)));
+    check(!unnamed.length, `unnamed controls on the console: ${unnamed}`);
 
     // A floor bid, typed and sent from the keyboard. The answer to the
     // first try is lost on the way back (the server did take it): the
