@@ -83,8 +83,10 @@ export function venuePlayer(sessionId, opts = {}) {
     const viewers = h('span', { class: 'meta', id: id + '-viewers', hidden: true });
     const msg = h('p', { class: 'notice venue-msg', id: id + '-msg', role: 'status' }, t(dict, 'loading'));
     const frame = h('div', { class: 'venue-frame', hidden: true }, video);
+    const bar = h('div', { class: 'venue-bar', hidden: true }, badge, ' ', delay, ' ', viewers);
     const el = h('section', { class: 'venue-player card', id: id + '-player', 'aria-label': t(dict, 'video') },
-        frame, h('div', { class: 'venue-bar' }, badge, ' ', delay, ' ', viewers), msg);
+        frame, bar, msg);
+    const showBar = () => { bar.hidden = badge.hidden && delay.hidden && viewers.hidden; };
     el.dataset.state = 'loading';
 
     let hls = null;
@@ -100,6 +102,7 @@ export function venuePlayer(sessionId, opts = {}) {
         if (key) msg.textContent = t(dict, key);
         frame.hidden = s !== 'live' && s !== 'starting';
         if (s !== 'live') { badge.hidden = true; delay.hidden = true; }
+        showBar();
     }
 
     function detach() {
@@ -141,6 +144,7 @@ export function venuePlayer(sessionId, opts = {}) {
         delay.hidden = el.dataset.state !== 'live';
         delay.textContent = Number.isFinite(d) ? t(dict, 'delay', { s: (Math.max(0, d) / 1000).toFixed(1) }) : t(dict, 'delayUnknown');
         delay.dataset.ms = Number.isFinite(d) ? String(Math.round(d)) : '';
+        showBar();
     }
 
     async function attach(s) {
@@ -188,6 +192,7 @@ export function venuePlayer(sessionId, opts = {}) {
         if (gone) return;
         stream = s;
         if (s && s.viewers) { viewers.hidden = false; viewers.textContent = t(dict, 'viewers', { n: s.viewers }); } else viewers.hidden = true;
+        showBar();
         const live = s && s.status === 'STREAM_STATUS_LIVE';
         if (!live) {
             detach();
