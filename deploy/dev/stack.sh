@@ -465,6 +465,8 @@ rtmp {
     server {
         listen 127.0.0.1:$GAVEL_RTMP_PORT;
         chunk_size 4096;
+        # nginx-rtmp's own access log defaults to /var/log/nginx/access.log.
+        access_log off;
         application live {
             live on;
             record off;
@@ -521,7 +523,7 @@ nginx_start() {
     nginx_write_conf
     nginx -t -q -c "$NGINX_DIR/nginx.conf" -e "$LOG_DIR/nginx.log" 9>&- ||
         { tail_log "$LOG_DIR/nginx.log"; die "the generated $NGINX_DIR/nginx.conf is invalid"; }
-    helper_start "ingest (nginx RTMP)" "$NGINX_DIR/master.pid" "nginx: master" GAVEL_RTMP_PORT \
+    helper_start "ingest (nginx RTMP)" "$NGINX_DIR/master.pid" "$NGINX_DIR/nginx.conf" GAVEL_RTMP_PORT \
         "$LOG_DIR/nginx.log" "" -- nginx -c "$NGINX_DIR/nginx.conf" -e "$LOG_DIR/nginx.log"
 }
 
@@ -539,7 +541,7 @@ ingest_ffmpeg_pids() {
 
 nginx_stop() {
     local pids
-    helper_stop "ingest (nginx RTMP)" "$NGINX_DIR/master.pid" "nginx: master"
+    helper_stop "ingest (nginx RTMP)" "$NGINX_DIR/master.pid" "$NGINX_DIR/nginx.conf"
     mapfile -t pids < <(ingest_ffmpeg_pids)
     if (( ${#pids[@]} )); then
         kill -TERM "${pids[@]}" 2>/dev/null || true
@@ -751,7 +753,7 @@ summary() {
         echo "  provider   card provider simulator http://127.0.0.1:$GAVEL_PROVIDER_PORT (state: GET /_control/state; docs/payments-provider.md)"
     pid_alive "$SMTP_PIDFILE" smtp_sink.py >/dev/null &&
         echo "  mail       SMTP sink 127.0.0.1:$GAVEL_SMTP_PORT; every email sent is a file in $MAIL_DIR/"
-    pid_alive "$NGINX_DIR/master.pid" "nginx: master" >/dev/null &&
+    pid_alive "$NGINX_DIR/master.pid" "$NGINX_DIR/nginx.conf" >/dev/null &&
         echo "  ingest     rtmp://127.0.0.1:$GAVEL_RTMP_PORT/live/<stream key> (OBS: docs/streaming.md); HLS $LIVE_DIR/<name>/"
     echo "  logs       $LOG_DIR/"
     echo "  admin      credentials in $ADMIN_ENV"
@@ -823,7 +825,7 @@ cmd_status() {
     if pid=$(pid_alive "$PROVIDER_PIDFILE" provider_sim.py); then
         line provider-sim "running (pid $pid) 127.0.0.1:$GAVEL_PROVIDER_PORT"
     else line provider-sim stopped; fi
-    if pid=$(pid_alive "$NGINX_DIR/master.pid" "nginx: master"); then
+    if pid=$(pid_alive "$NGINX_DIR/master.pid" "$NGINX_DIR/nginx.conf"); then
         line ingest "running (pid $pid) rtmp://127.0.0.1:$GAVEL_RTMP_PORT/live, HLS http://127.0.0.1:$GAVEL_NGINX_HLS_PORT/live/, $(ingest_ffmpeg_pids | wc -l) ffmpeg"
     else line ingest stopped; fi
     for svc in "${GAVEL_DAEMONS[@]}"; do

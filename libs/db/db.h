@@ -69,6 +69,12 @@ db_conn *db_pool_get(db_pool *p, int wait_ms);
 /** Returns a connection; a connection left inside a transaction is rolled
  *  back, a broken one is closed and re-opened later. NULL is a no-op. */
 void db_pool_put(db_pool *p, db_conn *c);
+/** Runs one prepared statement (db_exec) on a connection borrowed for it
+ *  (waiting up to wait_ms) and gives the connection back: a read that
+ *  needs no transaction. The result (caller PQclear()s it), or NULL with
+ *  *rc set (DB_E_TIMEOUT when no connection came in time). */
+PGresult *db_pool_exec(db_pool *p, int wait_ms, const char *name, int nparams,
+                       const char *const *values, int *rc);
 /** Borrowed libpq handle of a pooled connection, valid until it is put
  *  back. Do not close it or leave it mid-COPY. */
 PGconn *db_pg(db_conn *c);

@@ -295,6 +295,20 @@ void db_pool_put(db_pool *p, db_conn *c)
     push_free(p, c);
 }
 
+PGresult *db_pool_exec(db_pool *p, int wait_ms, const char *name, int nparams,
+                       const char *const *values, int *rc)
+{
+    db_conn *c = db_pool_get(p, wait_ms);
+    if (c == NULL) {
+        if (rc != NULL)
+            *rc = DB_E_TIMEOUT;
+        return NULL;
+    }
+    PGresult *r = db_exec(c, name, nparams, values, rc);
+    db_pool_put(p, c);
+    return r;
+}
+
 PGconn *db_pg(db_conn *c)
 {
     return c->pg;

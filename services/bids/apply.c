@@ -194,6 +194,7 @@ static void record_bid(shard *sh, lot_entry *e, const lot_bid *bid)
     ev.is_autobid = bid->is_autobid;
     ev.placed_at_us = bid->placed_at_us;
     ev.ends_at_us = l->ends_at_us;
+    ev.floor_paddle = bid->floor_paddle;
     batch_add_event(sh->cur, "bid.placed", l->r.lot_id, &ev.base);
     Gavel__Bids__V1__LotUpdate *u = (void *)update_new(sh->cur);
     u->change_case = GAVEL__BIDS__V1__LOT_UPDATE__CHANGE_BID_ACCEPTED;

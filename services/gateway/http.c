@@ -360,33 +360,73 @@ static int put_headers(struct lws *wsi, gw_req *r, bool is_closing, unsigned cha
     return ok ? 0 : -1;
 }
 
+/* Bodies over this leave in parts of this size, one per writeable
+ * callback: the socket takes each whole, so lws never copies the rest of
+ * a large answer (a video segment) aside, and one large answer does not
+ * hold the loop while other connections wait. */
+#define PART_MAX (64 * 1024)
+
+/* Writes the next part of r's body after its headers went; 1 while more
+ * remain, 0 when the last went, -1 on a write error. lws may write in the
+ * LWS_PRE bytes in front of a part, which are the end of the part before
+ * (already sent, or copied aside by lws) and may be a live file's bytes
+ * that other answers share: they are put back once lws_write returns. */
+static int write_part(struct lws *wsi, gw_req *r)
+{
+    unsigned char saved[LWS_PRE], *p = r->out + r->sent;
+    size_t n = r->out_len - r->sent;
+    bool is_last = n <= PART_MAX;
+    if (!is_last)
+        n = PART_MAX;
+    memcpy(saved, p - LWS_PRE, LWS_PRE);
+    int w = lws_write(wsi, p, n, is_last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+    memcpy(p - LWS_PRE, saved, LWS_PRE);
+    if (w < 0)
+        return -1;
+    r->sent += n;
+    return is_last ? 0 : 1;
+}
+
 /* Loop thread, in the connection's writeable callback. Returns what the
  * callback returns: 0, or -1 to close the connection (after lws flushed
- * what it holds). */
+ * what it holds). A large body leaves over several callbacks; the request
+ * stays the connection's until its last part went. */
 static int write_answer(struct lws *wsi, gw_conn *c)
 {
     gw_req *r = c->req;
-    c->req = NULL;
-    bool is_closing = hs.is_draining || !r->is_keepalive || r->status == 413 ||
-                      r->status == 411;
     unsigned char hdr[GW_HDR_ROOM];
-    size_t hlen = 0, body = 0;
+    size_t hlen = 0, body = r->method == GW_HEAD ? 0 : r->out_len;
     int rc = 0;
-    if (put_headers(wsi, r, is_closing, hdr, hdr + sizeof hdr, &hlen) < 0) {
+    if (r->sent > 0) { /* the next part */
+        rc = write_part(wsi, r);
+        if (rc == 1) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        goto done;
+    }
+    r->is_closing = hs.is_draining || !r->is_keepalive || r->status == 413 || r->status == 411;
+    if (put_headers(wsi, r, r->is_closing, hdr, hdr + sizeof hdr, &hlen) < 0) {
         log_error("answer headers of %s do not fit in %d bytes", r->request_id, GW_HDR_ROOM);
         rc = -1;
-        goto out;
+        goto done;
     }
-    body = r->method == GW_HEAD ? 0 : r->out_len;
     unsigned char *start = r->out - hlen;
     memcpy(start, hdr, hlen);
-    if (lws_write(wsi, start, hlen + body, LWS_WRITE_HTTP_FINAL) < 0)
+    if (body > PART_MAX) {
+        if (lws_write(wsi, start, hlen + PART_MAX, LWS_WRITE_HTTP) < 0) {
+            rc = -1;
+            goto done;
+        }
+        r->sent = PART_MAX;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    rc = lws_write(wsi, start, hlen + body, LWS_WRITE_HTTP_FINAL) < 0 ? -1 : 0;
+done:
+    c->req = NULL; /* before the transaction ends: lws may free c with it */
+    if (rc == 0 && (r->is_closing || lws_http_transaction_completed(wsi)))
         rc = -1;
-    else if (is_closing)
-        rc = -1;
-    else if (lws_http_transaction_completed(wsi))
-        rc = -1;
-out:
     mx_observe(gw_mx.latency, (double)(mono_us() - r->t0_us) / 1e6);
     gw_routes_count(r->route, r->status);
     access_log(r, body);

@@ -40,6 +40,8 @@ typedef struct gw_req {
     bool is_keepalive;          /* the client keeps the connection */
     bool is_job_running;
     bool is_counted;            /* counted in flight */
+    size_t sent;                /* body bytes written so far (large answers go in parts) */
+    bool is_closing;            /* the answer ends with the connection */
     const char *cors_origin;    /* the allowed origin to echo, or NULL */
 
     /* the request, read on the loop; the job reads it */

@@ -10,14 +10,10 @@ int strm_get(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
     const Gavel__Streaming__V1__GetStreamRequest *req = (const void *)in;
     if (req->stream_id <= 0)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "stream_id must be a positive id");
-    db_conn *conn = db_pool_get(strm.db, rpc_time_left_ms(c));
-    if (conn == NULL)
-        return check_fail_db(c, DB_E_TIMEOUT);
     char id[24];
     const char *p[] = { db_i64(id, req->stream_id) };
     int rc = 0;
-    PGresult *r = db_exec(conn, "stream_get", 1, p, &rc);
-    db_pool_put(strm.db, conn);
+    PGresult *r = db_pool_exec(strm.db, rpc_time_left_ms(c), "stream_get", 1, p, &rc);
     if (r == NULL)
         return check_fail_db(c, rc);
     Gavel__Streaming__V1__Stream *s = PQntuples(r) > 0 ? strm_from_row(rpc_arena(c), r, 0) : NULL;
@@ -47,14 +43,10 @@ int strm_list(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
     if (req->status < 0 || req->status > STRM_REVOKED)
         return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "status %d is not a StreamStatus",
                         (int)req->status);
-    db_conn *conn = db_pool_get(strm.db, rpc_time_left_ms(c));
-    if (conn == NULL)
-        return check_fail_db(c, DB_E_TIMEOUT);
     char sid[24], st[24], af[24], lim[24];
     const char *p[] = { db_i64(sid, req->session_id), db_i64(st, req->status), db_i64(af, after),
                         db_i64(lim, size + 1) };
-    PGresult *r = db_exec(conn, "stream_list", 4, p, &rc);
-    db_pool_put(strm.db, conn);
+    PGresult *r = db_pool_exec(strm.db, rpc_time_left_ms(c), "stream_list", 4, p, &rc);
     if (r == NULL)
         return check_fail_db(c, rc);
     Gavel__Streaming__V1__ListStreamsResponse *resp =

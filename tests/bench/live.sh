@@ -146,6 +146,7 @@ done
 # ---- the runs --------------------------------------------------------------------------
 wrk_run() {   # base URL; prints the script's summary line
     GAVEL_WRK_STREAM=$STREAM GAVEL_WRK_PLAYERS=$CONNS \
+        GAVEL_WRK_PLAYLIST_FILE=$LIVE_DIR/$STREAM/index.m3u8 \
         wrk -t 2 -c "$CONNS" -d "${SECONDS_EACH}s" --timeout 10s -s tests/bench/live.lua "$1" |
         grep '^requests='
 }
@@ -164,9 +165,13 @@ echo "== nginx on the same directory, wrk $CONNS players, ${SECONDS_EACH}s"
 ngx=$(wrk_run "http://127.0.0.1:$ngx_port")
 echo "   $ngx"
 
-printf '%-22s %12s %10s %10s %12s\n' "live, $CONNS players" "req/s" "p50 ms" "p99 ms" "segment MB/s"
-printf '%-22s %12s %10s %10s %12s\n' gateway "$(field rps "$gw")" "$(field p50_ms "$gw")" \
-    "$(field p99_ms "$gw")" "$(field segment_mb_s "$gw")"
-printf '%-22s %12s %10s %10s %12s\n' nginx "$(field rps "$ngx")" "$(field p50_ms "$ngx")" \
-    "$(field p99_ms "$ngx")" "$(field segment_mb_s "$ngx")"
+printf '%-22s %10s %10s %10s %8s %8s\n' "live, $CONNS players" "req/s" "p50 ms" "p99 ms" \
+    "MB/s" "non-200"
+for who in gateway nginx; do
+    line=$gw
+    [[ $who == nginx ]] && line=$ngx
+    printf '%-22s %10s %10s %10s %8s %8s\n' "$who" "$(field rps "$line")" \
+        "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field mb_s "$line")" \
+        "$(field status_other "$line")"
+done
 echo "live: gateway/nginx req/s $(ratio "$(field rps "$gw")" "$(field rps "$ngx")"), p99 $(ratio "$(field p99_ms "$gw")" "$(field p99_ms "$ngx")") x; players kept up with at 2 req/s each: gateway $(( $(field rps "$gw") / 2 )), nginx $(( $(field rps "$ngx") / 2 ))"

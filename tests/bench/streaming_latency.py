@@ -8,8 +8,9 @@ Creates a stream as the admin, publishes ffmpeg's test pattern (a
 keyframe every SEGMENT_S seconds, as an encoder set up for the ingest
 would) to the stream's ingest URL for SECONDS, and plays it the way an HLS
 player does: polls LIVE_BASE/<name>/index.m3u8 every 100 ms and fetches
-each new segment at once. For every segment: the wall clock when its
-fetch completed minus its EXT-X-PROGRAM-DATE-TIME (the wall time of its
+each new segment at once. For every segment (but the first, maybe
+partial, and the one flushed after the publisher stopped): the wall clock
+when its fetch completed minus its EXT-X-PROGRAM-DATE-TIME (the wall time of its
 first frame at the ingest). That is the earliest moment a player could
 show the frame; a player's own buffer (hls.js: about 3 target durations
 by default, 1-2 with its low-latency settings) comes on top. Prints one
@@ -65,12 +66,18 @@ def main():
             text = fetch("%s/%s/index.m3u8" % (base, name))
             if text is not None:
                 segs, ended = parse_playlist(text.decode("utf-8", "replace"))
-                for uri, _dur, pdt in segs:
+                for uri, dur, pdt in segs:
                     if uri in seen or pdt is None:
                         continue
                     seen.add(uri)
-                    if fetch("%s/%s/%s" % (base, name, uri)) is not None and len(seen) > 1:
+                    # The first segment may be partial; the last one, listed with
+                    # EXT-X-ENDLIST, is flushed when ffmpeg sees the publisher
+                    # gone (seconds later): neither is live delivery.
+                    if fetch("%s/%s/%s" % (base, name, uri)) is not None and len(seen) > 1 \
+                            and not ended:
                         lat.append((time.time() - pdt) * 1000.0)  # the first may be partial
+                        print("segment %s duration %.3f s latency %.0f ms"
+                              % (uri, dur or 0, lat[-1]), file=sys.stderr)
                 if ended and not pub.is_running():
                     break
             if len(seen) % 4 == 3:

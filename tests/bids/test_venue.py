@@ -392,3 +392,26 @@ def test_kill9_during_venue_bidding_loses_no_acknowledged_floor_bid(market, cler
     c = hammer(market, lot)
     assert c.winning_bid.floor_paddle == 77 and c.winning_hold_id == 0
     market.wait_reserved({a: 0, b: 0})
+
+
+def test_events_name_the_floor(market, clerk, kafka_bootstrap):
+    from bids.test_events import lot_events
+    a = market.new_bidder()
+    tail = market.tail(kafka_bootstrap)
+    try:
+        lot = open_venue(market)
+        market.place(a, lot, 1000)
+        floor(market, clerk, lot, 31, 1100)
+        hammer(market, lot)
+        evs = tail.wait_for(lambda t: (lambda e: e if any(
+            env.type == "lot.closed" for env, _ in e) else None)(lot_events(t, lot)),
+            what="lot.closed of the venue lot")
+    finally:
+        tail.close()
+    got = [(env.type, getattr(p, "bidder_id", None), getattr(p, "floor_paddle", None))
+           for env, p in evs]
+    assert ("bid.placed", a.id, 0) in got and ("bid.placed", clerk.id, 31) in got
+    outbid = [p for env, p in evs if env.type == "bid.outbid"]
+    assert [(p.previous_leader_id, p.new_leader_id) for p in outbid] == [(a.id, clerk.id)]
+    closed = [p for env, p in evs if env.type == "lot.closed"]
+    assert len(closed) == 1 and (closed[0].winner_id, closed[0].floor_paddle) == (clerk.id, 31)

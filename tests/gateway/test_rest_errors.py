@@ -82,7 +82,7 @@ def concrete(c, path):
     p = path.replace("{lot_id}", c[lot]["id"] if lot else "0")
     p = p.replace("{user_id}", str(c["bidder"].id)).replace("{rule_id}", c["rule"]["id"])
     p = p.replace("{hold_id}", "1").replace("{subscription_id}", "1")
-    p = p.replace("{webhook_id}", "1").replace("{payment_id}", "1")
+    p = p.replace("{webhook_id}", "1").replace("{payment_id}", "1").replace("{stream_id}", "1")
     token = None if path.startswith("/api/v1/auth/") and not path.endswith("logout") \
         else c[who].token
     return p, token

@@ -57,7 +57,7 @@ class Publisher:
                     "-f", "lavfi", "-i", vf, "-t", str(seconds), "-c:v", "libx264",
                     "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
                     "-g", str(25 * gop_s), "-keyint_min", str(25 * gop_s),
-                    "-sc_threshold", "0", "-f", "flv", url]
+                    "-sc_threshold", "0", "-flush_packets", "1", "-f", "flv", url]
         self.log_path = log_path
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self._log,

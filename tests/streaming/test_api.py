@@ -3,6 +3,7 @@ every field must be, keys shown once and stored only as their hash, the
 idempotency key of CreateStream, one unrevoked stream per session even
 under concurrent calls, listing and the key calls."""
 import hashlib
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -212,3 +213,29 @@ def test_list_pages_newest_first_and_filters(strm_stub, clerk, bidder, session_i
                        (dict(status=9), "status"), (dict(session_id=-1), "session_id")):
         h.expect_error(INVALID, strm_stub.ListStreams, streaming_pb2.ListStreamsRequest(**bad),
                        bidder.md, field=field)
+
+
+def test_viewers_are_the_fresh_counts_of_every_gateway(streaming, strm_stub, clerk, bidder,
+                                                       session_id):
+    import redis
+    host, port = streaming.env["GAVEL_REDIS_ADDR"].rsplit(":", 1)
+    r = redis.Redis(host=host, port=int(port), socket_timeout=10)
+    s = h.call(strm_stub.CreateStream, create_request(session_id), clerk.md).stream
+    key = "gavel:stream:%s:viewers" % s.name
+    now_ms = int(time.time() * 1000)
+    r.hset(key, mapping={"gw-a": "7 %d" % now_ms, "gw-b": "5 %d" % (now_ms - 2000),
+                         "gw-old": "100 %d" % (now_ms - 60000),   # a gateway gone
+                         "gw-junk": "lots", "gw-neg": "-4 %d" % now_ms})
+    r.expire(key, 30)
+    try:
+        got = h.call(strm_stub.GetStream, streaming_pb2.GetStreamRequest(stream_id=s.stream_id),
+                     bidder.md).stream
+        assert got.viewers == 12
+        listed = h.call(strm_stub.ListStreams, streaming_pb2.ListStreamsRequest(
+            session_id=session_id), bidder.md).streams
+        assert [x.viewers for x in listed] == [12]
+    finally:
+        r.delete(key)
+    got = h.call(strm_stub.GetStream, streaming_pb2.GetStreamRequest(stream_id=s.stream_id),
+                 bidder.md).stream
+    assert got.viewers == 0

@@ -37,22 +37,27 @@ def test_a_valid_key_goes_live_and_segments_arrive(ingest, stack, strm_stub, cle
                                                    session_id):
     resp = h.call(strm_stub.CreateStream, create_request(session_id), clerk.md)
     s, key = resp.stream, resp.stream_key
-    pub = publisher(ingest, key, 6, stack.run_dir, "valid")
+    pub = publisher(ingest, key, 9, stack.run_dir, "valid")
     try:
         def segments():
             text = read_playlist(ingest["live_dir"], s.name)
             segs = parse_playlist(text)[0] if text else []
-            return segs if len(segs) >= 3 else None
-        segs = wait_for(segments, 20 * h.SLOW, "3 segments under the public name")
-        for uri, dur, pdt in segs:
+            return segs if len(segs) >= 4 else None
+        segs = wait_for(segments, 20 * h.SLOW, "4 segments under the public name")
+        # The first segment runs from the first frame the ingest got (mid
+        # keyframe interval) to the second keyframe after it: up to two
+        # intervals. The others are one keyframe interval each.
+        assert segs[0][1] is not None and 0 < segs[0][1] <= 2.2, segs
+        for uri, dur, pdt in segs[1:]:
             assert dur is not None and 0 < dur <= 1.2, segs
+        for uri, dur, pdt in segs:
             assert pdt is not None and abs(pdt - time.time()) < 30, segs
         # Consecutive segments' dates follow their durations.
         for (_, d0, p0), (_, _, p1) in zip(segs, segs[1:]):
             assert abs((p1 - p0) - d0) < 0.1, segs
         live = get(strm_stub, bidder, s.stream_id)
         assert live.status == LIVE and live.live_since_us > 0
-        assert 0 < live.latency_ms < 5000, live.latency_ms
+        assert 0 < live.latency_ms < 3000, live.latency_ms
         # nginx serves the same files (the benchmark's baseline).
         status, body = http_get("%s/%s/index.m3u8" % (ingest["hls_url"], s.name))
         assert status == 200 and b"#EXT-X-PROGRAM-DATE-TIME" in body
