@@ -9,11 +9,14 @@
  *                 window [start - lead, end) makes the stream LIVE and is
  *                 answered 302 Location: <public name>, so nginx-rtmp
  *                 renames the stream and the HLS is written under the
- *                 public name, never the key; anything else is 403.
+ *                 public name, never the key; anything else is 403, and
+ *                 so is a second publisher of the key while the first
+ *                 was heard from in the last 15 s.
  *   publish_done  the publisher that made the stream LIVE stopped: ENDED.
  *   update_publish (every few seconds while publishing) 200 while the
- *                 stream is still LIVE and its key unexpired, else 403,
- *                 which makes nginx-rtmp drop the publisher.
+ *                 stream is still LIVE, its key unexpired and this is the
+ *                 publisher that made it LIVE, else 403, which makes
+ *                 nginx-rtmp drop the publisher.
  *   update_play   the ingest's local player (hls_push.sh): always 200.
  *
  * Bodies over 8 KiB are 413, other malformed requests 400, unknown paths
@@ -118,8 +121,9 @@ hook_verdict strm_hook_decide(const char *call, const char *name, const char *cl
         v = rc < 0 ? HOOK_ERROR : is_done ? HOOK_ALLOW : HOOK_REFUSE;
         goto out;
     }
-    const char *p[] = { pub, is_done ? client : db_i64(now, now_us()), db_i64(now, now_us()) };
-    PGresult *r = db_exec(conn, is_done ? "hook_ended" : "hook_still_ok", is_done ? 3 : 2, p, &rc);
+    db_i64(now, now_us());
+    const char *p[] = { pub, is_done ? client : now, is_done ? now : client };
+    PGresult *r = db_exec(conn, is_done ? "hook_ended" : "hook_still_ok", 3, p, &rc);
     if (r == NULL) {
         v = HOOK_ERROR;
         goto out;

@@ -35,17 +35,22 @@ const db_stmt strm_stmts[] = {
     { "hook_by_key",
       "SELECT id, name, scheduled_start_us, scheduled_end_us, key_expires_at_us FROM streams "
       "WHERE key_sha256 = $1 AND status <> 4" },
-    /* $1 id, $2 publisher client id, $3 now */
+    /* $1 id, $2 publisher client id, $3 now: not while another publisher of
+     * the stream was heard from in the last 15 s (a key publishes once) */
     { "hook_live",
-      "UPDATE streams SET status = 2, live_since_us = $3, publisher = $2, updated_at_us = $3 "
-      "WHERE id = $1 AND status <> 4" },
+      "UPDATE streams SET status = 2, live_since_us = $3::bigint, publisher = $2, "
+      "publisher_seen_us = $3::bigint, updated_at_us = $3::bigint WHERE id = $1 AND "
+      "status <> 4 AND NOT (status = 2 AND publisher <> $2 AND "
+      "publisher_seen_us > $3::bigint - 15000000)" },
     /* $1 name, $2 publisher client id, $3 now: only the publisher that made it LIVE ends it */
     { "hook_ended",
       "UPDATE streams SET status = 3, live_since_us = 0, ended_at_us = $3, publisher = '', "
-      "updated_at_us = $3 WHERE name = $1 AND status = 2 AND (publisher = $2 OR publisher = '') "
+      "publisher_seen_us = 0, updated_at_us = $3 WHERE name = $1 AND status = 2 AND (publisher = $2 OR publisher = '') "
       "RETURNING id" },
-    /* $1 name, $2 now: a publisher may go on while its stream is LIVE, its key unexpired */
+    /* $1 name, $2 now, $3 client id: the publisher that made its stream LIVE
+     * goes on while the stream is LIVE and its key unexpired */
     { "hook_still_ok",
-      "SELECT id FROM streams WHERE name = $1 AND status = 2 AND key_expires_at_us > $2" },
+      "UPDATE streams SET publisher_seen_us = $2 WHERE name = $1 AND status = 2 AND "
+      "key_expires_at_us > $2 AND publisher = $3 RETURNING id" },
     { 0 },
 };

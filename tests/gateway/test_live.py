@@ -46,6 +46,10 @@ def live_dir(tmp_path_factory):
     assert len(segs) >= 3
     for name in ("cam2", "cam3", "cam4"):
         shutil.copytree(str(d / "cam1"), str(d / name))
+    # a segment of several write parts (256 KB each): every answer shares
+    # its cached bytes
+    whole = b"".join((d / "cam4" / n).read_bytes() for n in segs)
+    (d / "cam4" / "big.ts").write_bytes(whole * (700 * 1024 // len(whole) + 1))
     (d / "cam1" / ".hidden.ts").write_bytes(SECRET)
     (d / "cam1" / "notes.txt").write_bytes(SECRET)
     (d / "cam1" / "index.m3u8.bak").write_bytes(SECRET)

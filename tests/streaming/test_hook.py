@@ -80,3 +80,27 @@ def test_bad_requests_get_4xx_and_the_daemon_lives(streaming):
         assert status == want, (kw.get("path"), str(kw.get("body"))[:60], status)
     assert streaming.is_running()
     assert hook(streaming, form("publish", key))[0] == 403
+
+
+def test_a_key_publishes_once_at_a_time(streaming, strm_stub, strm_db, clerk, bidder,
+                                        session_id):
+    resp = h.call(strm_stub.CreateStream, create_request(session_id), clerk.md)
+    s, key = resp.stream, resp.stream_key
+    assert hook(streaming, form("publish", key, "41"))[:2] == (302, s.name)
+    # A second encoder with the same key (a leaked key, or a double start)
+    # is refused while the first one is heard from.
+    assert hook(streaming, form("publish", key, "42"))[0] == 403
+    assert hook(streaming, form("update_publish", s.name, "42"))[0] == 403
+    assert hook(streaming, form("update_publish", s.name, "41"))[0] == 200
+    # Its publish_done (if nginx sends one) does not end the first's stream.
+    assert hook(streaming, form("publish_done", s.name, "42"))[0] == 200
+    get = streaming_pb2.GetStreamRequest(stream_id=s.stream_id)
+    assert h.call(strm_stub.GetStream, get, bidder.md).stream.status == LIVE
+    # A publisher gone without a publish_done (nginx killed) stops blocking
+    # the key once silent for 15 s: a new encoder takes over.
+    with strm_db.cursor() as cur:
+        cur.execute("UPDATE streams SET publisher_seen_us = publisher_seen_us - 16000000 "
+                    "WHERE id = %s", (s.stream_id,))
+    assert hook(streaming, form("publish", key, "43"))[:2] == (302, s.name)
+    assert hook(streaming, form("update_publish", s.name, "41"))[0] == 403
+    assert hook(streaming, form("update_publish", s.name, "43"))[0] == 200

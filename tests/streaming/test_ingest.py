@@ -6,6 +6,7 @@ second each, with EXT-X-PROGRAM-DATE-TIME; invalid, revoked and expired
 keys are refused by nginx through the callback; a stopped publisher ends
 the stream; revoking or rotating drops a live publisher."""
 import os
+import re
 import time
 
 import gavel_harness as h
@@ -141,3 +142,34 @@ def test_revoking_drops_a_live_publisher(ingest, stack, strm_stub, clerk, bidder
         pub.stop()
     after = get(strm_stub, bidder, sid)
     assert after.status == REVOKED and after.live_since_us == 0
+
+
+def test_stopping_the_ingest_leaves_no_ffmpeg(ingest, stack, strm_stub, clerk, session_id):
+    resp = h.call(strm_stub.CreateStream, create_request(session_id), clerk.md)
+    sid = resp.stream.stream_id
+    pub = publisher(ingest, resp.stream_key, 60, stack.run_dir, "ingest-stop")
+    try:
+        wait_status(strm_stub, clerk, sid, LIVE, 15 * h.SLOW, "LIVE")
+        assert ffmpeg_writing(ingest["live_dir"]), "no ffmpeg writes the HLS"
+        stack._stack("ingest-stop")
+        assert not ffmpeg_writing(ingest["live_dir"])
+        assert pub.wait(10 * h.SLOW) != 0, "the publisher outlived the ingest"
+    finally:
+        pub.stop()
+        stack._stack("ingest")  # the session's ingest, for the tests after this one
+    assert re.search(r"^ingest +running", stack._stack("status"), re.M)
+
+
+def ffmpeg_writing(live_dir):
+    """Pids of ffmpeg processes whose command line names live_dir."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"ffmpeg") and any(
+                a.startswith(live_dir.encode() + b"/") for a in cmd):
+            pids.append(int(pid))
+    return pids

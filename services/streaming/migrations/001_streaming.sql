@@ -16,8 +16,11 @@ CREATE TABLE streams (
     live_since_us       bigint NOT NULL DEFAULT 0,
     ended_at_us         bigint NOT NULL DEFAULT 0,
     -- nginx-rtmp's client id of the publisher that made the stream LIVE:
-    -- only its publish_done ends it.
+    -- only its publish_done ends it, only its on_update keeps it going;
+    -- publisher_seen_us is its last callback. A second publisher with the
+    -- same key is refused while the first was seen in the last 15 s.
     publisher           text NOT NULL DEFAULT '',
+    publisher_seen_us   bigint NOT NULL DEFAULT 0,
     created_by          bigint NOT NULL,
     created_at_us       bigint NOT NULL,
     updated_at_us       bigint NOT NULL,
