@@ -132,9 +132,13 @@ run(async (browser) => {
     check(await pa.isHidden('#lot-fair-warning'), 'fair warning shown before the clerk gave it');
     const fw0 = Date.now();
     await pc.click('#fair-warning-button');
-    await pa.waitForSelector('#lot-fair-warning', { state: 'visible', timeout: T });
-    out.fairWarningSeenMs = Date.now() - fw0;
-    out.fairWarning = await pa.textContent('#lot-fair-warning');
+    try {
+        await pa.waitForSelector('#lot-fair-warning', { state: 'visible', timeout: T });
+        out.fairWarningSeenMs = Date.now() - fw0;
+        out.fairWarning = await pa.textContent('#lot-fair-warning');
+    } catch {
+        out.fairWarningLost = true;     // test_venue.py says why
+    }
     await pc.waitForSelector('#clerk-fair-warning', { state: 'visible', timeout: T });
     await shot(pa, 'venue-fair-warning');
     await shot(pc, 'clerk-console');
