@@ -177,7 +177,7 @@ $(PY_STAMP): $(PROTOS)
 # The builds that run, test and bench start use every core (JOBS=1 for a
 # serial build).
 JOBS ?= $(shell nproc)
-.PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt web-test-deps reindex
+.PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt web-test-deps web-vendor reindex
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(TEST_BINS) $(PY_STAMP)
@@ -190,6 +190,7 @@ deps:
 
 run: deps
 	$(MAKE) -j$(JOBS) all
+	$(MAKE) web-vendor
 	deploy/dev/stack.sh start
 
 stop:
@@ -213,11 +214,26 @@ $(WEB_TEST_STAMP): tests/web/package.json tests/web/package-lock.json
 	cd tests/web && npm ci --ignore-scripts --no-audit --no-fund
 	@touch $@
 
+# The web UI's browser libraries (hls.js for the venue video), pinned by
+# web/vendor-src/package-lock.json and installed with npm ci at setup
+# time; the built file is copied into web/vendor/ (gitignored), which the
+# gateway serves with the rest of web/. The page never loads it from
+# elsewhere, and says so when the file is missing.
+WEB_VENDOR_STAMP := web/vendor-src/node_modules/.package-lock.json
+WEB_VENDOR_FILES := web/vendor/hls.light.min.js
+web-vendor: $(WEB_VENDOR_FILES)
+$(WEB_VENDOR_STAMP): web/vendor-src/package.json web/vendor-src/package-lock.json
+	cd web/vendor-src && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+web/vendor/hls.light.min.js: $(WEB_VENDOR_STAMP)
+	@mkdir -p $(dir $@)
+	cp web/vendor-src/node_modules/hls.js/dist/hls.light.min.js $@.tmp && mv $@.tmp $@
+
 test: deps
 	$(MAKE) -j$(JOBS) all
 	$(MAKE) -j$(JOBS) asan
 	$(MAKE) checksrc
-	$(MAKE) web-test-deps
+	$(MAKE) web-test-deps web-vendor
 	tests/run.sh
 
 bench: deps

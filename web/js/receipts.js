@@ -4,8 +4,10 @@
 // two's complement:
 //   prev_hash 32 | lot_id 8 | seq 8 | bid_id 8 | bidder_id 8 |
 //   amount.units 8 | amount.currency 3 (ASCII) | placed_at_us 8 | is_autobid 1
-// with prev_hash the hash of bid seq-1 (32 zero bytes for seq 1). The JSON
-// carries int64s as strings and bytes as base64.
+// with prev_hash the hash of bid seq-1 (32 zero bytes for seq 1); a bid of
+// a venue lot (LotState.venue) hashes 12 more bytes, 96 in all:
+//   floor_paddle 4 | media_time_us 8
+// The JSON carries int64s as strings and bytes as base64.
 
 export function b64ToBytes(s) {
     const std = String(s || '').replace(/-/g, '+').replace(/_/g, '/');
@@ -24,9 +26,9 @@ function putBe64(view, off, v) {
 }
 
 // The 84 hashed bytes of one bid (JSON as ListBids gives it), with prev
-// as the previous hash (Uint8Array(32)).
-export function hashedBytes(bid, prev) {
-    const buf = new Uint8Array(84);
+// as the previous hash (Uint8Array(32)); 96 for a bid of a venue lot.
+export function hashedBytes(bid, prev, venue) {
+    const buf = new Uint8Array(venue ? 96 : 84);
     const view = new DataView(buf.buffer);
     buf.set(prev, 0);
     putBe64(view, 32, bid.lotId);
@@ -38,6 +40,10 @@ export function hashedBytes(bid, prev) {
     for (let i = 0; i < 3; i++) buf[72 + i] = cur.charCodeAt(i) & 0xff;
     putBe64(view, 75, bid.placedAtUs);
     buf[83] = bid.isAutobid ? 1 : 0;
+    if (venue) {
+        view.setInt32(84, Number(bid.floorPaddle || 0), false);
+        putBe64(view, 88, bid.mediaTimeUs);
+    }
     return buf;
 }
 
@@ -57,8 +63,8 @@ function same(a, b) {
 // where reason is 'order' (a gap or reordering), 'lot' (a bid of another
 // lot), 'prev' (prev_hash is not the previous bid's hash), 'hash' (the
 // bid's bytes do not give its hash), 'head' (the log does not end at the
-// state's head).
-export async function verifyChain(bids, lotId, headHash) {
+// state's head). venue: the lot is a venue lot (96-byte hashes).
+export async function verifyChain(bids, lotId, headHash, venue) {
     let prev = new Uint8Array(32);
     let expectSeq = 1n;
     for (const b of bids) {
@@ -66,7 +72,7 @@ export async function verifyChain(bids, lotId, headHash) {
         if (seq !== expectSeq) return { ok: false, seq: String(seq), reason: 'order' };
         if (lotId !== undefined && String(b.lotId) !== String(lotId)) return { ok: false, seq: String(seq), reason: 'lot' };
         if (!same(b64ToBytes(b.prevHash), prev)) return { ok: false, seq: String(seq), reason: 'prev' };
-        const got = await sha256(hashedBytes(b, prev));
+        const got = await sha256(hashedBytes(b, prev, venue));
         if (!same(got, b64ToBytes(b.hash))) return { ok: false, seq: String(seq), reason: 'hash' };
         prev = got;
         expectSeq++;

@@ -12,8 +12,9 @@ import sellerNew from './seller_new.js';
 import sellerEdit from './seller_edit.js';
 import moderate from './moderate.js';
 import admin from './admin.js';
+import clerk from './clerk.js';
 
 export default [
     catalog, lot, login, signup, myBids, wallet, inbox,
-    seller, sellerNew, sellerEdit, moderate, admin,
+    seller, sellerNew, sellerEdit, moderate, admin, clerk,
 ];

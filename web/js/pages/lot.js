@@ -4,13 +4,21 @@
 // server's clock that follows soft-close extensions; bidding (one click for
 // the next minimum, or an amount), autobid, the all-in price (QuoteServices),
 // the bid history with each bid's receipt, and a check of the hash chain.
+// A venue lot (lot.venue: sold in a room with a live stream) has no
+// countdown: it shows the venue's video (venue_player.js) beside the
+// panel, sends the media time of the frame on screen with each bid, shows
+// the clerk's fair warning as a banner and a room leader as "Floor (paddle
+// N)", and closes when the clerk's hammer falls; staff get a link to the
+// clerk console (clerk.js).
 import { api } from '../api.js';
 import * as ws from '../ws.js';
 import { t, money, parseAmount, dateTime } from '../i18n.js';
 import { h, setChildren, clearErrors, showFieldError, showFormError, withPending, toast, idemKey } from '../ui.js';
 import { lotName, lotSubtitle, formatLeft, moneyOf } from '../lot_common.js';
 import { renderGallery, renderCondition } from './lot_report.js';
-import { bidHistory, loadAllBids } from './lot_history.js';
+import { bidHistory, loadLotView } from './lot_history.js';
+import { venuePlayer } from '../venue_player.js';
+import * as session from '../session.js';
 
 const dict = {
     en: {
@@ -30,6 +38,8 @@ const dict = {
         won: 'Sold for {amount}.', youWon: 'You won this lot for {amount}.', unsold: 'Closed without a sale.',
         cancelled: 'This lot was withdrawn.', pending: 'Opens {when}.', notLive: 'Bidding is not open.',
         signInToBid: 'Log in to bid.',
+        venueLive: 'Sold live at the venue', closes: 'Closes', atHammer: 'when the hammer falls', fairWarning: 'Fair warning! The hammer is about to fall.',
+        floorLeads: 'Leading: Floor (paddle {n})', clerkConsole: 'Open the clerk console', hammerDown: 'The hammer has fallen.',
     },
     ru: {
         notFound: 'Такого лота нет или он вам недоступен.', price: 'Текущая цена', startPrice: 'Стартовая цена',
@@ -48,6 +58,8 @@ const dict = {
         won: 'Продан за {amount}.', youWon: 'Вы выиграли лот за {amount}.', unsold: 'Торги завершены без продажи.',
         cancelled: 'Лот снят с торгов.', pending: 'Открытие {when}.', notLive: 'Приём ставок не открыт.',
         signInToBid: 'Войдите, чтобы делать ставки.',
+        venueLive: 'Продаётся вживую на площадке', closes: 'Закрытие', atHammer: 'по удару молотка', fairWarning: 'Последнее предупреждение! Сейчас упадёт молоток.',
+        floorLeads: 'Лидирует: зал (табличка {n})', clerkConsole: 'Открыть пульт аукциониста', hammerDown: 'Молоток опущен.',
     },
 };
 
@@ -64,29 +76,18 @@ export default {
             return undefined;
         }
         const me = ctx.user ? ctx.user.id : '';
-        let lot, st;
-        let bids;
-        try {
-            const [lr, sr, bl] = await Promise.all([
-                api('GET', `/api/v1/lots/${lotId}`),
-                api('GET', `/api/v1/lots/${lotId}/state`).catch((e) => (e.status === 404 ? null : Promise.reject(e))),
-                loadAllBids(lotId).catch((e) => (e.status === 404 ? [] : Promise.reject(e))),
-            ]);
-            lot = lr.lot;
-            st = sr;
-            bids = bl;
-        } catch (e) {
-            if (e.status === 404 || e.status === 403) {
-                root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'notFound'))));
-                return undefined;
-            }
-            throw e;
+        const view = await loadLotView(lotId);
+        if (!view) {
+            root.append(h('section', { class: 'page' }, h('h1', {}, t(dict, 'notFound'))));
+            return undefined;
         }
+        const { lot, st, bids } = view;
         document.title = lotName(lot) + ' — Gavel';
         const currency = (lot.startPrice && lot.startPrice.currency) || 'RUB';
         let state = (st && st.state) || null;
         let autobid = (st && st.callerAutobid) || null;
         let leaderFlag = st ? Boolean(st.callerIsLeading) : false;
+        const venue = Boolean(lot.venue || (state && state.venue));
 
         // --- the bid panel -------------------------------------------------------
         const priceLabel = h('span', { class: 'meta', id: 'lot-price-label' });
@@ -98,6 +99,9 @@ export default {
         const countdown = h('dd', {}, h('span', { class: 'countdown', id: 'lot-countdown' }));
         const extNote = h('p', { class: 'meta', id: 'lot-extended', 'aria-live': 'polite' });
         const outcome = h('p', { class: 'outcome', id: 'lot-outcome', role: 'status' });
+        const fairWarning = h('p', { class: 'fair-warning', id: 'lot-fair-warning', role: 'alert', hidden: true }, t(dict, 'fairWarning'));
+        const floorLeader = h('p', { class: 'meta floor-leader', id: 'lot-floor-leader', hidden: true });
+        const player = venue && lot.sessionId ? venuePlayer(lot.sessionId, { id: 'venue' }) : null;
 
         const amountInput = h('input', { id: 'bid-amount', name: 'amount', inputmode: 'decimal', autocomplete: 'off' });
         const bidNext = h('button', { type: 'button', class: 'primary', id: 'bid-next' });
@@ -121,16 +125,19 @@ export default {
             abStatus, abCancel);
 
         const panel = h('aside', { class: 'bid-panel card', 'aria-labelledby': 'lot-price-label' },
-            h('div', {}, priceLabel), price, leader,
+            venue ? h('p', { class: 'status venue-status', id: 'lot-venue' }, t(dict, 'venueLive')) : null,
+            fairWarning,
+            h('div', {}, priceLabel), price, leader, floorLeader,
             h('dl', { class: 'stats' },
                 h('dt', {}, t(dict, 'bids')), bidCount,
                 h('dt', {}, t(dict, 'nextMin')), nextMin,
                 countdownLabel, countdown),
             extNote, outcome, bidForm, svcBoxes, allInLines,
+            venue && session.hasRole('moderator') ? h('p', {}, h('a', { href: `#/clerk/${lotId}`, id: 'clerk-link' }, t(dict, 'clerkConsole'))) : null,
             h('h2', {}, t(dict, 'autobid')), abForm);
 
         // --- history and verification (lot_history.js) ---------------------------
-        const bidLog = bidHistory(lotId, me, bids, () => showState());
+        const bidLog = bidHistory(lotId, me, bids, () => showState(), { venue });
         const details = h('dl', { class: 'stats' },
             [['make', lot.make], ['model', lot.model], ['year', lot.year], ['mileage', lot.mileageKm !== undefined ? lotSubtitle({ mileageKm: lot.mileageKm }) : null],
                 ['region', lot.region], ['vin', lot.vin], ['buyNow', lot.buyNowPrice ? moneyOf(lot.buyNowPrice) : null]]
@@ -143,7 +150,7 @@ export default {
             // Phone: photos, then bidding, then the rest; desktop: the panel
             // is a column of its own (app.css).
             h('div', { class: 'lot-layout' },
-                renderGallery(lot, ctx),
+                player ? h('div', { class: 'venue-col' }, player.el, renderGallery(lot, ctx)) : renderGallery(lot, ctx),
                 panel,
                 h('div', { class: 'lot-info' },
                     h('h2', {}, t(dict, 'details')), details,
@@ -175,6 +182,9 @@ export default {
             leaderFlag = leads;
             leader.className = 'leader ' + (leads ? 'leading' : myBidSeen() ? 'outbid' : 'none');
             leader.textContent = leads ? t(dict, 'leading') : myBidSeen() ? t(dict, 'outbid') : '';
+            const paddle = Number(state.leaderFloorPaddle || 0);
+            floorLeader.hidden = !paddle;
+            floorLeader.textContent = paddle ? t(dict, 'floorLeads', { n: paddle }) : '';
             const min = state.nextMinBid ? state.nextMinBid.units : null;
             if (min !== currentMin) {
                 currentMin = min;
@@ -185,11 +195,14 @@ export default {
             bidForm.hidden = !live;
             abForm.hidden = status() === 'LOT_STATUS_CLOSED';
             if (state.extensionsUsed) extNote.textContent = t(dict, 'extended', { n: state.extensionsUsed, max: state.maxExtensions || state.extensionsUsed });
+            fairWarning.hidden = !(live && Number(state.fairWarningAtUs || 0) > 0);
+            fairWarning.dataset.at = state.fairWarningAtUs || '';
             if (status() === 'LOT_STATUS_CLOSED') {
                 const fin = state.currentPrice ? moneyOf(state.currentPrice) : '';
-                outcome.textContent = state.outcome === 'CLOSE_OUTCOME_CLOSED_WITH_WINNER'
-                    ? t(dict, leads ? 'youWon' : 'won', { amount: fin })
-                    : state.outcome === 'CLOSE_OUTCOME_CANCELLED' ? t(dict, 'cancelled') : t(dict, 'unsold');
+                outcome.textContent = (venue && state.outcome !== 'CLOSE_OUTCOME_CANCELLED' ? t(dict, 'hammerDown') + ' ' : '')
+                    + (state.outcome === 'CLOSE_OUTCOME_CLOSED_WITH_WINNER'
+                        ? t(dict, leads ? 'youWon' : 'won', { amount: fin })
+                        : state.outcome === 'CLOSE_OUTCOME_CANCELLED' ? t(dict, 'cancelled') : t(dict, 'unsold'));
             } else if (status() === 'LOT_STATUS_PENDING') {
                 outcome.textContent = t(dict, 'pending', { when: dateTime(Number(state.startsAtUs)) });
             } else {
@@ -215,6 +228,9 @@ export default {
             if (status() === 'LOT_STATUS_PENDING') {
                 countdownLabel.textContent = t(dict, 'startsIn');
                 cd.textContent = formatLeft(Number(state.startsAtUs) / 1000 - now);
+            } else if (status() === 'LOT_STATUS_LIVE' && venue) {
+                countdownLabel.textContent = t(dict, 'closes');
+                cd.textContent = t(dict, 'atHammer');
             } else if (status() === 'LOT_STATUS_LIVE') {
                 countdownLabel.textContent = t(dict, 'endsIn');
                 cd.textContent = formatLeft(Number(state.endsAtUs) / 1000 - now);
@@ -265,9 +281,12 @@ export default {
         async function place(units, button) {
             clearErrors(bidForm);
             const key = idemKey();
+            const body = { amount: { units, currency } };
+            // The frame the bidder saw when they pressed Bid, on the receipt.
+            const media = player ? player.mediaTimeUs() : 0;
+            if (media) body.mediaTimeUs = String(media);
             try {
-                const r = await withPending(button, api('POST', `/api/v1/lots/${lotId}/bids`,
-                    { amount: { units, currency } }, { idempotencyKey: key }));
+                const r = await withPending(button, api('POST', `/api/v1/lots/${lotId}/bids`, body, { idempotencyKey: key }));
                 afterBid(r);
                 amountInput.value = '';
             } catch (e) {
@@ -352,6 +371,7 @@ export default {
         const timer = setInterval(tick, 250);
         return () => {
             clearInterval(timer);
+            if (player) player.destroy();
             offs.forEach((off) => off());
             ws.unsubscribe(lotId);
         };

@@ -18,6 +18,7 @@ const dict = {
         why_order: 'a bid is missing or out of order', why_lot: 'a bid belongs to another lot',
         why_prev: 'it does not point to the previous bid', why_hash: 'its contents do not match its hash',
         why_head: 'the log does not end at the lot\'s latest bid', why_live: 'it differs from the bid shown live',
+        floor: 'Floor (paddle {n})', mediaTime: 'Video frame shown', videoDelay: 'Video delay', seconds: '{s} s',
     },
     ru: {
         history: 'История ставок', seq: '№', time: 'Время', bidder: 'Участник', amount: 'Сумма', you: 'Вы',
@@ -28,6 +29,7 @@ const dict = {
         why_order: 'ставка пропущена или не по порядку', why_lot: 'ставка относится к другому лоту',
         why_prev: 'она не ссылается на предыдущую ставку', why_hash: 'её содержимое не совпадает с хешем',
         why_head: 'журнал не заканчивается последней ставкой лота', why_live: 'она отличается от показанной в реальном времени',
+        floor: 'Зал (табличка {n})', mediaTime: 'Кадр на экране', videoDelay: 'Задержка видео', seconds: '{s} с',
     },
 };
 
@@ -44,10 +46,28 @@ export async function loadAllBids(lotId) {
     return out;
 }
 
+// What a lot's pages start from: {lot (GetLot), st (the GetLotState
+// answer, null before the lot opens), bids (every bid)}; null when the lot
+// does not exist for the caller (404, 403).
+export async function loadLotView(lotId) {
+    try {
+        const [lr, st, bids] = await Promise.all([
+            api('GET', `/api/v1/lots/${lotId}`),
+            api('GET', `/api/v1/lots/${lotId}/state`).catch((e) => (e.status === 404 ? null : Promise.reject(e))),
+            loadAllBids(lotId).catch((e) => (e.status === 404 ? [] : Promise.reject(e))),
+        ]);
+        return { lot: lr.lot, st, bids };
+    } catch (e) {
+        if (e.status === 404 || e.status === 403) return null;
+        throw e;
+    }
+}
+
 // The history of lot lotId for user me, starting from bids (seq order).
-// onChange() runs after the log was re-read. Returns {el, bids(), lastSeq(),
+// onChange() runs after the log was re-read. opts.venue: a venue lot (floor
+// bids, media times, 96-byte hashes). Returns {el, bids(), lastSeq(),
 // add(list), reload()}.
-export function bidHistory(lotId, me, initial, onChange) {
+export function bidHistory(lotId, me, initial, onChange, opts = {}) {
     let bids = initial.slice();
     const body = h('tbody', { id: 'bid-history' });
     const verifyBtn = h('button', { type: 'button', class: 'secondary', id: 'verify-button' }, t(dict, 'verify'));
@@ -63,18 +83,23 @@ export function bidHistory(lotId, me, initial, onChange) {
         h('p', {}, verifyBtn), result);
 
     function row(b) {
-        const mine = String(b.bidderId) === me;
-        return h('tr', { 'data-seq': b.seq, class: mine ? 'mine' : null },
+        const paddle = Number(b.floorPaddle || 0);
+        const mine = !paddle && String(b.bidderId) === me;
+        const media = Number(b.mediaTimeUs || 0);
+        const who = paddle ? t(dict, 'floor', { n: paddle }) : mine ? t(dict, 'you') : t(dict, 'bidderN', { id: b.bidderId });
+        return h('tr', { 'data-seq': b.seq, class: mine ? 'mine' : null, 'data-paddle': paddle || null },
             h('td', { class: 'num' }, String(b.seq)),
             h('td', { class: 'time' }, dateTime(Number(b.placedAtUs), { dateStyle: 'short', timeStyle: 'medium' })),
-            h('td', {}, mine ? t(dict, 'you') : t(dict, 'bidderN', { id: b.bidderId }), b.isAutobid ? ' (' + t(dict, 'auto') + ')' : ''),
+            h('td', {}, who, b.isAutobid ? ' (' + t(dict, 'auto') + ')' : ''),
             h('td', { class: 'num' }, h('span', { class: 'money' }, moneyOf(b.amount))),
             h('td', {}, h('details', { class: 'receipt' },
                 h('summary', {}, t(dict, 'receipt')),
                 h('dl', { class: 'stats' },
                     h('dt', {}, t(dict, 'bidId')), h('dd', { class: 'hash' }, String(b.bidId)),
                     h('dt', {}, t(dict, 'hash')), h('dd', { class: 'hash' }, hex(b64ToBytes(b.hash))),
-                    h('dt', {}, t(dict, 'prevHash')), h('dd', { class: 'hash' }, hex(b64ToBytes(b.prevHash)))))));
+                    h('dt', {}, t(dict, 'prevHash')), h('dd', { class: 'hash' }, hex(b64ToBytes(b.prevHash))),
+                    media ? [h('dt', {}, t(dict, 'mediaTime')), h('dd', { class: 'media-time' }, dateTime(media, { timeStyle: 'medium' }) + '.' + String(Math.floor(media / 1000) % 1000).padStart(3, '0')),
+                        h('dt', {}, t(dict, 'videoDelay')), h('dd', { class: 'num video-delay' }, t(dict, 'seconds', { s: ((Number(b.placedAtUs) - media) / 1e6).toFixed(1) }))] : null))));
     }
     const show = () => setChildren(body, bids.slice().reverse().map(row));
     const lastSeq = () => (bids.length ? BigInt(bids[bids.length - 1].seq) : 0n);
@@ -108,7 +133,7 @@ export function bidHistory(lotId, me, initial, onChange) {
                 const [log, sr] = await Promise.all([loadAllBids(lotId), api('GET', `/api/v1/lots/${lotId}/state`)]);
                 if (!log.length) { result.textContent = t(dict, 'verifyEmpty'); return; }
                 const head = sr.state && sr.state.seq === log[log.length - 1].seq ? sr.state.headHash : undefined;
-                let res = await verifyChain(log, lotId, head);
+                let res = await verifyChain(log, lotId, head, Boolean(opts.venue || (sr.state && sr.state.venue)));
                 if (res.ok) {
                     const seen = new Map(bids.map((b) => [String(b.seq), b.hash]));
                     const diff = log.find((b) => seen.has(String(b.seq)) && seen.get(String(b.seq)) !== b.hash);
