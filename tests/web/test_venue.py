@@ -144,11 +144,9 @@ def test_a_venue_lot_with_video_online_and_floor_bids_fair_warning_and_hammer(
     assert floor.get("floorPaddle") == PADDLE and not floor.get("mediaTimeUs")
     st = market.state(lot["id"], a.token)
     assert st["status"] == "LOT_STATUS_CLOSED" and st.get("leaderFloorPaddle") == PADDLE
-    if r.get("fairWarningLost"):
-        # Everything else held; the banner alone did not come.
-        pytest.xfail("the fair warning never reached the dealer's page: the gateway's hub drops "
-                     "the lot feed of FairWarning as a duplicate (same seq and status: rank in "
-                     "services/gateway/ws_proto.c, branch live; fairWarningAtUs must count)")
+    # The fair warning reached the dealer's page (the hub ranks it above
+    # the state it follows: same seq and status).
+    assert not r.get("fairWarningLost"), "the fair warning never reached the dealer's page"
 
 
 def test_a_dealer_cannot_use_the_clerk_routes(rest, market, gw_moderator):
