@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # make test (after build/ and build-asan/ are built): every unit test binary
-# of both builds, then the pytest system suite once against each build (the
-# two side by side, then the latency-bound tests alone), all against private
-# test stacks (.run-test/ and .run-test-asan/, their own ports) so a running
-# `make run` never collides. Ends with one line "N passed, M failed" and exits
+# of both builds, then the pytest system suite once against each build (side
+# by side, the ASan one in two shards; then the latency-bound tests alone),
+# all against private test stacks (.run-test*/, their own ports) so a
+# running `make run` never collides. Ends with one line "N passed, M failed" and exits
 # nonzero when anything failed.
 set -euo pipefail
 
@@ -20,16 +20,28 @@ ASAN_ENV=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
 
 # The test stacks: fixed ports, distinct from the dev stack's defaults; one
-# per build, so the two system suites can run side by side.
-stack_env() {  # $1: build or build-asan; prints the stack's variables
-    if [[ $1 == build ]]; then
+# per suite, so the system suites can run side by side. A suite is a build
+# (build, build-asan) or a build's second shard (build-asan-2).
+stack_env() {  # $1: a suite; prints its stack's variables
+    case $1 in
+    build)
         echo "RUN_DIR=$ROOT/.run-test GAVEL_PG_PORT=55532 GAVEL_REDIS_PORT=56479"
-        echo "GAVEL_PORT_BASE_GRPC=50150 GAVEL_PORT_BASE_METRICS=9200 GAVEL_GATEWAY_PORT=8180"
-    else  # tests add 100 to a daemon's ports for a second instance: keep clear
+        echo "GAVEL_PORT_BASE_GRPC=50150 GAVEL_PORT_BASE_METRICS=9200 GAVEL_GATEWAY_PORT=8180" ;;
+    build-asan)  # tests add 100 to a daemon's ports for a second instance: keep clear
         echo "RUN_DIR=$ROOT/.run-test-asan GAVEL_PG_PORT=55533 GAVEL_REDIS_PORT=56480"
-        echo "GAVEL_PORT_BASE_GRPC=50350 GAVEL_PORT_BASE_METRICS=9450 GAVEL_GATEWAY_PORT=8380"
-    fi
+        echo "GAVEL_PORT_BASE_GRPC=50350 GAVEL_PORT_BASE_METRICS=9450 GAVEL_GATEWAY_PORT=8380" ;;
+    build-asan-2)
+        echo "RUN_DIR=$ROOT/.run-test-asan-2 GAVEL_PG_PORT=55534 GAVEL_REDIS_PORT=56481"
+        echo "GAVEL_PORT_BASE_GRPC=50750 GAVEL_PORT_BASE_METRICS=9950 GAVEL_GATEWAY_PORT=8480" ;;
+    esac
 }
+suite_build() { echo "${1%-2}"; }  # the build a suite runs against
+
+# The ASan+UBSan suite is the long pole (about 1.3x the plain one): it runs
+# as two shards side by side with the plain suite, each shard on a stack of
+# its own. Shard 1 takes these directories, shard 2 the rest of tests/ (so
+# a new directory lands there). A developer's GAVEL_TEST_PATHS runs whole.
+ASAN_SHARD1=(tests/bids tests/auctions tests/users tests/web tests/streaming)
 
 export BUILD=$ROOT/build               # where stack.sh finds gavel-devbroker
 # shellcheck disable=SC2046 # the variables are words without spaces
@@ -44,7 +56,7 @@ fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1${2:+ ($2)}"; }
 
 stop_stacks() {
     local b
-    for b in build build-asan; do
+    for b in build build-asan build-asan-2; do
         # shellcheck disable=SC2046 # the variables are words without spaces
         (export $(stack_env "$b"); "$STACK" stop >/dev/null 2>&1) || return 1
     done
@@ -127,21 +139,26 @@ done
 # `latency` (they assert a bound on time, e.g. PlaceBid p99 under a login
 # flood) then run alone, one build after the other, on a quiet machine.
 
-# Runs pytest over tests/ against build $1 with marker expression $2, in a
-# fresh stack of that build's own; output to $3. Returns pytest's status
-# (or 90 when the stack did not start).
+# Runs pytest over the paths and options $4… (default $PYTEST_PATHS) as
+# suite $1 (its build, in a fresh stack of the suite's own) with marker
+# expression $2; output to $3. Returns pytest's status (or 90 when the
+# stack did not start).
 system_suite() {
-    local b=$1 marks=$2 out=$3 rc=0 env_extra=()
+    local s=$1 marks=$2 out=$3 rc=0 env_extra=() b
+    shift 3
+    b=$(suite_build "$s")
+    # shellcheck disable=SC2206 # PYTEST_PATHS is words
+    (( $# )) || set -- $PYTEST_PATHS
     (
         # shellcheck disable=SC2046 # the variables are words without spaces
-        export $(stack_env "$b")
+        export $(stack_env "$s")
         fresh_stack_quiet || exit 90
         [[ $b == build-asan ]] && env_extra=("${ASAN_ENV[@]}")
         env ${env_extra[@]+"${env_extra[@]}"} \
             GAVEL_TEST_BUILD="$ROOT/$b" \
             PYTHONPATH="$ROOT/$b/py:$ROOT/build/py:$ROOT/tests${PYTHONPATH:+:$PYTHONPATH}" \
             timeout -k 30 "$PYTEST_TIMEOUT" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-            -m "$marks" $PYTEST_PATHS </dev/null
+            -m "$marks" "$@" </dev/null
     ) >"$out" 2>&1 || rc=$?
     return "$rc"
 }
@@ -160,18 +177,38 @@ note_suite() {  # $1 name, $2 status, $3 output file
 "$STACK" stop >/dev/null 2>&1 || true   # the unit tests' stack
 logs=$(mktemp -d)
 declare -A suite_rc=()
-echo "== system tests: pytest tests/ against build and build-asan, side by side"
-for b in build build-asan; do
-    system_suite "$b" "not latency" "$logs/$b.txt" &
-    suite_pid[$b]=$!
-done
-for b in build build-asan; do
+declare -A suite_name=()
+if [[ -n ${GAVEL_TEST_PATHS:-} ]]; then
+    suites=(build build-asan)
+    echo "== system tests: pytest $PYTEST_PATHS against build and build-asan, side by side"
+    system_suite build "not latency" "$logs/build.txt" &
+    suite_pid[build]=$!
+    system_suite build-asan "not latency" "$logs/build-asan.txt" &
+    suite_pid[build-asan]=$!
+    suite_name[build]="pytest $PYTEST_PATHS against build"
+    suite_name[build-asan]="pytest $PYTEST_PATHS against build-asan"
+else
+    suites=(build build-asan build-asan-2)
+    ignores=()
+    for d in "${ASAN_SHARD1[@]}"; do ignores+=("--ignore=$d"); done
+    echo "== system tests: pytest tests/ against build, and against build-asan in two shards, side by side"
+    system_suite build "not latency" "$logs/build.txt" tests/ &
+    suite_pid[build]=$!
+    system_suite build-asan "not latency" "$logs/build-asan.txt" "${ASAN_SHARD1[@]}" &
+    suite_pid[build-asan]=$!
+    system_suite build-asan-2 "not latency" "$logs/build-asan-2.txt" tests/ "${ignores[@]}" &
+    suite_pid[build-asan-2]=$!
+    suite_name[build]="pytest tests/ against build"
+    suite_name[build-asan]="pytest ${ASAN_SHARD1[*]} against build-asan"
+    suite_name[build-asan-2]="pytest tests/ but those against build-asan"
+fi
+for s in "${suites[@]}"; do
     rc=0
-    wait "${suite_pid[$b]}" || rc=$?
-    suite_rc[$b]=$rc
+    wait "${suite_pid[$s]}" || rc=$?
+    suite_rc[$s]=$rc
 done
-for b in build build-asan; do
-    note_suite "pytest tests/ against $b" "${suite_rc[$b]}" "$logs/$b.txt"
+for s in "${suites[@]}"; do
+    note_suite "${suite_name[$s]}" "${suite_rc[$s]}" "$logs/$s.txt"
 done
 for b in build build-asan; do
     rc=0
