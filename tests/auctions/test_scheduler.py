@@ -222,9 +222,13 @@ def test_two_replicas_open_and_close_each_lot_once(
     try:
         session = 0
         lots = []
-        start = now_us() + int(1.0 * SEC)
-        for _ in range(12):
-            lot = house.approved(seller, category.id)
+        # Approve first, then schedule all twelve to open together: with
+        # approvals in between, a loaded machine (three suites side by
+        # side) took the later ScheduleLot calls within the 500 ms a start
+        # must lie ahead of server time.
+        approved = [house.approved(seller, category.id) for _ in range(12)]
+        start = now_us() + int(2.5 * SEC)
+        for lot in approved:
             lot = house.schedule(seller, lot.id, start, start + int(1.5 * SEC), session)
             session = lot.session_id
             lots.append(lot)
