@@ -66,5 +66,11 @@ void gw_client_addr(struct lws *wsi, char *out, size_t outlen);
 int gw_http_status(int grpc_code);
 /** The error code word of the body, "invalid_argument"; "internal" when unknown. */
 const char *gw_grpc_code_name(int grpc_code);
+/** True when a failed call means the wallet lacks the money: the wallet's
+ *  and bids' contracts answer RESOURCE_EXHAUSTED with a message that starts
+ *  "insufficient funds". Over HTTP that is 402 insufficient_funds (and
+ *  INSUFFICIENT_FUNDS on /ws), never a rate limit's 429, so a client can
+ *  tell "top up" from "slow down". `message` may be NULL. */
+bool gw_is_insufficient_funds(int grpc_code, const char *message);
 
 #endif

@@ -68,6 +68,10 @@ void gw_answer_error(gw_req *r, int status, const char *code, const char *fmt, .
 
 void gw_answer_grpc(gw_req *r, int grpc_code, const char *message)
 {
+    if (gw_is_insufficient_funds(grpc_code, message)) {
+        gw_answer_error(r, 402, "insufficient_funds", "%s", message);
+        return;
+    }
     gw_answer_error(r, gw_http_status(grpc_code), gw_grpc_code_name(grpc_code), "%s",
                     message != NULL && message[0] != '\0' ? message
                                                           : gw_grpc_code_name(grpc_code));

@@ -8,6 +8,9 @@
  * means the client went away (499), UNIMPLEMENTED is 501 and the rest are
  * server faults (500).
  */
+#include <stdbool.h>
+#include <string.h>
+
 #include <grpc/status.h>
 
 #include "http.h"
@@ -45,4 +48,11 @@ int gw_http_status(int grpc_code)
 const char *gw_grpc_code_name(int grpc_code)
 {
     return grpc_code >= 0 && grpc_code < NCODES ? grpc_map[grpc_code].word : "internal";
+}
+
+bool gw_is_insufficient_funds(int grpc_code, const char *message)
+{
+    static const char prefix[] = "insufficient funds";
+    return grpc_code == GRPC_STATUS_RESOURCE_EXHAUSTED && message != NULL &&
+           strncmp(message, prefix, sizeof prefix - 1) == 0;
 }

@@ -48,10 +48,23 @@ static void every_grpc_status_has_its_http_status(void **state)
     }
 }
 
+static void insufficient_funds_is_told_apart_from_a_rate_limit(void **state)
+{
+    (void)state;
+    assert_true(gw_is_insufficient_funds(GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                         "insufficient funds: available 0 RUB, requested 100"));
+    assert_false(gw_is_insufficient_funds(GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                          "too many write requests; retry in 1 s"));
+    assert_false(gw_is_insufficient_funds(GRPC_STATUS_RESOURCE_EXHAUSTED, NULL));
+    assert_false(gw_is_insufficient_funds(GRPC_STATUS_FAILED_PRECONDITION,
+                                          "insufficient funds: available 0 RUB"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_grpc_status_has_its_http_status),
+        cmocka_unit_test(insufficient_funds_is_told_apart_from_a_rate_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

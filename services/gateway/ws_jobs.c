@@ -208,7 +208,8 @@ static void call_job(void *arg)
                         .client_addr = j->client_addr };
     grpc_status_code st = rpc_unary(gw_bids(lot_id), m, req, &resp, &o, err, sizeof err);
     if (st != GRPC_STATUS_OK) {
-        j->answer = wsp_error(id, wsp_code(st), &j->answer_len, "%s", err);
+        const char *code = gw_is_insufficient_funds(st, err) ? "INSUFFICIENT_FUNDS" : wsp_code(st);
+        j->answer = wsp_error(id, code, &j->answer_len, "%s", err);
         goto out;
     }
     json_t *body = NULL;
