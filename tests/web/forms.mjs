@@ -5,13 +5,13 @@
 // logged out through the API) sends the user to the login page, which
 // brings them back after logging in; a refused access token with a live
 // refresh token is refreshed without the user noticing.
-// ctx: {bidder, lotId}
+// ctx: {bidder, poor, lotId}
 import { ctx, run, newContext, url, check, login, shot, sessionOf, DESKTOP, PHONE, SLOW } from './lib.mjs';
 
 const T = 10000 * SLOW;
 // The browser itself logs each refused request ("Failed to load resource:
 // ... status of 400"); this scenario provokes them on purpose.
-const allow = [/Failed to load resource: the server responded with a status of 40[0139]/];
+const allow = [/Failed to load resource: the server responded with a status of 40[01239]/];
 
 async function apiCall(method, path, body, token, headers = {}) {
     const r = await fetch(ctx.base + path, {
@@ -105,6 +105,22 @@ async function badBid(browser) {
     return { local: local.text, server: shown.text };
 }
 
+// A dealer with an empty wallet bids the minimum: the page says to top up
+// (the gateway's 402 insufficient_funds), not the server's raw amounts.
+async function poorBid(browser) {
+    const context = await newContext(browser, DESKTOP, { allow });
+    const page = await context.newPage();
+    await login(page, ctx.poor, '#/lot/' + ctx.lotId);
+    await page.waitForFunction(() => /\d/.test(document.querySelector('#lot-next-min')?.textContent || ''), null, { timeout: T });
+    await page.click('#bid-next');
+    const shown = await errorBeside(page, '#bid-amount');
+    check(/top it up/.test(shown.text), `an empty wallet shows "${shown.text}"`);
+    check(await page.textContent('#lot-bid-count') === '0', 'a refused bid was counted');
+    await shot(page, 'bid-no-funds');
+    await context.close();
+    return shown.text;
+}
+
 async function revoked(browser) {
     const fresh = await apiCall('POST', '/api/v1/auth/login', { email: ctx.bidder.email, password: ctx.bidder.password });
     check(fresh.status === 200, 'cannot log in through the API');
@@ -153,5 +169,6 @@ run(async (browser) => ({
     signup: await signup(browser),
     login: await badLogin(browser),
     bid: await badBid(browser),
+    poor: await poorBid(browser),
     revoked: await revoked(browser),
 }));

@@ -26,7 +26,7 @@ const dict = {
         noBids: 'No bids yet', leading: 'You are leading', outbid: 'You were outbid', bids: 'Bids',
         nextMin: 'Next minimum bid', endsIn: 'Ends in', startsIn: 'Opens in', ended: 'Bidding has ended',
         extended: 'Extended by a late bid ({n} of {max})', bidNext: 'Bid {amount}', amount: 'Your bid',
-        placeBid: 'Place bid', bidPlaced: 'Your bid of {amount} is in.', bidOutbidAtOnce: 'Your bid of {amount} is in, but an autobid outbid it at once.',
+        placeBid: 'Place bid', noFunds: 'Not enough money in your wallet for this bid: top it up on the Wallet page.', bidPlaced: 'Your bid of {amount} is in.', bidOutbidAtOnce: 'Your bid of {amount} is in, but an autobid outbid it at once.',
         autobid: 'Autobid', autobidMax: 'Bid for me up to', setAutobid: 'Set autobid', cancelAutobid: 'Cancel autobid',
         autobidActive: 'Your autobid bids for you up to {amount}.', autobidSet: 'Autobid set up to {amount}.',
         autobidCancelled: 'Autobid cancelled.', autobidExhausted: 'Your autobid reached its maximum of {amount}.',
@@ -46,7 +46,7 @@ const dict = {
         noBids: 'Ставок пока нет', leading: 'Вы лидируете', outbid: 'Вашу ставку перебили', bids: 'Ставок',
         nextMin: 'Минимальная ставка', endsIn: 'До конца', startsIn: 'До начала', ended: 'Торги завершены',
         extended: 'Продлено из-за поздней ставки ({n} из {max})', bidNext: 'Ставка {amount}', amount: 'Ваша ставка',
-        placeBid: 'Сделать ставку', bidPlaced: 'Ваша ставка {amount} принята.', bidOutbidAtOnce: 'Ваша ставка {amount} принята, но автоставка сразу её перебила.',
+        placeBid: 'Сделать ставку', noFunds: 'Для этой ставки в кошельке не хватает денег: пополните его на странице «Кошелёк».', bidPlaced: 'Ваша ставка {amount} принята.', bidOutbidAtOnce: 'Ваша ставка {amount} принята, но автоставка сразу её перебила.',
         autobid: 'Автоставка', autobidMax: 'Ставить за меня до', setAutobid: 'Включить автоставку', cancelAutobid: 'Отменить автоставку',
         autobidActive: 'Автоставка ставит за вас до {amount}.', autobidSet: 'Автоставка до {amount} включена.',
         autobidCancelled: 'Автоставка отменена.', autobidExhausted: 'Автоставка дошла до предела {amount}.',
@@ -292,7 +292,7 @@ export default {
             } catch (e) {
                 // Every refusal of a bid is about its amount (too low, over the
                 // funds, leading already, closed): say it by the amount.
-                showFieldError(amountInput, e.message);
+                showFieldError(amountInput, e.code === 'insufficient_funds' ? t(dict, 'noFunds') : e.message);
             }
         }
         bidNext.addEventListener('click', () => {
