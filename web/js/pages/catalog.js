@@ -12,7 +12,7 @@ import { dict as common, lotName, lotSubtitle, stateKey, stateLabel, formatLeft,
 const dict = {
     en: {
         title: 'Catalog', filters: 'Filters', query: 'Search', queryHint: 'Make, model, words of the title or a VIN',
-        relevance: 'Best match', found: '{n} lots', foundMore: 'More than {n} lots', byMake: 'Makes', byRegion: 'Regions',
+        relevance: 'Best match', found: '{n} lots', foundOne: '1 lot', foundMore: 'More than {n} lots', byMake: 'Makes', byRegion: 'Regions',
         noSearch: 'Search is unavailable right now; showing every lot that matches the filters.', make: 'Make', model: 'Model', yearFrom: 'Year from', yearTo: 'Year to',
         mileageMax: 'Mileage up to, km', region: 'Region', priceMin: 'Start price from', priceMax: 'Start price up to',
         category: 'Category', any: 'Any', sort: 'Sort by', ending: 'Ending soon', newest: 'Newest',
@@ -23,7 +23,7 @@ const dict = {
     },
     ru: {
         title: 'Каталог', filters: 'Фильтры', query: 'Поиск', queryHint: 'Марка, модель, слова из названия или VIN',
-        relevance: 'По релевантности', found: 'Лотов: {n}', foundMore: 'Лотов больше {n}', byMake: 'Марки', byRegion: 'Регионы',
+        relevance: 'По релевантности', found: 'Лотов: {n}', foundOne: 'Лотов: 1', foundMore: 'Лотов больше {n}', byMake: 'Марки', byRegion: 'Регионы',
         noSearch: 'Поиск сейчас недоступен; показаны все лоты по фильтрам.', make: 'Марка', model: 'Модель', yearFrom: 'Год от', yearTo: 'Год до',
         mileageMax: 'Пробег до, км', region: 'Регион', priceMin: 'Стартовая цена от', priceMax: 'Стартовая цена до',
         category: 'Категория', any: 'Любая', sort: 'Сортировка', ending: 'Скоро закончатся', newest: 'Новые',
@@ -240,7 +240,7 @@ export default {
 function summaryOf(r, q) {
     if (!r.viaSearch) return [h('p', { class: 'notice', role: 'status' }, t(dict, 'noSearch'))];
     const out = [h('p', { class: 'meta', id: 'catalog-count' },
-        t(dict, r.more ? 'foundMore' : 'found', { n: r.total }))];
+        t(dict, r.more ? 'foundMore' : String(r.total) === '1' ? 'foundOne' : 'found', { n: r.total }))];
     for (const [fieldName, label] of [['make', 'byMake'], ['region', 'byRegion']]) {
         const facet = r.facets.find((f) => f.field === fieldName);
         if (!facet || !(facet.buckets || []).length || q.get(fieldName)) continue;
