@@ -64,7 +64,7 @@ typedef struct live_file {
 
 static struct {
     const char *dir_cfg, *instance_cfg;
-    int64_t cache_mb, window_ms, max_viewers;
+    int64_t cache_mb, window_ms, max_viewers, per_addr;
     char dir[PATH_MAX];
     char instance[256];
     live_file *buckets[BUCKETS];
@@ -87,6 +87,9 @@ const cfg_entry gw_live_config[] = {
       "a player counts as a viewer of a stream this long after its last playlist request" },
     { "GAVEL_GATEWAY_LIVE_MAX_VIEWERS", "100000", CFG_INT, &lv.max_viewers, 1, 10000000,
       "distinct viewers counted per stream at most (the rest are not counted)" },
+    { "GAVEL_GATEWAY_LIVE_VIEWERS_PER_ADDR", "16", CFG_INT, &lv.per_addr, 1, 100000,
+      "players counted per client address (IPv6: per /64) and stream at most, so invented "
+      "player ids cannot inflate a count" },
     { "GAVEL_GATEWAY_INSTANCE_ID", "", CFG_STR, &lv.instance_cfg, 0, 0,
       "this gateway's name in the streams' viewer counts in Redis; empty: <host name>:<HTTP "
       "port>" },
@@ -417,7 +420,7 @@ void gw_live_serve(gw_req *r)
     arena_on_free(r->a, file_release, f);
     if (kind == KIND_PLAYLIST) {
         const char *v = viewer_param(r);
-        gw_live_viewer_seen(stream, v != NULL ? v : r->client_addr);
+        gw_live_viewer_seen(stream, r->client_addr, v);
     }
     snprintf(r->etag, sizeof r->etag, "%s", f->etag);
     r->out_type = exts[ext].type;
@@ -434,7 +437,8 @@ void gw_live_serve(gw_req *r)
 
 int gw_live_start(char *err, size_t errlen)
 {
-    return gw_live_viewers_start(lv.instance, lv.window_ms, lv.max_viewers, err, errlen);
+    return gw_live_viewers_start(lv.instance, lv.window_ms, lv.max_viewers, lv.per_addr, err,
+                                 errlen);
 }
 
 void gw_live_stop(void)

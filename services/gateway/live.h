@@ -36,13 +36,15 @@ void gw_live_serve(gw_req *r);
 
 /* ---- live_viewers.c: who watches ---- */
 
-/** Loop thread: viewer (a player's `v` id, or its address) fetched a
- *  playlist of stream (a checked name) now. Both borrowed. */
-void gw_live_viewer_seen(const char *stream, const char *viewer);
+/** Loop thread: the player `player` (its `v` id; NULL: none, the address
+ *  alone is the viewer) at client address addr fetched a playlist of
+ *  stream (a checked name) now. All borrowed. */
+void gw_live_viewer_seen(const char *stream, const char *addr, const char *player);
 /** Loop thread: starts the once-a-second sweep and report with instance
- *  id instance (borrowed, lives for the process). 0 or -1 with err. */
+ *  id instance (borrowed, lives for the process); one address counts as
+ *  per_addr players at most. 0 or -1 with err. */
 int gw_live_viewers_start(const char *instance, int64_t window_ms, int64_t max_per_stream,
-                          char *err, size_t errlen);
+                          int64_t per_addr, char *err, size_t errlen);
 /** Loop thread: stops the report and forgets every viewer. */
 void gw_live_viewers_stop(void);
 /** Viewers counted over every stream at the last sweep (a series of live.c's table). */

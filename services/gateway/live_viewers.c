@@ -1,8 +1,11 @@
 /*
  * Viewers of the venue streams, from the playlist requests (a player
  * fetches its playlist about once a segment): per stream, the distinct
- * players (the `v` id a player adds, else its address) seen in the last
- * window (10 s). Once a second the loop sweeps out those not seen since,
+ * players (the `v` id a player adds, within its address; else the
+ * address) seen in the last window (10 s). One address counts at most
+ * per_addr players (IPv6 by its /64, as the rate limits count it): ids are
+ * the client's to invent, so without the cap one client could make a
+ * stream look crowded; an office of dealers behind one NAT still counts. Once a second the loop sweeps out those not seen since,
  * and a worker writes each stream's count to Redis:
  *   HSET gavel:stream:<name>:viewers <instance id> "<count> <unix ms>"
  *   EXPIRE gavel:stream:<name>:viewers 30
@@ -22,6 +25,7 @@
 #include <sys/random.h>
 
 #include "cache/cache.h"
+#include "limit/limit.h"
 #include "live.h"
 
 #define STREAM_BUCKETS 256
@@ -31,12 +35,19 @@
 
 typedef struct {
     uint64_t id;                 /* 0: free slot */
+    uint64_t addr;               /* the hash of its address */
     int64_t seen_ms;
 } viewer;
+
+typedef struct {
+    uint64_t addr;               /* 0: free slot */
+    int64_t n;                   /* its players in the table */
+} addr_count;
 
 typedef struct stream {
     char name[65];
     viewer *slots;
+    addr_count *addrs;           /* cap slots too: never more addresses than players */
     size_t cap, n;               /* cap a power of two, n <= cap / 2 */
     int64_t count;               /* at the last sweep */
     int64_t reported;            /* the count last handed to a report */
@@ -57,7 +68,7 @@ static struct {
     uv_timer_t timer;
     bool is_started, is_reporting;
     const char *instance;
-    int64_t window_ms, max_per_stream;
+    int64_t window_ms, max_per_stream, per_addr;
     uint64_t seed[2];
     int64_t last_error_log_ms;
 } vw;
@@ -87,43 +98,79 @@ static stream *stream_get(const char *name)
     snprintf(s->name, sizeof s->name, "%s", name);
     s->cap = 64;
     s->slots = xcalloc(s->cap, sizeof *s->slots);
+    s->addrs = xcalloc(s->cap, sizeof *s->addrs);
     s->next = vw.buckets[b];
     vw.buckets[b] = s;
     vw.nstreams++;
     return s;
 }
 
-/* Puts id in slots (cap a power of two, not full); true when new. */
-static bool slot_put(viewer *slots, size_t cap, uint64_t id, int64_t seen_ms)
+static void stream_free(stream *s)
 {
-    for (size_t i = (size_t)id & (cap - 1);; i = (i + 1) & (cap - 1)) {
-        if (slots[i].id == id) {
-            slots[i].seen_ms = seen_ms;
+    free(s->slots);
+    free(s->addrs);
+    free(s);
+}
+
+/* Puts v in slots (cap a power of two, not full); true when new. */
+static bool slot_put(viewer *slots, size_t cap, viewer v)
+{
+    for (size_t i = (size_t)v.id & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (slots[i].id == v.id) {
+            slots[i].seen_ms = v.seen_ms;
             return false;
         }
         if (slots[i].id == 0) {
-            slots[i] = (viewer){ id, seen_ms };
+            slots[i] = v;
             return true;
         }
     }
 }
 
-/* Rebuilds s's table with the viewers seen since cutoff_ms, in a table of
- * cap slots. */
+/* The count slot of addr in addrs (cap a power of two, not full), made
+ * when missing. */
+static addr_count *addr_slot(addr_count *addrs, size_t cap, uint64_t addr)
+{
+    size_t i = (size_t)addr & (cap - 1);
+    while (addrs[i].addr != addr && addrs[i].addr != 0)
+        i = (i + 1) & (cap - 1);
+    addrs[i].addr = addr;
+    return &addrs[i];
+}
+
+/* Rebuilds s's tables with the viewers seen since cutoff_ms, in tables of
+ * cap slots; the address counts are counted again from the players kept. */
 static void rebuild(stream *s, size_t cap, int64_t cutoff_ms)
 {
     viewer *slots = xcalloc(cap, sizeof *slots);
+    addr_count *addrs = xcalloc(cap, sizeof *addrs);
     size_t n = 0;
-    for (size_t i = 0; i < s->cap; i++)
-        if (s->slots[i].id != 0 && s->slots[i].seen_ms >= cutoff_ms)
-            n += slot_put(slots, cap, s->slots[i].id, s->slots[i].seen_ms);
+    for (size_t i = 0; i < s->cap; i++) {
+        if (s->slots[i].id == 0 || s->slots[i].seen_ms < cutoff_ms)
+            continue;
+        if (slot_put(slots, cap, s->slots[i])) {
+            n++;
+            addr_slot(addrs, cap, s->slots[i].addr)->n++;
+        }
+    }
     free(s->slots);
+    free(s->addrs);
     s->slots = slots;
+    s->addrs = addrs;
     s->cap = cap;
     s->n = n;
 }
 
-void gw_live_viewer_seen(const char *name, const char *viewer_id)
+/* The slot of viewer id in s, or NULL. */
+static viewer *viewer_find(stream *s, uint64_t id)
+{
+    for (size_t i = (size_t)id & (s->cap - 1); s->slots[i].id != 0; i = (i + 1) & (s->cap - 1))
+        if (s->slots[i].id == id)
+            return &s->slots[i];
+    return NULL;
+}
+
+void gw_live_viewer_seen(const char *name, const char *addr, const char *player)
 {
     if (!vw.is_started)
         return;
@@ -131,13 +178,16 @@ void gw_live_viewer_seen(const char *name, const char *viewer_id)
     if (s == NULL)
         return;
     int64_t now_ms = now_us() / 1000;
-    uint64_t id = hash_str(viewer_id, vw.seed[0]);
+    char subject[96], key[192];
+    lim_addr_subject(addr, subject, sizeof subject);
+    snprintf(key, sizeof key, "%s\n%s", subject, player != NULL ? player : "");
+    viewer v = { hash_str(key, vw.seed[0]), hash_str(subject, vw.seed[0]), now_ms };
+    viewer *seen = viewer_find(s, v.id);
+    if (seen != NULL) {
+        seen->seen_ms = now_ms;
+        return;
+    }
     if ((int64_t)s->n >= vw.max_per_stream) {
-        for (size_t i = (size_t)id & (s->cap - 1); s->slots[i].id != 0; i = (i + 1) & (s->cap - 1))
-            if (s->slots[i].id == id) {
-                s->slots[i].seen_ms = now_ms;
-                return;
-            }
         if (!s->is_full_logged)
             log_warn("live stream %s: more than %lld viewers; the others are not counted",
                      s->name, (long long)vw.max_per_stream);
@@ -146,7 +196,11 @@ void gw_live_viewer_seen(const char *name, const char *viewer_id)
     }
     if (s->n + 1 > s->cap / 2)
         rebuild(s, s->cap * 2, 0);
-    s->n += slot_put(s->slots, s->cap, id, now_ms);
+    addr_count *a = addr_slot(s->addrs, s->cap, v.addr);
+    if (a->n >= vw.per_addr)
+        return; /* this address's players are all counted already */
+    a->n++;
+    s->n += slot_put(s->slots, s->cap, v);
 }
 
 /* ---- the report ---- */
@@ -231,8 +285,7 @@ static void on_tick(uv_timer_t *t)
             }
             if (s->count == 0 && s->reported == 0) {
                 *link = s->next;
-                free(s->slots);
-                free(s);
+                stream_free(s);
                 vw.nstreams--;
                 continue;
             }
@@ -252,7 +305,7 @@ static void on_tick(uv_timer_t *t)
 }
 
 int gw_live_viewers_start(const char *instance, int64_t window_ms, int64_t max_per_stream,
-                          char *err, size_t errlen)
+                          int64_t per_addr, char *err, size_t errlen)
 {
     if (getrandom(vw.seed, sizeof vw.seed, 0) != (ssize_t)sizeof vw.seed) {
         snprintf(err, errlen, "live viewers: no random bytes for the hash key");
@@ -261,6 +314,7 @@ int gw_live_viewers_start(const char *instance, int64_t window_ms, int64_t max_p
     vw.instance = instance;
     vw.window_ms = window_ms;
     vw.max_per_stream = max_per_stream;
+    vw.per_addr = per_addr;
     uv_timer_init(gw_loop(), &vw.timer);
     uv_timer_start(&vw.timer, on_tick, REPORT_MS, REPORT_MS);
     vw.is_started = true;
@@ -278,8 +332,7 @@ void gw_live_viewers_stop(void)
         while (vw.buckets[b] != NULL) {
             stream *s = vw.buckets[b];
             vw.buckets[b] = s->next;
-            free(s->slots);
-            free(s);
+            stream_free(s);
         }
     }
     vw.nstreams = 0;

@@ -244,6 +244,21 @@ def test_distinct_players_are_counted_in_redis_and_expire(live_gw, redis_client)
     assert abs(ms0 - time.time() * 1000) < 3000
 
 
+def test_one_address_cannot_inflate_a_count_with_invented_player_ids(live_gw, redis_client):
+    """Player ids are the client's to choose: one address counts as at most
+    GAVEL_GATEWAY_LIVE_VIEWERS_PER_ADDR (16) players of a stream, however many
+    ids it invents, and repeating a counted id keeps counting it."""
+    for i in range(60):
+        st, _, _ = get(live_gw, "/live/cam2/index.m3u8?v=fake%d" % i)
+        assert st == 200
+    h.wait_until(lambda: (viewers(redis_client, live_gw, "cam2") or (0, 0))[0] == 16, 5,
+                 what="16 viewers, the cap of one address")
+    time.sleep(1.2)  # a sweep later, still the cap, not 60
+    assert viewers(redis_client, live_gw, "cam2")[0] == 16
+    st, _, _ = get(live_gw, "/live/cam2/index.m3u8?v=fake0")
+    assert st == 200 and viewers(redis_client, live_gw, "cam2")[0] == 16
+
+
 def test_a_missing_stream_counts_no_viewer(live_gw, redis_client):
     st, _, _ = get(live_gw, "/live/ghost/index.m3u8?v=p1")
     assert st == 404
