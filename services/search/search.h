@@ -141,7 +141,9 @@ int search_token_decode(const char *tok, const uint8_t digest[16], search_pos *p
 void search_request_digest(const Gavel__Search__V1__SearchRequest *req, uint8_t out[16]);
 
 /* ---- query_plan.c: the request as SQL ---- */
-#define SEARCH_MAX_PARAMS 96
+/* Parameters of one search: the query and the filters' values (a filter
+ * binding more is refused, INVALID_ARGUMENT). */
+#define SEARCH_MAX_PARAMS 256
 typedef struct {
     char *where;                 /* visibility, text, filters (heap) */
     char *score;                 /* score expression (heap) */
