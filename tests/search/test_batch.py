@@ -31,12 +31,20 @@ def send_at_once(events, items):
         f.get(timeout=10)
 
 
-def test_a_burst_leaves_each_lot_at_its_newest_bid(finder, events):
+def counted(search):
+    return sum(h.metric_value(search, "gavel_search_events_%s_total" % k)
+               for k in ("applied", "ignored"))
+
+
+def test_a_burst_leaves_each_lot_at_its_newest_bid(finder, events, search):
     rnd = random.Random(18)
     lots = [new_lot_id() for _ in range(4)]
     version = 10 ** 15
     for lot in lots:
         events.lot(upserted(lot, version))
+    for lot in lots:
+        finder.wait_hit(lot)
+    before = counted(search)
     per_lot = []
     for lot in lots:
         order = list(range(1, SEQS + 1))
@@ -66,6 +74,11 @@ def test_a_burst_leaves_each_lot_at_its_newest_bid(finder, events):
         assert hit.lot.current_price.units == price(SEQS), lot
     assert finder.wait_hit(lots[0]).lot.ends_at_us == end
     assert finder.wait_hit(lots[2]).lot.title == "Renamed in the burst"
+    # every event counted once, as applied or ignored: per lot its 30 bids
+    # and the 5 older ones under new ids (a repeated id is applied once,
+    # and counted by the library), then the extension and the upsert
+    h.wait_until(lambda: counted(search) - before == len(lots) * 35 + 2, 10,
+                 what="the burst's events counted")
     # older bids after the burst change nothing; the next seq does
     send_at_once(events, [("gavel.bids", lot, bid_env(lot, s, 7)) for lot in lots
                           for s in (SEQS - 1, SEQS, 2)])
