@@ -39,8 +39,12 @@ const mx_entry search_metrics[] = {
 
 static const char *const consumed_topics[] = { "gavel.auctions", "gavel.bids", NULL };
 
+static search_batch apply_batch; /* the consumer's thread only */
+
 const rpc_consumer search_consumers[] = {
-    { .group = "search", .topics = consumed_topics, .handler = search_event_apply },
+    { .group = "search", .topics = consumed_topics, .handler = search_event_apply,
+      .is_piped = true, .stmts = search_apply_stmts, .batch_end = search_batch_end,
+      .arg = &apply_batch },
     { 0 },
 };
 

@@ -145,6 +145,13 @@ int search_plan_build(rpc_call *c, const Gavel__Search__V1__SearchRequest *req, 
     }
     dsl_where w;
     dsl_build_where(p->filter, p->nparams + 1, &w);
+    if (p->nparams + w.nparams > SEARCH_MAX_PARAMS) {
+        int room = SEARCH_MAX_PARAMS - p->nparams, n = w.nparams;
+        free(text);
+        search_plan_free(p);
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                        "filter_json: %d values, at most %d in one search", n, room);
+    }
     for (int i = 0; i < w.nparams; i++)
         search_plan_param(p, w.params[i]);
     p->where = xasprintf(SEARCH_VISIBLE " AND %s AND (%s)", text, w.sql);

@@ -61,13 +61,70 @@ int search_post_init(void);
 void search_pre_exit(void);
 bool search_is_healthy(void);
 
+/* ---- apply_fold.c: a batch's bids, the newest per lot ---- */
+#define SEARCH_FOLD_ROWS 128
+typedef struct {
+    int64_t lot_id, seq, amount, ends_at_us; /* of the newest bid */
+    int64_t newer;               /* events that raised the seq as they came */
+    int64_t older;               /* events no newer than one before them */
+} search_fold_row;
+/* Fixed-size, owned by its user; fold only while !search_fold_full. */
+typedef struct {
+    search_fold_row rows[SEARCH_FOLD_ROWS];
+    size_t n;                    /* rows folded */
+    size_t sent;                 /* rows[0..sent) are in statements sent */
+} search_fold;
+typedef struct {
+    int64_t applied, ignored;    /* events, for the series of the same names */
+} search_tally;
+void search_fold_clear(search_fold *f);
+bool search_fold_full(const search_fold *f);
+/** True when rows[sent..n) wait for their statement. */
+bool search_fold_pending(const search_fold *f);
+/** A bid.placed, into the row of its lot among those not sent yet. */
+void search_fold_bid(search_fold *f, int64_t lot_id, int64_t seq, int64_t amount,
+                     int64_t ends_at_us);
+/** Adds to t the events of rows[from..to), whose statement changed the
+ *  documents of the lots changed[0..nchanged). */
+void search_fold_tally(const search_fold *f, size_t from, size_t to, const int64_t *changed,
+                       size_t nchanged, search_tally *t);
+
 /* ---- apply.c ---- */
+/* A statement sent into the consumer's pipeline, and what its outcome
+ * counts for. */
+typedef struct {
+    enum { SENT_OTHER, SENT_EVENT, SENT_BIDS } kind;
+    size_t from, to;             /* SENT_BIDS: its fold rows */
+} search_sent;
+#define SEARCH_SENT_MAX 64
+/* The consumer's batch (its thread only): what was folded and sent since
+ * the pipeline was last read back, and the events' times for the lag. */
+typedef struct search_batch {
+    search_fold fold;
+    search_sent sent[SEARCH_SENT_MAX];
+    size_t nsent;
+    int64_t occurred[SEARCH_FOLD_ROWS]; /* occurred_at_us of the events applied */
+    size_t nevents;
+    bool locked;                 /* holds search.apply_lock, until the batch ends */
+    bool twin;                   /* a rebuild runs: write docs_new too */
+} search_batch;
+/* The consumer (ev_consumer_start_piped naming search_apply_stmts, with a
+ * search_batch as arg): search_event_apply folds bids and sends the other
+ * events' statements; search_batch_end writes the folded bids, the index
+ * state, and counts the outcome. */
+extern const char *const search_apply_stmts[];
 int search_event_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
+int search_batch_end(db_conn *conn, bool ok, void *arg);
 /** Writes one lot's content (a lot.upserted, or a lot from ListLots during
  *  a rebuild) with statement `stmt` ("doc_upsert" or "doc_upsert_new").
  *  Returns 1 when it changed the document, 0 when an equal or newer
  *  version was there, or DB_E_*. */
 int search_doc_write(db_conn *conn, const char *stmt, const Gavel__Events__V1__LotUpserted *e);
+
+/* ---- search_sql.c ---- */
+/** The SQL text of statement name in search_stmts (for a statement sent
+ *  unprepared), or NULL. */
+const char *search_sql_text(const char *name);
 
 /* ---- page_token.c: keyset positions ---- */
 typedef struct {
@@ -84,7 +141,9 @@ int search_token_decode(const char *tok, const uint8_t digest[16], search_pos *p
 void search_request_digest(const Gavel__Search__V1__SearchRequest *req, uint8_t out[16]);
 
 /* ---- query_plan.c: the request as SQL ---- */
-#define SEARCH_MAX_PARAMS 96
+/* Parameters of one search: the query and the filters' values (a filter
+ * binding more is refused, INVALID_ARGUMENT). */
+#define SEARCH_MAX_PARAMS 256
 typedef struct {
     char *where;                 /* visibility, text, filters (heap) */
     char *score;                 /* score expression (heap) */

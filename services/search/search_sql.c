@@ -5,6 +5,8 @@
  * have no order between them) never overwrite each other's newer state.
  * The content statement exists for docs and, during a rebuild, docs_new.
  */
+#include <string.h>
+
 #include "search.h"
 
 /* $1 lot, $2 version (updated_at_us), $3 state, $4 seller, $5 title,
@@ -55,20 +57,26 @@
     "region_key = EXCLUDED.region_key, indexed_at_us = EXCLUDED.indexed_at_us "           \
     "WHERE o.version < EXCLUDED.version"
 
-/* $1 lot, $2 seq (= bids so far), $3 amount, $4 ends after the bid, $5 now.
- * Only the price fields (an extension comes as lot.extended too); a bid
- * older than the one applied changes nothing. No indexed column changes,
- * so the update is HOT (see the migration). rank_score: bids per hour
- * since the start. */
-#define BID_APPLY(T)                                                                      \
+/* $1 lots, $2 seqs (= bids so far), $3 amounts, $4 ends after each bid
+ * (arrays, one element per lot: the newest bid of a batch's run, see
+ * apply_fold.c), $5 now. Only the price fields (an extension comes as
+ * lot.extended too); a bid older than the one applied changes nothing.
+ * No indexed column changes, so the update is HOT (see the migration).
+ * rank_score: bids per hour since the start. Rows are locked in lot order,
+ * so two writers never wait on each other in a cycle. Returns the lots
+ * whose document changed. */
+#define BID_APPLY_MANY(T)                                                                 \
     "INSERT INTO " T " AS o (lot_id, bid_seq, current_price, price, bid_count, ext_ends_us, " \
-    "indexed_at_us) VALUES ($1, $2, $3, $3, $2, $4, $5) "                                 \
+    "indexed_at_us) SELECT b.lot_id, b.seq, b.amount, b.amount, b.seq, b.ends_us, $5::bigint " \
+    "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) "                \
+    "AS b(lot_id, seq, amount, ends_us) ORDER BY b.lot_id "                               \
     "ON CONFLICT (lot_id) DO UPDATE SET bid_seq = EXCLUDED.bid_seq, "                     \
     "current_price = EXCLUDED.current_price, price = EXCLUDED.price, "                    \
     "bid_count = EXCLUDED.bid_count, "                                                    \
-    "rank_score = EXCLUDED.bid_count::float8 / greatest(($5 - coalesce(o.starts_at_us, $5)) " \
-    "/ 3600e6, 1.0), indexed_at_us = EXCLUDED.indexed_at_us "                             \
-    "WHERE o.bid_seq < EXCLUDED.bid_seq"
+    "rank_score = EXCLUDED.bid_count::float8 / greatest(($5::bigint - "                   \
+    "coalesce(o.starts_at_us, $5::bigint)) / 3600e6, 1.0), "                              \
+    "indexed_at_us = EXCLUDED.indexed_at_us "                                             \
+    "WHERE o.bid_seq < EXCLUDED.bid_seq RETURNING o.lot_id"
 
 /* $1 lot, $2 new end, $3 now: the latest end wins, in any order. */
 #define EXTEND_APPLY(T)                                                                   \
@@ -86,8 +94,8 @@
 const db_stmt search_stmts[] = {
     { "doc_upsert", DOC_UPSERT("docs") },
     { "doc_upsert_new", DOC_UPSERT("docs_new") },
-    { "bid_apply", BID_APPLY("docs") },
-    { "bid_apply_new", BID_APPLY("docs_new") },
+    { "bid_apply_many", BID_APPLY_MANY("docs") },
+    { "bid_apply_many_new", BID_APPLY_MANY("docs_new") },
     { "extend_apply", EXTEND_APPLY("docs") },
     { "extend_apply_new", EXTEND_APPLY("docs_new") },
     { "close_apply", CLOSE_APPLY("docs") },
@@ -127,3 +135,11 @@ const db_stmt search_stmts[] = {
       "AND n.bid_seq < o.bid_seq" },
     { 0 },
 };
+
+const char *search_sql_text(const char *name)
+{
+    for (const db_stmt *s = search_stmts; s->name != NULL; s++)
+        if (strcmp(s->name, name) == 0)
+            return s->sql;
+    return NULL;
+}

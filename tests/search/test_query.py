@@ -154,6 +154,10 @@ def test_rank_and_newest_page_without_gaps_or_repeats(finder, catalog, sort):
     (dict(filter_json="[[\"eq\",\"year\",\"new\"]]"), "year"),
     (dict(query="x" * 501), "500 bytes"),
     (dict(sort=99), "sort"),
+    # three full "in"s bind more values than one search takes (the daemon
+    # used to stop on it)
+    (dict(filter_json="[%s]" % ",".join(['["in","id",[%s]]' % ",".join(
+        str(i) for i in range(1, 101))] * 3)), "at most"),
 ])
 def test_malformed_requests_are_refused_naming_the_problem(finder, search_stub, bidder, req,
                                                            words):

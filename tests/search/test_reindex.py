@@ -1,7 +1,6 @@
 """Reindex: a full rebuild from the auctions service, swapped in while
 queries are served and events keep applying; nothing is lost."""
 import threading
-import time
 
 import grpc
 
