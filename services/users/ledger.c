@@ -120,19 +120,43 @@ static int publish(rpc_call *c, db_conn *conn, const ledger_change *ch, int64_t 
     return ev_outbox_add(conn, WALLET_TOPIC, type, db_i64(agg, ch->user_id), &ev->base, NULL);
 }
 
-static int apply_deposit(rpc_call *c, db_conn *conn, ledger_change *ch)
+/* 0 when ch's user exists, NOT_FOUND (rpc_fail) when not, or DB_E_*. */
+static int user_known(rpc_call *c, db_conn *conn, const ledger_change *ch)
 {
-    char uid[24], amt[24];
-    const char *p1[] = { db_i64(uid, ch->user_id) };
+    char uid[24];
+    const char *p[] = { db_i64(uid, ch->user_id) };
     int rc = 0;
-    PGresult *r = db_exec(conn, "user_exists", 1, p1, &rc);
+    PGresult *r = db_exec(conn, "user_exists", 1, p, &rc);
     if (r == NULL)
         return rc;
     bool exists = PQntuples(r) == 1;
     PQclear(r);
-    if (!exists)
-        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "user %lld not found", (long long)ch->user_id);
-    const char *p2[] = { uid, ch->currency, db_i64(amt, ch->amount) };
+    return exists ? 0
+                  : rpc_fail(c, GRPC_STATUS_NOT_FOUND, "user %lld not found",
+                             (long long)ch->user_id);
+}
+
+/* The available balance of ch's wallet (0 without one). 0 or DB_E_*. */
+static int available_of(db_conn *conn, const ledger_change *ch, int64_t *available)
+{
+    char uid[24];
+    const char *p[] = { db_i64(uid, ch->user_id), ch->currency };
+    int rc = 0;
+    PGresult *r = db_exec(conn, "wallet_get", 2, p, &rc);
+    if (r == NULL)
+        return rc;
+    *available = PQntuples(r) == 1 ? db_get_i64(r, 0, 0) - db_get_i64(r, 0, 1) : 0;
+    PQclear(r);
+    return 0;
+}
+
+static int apply_deposit(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    int rc = user_known(c, conn, ch);
+    if (rc != 0)
+        return rc;
+    char uid[24], amt[24];
+    const char *p2[] = { db_i64(uid, ch->user_id), ch->currency, db_i64(amt, ch->amount) };
     bool matched = false;
     rc = balance_update(conn, "wallet_deposit", 3, p2, ch, &matched);
     if (rc == DB_E_CHECK)
@@ -149,20 +173,12 @@ static int apply_deposit(rpc_call *c, db_conn *conn, ledger_change *ch)
  * available balance does not cover it. */
 static int refuse_withdraw(rpc_call *c, db_conn *conn, const ledger_change *ch)
 {
-    char uid[24];
-    const char *p[] = { db_i64(uid, ch->user_id), ch->currency };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "user_exists", 1, p, &rc);
-    if (r == NULL)
+    int rc = user_known(c, conn, ch);
+    if (rc != 0)
         return rc;
-    bool exists = PQntuples(r) == 1;
-    PQclear(r);
-    if (!exists)
-        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "user %lld not found", (long long)ch->user_id);
-    if ((r = db_exec(conn, "wallet_get", 2, p, &rc)) == NULL)
+    int64_t available = 0;
+    if ((rc = available_of(conn, ch, &available)) < 0)
         return rc;
-    int64_t available = PQntuples(r) == 1 ? db_get_i64(r, 0, 0) - db_get_i64(r, 0, 1) : 0;
-    PQclear(r);
     return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
                     "available balance %lld %s is less than %lld %s (held money is never "
                     "withdrawn)", (long long)available, ch->currency, (long long)ch->amount,
@@ -186,14 +202,10 @@ static int apply_withdraw(rpc_call *c, db_conn *conn, ledger_change *ch)
 
 static int refuse_reserve(rpc_call *c, db_conn *conn, ledger_change *ch)
 {
-    char uid[24];
-    const char *p[] = { db_i64(uid, ch->user_id), ch->currency };
-    int rc = 0;
-    PGresult *r = db_exec(conn, "wallet_get", 2, p, &rc);
-    if (r == NULL)
+    int64_t available = 0;
+    int rc = available_of(conn, ch, &available);
+    if (rc < 0)
         return rc;
-    int64_t available = PQntuples(r) == 1 ? db_get_i64(r, 0, 0) - db_get_i64(r, 0, 1) : 0;
-    PQclear(r);
     return rpc_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
                     "insufficient funds: available %lld %s, requested %lld", (long long)available,
                     ch->currency, (long long)ch->amount);
