@@ -58,16 +58,14 @@ const db_stmt pay_stmts[] = {
       "AND ($6::bigint = 0 OR created_at_us < $6) AND ($7::bigint = 0 OR id < $7) "
       "AND ($9::bigint = 0 OR payer_id = $9 OR payee_id = $9) ORDER BY id DESC "
       "LIMIT $8::integer" },
-    /* $1 lot, $2 payer, $3 currency, $4 amount, $5 key, $6 key owner, $7 now, $8 provider */
+    /* A card payment written once with the provider's answer: $1 lot, $2 payer,
+     * $3 currency, $4 amount, $5 key, $6 key owner, $7 now, $8 provider,
+     * $9 state, $10 reference, $11 failure, $12 authorized at, $13 expires at */
     { "payment_insert_card",
       "INSERT INTO payments (lot_id, payer_id, currency, amount, state, provider, "
-      "idempotency_key, key_owner, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, 1, "
-      "$8, $5, $6, $7, $7) RETURNING " PAY_COLS },
-    /* $1 id, $2 state, $3 reference, $4 failure, $5 authorized at, $6 expires at, $7 now */
-    { "payment_authorized",
-      "UPDATE payments SET state = $2, provider_reference = $3, failure_reason = $4, "
-      "authorized_at_us = $5, authorization_expires_at_us = $6, updated_at_us = $7 "
-      "WHERE id = $1 RETURNING " PAY_COLS },
+      "idempotency_key, key_owner, created_at_us, updated_at_us, provider_reference, "
+      "failure_reason, authorized_at_us, authorization_expires_at_us) VALUES ($1, $2, $3, $4, "
+      "$9, $8, $5, $6, $7, $7, $10, $11, $12, $13) RETURNING " PAY_COLS },
     /* $1 id, $2 captured, $3 now */
     { "payment_captured",
       "UPDATE payments SET state = 3, captured = $2, captured_at_us = $3, updated_at_us = $3 "
