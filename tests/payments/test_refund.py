@@ -191,3 +191,55 @@ def test_crash_after_the_provider_refund_is_retried_by_the_caller_once(
     assert refund_rows(paydb, p.id) == [(r.refund_id, 1500, "done")]
     assert all(v == 0 for v in paydb.ledger_sums().values())
     ledger.assert_wallet_consistent(u.id)
+
+
+def test_provider_down_during_a_refund_is_finished_by_the_resumer(payments, paydb, closer,
+                                                                  pay_stub, new_account, admin,
+                                                                  sim, ledger):
+    u = new_account()
+    p = top_up(pay_stub, u, admin, 4000)
+    before = sim.state()["counts"]["refunds"]
+    sim.faults({"error_500": {"probability": 1, "match": "POST /v1/refunds"}})
+    try:
+        e = h.expect_error(S.UNAVAILABLE, pay_stub.Refund, refund_req(p.id, 1000), admin.md)
+        assert "withdrawn" in e.details()
+        assert [s for _, _, s in refund_rows(paydb, p.id)] == ["withdrawn"]
+        # the amount under way counts against what may still be refunded
+        h.expect_error(S.INVALID_ARGUMENT, pay_stub.Refund, refund_req(p.id, 3001), admin.md)
+    finally:
+        sim.faults({})
+    h.wait_until(lambda: [s for _, _, s in refund_rows(paydb, p.id)] == ["done"],
+                 20 * h.SLOW, what="the refund resumed")
+    assert sim.state()["counts"]["refunds"] == before + 1
+    assert closer.balance(u).total.units == 3000
+    assert len(withdrawals(ledger, u.id)) == 1
+    got = h.call(pay_stub.GetPayment, pb.GetPaymentRequest(payment_id=p.id), admin.md).payment
+    assert got.refunded.units == 1000 and got.state == pb.PAYMENT_STATE_PARTIALLY_REFUNDED
+    assert h.metric_value(payments, "gavel_payments_refunds_resumed_total") >= 1
+    assert all(v == 0 for v in paydb.ledger_sums().values())
+
+
+def test_provider_refusing_the_refund_leaves_it_failed_for_an_operator(payments, paydb, closer,
+                                                                       pay_stub, new_account,
+                                                                       admin, sim):
+    u = new_account()
+    p = top_up(pay_stub, u, admin, 4000)
+    body = '{"error":{"code":"charge_disputed","message":"the charge is disputed"}}'
+    sim.faults({"malformed": {"next": 1, "status": 400, "body": body,
+                              "match": "POST /v1/refunds"}})
+    key = h.idem()
+    try:
+        e = h.expect_error(S.FAILED_PRECONDITION, pay_stub.Refund,
+                           refund_req(p.id, 1000, key=key), admin.md)
+        assert "charge_disputed" in e.details()
+    finally:
+        sim.faults({})
+    assert [s for _, _, s in refund_rows(paydb, p.id)] == ["failed"]
+    # withdrawn from the wallet, not refunded, nothing in the ledger: an
+    # operator's; a retry with the key does not try again
+    assert closer.balance(u).total.units == 3000
+    h.expect_error(S.FAILED_PRECONDITION, pay_stub.Refund, refund_req(p.id, 1000, key=key),
+                   admin.md)
+    assert paydb.rows("SELECT kind FROM ledger_txns WHERE payment_id = %s", p.id) == \
+        [("deposit",)]
+    assert "needs an operator" in payments.log_text()
