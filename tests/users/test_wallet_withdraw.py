@@ -24,18 +24,6 @@ def withdraw_req(user_id, units, key=None, currency="RUB", reference=""):
                                      reference=reference)
 
 
-@pytest.fixture
-def funded(new_account, wallet_stub, service_md):
-    """funded(units): a new bidder whose RUB wallet holds units."""
-    def make(units=100000, **kw):
-        a = new_account(**kw)
-        if units:
-            h.call(wallet_stub.Deposit, users_pb2.DepositRequest(
-                idempotency_key=h.idem(), user_id=a.id, amount=h.rub(units)), service_md)
-        return a
-    return make
-
-
 def test_withdraw_takes_the_available_balance_once_per_key(wallet_stub, funded, service_md,
                                                            admin, ledger):
     a = funded(10000)
