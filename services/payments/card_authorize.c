@@ -49,33 +49,30 @@ static int authorize_checks(rpc_call *c, const Gavel__Payments__V1__AuthorizeReq
     return rc;
 }
 
-/* The payment row for the provider's answer, in t's transaction. */
+/* The payment row for the provider's answer, written once with its final
+ * state (AUTHORIZED or FAILED) in t's transaction, and its event. */
 static int authorize_record(rpc_call *c, card_tx *t, const Gavel__Payments__V1__AuthorizeRequest *req,
                             int64_t payer, const char *cur, prov_status st, const prov_intent *in,
                             const prov_error *pe, Gavel__Payments__V1__Payment **out)
 {
-    char lot[24], who[24], amount[24], now[24], id[24], state[24], at[24], exp[24];
-    int64_t t_us = now_us();
-    const char *p[] = { db_i64(lot, req->lot_id), db_i64(who, payer), cur,
-                        db_i64(amount, req->amount->units), req->idempotency_key,
-                        idem_caller(c), db_i64(now, t_us), pay.provider_name };
-    int rc = 0;
-    PGresult *r = db_exec(t->conn, "payment_insert_card", 8, p, &rc);
-    if (r == NULL)
-        return rc;
-    db_i64(id, db_get_i64(r, 0, 0));
-    PQclear(r);
     bool ok = st == PROV_OK;
     char reason[360] = "";
     if (!ok)
         snprintf(reason, sizeof reason, "%s: %s", pe->code[0] ? pe->code : prov_status_name(st),
                  pe->message);
-    const char *q[] = { id,
-                        db_i64(state, ok ? GAVEL__PAYMENTS__V1__PAYMENT_STATE__PAYMENT_STATE_AUTHORIZED
-                                         : GAVEL__PAYMENTS__V1__PAYMENT_STATE__PAYMENT_STATE_FAILED),
-                        ok ? in->id : "", reason, db_i64(at, ok ? t_us : 0),
-                        db_i64(exp, ok ? in->expires_at_s * 1000000 : 0), now };
-    if ((r = db_exec(t->conn, "payment_authorized", 7, q, &rc)) == NULL)
+    char lot[24], who[24], amount[24], now[24], state[24], at[24], exp[24];
+    int64_t t_us = now_us();
+    const char *p[] = {
+        db_i64(lot, req->lot_id), db_i64(who, payer), cur, db_i64(amount, req->amount->units),
+        req->idempotency_key, idem_caller(c), db_i64(now, t_us), pay.provider_name,
+        db_i64(state, ok ? GAVEL__PAYMENTS__V1__PAYMENT_STATE__PAYMENT_STATE_AUTHORIZED
+                         : GAVEL__PAYMENTS__V1__PAYMENT_STATE__PAYMENT_STATE_FAILED),
+        ok ? in->id : "", reason, db_i64(at, ok ? t_us : 0),
+        db_i64(exp, ok ? in->expires_at_s * 1000000 : 0),
+    };
+    int rc = 0;
+    PGresult *r = db_exec(t->conn, "payment_insert_card", 13, p, &rc);
+    if (r == NULL)
         return rc;
     *out = payment_from_row(rpc_arena(c), r, 0);
     PQclear(r);

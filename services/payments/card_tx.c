@@ -12,6 +12,9 @@
  * their first outcome, so money moves once. Not db_tx: its body may run
  * twice and must not call out.
  */
+#include <stdbool.h>
+#include <string.h>
+
 #include "card_tx.h"
 
 int card_begin(rpc_call *c, card_tx *t, const char *scope, const char *key,
@@ -100,4 +103,59 @@ int pay_fail_provider(rpc_call *c, prov_status st, const prov_error *e, const ch
         return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "the card provider refused the %s: %s %s",
                         what, e->code, e->message);
     }
+}
+
+int card_begin_on_payment(rpc_call *c, card_tx *t, const char *scope, const char *key,
+                          const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
+                          int64_t id, Gavel__Payments__V1__Payment **pm,
+                          ProtobufCMessage **replay)
+{
+    if (id <= 0)
+        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "payment_id must be a positive id");
+    int rc = card_begin(c, t, scope, key, req, rd, replay);
+    if (rc != GRPC_STATUS_OK || *replay != NULL)
+        return rc;
+    char pid[24];
+    const char *p[] = { db_i64(pid, id) };
+    PGresult *r = db_exec(t->conn, "payment_lock", 1, p, &rc);
+    if (r == NULL)
+        return card_fail_db(c, t, rc);
+    *pm = PQntuples(r) > 0 ? payment_from_row(rpc_arena(c), r, 0) : NULL;
+    PQclear(r);
+    bool is_staff = rpc_has_role(c, RPC_STAFF);
+    if (*pm == NULL || (!is_staff && (*pm)->payer_id != rpc_caller(c)->user_id)) {
+        card_abort(t);
+        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "payment %lld not found", (long long)id);
+    }
+    if (!is_staff && (*pm)->lot_id != 0) {
+        card_abort(t);
+        return rpc_fail(c, GRPC_STATUS_PERMISSION_DENIED,
+                        "payment %lld pays for lot %lld: staff handle lot payments; you may "
+                        "capture only your own wallet top-ups", (long long)id,
+                        (long long)(*pm)->lot_id);
+    }
+    if (strcmp((*pm)->provider, "wallet") == 0) {
+        card_abort(t);
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                        "payment %lld settles lot %lld from the wallet; only card payments "
+                        "take %s", (long long)id, (long long)(*pm)->lot_id, scope);
+    }
+    if (pause_left_us() > 0) {
+        card_abort(t);
+        return rpc_fail(c, GRPC_STATUS_UNAVAILABLE,
+                        "the card provider asked us to back off; retry in %lld s with the same "
+                        "idempotency_key", (long long)(pause_left_us() / 1000000 + 1));
+    }
+    return GRPC_STATUS_OK;
+}
+
+int card_refuse_state(rpc_call *c, card_tx *t, const Gavel__Payments__V1__Payment *pm,
+                      const char *what)
+{
+    card_abort(t);
+    return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "payment %lld is %s: it cannot be %s",
+                    (long long)pm->id,
+                    protobuf_c_enum_descriptor_get_value(
+                        &gavel__payments__v1__payment_state__descriptor, (int)pm->state)->name,
+                    what);
 }

@@ -30,5 +30,21 @@ int card_commit(rpc_call *c, card_tx *t, const ProtobufCMessage *resp);
 void card_abort(card_tx *t);
 /** Rolls back and records the database failure rc on c. */
 int card_fail_db(rpc_call *c, card_tx *t, int rc);
+/**
+ * card_begin, then locks the card payment id (payment_lock) for the call
+ * on a card payment: OK with *pm (call's arena) set and the transaction
+ * open; OK with *replay set (closed); or the failure, recorded: NOT_FOUND
+ * for a payment missing or another's (a bidder), PERMISSION_DENIED for a
+ * bidder on a lot payment, FAILED_PRECONDITION for a settlement's
+ * payment, UNAVAILABLE while the provider's pause lasts.
+ */
+int card_begin_on_payment(rpc_call *c, card_tx *t, const char *scope, const char *key,
+                          const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
+                          int64_t id, Gavel__Payments__V1__Payment **pm,
+                          ProtobufCMessage **replay);
+/** Rolls back and refuses pm in its state: FAILED_PRECONDITION "payment N
+ *  is STATE: it cannot be <what>". */
+int card_refuse_state(rpc_call *c, card_tx *t, const Gavel__Payments__V1__Payment *pm,
+                      const char *what);
 
 #endif

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "payments.h"
 
@@ -52,8 +53,9 @@ const cfg_entry pay_config[] = {
     { "GAVEL_PAYMENTS_SELLER_FEE_PERMILLE", "50", CFG_INT, &pay.seller_fee_permille, 0, 1000,
       "platform commission withheld from the seller's payout, per mille of the hammer price" },
     { "GAVEL_PAYMENTS_FAULT_EXIT_AFTER", "", CFG_STR, &pay.fault_exit_after, 0, 0,
-      "tests only: \"capture\" or \"payout\" makes the daemon exit(137) right after that "
-      "settlement step's remote call succeeded, before recording it; empty in production" },
+      "tests only: \"capture\" or \"payout\" (settlement steps), \"withdraw\" or \"refund\" "
+      "(a refund's steps) makes the daemon exit(137) right after that step's remote call "
+      "succeeded, before recording it; empty in production" },
     { "GAVEL_PAYMENTS_LEDGER_CHECK_MS", "10000", CFG_INT, &pay.check_interval_ms, 100, 86400000,
       "how often the ledger invariant check runs" },
     { "GAVEL_PAYMENTS_RECONCILE_MS", "60000", CFG_INT, &pay.reconcile_ms, 100, 86400000,
@@ -108,6 +110,9 @@ const mx_entry pay_metrics[] = {
     { "gavel_payments_reconcile_mismatches_total", mx_counter,
       "Payments whose state here disagreed with the provider's.", "kind=\"unknown\"",
       &pay_mx.recon_unknown },
+    { "gavel_payments_refunds_resumed_total", mx_counter,
+      "Refunds left half-way by a call that died or failed, completed by the resumer.", NULL,
+      &pay_mx.refunds_resumed },
     { "gavel_payments_reconcile_repairs_total", mx_counter,
       "Mismatches with a known cause repaired by the reconciliation.", NULL,
       &pay_mx.recon_repaired },
@@ -125,6 +130,18 @@ int64_t pay_fee(int64_t amount, int64_t permille)
 {
     /* amount ≤ 10^15 and permille ≤ 1000: the product fits in int64. */
     return (amount * permille + 999) / 1000;
+}
+
+/* The test suite's crash points: GAVEL_PAYMENTS_FAULT_EXIT_AFTER names a
+ * step whose remote call, once it succeeded, makes the process die like
+ * kill -9 before the step is recorded, the worst moment for exactly-once.
+ * Unset in production. */
+void pay_fault_point(const char *step)
+{
+    if (strcmp(pay.fault_exit_after, step) == 0) {
+        log_warn("GAVEL_PAYMENTS_FAULT_EXIT_AFTER=%s: exiting without recording", step);
+        _exit(137);
+    }
 }
 
 int pay_config_check(char *err, size_t errlen)
@@ -147,10 +164,13 @@ int pay_config_check(char *err, size_t errlen)
                               "must be set (the provider's API key and webhook secret)");
         return -1;
     }
-    if (pay.fault_exit_after[0] != '\0' && strcmp(pay.fault_exit_after, "capture") != 0 &&
-        strcmp(pay.fault_exit_after, "payout") != 0) {
-        snprintf(err, errlen, "GAVEL_PAYMENTS_FAULT_EXIT_AFTER=%s: allowed are capture, payout "
-                              "or empty", pay.fault_exit_after);
+    static const char *const fault_points[] = { "", "capture", "payout", "withdraw", "refund" };
+    bool known = false;
+    for (size_t i = 0; i < sizeof fault_points / sizeof fault_points[0]; i++)
+        known = known || strcmp(pay.fault_exit_after, fault_points[i]) == 0;
+    if (!known) {
+        snprintf(err, errlen, "GAVEL_PAYMENTS_FAULT_EXIT_AFTER=%s: allowed are capture, payout, "
+                              "withdraw, refund or empty", pay.fault_exit_after);
         return -1;
     }
     return 0;
@@ -170,7 +190,8 @@ int pay_post_init(void)
         curl_global_cleanup();
         return -1;
     }
-    if (ledger_check_start() < 0 || settle_start() < 0 || reconcile_start() < 0) {
+    if (ledger_check_start() < 0 || settle_start() < 0 || reconcile_start() < 0 ||
+        refund_resume_start() < 0) {
         pay_pre_exit();
         return -1;
     }
@@ -180,6 +201,7 @@ int pay_post_init(void)
 /* Also runs after a failed start: every stop is safe then. */
 void pay_pre_exit(void)
 {
+    refund_resume_stop();
     reconcile_stop();
     settle_stop();
     ledger_check_stop();

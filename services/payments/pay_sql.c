@@ -44,7 +44,11 @@ const db_stmt pay_stmts[] = {
       "updated_at_us, authorized_at_us, captured_at_us) VALUES ($1, $2, $3, $4, $5, $5, $6, "
       "3, 'wallet', $7, 'settlement', $8, $9, $9, $9, $9) RETURNING " PAY_COLS },
     { "payment_get", "SELECT " PAY_COLS " FROM payments WHERE id = $1" },
-    { "payment_lock", "SELECT " PAY_COLS " FROM payments WHERE id = $1 FOR UPDATE" },
+    /* NO KEY: a refund's row (refund.c) is written beside the lock holder's
+     * transaction, and its foreign key takes KEY SHARE on the payment */
+    { "payment_lock", "SELECT " PAY_COLS " FROM payments WHERE id = $1 FOR NO KEY UPDATE" },
+    { "payment_lock_skip",
+      "SELECT " PAY_COLS " FROM payments WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED" },
     /* $1 lot, $2 payer, $3 payee, $4 state, $5 from, $6 to, $7 after id (0: none),
      * $8 limit, $9 only this user's (0: anyone's) */
     { "payment_list",
@@ -54,16 +58,14 @@ const db_stmt pay_stmts[] = {
       "AND ($6::bigint = 0 OR created_at_us < $6) AND ($7::bigint = 0 OR id < $7) "
       "AND ($9::bigint = 0 OR payer_id = $9 OR payee_id = $9) ORDER BY id DESC "
       "LIMIT $8::integer" },
-    /* $1 lot, $2 payer, $3 currency, $4 amount, $5 key, $6 key owner, $7 now, $8 provider */
+    /* A card payment written once with the provider's answer: $1 lot, $2 payer,
+     * $3 currency, $4 amount, $5 key, $6 key owner, $7 now, $8 provider,
+     * $9 state, $10 reference, $11 failure, $12 authorized at, $13 expires at */
     { "payment_insert_card",
       "INSERT INTO payments (lot_id, payer_id, currency, amount, state, provider, "
-      "idempotency_key, key_owner, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, 1, "
-      "$8, $5, $6, $7, $7) RETURNING " PAY_COLS },
-    /* $1 id, $2 state, $3 reference, $4 failure, $5 authorized at, $6 expires at, $7 now */
-    { "payment_authorized",
-      "UPDATE payments SET state = $2, provider_reference = $3, failure_reason = $4, "
-      "authorized_at_us = $5, authorization_expires_at_us = $6, updated_at_us = $7 "
-      "WHERE id = $1 RETURNING " PAY_COLS },
+      "idempotency_key, key_owner, created_at_us, updated_at_us, provider_reference, "
+      "failure_reason, authorized_at_us, authorization_expires_at_us) VALUES ($1, $2, $3, $4, "
+      "$9, $8, $5, $6, $7, $7, $10, $11, $12, $13) RETURNING " PAY_COLS },
     /* $1 id, $2 captured, $3 now */
     { "payment_captured",
       "UPDATE payments SET state = 3, captured = $2, captured_at_us = $3, updated_at_us = $3 "
@@ -76,10 +78,24 @@ const db_stmt pay_stmts[] = {
     { "payment_refunded",
       "UPDATE payments SET refunded = refunded + $2, state = CASE WHEN refunded + $2 = "
       "captured THEN 5 ELSE 4 END, updated_at_us = $3 WHERE id = $1 RETURNING " PAY_COLS },
-    /* $1 payment, $2 amount, $3 reason, $4 reference, $5 now */
-    { "refund_insert",
-      "INSERT INTO refunds (payment_id, amount, reason, provider_reference, created_at_us) "
-      "VALUES ($1, $2, $3, $4, $5) RETURNING id" },
+    /* refunds in steps (refund.c); $1 payment, $2 amount, $3 reason, $4 key, $5 now */
+    { "refund_begin",
+      "INSERT INTO refunds (payment_id, amount, reason, step, op_key, created_at_us, "
+      "updated_at_us) VALUES ($1, $2, $3, 'pending', $4, $5, $5) RETURNING id" },
+    { "refund_by_key", "SELECT id, amount, step FROM refunds WHERE op_key = $1" },
+    { "refund_get", "SELECT amount, step, op_key, reason FROM refunds WHERE id = $1" },
+    { "refund_open_sum",
+      "SELECT COALESCE(sum(amount), 0)::bigint FROM refunds WHERE payment_id = $1 "
+      "AND step <> 'done'" },
+    /* $1 id, $2 step it is at, $3 step now, $4 provider reference, $5 now */
+    { "refund_step",
+      "UPDATE refunds SET step = $3, provider_reference = $4, updated_at_us = $5 "
+      "WHERE id = $1 AND step = $2 RETURNING id" },
+    { "refund_forget", "DELETE FROM refunds WHERE id = $1 AND step = 'pending'" },
+    /* $1 unchanged before, $2 limit */
+    { "refund_due",
+      "SELECT id, payment_id FROM refunds WHERE step IN ('pending', 'withdrawn') "
+      "AND updated_at_us < $1 ORDER BY id LIMIT $2::integer" },
     /* $1 unchanged before, $2 limit, $3 after this id: card payments to reconcile */
     { "reconcile_due",
       "SELECT id, payer_id, currency, amount, provider_reference FROM payments "

@@ -7,7 +7,7 @@
  * (calls into the users Wallet with the service identity), ledger.c
  * (balanced transactions and the invariant check), payment_row.c (a
  * payments row to and from the proto), payments_read.c (GetPayment,
- * ListPayments), payments_card.c (Authorize, Capture, Void, Refund),
+ * ListPayments), card_*.c (Authorize, Capture, Void), refund.c (Refund),
  * webhook.c (HandleProviderWebhook), reconcile.c (card payments against
  * the provider's records), ticker.c (a periodic job's thread); provider.h
  * is the provider adapter.
@@ -79,6 +79,7 @@ typedef struct {
     mx_metric *recon_captured;     /* mismatch: captured there, not recorded here */
     mx_metric *recon_unknown;      /* mismatch without a known cause (not repaired) */
     mx_metric *recon_repaired;     /* mismatches repaired */
+    mx_metric *refunds_resumed;    /* refunds completed by the resumer */
 } pay_metric_set;
 extern pay_metric_set pay_mx;
 
@@ -86,6 +87,10 @@ int pay_config_check(char *err, size_t errlen);
 int pay_post_init(void);
 void pay_pre_exit(void);
 bool pay_is_healthy(void);
+
+/** Tests only: exit(137) here when GAVEL_PAYMENTS_FAULT_EXIT_AFTER names
+ *  step (capture, payout, withdraw, refund). lifecycle.c. */
+void pay_fault_point(const char *step);
 
 /* ---- fees (lifecycle.c) ---- */
 /** ceil(amount * permille / 1000) for 0 ≤ amount ≤ CHECK_MONEY_MAX. */
@@ -121,8 +126,11 @@ grpc_status_code wallet_held_on_lot(int64_t lot_id, int64_t **ids, size_t *n, ch
 grpc_status_code wallet_deposit(const char *key, int64_t user_id, const char *currency,
                                 int64_t amount, const char *reference, char *err,
                                 size_t errlen);
-grpc_status_code wallet_withdraw(const char *key, int64_t user_id, int64_t lot_id,
-                                 const char *currency, int64_t amount, char *err,
+/** Wallet.Withdraw: amount leaves user_id's available balance once per
+ *  key. FAILED_PRECONDITION when the available balance does not cover it
+ *  (nothing changed; the same key may be tried again later). */
+grpc_status_code wallet_withdraw(const char *key, int64_t user_id, const char *currency,
+                                 int64_t amount, const char *reference, char *err,
                                  size_t errlen);
 
 /* ---- ledger.c ---- */
@@ -170,6 +178,12 @@ bool ticker_stopping(pay_ticker *t);
  *  GAVEL_PAYMENTS_RECONCILE_MS, up to 100 payments each). */
 int reconcile_start(void);
 void reconcile_stop(void);
+
+/* ---- refund.c: Refund in recorded steps, and their resumer ---- */
+/** Starts and stops the thread that completes refunds a call left half-way
+ *  (every GAVEL_PAYMENTS_POLL_MS, rows unchanged for the lease). */
+int refund_resume_start(void);
+void refund_resume_stop(void);
 
 /* ---- payment_row.c ---- */
 /** The columns every payment read returns, in payment_from_row's order. */

@@ -5,8 +5,8 @@
  *   sold lot    pending --capture--> captured --payout--> done
  *   unsold lot  pending --release--> done
  *
- * capture: the buyer's premium, when there is one, through a hold of its
- *   own captured whole ("settle:<lot>:premium:hold" / ":take"), then
+ * capture: the buyer's premium, when there is one, by Wallet.Withdraw from
+ *   the winner's available balance (key "settle:<lot>:premium"), then
  *   Wallet.CaptureFunds of the winning hold for the hammer price (key
  *   "settle:<lot>:capture"); then, in one transaction, the
  *   settlement's payment row (provider "wallet"), the ledger txn
@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "payments.h"
 
@@ -60,18 +59,6 @@ typedef struct {
 } settlement;
 
 typedef enum { STEP_OK, STEP_RETRY, STEP_PAUSED, STEP_FAIL } step_result;
-
-/* The test suite's crash point: GAVEL_PAYMENTS_FAULT_EXIT_AFTER=capture or
- * payout makes the process die like kill -9 right after that step's remote
- * call succeeded and before its record, the worst moment for exactly-once.
- * Unset in production. */
-static void fault_point(const char *step)
-{
-    if (strcmp(pay.fault_exit_after, step) == 0) {
-        log_warn("GAVEL_PAYMENTS_FAULT_EXIT_AFTER=%s: exiting without recording", step);
-        _exit(137);
-    }
-}
 
 static void row_read(const PGresult *r, int i, settlement *s)
 {
@@ -170,18 +157,23 @@ static step_result wallet_result(grpc_status_code st)
     return STEP_RETRY;
 }
 
-/* The buyer's premium first (its own hold on the lot, captured whole), so
- * a winner who cannot pay it fails the settlement before the hammer price
- * is taken; then the hammer price from the winning hold (the rest of the
- * hold is released by the capture). */
+/* The buyer's premium first, withdrawn from the winner's available
+ * balance in one atomic call (never from the winning hold), so a winner
+ * who cannot pay it is charged nothing and waits, retried, until they can
+ * (the wallet's FAILED_PRECONDITION here means only that); then the hammer
+ * price from the winning hold (the rest of the hold is released by the
+ * capture). */
 static step_result do_capture(settlement *s, char *err, size_t errlen)
 {
     char key[64];
     step_result res = STEP_OK;
     if (s->buyer_fee > 0) {
+        char ref[64];
         snprintf(key, sizeof key, "settle:%lld:premium", (long long)s->lot_id);
-        res = wallet_result(wallet_withdraw(key, s->winner_id, s->lot_id, s->currency,
-                                            s->buyer_fee, err, errlen));
+        snprintf(ref, sizeof ref, "buyer's premium of lot %lld", (long long)s->lot_id);
+        grpc_status_code ws =
+            wallet_withdraw(key, s->winner_id, s->currency, s->buyer_fee, ref, err, errlen);
+        res = ws == GRPC_STATUS_FAILED_PRECONDITION ? STEP_RETRY : wallet_result(ws);
         if (res != STEP_OK)
             return res;
     }
@@ -191,7 +183,7 @@ static step_result do_capture(settlement *s, char *err, size_t errlen)
         wallet_capture(key, s->hold_id, s->currency, s->hammer, &captured, err, errlen));
     if (res != STEP_OK)
         return res;
-    fault_point("capture");
+    pay_fault_point("capture");
     int rc = db_tx(pay.db, DB_READ_COMMITTED, record_capture, s);
     if (rc < 0) {
         snprintf(err, errlen, "recording the capture failed: %s", db_strerror(rc));
@@ -265,7 +257,7 @@ static step_result do_payout(settlement *s, char *err, size_t errlen)
             snprintf(err, errlen, "payout: %s %s %s", prov_status_name(st), pe.code, pe.message);
             return st == PROV_UNAVAILABLE ? STEP_RETRY : STEP_FAIL;
         }
-        fault_point("payout");
+        pay_fault_point("payout");
     }
     payout_rec pr = { s, out.id };
     int rc = db_tx(pay.db, DB_READ_COMMITTED, record_payout, &pr);

@@ -23,12 +23,12 @@ static const rpc_client_method wallet_list_holds =
     W("ListHolds", list_holds_request, list_holds_response);
 static const rpc_client_method wallet_deposit_funds =
     W("Deposit", deposit_request, deposit_response);
-static const rpc_client_method wallet_reserve_funds =
-    W("ReserveFunds", reserve_funds_request, reserve_funds_response);
+static const rpc_client_method wallet_withdraw_funds =
+    W("Withdraw", withdraw_request, withdraw_response);
 
 const rpc_client_method *const pay_calls[] = {
     &wallet_capture_funds, &wallet_release_funds, &wallet_list_holds, &wallet_deposit_funds,
-    &wallet_reserve_funds, NULL
+    &wallet_withdraw_funds, NULL
 };
 
 #define WALLET_DEADLINE_MS 10000
@@ -124,30 +124,21 @@ grpc_status_code wallet_deposit(const char *key, int64_t user_id, const char *cu
     return st;
 }
 
-/* The wallet has no withdrawal: a hold under "<key>:hold" captured whole
- * under "<key>:take" takes the money out, each step idempotent. */
-grpc_status_code wallet_withdraw(const char *key, int64_t user_id, int64_t lot_id,
-                                 const char *currency, int64_t amount, char *err,
+grpc_status_code wallet_withdraw(const char *key, int64_t user_id, const char *currency,
+                                 int64_t amount, const char *reference, char *err,
                                  size_t errlen)
 {
     Gavel__Common__V1__Money m = GAVEL__COMMON__V1__MONEY__INIT;
     m.currency = (char *)currency;
     m.units = amount;
-    char *hold_key = xasprintf("%s:hold", key), *take_key = xasprintf("%s:take", key);
-    Gavel__Users__V1__ReserveFundsRequest q = GAVEL__USERS__V1__RESERVE_FUNDS_REQUEST__INIT;
-    q.idempotency_key = hold_key;
+    Gavel__Users__V1__WithdrawRequest q = GAVEL__USERS__V1__WITHDRAW_REQUEST__INIT;
+    q.idempotency_key = (char *)key;
     q.user_id = user_id;
-    q.lot_id = lot_id;
     q.amount = &m;
+    q.reference = (char *)reference;
     ProtobufCMessage *resp = NULL;
-    grpc_status_code st = call(&wallet_reserve_funds, &q.base, &resp, err, errlen);
-    if (st == GRPC_STATUS_OK) {
-        int64_t hold = ((const Gavel__Users__V1__ReserveFundsResponse *)(void *)resp)->hold_id;
+    grpc_status_code st = call(&wallet_withdraw_funds, &q.base, &resp, err, errlen);
+    if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
-        int64_t taken = 0;
-        st = wallet_capture(take_key, hold, currency, amount, &taken, err, errlen);
-    }
-    free(hold_key);
-    free(take_key);
     return st;
 }

@@ -5,9 +5,13 @@
  * WalletChanged event in the outbox — all inside the caller's transaction.
  *
  *   deposit  platform:deposits -a        user:N:available +a
+ *   withdraw user:N:available  -a        platform:withdrawals +a
  *   reserve  user:N:available  -a        user:N:held      +a
  *   release  user:N:held       -h        user:N:available +h
  *   capture  user:N:held       -h        user:N:available +(h-a)   platform:captured +a
+ *
+ * The entries of each kind are written by ledger_entries_text, pure and
+ * unit-tested (ledger_test.c); the balance rule is the UPDATE's alone.
  */
 #include <string.h>
 
@@ -41,9 +45,44 @@ static int balance_update(db_conn *conn, const char *stmt, int n, const char *co
     return 0;
 }
 
-static int post_entries(db_conn *conn, ledger_change *ch, const char *accounts,
-                        const char *amounts)
+int ledger_entries_text(const char *kind, int64_t user_id, int64_t amount, int64_t held,
+                        char *accounts, size_t alen, char *amounts, size_t mlen)
 {
+    long long u = (long long)user_id, a = (long long)amount, h = (long long)held;
+    int na, nm;
+    if (strcmp(kind, "deposit") == 0) {
+        na = snprintf(accounts, alen, "{platform:deposits,user:%lld:available}", u);
+        nm = snprintf(amounts, mlen, "{%lld,%lld}", -a, a);
+    } else if (strcmp(kind, "withdraw") == 0) {
+        na = snprintf(accounts, alen, "{user:%lld:available,platform:withdrawals}", u);
+        nm = snprintf(amounts, mlen, "{%lld,%lld}", -a, a);
+    } else if (strcmp(kind, "reserve") == 0) {
+        na = snprintf(accounts, alen, "{user:%lld:available,user:%lld:held}", u, u);
+        nm = snprintf(amounts, mlen, "{%lld,%lld}", -a, a);
+    } else if (strcmp(kind, "release") == 0) {
+        na = snprintf(accounts, alen, "{user:%lld:held,user:%lld:available}", u, u);
+        nm = snprintf(amounts, mlen, "{%lld,%lld}", -h, h);
+    } else if (strcmp(kind, "capture") == 0 && h > a) {
+        na = snprintf(accounts, alen, "{user:%lld:held,user:%lld:available,platform:captured}",
+                      u, u);
+        nm = snprintf(amounts, mlen, "{%lld,%lld,%lld}", -h, h - a, a);
+    } else if (strcmp(kind, "capture") == 0) {
+        na = snprintf(accounts, alen, "{user:%lld:held,platform:captured}", u);
+        nm = snprintf(amounts, mlen, "{%lld,%lld}", -h, a);
+    } else {
+        return -1;
+    }
+    return na < 0 || (size_t)na >= alen || nm < 0 || (size_t)nm >= mlen ? -1 : 0;
+}
+
+/* Writes the change's ledger transaction; held is the hold's amount for a
+ * release or capture. */
+static int post_entries(db_conn *conn, ledger_change *ch, int64_t held)
+{
+    char accounts[128], amounts[96];
+    if (ledger_entries_text(ch->kind, ch->user_id, ch->amount, held, accounts, sizeof accounts,
+                            amounts, sizeof amounts) < 0)
+        panic("no ledger entries for a %s of %lld", ch->kind, (long long)ch->amount);
     char uid[24], hold[24];
     const char *params[] = { ch->kind, db_i64(uid, ch->user_id),
                              ch->hold_id > 0 ? db_i64(hold, ch->hold_id) : NULL,
@@ -81,37 +120,24 @@ static int publish(rpc_call *c, db_conn *conn, const ledger_change *ch, int64_t 
     return ev_outbox_add(conn, WALLET_TOPIC, type, db_i64(agg, ch->user_id), &ev->base, NULL);
 }
 
-static int apply_deposit(rpc_call *c, db_conn *conn, ledger_change *ch)
+/* 0 when ch's user exists, NOT_FOUND (rpc_fail) when not, or DB_E_*. */
+static int user_known(rpc_call *c, db_conn *conn, const ledger_change *ch)
 {
-    char uid[24], amt[24];
-    const char *p1[] = { db_i64(uid, ch->user_id) };
+    char uid[24];
+    const char *p[] = { db_i64(uid, ch->user_id) };
     int rc = 0;
-    PGresult *r = db_exec(conn, "user_exists", 1, p1, &rc);
+    PGresult *r = db_exec(conn, "user_exists", 1, p, &rc);
     if (r == NULL)
         return rc;
     bool exists = PQntuples(r) == 1;
     PQclear(r);
-    if (!exists)
-        return rpc_fail(c, GRPC_STATUS_NOT_FOUND, "user %lld not found", (long long)ch->user_id);
-    const char *p2[] = { uid, ch->currency, db_i64(amt, ch->amount) };
-    bool matched = false;
-    rc = balance_update(conn, "wallet_deposit", 3, p2, ch, &matched);
-    if (rc == DB_E_CHECK)
-        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
-                        "deposit would take the balance over the wallet limit");
-    if (rc < 0)
-        return rc;
-    char accounts[96], amounts[64];
-    snprintf(accounts, sizeof accounts, "{platform:deposits,user:%lld:available}",
-             (long long)ch->user_id);
-    snprintf(amounts, sizeof amounts, "{%lld,%lld}", -(long long)ch->amount,
-             (long long)ch->amount);
-    if ((rc = post_entries(conn, ch, accounts, amounts)) < 0)
-        return rc;
-    return publish(c, conn, ch, ch->amount);
+    return exists ? 0
+                  : rpc_fail(c, GRPC_STATUS_NOT_FOUND, "user %lld not found",
+                             (long long)ch->user_id);
 }
 
-static int refuse_reserve(rpc_call *c, db_conn *conn, ledger_change *ch)
+/* The available balance of ch's wallet (0 without one). 0 or DB_E_*. */
+static int available_of(db_conn *conn, const ledger_change *ch, int64_t *available)
 {
     char uid[24];
     const char *p[] = { db_i64(uid, ch->user_id), ch->currency };
@@ -119,8 +145,67 @@ static int refuse_reserve(rpc_call *c, db_conn *conn, ledger_change *ch)
     PGresult *r = db_exec(conn, "wallet_get", 2, p, &rc);
     if (r == NULL)
         return rc;
-    int64_t available = PQntuples(r) == 1 ? db_get_i64(r, 0, 0) - db_get_i64(r, 0, 1) : 0;
+    *available = PQntuples(r) == 1 ? db_get_i64(r, 0, 0) - db_get_i64(r, 0, 1) : 0;
     PQclear(r);
+    return 0;
+}
+
+static int apply_deposit(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    int rc = user_known(c, conn, ch);
+    if (rc != 0)
+        return rc;
+    char uid[24], amt[24];
+    const char *p2[] = { db_i64(uid, ch->user_id), ch->currency, db_i64(amt, ch->amount) };
+    bool matched = false;
+    rc = balance_update(conn, "wallet_deposit", 3, p2, ch, &matched);
+    if (rc == DB_E_CHECK)
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                        "deposit would take the balance over the wallet limit");
+    if (rc < 0)
+        return rc;
+    if ((rc = post_entries(conn, ch, 0)) < 0)
+        return rc;
+    return publish(c, conn, ch, ch->amount);
+}
+
+/* Why a withdrawal matched no wallet row: the user is unknown, or the
+ * available balance does not cover it. */
+static int refuse_withdraw(rpc_call *c, db_conn *conn, const ledger_change *ch)
+{
+    int rc = user_known(c, conn, ch);
+    if (rc != 0)
+        return rc;
+    int64_t available = 0;
+    if ((rc = available_of(conn, ch, &available)) < 0)
+        return rc;
+    return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                    "available balance %lld %s is less than %lld %s (held money is never "
+                    "withdrawn)", (long long)available, ch->currency, (long long)ch->amount,
+                    ch->currency);
+}
+
+static int apply_withdraw(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    char uid[24], amt[24];
+    const char *p[] = { db_i64(uid, ch->user_id), ch->currency, db_i64(amt, ch->amount) };
+    bool matched = false;
+    int rc = balance_update(conn, "wallet_withdraw", 3, p, ch, &matched);
+    if (rc < 0)
+        return rc;
+    if (!matched)
+        return refuse_withdraw(c, conn, ch);
+    if ((rc = post_entries(conn, ch, 0)) < 0)
+        return rc;
+    return publish(c, conn, ch, ch->amount);
+}
+
+static int refuse_reserve(rpc_call *c, db_conn *conn, ledger_change *ch)
+{
+    int64_t available = 0;
+    int rc = available_of(conn, ch, &available);
+    if (rc < 0)
+        return rc;
     return rpc_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
                     "insufficient funds: available %lld %s, requested %lld", (long long)available,
                     ch->currency, (long long)ch->amount);
@@ -142,12 +227,7 @@ static int apply_reserve(rpc_call *c, db_conn *conn, ledger_change *ch)
         return rc;
     ch->hold_id = db_get_i64(r, 0, 0);
     PQclear(r);
-    char accounts[96], amounts[64];
-    snprintf(accounts, sizeof accounts, "{user:%lld:available,user:%lld:held}",
-             (long long)ch->user_id, (long long)ch->user_id);
-    snprintf(amounts, sizeof amounts, "{%lld,%lld}", -(long long)ch->amount,
-             (long long)ch->amount);
-    if ((rc = post_entries(conn, ch, accounts, amounts)) < 0)
+    if ((rc = post_entries(conn, ch, 0)) < 0)
         return rc;
     return publish(c, conn, ch, ch->amount);
 }
@@ -211,11 +291,7 @@ static int apply_release(rpc_call *c, db_conn *conn, ledger_change *ch)
         return rc;
     ch->amount = 0;
     ch->released = held;
-    char accounts[96], amounts[64];
-    snprintf(accounts, sizeof accounts, "{user:%lld:held,user:%lld:available}",
-             (long long)ch->user_id, (long long)ch->user_id);
-    snprintf(amounts, sizeof amounts, "{%lld,%lld}", -(long long)held, (long long)held);
-    if ((rc = post_entries(conn, ch, accounts, amounts)) < 0)
+    if ((rc = post_entries(conn, ch, held)) < 0)
         return rc;
     return publish(c, conn, ch, held);
 }
@@ -248,18 +324,7 @@ static int apply_capture(rpc_call *c, db_conn *conn, ledger_change *ch)
     if ((rc = close_hold(conn, ch, "captured", want)) < 0)
         return rc;
     ch->released = held - want;
-    char accounts[128], amounts[96];
-    long long u = (long long)ch->user_id;
-    if (ch->released > 0) {
-        snprintf(accounts, sizeof accounts, "{user:%lld:held,user:%lld:available,platform:captured}",
-                 u, u);
-        snprintf(amounts, sizeof amounts, "{%lld,%lld,%lld}", -(long long)held,
-                 (long long)ch->released, (long long)want);
-    } else {
-        snprintf(accounts, sizeof accounts, "{user:%lld:held,platform:captured}", u);
-        snprintf(amounts, sizeof amounts, "{%lld,%lld}", -(long long)held, (long long)want);
-    }
-    if ((rc = post_entries(conn, ch, accounts, amounts)) < 0)
+    if ((rc = post_entries(conn, ch, held)) < 0)
         return rc;
     return publish(c, conn, ch, want);
 }
@@ -268,6 +333,8 @@ int ledger_apply(rpc_call *c, db_conn *conn, ledger_change *ch)
 {
     if (strcmp(ch->kind, "deposit") == 0)
         return apply_deposit(c, conn, ch);
+    if (strcmp(ch->kind, "withdraw") == 0)
+        return apply_withdraw(c, conn, ch);
     if (strcmp(ch->kind, "reserve") == 0)
         return apply_reserve(c, conn, ch);
     if (strcmp(ch->kind, "release") == 0)

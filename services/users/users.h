@@ -180,10 +180,10 @@ int bootstrap_admin(void);
 
 /* One balance change, as ledger.c applies it inside a transaction. */
 typedef struct {
-    const char *kind;       /* deposit | reserve | release | capture */
+    const char *kind;       /* deposit | withdraw | reserve | release | capture */
     int64_t user_id;
     const char *currency;
-    int64_t amount;         /* deposit/reserve: the amount; capture: captured */
+    int64_t amount;         /* deposit/withdraw/reserve: the amount; capture: captured */
     int64_t hold_id;        /* release/capture: the hold; reserve: set on success */
     int64_t lot_id;
     const char *reference;
@@ -196,6 +196,16 @@ typedef struct {
 /** Applies one change: conditional UPDATE, hold row, ledger rows, outbox
  *  event. Returns 0, a gRPC status (with rpc_fail) for refusals, or DB_E_*. */
 int ledger_apply(rpc_call *c, db_conn *conn, ledger_change *ch);
+/**
+ * The ledger entries of a change of kind (deposit, withdraw, reserve,
+ * release, capture) for user_id, as two PostgreSQL array literals: the
+ * accounts and their signed amounts, which sum to zero. amount is the
+ * change's (capture: the captured part), held the hold's amount (release,
+ * capture; else ignored). Pure. Returns 0, or -1 for an unknown kind or a
+ * buffer too small.
+ */
+int ledger_entries_text(const char *kind, int64_t user_id, int64_t amount, int64_t held,
+                        char *accounts, size_t alen, char *amounts, size_t mlen);
 /** Fills a Balance owned by the call. */
 Gavel__Users__V1__Balance *balance_new(rpc_call *c, int64_t user_id, const char *currency,
                                        int64_t total, int64_t reserved);

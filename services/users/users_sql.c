@@ -44,6 +44,11 @@ const db_stmt users_stmts[] = {
       "INSERT INTO wallets (user_id, currency, total) VALUES ($1, $2, $3) "
       "ON CONFLICT (user_id, currency) DO UPDATE SET total = wallets.total + EXCLUDED.total, "
       "updated_at = now() RETURNING total, reserved" },
+    /* Only the available part: held money never leaves by a withdrawal. */
+    { "wallet_withdraw",
+      "UPDATE wallets SET total = total - $3, updated_at = now() "
+      "WHERE user_id = $1 AND currency = $2 AND total - reserved >= $3 "
+      "RETURNING total, reserved" },
     { "wallet_reserve",
       "UPDATE wallets SET reserved = reserved + $3, updated_at = now() "
       "WHERE user_id = $1 AND currency = $2 AND total - reserved >= $3 "

@@ -78,24 +78,61 @@ static ProtobufCMessage *deposit_answer(rpc_call *c, const ledger_change *ch)
     return &r->base;
 }
 
+static ProtobufCMessage *withdraw_answer(rpc_call *c, const ledger_change *ch)
+{
+    Gavel__Users__V1__WithdrawResponse *r =
+        (void *)rpc_new(c, &gavel__users__v1__withdraw_response__descriptor);
+    r->balance = balance_new(c, ch->user_id, ch->currency, ch->total, ch->reserved);
+    r->ledger_tx_id = ch->tx_id;
+    return &r->base;
+}
+
+/* Deposit and Withdraw: the same fields (key, user, amount, reference)
+ * and checks, money in or out of the available balance. */
+typedef struct {
+    const char *key;
+    int64_t user_id;
+    const Gavel__Common__V1__Money *amount;
+    const char *reference;
+} money_move;
+
+static int wallet_move(money_call *m, const money_move *mv, ProtobufCMessage **out)
+{
+    const char *cur = NULL;
+    int rc;
+    if ((rc = check_idempotency_key(m->c, mv->key)) != 0 ||
+        (rc = wallet_check_amount(m->c, "amount", mv->amount, &cur)) != 0 ||
+        (rc = check_text(m->c, "reference", mv->reference, 0, 200)) != 0)
+        return rc;
+    if (mv->user_id <= 0)
+        return rpc_fail(m->c, GRPC_STATUS_INVALID_ARGUMENT, "user_id must be a positive id");
+    m->key = mv->key;
+    m->change = (ledger_change){ .kind = m->change.kind, .user_id = mv->user_id,
+                                 .currency = cur, .amount = mv->amount->units,
+                                 .reference = mv->reference };
+    return money_run(m, out);
+}
+
 static int wallet_deposit(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
 {
     const Gavel__Users__V1__DepositRequest *req = (const void *)in;
-    const char *cur = NULL;
-    int rc;
-    if ((rc = check_idempotency_key(c, req->idempotency_key)) != 0 ||
-        (rc = wallet_check_amount(c, "amount", req->amount, &cur)) != 0 ||
-        (rc = check_text(c, "reference", req->reference, 0, 200)) != 0)
-        return rc;
-    if (req->user_id <= 0)
-        return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "user_id must be a positive id");
-    money_call m = {
-        .c = c, .method = "Deposit", .key = req->idempotency_key, .normalized = in,
-        .resp_desc = &gavel__users__v1__deposit_response__descriptor, .answer = deposit_answer,
-        .change = { .kind = "deposit", .user_id = req->user_id, .currency = cur,
-                    .amount = req->amount->units, .reference = req->reference },
-    };
-    return money_run(&m, out);
+    money_call m = { .c = c, .method = "Deposit", .normalized = in,
+                     .resp_desc = &gavel__users__v1__deposit_response__descriptor,
+                     .answer = deposit_answer, .change = { .kind = "deposit" } };
+    money_move mv = { req->idempotency_key, req->user_id, req->amount, req->reference };
+    return wallet_move(&m, &mv, out);
+}
+
+/* Takes money out of the available balance only (wallet_withdraw's WHERE
+ * clause); a refusal changes nothing and leaves the key free. */
+static int wallet_withdraw(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    const Gavel__Users__V1__WithdrawRequest *req = (const void *)in;
+    money_call m = { .c = c, .method = "Withdraw", .normalized = in,
+                     .resp_desc = &gavel__users__v1__withdraw_response__descriptor,
+                     .answer = withdraw_answer, .change = { .kind = "withdraw" } };
+    money_move mv = { req->idempotency_key, req->user_id, req->amount, req->reference };
+    return wallet_move(&m, &mv, out);
 }
 
 ProtobufCMessage *wallet_reserve_answer(rpc_call *c, const ledger_change *ch)
@@ -332,6 +369,8 @@ static int wallet_list_holds(rpc_call *c, const ProtobufCMessage *in, ProtobufCM
 
 const rpc_method wallet_methods[] = {
     { W("Deposit"), D(deposit_request), D(deposit_response), wallet_deposit, RPC_STAFF,
+      RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
+    { W("Withdraw"), D(withdraw_request), D(withdraw_response), wallet_withdraw, RPC_STAFF,
       RPC_IDEMPOTENT, 5000, RPC_CLASS_NORMAL, 0 },
     { W("GetBalance"), D(get_balance_request), D(get_balance_response), wallet_get_balance,
       RPC_ANY_USER, RPC_IDEMPOTENT, 2000, RPC_CLASS_NORMAL, 0 },

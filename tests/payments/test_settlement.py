@@ -122,7 +122,7 @@ def _restart_with(payments, **env):
 
 
 def test_buyers_premium_is_charged_beside_the_hammer_price(payments, paydb, closer, new_account,
-                                                         pay_stub, admin):
+                                                         pay_stub, admin, ledger):
     buyer, poor, seller = new_account(), new_account(), new_account(users_pb2.ROLE_SELLER)
     closer.fund(buyer, 200000)
     closer.fund(poor, 50000)
@@ -134,7 +134,8 @@ def test_buyers_premium_is_charged_beside_the_hammer_price(payments, paydb, clos
         closer.publish(lot, closed_envelope(lot, seller.id, buyer.id, 100000, hold))
         closer.publish(lot2, closed_envelope(lot2, seller.id, poor.id, 50000, hold2))
         paydb.wait_step(lot, "done", timeout=30)
-        h.wait_until(lambda: "insufficient funds" in (paydb.settlement(lot2) or ("",) * 4)[3],
+        h.wait_until(lambda: "available balance 0 RUB is less than 5000 RUB"
+                     in (paydb.settlement(lot2) or ("",) * 4)[3],
                      15 * h.SLOW, what="the premium refused")
     finally:
         _restart_with(payments, GAVEL_PAYMENTS_BUYER_FEE_PERMILLE=None)
@@ -143,6 +144,11 @@ def test_buyers_premium_is_charged_beside_the_hammer_price(payments, paydb, clos
     p = h.call(pay_stub.ListPayments, pb_list(lot), admin.md).payments[0]
     assert (p.amount.units, p.fees.units, p.net_payout.units) == (110000, 15000, 95000)
     assert paydb.account("buyer", buyer.id) == -110000
+    # the premium is one withdrawal from the available balance: no hold of
+    # its own on the lot that anything could release before its capture
+    assert [v[2:] for v in ledger.holds(buyer.id).values()] == [("captured", 100000)]
+    assert ledger.all("SELECT reference FROM ledger_tx WHERE user_id = %s AND kind = 'withdraw'",
+                      buyer.id) == [("buyer's premium of lot %d" % lot,)]
     # a winner who cannot pay the premium is not charged at all: the step
     # waits (retried) until they can; the fees stay those of the close
     assert paydb.settlement(lot2)[0] == "pending" and paydb.txns(lot2) == []

@@ -5,6 +5,7 @@ unless a test says otherwise)."""
 import pytest
 
 import gavel_harness as h
+from gavel_harness import users_pb2
 
 
 
@@ -18,3 +19,15 @@ def spare_users(stack, users):
     spares = h.Spares(stack)
     yield lambda tag, **env: spares.start("users", tag, users.env, **env)
     spares.stop_all()
+
+
+@pytest.fixture
+def funded(new_account, wallet_stub, service_md):
+    """funded(units): a new bidder whose RUB wallet holds units."""
+    def make(units=100000, **kw):
+        a = new_account(**kw)
+        if units:
+            h.call(wallet_stub.Deposit, users_pb2.DepositRequest(
+                idempotency_key=h.idem(), user_id=a.id, amount=h.rub(units)), service_md)
+        return a
+    return make

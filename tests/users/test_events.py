@@ -93,6 +93,27 @@ def test_release_and_capture_publish_wallet_changed(tail, users_stub, wallet_stu
     assert len({env.id for env, _ in got}) == 5
 
 
+def test_withdraw_publishes_wallet_changed_once(tail, users_stub, wallet_stub, service_md):
+    a = h.register(users_stub)
+    h.call(wallet_stub.Deposit, users_pb2.DepositRequest(
+        idempotency_key=h.idem(), user_id=a.id, amount=h.rub(1000)), service_md)
+    req = users_pb2.WithdrawRequest(idempotency_key=h.idem(), user_id=a.id, amount=h.rub(400),
+                                    reference="refund")
+    h.call(wallet_stub.Withdraw, req, service_md)
+    h.call(wallet_stub.Withdraw, req, service_md)  # a replay publishes nothing
+    h.expect_error(grpc.StatusCode.FAILED_PRECONDITION, wallet_stub.Withdraw,
+                   users_pb2.WithdrawRequest(idempotency_key=h.idem(), user_id=a.id,
+                                             amount=h.rub(601)), service_md)
+    got = tail.wait_for(lambda t: len(wallet_changes(t, a.id)) >= 2 and wallet_changes(t, a.id),
+                        what="wallet.deposit and wallet.withdraw")
+    time.sleep(1)
+    got = wallet_changes(tail, a.id)
+    assert [env.type for env, _ in got] == ["wallet.deposit", "wallet.withdraw"]
+    w = got[1][1]
+    assert (w.kind, w.amount.units, w.total.units, w.reserved.units, w.hold_id) == \
+        ("withdraw", 400, 600, 0, 0)
+
+
 def test_failed_and_replayed_calls_publish_nothing(tail, users_stub, wallet_stub, service_md):
     a = h.register(users_stub)
     dep = users_pb2.DepositRequest(idempotency_key=h.idem(), user_id=a.id, amount=h.rub(1000))

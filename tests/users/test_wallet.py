@@ -31,17 +31,6 @@ def balance(wallet_stub, md, user_id=0, currency=""):
         user_id=user_id, currency=currency), md).balance)
 
 
-@pytest.fixture
-def funded(new_account, wallet_stub, service_md):
-    """funded(units): a new bidder whose RUB wallet holds units."""
-    def make(units=100000, **kw):
-        a = new_account(**kw)
-        if units:
-            h.call(wallet_stub.Deposit, deposit_req(a.id, units), service_md)
-        return a
-    return make
-
-
 def reserve(wallet_stub, a, units, lot_id=LOT):
     return h.call(wallet_stub.ReserveFunds, reserve_req(a.id, units, lot_id), a.md)
 

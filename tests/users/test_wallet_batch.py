@@ -54,18 +54,6 @@ def single_error(method, req, md):
     return code(e.value.code()), e.value.details()
 
 
-@pytest.fixture
-def funded(new_account, wallet_stub, service_md):
-    """funded(units): a new bidder whose RUB wallet holds units."""
-    def make(units=100000):
-        a = new_account()
-        if units:
-            h.call(wallet_stub.Deposit, users_pb2.DepositRequest(
-                idempotency_key=h.idem(), user_id=a.id, amount=h.rub(units)), service_md)
-        return a
-    return make
-
-
 def wallet_events(ledger, user_id, kind):
     """WalletChanged events of a user in the outbox, oldest first."""
     rows = ledger.all("SELECT payload FROM event_outbox WHERE key = %s ORDER BY id", str(user_id))
