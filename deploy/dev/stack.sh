@@ -605,7 +605,7 @@ print_env_base() {
 print_env() {
     local svc=$1 inst=${2:-0}
     is_daemon "$svc" || die "unknown service '$svc' (one of: ${GAVEL_DAEMONS[*]})"
-    [[ $inst =~ ^[0-9]+$ ]] && (( inst < $(svc_instances "$svc") )) ||
+    [[ $inst =~ ^[0-9]+$ ]] && (( inst < SVC_INSTANCES[$svc] )) ||
         die "$svc has no instance '$inst' (SCALE=$GAVEL_SCALE)"
     { print_env_base "$svc"; scale_env "$svc" "$inst"; } |
         awk '{ k = substr($0, 1, index($0, "=") - 1)
@@ -628,6 +628,14 @@ scale_load() {
     [[ -r $RUN_DIR/scale ]] && saved=$(cat "$RUN_DIR/scale" 2>/dev/null)
     GAVEL_SCALE=${SCALE:-${saved:-1}}
     [[ $GAVEL_SCALE =~ ^[12]$ ]] || die "SCALE='$GAVEL_SCALE' must be 1 or 2"
+    # Looked up without a subshell each (forks are slow on a busy machine).
+    declare -gA SVC_N=() SVC_INSTANCES=()
+    local s
+    for s in "${GAVEL_DAEMONS[@]}"; do
+        SVC_N[$s]=$(svc_index "$s")
+        SVC_INSTANCES[$s]=$GAVEL_SCALE
+    done
+    SVC_INSTANCES[streaming]=1
 }
 
 scale_save() {
@@ -635,29 +643,25 @@ scale_save() {
     else rm -f "$RUN_DIR/scale"; fi
 }
 
-svc_instances() {
-    if [[ $1 == streaming ]]; then echo 1; else echo "$GAVEL_SCALE"; fi
-}
-
-inst_grpc_port()    { echo $(( $(svc_grpc_port "$1") + 10 * $2 )); }
-inst_metrics_port() { echo $(( $(svc_metrics_port "$1") + 10 * $2 )); }
-inst_http_port()    { echo $(( GAVEL_GATEWAY_PORT + $2 )); }
-inst_name()         { if (( $2 == 0 )); then echo "$1"; else echo "$1-$2"; fi; }
-inst_pidfile()      { echo "$RUN_DIR/$(inst_name "$1" "$2").pid"; }
-inst_log()          { echo "$LOG_DIR/$(inst_name "$1" "$2").log"; }
+inst_grpc_port()     { echo $(( GAVEL_PORT_BASE_GRPC + SVC_N[$1] + 10 * $2 )); }
+inst_metrics_port()  { echo $(( GAVEL_PORT_BASE_METRICS + SVC_N[$1] + 10 * $2 )); }
+inst_http_port()     { echo $(( GAVEL_GATEWAY_PORT + $2 )); }
+inst_name()          { if (( $2 == 0 )); then echo "$1"; else echo "$1-$2"; fi; }
+inst_pidfile()       { echo "$RUN_DIR/$(inst_name "$1" "$2").pid"; }
+inst_log()           { echo "$LOG_DIR/$(inst_name "$1" "$2").log"; }
 
 # Every instance of svc as host:port,host:port.
 svc_addr_list() {
     local svc=$1 i out=""
-    for (( i = 0; i < $(svc_instances "$svc"); i++ )); do
-        out+=${out:+,}127.0.0.1:$(inst_grpc_port "$svc" "$i")
+    for (( i = 0; i < SVC_INSTANCES[$svc]; i++ )); do
+        out+=${out:+,}127.0.0.1:$(( GAVEL_PORT_BASE_GRPC + SVC_N[$svc] + 10 * i ))
     done
     echo "$out"
 }
 
 scale_databases() {
     local i
-    for (( i = 1; i < $(svc_instances bids); i++ )); do echo "gavel_bids_$i"; done
+    for (( i = 1; i < SVC_INSTANCES[bids]; i++ )); do echo "gavel_bids_$i"; done
 }
 
 # What instance inst of svc runs with beyond print_env_base (nothing at SCALE=1).
@@ -669,14 +673,14 @@ scale_env() {
         echo "GAVEL_${s^^}_ADDR=$(svc_addr_list "$s")"
     done
     [[ $svc == auctions ]] && echo "GAVEL_BIDS_ADDRS=$(svc_addr_list bids)"
-    echo "GAVEL_${svc^^}_ADDR=127.0.0.1:$(inst_grpc_port "$svc" "$inst")"
-    echo "GAVEL_LISTEN_ADDR=127.0.0.1:$(inst_grpc_port "$svc" "$inst")"
-    echo "GAVEL_METRICS_PORT=$(inst_metrics_port "$svc" "$inst")"
+    echo "GAVEL_${svc^^}_ADDR=127.0.0.1:$(( GAVEL_PORT_BASE_GRPC + SVC_N[$svc] + 10 * inst ))"
+    echo "GAVEL_LISTEN_ADDR=127.0.0.1:$(( GAVEL_PORT_BASE_GRPC + SVC_N[$svc] + 10 * inst ))"
+    echo "GAVEL_METRICS_PORT=$(( GAVEL_PORT_BASE_METRICS + SVC_N[$svc] + 10 * inst ))"
     if [[ $svc == gateway ]]; then
-        echo "GAVEL_GATEWAY_PORT=$(inst_http_port "$svc" "$inst")"
+        echo "GAVEL_GATEWAY_PORT=$(( GAVEL_GATEWAY_PORT + inst ))"
     fi
     if [[ $svc == bids ]]; then
-        echo "GAVEL_BIDS_INSTANCES=$(svc_instances bids)"
+        echo "GAVEL_BIDS_INSTANCES=${SVC_INSTANCES[bids]}"
         echo "GAVEL_BIDS_INSTANCE=$inst"
         (( inst > 0 )) &&
             echo "GAVEL_PG_DSN=host=127.0.0.1 port=$GAVEL_PG_PORT user=$PG_DB_USER dbname=gavel_bids_$inst"
@@ -694,18 +698,31 @@ scale_reserve_ports() {
         >"$f" 2>/dev/null || true
 }
 
-# Starts every instance of every built daemon, in start order.
+# Starts every instance of every built daemon, in start order; the
+# instances of one service side by side (replicas wait for each other's
+# migrations under the advisory lock).
 scale_daemons_start() {
-    local svc i
+    local svc i pids failed
     for svc in "${GAVEL_DAEMONS[@]}"; do
-        for (( i = 0; i < $(svc_instances "$svc"); i++ )); do daemon_start "$svc" "$i"; done
+        if (( SVC_INSTANCES[$svc] == 1 )); then
+            daemon_start "$svc" 0
+            continue
+        fi
+        pids=()
+        for (( i = 0; i < SVC_INSTANCES[$svc]; i++ )); do
+            daemon_start "$svc" "$i" &
+            pids+=("$!")
+        done
+        failed=0
+        for i in "${pids[@]}"; do wait "$i" || failed=1; done
+        (( failed == 0 )) || die "an instance of $svc did not start (logs: $LOG_DIR/)"
     done
 }
 
 # `stack.sh daemon SVC [I]`: (re)starts that one instance if it is not running.
 scale_daemon_start() {
     is_daemon "$1" || die "unknown service '$1' (one of: ${GAVEL_DAEMONS[*]})"
-    [[ $2 =~ ^[0-9]+$ ]] && (( $2 < $(svc_instances "$1") )) ||
+    [[ $2 =~ ^[0-9]+$ ]] && (( $2 < SVC_INSTANCES[$1] )) ||
         die "$1 has no instance '$2' (SCALE=$GAVEL_SCALE)"
     take_lock
     daemon_start "$1" "$2"
@@ -869,7 +886,7 @@ summary() {
     for svc in "${GAVEL_DAEMONS[@]}"; do
         [[ -x $BUILD/bin/gavel-$svc ]] || continue
         any=1
-        for (( i = 0; i < $(svc_instances "$svc"); i++ )); do
+        for (( i = 0; i < SVC_INSTANCES[$svc]; i++ )); do
             if [[ $svc == gateway ]]; then
                 printf '  %-10s web UI http://127.0.0.1:%s/   REST /api/v1/ (OpenAPI /openapi.json)   metrics http://127.0.0.1:%s/metrics\n' \
                     "$(inst_name "$svc" "$i")" "$(inst_http_port "$svc" "$i")" "$(inst_metrics_port "$svc" "$i")"
@@ -970,7 +987,7 @@ cmd_status() {
     else line ingest stopped; fi
     local i
     for svc in "${GAVEL_DAEMONS[@]}"; do
-        for (( i = 0; i < $(svc_instances "$svc"); i++ )); do
+        for (( i = 0; i < SVC_INSTANCES[$svc]; i++ )); do
             if pid=$(pid_alive "$(inst_pidfile "$svc" "$i")" "gavel-$svc"); then
                 line "$(inst_name "$svc" "$i")" "running (pid $pid) metrics :$(inst_metrics_port "$svc" "$i")"
             elif [[ -x $BUILD/bin/gavel-$svc ]]; then line "$(inst_name "$svc" "$i")" stopped

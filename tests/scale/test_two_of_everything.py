@@ -231,8 +231,10 @@ class World:
                          token=self.seller.token)["state"]
 
     def wait_status(self, gw, lot_id, status, timeout=20):
-        h.wait_until(lambda: self.state(gw, lot_id).get("status") == status, timeout,
-                     interval=0.2, what="lot %d %s" % (lot_id, status))
+        def probe():  # 404 until the scheduler has opened the lot
+            a = self.c.call(gw, "GET", "/api/v1/lots/%d/state" % lot_id, token=self.seller.token)
+            return a.status == 200 and a.json["state"].get("status") == status
+        h.wait_until(probe, timeout, interval=0.2, what="lot %d %s" % (lot_id, status))
 
     def bid(self, gw, lot_id, dealer):
         """One bid at the next minimum, retried with one key until answered.
