@@ -605,8 +605,9 @@ print_env_base() {
 print_env() {
     local svc=$1 inst=${2:-0}
     is_daemon "$svc" || die "unknown service '$svc' (one of: ${GAVEL_DAEMONS[*]})"
-    [[ $inst =~ ^[0-9]+$ ]] && (( inst < SVC_INSTANCES[$svc] )) ||
+    if ! [[ $inst =~ ^[0-9]+$ ]] || (( inst >= SVC_INSTANCES[$svc] )); then
         die "$svc has no instance '$inst' (SCALE=$GAVEL_SCALE)"
+    fi
     { print_env_base "$svc"; scale_env "$svc" "$inst"; } |
         awk '{ k = substr($0, 1, index($0, "=") - 1)
                if (!(k in v)) order[++n] = k
@@ -722,8 +723,9 @@ scale_daemons_start() {
 # `stack.sh daemon SVC [I]`: (re)starts that one instance if it is not running.
 scale_daemon_start() {
     is_daemon "$1" || die "unknown service '$1' (one of: ${GAVEL_DAEMONS[*]})"
-    [[ $2 =~ ^[0-9]+$ ]] && (( $2 < SVC_INSTANCES[$1] )) ||
+    if ! [[ $2 =~ ^[0-9]+$ ]] || (( $2 >= SVC_INSTANCES[$1] )); then
         die "$1 has no instance '$2' (SCALE=$GAVEL_SCALE)"
+    fi
     take_lock
     daemon_start "$1" "$2"
 }

@@ -16,11 +16,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
-export RUN_DIR=${RUN_DIR:-$ROOT/.run-bench} BUILD=${BUILD:-$ROOT/build}
-export GAVEL_PG_PORT=${GAVEL_PG_PORT:-55682} GAVEL_REDIS_PORT=${GAVEL_REDIS_PORT:-56689}
-export GAVEL_PORT_BASE_GRPC=${GAVEL_PORT_BASE_GRPC:-50550}
-export GAVEL_PORT_BASE_METRICS=${GAVEL_PORT_BASE_METRICS:-9600}
-export GAVEL_GATEWAY_PORT=${GAVEL_GATEWAY_PORT:-8580}
+# wait_healthy, field, ratio, settle, start_daemon, bench_settings,
+# bench_own_stack, stop_pids
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+bench_settings
 SECONDS_EACH=${GAVEL_BENCH_SECONDS:-10}
 BIDDERS=64
 SPREAD=10000
@@ -32,29 +32,13 @@ export PYTHONPATH=$BUILD/py
 
 pids=()       # start_daemon's: the users daemon when alone, then the bids ones
 bids_pids=()
-stop_daemons() {
-    local p
-    # (a daemon's status after SIGTERM is 143: not this script's)
-    for p in "$@"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-}
 cleanup() {
-    stop_daemons "${bids_pids[@]}" "${pids[@]}"
+    stop_pids "${bids_pids[@]}" "${pids[@]}"
     [[ ${GAVEL_BENCH_STACK_UP:-0} == 1 ]] || deploy/dev/stack.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-# wait_healthy, field, ratio, settle, start_daemon
-# shellcheck source=tests/bench/lib.sh
-source "$ROOT/tests/bench/lib.sh"
-
-if [[ ${GAVEL_BENCH_STACK_UP:-0} != 1 ]]; then
-    deploy/dev/stack.sh stop >/dev/null 2>&1 || true
-    rm -rf "$RUN_DIR"
-    deploy/dev/stack.sh infra >/dev/null
-    mkdir -p "$RUN_DIR/logs"
-    start_daemon users
-    wait_healthy "$USERS_ADDR"
-fi
+bench_own_stack
 mkdir -p "$RUN_DIR/logs" "$out"
 
 free_port() {
@@ -97,7 +81,7 @@ for n in 1 2; do
     run[$n]=$("$BIN/gavel-bench" place "$addrs" "$BIDDERS" "$SECONDS_EACH" \
               "$out/spread-bidders.txt" "$FIRST" "$SPREAD")
     echo "   ${run[$n]//$'\n'/ }"
-    stop_daemons "${bids_pids[@]}"
+    stop_pids "${bids_pids[@]}"
     bids_pids=()
 done
 
