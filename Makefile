@@ -1,6 +1,7 @@
 # Gavel: one Makefile for the whole tree.
 #   make            build every library, daemon, unit test and the Python stubs
 #   make run        install what is missing, build, start the dev stack
+#                   (SCALE=2: two instances of every daemon, two bids instances)
 #   make test       unit + system tests, plain and ASan+UBSan builds
 #   make bench      benchmarks with their baselines, from one run
 #   make reindex    rebuild the dev stack's search index (deploy/dev/search_reindex.py)
@@ -191,7 +192,7 @@ deps:
 run: deps
 	$(MAKE) -j$(JOBS) all
 	$(MAKE) web-vendor
-	deploy/dev/stack.sh start
+	$(if $(SCALE),SCALE=$(SCALE) )deploy/dev/stack.sh start
 
 stop:
 	@deploy/dev/stack.sh stop

@@ -41,6 +41,8 @@ suite_build() { echo "${1%-2}"; }  # the build a suite runs against
 # as two shards side by side with the plain suite, each shard on a stack of
 # its own. Shard 1 takes these directories, shard 2 the rest of tests/ (so
 # a new directory lands there). A developer's GAVEL_TEST_PATHS runs whole.
+# tests/scale (two of everything: a SCALE=2 stack of its own, killed one
+# instance at a time) runs whole in the plain suite and in shard 2.
 ASAN_SHARD1=(tests/bids tests/auctions tests/users tests/web tests/streaming)
 
 export BUILD=$ROOT/build               # where stack.sh finds gavel-devbroker

@@ -10,9 +10,15 @@
 #   stack.sh ingest      (re)start only the video ingest (nginx + RTMP), with
 #                        its config generated again from the settings
 #   stack.sh ingest-stop stop only the ingest (and its ffmpeg processes)
-#   stack.sh env SVC     the KEY=VALUE environment daemon SVC runs with, one
-#                        per line, unquoted (a value may contain spaces: split
-#                        each line at the first '=')
+#   stack.sh daemon SVC [I]  (re)start instance I (default 0) of SVC alone
+#   stack.sh env SVC [I] the KEY=VALUE environment daemon SVC (instance I,
+#                        default 0) runs with, one per line, unquoted (a value
+#                        may contain spaces: split each line at the first '=')
+#
+# SCALE=2 (make run SCALE=2): two instances of every daemon but streaming
+# (whose one ingest calls one hook), bids as two instances with their own
+# databases; see scale_* below and docs/operations.md. Remembered in
+# $RUN_DIR/scale until `stop`.
 #
 # Settings (environment, defaults): RUN_DIR=.run BUILD=build
 # GAVEL_PG_PORT=55432 GAVEL_REDIS_PORT=56379 GAVEL_PORT_BASE_GRPC=50050
@@ -37,7 +43,7 @@ HEALTH_TIMEOUT=30         # seconds a daemon gets to answer /healthz
 STOP_TIMEOUT=10           # seconds between SIGTERM and SIGKILL
 
 usage() {
-    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -277,7 +283,7 @@ pg_create_dbs() {
         psql_admin -c 'DROP DATABASE "gavel_search"' >/dev/null &&
             have=$(grep -vx gavel_search <<<"$have") && say "recreating database gavel_search (LC_CTYPE C.UTF-8)"
     fi
-    for db in "${GAVEL_DATABASES[@]}"; do
+    for db in "${GAVEL_DATABASES[@]}" $(scale_databases); do
         grep -qx -- "$db" <<<"$have" && continue
         # gavel_search folds Cyrillic and Latin case in full text, trigrams and
         # suggestions: it needs a UTF-8 character class (sorting stays C).
@@ -551,9 +557,8 @@ nginx_stop() {
 
 
 # ---- daemons ------------------------------------------------------------------------------
-print_env() {
+print_env_base() {
     local svc=$1 s
-    is_daemon "$svc" || die "unknown service '$svc' (one of: ${GAVEL_DAEMONS[*]})"
     svc_has_db "$svc" &&
         echo "GAVEL_PG_DSN=host=127.0.0.1 port=$GAVEL_PG_PORT user=$PG_DB_USER dbname=gavel_$svc"
     echo "GAVEL_REDIS_ADDR=127.0.0.1:$GAVEL_REDIS_PORT"
@@ -595,21 +600,163 @@ print_env() {
     echo "GAVEL_RUN_DIR=$RUN_DIR"
 }
 
+# The environment of instance inst (default 0) of svc: the base above with
+# what the scale changes (scale_env), each key once, in the base's order.
+print_env() {
+    local svc=$1 inst=${2:-0}
+    is_daemon "$svc" || die "unknown service '$svc' (one of: ${GAVEL_DAEMONS[*]})"
+    if ! [[ $inst =~ ^[0-9]+$ ]] || (( inst >= SVC_INSTANCES[$svc] )); then
+        die "$svc has no instance '$inst' (SCALE=$GAVEL_SCALE)"
+    fi
+    { print_env_base "$svc"; scale_env "$svc" "$inst"; } |
+        awk '{ k = substr($0, 1, index($0, "=") - 1)
+               if (!(k in v)) order[++n] = k
+               v[k] = $0 }
+             END { for (i = 1; i <= n; i++) print v[order[i]] }'
+}
+
+# ---- scale: several instances per daemon (SCALE=2) ------------------------------------
+# Instance 0 of every daemon keeps today's ports, pidfile and log. Instance
+# i >= 1 of service n listens on GAVEL_PORT_BASE_GRPC+n+10*i (gRPC) and
+# GAVEL_PORT_BASE_METRICS+n+10*i (metrics), clear of what tests reserve
+# (base+101..108), and writes $RUN_DIR/<svc>-<i>.pid and logs/<svc>-<i>.log;
+# the second gateway serves HTTP on GAVEL_GATEWAY_PORT+i. Callers get every
+# instance as a comma list (libs/rpc balances over it); bids instances are
+# routed by lot (GAVEL_BIDS_ADDRS for auctions, GAVEL_BIDS_ADDR for the
+# gateway) and bids instance i >= 1 keeps its lots in gavel_bids_<i>.
+scale_load() {
+    local saved=""
+    [[ -r $RUN_DIR/scale ]] && saved=$(cat "$RUN_DIR/scale" 2>/dev/null)
+    GAVEL_SCALE=${SCALE:-${saved:-1}}
+    [[ $GAVEL_SCALE =~ ^[12]$ ]] || die "SCALE='$GAVEL_SCALE' must be 1 or 2"
+    # Looked up without a subshell each (forks are slow on a busy machine).
+    declare -gA SVC_N=() SVC_INSTANCES=()
+    local s
+    for s in "${GAVEL_DAEMONS[@]}"; do
+        SVC_N[$s]=$(svc_index "$s")
+        SVC_INSTANCES[$s]=$GAVEL_SCALE
+    done
+    SVC_INSTANCES[streaming]=1
+}
+
+scale_save() {
+    if (( GAVEL_SCALE > 1 )); then echo "$GAVEL_SCALE" >"$RUN_DIR/scale"
+    else rm -f "$RUN_DIR/scale"; fi
+}
+
+inst_grpc_port()     { echo $(( GAVEL_PORT_BASE_GRPC + SVC_N[$1] + 10 * $2 )); }
+inst_metrics_port()  { echo $(( GAVEL_PORT_BASE_METRICS + SVC_N[$1] + 10 * $2 )); }
+inst_http_port()     { echo $(( GAVEL_GATEWAY_PORT + $2 )); }
+inst_name()          { if (( $2 == 0 )); then echo "$1"; else echo "$1-$2"; fi; }
+inst_pidfile()       { echo "$RUN_DIR/$(inst_name "$1" "$2").pid"; }
+inst_log()           { echo "$LOG_DIR/$(inst_name "$1" "$2").log"; }
+
+# Every instance of svc as host:port,host:port.
+svc_addr_list() {
+    local svc=$1 i out=""
+    for (( i = 0; i < SVC_INSTANCES[$svc]; i++ )); do
+        out+=${out:+,}127.0.0.1:$(( GAVEL_PORT_BASE_GRPC + SVC_N[$svc] + 10 * i ))
+    done
+    echo "$out"
+}
+
+scale_databases() {
+    local i
+    for (( i = 1; i < SVC_INSTANCES[bids]; i++ )); do echo "gavel_bids_$i"; done
+}
+
+# What instance inst of svc runs with beyond print_env_base (nothing at SCALE=1).
+scale_env() {
+    local svc=$1 inst=$2 s
+    (( GAVEL_SCALE > 1 )) || return 0
+    for s in "${GAVEL_GRPC_SERVICES[@]}"; do
+        [[ $s == "$svc" ]] && continue
+        echo "GAVEL_${s^^}_ADDR=$(svc_addr_list "$s")"
+    done
+    [[ $svc == auctions ]] && echo "GAVEL_BIDS_ADDRS=$(svc_addr_list bids)"
+    echo "GAVEL_${svc^^}_ADDR=127.0.0.1:$(( GAVEL_PORT_BASE_GRPC + SVC_N[$svc] + 10 * inst ))"
+    echo "GAVEL_LISTEN_ADDR=127.0.0.1:$(( GAVEL_PORT_BASE_GRPC + SVC_N[$svc] + 10 * inst ))"
+    echo "GAVEL_METRICS_PORT=$(( GAVEL_PORT_BASE_METRICS + SVC_N[$svc] + 10 * inst ))"
+    if [[ $svc == gateway ]]; then
+        echo "GAVEL_GATEWAY_PORT=$(( GAVEL_GATEWAY_PORT + inst ))"
+    fi
+    if [[ $svc == bids ]]; then
+        echo "GAVEL_BIDS_INSTANCES=${SVC_INSTANCES[bids]}"
+        echo "GAVEL_BIDS_INSTANCE=$inst"
+        (( inst > 0 )) &&
+            echo "GAVEL_PG_DSN=host=127.0.0.1 port=$GAVEL_PG_PORT user=$PG_DB_USER dbname=gavel_bids_$inst"
+    fi
+    return 0
+}
+
+# As root: keep the second instances' ports out of the kernel's hands too
+# (see reserve_ports in lib.sh).
+scale_reserve_ports() {
+    local f=/proc/sys/net/ipv4/ip_local_reserved_ports have
+    (( GAVEL_SCALE > 1 )) && [[ $(id -u) -eq 0 && -w $f ]] || return 0
+    have=$(cat "$f")
+    echo "${have:+$have,}$((GAVEL_PORT_BASE_GRPC + 11))-$((GAVEL_PORT_BASE_GRPC + 18)),$((GAVEL_PORT_BASE_METRICS + 11))-$((GAVEL_PORT_BASE_METRICS + 18)),$((GAVEL_GATEWAY_PORT + 1))" \
+        >"$f" 2>/dev/null || true
+}
+
+# Starts every instance of every built daemon, in start order; the
+# instances of one service side by side (replicas wait for each other's
+# migrations under the advisory lock).
+scale_daemons_start() {
+    local svc i pids failed
+    for svc in "${GAVEL_DAEMONS[@]}"; do
+        if (( SVC_INSTANCES[$svc] == 1 )); then
+            daemon_start "$svc" 0
+            continue
+        fi
+        pids=()
+        for (( i = 0; i < SVC_INSTANCES[$svc]; i++ )); do
+            daemon_start "$svc" "$i" &
+            pids+=("$!")
+        done
+        failed=0
+        for i in "${pids[@]}"; do wait "$i" || failed=1; done
+        (( failed == 0 )) || die "an instance of $svc did not start (logs: $LOG_DIR/)"
+    done
+}
+
+# `stack.sh daemon SVC [I]`: (re)starts that one instance if it is not running.
+scale_daemon_start() {
+    is_daemon "$1" || die "unknown service '$1' (one of: ${GAVEL_DAEMONS[*]})"
+    if ! [[ $2 =~ ^[0-9]+$ ]] || (( $2 >= SVC_INSTANCES[$1] )); then
+        die "$1 has no instance '$2' (SCALE=$GAVEL_SCALE)"
+    fi
+    take_lock
+    daemon_start "$1" "$2"
+}
+
+# The pidfiles of svc's instances that exist, instance 0 first (also those
+# of instances a larger SCALE or another command started).
+svc_pidfiles() {
+    local f
+    [[ -e $RUN_DIR/$1.pid ]] && echo "$RUN_DIR/$1.pid"
+    for f in "$RUN_DIR/$1"-[0-9]*.pid; do [[ -e $f ]] && echo "$f"; done
+    return 0
+}
+
 daemon_start() {
-    local svc=$1 bin=$BUILD/bin/gavel-$1 pidfile=$RUN_DIR/$1.pid log=$LOG_DIR/$1.log
-    local pid port mport env_lines i deadline
+    local svc=$1 inst=${2:-0} bin=$BUILD/bin/gavel-$1
+    local pidfile log pid port mport env_lines i deadline
     [[ -x $bin ]] || return 0
-    mport=$(svc_metrics_port "$svc")
-    if pid=$(pid_alive "$pidfile" "gavel-$svc"); then
+    pidfile=$(inst_pidfile "$svc" "$inst")
+    log=$(inst_log "$svc" "$inst")
+    mport=$(inst_metrics_port "$svc" "$inst")
+    svc=$(inst_name "$svc" "$inst")   # in messages from here on
+    if pid=$(pid_alive "$pidfile" "gavel-$1"); then
         say "$svc already running (pid $pid)"
         return 0
     fi
     rm -f "$pidfile"
-    port=$(svc_grpc_port "$svc")
-    for p in "$port" "$mport" $([[ $svc == gateway ]] && echo "$GAVEL_GATEWAY_PORT"); do
+    port=$(inst_grpc_port "$1" "$inst")
+    for p in "$port" "$mport" $([[ $1 == gateway ]] && inst_http_port "$1" "$inst"); do
         port_in_use "$p" && die "cannot start $svc: port $p is taken by another process"
     done
-    mapfile -t env_lines < <(print_env "$svc")
+    mapfile -t env_lines < <(print_env "$1" "$inst")
     echo "=== $(date -u +%FT%TZ) start" >>"$log"
     setsid nohup env "${env_lines[@]}" "$bin" >>"$log" 2>&1 </dev/null 9>&- &
     pid=$!
@@ -655,13 +802,16 @@ stray_daemon_pids() {
 
 daemons_stop() {
     local svc pid pids=() i
+    local f
     for (( i = ${#GAVEL_DAEMONS[@]} - 1; i >= 0; i-- )); do
         svc=${GAVEL_DAEMONS[i]}
-        if pid=$(pid_alive "$RUN_DIR/$svc.pid" "gavel-$svc"); then
-            say "stopping $svc (pid $pid)"
-            kill -TERM "$pid" 2>/dev/null || true
-            pids+=("$pid")
-        fi
+        for f in $(svc_pidfiles "$svc"); do
+            if pid=$(pid_alive "$f" "gavel-$svc"); then
+                say "stopping $(basename "$f" .pid) (pid $pid)"
+                kill -TERM "$pid" 2>/dev/null || true
+                pids+=("$pid")
+            fi
+        done
     done
     for pid in $(stray_daemon_pids); do
         [[ " ${pids[*]} " == *" $pid "* ]] && continue
@@ -677,7 +827,9 @@ daemons_stop() {
         done
         wait_pids_gone 5 "${pids[@]}" || true
     fi
-    for svc in "${GAVEL_DAEMONS[@]}"; do rm -f "$RUN_DIR/$svc.pid"; done
+    for svc in "${GAVEL_DAEMONS[@]}"; do
+        for f in $(svc_pidfiles "$svc"); do rm -f "$f"; done
+    done
 }
 
 # ---- demo bidder ---------------------------------------------------------------------------
@@ -712,7 +864,7 @@ demo_bidder_stop() {
 # ---- demo data and summary -------------------------------------------------------------
 demo_data() {
     local script=$GAVEL_ROOT/deploy/dev/demo-data.sh marker=$RUN_DIR/demo.done
-    [[ -x $script ]] || return 0
+    [[ -x $script && ${GAVEL_DEMO_DATA:-on} != off ]] || return 0
     [[ -e $marker ]] && return 0
     say "loading demo data ($script)"
     if "$script" >>"$LOG_DIR/demo-data.log" 2>&1 </dev/null 9>&-; then
@@ -732,19 +884,23 @@ summary() {
     echo "  postgres   127.0.0.1:$GAVEL_PG_PORT  (user $PG_DB_USER, databases gavel_<service>)"
     echo "  redis      127.0.0.1:$GAVEL_REDIS_PORT"
     echo "  kafka      $(head -n 1 "$BOOTSTRAP_FILE" 2>/dev/null || echo '?')  (dev broker; address in $BOOTSTRAP_FILE)"
+    local i
     for svc in "${GAVEL_DAEMONS[@]}"; do
         [[ -x $BUILD/bin/gavel-$svc ]] || continue
         any=1
-        if [[ $svc == gateway ]]; then
-            printf '  %-10s web UI http://127.0.0.1:%s/   REST /api/v1/ (OpenAPI /openapi.json)   metrics http://127.0.0.1:%s/metrics\n' \
-                "$svc" "$GAVEL_GATEWAY_PORT" "$(svc_metrics_port "$svc")"
-        else
-            local health
-            health=$("$BUILD/bin/gavel-health" "127.0.0.1:$(svc_grpc_port "$svc")" 2>/dev/null ||
-                     true)
-            printf '  %-10s gRPC 127.0.0.1:%s (health: %s)   metrics http://127.0.0.1:%s/metrics\n' \
-                "$svc" "$(svc_grpc_port "$svc")" "${health:-unknown}" "$(svc_metrics_port "$svc")"
-        fi
+        for (( i = 0; i < SVC_INSTANCES[$svc]; i++ )); do
+            if [[ $svc == gateway ]]; then
+                printf '  %-10s web UI http://127.0.0.1:%s/   REST /api/v1/ (OpenAPI /openapi.json)   metrics http://127.0.0.1:%s/metrics\n' \
+                    "$(inst_name "$svc" "$i")" "$(inst_http_port "$svc" "$i")" "$(inst_metrics_port "$svc" "$i")"
+            else
+                local health
+                health=$("$BUILD/bin/gavel-health" "127.0.0.1:$(inst_grpc_port "$svc" "$i")" 2>/dev/null ||
+                         true)
+                printf '  %-10s gRPC 127.0.0.1:%s (health: %s)   metrics http://127.0.0.1:%s/metrics\n' \
+                    "$(inst_name "$svc" "$i")" "$(inst_grpc_port "$svc" "$i")" "${health:-unknown}" \
+                    "$(inst_metrics_port "$svc" "$i")"
+            fi
+        done
     done
     (( any )) || echo "  (no daemon built yet under $BUILD/bin)"
     pid_alive "$BIDDER_PIDFILE" demo_bidder.py >/dev/null &&
@@ -765,7 +921,9 @@ summary() {
 cmd_infra() {
     take_lock
     reserve_ports
+    scale_reserve_ports
     prepare_dirs
+    scale_save
     ensure_keypair jwt
     ensure_keypair service
     ensure_webhook_key
@@ -781,7 +939,7 @@ cmd_start() {
     cmd_infra
     smtp_sink_start
     provider_sim_start
-    for svc in "${GAVEL_DAEMONS[@]}"; do daemon_start "$svc"; done
+    scale_daemons_start
     nginx_start
     demo_data
     demo_bidder_start
@@ -802,6 +960,7 @@ cmd_stop() {
     broker_stop
     redis_stop
     pg_stop
+    rm -f "$RUN_DIR/scale"
     say "stopped"
 }
 
@@ -828,14 +987,18 @@ cmd_status() {
     if pid=$(pid_alive "$NGINX_DIR/master.pid" "$NGINX_DIR/nginx.conf"); then
         line ingest "running (pid $pid) rtmp://127.0.0.1:$GAVEL_RTMP_PORT/live, HLS http://127.0.0.1:$GAVEL_NGINX_HLS_PORT/live/, $(ingest_ffmpeg_pids | wc -l) ffmpeg"
     else line ingest stopped; fi
+    local i
     for svc in "${GAVEL_DAEMONS[@]}"; do
-        if pid=$(pid_alive "$RUN_DIR/$svc.pid" "gavel-$svc"); then
-            line "$svc" "running (pid $pid) metrics :$(svc_metrics_port "$svc")"
-        elif [[ -x $BUILD/bin/gavel-$svc ]]; then line "$svc" stopped
-        else line "$svc" "stopped (not built)"; fi
+        for (( i = 0; i < SVC_INSTANCES[$svc]; i++ )); do
+            if pid=$(pid_alive "$(inst_pidfile "$svc" "$i")" "gavel-$svc"); then
+                line "$(inst_name "$svc" "$i")" "running (pid $pid) metrics :$(inst_metrics_port "$svc" "$i")"
+            elif [[ -x $BUILD/bin/gavel-$svc ]]; then line "$(inst_name "$svc" "$i")" stopped
+            else line "$(inst_name "$svc" "$i")" "stopped (not built)"; fi
+        done
     done
 }
 
+scale_load
 case ${1:-} in
     infra)  cmd_infra ;;
     start)  cmd_start ;;
@@ -843,7 +1006,8 @@ case ${1:-} in
     status) cmd_status ;;
     ingest) take_lock; prepare_dirs; nginx_stop; nginx_start ;;
     ingest-stop) if [[ -d $RUN_DIR ]]; then take_lock; nginx_stop; fi ;;
-    env)    [[ $# -eq 2 ]] || usage; print_env "$2" ;;
+    env)    [[ $# -eq 2 || $# -eq 3 ]] || usage; print_env "$2" "${3:-0}" ;;
+    daemon) [[ $# -eq 2 || $# -eq 3 ]] || usage; scale_daemon_start "$2" "${3:-0}" ;;
     -h|--help|help) usage ;;
     *)      usage ;;
 esac

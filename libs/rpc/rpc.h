@@ -422,7 +422,10 @@ void rpc_grpc_init(void);
 typedef struct rpc_channel rpc_channel;
 
 /** The process-wide channel for target ("host:port"), created on first use.
- *  Borrowed; lives until exit. Thread-safe. */
+ *  A comma list of IPv4 "host:port" (several instances of a stateless
+ *  service) gives one channel that balances round robin over every
+ *  instance that is up (rpc_target.c). Borrowed; lives until exit.
+ *  Thread-safe. */
 rpc_channel *rpc_channel_get(const char *target);
 
 typedef struct {

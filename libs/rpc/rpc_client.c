@@ -53,9 +53,24 @@ rpc_channel *rpc_channel_get(const char *target)
               .value.integer = 1000 },
             { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_ENCODER,
               .value.integer = RPC_HPACK_TABLE_BYTES },
+            /* last: only for a list of addresses (below) */
+            { .type = GRPC_ARG_STRING, .key = GRPC_ARG_LB_POLICY_NAME,
+              .value.string = (char *)"round_robin" },
         };
-        grpc_channel_args args = { .num_args = sizeof opts / sizeof *opts, .args = opts };
-        c->ch = grpc_channel_create(target, creds, &args);
+        grpc_channel_args args = { .num_args = sizeof opts / sizeof *opts - 1, .args = opts };
+        /* Several instances of a stateless service ("a:p,b:q"): one
+         * channel balancing round robin over all that are up. */
+        char list[1024];
+        const char *dial = target;
+        int spread = rpc__target_list(target, list, sizeof list);
+        if (spread == 1) {
+            dial = list;
+            args.num_args++;
+        } else if (spread < 0) {
+            log_error("rpc: \"%.200s\" is not a list of IPv4 host:port; its calls will fail",
+                      target);
+        }
+        c->ch = grpc_channel_create(dial, creds, &args);
         grpc_channel_credentials_release(creds);
         c->next = channels;
         channels = c;

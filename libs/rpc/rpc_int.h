@@ -232,4 +232,10 @@ uint64_t rpc__auth_signatures_checked(void);
 /* rpc_health.c */
 extern const rpc_method rpc__health_methods[];
 
+/* rpc_target.c: a comma list of IPv4 "host:port" (two or more) becomes
+ * gRPC's "ipv4:a,b" in out, for a round_robin channel: 1. A single address
+ * (or one already in gRPC's form) is left alone: 0. A list with anything
+ * else, or too long for out: -1. */
+int rpc__target_list(const char *target, char *out, size_t outlen);
+
 #endif

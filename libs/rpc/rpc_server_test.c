@@ -152,6 +152,23 @@ static const rpc_client_method health_check = {
 static const char *const names[] = { "t.T", NULL };
 static const rpc_service svc = { .name = "rpctest", .tables = tables, .services = names };
 
+/* A second server whose Ping marks its answers, to see which one served. */
+#define B_MARK (-7)
+static int ping_b(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
+{
+    (void)in;
+    Gavel__Common__V1__PingResponse *r = (void *)rpc_new(c, PONG_DESC);
+    r->server_time_us = B_MARK;
+    *out = &r->base;
+    return GRPC_STATUS_OK;
+}
+static const rpc_method b_methods[] = {
+    { "/t.T/Ping", PING_DESC, PONG_DESC, ping_b, RPC_PUBLIC, 0, 0, RPC_CLASS_INLINE, 0 },
+    { 0 },
+};
+static const rpc_method *const b_tables[] = { b_methods, NULL };
+static const rpc_service svc_b = { .name = "rpctestb", .tables = b_tables, .services = names };
+
 static rpc_server *srv;
 static rpc_channel *ch;
 static char *user_token;
@@ -458,6 +475,56 @@ static void idempotent_call_to_dead_peer_gives_up_within_deadline(void **state)
     assert_true(took < 1000000);
 }
 
+/* n pings through lst; how many each server answered (b: the marked ones). */
+static void ping_list(rpc_channel *lst, int n, bool idempotent, int *a, int *b)
+{
+    *a = *b = 0;
+    for (int i = 0; i < n; i++) {
+        Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+        rpc_call_opts o = { .deadline_ms = 3000, .idempotent = idempotent };
+        ProtobufCMessage *resp = NULL;
+        char err[256];
+        assert_int_equal(rpc_unary(lst, &t_ping, &req.base, &resp, &o, err, sizeof err),
+                         GRPC_STATUS_OK);
+        if (((Gavel__Common__V1__PingResponse *)resp)->server_time_us == B_MARK)
+            (*b)++;
+        else
+            (*a)++;
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+}
+
+static void address_list_spreads_calls_and_survives_an_instance_dying(void **state)
+{
+    (void)state;
+    char err[256], target[128];
+    rpc_server *other = rpc_server_start(&svc_b, "127.0.0.1:0", err, sizeof err);
+    assert_non_null(other);
+    snprintf(target, sizeof target, "127.0.0.1:%d,127.0.0.1:%d", rpc_server_port(srv),
+             rpc_server_port(other));
+    rpc_channel *lst = rpc_channel_get(target);
+    int a, b;
+    ping_list(lst, 40, false, &a, &b);
+    assert_true(a >= 10 && b >= 10);  /* round robin: both serve */
+    /* One instance goes away: idempotent calls retry onto the other, and
+     * once the channel has seen it go, every call lands on the survivor. */
+    rpc_server_stop(other, 0);
+    ping_list(lst, 20, true, &a, &b);
+    assert_int_equal(a, 20);
+    ping_list(lst, 20, false, &a, &b);
+    assert_int_equal(a, 20);
+}
+
+static void address_list_with_a_dead_instance_uses_the_live_one(void **state)
+{
+    (void)state;
+    char target[128];
+    snprintf(target, sizeof target, "127.0.0.1:1,127.0.0.1:%d", rpc_server_port(srv));
+    int a, b;
+    ping_list(rpc_channel_get(target), 20, false, &a, &b);
+    assert_int_equal(a, 20);
+}
+
 static void retry_after_unavailable_sends_the_whole_request_again(void **state)
 {
     (void)state;
@@ -564,6 +631,8 @@ int main(void)
         cmocka_unit_test(stream_delivers_messages_in_order_then_ok),
         cmocka_unit_test(idempotent_call_to_dead_peer_gives_up_within_deadline),
         cmocka_unit_test(retry_after_unavailable_sends_the_whole_request_again),
+        cmocka_unit_test(address_list_spreads_calls_and_survives_an_instance_dying),
+        cmocka_unit_test(address_list_with_a_dead_instance_uses_the_live_one),
         cmocka_unit_test(deferred_call_is_answered_from_another_thread),
         cmocka_unit_test(fast_path_runs_on_the_polling_thread_once_the_token_is_known),
         cmocka_unit_test(many_tokens_are_each_verified_once),

@@ -34,7 +34,13 @@ static int run_open(const char *target, int64_t first, int64_t count, int64_t se
     char *token = bench_service_token();
     if (token == NULL)
         return 1;
-    rpc_channel *ch = rpc_channel_get(target);
+    char err[256];
+    rpc_route *route = rpc_route_parse(target, err, sizeof err);  /* "a,b": lot n to n % 2 */
+    if (route == NULL) {
+        fprintf(stderr, "%s: %s\n", target, err);
+        free(token);
+        return 2;
+    }
     Gavel__Common__V1__Money start = GAVEL__COMMON__V1__MONEY__INIT, zero = start, inc = start;
     start.currency = zero.currency = inc.currency = "RUB";
     start.units = 100000;
@@ -56,7 +62,7 @@ static int run_open(const char *target, int64_t first, int64_t count, int64_t se
         q.ends_at_us = now_us() + 3600LL * 1000000;
         rpc_call_opts o = { .token = token, .deadline_ms = 10000, .idempotent = true };
         ProtobufCMessage *resp = NULL;
-        char err[256];
+        rpc_channel *ch = rpc_channel_get(rpc_route_pick(route, lot));
         if (rpc_unary(ch, &bench_open_lot, &q.base, &resp, &o, err, sizeof err) !=
                 GRPC_STATUS_OK &&
             failed++ == 0)
@@ -65,6 +71,7 @@ static int run_open(const char *target, int64_t first, int64_t count, int64_t se
             protobuf_c_message_free_unpacked(resp, NULL);
     }
     free(token);
+    rpc_route_free(route);
     printf("opened=%lld failed=%d\n", (long long)count, failed);
     return failed ? 1 : 0;
 }

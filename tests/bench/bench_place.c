@@ -49,7 +49,8 @@ typedef struct {
 } bid_slot;
 
 typedef struct {
-    grpc_channel *ch;
+    grpc_channel **ch;         /* one per bids instance; lot n goes to ch[n % nch] */
+    size_t nch;
     grpc_completion_queue *cq;
     int64_t first_lot, nlots;
     bool stale;                /* bid 1 minor unit: every bid refused */
@@ -88,8 +89,9 @@ static void send_bid(bid_run *r, bid_slot *b)
     b->t0 = mono_us();
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
                                          gpr_time_from_millis(CALL_DEADLINE_MS, GPR_TIMESPAN));
-    bench_call_start(&b->c, r->ch, r->cq, place_method,
-                     pack_bid(b, r->first_lot + b->idx, units), &b->auth, 1, deadline, b);
+    int64_t lot = r->first_lot + b->idx;
+    bench_call_start(&b->c, r->ch[rpc_route_index(r->nch, lot)], r->cq, place_method,
+                     pack_bid(b, lot, units), &b->auth, 1, deadline, b);
     b->in_flight = true;
 }
 
@@ -211,7 +213,19 @@ int run_place_async_acks(const char *target, int nslots, int seconds, char **tok
     grpc_arg hpack = { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_ENCODER,
                        .value.integer = RPC_HPACK_TABLE_BYTES };
     grpc_channel_args ca = { .num_args = 1, .args = &hpack };
-    r.ch = grpc_channel_create(target, cr, &ca);
+    /* Several bids instances ("a,b"): each lot's bids go to its owner. */
+    char err[256];
+    rpc_route *route = rpc_route_parse(target, err, sizeof err);
+    if (route == NULL) {
+        fprintf(stderr, "%s: %s\n", target, err);
+        grpc_channel_credentials_release(cr);
+        return 2;
+    }
+    r.nch = rpc_route_count(route);
+    r.ch = xcalloc(r.nch, sizeof *r.ch);
+    for (size_t i = 0; i < r.nch; i++)
+        r.ch[i] = grpc_channel_create(rpc_route_pick(route, (int64_t)i), cr, &ca);
+    rpc_route_free(route);
     grpc_channel_credentials_release(cr);
     r.cq = grpc_completion_queue_create_for_next(NULL);
     r.next_min = xcalloc((size_t)count, sizeof *r.next_min);
@@ -265,7 +279,9 @@ int run_place_async_acks(const char *target, int nslots, int seconds, char **tok
            GRPC_QUEUE_SHUTDOWN)
         ;
     grpc_completion_queue_destroy(r.cq);
-    grpc_channel_destroy(r.ch);
+    for (size_t i = 0; i < r.nch; i++)
+        grpc_channel_destroy(r.ch[i]);
+    free(r.ch);
     free(slots);
     free(r.next_min);
     free(r.accepted.v);

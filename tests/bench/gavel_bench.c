@@ -414,6 +414,8 @@ int main(int argc, char **argv)
                     "       gavel-bench quote-plan DSN CODES\n"
                     "       gavel-bench search|suggest TARGET CLIENTS SECONDS\n"
                     "       gavel-bench notif-skip BOOTSTRAP GROUP TOPIC[,TOPIC...]\n"
-                    "       gavel-bench notif-listen REDIS_ADDR MAX_SECONDS IDLE_MS READY_FILE\n");
+                    "       gavel-bench notif-listen REDIS_ADDR MAX_SECONDS IDLE_MS READY_FILE\n"
+                    "open and place take several bids instances as TARGET a,b,...: lot n"
+                    " goes to the n %% count-th\n");
     return 2;
 }

@@ -50,3 +50,32 @@ start_daemon() {
     env "${env_lines[@]}" "$@" "$BIN/gavel-$svc" 2>>"$RUN_DIR/logs/$svc.log" &
     pids+=($!)
 }
+
+# The bench stack's settings (make bench's ports and .run-bench/), each
+# kept when the environment sets it already: a bench script run alone.
+bench_settings() {
+    export RUN_DIR=${RUN_DIR:-$ROOT/.run-bench} BUILD=${BUILD:-$ROOT/build}
+    export GAVEL_PG_PORT=${GAVEL_PG_PORT:-55682} GAVEL_REDIS_PORT=${GAVEL_REDIS_PORT:-56689}
+    export GAVEL_PORT_BASE_GRPC=${GAVEL_PORT_BASE_GRPC:-50550}
+    export GAVEL_PORT_BASE_METRICS=${GAVEL_PORT_BASE_METRICS:-9600}
+    export GAVEL_GATEWAY_PORT=${GAVEL_GATEWAY_PORT:-8580}
+}
+
+# Stops the given pids (SIGTERM) and reaps them; a daemon's status after
+# SIGTERM is 143, which must not become the script's.
+stop_pids() {
+    local p
+    for p in "$@"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+
+# Unless run.sh runs the stack (GAVEL_BENCH_STACK_UP=1): a fresh bench
+# stack's infrastructure and the users daemon (pid in pids).
+bench_own_stack() {
+    [[ ${GAVEL_BENCH_STACK_UP:-0} == 1 ]] && return 0
+    deploy/dev/stack.sh stop >/dev/null 2>&1 || true
+    rm -rf "$RUN_DIR"
+    deploy/dev/stack.sh infra >/dev/null
+    mkdir -p "$RUN_DIR/logs"
+    start_daemon users
+    wait_healthy "127.0.0.1:$((GAVEL_PORT_BASE_GRPC + 1))"
+}

@@ -11,6 +11,8 @@
 #                                            via pgbench at 64 clients; on the
 #                                            hot lot also with the amount chosen
 #                                            by the client and validated
+#   PlaceBid spread at two bids instances  vs the same load on one instance
+#   (tests/bench/bids_spread.sh)             (accepted/s, p50, p99, two/one)
 #   matching a new lot against 100,000     vs testing every subscription one
 #   saved searches and segments (memory)     by one (gavel-match-bench)
 #   bid events -> realtime messages       vs the rate PlaceBid made them; per
@@ -414,6 +416,13 @@ echo "matching one lot: index p99 $(field p99_ms "$m_idx") ms (goal: 20 ms), one
 echo
 settle 60 say
 tests/bench/notifications.sh "$BIDS_ADDR" "$out/bidders.txt" 1000 "$SPREAD"
+
+# ---- PlaceBid spread at one and at two bids instances (tests/bench/bids_spread.sh) -------
+# Its own bids daemons in databases of their own, beside the users daemon
+# that runs: accepted/s, p50 and p99 side by side and the ratio two/one.
+echo
+settle 60 say
+GAVEL_BENCH_STACK_UP=1 tests/bench/bids_spread.sh
 
 # ---- search: 100,000 lots, Search and Suggest against the ILIKE baseline ----------------
 echo
