@@ -537,10 +537,13 @@ bool rpc_owner_name_ok(const char *name);
  *  sorted[lot_id % n]. Pure; borrowed from sorted. */
 const char *rpc_owner_choose(const char *const *sorted, size_t n, int64_t lot_id);
 
-/** Registers (or refreshes) instance name at addr: HSET instances, SADD
- *  (accepting) or SREM (draining) accepting, ZADD alive now. Any thread.
- *  Returns 0 or RDS_E_*. */
-int rpc_owner_register(const char *name, const char *addr, bool is_accepting);
+/** Registers (or refreshes) instance name at addr: HSET instances, ZADD
+ *  alive now, and for the accepting set: SREM when !is_accepting
+ *  (draining); SADD when is_accepting and either is_start or the name was
+ *  missing from the instances hash (Redis lost its data). A refresh thus
+ *  leaves an operator's SREM in place until the instance restarts. Any
+ *  thread. Returns 0 or RDS_E_*. */
+int rpc_owner_register(const char *name, const char *addr, bool is_accepting, bool is_start);
 /** Drops name from the alive set (clean exit): no new lot goes there
  *  until it registers again. Returns 0 or RDS_E_*. */
 int rpc_owner_unregister(const char *name);

@@ -31,19 +31,23 @@ static int run(redisReply *r, int rc)
     return rc;
 }
 
-int rpc_owner_register(const char *name, const char *addr, bool is_accepting)
+int rpc_owner_register(const char *name, const char *addr, bool is_accepting, bool is_start)
 {
     if (!rpc_owner_name_ok(name))
         return RDS_E_REPLY;
     int rc = 0;
     int64_t now_ms = now_us() / 1000;
     redisReply *r = rds_command(&rc, "HSET " KEY_INSTANCES " %s %s", name, addr);
-    if (run(r, rc) < 0)
-        return rc;
-    r = rds_command(&rc, is_accepting ? "SADD " KEY_ACCEPTING " %s" : "SREM " KEY_ACCEPTING " %s",
-                    name);
-    if (run(r, rc) < 0)
-        return rc;
+    if (r == NULL || rc < 0)
+        return run(r, rc);
+    bool was_missing = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    if (!is_accepting || is_start || was_missing) {
+        r = rds_command(&rc, is_accepting ? "SADD " KEY_ACCEPTING " %s"
+                                          : "SREM " KEY_ACCEPTING " %s", name);
+        if (run(r, rc) < 0)
+            return rc;
+    }
     r = rds_command(&rc, "ZADD " KEY_ALIVE " %lld %s", (long long)now_ms, name);
     if (run(r, rc) < 0)
         return rc;

@@ -2,8 +2,10 @@
  * This instance in the registry of bids instances (libs/rpc rpc_owner):
  * registered at start and again every REFRESH_MS, so a Redis that lost its
  * data learns it again within seconds; GAVEL_BIDS_ACCEPTING says whether it
- * takes new lots (0: draining, its lots are served until they close). On a
- * clean exit it leaves the alive set, so no new lot is given to it while it
+ * takes new lots (0: draining, its lots are served until they close). A
+ * refresh leaves an operator's SREM from gavel:bids:accepting in place; the
+ * first registration after a start, or after Redis lost the instance, adds
+ * it again. On a clean exit it leaves the alive set, so no new lot is given to it while it
  * is down. A Redis failure is logged and retried; it never stops the
  * engine (lots already recorded keep their owner). One thread, started by
  * registry_start and joined by registry_stop (both on the main thread).
@@ -23,9 +25,11 @@ static struct {
     char addr[256];
 } reg = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
-static void register_once(bool *warned)
+static void register_once(bool *warned, bool *is_start)
 {
-    int rc = rpc_owner_register(bids.name, reg.addr, bids.is_accepting);
+    int rc = rpc_owner_register(bids.name, reg.addr, bids.is_accepting, *is_start);
+    if (rc == 0)
+        *is_start = false;
     if (rc < 0 && !*warned)
         log_warn("cannot register bids instance %s in Redis (%d); retrying every %d ms",
                  bids.name, rc, REFRESH_MS);
@@ -37,11 +41,11 @@ static void register_once(bool *warned)
 static void *registry_main(void *arg)
 {
     (void)arg;
-    bool warned = false;
+    bool warned = false, is_start = true;
     pthread_mutex_lock(&reg.mu);
     while (!reg.stopping) {
         pthread_mutex_unlock(&reg.mu);
-        register_once(&warned);
+        register_once(&warned, &is_start);
         struct timespec until;
         deadline_after_ms(&until, REFRESH_MS);
         pthread_mutex_lock(&reg.mu);
