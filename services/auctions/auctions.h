@@ -30,6 +30,7 @@
 
 #include <pthread.h>
 
+#include "cache/cache.h"
 #include "check/check.h"
 #include "core/core.h"
 #include "db/db.h"

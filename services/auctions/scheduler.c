@@ -286,6 +286,7 @@ static void *scheduler_main(void *arg)
     }
     pthread_mutex_unlock(&sched.mu);
     arena_free(r.a);
+    rds_thread_close(); /* the owner records (open_one) */
     return NULL;
 }
 

@@ -1,9 +1,9 @@
 """Scale-out without draining: each lot's bids instance is chosen once, at
 ScheduleLot, among the instances accepting new lots (a registry in Redis),
 recorded by the auctions service and followed by every caller. With bids-0
-(the session's) and bids-1 running and bids being placed through the
-gateway all along, bids-2 starts and takes new lots at once while no
-existing lot changes owner; bids-1 is then drained and takes no new lot,
+(the session's) and bids-s1 running and bids being placed through the
+gateway all along, bids-s2 starts and takes new lots at once while no
+existing lot changes owner; bids-s1 is then drained and takes no new lot,
 yet its live lots close with the right winner; no acknowledged bid is
 lost. Also: bad instance names stop a daemon at start, OpenLot naming
 another instance is refused, and a lot whose Redis record is gone is found
@@ -38,7 +38,7 @@ def rds(bids):
 
 
 @pytest.fixture
-def spares(stack, bids):
+def spares(stack, bids, market):
     """Extra bids instances (each with its own database) and gateways."""
     s = h.Spares(stack)
     admin = psycopg2.connect(with_dbname(bids.env["GAVEL_PG_DSN"], "postgres"))
@@ -54,9 +54,13 @@ def spares(stack, bids):
         return s.start("bids", name, dict(GAVEL_PG_DSN=with_dbname(bids.env["GAVEL_PG_DSN"], db)),
                        GAVEL_BIDS_NAME=name, **env)
     s.start_bids = start_bids
+    s.lots = []  # lots the test scheduled: cancelled at the end if still open
     try:
         yield s
     finally:
+        for lot in s.lots:  # best effort: a CLOSED lot refuses, which is fine
+            market.rest.call("POST", "/api/v1/lots/%d/cancel" % lot,
+                             {"reason": "scale-out test cleanup"}, token=market.admin.token)
         s.stop_all()
         with admin.cursor() as cur:
             for db in dbs:
@@ -160,39 +164,42 @@ def state_on(daemon, lot_id, service_md):
 
 def test_a_third_instance_takes_new_lots_and_a_drained_one_finishes_its_own(
         bids, auctions, gateway, market, spares, rds, service_md):
-    b1 = spares.start_bids("bids-1")
-    wait_alive(rds, "bids-0", "bids-1")
-    instances = {"bids-0": bids, "bids-1": b1}
+    b1 = spares.start_bids("bids-s1")
+    wait_alive(rds, "bids-0", "bids-s1")
+    instances = {"bids-0": bids, "bids-s1": b1}
     seller = market.seller()
     first = schedule(market, seller, 6, 1.0, 30)
+    spares.lots.extend(first)
     owners = {lot: owner_of(market, lot) for lot in first}
-    assert set(owners.values()) == {"bids-0", "bids-1"}, owners
+    assert set(owners.values()) == {"bids-0", "bids-s1"}, owners
     with Bidders(market) as bidders:
         bidders.lots.extend(first)
         time.sleep(2.5)
-        b2 = spares.start_bids("bids-2")
-        instances["bids-2"] = b2
-        wait_alive(rds, "bids-2")
+        b2 = spares.start_bids("bids-s2")
+        instances["bids-s2"] = b2
+        wait_alive(rds, "bids-s2")
         second = schedule(market, seller, 6, 1.0, 20)
+        spares.lots.extend(second)
         owners.update({lot: owner_of(market, lot) for lot in second})
-        assert "bids-2" in {owners[lot] for lot in second}, owners
+        assert "bids-s2" in {owners[lot] for lot in second}, owners
         bidders.lots.extend(second)
         # A lot whose Redis record is gone (after the scheduler wrote it
         # again at OpenLot) is found through GetLot by a gateway that never
         # saw it; its legacy rule would have sent it to bids-0.
-        lost = next(lot for lot in second if owners[lot] == "bids-2")
+        lost = next(lot for lot in second if owners[lot] == "bids-s2")
         market.wait_status(lost, "LOT_STATUS_LIVE", seller.token)
         rds.delete("gavel:lot:%d:bids" % lost)
         gw2 = spares.start("gateway", "scale-gw2", gateway.env)
         st = h.Rest(gw2).ok("GET", "/api/v1/lots/%d/state" % lost, token=seller.token)
         assert st["state"]["status"] == "LOT_STATUS_LIVE", st
         # Drain bids-1: no new lot goes there; its lots go on.
-        rds.srem("gavel:bids:accepting", "bids-1")
+        rds.srem("gavel:bids:accepting", "bids-s1")
         third = schedule(market, seller, 4, 1.0, 12)
+        spares.lots.extend(third)
         owners.update({lot: owner_of(market, lot) for lot in third})
-        assert "bids-1" not in {owners[lot] for lot in third}, owners
+        assert "bids-s1" not in {owners[lot] for lot in third}, owners
         time.sleep(6)  # a refresh of bids-1's registration passes: still drained
-        assert "bids-1" not in rds.smembers("gavel:bids:accepting")
+        assert "bids-s1" not in rds.smembers("gavel:bids:accepting")
         bidders.lots.extend(third)
         for lot in first + second + third:
             assert owner_of(market, lot) == owners[lot], lot
@@ -203,7 +210,7 @@ def test_a_third_instance_takes_new_lots_and_a_drained_one_finishes_its_own(
         for lot in first + second + third:
             market.wait_status(lot, "LOT_STATUS_CLOSED", seller.token, timeout=40)
     assert sum(len(v) for v in bidders.acked.values()) > 20, bidders.acked
-    assert {owners[lot] for lot in bidders.acked} == {"bids-0", "bids-1", "bids-2"}
+    assert {owners[lot] for lot in bidders.acked} == {"bids-0", "bids-s1", "bids-s2"}
     for lot in first + second + third:
         acked = bidders.acked.get(lot, [])
         listed = lot_bids(market, lot)
