@@ -46,7 +46,7 @@ typedef struct {
     ev_relay *relay;         /* the skeleton's (rpc_service.outbox) */
     const char *users_addr;
     int64_t shards;
-    int64_t instances, instance; /* lot n is ours when n % instances == instance */
+    int64_t instances, instance; /* legacy rule: lot n is ours when n % instances == instance */
     int64_t wallet_deadline_ms;
     int64_t wallet_senders;  /* reserve batches in flight at once */
     int64_t commit_max;      /* most commands per group commit */
