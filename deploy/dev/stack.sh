@@ -14,6 +14,9 @@
 #   stack.sh env SVC [I] the KEY=VALUE environment daemon SVC (instance I,
 #                        default 0) runs with, one per line, unquoted (a value
 #                        may contain spaces: split each line at the first '=')
+#   stack.sh bids-add NAME  one more bids instance NAME (a-z, 0-9, -) with its
+#                        own database, on the next free ports; it takes new
+#                        lots at once (docs/operations.md)
 #
 # SCALE=2 (make run SCALE=2): two instances of every daemon but streaming
 # (whose one ingest calls one hook), bids as two instances with their own
@@ -917,6 +920,48 @@ summary() {
     echo "  stop with  make stop"
 }
 
+# ---- another bids instance ------------------------------------------------------------------
+# `bids-add NAME`: gavel-bids registered as NAME (docs/architecture.md,
+# "Several bids instances") with database gavel_bids_<NAME>, gRPC and metrics
+# on the first free ports above the stack's; `stop` stops it with the others
+# (stray_daemon_pids).
+cmd_bids_add() {
+    local name=$1 db port mport pid pidfile log env_lines
+    [[ $name =~ ^[a-z0-9][a-z0-9-]{0,30}$ ]] || die "bids instance name '$name': 1..31 of a-z, 0-9, -"
+    [[ -x $BUILD/bin/gavel-bids ]] || die "gavel-bids is not built ($BUILD/bin)"
+    take_lock
+    pidfile=$RUN_DIR/bids-$name.pid log=$LOG_DIR/bids-$name.log
+    if pid=$(pid_alive "$pidfile" gavel-bids); then
+        say "bids instance $name already running (pid $pid)"
+        return 0
+    fi
+    db=gavel_bids_${name//-/_}
+    psql_admin -tA -c 'SELECT datname FROM pg_database' | grep -qx -- "$db" ||
+        psql_admin -c "CREATE DATABASE \"$db\"" || die "could not create database $db"
+    port=$(( GAVEL_PORT_BASE_GRPC + 200 )) mport=$(( GAVEL_PORT_BASE_METRICS + 40 ))
+    while port_in_use "$port"; do port=$(( port + 1 )); done
+    while port_in_use "$mport"; do mport=$(( mport + 1 )); done
+    mapfile -t env_lines < <(print_env bids | grep -v -e '^GAVEL_PG_DSN=' -e '^GAVEL_METRICS_PORT=' \
+        -e '^GAVEL_BIDS_ADDR=')
+    echo "=== $(date -u +%FT%TZ) start $name" >>"$log"
+    setsid nohup env "${env_lines[@]}" \
+        "GAVEL_PG_DSN=host=127.0.0.1 port=$GAVEL_PG_PORT user=$PG_DB_USER dbname=$db" \
+        "GAVEL_METRICS_PORT=$mport" "GAVEL_BIDS_ADDR=127.0.0.1:$port" "GAVEL_BIDS_NAME=$name" \
+        "$BUILD/bin/gavel-bids" >>"$log" 2>&1 </dev/null 9>&- &
+    pid=$!
+    echo "$pid" >"$pidfile"
+    for _ in $(seq $(( HEALTH_TIMEOUT * 5 ))); do
+        if curl -fsS --max-time 2 "http://127.0.0.1:$mport/healthz" >/dev/null 2>&1; then
+            say "bids instance $name up (pid $pid, gRPC 127.0.0.1:$port, metrics $mport, log $log)"
+            return 0
+        fi
+        proc_alive "$pid" || { rm -f "$pidfile"; tail_log "$log"; die "bids instance $name exited"; }
+        sleep 0.2
+    done
+    tail_log "$log"
+    die "bids instance $name not healthy after ${HEALTH_TIMEOUT}s (log: $log)"
+}
+
 # ---- commands ----------------------------------------------------------------------------
 cmd_infra() {
     take_lock
@@ -1008,6 +1053,7 @@ case ${1:-} in
     ingest-stop) if [[ -d $RUN_DIR ]]; then take_lock; nginx_stop; fi ;;
     env)    [[ $# -eq 2 || $# -eq 3 ]] || usage; print_env "$2" "${3:-0}" ;;
     daemon) [[ $# -eq 2 || $# -eq 3 ]] || usage; scale_daemon_start "$2" "${3:-0}" ;;
+    bids-add) [[ $# -eq 2 ]] || usage; cmd_bids_add "$2" ;;
     -h|--help|help) usage ;;
     *)      usage ;;
 esac

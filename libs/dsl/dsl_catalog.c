@@ -47,6 +47,7 @@ const dsl_field dsl_catalog_fields[] = {
     { "rejection_reason", DSL_OUTPUT, NULL, 0, "rejection_reason", NULL },
     { "result", DSL_OUTPUT, NULL, 0, "result", NULL },
     { "venue", DSL_OUTPUT, NULL, 0, "venue", NULL },
+    { "bids_instance", DSL_OUTPUT, NULL, 0, "bids_instance", NULL },
     { 0 },
 };
 

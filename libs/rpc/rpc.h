@@ -267,6 +267,10 @@ typedef struct {
  * Returns the process exit code (2 for bad arguments).
  */
 int rpc_server_main(const rpc_service *svc, int argc, char **argv);
+/** The daemon's own gRPC address as other daemons dial it (its addr_env
+ *  setting), once the skeleton has loaded the settings; NULL before or
+ *  without one. Borrowed, valid for the process. */
+const char *rpc_server_own_addr(void);
 
 /**
  * Prints one line per setting, series, method, declared call and listener
@@ -516,6 +520,76 @@ size_t rpc_route_count(const rpc_route *r);
 size_t rpc_route_index(size_t n, int64_t key);
 /** The address of the instance that owns key; borrowed from r. */
 const char *rpc_route_pick(const rpc_route *r, int64_t key);
+
+/* Lot owners across bids instances (rpc_owner.c, rpc_owner_registry.c;
+ * docs/architecture.md, "Several bids instances"). Redis holds the
+ * registry: HASH gavel:bids:instances (name -> gRPC address), SET
+ * gavel:bids:accepting (names that take new lots), ZSET gavel:bids:alive
+ * (name -> last registration, ms) and, per lot, gavel:lot:<id>:bids (the
+ * owner's name). A lot's owner is chosen once, when it is scheduled, and
+ * never changes; lots with no record follow the legacy rule (rpc_route). */
+#define RPC_OWNER_NAME_MAX 32 /* a name is 1..31 of [a-z0-9-], starting alphanumeric */
+#define RPC_OWNER_ALIVE_MS 15000 /* a registration older than this is not picked */
+enum {
+    RPC_OWNER_E_NONE = -70,    /* instances are registered, none accepts new lots */
+    RPC_OWNER_E_UNKNOWN = -71, /* the name is not in the registry */
+};
+/** Is name a valid instance name? */
+bool rpc_owner_name_ok(const char *name);
+/** The instance for a new lot among n names sorted by strcmp (n > 0):
+ *  sorted[lot_id % n]. Pure; borrowed from sorted. */
+const char *rpc_owner_choose(const char *const *sorted, size_t n, int64_t lot_id);
+
+/** Registers (or refreshes) instance name at addr: HSET instances, ZADD
+ *  alive now, and for the accepting set: SREM when !is_accepting
+ *  (draining); SADD when is_accepting and either is_start or the name was
+ *  missing from the instances hash (Redis lost its data). A refresh thus
+ *  leaves an operator's SREM in place until the instance restarts. Any
+ *  thread. Returns 0 or RDS_E_*. */
+int rpc_owner_register(const char *name, const char *addr, bool is_accepting, bool is_start);
+/** Drops name from the alive set (clean exit): no new lot goes there
+ *  until it registers again. Returns 0 or RDS_E_*. */
+int rpc_owner_unregister(const char *name);
+/**
+ * Chooses the instance for new lot lot_id among the names that are both
+ * accepting and alive, into name (namelen >= RPC_OWNER_NAME_MAX). Returns 0
+ * with the name; 0 with name "" when no instance is alive at all (a registry
+ * not yet filled: the caller records no owner, the legacy rule applies);
+ * RPC_OWNER_E_NONE when instances are alive but none accepts; RDS_E_* when
+ * Redis cannot say. Any thread.
+ */
+int rpc_owner_pick(int64_t lot_id, char *name, size_t namelen);
+/** Records lot_id -> name in Redis (after the durable record elsewhere).
+ *  Returns 0 or RDS_E_*. */
+int rpc_owner_record(int64_t lot_id, const char *name);
+
+/** Asked when Redis has no record of a lot: writes the owner's name ("" for
+ *  none) and sets *is_final when that answer can never change (the lot was
+ *  scheduled). Returns 0, or negative when it cannot say (the legacy rule is
+ *  used, nothing cached). Called on the resolving thread. */
+typedef int (*rpc_owner_miss_fn)(void *arg, int64_t lot_id, char *name, size_t namelen,
+                                 bool *is_final);
+typedef struct rpc_owner rpc_owner;
+/** A resolver with the legacy list ("host:port,…", index order) and an
+ *  optional miss function (NULL: a lot with no Redis record follows the
+ *  legacy rule). Returns a new resolver (free with rpc_owner_free) or NULL
+ *  with the reason in err. Safe to share between threads: its caches (at
+ *  most 4096 lots, 64 names) sit behind one mutex, no call is made under it. */
+rpc_owner *rpc_owner_new(const char *legacy, rpc_owner_miss_fn miss, void *miss_arg, char *err,
+                         size_t errlen);
+void rpc_owner_free(rpc_owner *o);
+/** The legacy list's address for lot_id; borrowed from o. */
+const char *rpc_owner_legacy(const rpc_owner *o, int64_t lot_id);
+/**
+ * The gRPC address of the instance holding lot_id, into addr (addrlen >=
+ * 256). name is the recorded owner when the caller knows it ("" = legacy
+ * rule), or NULL to resolve it: in-process cache, then gavel:lot:<id>:bids,
+ * then the miss function, then the legacy rule. A name resolves through the
+ * registry (cached 2 s; a stale entry serves while Redis is unreachable).
+ * Returns 0, RPC_OWNER_E_UNKNOWN (the name is not registered) or RDS_E_*.
+ * Any thread.
+ */
+int rpc_owner_addr(rpc_owner *o, int64_t lot_id, const char *name, char *addr, size_t addrlen);
 
 /* JSON Web Tokens signed with Ed25519 (alg "EdDSA"). */
 typedef struct rpc_jwt_key rpc_jwt_key;

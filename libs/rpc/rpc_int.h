@@ -238,4 +238,10 @@ extern const rpc_method rpc__health_methods[];
  * else, or too long for out: -1. */
 int rpc__target_list(const char *target, char *out, size_t outlen);
 
+/* rpc_owner_registry.c, for rpc_owner.c: a lot's recorded owner and a
+ * name's address. Each returns 1 when found (copied into the buffer), 0
+ * when Redis has no such key, RDS_E_* when Redis cannot say. */
+int rpc__owner_lookup(int64_t lot_id, char *name, size_t namelen);
+int rpc__owner_address(const char *name, char *addr, size_t addrlen);
+
 #endif

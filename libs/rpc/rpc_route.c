@@ -2,11 +2,11 @@
  * Routing by key across several instances of one service. The rule is the
  * whole contract between callers and instances, so it lives here once:
  * with N instances listed in the same order everywhere ("a,b,c"), key k
- * (k > 0, e.g. a lot id) belongs to instance k % N. The bids service uses
- * it for lots: the auctions scheduler picks the instance with
- * rpc_route_pick, and each bids instance, told its own index, refuses a
- * lot that is not its own (see docs/architecture.md, "Several bids
- * instances").
+ * (k > 0, e.g. a lot id) belongs to instance k % N. For bids lots it is
+ * the legacy rule: lots with no recorded instance (rpc_owner.c) follow it,
+ * and a bids instance told its own index refuses such a lot that is not
+ * its own (see docs/architecture.md, "Several bids instances"). It also
+ * spreads new lots over the accepting instances (rpc_owner_choose).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -78,6 +78,11 @@ const cfg_entry *rpc__block_config(const rpc_service *svc)
     return blk.rows;
 }
 
+const char *rpc_server_own_addr(void)
+{
+    return blk.addr;
+}
+
 const char *rpc__block_listen_addr(const rpc_service *svc)
 {
     if (blk.listen_addr != NULL && blk.listen_addr[0] != '\0')

@@ -30,6 +30,7 @@
 
 #include <pthread.h>
 
+#include "cache/cache.h"
 #include "check/check.h"
 #include "core/core.h"
 #include "db/db.h"
@@ -51,7 +52,7 @@ typedef struct {
     ev_relay *relay;               /* the skeleton's (rpc_service.outbox) */
     const char *bids_addr;
     const char *bids_addrs;        /* several instances, "" for one */
-    rpc_route *bids_route;         /* which instance serves a lot */
+    rpc_owner *bids_owner;         /* which instance serves a lot (legacy list inside) */
     const char *users_addr;        /* GetProfile (CreateLot's seller check) */
     const char *currency;          /* platform default, e.g. RUB */
     const char *currencies;        /* accepted, comma-separated */
@@ -102,8 +103,9 @@ bool auctions_is_healthy(void);
     "l.soft_close_window_seconds, l.max_extensions, l.rejection_reason, l.session_id, "    \
     "l.starts_at_us, l.ends_at_us, l.winner_id, l.final_price, l.reserve_met, "            \
     "l.winning_bid_id, l.winning_hold_id, l.bid_count, l.closed_at_us, "                   \
-    "l.created_at_us, l.updated_at_us, l.venue, l.winning_floor_paddle"
-#define LOT_NCOLS 38
+    "l.created_at_us, l.updated_at_us, l.venue, l.winning_floor_paddle, "                \
+    "coalesce(l.bids_instance, '')"
+#define LOT_NCOLS 39
 
 /** "draft" … "cancelled" for a state; NULL for UNSPECIFIED/unknown. */
 const char *lot_state_text(Gavel__Auctions__V1__LotState s);
@@ -239,17 +241,22 @@ void scheduler_stop(void);
  *  server's message in err. */
 grpc_status_code bids_open(arena *a, const Gavel__Auctions__V1__Lot *lot, const char *currency,
                            char *err, size_t errlen);
-/** Bids.CloseLot. On OK *out is a new message (caller frees with
+/** Bids.CloseLot on the lot's recorded instance (lot->bids_instance; ""
+ *  = the legacy rule). On OK *out is a new message (caller frees with
  *  protobuf_c_message_free_unpacked(…, NULL)), else NULL. */
-grpc_status_code bids_close(int64_t lot_id, bool cancel, Gavel__Bids__V1__CloseLotResponse **out,
-                            char *err, size_t errlen);
+grpc_status_code bids_close(const Gavel__Auctions__V1__Lot *lot, bool cancel,
+                            Gavel__Bids__V1__CloseLotResponse **out, char *err, size_t errlen);
 /** Bids.CloseLot with hammer (venue lots), as bids_close. */
-grpc_status_code bids_hammer(int64_t lot_id, Gavel__Bids__V1__CloseLotResponse **out, char *err,
-                             size_t errlen);
+grpc_status_code bids_hammer(const Gavel__Auctions__V1__Lot *lot,
+                             Gavel__Bids__V1__CloseLotResponse **out, char *err, size_t errlen);
 /** Closes a lot in the bids service with cancel set (CancelLot); a lot the
  *  bids service never saw is fine. Returns GRPC_STATUS_OK or UNAVAILABLE
  *  recorded on c. */
-int bids_cancel_lot(rpc_call *c, int64_t lot_id);
+int bids_cancel_lot(rpc_call *c, const Gavel__Auctions__V1__Lot *lot);
+/** Chooses the bids instance of lot_id at its first schedule into name
+ *  (namelen >= RPC_OWNER_NAME_MAX; "" = no registry yet, legacy rule).
+ *  Returns GRPC_STATUS_OK or UNAVAILABLE recorded on c. */
+int bids_choose_instance(rpc_call *c, int64_t lot_id, char *name, size_t namelen);
 
 /* ---- users_client.c ---- */
 

@@ -2,7 +2,9 @@
  * Calls into the bids service with this daemon's service identity:
  * OpenLot with a lot's rules, CloseLot (authoritative, idempotent). Both
  * are safe to repeat, which is what lets the scheduler call them while it
- * holds a lot's row lock and retry after a crash.
+ * holds a lot's row lock and retry after a crash. Every call goes to the
+ * instance recorded on the lot (lots.bids_instance, chosen once by
+ * bids_choose_instance at the first ScheduleLot), never a recomputed one.
  */
 #include <stdlib.h>
 
@@ -18,11 +20,32 @@ const rpc_client_method bids_close_lot = {
     &gavel__bids__v1__close_lot_response__descriptor
 };
 
-/* Calls the bids instance that serves lot_id (rpc_route: lot % instances). */
-static grpc_status_code call_bids(int64_t lot_id, const rpc_client_method *method,
-                                  const ProtobufCMessage *req, ProtobufCMessage **resp, char *err,
-                                  size_t errlen)
+int bids_choose_instance(rpc_call *c, int64_t lot_id, char *name, size_t namelen)
 {
+    int rc = rpc_owner_pick(lot_id, name, namelen);
+    if (rc == RPC_OWNER_E_NONE)
+        return rpc_fail(c, GRPC_STATUS_UNAVAILABLE,
+                        "no bids instance accepts new lots (gavel:bids:accepting is empty); "
+                        "nothing changed, retry when one does");
+    if (rc < 0)
+        return rpc_fail(c, GRPC_STATUS_UNAVAILABLE,
+                        "the bids instance registry (Redis) cannot be read; nothing changed, "
+                        "retry");
+    return GRPC_STATUS_OK;
+}
+
+/* Calls the bids instance recorded for the lot (owner "" = legacy rule). */
+static grpc_status_code call_bids(int64_t lot_id, const char *owner,
+                                  const rpc_client_method *method, const ProtobufCMessage *req,
+                                  ProtobufCMessage **resp, char *err, size_t errlen)
+{
+    char addr[256];
+    int rc = rpc_owner_addr(auctions.bids_owner, lot_id, owner, addr, sizeof addr);
+    if (rc < 0) {
+        snprintf(err, errlen, "bids instance \"%s\" of lot %lld %s", owner, (long long)lot_id,
+                 rc == RPC_OWNER_E_UNKNOWN ? "is not registered" : "cannot be resolved (Redis)");
+        return GRPC_STATUS_UNAVAILABLE;
+    }
     char *token = rpc_service_token();
     if (token == NULL) {
         snprintf(err, errlen, "no service token (GAVEL_SERVICE_KEY)");
@@ -30,7 +53,7 @@ static grpc_status_code call_bids(int64_t lot_id, const rpc_client_method *metho
     }
     rpc_call_opts o = { .token = token, .deadline_ms = (int)auctions.bids_deadline_ms,
                         .idempotent = true };
-    rpc_channel *ch = rpc_channel_get(rpc_route_pick(auctions.bids_route, lot_id));
+    rpc_channel *ch = rpc_channel_get(addr);
     grpc_status_code st = rpc_unary(ch, method, req, resp, &o, err, errlen);
     free(token);
     return st;
@@ -56,6 +79,7 @@ grpc_status_code bids_open(arena *a, const Gavel__Auctions__V1__Lot *lot, const 
     q.soft_close_window_seconds = lot->soft_close_window_seconds;
     q.max_extensions = lot->max_extensions;
     q.venue = lot->venue; /* ends_at_us is 0 then: no end but the hammer */
+    q.bids_instance = lot->bids_instance;
     const int64_t *from, *step;
     size_t n = lot->n_increments;
     if (n == 0)
@@ -75,43 +99,46 @@ grpc_status_code bids_open(arena *a, const Gavel__Auctions__V1__Lot *lot, const 
         q.increments[i] = b;
     }
     ProtobufCMessage *resp = NULL;
-    grpc_status_code st = call_bids(lot->id, &bids_open_lot, &q.base, &resp, err, errlen);
+    grpc_status_code st =
+        call_bids(lot->id, lot->bids_instance, &bids_open_lot, &q.base, &resp, err, errlen);
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
     return st;
 }
 
-static grpc_status_code close_call(int64_t lot_id, bool cancel, bool hammer,
+static grpc_status_code close_call(const Gavel__Auctions__V1__Lot *lot, bool cancel, bool hammer,
                                    Gavel__Bids__V1__CloseLotResponse **out, char *err,
                                    size_t errlen)
 {
     Gavel__Bids__V1__CloseLotRequest q = GAVEL__BIDS__V1__CLOSE_LOT_REQUEST__INIT;
-    q.lot_id = lot_id;
+    q.lot_id = lot->id;
     q.cancel = cancel;
     q.hammer = hammer;
     ProtobufCMessage *resp = NULL;
-    grpc_status_code st = call_bids(lot_id, &bids_close_lot, &q.base, &resp, err, errlen);
+    grpc_status_code st =
+        call_bids(lot->id, lot->bids_instance, &bids_close_lot, &q.base, &resp, err, errlen);
     *out = (Gavel__Bids__V1__CloseLotResponse *)resp;
     return st;
 }
 
-grpc_status_code bids_close(int64_t lot_id, bool cancel, Gavel__Bids__V1__CloseLotResponse **out,
-                            char *err, size_t errlen)
+grpc_status_code bids_close(const Gavel__Auctions__V1__Lot *lot, bool cancel,
+                            Gavel__Bids__V1__CloseLotResponse **out, char *err, size_t errlen)
 {
-    return close_call(lot_id, cancel, false, out, err, errlen);
+    return close_call(lot, cancel, false, out, err, errlen);
 }
 
-grpc_status_code bids_hammer(int64_t lot_id, Gavel__Bids__V1__CloseLotResponse **out, char *err,
-                             size_t errlen)
+grpc_status_code bids_hammer(const Gavel__Auctions__V1__Lot *lot,
+                             Gavel__Bids__V1__CloseLotResponse **out, char *err, size_t errlen)
 {
-    return close_call(lot_id, false, true, out, err, errlen);
+    return close_call(lot, false, true, out, err, errlen);
 }
 
-int bids_cancel_lot(rpc_call *c, int64_t lot_id)
+int bids_cancel_lot(rpc_call *c, const Gavel__Auctions__V1__Lot *lot)
 {
+    int64_t lot_id = lot->id;
     char err[256];
     Gavel__Bids__V1__CloseLotResponse *resp = NULL;
-    grpc_status_code st = bids_close(lot_id, true, &resp, err, sizeof err);
+    grpc_status_code st = bids_close(lot, true, &resp, err, sizeof err);
     if (resp != NULL)
         protobuf_c_message_free_unpacked(&resp->base, NULL);
     if (st == GRPC_STATUS_OK || st == GRPC_STATUS_NOT_FOUND) /* never opened there */

@@ -43,7 +43,7 @@ static int hammer_body(db_conn *conn, void *arg)
                                   lot_state_upper(cur->state)));
     char err[256];
     Gavel__Bids__V1__CloseLotResponse *resp = NULL;
-    grpc_status_code st = bids_hammer(cur->id, &resp, err, sizeof err);
+    grpc_status_code st = bids_hammer(cur, &resp, err, sizeof err);
     if (st != GRPC_STATUS_OK) {
         log_warn("HammerLot %lld: bids CloseLot failed (%d): %s", (long long)cur->id, (int)st,
                  err);

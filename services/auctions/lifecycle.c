@@ -13,10 +13,12 @@ auctions_metric_set auctions_mx;
 
 const cfg_entry auctions_config[] = {
     { "GAVEL_BIDS_ADDR", "127.0.0.1:50053", CFG_STR, &auctions.bids_addr, 0, 0,
-      "the bids service (OpenLot, CloseLot), when it runs as one instance" },
+      "the bids service (OpenLot, CloseLot) for lots with no recorded instance, when it runs "
+      "as one instance" },
     { "GAVEL_BIDS_ADDRS", "", CFG_STR, &auctions.bids_addrs, 0, 0,
-      "several bids instances, comma-separated in their index order: lot n goes to "
-      "instance n % count (overrides GAVEL_BIDS_ADDR)" },
+      "the legacy bids instances, comma-separated in their index order: a lot with no "
+      "recorded instance goes to instance n % count (overrides GAVEL_BIDS_ADDR); recorded "
+      "lots follow the registry in Redis" },
     { "GAVEL_USERS_ADDR", "127.0.0.1:50051", CFG_STR, &auctions.users_addr, 0, 0,
       "the users service (GetProfile: CreateLot checks the seller staff name)" },
     { "GAVEL_CURRENCY", "RUB", CFG_STR, &auctions.currency, 0, 0, "platform currency" },
@@ -55,8 +57,8 @@ int auctions_config_check(char *err, size_t errlen)
 {
     char why[256];
     const char *addrs = auctions.bids_addrs[0] != '\0' ? auctions.bids_addrs : auctions.bids_addr;
-    auctions.bids_route = rpc_route_parse(addrs, why, sizeof why);
-    if (auctions.bids_route == NULL) {
+    auctions.bids_owner = rpc_owner_new(addrs, NULL, NULL, why, sizeof why);
+    if (auctions.bids_owner == NULL) {
         snprintf(err, errlen, "%s: %s",
                  auctions.bids_addrs[0] != '\0' ? "GAVEL_BIDS_ADDRS" : "GAVEL_BIDS_ADDR", why);
         return -1;
@@ -72,8 +74,8 @@ int auctions_post_init(void)
 void auctions_pre_exit(void)
 {
     scheduler_stop();
-    rpc_route_free(auctions.bids_route);
-    auctions.bids_route = NULL;
+    rpc_owner_free(auctions.bids_owner);
+    auctions.bids_owner = NULL;
 }
 
 bool auctions_is_healthy(void)

@@ -20,7 +20,7 @@ enum {
     C_SOFT_CLOSE, C_MAX_EXT, C_REJECTION, C_SESSION,
     C_STARTS, C_ENDS, C_WINNER, C_FINAL, C_RESERVE_MET,
     C_WIN_BID, C_WIN_HOLD, C_BID_COUNT, C_CLOSED_AT,
-    C_CREATED, C_UPDATED, C_VENUE, C_WIN_PADDLE,
+    C_CREATED, C_UPDATED, C_VENUE, C_WIN_PADDLE, C_BIDS_INSTANCE,
     C_COUNT
 };
 _Static_assert(C_COUNT == LOT_NCOLS, "LOT_NCOLS must match LOT_COLUMNS");
@@ -199,6 +199,7 @@ Gavel__Auctions__V1__Lot *lot_from_row(arena *a, const PGresult *r, int row, int
     l->created_at_us = db_get_i64(r, row, col0 + C_CREATED);
     l->updated_at_us = db_get_i64(r, row, col0 + C_UPDATED);
     l->venue = db_get_bool(r, row, col0 + C_VENUE);
+    l->bids_instance = col_str(a, r, row, col0 + C_BIDS_INSTANCE);
     return l;
 }
 

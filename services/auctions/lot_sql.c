@@ -37,7 +37,10 @@ const db_stmt auctions_stmts[] = {
     { "lot_schedule",
       "UPDATE lots AS l SET state = 'scheduled', session_id = $2, starts_at_us = $3, "
       "ends_at_us = CASE WHEN $6::boolean THEN NULL ELSE $4::bigint END, venue = $6, "
-      "ending_soon_sent = false, updated_at_us = greatest($5::bigint, l.updated_at_us + 1) "
+      "ending_soon_sent = false, updated_at_us = greatest($5::bigint, l.updated_at_us + 1), "
+      /* the owner is chosen once, by the first schedule */
+      "bids_instance = CASE WHEN l.state = 'approved' THEN nullif($7, '') "
+      "ELSE l.bids_instance END "
       "WHERE l.id = $1 RETURNING " LOT_COLUMNS },
     { "lot_extend",
       "UPDATE lots AS l SET ends_at_us = $2, "

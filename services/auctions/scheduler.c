@@ -107,6 +107,9 @@ static int open_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot 
         r->unavailable++;
         return 0;
     }
+    /* Writes the Redis record again: a lost write after ScheduleLot heals. */
+    if (lot->bids_instance[0] != '\0' && rpc_owner_record(lot->id, lot->bids_instance) < 0)
+        log_warn("lot %lld: cannot record its bids instance in Redis", (long long)lot->id);
     mx_add(auctions_mx.lots_opened, 1);
     mx_observe(auctions_mx.open_lag, (double)(now_us() - lot->starts_at_us) / 1e6);
     r->done++;
@@ -120,7 +123,7 @@ static int close_one(round_ctx *r, db_conn *conn, const Gavel__Auctions__V1__Lot
 {
     char err[256];
     Gavel__Bids__V1__CloseLotResponse *resp = NULL;
-    grpc_status_code st = bids_close(lot->id, false, &resp, err, sizeof err);
+    grpc_status_code st = bids_close(lot, false, &resp, err, sizeof err);
     if (st == GRPC_STATUS_NOT_FOUND) {
         /* Open it (idempotent) and close on the next round: a crash between
          * OpenLot's answer and our commit cannot strand a lot this way. */
@@ -283,6 +286,7 @@ static void *scheduler_main(void *arg)
     }
     pthread_mutex_unlock(&sched.mu);
     arena_free(r.a);
+    rds_thread_close(); /* the owner records (open_one) */
     return NULL;
 }
 

@@ -209,10 +209,16 @@ static int apply_schedule(step *s, db_conn *conn, Gavel__Auctions__V1__Lot *cur,
         return step_refuse(s, rc);
     if ((rc = session_for(s, conn, req->session_id, &session)) < 0)
         return rc;
+    /* The owner is chosen once, before the lot can open (lot_schedule keeps
+     * a rescheduled lot's). */
+    char owner[RPC_OWNER_NAME_MAX] = "";
+    if (cur->state == GAVEL__AUCTIONS__V1__LOT_STATE__LOT_STATE_APPROVED &&
+        (rc = bids_choose_instance(s->c, cur->id, owner, sizeof owner)) != 0)
+        return step_refuse(s, rc);
     char id[24], sid[24], st[24], en[24], nw[24];
     const char *p[] = { db_i64(id, cur->id), db_i64(sid, session), db_i64(st, req->starts_at_us),
-                        db_i64(en, ends), db_i64(nw, now), req->venue ? "true" : "false" };
-    return lot_exec_one(rpc_arena(s->c), conn, "lot_schedule", 6, p, out);
+                        db_i64(en, ends), db_i64(nw, now), req->venue ? "true" : "false", owner };
+    return lot_exec_one(rpc_arena(s->c), conn, "lot_schedule", 7, p, out);
 }
 
 int auctions_schedule_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -222,7 +228,13 @@ int auctions_schedule_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMess
                .from = STATE_BIT(APPROVED) | STATE_BIT(SCHEDULED),
                .from_text = "APPROVED or SCHEDULED", .reason = "", .apply = apply_schedule,
                .req = req };
-    return step_run(&s, &gavel__auctions__v1__schedule_lot_response__descriptor, out);
+    int rc = step_run(&s, &gavel__auctions__v1__schedule_lot_response__descriptor, out);
+    /* After the commit: the gateway's fast path. The scheduler writes it
+     * again at OpenLot, and a reader that misses it asks GetLot. */
+    if (rc == GRPC_STATUS_OK && s.out->bids_instance[0] != '\0' &&
+        rpc_owner_record(s.out->id, s.out->bids_instance) < 0)
+        log_warn("lot %lld: cannot record its bids instance in Redis", (long long)s.out->id);
+    return rc;
 }
 
 /* ---- CancelLot ---- */
@@ -245,7 +257,7 @@ static int apply_cancel(step *s, db_conn *conn, Gavel__Auctions__V1__Lot *cur,
                        (cur->state == GAVEL__AUCTIONS__V1__LOT_STATE__LOT_STATE_SCHEDULED &&
                         cur->starts_at_us <= now_us());
     int rc;
-    if (may_be_open && (rc = bids_cancel_lot(s->c, cur->id)) != 0)
+    if (may_be_open && (rc = bids_cancel_lot(s->c, cur)) != 0)
         return step_refuse(s, rc);
     return set_state(s, conn, cur, GAVEL__AUCTIONS__V1__LOT_STATE__LOT_STATE_CANCELLED,
                      cur->rejection_reason, out);

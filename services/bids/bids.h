@@ -23,6 +23,7 @@
 
 #include <pthread.h>
 
+#include "cache/cache.h"
 #include "check/check.h"
 #include "core/core.h"
 #include "db/db.h"
@@ -45,11 +46,14 @@ typedef struct {
     ev_relay *relay;         /* the skeleton's (rpc_service.outbox) */
     const char *users_addr;
     int64_t shards;
-    int64_t instances, instance; /* lot n is ours when n % instances == instance */
+    int64_t instances, instance; /* legacy rule: lot n is ours when n % instances == instance */
     int64_t wallet_deadline_ms;
     int64_t wallet_senders;  /* reserve batches in flight at once */
     int64_t commit_max;      /* most commands per group commit */
     int64_t heartbeat_ms;    /* WatchLot heartbeat */
+    const char *name;        /* this instance in the registry (registry.c) */
+    const char *advertise_addr; /* its address there; "" = GAVEL_BIDS_ADDR */
+    bool is_accepting;       /* takes new lots; false = draining */
 } bids_state;
 
 /* The daemon's series, registered from bids_metrics (lifecycle.c) before
@@ -77,6 +81,9 @@ extern const db_migration bids_migrations[];
 extern const rpc_method bids_methods[];
 
 int bids_config_check(char *err, size_t errlen);
+/* registry.c: this instance in the registry of bids instances. */
+int registry_start(const char *own_addr);
+void registry_stop(void);
 int bids_post_init(void);
 void bids_pre_exit(void);
 bool bids_is_healthy(void);

@@ -59,23 +59,37 @@ static int rules_from_request(rpc_call *c, const Gavel__Bids__V1__OpenLotRequest
     return GRPC_STATUS_OK;
 }
 
+/* Is the lot this instance's? The auctions service names the instance it
+ * recorded; without a name the legacy rule lot_id % instances decides. */
+static int check_owner(rpc_call *c, const Gavel__Bids__V1__OpenLotRequest *q)
+{
+    if (q->bids_instance[0] != '\0') {
+        if (strcmp(q->bids_instance, bids.name) == 0)
+            return GRPC_STATUS_OK;
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                        "lot %lld belongs to bids instance %.64s; this is instance %s",
+                        (long long)q->lot_id, q->bids_instance, bids.name);
+    }
+    size_t owner = rpc_route_index((size_t)bids.instances, q->lot_id);
+    if (owner == (size_t)bids.instance)
+        return GRPC_STATUS_OK;
+    return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                    "lot %lld belongs to bids instance %zu of %lld (lot_id %% %lld); this "
+                    "is instance %lld",
+                    (long long)q->lot_id, owner, (long long)bids.instances,
+                    (long long)bids.instances, (long long)bids.instance);
+}
+
 int bids_open_lot(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessage **out)
 {
     const Gavel__Bids__V1__OpenLotRequest *q = (const void *)in;
     cmd *m = xcalloc(1, sizeof *m);
     int rc = rules_from_request(c, q, &m->rules);
+    if (rc == GRPC_STATUS_OK)
+        rc = check_owner(c, q);
     if (rc != GRPC_STATUS_OK) {
         free(m);
         return rc;
-    }
-    size_t owner = rpc_route_index((size_t)bids.instances, q->lot_id);
-    if (owner != (size_t)bids.instance) {
-        free(m);
-        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
-                        "lot %lld belongs to bids instance %zu of %lld (lot_id %% %lld); this "
-                        "is instance %lld",
-                        (long long)q->lot_id, owner, (long long)bids.instances,
-                        (long long)bids.instances, (long long)bids.instance);
     }
     m->kind = CMD_OPEN;
     m->lot_id = q->lot_id;

@@ -7,6 +7,8 @@
  * first, then the committer writes what they handed over, then the
  * releaser.
  */
+#include <string.h>
+
 #include "bids.h"
 
 bids_state bids;
@@ -20,7 +22,16 @@ const cfg_entry bids_config[] = {
     { "GAVEL_BIDS_INSTANCES", "1", CFG_INT, &bids.instances, 1, RPC_ROUTE_MAX,
       "bids instances in all; lot n belongs to instance n % instances" },
     { "GAVEL_BIDS_INSTANCE", "0", CFG_INT, &bids.instance, 0, RPC_ROUTE_MAX - 1,
-      "this instance's index (0-based, the order of GAVEL_BIDS_ADDRS)" },
+      "this instance's index (0-based, the order of GAVEL_BIDS_ADDRS) for lots with no "
+      "recorded instance" },
+    { "GAVEL_BIDS_NAME", "", CFG_STR, &bids.name, 0, 0,
+      "this instance's name in the registry (1..31 of a-z, 0-9, -); empty: "
+      "bids-<GAVEL_BIDS_INSTANCE>" },
+    { "GAVEL_BIDS_ADVERTISE_ADDR", "", CFG_STR, &bids.advertise_addr, 0, 0,
+      "the gRPC address other daemons reach this instance at, as registered; empty: "
+      "GAVEL_BIDS_ADDR" },
+    { "GAVEL_BIDS_ACCEPTING", "true", CFG_BOOL, &bids.is_accepting, 0, 0,
+      "take new lots (false: draining; lots already held are served until they close)" },
     { "GAVEL_BIDS_WALLET_DEADLINE_MS", "2000", CFG_INT, &bids.wallet_deadline_ms, 100, 30000,
       "deadline of a ReserveFunds call" },
     { "GAVEL_BIDS_WALLET_SENDERS", "2", CFG_INT, &bids.wallet_senders, 1, 16,
@@ -77,11 +88,29 @@ const mx_entry bids_metrics[] = {
 
 int bids_config_check(char *err, size_t errlen)
 {
-    if (bids.instance < bids.instances)
-        return 0;
-    snprintf(err, errlen, "GAVEL_BIDS_INSTANCE %lld is not below GAVEL_BIDS_INSTANCES %lld",
-             (long long)bids.instance, (long long)bids.instances);
-    return -1;
+    static char default_name[RPC_OWNER_NAME_MAX];
+    if (bids.instance >= bids.instances) {
+        snprintf(err, errlen, "GAVEL_BIDS_INSTANCE %lld is not below GAVEL_BIDS_INSTANCES %lld",
+                 (long long)bids.instance, (long long)bids.instances);
+        return -1;
+    }
+    if (bids.name[0] == '\0') {
+        snprintf(default_name, sizeof default_name, "bids-%lld", (long long)bids.instance);
+        bids.name = default_name;
+    }
+    if (!rpc_owner_name_ok(bids.name)) {
+        snprintf(err, errlen,
+                 "GAVEL_BIDS_NAME \"%.64s\" must be 1..%d of a-z, 0-9 and -, not starting "
+                 "with -",
+                 bids.name, RPC_OWNER_NAME_MAX - 1);
+        return -1;
+    }
+    if (strlen(bids.advertise_addr) > 255 || strchr(bids.advertise_addr, ' ') != NULL ||
+        (bids.advertise_addr[0] != '\0' && strchr(bids.advertise_addr, ':') == NULL)) {
+        snprintf(err, errlen, "GAVEL_BIDS_ADVERTISE_ADDR must be host:port");
+        return -1;
+    }
+    return 0;
 }
 
 int bids_post_init(void)
@@ -92,13 +121,14 @@ int bids_post_init(void)
     }
     funds_reconcile();
     if (commit_start() < 0 || workers_run() < 0 || funds_start() < 0 || reserve_start() < 0 ||
-        reconcile_start() < 0)
+        reconcile_start() < 0 || registry_start(rpc_server_own_addr()) < 0)
         return -1;
     return 0;
 }
 
 void bids_pre_exit(void)
 {
+    registry_stop();
     reconcile_stop();
     reserve_stop();
     workers_stop();

@@ -215,8 +215,9 @@ size_t req_forget_durable(shard *sh, lot_entry *e)
 
 /* ---- threads and queues ------------------------------------------------------------- */
 
-/* Lot n is this instance's when n % instances is its index; among its
- * lots, n / instances spreads them over the shards. */
+/* Among this instance's lots (recorded for it, or n % instances == its
+ * index under the legacy rule), n / instances spreads them over the
+ * shards. */
 shard *worker_shard_of(int64_t lot_id)
 {
     uint64_t n = (uint64_t)lot_id / (uint64_t)bids.instances;

@@ -43,8 +43,8 @@ void gw_post(void (*fn)(void *arg), void *arg);
 /*
  * Channels to the services (rpc_channel_get), from GAVEL_USERS_ADDR,
  * GAVEL_AUCTIONS_ADDR, GAVEL_NOTIFICATIONS_ADDR, GAVEL_SEARCH_ADDR, GAVEL_PAYMENTS_ADDR, GAVEL_STREAMING_ADDR and GAVEL_BIDS_ADDR (a
- * comma list of bids instances: a lot goes to rpc_route_pick(route,
- * lot_id), the documented rule of libs/rpc/rpc_route.c). Borrowed; any
+ * comma list of legacy bids instances); gw_bids(lot_id) is the lot's
+ * recorded instance (libs/rpc rpc_owner_addr, thread-safe). Borrowed; any
  * thread.
  */
 rpc_channel *gw_users(void);
