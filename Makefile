@@ -178,7 +178,7 @@ $(PY_STAMP): $(PROTOS)
 # The builds that run, test and bench start use every core (JOBS=1 for a
 # serial build).
 JOBS ?= $(shell nproc)
-.PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt web-test-deps web-vendor reindex
+.PHONY: all asan deps run stop status test unit systest bench clean checksrc fmt web-test-deps web-vendor reindex image-size
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(TEST_BINS) $(PY_STAMP)
@@ -240,6 +240,12 @@ test: deps
 bench: deps
 	$(MAKE) -j$(JOBS) all
 	tests/bench/run.sh
+
+# What the Dockerfile's images weigh, without a Docker engine: the runtime
+# stage rebuilt with mmdebstrap from Debian's archive (root; network to it).
+image-size: deps
+	$(MAKE) -j$(JOBS) all
+	deploy/docker/image_size.sh
 
 clean:
 	rm -rf build build-asan
