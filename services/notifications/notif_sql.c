@@ -13,8 +13,10 @@
     "coalesce(segment, ''), coalesce(search_name, ''), coalesce(search_query, ''), "      \
     "coalesce(search_filter, ''), array_to_json(kinds)::text, created_at_us"
 
-/* A delivery (l) of a notification (n) that goes in Russian. */
-#define LOCALISED "(l.channel IN (2, 3, 4) AND n.title_ru <> '')"
+/* A notification (n) in Russian: it has Russian texts only when its user's
+ * language was 'ru' when it was written. Every channel and the inbox then
+ * use them. */
+#define LOCALISED "(n.title_ru <> '')"
 
 #define CHANNEL_EMAIL_ADDR "coalesce(nullif(p.email, ''), a.email, '')"
 
@@ -120,9 +122,9 @@ const db_stmt notif_stmts[] = {
      * senders need, with whether a newer pending delivery of the same
      * coalesce key replaces it, when that key was last sent, whether it
      * is a digest and, for email, push and Telegram in the user's quiet
-     * hours (its kind not urgent), when they end. Email, push and
-     * Telegram take the Russian texts when the notification has them
-     * (then the language is 1, NOTIF_LANG_RU). The
+     * hours (its kind not urgent), when they end. Every channel takes
+     * the Russian texts when the notification has them (then the
+     * language is 1, NOTIF_LANG_RU). The
      * subqueries repeat coalesce_key <> '' so deliveries_coalesce (a
      * partial index) serves them: without it each row scanned the table. */
     { "deliver_lease",
@@ -181,8 +183,8 @@ const db_stmt notif_stmts[] = {
     { "digest_unlock",
       "SELECT pg_advisory_unlock(hashtext('gavel_digest'), ($1::bigint % 2147483647)::int)" },
     { "digest_rows",
-      "SELECT d.id, CASE WHEN n.title_ru <> '' THEN n.title_ru ELSE n.title END,"
-      " CASE WHEN n.title_ru <> '' THEN n.body_ru ELSE n.body END, n.link FROM deliveries d"
+      "SELECT d.id, CASE WHEN " LOCALISED " THEN n.title_ru ELSE n.title END,"
+      " CASE WHEN " LOCALISED " THEN n.body_ru ELSE n.body END, n.link FROM deliveries d"
       " JOIN notifications n ON n.id = d.notification_id"
       " WHERE d.user_id = $1 AND d.digest AND d.state = 'pending' ORDER BY d.id LIMIT $2" },
     { "digest_sent",
@@ -275,7 +277,8 @@ const db_stmt notif_stmts[] = {
 
     /* ---- inbox ---- */
     { "inbox_list",
-      "SELECT n.id, n.kind, n.title, n.body, n.lot_id, n.link, n.event_id, "
+      "SELECT n.id, n.kind, CASE WHEN " LOCALISED " THEN n.title_ru ELSE n.title END, "
+      "CASE WHEN " LOCALISED " THEN n.body_ru ELSE n.body END, n.lot_id, n.link, n.event_id, "
       "n.subscription_id, n.created_at_us, n.read_at_us, coalesce((SELECT "
       "string_agg(d.channel::text, ',' ORDER BY d.channel) FROM deliveries d "
       "WHERE d.notification_id = n.id AND d.state = 'sent'), '') "
