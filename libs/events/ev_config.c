@@ -24,6 +24,13 @@ const cfg_entry ev_config[] = {
       300000, "how long the producer tries to deliver one event (message.timeout.ms)" },
     { "GAVEL_KAFKA_SESSION_TIMEOUT_MS", "10000", CFG_INT, &settings.session_timeout_ms, 1000,
       3600000, "consumer group session timeout (session.timeout.ms)" },
+    { "GAVEL_KAFKA_FETCH_WAIT_MS", "50", CFG_INT, &settings.fetch_wait_ms, 1, 500,
+      "longest wait of a consumer's fetch for new data (fetch.wait.max.ms): a broker "
+      "that answers an empty fetch only after it (the dev broker) delays an event by up "
+      "to this much" },
+    { "GAVEL_OUTBOX_POLL_MS", "1000", CFG_INT, &settings.outbox_poll_ms, 10, 60000,
+      "longest sleep of an idle outbox relay; a commit that adds rows wakes it at once "
+      "(NOTIFY), the poll only finds rows whose wake-up was missed" },
     { "GAVEL_OUTBOX_RETENTION_S", "86400", CFG_INT, &settings.outbox_retention_s, 1, 315360000,
       "sent outbox rows older than this are deleted by the active relay" },
     { 0 },

@@ -2,7 +2,9 @@
  * ev_outbox: the transactional outbox. A service adds its event rows in the
  * same PostgreSQL transaction as the change they describe, so an event
  * exists exactly when its change committed; the relay (ev_relay.c) later
- * publishes unsent rows in id order.
+ * publishes unsent rows in id order. A trigger NOTIFYs the relay when
+ * rows are added (migration 4), so it wakes at the commit, whichever
+ * process committed.
  *
  * Ids come from a sequence when the row is inserted, not at commit, so two
  * concurrent transactions may commit out of id order. Per-aggregate order
@@ -49,10 +51,25 @@ static const char ev_mig_002[] =
 static const char ev_mig_003[] =
     "ALTER TABLE event_outbox DROP CONSTRAINT event_outbox_event_id_key;\n";
 
+/* Every statement that adds outbox rows wakes the listening relay
+ * (ev_relay.c) when its transaction commits: one NOTIFY per statement,
+ * and PostgreSQL folds a transaction's identical ones into one. A relay
+ * that misses it (none listening, or its session was being replaced)
+ * still finds the rows on its next poll. */
+static const char ev_mig_004[] =
+    "CREATE FUNCTION event_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "    PERFORM pg_notify('gavel_outbox', '');\n"
+    "    RETURN NULL;\n"
+    "END $$;\n"
+    "CREATE TRIGGER event_outbox_notify AFTER INSERT ON event_outbox\n"
+    "    FOR EACH STATEMENT EXECUTE FUNCTION event_outbox_notify();\n";
+
 const db_migration ev_migrations[] = {
     {1, "001_outbox_and_processed.sql", ev_mig_001},
     {2, "002_outbox_sent_index.sql", ev_mig_002},
     {3, "003_outbox_event_id_not_indexed.sql", ev_mig_003},
+    {4, "004_outbox_notify.sql", ev_mig_004},
     {0, NULL, NULL},
 };
 

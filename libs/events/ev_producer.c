@@ -1,6 +1,10 @@
 /*
  * ev_producer: an idempotent Kafka producer (enable.idempotence, acks=all,
- * linger.ms=5) whose callers wait for their own delivery reports.
+ * linger.ms=1) whose callers wait for their own delivery reports. Callers
+ * enqueue whole batches (the relay up to 500 rows) and then wait, so a
+ * longer linger batches nothing more and only delays every report: the
+ * relay's 5 ms linger was added to each pass, i.e. to each event's way
+ * from its commit to Kafka.
  *
  * Each call enqueues its messages with a per-message cell as opaque, then
  * waits for those cells. There is no background thread: one waiting caller
@@ -74,7 +78,7 @@ static int conf_producer(ev_producer *p, rd_kafka_conf_t *conf, char *err, size_
     rd_kafka_conf_set_opaque(conf, p);
     if (ev__conf_set(conf, "enable.idempotence", "true", err, errlen) < 0 ||
         ev__conf_set(conf, "acks", "all", err, errlen) < 0 ||
-        ev__conf_set(conf, "linger.ms", "5", err, errlen) < 0 ||
+        ev__conf_set(conf, "linger.ms", "1", err, errlen) < 0 ||
         ev__conf_set(conf, "message.timeout.ms", timeout, err, errlen) < 0 ||
         ev__conf_set(conf, "client.id", client, err, errlen) < 0)
         return -1;

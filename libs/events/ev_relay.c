@@ -16,9 +16,16 @@
  * session goes back to the pool): a mark lost in a database crash is the
  * same case, a second publish.
  *
- * Failures back off from 200 ms to 5 s; an idle relay polls every 200 ms or
- * as soon as ev_relay_kick is called. All fields marked "relay thread" are
- * touched only by the thread.
+ * Wake-ups: the active relay LISTENs on channel gavel_outbox on its held
+ * session, and a trigger on event_outbox NOTIFYs it when a transaction
+ * that added rows commits (ev_outbox.c, migration 4), in this process or
+ * any other; ev_relay_kick wakes it too (a byte on an eventfd). Between
+ * wake-ups an idle relay looks every GAVEL_OUTBOX_POLL_MS (default 1 s):
+ * that poll is the safety net for a wake-up that was lost (no relay was
+ * listening when the rows committed, or its session was being replaced).
+ * A notification that arrives while a batch is being published is kept by
+ * libpq and answered with one more pass. Failures back off from 200 ms to
+ * 5 s. All fields marked "relay thread" are touched only by the thread.
  *
  * Retention: when idle, the active relay deletes rows sent more than
  * GAVEL_OUTBOX_RETENTION_S ago (default one day), 5,000 at a time, at most
@@ -27,16 +34,19 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "events/events_int.h"
 
-enum { RELAY_BATCH = 500, RELAY_IDLE_MS = 200, RELAY_STANDBY_MS = 1000,
+enum { RELAY_BATCH = 500, RELAY_STANDBY_MS = 1000,
        RELAY_BACKOFF_MIN_MS = 200, RELAY_BACKOFF_MAX_MS = 5000, SWEEP_BATCH = 5000 };
 #define SWEEP_EVERY_US 60000000LL
 
@@ -47,9 +57,7 @@ struct ev_relay {
     db_pool *pool;           /* borrowed */
     ev_producer *prod;       /* borrowed */
     pthread_t thread;
-    pthread_mutex_t mu;      /* guards kicked */
-    pthread_cond_t cv;       /* kicked or stop */
-    bool kicked;
+    int kick_fd;             /* eventfd: ev_relay_kick and stop write it */
     atomic_bool stop;
     _Atomic int64_t backlog; /* -1 until first counted */
     mx_metric *m_backlog, *m_published, *m_failed;
@@ -57,6 +65,7 @@ struct ev_relay {
     bool is_active;          /* relay thread: conn holds the advisory lock */
     int64_t counted_at_us;   /* relay thread: last backlog count */
     int64_t retention_s;     /* sent rows older than this are deleted */
+    int poll_ms;             /* idle poll, the safety net behind NOTIFY */
     int64_t swept_at_us;     /* relay thread: last retention sweep */
     mx_metric *m_swept;
     arena *batch;            /* relay thread: per-batch memory */
@@ -107,8 +116,11 @@ static void drop_conn(ev_relay *r)
 
     if (r->conn == NULL)
         return;
-    if (r->is_active) {
+    /* A session the server ended has nothing to undo: the pool replaces it. */
+    PGconn *pg = db_pg(r->conn);
+    if (r->is_active && pg != NULL && PQstatus(pg) == CONNECTION_OK) {
         PQclear(run(r->conn, &st_unlock, 0, NULL, 0, &rc));
+        db_command(r->conn, "UNLISTEN gavel_outbox");
         db_command(r->conn, "RESET enable_bitmapscan");
         db_command(r->conn, "RESET synchronous_commit");
         log_info("outbox relay: released the relay lock");
@@ -186,8 +198,11 @@ static int become_active(ev_relay *r)
          * consumers drop duplicates. Each pass's flush queued behind (and
          * delayed) the commits callers wait on: on a hot lot a third of
          * the sampled waits on WAL were the relays' marks. */
+        /* LISTEN before the first pass: rows committed before it are
+         * found by that pass, rows committed after it notify. */
         if (db_command(r->conn, "SET enable_bitmapscan = off") < 0 ||
-            db_command(r->conn, "SET synchronous_commit = off") < 0) {
+            db_command(r->conn, "SET synchronous_commit = off") < 0 ||
+            db_command(r->conn, "LISTEN gavel_outbox") < 0) {
             drop_conn(r);
             return EV_E_DB;
         }
@@ -280,21 +295,43 @@ static int publish_batch(ev_relay *r)
     return n == RELAY_BATCH ? STEP_MORE : STEP_IDLE;
 }
 
-/* Waits up to ms for a kick or stop. */
+/* Takes the notifications libpq has read on the held session. Returns
+ * true when there was one. A broken session is noticed by the next pass. */
+static bool drain_notifies(ev_relay *r)
+{
+    PGconn *pg = db_pg(r->conn);
+    bool any = false;
+    PGnotify *n;
+
+    if (pg == NULL || PQconsumeInput(pg) == 0)
+        return false;
+    while ((n = PQnotifies(pg)) != NULL) {
+        PQfreemem(n);
+        any = true;
+    }
+    return any;
+}
+
+/* Waits up to ms for a kick, a stop or (when active) a NOTIFY on the held
+ * session. */
 static void wait_for_kick(ev_relay *r, int ms)
 {
-    struct timespec ts;
+    struct pollfd fds[2] = { { .fd = r->kick_fd, .events = POLLIN }, { .fd = -1 } };
+    nfds_t n = 1;
+    uint64_t v;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += (long)ms * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_mutex_lock(&r->mu);
-    while (!r->kicked && !atomic_load(&r->stop))
-        if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
-            break;
-    r->kicked = false;
-    pthread_mutex_unlock(&r->mu);
+    if (r->is_active && r->conn != NULL && db_pg(r->conn) != NULL) {
+        if (drain_notifies(r))
+            return; /* arrived while the last batch was published */
+        fds[1] = (struct pollfd){ .fd = PQsocket(db_pg(r->conn)), .events = POLLIN };
+        n = fds[1].fd >= 0 ? 2 : 1;
+    }
+    if (atomic_load(&r->stop) || poll(fds, n, ms) <= 0)
+        return;
+    if (fds[0].revents & POLLIN)
+        (void)!read(r->kick_fd, &v, sizeof v);
+    if (n == 2 && fds[1].revents != 0)
+        drain_notifies(r);
 }
 
 static int relay_step(ev_relay *r)
@@ -333,7 +370,7 @@ static void *relay_main(void *arg)
         }
         backoff = 0;
         ev__producer_poll(r->prod);
-        wait_for_kick(r, rc == STEP_STANDBY ? RELAY_STANDBY_MS : RELAY_IDLE_MS);
+        wait_for_kick(r, rc == STEP_STANDBY ? RELAY_STANDBY_MS : r->poll_ms);
     }
     drop_conn(r);
     return NULL;
@@ -349,7 +386,6 @@ ev_relay *ev_relay_start(db_pool *pool, ev_producer *prod)
     }
     ev__metrics_register();
     ev_relay *r = xcalloc(1, sizeof *r);
-    pthread_condattr_t ca;
     int e;
 
     r->pool = pool;
@@ -362,19 +398,19 @@ ev_relay *ev_relay_start(db_pool *pool, ev_producer *prod)
     r->m_failed = ev__mx.publish_failures;
     r->m_swept = ev__mx.outbox_deleted;
     r->retention_s = set.outbox_retention_s;
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    r->poll_ms = (int)set.outbox_poll_ms;
+    if ((r->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        log_error("outbox relay: cannot make its wake-up eventfd: %s", strerror(errno));
+        goto fail_fd;
+    }
     if ((e = pthread_create(&r->thread, NULL, relay_main, r)) != 0) {
         log_error("outbox relay: cannot start its thread: %s", strerror(e));
         goto fail_thread;
     }
     return r;
 fail_thread:
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
+    close(r->kick_fd);
+fail_fd:
     arena_free(r->batch);
     free(r);
     return NULL;
@@ -382,10 +418,9 @@ fail_thread:
 
 void ev_relay_kick(ev_relay *r)
 {
-    pthread_mutex_lock(&r->mu);
-    r->kicked = true;
-    pthread_cond_signal(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    uint64_t one = 1;
+    /* A full counter (never, in practice) still leaves the relay woken. */
+    (void)!write(r->kick_fd, &one, sizeof one);
 }
 
 void ev_relay_stop(ev_relay *r)
@@ -395,8 +430,7 @@ void ev_relay_stop(ev_relay *r)
     atomic_store(&r->stop, true);
     ev_relay_kick(r);
     pthread_join(r->thread, NULL);
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
+    close(r->kick_fd);
     arena_free(r->batch);
     free(r);
 }

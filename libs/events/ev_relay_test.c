@@ -6,7 +6,11 @@
  * transaction never reach Kafka, and that rows stay unsent (and are
  * counted as backlog) while the producer cannot deliver, then go out once
  * a relay with a working producer runs, and that the pool gets the relay's
- * session back without the relay's setting or lock.
+ * session back without the relay's setting or lock. Wake-ups: a commit
+ * by another session wakes an idle relay at once (NOTIFY), without a
+ * kick and long before its poll; rows whose NOTIFY never came (trigger
+ * off) or was lost with the relay's session (killed by the server) are
+ * still published, by the poll and by the relay's next session.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -256,6 +260,127 @@ static void the_relay_gives_its_session_back_as_it_found_it(void **state)
     free(sql);
 }
 
+/* Inserts one row the way another process would: its own session, no
+ * kick. */
+static void insert_elsewhere(evt_db *d, const char *topic, const char *event_id)
+{
+    char *sql = xasprintf("INSERT INTO event_outbox (topic, key, event_id, payload) "
+                          "VALUES ('%s', '1', '%s', '\\x00')", topic, event_id);
+    evt_sql(d->pg, sql);
+    free(sql);
+}
+
+/* Sessions holding the relay lock in this database: the active relay's. */
+#define RELAY_HOLDER                                                                      \
+    "FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM "          \
+    "pg_database WHERE datname = current_database()) AND objid = "                       \
+    "(hashtext('gavel_outbox_relay')::bigint & 4294967295)::oid"
+
+static char *unsent_of(const char *topic)
+{
+    return xasprintf("SELECT count(*) FROM event_outbox WHERE topic = '%s' AND sent_at IS NULL",
+                     topic);
+}
+
+/* A relay on a fresh schema that polls every poll_ms, for the wake-up
+ * tests; rows go to its own topic. */
+typedef struct {
+    evt_db d;
+    ev_producer *p;
+    ev_relay *r;
+    char *topic, *unsent;
+} wake_env;
+
+static void wake_open(wake_env *w, const char *prefix, const char *poll_ms, bool trigger_on)
+{
+    char err[256];
+    evt_kafka();
+    w->topic = evt_unique(prefix);
+    w->unsent = unsent_of(w->topic);
+    evt_db_open(&w->d, 3);
+    if (!trigger_on)
+        evt_sql(w->d.pg, "ALTER TABLE event_outbox DISABLE TRIGGER event_outbox_notify");
+    setenv("GAVEL_OUTBOX_POLL_MS", poll_ms, 1);
+    assert_non_null(w->p = ev_producer_new(evt_kafka(), err, sizeof err));
+    w->r = ev_relay_start(w->d.pool, w->p);
+    unsetenv("GAVEL_OUTBOX_POLL_MS");
+    assert_non_null(w->r);
+    /* active, and idle after its first pass found nothing */
+    assert_int_equal(evt_wait_i64(w->d.pg, "SELECT count(*) " RELAY_HOLDER, 1, 5000), 1);
+    evt_sleep_ms(300);
+}
+
+static void insert_rows(wake_env *w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[33];
+        ev_new_id(id);
+        insert_elsewhere(&w->d, w->topic, id);
+    }
+}
+
+/* Waits for every row to be marked sent and n messages on the topic,
+ * then stops and frees everything. */
+static void wake_close(wake_env *w, int n, int timeout_ms)
+{
+    assert_int_equal(evt_wait_i64(w->d.pg, w->unsent, 0, timeout_ms), 0);
+    size_t got_n;
+    evt_msg *got = evt_read_topic(w->topic, (size_t)n, 15000, &got_n);
+    assert_int_equal(got_n, (size_t)n);
+    evt_msgs_free(got, got_n);
+    ev_relay_stop(w->r);
+    ev_producer_free(w->p);
+    evt_db_close(&w->d);
+    free(w->topic);
+    free(w->unsent);
+}
+
+/* A relay that polls only every 20 s still publishes a row committed by
+ * another session within a second or two: the commit's NOTIFY woke it. */
+static void a_commit_elsewhere_wakes_the_idle_relay(void **state)
+{
+    wake_env w;
+    (void)state;
+
+    wake_open(&w, "evtest.notify", "20000", true);
+    for (int i = 0; i < 3; i++) {
+        int64_t t0 = mono_us();
+        insert_rows(&w, 1);
+        assert_int_equal(evt_wait_i64(w.d.pg, w.unsent, 0, 10000), 0);
+        assert_true(mono_us() - t0 < 8000000); /* far below the 20 s poll */
+    }
+    wake_close(&w, 3, 1000);
+}
+
+/* No NOTIFY at all (the trigger turned off): the poll still finds the
+ * rows. */
+static void rows_without_a_wake_up_are_found_by_the_poll(void **state)
+{
+    wake_env w;
+    (void)state;
+
+    wake_open(&w, "evtest.poll", "500", false);
+    insert_rows(&w, 4);
+    wake_close(&w, 4, 15000);
+}
+
+/* The relay's session dies (as when the holder is killed or the server
+ * drops it) and rows commit before any relay listens again: their NOTIFY
+ * reached nobody, yet they go out once a session holds the lock again.
+ * The relay finds its session gone on its next pass (its wait sees the
+ * socket close), takes a new one and the lock again, and its first pass
+ * publishes what committed meanwhile. */
+static void rows_committed_while_no_relay_listens_still_go_out(void **state)
+{
+    wake_env w;
+    (void)state;
+
+    wake_open(&w, "evtest.lost", "20000", true);
+    evt_sql(w.d.pg, "SELECT pg_terminate_backend(pid) " RELAY_HOLDER);
+    insert_rows(&w, 5);
+    wake_close(&w, 5, 20000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +389,9 @@ int main(void)
         cmocka_unit_test(rows_stay_unsent_while_kafka_cannot_deliver),
         cmocka_unit_test(sent_rows_leave_the_outbox_after_the_retention),
         cmocka_unit_test(the_relay_gives_its_session_back_as_it_found_it),
+        cmocka_unit_test(a_commit_elsewhere_wakes_the_idle_relay),
+        cmocka_unit_test(rows_without_a_wake_up_are_found_by_the_poll),
+        cmocka_unit_test(rows_committed_while_no_relay_listens_still_go_out),
     };
 
     log_init("ev_relay_test", LOG_ERROR);

@@ -184,6 +184,16 @@ ev_consumer *ev_consumer_start_piped(const char *bootstrap, const char *group,
                                      const char *const *topics, db_pool *pool,
                                      const char *const *stmts, ev_handler handler,
                                      ev_batch_end end, void *arg, char *err, size_t errlen);
+/**
+ * Like ev_consumer_start, with `end` (see ev_batch_end) closing each
+ * batch on the same connection, outside any pipeline: a handler that
+ * reads may still gather its writes across a batch's events and send
+ * them there, one statement per table instead of one per event.
+ */
+ev_consumer *ev_consumer_start_batched(const char *bootstrap, const char *group,
+                                       const char *const *topics, db_pool *pool,
+                                       ev_handler handler, ev_batch_end end, void *arg,
+                                       char *err, size_t errlen);
 /** Stops the thread, commits nothing further, frees; NULL is a no-op. */
 void ev_consumer_stop(ev_consumer *c);
 

@@ -74,6 +74,8 @@ typedef struct {
     int64_t delivery_timeout_ms;
     int64_t session_timeout_ms;
     int64_t outbox_retention_s;
+    int64_t outbox_poll_ms;
+    int64_t fetch_wait_ms;
 } ev__settings;
 
 /** Loads ev_config from the environment and copies it into *out. Returns

@@ -193,7 +193,8 @@ typedef struct {
     ev_handler handler;
     bool is_piped;             /* ev_consumer_start_piped */
     const char *const *stmts;  /* piped: the statements the handler sends, or NULL */
-    ev_batch_end batch_end;    /* piped: closes each batch, or NULL */
+    ev_batch_end batch_end;    /* closes each batch (not piped: ev_consumer_start_batched),
+                                  or NULL */
     void *arg;                 /* handed to handler and batch_end; the consumer's thread */
 } rpc_consumer;
 

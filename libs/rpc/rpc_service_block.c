@@ -167,8 +167,9 @@ int rpc__block_consumers_start(const rpc_service *svc)
             c->is_piped ? ev_consumer_start_piped(bootstrap, c->group, c->topics, blk.pool,
                                                   c->stmts, c->handler, c->batch_end, c->arg,
                                                   err, sizeof err)
-                        : ev_consumer_start(bootstrap, c->group, c->topics, blk.pool,
-                                            c->handler, c->arg, err, sizeof err);
+                        : ev_consumer_start_batched(bootstrap, c->group, c->topics, blk.pool,
+                                                    c->handler, c->batch_end, c->arg, err,
+                                                    sizeof err);
         if (ec == NULL) {
             log_error("events: consumer %s: %s", c->group, err);
             rc = -1;

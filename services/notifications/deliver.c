@@ -94,8 +94,6 @@ static int send_one(const notif_delivery *d, int64_t *retry_after_ms, char *err,
 {
     *retry_after_ms = 0;
     switch (d->channel) {
-    case NOTIF_CH_REALTIME:
-        return send_realtime(d, err, errlen);
     case NOTIF_CH_EMAIL:
         return send_email(d, err, errlen);
     case NOTIF_CH_WEBHOOK:
@@ -131,9 +129,16 @@ static void record_sent_now(int64_t id, int64_t sent_us)
     PQclear(r);
 }
 
-/* Decides and (when due) sends row i of the lease. */
-static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcome *o,
-                   char *err, size_t errlen)
+/* Records what a send of d gave (sent, skipped, retried or dead) in o. */
+static void settle(const notif_delivery *d, int sent, int64_t retry_after_ms, int64_t now,
+                   unsigned *seed, outcome *o, char *err);
+
+/* Decides row i of the lease into o and *d. Sends it now when it is due,
+ * unless it is a realtime message: those return true, to go out together
+ * in the round's one Redis pipeline (send_realtime_batch) and be settled
+ * afterwards. */
+static bool decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcome *o,
+                   notif_delivery *out, char *err, size_t errlen)
 {
     notif_delivery d = {
         .id = db_get_i64(r, i, C_ID), .notification_id = db_get_i64(r, i, C_NOTIF),
@@ -150,6 +155,7 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         .webhook_active = db_get_bool(r, i, C_HOOK_ACTIVE),
         .digest = db_get_bool(r, i, C_DIGEST), .lang = (int)db_get_i64(r, i, C_LANG),
     };
+    *out = d;
     int ch = notif_channel_ok(d.channel) ? d.channel : 0;
     int64_t last_sent = db_get_i64(r, i, C_LAST_SENT);
     *o = (outcome){ .id = d.id, .state = "pending", .err = "", .adj = -1 };
@@ -161,11 +167,11 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         o->due_us = now;
         if (ch)
             mx_add(notif_mx.coalesced[ch], 1);
-        return;
+        return false;
     }
     if (last_sent > 0 && notif.coalesce_ms > 0 && now < last_sent + notif.coalesce_ms * 1000) {
         o->due_us = last_sent + notif.coalesce_ms * 1000;
-        return;
+        return false;
     }
     /* Quiet hours hold email, push and Telegram (urgent kinds excepted)
      * until they end, looking again meanwhile in case they change. Not an
@@ -174,7 +180,7 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
     if (quiet_until > now) {
         int64_t recheck = now + notif.quiet_recheck_ms * 1000;
         o->due_us = quiet_until < recheck ? quiet_until : recheck;
-        return;
+        return false;
     }
     int64_t retry_after_ms = 0;
     int sent;
@@ -182,15 +188,25 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         sent = deliver_digest(&d, err, errlen);
         if (sent == NOTIF_SEND_BUSY) {
             o->due_us = now + DIGEST_BUSY_US;
-            return;
+            return false;
         }
         if (sent == NOTIF_SEND_DONE) {
             o->unrecorded = true;
-            return;
+            return false;
         }
+    } else if (d.channel == NOTIF_CH_REALTIME) {
+        return true;
     } else {
         sent = send_one(&d, &retry_after_ms, err, errlen);
     }
+    settle(&d, sent, retry_after_ms, now, seed, o, err);
+    return false;
+}
+
+static void settle(const notif_delivery *d, int sent, int64_t retry_after_ms, int64_t now,
+                   unsigned *seed, outcome *o, char *err)
+{
+    int ch = notif_channel_ok(d->channel) ? d->channel : 0;
     o->adj = 0;
     if (sent == NOTIF_SEND_SKIP) {
         o->state = "skipped";
@@ -204,11 +220,11 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
         o->state = "sent";
         o->due_us = now;
         o->sent_us = now_us();
-        if (d.channel != NOTIF_CH_REALTIME && !d.digest)
-            record_sent_now(d.id, o->sent_us);
+        if (d->channel != NOTIF_CH_REALTIME && !d->digest)
+            record_sent_now(d->id, o->sent_us);
         if (ch) {
             mx_add(notif_mx.sent[ch], 1);
-            mx_observe(notif_mx.latency[ch], (double)(o->sent_us - d.created_at_us) / 1e6);
+            mx_observe(notif_mx.latency[ch], (double)(o->sent_us - d->created_at_us) / 1e6);
         }
         return;
     }
@@ -218,22 +234,22 @@ static void decide(const PGresult *r, int i, int64_t now, unsigned *seed, outcom
     /* A webhook delivery is retried for GAVEL_WEBHOOK_DISABLE_AFTER_MS (the
      * contract's 24 h) as well as for the attempts; its webhook turned off
      * gives up at once. */
-    bool spent = d.attempts >= notif.max_attempts &&
-                 (d.channel != NOTIF_CH_WEBHOOK ||
-                  now - d.created_at_us >= notif.webhook_disable_ms * 1000);
+    bool spent = d->attempts >= notif.max_attempts &&
+                 (d->channel != NOTIF_CH_WEBHOOK ||
+                  now - d->created_at_us >= notif.webhook_disable_ms * 1000);
     if (spent || ch == 0 || sent == NOTIF_SEND_GIVE_UP) {
         o->state = "dead";
         o->due_us = now;
         if (ch)
             mx_add(notif_mx.dead[ch], 1);
         log_warn("delivery %lld (%s of notification %lld) dead after %d attempts: %s",
-                 (long long)d.id, notif_channel_name(d.channel), (long long)d.notification_id,
-                 d.attempts, err);
+                 (long long)d->id, notif_channel_name(d->channel), (long long)d->notification_id,
+                 d->attempts, err);
         return;
     }
     /* A 429/503's Retry-After is honoured when longer than the backoff
      * (at most GAVEL_NOTIFICATIONS_RETRY_MAX_MS). */
-    int64_t wait = backoff_us(d.attempts, seed);
+    int64_t wait = backoff_us(d->attempts, seed);
     if (retry_after_ms * 1000 > wait)
         wait = retry_after_ms < notif.retry_max_ms ? retry_after_ms * 1000
                                                     : notif.retry_max_ms * 1000;
@@ -322,8 +338,29 @@ static int round_run(unsigned *seed)
     }
     outcome *o = xcalloc((size_t)n, sizeof *o);
     char(*errs)[256] = xcalloc((size_t)n, sizeof *errs);
+    notif_delivery *d = xcalloc((size_t)n, sizeof *d);
+    size_t *rt = xcalloc((size_t)n, sizeof *rt), nrt = 0;
     for (int i = 0; i < n; i++)
-        decide(r, i, now, seed, &o[i], errs[i], sizeof errs[i]);
+        if (decide(r, i, now, seed, &o[i], &d[i], errs[i], sizeof errs[i]))
+            rt[nrt++] = (size_t)i;
+    /* The round's realtime messages: one Redis pipeline. When it fails,
+     * each one is retried; the ones Redis did publish are marked there and
+     * publish nothing the next time (send_realtime.c). */
+    if (nrt > 0) {
+        const notif_delivery **batch = xcalloc(nrt, sizeof *batch);
+        for (size_t k = 0; k < nrt; k++)
+            batch[k] = &d[rt[k]];
+        char err[256] = "";
+        int sent = send_realtime_batch(batch, nrt, err, sizeof err);
+        for (size_t k = 0; k < nrt; k++) {
+            if (sent != NOTIF_SEND_OK)
+                snprintf(errs[rt[k]], sizeof errs[rt[k]], "%s", err);
+            settle(&d[rt[k]], sent, 0, now, seed, &o[rt[k]], errs[rt[k]]);
+        }
+        free(batch);
+    }
+    free(rt);
+    free(d);
     done_ctx x = { .o = o, .n = (size_t)n, .lease = r };
     rc = db_tx(notif.db, DB_READ_COMMITTED, done_tx, &x);
     if (rc < 0)

@@ -9,6 +9,7 @@
  *
  *   bid.placed          remember the bidder; BID_PLACED to followers and seller
  *   bid.outbid          OUTBID to the previous leader
+ *                       (both gathered and written per batch: bid_events.c)
  *   lot.extended        LOT_EXTENDED to bidders and followers
  *   auction.ending_soon AUCTION_ENDING_SOON to bidders and followers
  *   auction.closed      AUCTION_WON to the winner, AUCTION_LOST to the other
@@ -109,7 +110,7 @@ static int audience_add(db_conn *conn, recips *to, int64_t lot_id, int kind, boo
     return 0;
 }
 
-static bool money_ok(const Gavel__Common__V1__Money *m)
+bool notif_money_ok(const Gavel__Common__V1__Money *m)
 {
     return m != NULL && strlen(m->currency) == 3 && m->units >= 0;
 }
@@ -134,63 +135,6 @@ static int tell_one(db_conn *conn, const Gavel__Events__V1__Envelope *env, int k
     int64_t sub = 0;
     recips to = { .users = &user, .subs = &sub, .n = user > 0 ? 1 : 0 };
     return tell(conn, env, kind, lot_id, &to, t);
-}
-
-static int on_bid_placed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
-                         const ProtobufCMessage *m)
-{
-    const Gavel__Events__V1__BidPlaced *e = (const void *)m;
-    if (e->lot_id <= 0 || e->bidder_id <= 0 || !money_ok(e->amount))
-        return EV_E_INVALID;
-    /* The bidder, the lot and its audience in one statement: this runs
-     * for every bid. */
-    char lot[24], uid[24], k[24];
-    const char *p[] = { db_i64(lot, e->lot_id),
-                        db_i64(k, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_BID_PLACED),
-                        db_i64(uid, e->bidder_id) };
-    int rc = 0;
-    bool floor = e->floor_paddle > 0;
-    PGresult *r = db_exec(conn, floor ? "bid_placed_audience_floor" : "bid_placed_audience",
-                          floor ? 2 : 3, p, &rc);
-    if (r == NULL)
-        return rc;
-    lot_info l = { .id = e->lot_id, .seller_id = db_get_i64(r, 0, 0) };
-    lot_title(&l, db_get_str(r, 0, 1));
-    recips to = { 0 };
-    for (int i = 0; i < PQntuples(r); i++) {
-        int64_t u = PQgetisnull(r, i, 2) ? 0 : db_get_i64(r, i, 2);
-        if (u != e->bidder_id)
-            recips_add(&to, u, db_get_i64(r, i, 3));
-    }
-    PQclear(r);
-    if (l.seller_id != e->bidder_id)
-        recips_add(&to, l.seller_id, 0);
-    if (to.n > 0) {
-        notif_texts t;
-        notif_text_args a = { .lot = l.title, .money = e->amount };
-        notif_texts_fill(&t, NOTIF_T_BID_PLACED_TITLE, NOTIF_T_BID_PLACED_BODY, &a);
-        rc = tell(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_BID_PLACED,
-                  e->lot_id, &to, &t);
-    }
-    recips_free(&to);
-    return rc;
-}
-
-static int on_outbid(db_conn *conn, const Gavel__Events__V1__Envelope *env,
-                     const ProtobufCMessage *m)
-{
-    const Gavel__Events__V1__BidOutbid *e = (const void *)m;
-    if (e->lot_id <= 0 || e->previous_leader_id <= 0 || !money_ok(e->amount))
-        return EV_E_INVALID;
-    lot_info l;
-    int rc = lot_load(conn, e->lot_id, &l);
-    if (rc != 0)
-        return rc;
-    notif_texts t;
-    notif_text_args a = { .lot = l.title, .money = e->amount };
-    notif_texts_fill(&t, NOTIF_T_OUTBID_TITLE, NOTIF_T_OUTBID_BODY, &a);
-    return tell_one(conn, env, GAVEL__NOTIFICATIONS__V1__EVENT_KIND__EVENT_KIND_OUTBID,
-                    e->lot_id, e->previous_leader_id, &t);
 }
 
 /* Extended and ending soon: everyone in the lot hears the new end. */
@@ -252,7 +196,7 @@ static int on_closed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
 {
     const Gavel__Events__V1__AuctionClosed *e = (const void *)m;
     if (e->lot_id <= 0 || e->seller_id < 0 || e->winner_id < 0 ||
-        (e->winner_id > 0 && !money_ok(e->price)))
+        (e->winner_id > 0 && !notif_money_ok(e->price)))
         return EV_E_INVALID;
     lot_info l;
     int rc = remember_seller(conn, e->lot_id, e->seller_id);
@@ -382,7 +326,7 @@ static int on_wallet(db_conn *conn, const Gavel__Events__V1__Envelope *env,
                      const ProtobufCMessage *m)
 {
     const Gavel__Events__V1__WalletChanged *e = (const void *)m;
-    if (e->user_id <= 0 || !money_ok(e->amount))
+    if (e->user_id <= 0 || !notif_money_ok(e->amount))
         return EV_E_INVALID;
     bool deposit = strcmp(e->kind, "deposit") == 0;
     if (!deposit && strcmp(e->kind, "capture") != 0)
@@ -399,6 +343,20 @@ static int on_wallet(db_conn *conn, const Gavel__Events__V1__Envelope *env,
 
 typedef int (*apply_fn)(db_conn *conn, const Gavel__Events__V1__Envelope *env,
                         const ProtobufCMessage *m);
+
+static int on_bid_placed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
+                         const ProtobufCMessage *m)
+{
+    (void)conn;
+    return notif_bid_placed(env, m);
+}
+
+static int on_outbid(db_conn *conn, const Gavel__Events__V1__Envelope *env,
+                     const ProtobufCMessage *m)
+{
+    (void)conn;
+    return notif_bid_outbid(env, m);
+}
 
 static const struct {
     const char *type;
@@ -433,9 +391,26 @@ int notif_event_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, voi
         log_warn("event %s (%s): payload does not decode", env->id, env->type);
         return EV_E_INVALID;
     }
-    int rc = routes[k].apply(conn, env, m);
+    /* Bids noted so far go in before any other event reads what they
+     * write (a close reads the lot's bidders). */
+    int rc = 0;
+    if (routes[k].apply != on_bid_placed && routes[k].apply != on_outbid)
+        rc = notif_bids_flush(conn);
+    if (rc == 0)
+        rc = routes[k].apply(conn, env, m);
     protobuf_c_message_free_unpacked(m, NULL);
     if (rc == EV_E_INVALID)
         log_warn("event %s (%s): names no valid lot, user or amount", env->id, env->type);
     return rc;
+}
+
+int notif_batch_end(db_conn *conn, bool ok, void *arg)
+{
+    int rc = 0;
+    if (ok)
+        rc = notif_bids_flush(conn);
+    else
+        notif_bids_forget();
+    int written = notif_fanout_flush(conn, ok && rc == 0, arg);
+    return rc != 0 ? rc : written;
 }

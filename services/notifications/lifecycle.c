@@ -108,7 +108,8 @@ static const char *const consumed_topics[] = { "gavel.bids", "gavel.auctions", "
                                                "gavel.wallet", NULL };
 
 const rpc_consumer notif_consumers[] = {
-    { .group = "notifications", .topics = consumed_topics, .handler = notif_event_apply },
+    { .group = "notifications", .topics = consumed_topics, .handler = notif_event_apply,
+      .batch_end = notif_batch_end },
     { 0 },
 };
 
@@ -152,6 +153,8 @@ int notif_post_init(void)
 void notif_pre_exit(void)
 {
     deliver_stop();
+    notif_fanout_close();
+    notif_bids_close();
     notif_match_close();
     webhook_secret_close();
 }

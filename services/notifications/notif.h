@@ -156,11 +156,40 @@ typedef struct {
     size_t n;
 } notif_fanout;
 
-/** Writes f. Returns 0 or DB_E_* (the transaction must then roll back). */
+/** Adds f to the consumer's batch (copied; f is borrowed for the call).
+ *  Consumer thread only. Returns 0. */
 int notif_fanout_write(db_conn *conn, const notif_fanout *f);
+/** The consumer's batch end (ev_batch_end): with ok, writes every
+ *  notification gathered since the last one, their inbox rows and
+ *  deliveries, in one statement on conn; returns 0 or DB_E_* (the
+ *  transaction must then roll back). Without ok, forgets them. */
+int notif_fanout_flush(db_conn *conn, bool ok, void *arg);
+/** Frees the batch's memory (shut-down, after the consumer stopped). */
+void notif_fanout_close(void);
 
 /* ---- events_apply.c: the consumer ---- */
 int notif_event_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
+/** True for an amount an event may carry: a 3-letter currency, units >= 0. */
+bool notif_money_ok(const Gavel__Common__V1__Money *m);
+/** The consumer's batch end: with ok, writes the bids noted in the batch
+ *  (notif_bids_flush) and every notification gathered
+ *  (notif_fanout_flush); without, forgets both. 0 or DB_E_*. */
+int notif_batch_end(db_conn *conn, bool ok, void *arg);
+
+/* ---- bid_events.c: bid.placed and bid.outbid per batch ---- */
+/** Notes a bid.placed / bid.outbid (m its decoded payload, env borrowed
+ *  for the call). 0, or EV_E_INVALID when it names no lot, user or
+ *  amount. Consumer thread only. */
+int notif_bid_placed(const Gavel__Events__V1__Envelope *env, const ProtobufCMessage *m);
+int notif_bid_outbid(const Gavel__Events__V1__Envelope *env, const ProtobufCMessage *m);
+/** Writes the noted bids' bidders and gathers their notifications into
+ *  the fan-out, with one statement on conn; then forgets them. 0 or
+ *  DB_E_* (the transaction must then roll back). */
+int notif_bids_flush(db_conn *conn);
+/** Forgets the noted bids (a failed batch). */
+void notif_bids_forget(void);
+/** Frees the notes' memory (shut-down). */
+void notif_bids_close(void);
 
 /* ---- match.c: new lots against saved searches and segments ---- */
 
@@ -240,7 +269,11 @@ void deliver_kick(void);
  * at once), and set *retry_after_ms from a 429/503's Retry-After. */
 enum { NOTIF_SEND_OK = 0, NOTIF_SEND_FAIL = -1, NOTIF_SEND_SKIP = 1, NOTIF_SEND_GIVE_UP = -2,
        NOTIF_SEND_BUSY = 2, NOTIF_SEND_DONE = 3 };
-int send_realtime(const notif_delivery *d, char *err, size_t errlen);
+/** Publishes the n realtime messages ds[0..n) in one Redis pipeline.
+ *  NOTIF_SEND_OK when Redis took them all, else NOTIF_SEND_FAIL with err
+ *  set (each is to be retried: the ones that went out publish nothing
+ *  again). */
+int send_realtime_batch(const notif_delivery *const *ds, size_t n, char *err, size_t errlen);
 int send_email(const notif_delivery *d, char *err, size_t errlen);
 int send_webhook(const notif_delivery *d, int64_t *retry_after_ms, char *err, size_t errlen);
 int send_telegram(const notif_delivery *d, int64_t *retry_after_ms, char *err, size_t errlen);

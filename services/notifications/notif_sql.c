@@ -13,8 +13,10 @@
     "coalesce(segment, ''), coalesce(search_name, ''), coalesce(search_query, ''), "      \
     "coalesce(search_filter, ''), array_to_json(kinds)::text, created_at_us"
 
-/* A delivery (l) of a notification (n) that goes in Russian. */
-#define LOCALISED "(l.channel IN (2, 3, 4) AND n.title_ru <> '')"
+/* A notification (n) in Russian: it has Russian texts only when its user's
+ * language was 'ru' when it was written. Every channel and the inbox then
+ * use them. */
+#define LOCALISED "(n.title_ru <> '')"
 
 #define CHANNEL_EMAIL_ADDR "coalesce(nullif(p.email, ''), a.email, '')"
 
@@ -49,60 +51,65 @@ const db_stmt notif_stmts[] = {
       "  AND seller_id = $4 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
       ") a ORDER BY user_id, sub" },
 
-    /* A bid placed, in one round trip: records the bidder ($3), and returns
-     * the lot's seller and title (0 and '' when unknown) with the lot's
-     * followers for kind $2 (as lot_audience, without bidders or the
-     * seller's followers), one row per user, or one row with a NULL user
-     * when none. */
-    { "bid_placed_audience",
-      "WITH b AS (INSERT INTO lot_bidders (lot_id, user_id) VALUES ($1, $3)"
-      " ON CONFLICT DO NOTHING)"
-      " SELECT coalesce(l.seller_id, 0), coalesce(l.title, ''), a.user_id, a.sub"
-      " FROM (SELECT 1) one LEFT JOIN lots l ON l.lot_id = $1"
-      " LEFT JOIN (SELECT DISTINCT ON (user_id) user_id, id AS sub FROM subscriptions"
-      "  WHERE lot_id = $1 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
-      "  ORDER BY user_id, id) a ON true" },
-    /* The same for a floor bid at a venue: its bidder_id is the clerk who
-     * entered it, who is no bidder of the lot ($3 unused). */
-    { "bid_placed_audience_floor",
-      "SELECT coalesce(l.seller_id, 0), coalesce(l.title, ''), a.user_id, a.sub"
-      " FROM (SELECT 1) one LEFT JOIN lots l ON l.lot_id = $1"
-      " LEFT JOIN (SELECT DISTINCT ON (user_id) user_id, id AS sub FROM subscriptions"
-      "  WHERE lot_id = $1 AND (kinds = '{}' OR $2::smallint = ANY (kinds))"
+    /* The bids of a consumer batch (bid_events.c), in one round trip:
+     * records the bidders ($1 lots, $2 users; floor bids are not
+     * there), and returns for each lot of $3 its seller and title (0 and
+     * '' when unknown) with its followers for kind $2, one row per user,
+     * or one row with a NULL user when none. */
+    { "bids_audience",
+      "WITH b AS (INSERT INTO lot_bidders (lot_id, user_id)"
+      " SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING)"
+      " SELECT l.lot_id, coalesce(x.seller_id, 0), coalesce(x.title, ''), a.user_id, a.sub"
+      " FROM unnest($3::bigint[]) AS l(lot_id) LEFT JOIN lots x ON x.lot_id = l.lot_id"
+      " LEFT JOIN LATERAL (SELECT DISTINCT ON (user_id) user_id, id AS sub FROM subscriptions"
+      "  WHERE lot_id = l.lot_id AND (kinds = '{}' OR $4::smallint = ANY (kinds))"
       "  ORDER BY user_id, id) a ON true" },
 
-    /* ---- fan-out: inbox rows, then one delivery per chosen live channel
-     * ($10 defaults, $11 live channels; a NEW_MATCH email is a digest
-     * delivery due at $13 when $13 > 0) and, for the webhook channel, per
-     * active webhook of the user that takes the kind. A kind the user never
-     * set goes to their webhooks too (the webhook's kinds decide); one they
-     * set does only when it names the webhook channel. Push needs tokens,
-     * Telegram a chat id. Email only with an address, or
-     * for a user whose user.registered has not arrived yet (another
-     * topic, so it may come after this event): the sender reads the
-     * address when it sends and retries until it is known. The Russian
-     * texts ($14, $15) are kept only for users whose language is 'ru'. ---- */
+    /* ---- fan-out (fanout.c): every notification of a consumer batch in
+     * one statement. $1..$3 one row per recipient: the notification's
+     * 1-based ordinal in $4..$15, the user, the subscription (0: told
+     * directly). $4..$15 one row per notification: kind, English title
+     * and body, lot, link, event id, time, default channels (a smallint[]
+     * literal), coalesce key, digest due time (NEW_MATCH email: a digest
+     * delivery due then, when > 0), Russian title and body (kept only for
+     * users whose language is 'ru'). $16: the live channels.
+     * Inbox rows first, then one delivery per chosen live channel and,
+     * for the webhook channel, per active webhook of the user that takes
+     * the kind. A kind the user never set goes to their webhooks too (the
+     * webhook's kinds decide); one they set does only when it names the
+     * webhook channel. Push needs tokens, Telegram a chat id. Email only
+     * with an address, or for a user whose user.registered has not
+     * arrived yet (another topic, so it may come after this event): the
+     * sender reads the address when it sends and retries until it is
+     * known. A new inbox row finds its notification by (event, kind):
+     * an event makes at most one notification of each kind. ---- */
     { "fanout",
-      "WITH n AS (INSERT INTO notifications (user_id, kind, title, body, lot_id, link, "
+      "WITH m AS (SELECT * FROM unnest($4::smallint[], $5::text[], $6::text[], $7::bigint[],"
+      " $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], $13::bigint[],"
+      " $14::text[], $15::text[]) WITH ORDINALITY AS m(kind, title, body, lot, link, event_id,"
+      " at, defaults, ckey, digest_due, title_ru, body_ru, i)),"
+      " n AS (INSERT INTO notifications (user_id, kind, title, body, lot_id, link, "
       " event_id, subscription_id, created_at_us, title_ru, body_ru)"
-      " SELECT u, $3, $4, $5, $6, $7, $8, s, $9,"
-      " CASE WHEN lp.language = 'ru' THEN $14 ELSE '' END,"
-      " CASE WHEN lp.language = 'ru' THEN $15 ELSE '' END"
-      " FROM unnest($1::bigint[], $2::bigint[]) AS r(u, s)"
-      " LEFT JOIN preferences lp ON lp.user_id = r.u"
-      " ON CONFLICT (event_id, user_id) DO NOTHING RETURNING id, user_id),"
+      " SELECT r.u, m.kind, m.title, m.body, m.lot, m.link, m.event_id, r.s, m.at,"
+      " CASE WHEN lp.language = 'ru' THEN m.title_ru ELSE '' END,"
+      " CASE WHEN lp.language = 'ru' THEN m.body_ru ELSE '' END"
+      " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS r(i, u, s, o)"
+      " JOIN m ON m.i = r.i"
+      " LEFT JOIN preferences lp ON lp.user_id = r.u ORDER BY r.o"
+      " ON CONFLICT (event_id, user_id) DO NOTHING RETURNING id, user_id, kind, event_id),"
       " d AS (INSERT INTO deliveries (notification_id, user_id, channel, due_at_us, coalesce_key,"
       " target_id, digest)"
-      " SELECT n.id, n.user_id, ch, CASE WHEN dg THEN $13::bigint ELSE $9 END, $12,"
-      " coalesce(w.id, 0), dg FROM n"
-      " LEFT JOIN preference_kinds pk ON pk.user_id = n.user_id AND pk.kind = $3"
+      " SELECT n.id, n.user_id, ch, CASE WHEN dg THEN m.digest_due ELSE m.at END, m.ckey,"
+      " coalesce(w.id, 0), dg FROM n JOIN m ON m.event_id = n.event_id AND m.kind = n.kind"
+      " LEFT JOIN preference_kinds pk ON pk.user_id = n.user_id AND pk.kind = n.kind"
       " LEFT JOIN preferences p ON p.user_id = n.user_id"
       " LEFT JOIN accounts a ON a.user_id = n.user_id"
-      " CROSS JOIN LATERAL unnest(coalesce(pk.channels, $10::smallint[] || 5::smallint)) AS ch"
-      " CROSS JOIN LATERAL (SELECT ch = 2 AND $3 = 10 AND $13::bigint > 0) AS g(dg)"
+      " CROSS JOIN LATERAL unnest(coalesce(pk.channels, m.defaults::smallint[] || 5::smallint))"
+      "  AS ch"
+      " CROSS JOIN LATERAL (SELECT ch = 2 AND n.kind = 10 AND m.digest_due > 0) AS g(dg)"
       " LEFT JOIN webhooks w ON ch = 5 AND w.user_id = n.user_id AND w.is_active"
-      "  AND (w.kinds = '{}' OR $3 = ANY (w.kinds))"
-      " WHERE ch = ANY ($11::smallint[])"
+      "  AND (w.kinds = '{}' OR n.kind = ANY (w.kinds))"
+      " WHERE ch = ANY ($16::smallint[])"
       " AND (ch <> 2 OR a.user_id IS NULL OR " CHANNEL_EMAIL_ADDR " <> '')"
       " AND (ch <> 3 OR cardinality(p.push_tokens) > 0)"
       " AND (ch <> 4 OR p.telegram_chat_id <> '')"
@@ -115,9 +122,9 @@ const db_stmt notif_stmts[] = {
      * senders need, with whether a newer pending delivery of the same
      * coalesce key replaces it, when that key was last sent, whether it
      * is a digest and, for email, push and Telegram in the user's quiet
-     * hours (its kind not urgent), when they end. Email, push and
-     * Telegram take the Russian texts when the notification has them
-     * (then the language is 1, NOTIF_LANG_RU). The
+     * hours (its kind not urgent), when they end. Every channel takes
+     * the Russian texts when the notification has them (then the
+     * language is 1, NOTIF_LANG_RU). The
      * subqueries repeat coalesce_key <> '' so deliveries_coalesce (a
      * partial index) serves them: without it each row scanned the table. */
     { "deliver_lease",
@@ -176,8 +183,8 @@ const db_stmt notif_stmts[] = {
     { "digest_unlock",
       "SELECT pg_advisory_unlock(hashtext('gavel_digest'), ($1::bigint % 2147483647)::int)" },
     { "digest_rows",
-      "SELECT d.id, CASE WHEN n.title_ru <> '' THEN n.title_ru ELSE n.title END,"
-      " CASE WHEN n.title_ru <> '' THEN n.body_ru ELSE n.body END, n.link FROM deliveries d"
+      "SELECT d.id, CASE WHEN " LOCALISED " THEN n.title_ru ELSE n.title END,"
+      " CASE WHEN " LOCALISED " THEN n.body_ru ELSE n.body END, n.link FROM deliveries d"
       " JOIN notifications n ON n.id = d.notification_id"
       " WHERE d.user_id = $1 AND d.digest AND d.state = 'pending' ORDER BY d.id LIMIT $2" },
     { "digest_sent",
@@ -270,7 +277,8 @@ const db_stmt notif_stmts[] = {
 
     /* ---- inbox ---- */
     { "inbox_list",
-      "SELECT n.id, n.kind, n.title, n.body, n.lot_id, n.link, n.event_id, "
+      "SELECT n.id, n.kind, CASE WHEN " LOCALISED " THEN n.title_ru ELSE n.title END, "
+      "CASE WHEN " LOCALISED " THEN n.body_ru ELSE n.body END, n.lot_id, n.link, n.event_id, "
       "n.subscription_id, n.created_at_us, n.read_at_us, coalesce((SELECT "
       "string_agg(d.channel::text, ',' ORDER BY d.channel) FROM deliveries d "
       "WHERE d.notification_id = n.id AND d.state = 'sent'), '') "

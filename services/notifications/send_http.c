@@ -126,9 +126,10 @@ json_t *notif_delivery_json(const notif_delivery *d)
     char url[2300] = "";
     if (d->link[0] != '\0')
         snprintf(url, sizeof url, "%s%s", notif.web_url, d->link);
-    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I}",
+    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I}",
                      "id", (json_int_t)d->notification_id, "user_id", (json_int_t)d->user_id,
-                     "kind", notif_kind_name(d->kind), "title", d->title, "body", d->body,
+                     "kind", notif_kind_name(d->kind), "language",
+                     d->lang == NOTIF_LANG_RU ? "ru" : "en", "title", d->title, "body", d->body,
                      "lot_id", (json_int_t)d->lot_id, "link", d->link, "url", url,
                      "event_id", d->event_id, "created_at_us", (json_int_t)d->created_at_us);
 }

@@ -5,6 +5,10 @@
  * a marker gavel:notif:sent:<delivery id> and publishes only when the
  * marker was not there, in one atomic step, so a delivery retried after a
  * crash (its lease expired after Redis took it) publishes nothing twice.
+ * A worker's round sends all its realtime messages as one pipeline: one
+ * round trip instead of one per message. When the pipeline fails, every
+ * message of it is retried, and the markers keep the ones that went out
+ * from going out again.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -53,27 +57,46 @@ static char *message_json(const notif_delivery *d, char *err, size_t errlen)
     return text;
 }
 
-int send_realtime(const notif_delivery *d, char *err, size_t errlen)
-{
-    char *text = message_json(d, err, errlen);
-    if (text == NULL)
-        return -1;
+/* One delivery's EVAL, arguments kept for the pipeline. */
+typedef struct {
+    char *text;
     char marker[48], channel[40];
-    snprintf(marker, sizeof marker, "gavel:notif:sent:%lld", (long long)d->id);
-    snprintf(channel, sizeof channel, "gavel:user:%lld", (long long)d->user_id);
-    int rc = 0;
-    redisReply *r = rds_command(&rc, "EVAL %s 2 %s %s %b %s", publish_once, marker, channel,
-                                text, strlen(text), MARKER_TTL_S);
-    free(text);
-    if (r == NULL) {
-        snprintf(err, errlen, "redis: %s", rc == RDS_E_CONN ? "unreachable" : "error");
-        return -1;
+} rt_msg;
+
+int send_realtime_batch(const notif_delivery *const *ds, size_t n, char *err, size_t errlen)
+{
+    /* EVAL script 2 marker channel message ttl */
+    enum { ARGC = 7 };
+    rt_msg *m = xcalloc(n, sizeof *m);
+    const char **argv = xcalloc(n * ARGC, sizeof *argv);
+    size_t *len = xcalloc(n * ARGC, sizeof *len);
+    int out = NOTIF_SEND_OK;
+    for (size_t i = 0; i < n; i++) {
+        if ((m[i].text = message_json(ds[i], err, errlen)) == NULL) {
+            out = NOTIF_SEND_FAIL;
+            break;
+        }
+        snprintf(m[i].marker, sizeof m[i].marker, "gavel:notif:sent:%lld", (long long)ds[i]->id);
+        snprintf(m[i].channel, sizeof m[i].channel, "gavel:user:%lld",
+                 (long long)ds[i]->user_id);
+        const char *a[ARGC] = { "EVAL", publish_once, "2", m[i].marker, m[i].channel,
+                                m[i].text, MARKER_TTL_S };
+        for (size_t k = 0; k < ARGC; k++) {
+            argv[i * ARGC + k] = a[k];
+            len[i * ARGC + k] = strlen(a[k]);
+        }
     }
-    int out = 0;
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "redis: %.200s", r->str);
-        out = -1;
+    if (out == NOTIF_SEND_OK) {
+        int rc = rds_pipeline(n, ARGC, argv, len);
+        if (rc != RDS_OK) {
+            snprintf(err, errlen, "redis: %s", rc == RDS_E_CONN ? "unreachable" : "error");
+            out = NOTIF_SEND_FAIL;
+        }
     }
-    freeReplyObject(r);
+    for (size_t i = 0; i < n; i++)
+        free(m[i].text);
+    free(m);
+    free(argv);
+    free(len);
     return out;
 }

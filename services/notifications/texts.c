@@ -5,7 +5,10 @@
  * ({lot}, {money}, …; a missing lot or reason has its own words), so a language orders them as it needs; values are
  * rendered for the language (money with the ₽ sign and grouped digits in
  * Russian, dates as the language writes them). The output is UTF-8 and
- * never cut inside a character.
+ * never cut inside a character. A notification is written in English
+ * and, for a user whose language is Russian, in Russian too; every
+ * channel (realtime, email, push, Telegram, webhooks) and the inbox then
+ * show the user's language (notif_sql.c, LOCALISED).
  */
 #include <inttypes.h>
 #include <stdio.h>

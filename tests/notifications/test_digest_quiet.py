@@ -164,8 +164,8 @@ def test_digest_in_russian_for_a_russian_dealer(
         assert "Новых лотов по вашим поискам: 2" in text and "Новое совпадение" in text, text
         assert "от 1\u00a0000,00\u00a0₽" in text and "аукцион идёт" in text, text
         assert all(t in text for t in titles) and "New match" not in text, text
-    # the inbox keeps English
-    assert all(n.title.startswith("New match: ") for n in matches(inbox, u))
+    # the inbox is in Russian too
+    assert all(n.title.startswith("Новое совпадение: ") for n in matches(inbox, u))
 
 
 def quiet_around_now(zone, before=30, after=30, urgent=()):

@@ -1,16 +1,19 @@
 """The language of a user's notifications (Preferences.language): a user
 whose language is "ru" gets their emails in Russian (subject, plain text
 and HTML, UTF-8, money as "1 234,56 ₽"), one with "en" or none in English
-as before; the inbox stays English for both. The field is set through
+as before; the inbox, the realtime message and the webhook POST follow
+the same language (the webhook's notification names it in "language"). The field is set through
 SetPreferences and the gateway's PATCH, read back by GetPreferences, and
 anything but "", "en" and "ru" is INVALID_ARGUMENT naming it, changing
 nothing."""
 import threading
+import uuid
 
 import grpc
 
 import gavel_harness as h
 from gavel_harness import notifications_pb2 as npb
+from http_receiver import receiver_for
 
 WALLET = npb.EVENT_KIND_WALLET
 NBSP = "\u00a0"
@@ -58,9 +61,9 @@ def test_russian_user_gets_russian_email_english_user_unchanged(
         assert "Пополнение получено" in text and "зачислено" in text, text
         assert money in text, text
         assert "RUB" not in text and "Deposit" not in text, text
-    # the inbox keeps the English texts
+    # the inbox shows the same Russian texts
     [n] = inbox(ru).notifications
-    assert n.title == "Deposit received" and "1234.56 RUB" in n.body
+    assert n.title == "Пополнение получено" and money in n.body, n
 
     for u in (en, unset):
         [msg] = h.wait_until(lambda: mail_sink.messages(to=u.email), 10, what="the English one")
@@ -158,3 +161,40 @@ def test_language_through_the_gateway(notifications, rest, new_account):
     assert bad.status == 400 and "language" in str(bad.json), bad
     got = rest.ok("GET", "/api/v1/notifications/preferences", token=u.token)
     assert got["preferences"]["language"] == "ru", got
+
+
+def test_inbox_realtime_and_webhook_follow_the_users_language(
+        notifications, notif_stub, new_account, deposit, inbox, feed):
+    receiver = receiver_for(notifications)
+    try:
+        ru, en = new_account(), new_account()
+        h.call(notif_stub.SetPreferences, npb.SetPreferencesRequest(
+            update_mask=["language"], preferences=npb.Preferences(language="ru")), ru.md)
+        h.call(notif_stub.SetPreferences, npb.SetPreferencesRequest(
+            update_mask=["language"], preferences=npb.Preferences(language="en")), en.md)
+        paths = {}
+        for u in (ru, en):
+            paths[u.id] = "/hook/%s" % uuid.uuid4().hex
+            h.call(notif_stub.RegisterWebhook, npb.RegisterWebhookRequest(
+                url=receiver.url(paths[u.id]), secret="s3cret-" + "k" * 34), u.md)
+        f = feed(ru.id, en.id)
+        for u in (ru, en):
+            deposit(u, 123456)
+        money = "1%s234,56%s₽" % (NBSP, NBSP)
+        want = {ru.id: ("Пополнение получено", money, "ru"),
+                en.id: ("Deposit received", "1234.56 RUB", "en")}
+        for u in (ru, en):
+            title, amount, lang = want[u.id]
+            msg = f.wait_for(lambda f, u=u: f.of(u.id), what="the realtime message")[0]
+            n = msg["notification"]
+            assert n["title"] == title and amount in n["body"], n
+            [x] = inbox(u).notifications
+            assert x.title == title and amount in x.body and x.body == n["body"], x
+            got = receiver.wait(paths[u.id])[0].json()["notification"]
+            assert got["language"] == lang, got
+            assert got["title"] == title and got["body"] == x.body, got
+        # the other language's words appear nowhere
+        assert "Deposit" not in inbox(ru).notifications[0].title
+        assert "₽" not in inbox(en).notifications[0].body
+    finally:
+        receiver.close()
