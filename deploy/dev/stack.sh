@@ -941,12 +941,15 @@ cmd_bids_add() {
     port=$(( GAVEL_PORT_BASE_GRPC + 200 )) mport=$(( GAVEL_PORT_BASE_METRICS + 40 ))
     while port_in_use "$port"; do port=$(( port + 1 )); done
     while port_in_use "$mport"; do mport=$(( mport + 1 )); done
+    # instance 0's environment, less what makes an instance itself (at
+    # SCALE=2 that includes its listen address)
     mapfile -t env_lines < <(print_env bids | grep -v -e '^GAVEL_PG_DSN=' -e '^GAVEL_METRICS_PORT=' \
-        -e '^GAVEL_BIDS_ADDR=')
+        -e '^GAVEL_BIDS_ADDR=' -e '^GAVEL_LISTEN_ADDR=')
     echo "=== $(date -u +%FT%TZ) start $name" >>"$log"
     setsid nohup env "${env_lines[@]}" \
         "GAVEL_PG_DSN=host=127.0.0.1 port=$GAVEL_PG_PORT user=$PG_DB_USER dbname=$db" \
-        "GAVEL_METRICS_PORT=$mport" "GAVEL_BIDS_ADDR=127.0.0.1:$port" "GAVEL_BIDS_NAME=$name" \
+        "GAVEL_METRICS_PORT=$mport" "GAVEL_BIDS_ADDR=127.0.0.1:$port" \
+        "GAVEL_LISTEN_ADDR=127.0.0.1:$port" "GAVEL_BIDS_NAME=$name" \
         "$BUILD/bin/gavel-bids" >>"$log" 2>&1 </dev/null 9>&- &
     pid=$!
     echo "$pid" >"$pidfile"

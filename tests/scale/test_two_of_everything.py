@@ -428,3 +428,76 @@ def test_one_instance_of_each_dies_in_turn(two):
     _settled(two, lots, timeout=60)
     print("two of everything: start %.1f s, %d registrations and %d bids acknowledged, "
           "%d failovers" % (two.started_in, len(acked["users"]), len(acked["bids"]), c.failovers))
+
+
+def _recorded(two, lot_ids):
+    """Each lot's bids instance as auctions recorded it at ScheduleLot."""
+    return dict(_rows(two, "gavel_auctions", "SELECT id, bids_instance FROM lots "
+                      "WHERE id = ANY(%s)", list(lot_ids)))
+
+
+def test_a_third_bids_instance_joins_while_lots_are_live(two):
+    """Scale-out without draining on the dev stack: `stack.sh bids-add`
+    starts a third bids instance while lots are live and dealers bid through
+    both gateways. New lots land on it at once; no live lot changes owner;
+    every acknowledged bid is in its owner's log; the lots close with the top
+    acknowledged bid. (Runs last: the third instance stays in the registry.)"""
+    c = Client(two.gateways)
+    w = World(two, c)
+    dealers = [w.dealer(0), w.dealer(1)]
+    live_s = 16
+    old = w.lots(2, duration_s=live_s * SLOW)
+    before = _recorded(two, old)
+    assert sorted(before.values()) == ["bids-0", "bids-1"], before
+    stop = threading.Event()
+    acked, errors = [], []
+
+    def work():
+        i = 0
+        try:
+            while not stop.is_set():
+                lot_id = old[i % 2]
+                got = w.bid(i % 2, lot_id, dealers[(i // 2) % 2])
+                if got is not None:
+                    acked.append((lot_id, dealers[(i // 2) % 2].id) + got)
+                i += 1
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        out = two.stack("bids-add", "bids-x")
+        assert "bids instance bids-x up" in out, out
+        # the registry sees it at once: consecutive new lots, one in three on it
+        new = w.lots(6, duration_s=4 * SLOW)
+        rec = _recorded(two, new)
+        assert sorted(set(rec.values())) == ["bids-0", "bids-1", "bids-x"], rec
+        on_x = [i for i in new if rec[i] == "bids-x"]
+        held = {r[0] for r in _rows(two, "gavel_bids_bids_x", "SELECT lot_id FROM lots "
+                                    "WHERE lot_id = ANY(%s)", on_x)}
+        assert held == set(on_x), (held, on_x)
+        for lot_id in on_x:  # and it takes their bids through either gateway
+            assert w.bid(lot_id % 2, lot_id, dealers[0]) is not None
+        h.wait_until(lambda: errors or len(acked) >= 6, 20, interval=0.1,
+                     what="bids on the old lots go on after the third instance joined")
+    finally:
+        stop.set()
+        t.join(60 * SLOW)
+    assert not errors, errors
+    assert _recorded(two, old) == before  # no live lot changed owner
+    db = {"bids-0": "gavel_bids", "bids-1": "gavel_bids_1"}
+    for lot_id in old:
+        got = {(b, u): i for b, u, i in _rows(two, db[before[lot_id]], "SELECT bidder_id, "
+                                             "amount, bid_id FROM bids WHERE lot_id = %s",
+                                             lot_id)}
+        mine = [x for x in acked if x[0] == lot_id]
+        for _, bidder, units, bid_id in mine:
+            assert got.get((bidder, units)) == bid_id, (lot_id, bidder, units, bid_id)
+        assert not _rows(two, "gavel_bids_bids_x", "SELECT 1 FROM lots WHERE lot_id = %s", lot_id)
+        w.wait_status(lot_id % 2, lot_id, "LOT_STATUS_CLOSED", timeout=live_s + 20)
+        if mine:
+            top = max(mine, key=lambda x: x[2])
+            h.wait_until(lambda: c.ok(0, "GET", "/api/v1/lots/%d" % lot_id, token=w.seller.token)[
+                "lot"].get("result", {}).get("winnerId") == str(top[1]), 20, interval=0.3,
+                what="lot %d won by the top acknowledged bid %r" % (lot_id, top))
