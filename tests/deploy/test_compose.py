@@ -47,15 +47,66 @@ def compose():
     return yaml.safe_load(p.stdout)
 
 
+# Built from the Dockerfile but not a Gavel daemon: nginx RTMP + ffmpeg.
+INGEST_TARGET = "ingest"
+LIVE_DIR = "/var/lib/gavel/live"
+
+
 def gavel_services(compose):
-    """{compose service: daemon} of every service built from the Dockerfile."""
+    """{compose service: daemon} of every daemon built from the Dockerfile."""
     out = {}
     for name, s in compose["services"].items():
         b = s.get("build")
         if b:
             assert b["dockerfile"] == "deploy/docker/Dockerfile", name
-            out[name] = b["target"]
+            if b["target"] != INGEST_TARGET:
+                out[name] = b["target"]
     return out
+
+
+def _volume(svc_def, target):
+    """(source, mode) of the volume mounted at target, or None."""
+    for v in svc_def.get("volumes", []):
+        if isinstance(v, str):
+            parts = v.split(":")
+            if len(parts) >= 2 and parts[1] == target:
+                return parts[0], parts[2] if len(parts) > 2 else "rw"
+        elif v.get("target") == target:
+            return v.get("source"), "ro" if v.get("read_only") else "rw"
+    return None
+
+
+def test_the_ingest_writes_the_hls_the_gateways_and_streaming_read(compose):
+    """The venue video ingest: built from the Dockerfile's ingest target,
+    writing HLS into the volume every gateway serves at /live/ and the
+    streaming daemon reads (both read-only); its callbacks name the
+    streaming service's hook port, and streaming's control URL names the
+    ingest's control port."""
+    assert d.dockerfile_targets().get(INGEST_TARGET) == "debian:bookworm-slim"
+    ingest = [n for n, s in compose["services"].items()
+              if s.get("build", {}).get("target") == INGEST_TARGET]
+    assert len(ingest) == 1, ingest
+    ing = compose["services"][ingest[0]]
+    live = _volume(ing, LIVE_DIR)
+    assert live is not None and live[1] == "rw", ing.get("volumes")
+    assert ing.get("read_only") is True and ing.get("cap_drop") == ["ALL"]
+    assert any(pub == 1935 and target == 1935 for _, pub, target in d.published_ports(ing))
+    readers = {n: daemon for n, daemon in gavel_services(compose).items()
+               if daemon in ("gateway", "streaming")}
+    assert sorted(set(readers.values())) == ["gateway", "streaming"]
+    for n, daemon in readers.items():
+        s = compose["services"][n]
+        assert _volume(s, LIVE_DIR) == (live[0], "ro"), (n, s.get("volumes"))
+        var = "GAVEL_GATEWAY_LIVE_DIR" if daemon == "gateway" else "GAVEL_STREAMING_LIVE_DIR"
+        assert s["environment"].get(var) == LIVE_DIR, (n, var)
+    with open(os.path.join(d.ROOT, "deploy", "docker", "ingest-nginx.conf"), encoding="utf-8") as f:
+        conf = f.read()
+    hooks = re.findall(r"on_\w+ http://([\w-]+):(\d+)/", conf)
+    streaming = [n for n, daemon in readers.items() if daemon == "streaming"]
+    assert hooks and all(h == (streaming[0], "50986") for h in hooks), hooks
+    control = compose["services"][streaming[0]]["environment"]["GAVEL_STREAMING_CONTROL_URL"]
+    m = re.match(r"http://([\w-]+):(\d+)/control$", control)
+    assert m and m.group(1) == ingest[0] and ("listen %s;" % m.group(2)) in conf, control
 
 
 def listen_port(svc_def):
