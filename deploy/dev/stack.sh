@@ -18,8 +18,8 @@
 #                        own database, on the next free ports; it takes new
 #                        lots at once (docs/operations.md)
 #
-# SCALE=2 (make run SCALE=2): two instances of every daemon but streaming
-# (whose one ingest calls one hook), bids as two instances with their own
+# SCALE=2 (make run SCALE=2): two instances of every daemon (the ingest
+# calls streaming's first), bids as two instances with their own
 # databases; see scale_* below and docs/operations.md. Remembered in
 # $RUN_DIR/scale until `stop`.
 #
@@ -639,7 +639,6 @@ scale_load() {
         SVC_N[$s]=$(svc_index "$s")
         SVC_INSTANCES[$s]=$GAVEL_SCALE
     done
-    SVC_INSTANCES[streaming]=1
 }
 
 scale_save() {
@@ -683,6 +682,11 @@ scale_env() {
     if [[ $svc == gateway ]]; then
         echo "GAVEL_GATEWAY_PORT=$(( GAVEL_GATEWAY_PORT + inst ))"
     fi
+    # The ingest calls instance 0's hook (as a Kubernetes Service would call
+    # any replica's); instance 1 keeps its own hook port, 10 above.
+    if [[ $svc == streaming ]] && (( inst > 0 )); then
+        echo "GAVEL_STREAMING_HOOK_PORT=$(( GAVEL_STREAMING_HOOK_PORT + 10 * inst ))"
+    fi
     if [[ $svc == bids ]]; then
         echo "GAVEL_BIDS_INSTANCES=${SVC_INSTANCES[bids]}"
         echo "GAVEL_BIDS_INSTANCE=$inst"
@@ -698,7 +702,7 @@ scale_reserve_ports() {
     local f=/proc/sys/net/ipv4/ip_local_reserved_ports have
     (( GAVEL_SCALE > 1 )) && [[ $(id -u) -eq 0 && -w $f ]] || return 0
     have=$(cat "$f")
-    echo "${have:+$have,}$((GAVEL_PORT_BASE_GRPC + 11))-$((GAVEL_PORT_BASE_GRPC + 18)),$((GAVEL_PORT_BASE_METRICS + 11))-$((GAVEL_PORT_BASE_METRICS + 18)),$((GAVEL_GATEWAY_PORT + 1))" \
+    echo "${have:+$have,}$((GAVEL_PORT_BASE_GRPC + 11))-$((GAVEL_PORT_BASE_GRPC + 18)),$((GAVEL_PORT_BASE_METRICS + 11))-$((GAVEL_PORT_BASE_METRICS + 18)),$((GAVEL_GATEWAY_PORT + 1)),$((GAVEL_STREAMING_HOOK_PORT + 10))" \
         >"$f" 2>/dev/null || true
 }
 

@@ -1,6 +1,5 @@
 """Two of everything: the dev stack as `make run SCALE=2` starts it (two
-instances of every daemon but streaming, two bids instances each with its
-own database), on a PostgreSQL, Redis and dev broker of its own under the
+instances of every daemon, two bids instances each with its own database), on a PostgreSQL, Redis and dev broker of its own under the
 slot's run directory, so nothing the session's daemons use is touched.
 
 The end-to-end flows go through BOTH gateways: register, log in, list lots,
@@ -8,7 +7,7 @@ a seller creates and submits, a moderator approves, the seller schedules,
 two dealers bid on one lot from two different gateways, the lot closes and
 the real payments daemon settles it at the card provider simulator. Then one
 instance of each daemon is killed with SIGKILL in turn (users, auctions,
-gateway, notifications, search, payments, and one bids instance, restarted,
+gateway, notifications, search, payments, streaming, and one bids instance, restarted,
 since its lots live only there) while a client keeps registering and bidding
 with retries: every acknowledged registration and bid is there afterwards,
 exactly once, and the lots still settle once each."""
@@ -43,11 +42,11 @@ KNOBS = {
     **{k: v for k, v in PAYMENTS_TEST_ENV.items() if k != "GAVEL_KAFKA_SESSION_TIMEOUT_MS"},
 }
 # Ports stack.sh derives from a base that must be free for this stack.
-GRPC_OFFSETS = [*range(1, 9), *range(11, 19), 25, 935, 936, 937, 938, 976]
+GRPC_OFFSETS = [*range(1, 9), *range(11, 19), 25, 935, 936, 937, 938, 946, 976]
 METRICS_OFFSETS = [*range(1, 9), *range(11, 19)]
 # The order instances die in; bids is restarted (its lots live only there).
 KILLS = [("users", 0), ("auctions", 1), ("gateway", 0), ("notifications", 1),
-         ("search", 0), ("payments", 1), ("bids", 1)]
+         ("search", 0), ("payments", 1), ("streaming", 0), ("bids", 1)]
 
 
 def _free(port):
@@ -273,12 +272,12 @@ def two():
 
 def test_status_and_summary_show_both_instances(two):
     status = two.stack("status")
-    for svc in ("users", "auctions", "bids", "search", "payments", "notifications", "gateway"):
+    for svc in ("users", "auctions", "bids", "search", "payments", "notifications", "gateway",
+                "streaming"):
         for name in (svc, svc + "-1"):
             line = [ln for ln in status.splitlines() if ln.split()[:1] == [name]]
             assert line and "running" in line[0], status
             assert name in two.summary
-    assert "streaming-1" not in status
     # each bids instance has its own database and knows its place
     for inst, db in ((0, "gavel_bids"), (1, "gavel_bids_1")):
         env = dict(ln.split("=", 1) for ln in two.stack("env", "bids", str(inst)).splitlines())
@@ -288,8 +287,12 @@ def test_status_and_summary_show_both_instances(two):
     assert gw["GAVEL_USERS_ADDR"].count(",") == 1 and gw["GAVEL_BIDS_ADDR"].count(",") == 1
     auc = dict(ln.split("=", 1) for ln in two.stack("env", "auctions", "0").splitlines())
     assert auc["GAVEL_BIDS_ADDRS"] == gw["GAVEL_BIDS_ADDR"]
+    # the ingest calls instance 0's hook; instance 1 has a hook port of its own
+    hooks = {int(dict(ln.split("=", 1) for ln in two.stack("env", "streaming", str(i))
+                      .splitlines())["GAVEL_STREAMING_HOOK_PORT"]) for i in (0, 1)}
+    assert len(hooks) == 2, hooks
     with pytest.raises(AssertionError):
-        two.stack("env", "streaming", "1")
+        two.stack("env", "streaming", "2")
 
 
 def _settled(two, lot_ids, timeout=40):
@@ -384,6 +387,7 @@ def test_one_instance_of_each_dies_in_turn(two):
                 c.ok(gw, "GET", "/api/v1/search?query=Camry", token=d.token)
                 c.ok(gw, "GET", "/api/v1/notifications", token=d.token)
                 c.ok(gw, "GET", "/api/v1/payments", token=d.token)
+                c.ok(gw, "GET", "/api/v1/streams", token=w.moderator.token)
                 i += 1
         except Exception as e:  # reported by the main thread
             errors.append(e)
