@@ -155,7 +155,20 @@ reserve_ports() {
     # tests start a second instance of a daemon 100 ports up
     want+=",$((GAVEL_PORT_BASE_GRPC + 101))-$((GAVEL_PORT_BASE_GRPC + 108))"
     want+=",$((GAVEL_PORT_BASE_METRICS + 101))-$((GAVEL_PORT_BASE_METRICS + 108))"
-    local have
-    have=$(cat "$f")
-    echo "${have:+$have,}$want" >"$f" 2>/dev/null || true
+    reserve_port_list "$want"
+}
+
+# Adds the comma list of ports and ranges $1 to the kernel's reserved
+# ports (as root; otherwise nothing). The file is one list that each
+# writer replaces, so stacks starting side by side (make test starts
+# three) would drop each other's ports between their read and their write:
+# the read-modify-write holds a lock shared by every stack on the machine.
+reserve_port_list() {
+    local f=/proc/sys/net/ipv4/ip_local_reserved_ports lock=/tmp/gavel-reserved-ports.lock have
+    [[ $(id -u) -eq 0 && -w $f ]] || return 0
+    {
+        flock -w 10 9 || true
+        have=$(cat "$f")
+        echo "${have:+$have,}$1" >"$f" 2>/dev/null || true
+    } 9>>"$lock"
 }

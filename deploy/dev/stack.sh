@@ -699,11 +699,8 @@ scale_env() {
 # As root: keep the second instances' ports out of the kernel's hands too
 # (see reserve_ports in lib.sh).
 scale_reserve_ports() {
-    local f=/proc/sys/net/ipv4/ip_local_reserved_ports have
-    (( GAVEL_SCALE > 1 )) && [[ $(id -u) -eq 0 && -w $f ]] || return 0
-    have=$(cat "$f")
-    echo "${have:+$have,}$((GAVEL_PORT_BASE_GRPC + 11))-$((GAVEL_PORT_BASE_GRPC + 18)),$((GAVEL_PORT_BASE_METRICS + 11))-$((GAVEL_PORT_BASE_METRICS + 18)),$((GAVEL_GATEWAY_PORT + 1)),$((GAVEL_STREAMING_HOOK_PORT + 10))" \
-        >"$f" 2>/dev/null || true
+    (( GAVEL_SCALE > 1 )) || return 0
+    reserve_port_list "$((GAVEL_PORT_BASE_GRPC + 11))-$((GAVEL_PORT_BASE_GRPC + 18)),$((GAVEL_PORT_BASE_METRICS + 11))-$((GAVEL_PORT_BASE_METRICS + 18)),$((GAVEL_GATEWAY_PORT + 1)),$((GAVEL_STREAMING_HOOK_PORT + 10))"
 }
 
 # Starts every instance of every built daemon, in start order; the

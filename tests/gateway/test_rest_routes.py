@@ -816,14 +816,20 @@ def case_payment_capture(rest, w):
 
 
 def case_payment_refund(rest, w):
-    """A wallet top-up cannot be refunded yet (the wallet has no
-    withdrawal): a clear 409, and the money stays where it was."""
-    a = rest.call("POST", "/api/v1/payments/%s/refunds" % w["card"]["id"],
-                  {"amount": rub(1000), "reason": "Customer asked"}, token=w["admin"].token,
-                  headers={"Idempotency-Key": new_key()})
-    assert a.status == 409 and "withdrawal" in a.json["error"]["message"], a
+    """Part of a wallet top-up goes back to the card: the amount leaves the
+    wallet first (a withdrawal), then the provider refunds it. More than
+    the wallet still holds is a clear 409 and changes nothing."""
+    path = "/api/v1/payments/%s/refunds" % w["card"]["id"]
+    a = rest.call("POST", path, {"amount": rub(1000), "reason": "Customer asked"},
+                  token=w["admin"].token, headers={"Idempotency-Key": new_key()})
+    assert a.status == 200, a
+    assert a.json["payment"]["state"] == "PAYMENT_STATE_PARTIALLY_REFUNDED", a
     wallet = rest.ok("GET", "/api/v1/wallet", token=w["payer"].token)
-    assert wallet["balance"]["total"]["units"] == "5000", wallet
+    assert wallet["balance"]["total"]["units"] == "4000", wallet
+    over = rest.call("POST", path, {"amount": rub(4500), "reason": "Customer asked"},
+                     token=w["admin"].token, headers={"Idempotency-Key": new_key()})
+    assert over.status in (400, 409), over
+    assert rest.ok("GET", "/api/v1/wallet", token=w["payer"].token)["balance"] == wallet["balance"]
     return a
 
 
