@@ -86,10 +86,15 @@ def _serve(stack, svc, env=None, cls=h.Daemon):
         assert not found, "sanitizer reports %s in %s" % (found, d.log_path)
 
 
+# The session's accounts (admin, bidder, seller, the gateway's market) log
+# in once; a suite runs longer than the default 15-minute access token.
+SESSION_TOKEN_TTL_S = 7200
+
+
 @pytest.fixture(scope="session")
 def users(stack):
     """The users daemon under test (gavel-users of $GAVEL_TEST_BUILD)."""
-    yield from _serve(stack, "users")
+    yield from _serve(stack, "users", {"GAVEL_ACCESS_TTL_S": str(SESSION_TOKEN_TTL_S)})
 
 
 @pytest.fixture(scope="session")
@@ -252,7 +257,7 @@ def service_md(users, admin):
     admin's when python3-cryptography is missing."""
     if not h.HAVE_CRYPTOGRAPHY:
         return admin.md
-    return h.bearer(h.service_token(users.env["GAVEL_SERVICE_KEY"]))
+    return h.bearer(h.service_token(users.env["GAVEL_SERVICE_KEY"], ttl=SESSION_TOKEN_TTL_S))
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,8 @@ def test_register_requires_display_name(users_stub):
 
 # ---- Login ----------------------------------------------------------------------------------
 
-def test_login_issues_access_jwt_with_subject_role_expiry_and_issuer(users_stub, bidder):
+def test_login_issues_access_jwt_with_subject_role_expiry_and_issuer(users, users_stub, bidder):
+    ttl = int(users.env.get("GAVEL_ACCESS_TTL_S", "900"))
     before = time.time()
     resp = h.login(users_stub, bidder.email, bidder.password)
     t = resp.tokens
@@ -133,7 +134,7 @@ def test_login_issues_access_jwt_with_subject_role_expiry_and_issuer(users_stub,
     assert claims["sub"] == str(bidder.id)
     assert claims["role"] == "bidder"
     assert claims["iss"] == "gavel-users"
-    assert before + 900 - 60 <= claims["exp"] <= time.time() + 900 + 60
+    assert before + ttl - 60 <= claims["exp"] <= time.time() + ttl + 60
     assert t.refresh_token and t.refresh_token != t.access_token
     now_us = time.time() * 1e6
     assert t.access_expires_at_us > now_us
