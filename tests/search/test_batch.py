@@ -74,10 +74,13 @@ def test_a_burst_leaves_each_lot_at_its_newest_bid(finder, events, search):
         assert hit.lot.current_price.units == price(SEQS), lot
     assert finder.wait_hit(lots[0]).lot.ends_at_us == end
     assert finder.wait_hit(lots[2]).lot.title == "Renamed in the burst"
-    # every event counted once, as applied or ignored: per lot its 30 bids
-    # and the 5 older ones under new ids (a repeated id is applied once,
-    # and counted by the library), then the extension and the upsert
-    h.wait_until(lambda: counted(search) - before == len(lots) * 35 + 2, 10,
+    # every event counted, as applied or ignored: per lot its 30 bids and
+    # the 5 older ones under new ids (a repeated id is applied once, and
+    # counted by the library), then the extension and the upsert. At least
+    # once: the invalid event rolls its batch back, and when the batch's
+    # other events had been counted they are counted again on the retry
+    # (docs/search.md, known gaps); the documents above are exact either way.
+    h.wait_until(lambda: counted(search) - before >= len(lots) * 35 + 2, 10,
                  what="the burst's events counted")
     # older bids after the burst change nothing; the next seq does
     send_at_once(events, [("gavel.bids", lot, bid_env(lot, s, 7)) for lot in lots
