@@ -32,9 +32,9 @@ STACK = os.path.join(ROOT, "deploy", "dev", "stack.sh")
 # The test stack's settings (tests/run.sh uses the same ones), each
 # overridable by the environment variable of the same name.
 TEST_STACK_DEFAULTS = {
-    "GAVEL_PG_PORT": "55532",
-    "GAVEL_REDIS_PORT": "56479",
-    "GAVEL_PORT_BASE_GRPC": "50150",
+    "GAVEL_PG_PORT": "15532",
+    "GAVEL_REDIS_PORT": "16479",
+    "GAVEL_PORT_BASE_GRPC": "12150",
     "GAVEL_PORT_BASE_METRICS": "9200",
     "GAVEL_GATEWAY_PORT": "8180",
 }

@@ -20,30 +20,38 @@ ASAN_ENV=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
 
 # The test stacks: fixed ports, distinct from the dev stack's defaults; one
-# per suite, so the system suites can run side by side. A suite is a build
+# per suite, so the system suites can run side by side. All below 20000:
+# under the kernel's ephemeral range (32768 up), where an outgoing
+# connection could take one (reserving ports needs a writable /proc/sys,
+# which a container may not have), and under the 20000-32000 that tests
+# draw ports from for daemons of their own (gavel_harness.free_port). A suite is a build
 # (build, build-asan) or a build's second shard (build-asan-2).
 stack_env() {  # $1: a suite; prints its stack's variables
     case $1 in
     build)
-        echo "RUN_DIR=$ROOT/.run-test GAVEL_PG_PORT=55532 GAVEL_REDIS_PORT=56479"
-        echo "GAVEL_PORT_BASE_GRPC=50150 GAVEL_PORT_BASE_METRICS=9200 GAVEL_GATEWAY_PORT=8180" ;;
+        echo "RUN_DIR=$ROOT/.run-test GAVEL_PG_PORT=15532 GAVEL_REDIS_PORT=16479"
+        echo "GAVEL_PORT_BASE_GRPC=12150 GAVEL_PORT_BASE_METRICS=9200 GAVEL_GATEWAY_PORT=8180" ;;
     build-asan)  # tests add 100 to a daemon's ports for a second instance: keep clear
-        echo "RUN_DIR=$ROOT/.run-test-asan GAVEL_PG_PORT=55533 GAVEL_REDIS_PORT=56480"
-        echo "GAVEL_PORT_BASE_GRPC=50350 GAVEL_PORT_BASE_METRICS=9450 GAVEL_GATEWAY_PORT=8380" ;;
+        echo "RUN_DIR=$ROOT/.run-test-asan GAVEL_PG_PORT=15533 GAVEL_REDIS_PORT=16480"
+        echo "GAVEL_PORT_BASE_GRPC=12350 GAVEL_PORT_BASE_METRICS=9450 GAVEL_GATEWAY_PORT=8380" ;;
     build-asan-2)
-        echo "RUN_DIR=$ROOT/.run-test-asan-2 GAVEL_PG_PORT=55534 GAVEL_REDIS_PORT=56481"
-        echo "GAVEL_PORT_BASE_GRPC=50750 GAVEL_PORT_BASE_METRICS=9950 GAVEL_GATEWAY_PORT=8480" ;;
+        echo "RUN_DIR=$ROOT/.run-test-asan-2 GAVEL_PG_PORT=15534 GAVEL_REDIS_PORT=16481"
+        echo "GAVEL_PORT_BASE_GRPC=12750 GAVEL_PORT_BASE_METRICS=9950 GAVEL_GATEWAY_PORT=8480" ;;
+    build-2)  # metrics clear of make bench's 9600
+        echo "RUN_DIR=$ROOT/.run-test-2 GAVEL_PG_PORT=15535 GAVEL_REDIS_PORT=16482"
+        echo "GAVEL_PORT_BASE_GRPC=12950 GAVEL_PORT_BASE_METRICS=9750 GAVEL_GATEWAY_PORT=8280" ;;
     esac
 }
 suite_build() { echo "${1%-2}"; }  # the build a suite runs against
 
-# The ASan+UBSan suite is the long pole (about 1.3x the plain one): it runs
-# as two shards side by side with the plain suite, each shard on a stack of
-# its own. Shard 1 takes these directories, shard 2 the rest of tests/ (so
-# a new directory lands there). A developer's GAVEL_TEST_PATHS runs whole.
-# tests/scale (two of everything: a SCALE=2 stack of its own, killed one
-# instance at a time) runs whole in the plain suite and in shard 2.
-ASAN_SHARD1=(tests/bids tests/auctions tests/users tests/web tests/streaming)
+# Each build's suite runs as two shards, all four side by side, each shard
+# on a stack of its own (the suites wait on timers and daemons more than
+# they use the CPUs, so four overlap well on two cores). Shard 1 takes the
+# directories below, shard 2 the rest of tests/ (so a new directory lands
+# there); the two take about as long. A developer's GAVEL_TEST_PATHS runs
+# whole, one suite a build. tests/scale (two of everything: a SCALE=2
+# stack of its own, killed one instance at a time) is in shard 2.
+SHARD1=(tests/bids tests/auctions tests/users tests/web tests/streaming)
 
 export BUILD=$ROOT/build               # where stack.sh finds gavel-devbroker
 # shellcheck disable=SC2046 # the variables are words without spaces
@@ -58,7 +66,7 @@ fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1${2:+ ($2)}"; }
 
 stop_stacks() {
     local b
-    for b in build build-asan build-asan-2; do
+    for b in build build-2 build-asan build-asan-2; do
         # shellcheck disable=SC2046 # the variables are words without spaces
         (export $(stack_env "$b"); "$STACK" stop >/dev/null 2>&1) || return 1
     done
@@ -149,7 +157,7 @@ system_suite() {
     local s=$1 marks=$2 out=$3 rc=0 env_extra=() b
     shift 3
     b=$(suite_build "$s")
-    # shellcheck disable=SC2206 # PYTEST_PATHS is words
+    # shellcheck disable=SC2086,SC2206 # PYTEST_PATHS is words
     (( $# )) || set -- $PYTEST_PATHS
     (
         # shellcheck disable=SC2046 # the variables are words without spaces
@@ -176,6 +184,20 @@ note_suite() {  # $1 name, $2 status, $3 output file
     esac
 }
 
+# Starts build $1's two shards in the background: shard 1 runs the
+# directories $2…, shard 2 (suite $1-2) the rest of tests/.
+shard_suites() {
+    local b=$1 d ignores=()
+    shift
+    for d in "$@"; do ignores+=("--ignore=$d"); done
+    system_suite "$b" "not latency" "$logs/$b.txt" "$@" &
+    suite_pid[$b]=$!
+    system_suite "$b-2" "not latency" "$logs/$b-2.txt" tests/ "${ignores[@]}" &
+    suite_pid[$b-2]=$!
+    suite_name[$b]="pytest $* against $b"
+    suite_name[$b-2]="pytest tests/ but those against $b"
+}
+
 "$STACK" stop >/dev/null 2>&1 || true   # the unit tests' stack
 logs=$(mktemp -d)
 declare -A suite_rc=()
@@ -190,19 +212,10 @@ if [[ -n ${GAVEL_TEST_PATHS:-} ]]; then
     suite_name[build]="pytest $PYTEST_PATHS against build"
     suite_name[build-asan]="pytest $PYTEST_PATHS against build-asan"
 else
-    suites=(build build-asan build-asan-2)
-    ignores=()
-    for d in "${ASAN_SHARD1[@]}"; do ignores+=("--ignore=$d"); done
-    echo "== system tests: pytest tests/ against build, and against build-asan in two shards, side by side"
-    system_suite build "not latency" "$logs/build.txt" tests/ &
-    suite_pid[build]=$!
-    system_suite build-asan "not latency" "$logs/build-asan.txt" "${ASAN_SHARD1[@]}" &
-    suite_pid[build-asan]=$!
-    system_suite build-asan-2 "not latency" "$logs/build-asan-2.txt" tests/ "${ignores[@]}" &
-    suite_pid[build-asan-2]=$!
-    suite_name[build]="pytest tests/ against build"
-    suite_name[build-asan]="pytest ${ASAN_SHARD1[*]} against build-asan"
-    suite_name[build-asan-2]="pytest tests/ but those against build-asan"
+    suites=(build build-2 build-asan build-asan-2)
+    echo "== system tests: pytest tests/ against build and build-asan, each in two shards, side by side"
+    shard_suites build "${SHARD1[@]}"
+    shard_suites build-asan "${SHARD1[@]}"
 fi
 for s in "${suites[@]}"; do
     rc=0

@@ -382,26 +382,35 @@ broker_stop() {
 # helper_start LABEL PIDFILE MATCH PORTVAR LOG HINT -- COMMAND...: runs COMMAND
 # in the background (pid in PIDFILE; MATCH is in its command line) and waits
 # until it listens on 127.0.0.1:${!PORTVAR}; HINT ends the error otherwise.
+# LABEL PIDFILE MATCH PORTVARS LOG HINT -- COMMAND…: PORTVARS names the
+# variables of every port the helper listens on (space-separated); it has
+# started once all of them accept, since a server that could bind only
+# some of them (nginx retries, then exits) would otherwise look started.
 helper_start() {
-    local label=$1 pidfile=$2 match=$3 portvar=$4 log=$5 hint=$6 pid i
-    local port=${!portvar}
+    local label=$1 pidfile=$2 match=$3 portvars=$4 log=$5 hint=$6 pid i v waiting
     shift 7
     if pid=$(pid_alive "$pidfile" "$match"); then
         say "$label already running (pid $pid)"
         return 0
     fi
-    port_in_use "$port" && die "port $port ($portvar) is taken by another process"
+    for v in $portvars; do
+        port_in_use "${!v}" && die "port ${!v} ($v) is taken by another process"
+    done
     echo "=== $(date -u +%FT%TZ) start" >>"$log"
     setsid nohup "$@" >>"$log" 2>&1 </dev/null 9>&- &
     pid=$!
     echo "$pid" >"$pidfile"
     for i in $(seq 100); do
-        port_in_use "$port" && { say "$label on 127.0.0.1:$port"; return 0; }
+        waiting=""
+        for v in $portvars; do
+            port_in_use "${!v}" || { waiting=${!v}; break; }
+        done
+        [[ -z $waiting ]] && { v=${portvars%% *}; say "$label on 127.0.0.1:${!v}"; return 0; }
         proc_alive "$pid" || break
         sleep 0.1
     done
     tail_log "$log"
-    die "the $label did not listen on 127.0.0.1:$port$hint"
+    die "the $label did not listen on 127.0.0.1:${waiting:-?}$hint"
 }
 
 helper_stop() {  # LABEL PIDFILE MATCH
@@ -532,7 +541,8 @@ nginx_start() {
     nginx_write_conf
     nginx -t -q -c "$NGINX_DIR/nginx.conf" -e "$LOG_DIR/nginx.log" 9>&- ||
         { tail_log "$LOG_DIR/nginx.log"; die "the generated $NGINX_DIR/nginx.conf is invalid"; }
-    helper_start "ingest (nginx RTMP)" "$NGINX_DIR/master.pid" "$NGINX_DIR/nginx.conf" GAVEL_RTMP_PORT \
+    helper_start "ingest (nginx RTMP)" "$NGINX_DIR/master.pid" "$NGINX_DIR/nginx.conf" \
+        "GAVEL_RTMP_PORT GAVEL_NGINX_HLS_PORT GAVEL_NGINX_CONTROL_PORT" \
         "$LOG_DIR/nginx.log" "" -- nginx -c "$NGINX_DIR/nginx.conf" -e "$LOG_DIR/nginx.log"
 }
 

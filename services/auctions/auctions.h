@@ -81,6 +81,7 @@ extern const db_stmt auctions_stmts[];           /* lot_sql.c */
 extern const rpc_method lots_methods[];          /* lots.c, transitions.c, categories.c */
 extern const rpc_method catalog_methods[];       /* catalog.c */
 extern const rpc_method pricing_methods[];       /* pricing.c */
+extern const rpc_consumer auctions_consumers[];  /* bids_closed.c */
 
 int auctions_config_check(char *err, size_t errlen);
 int auctions_post_init(void);

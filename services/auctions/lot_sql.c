@@ -46,6 +46,12 @@ const db_stmt auctions_stmts[] = {
       "UPDATE lots AS l SET ends_at_us = $2, "
       "updated_at_us = greatest($3::bigint, l.updated_at_us + 1) "
       "WHERE l.id = $1 RETURNING " LOT_COLUMNS },
+    /* bids_closed.c: a lot the bids service closed before its end. */
+    { "lot_end_early",
+      "UPDATE lots AS l SET ends_at_us = $2, ending_soon_sent = true, "
+      "updated_at_us = greatest($3::bigint, l.updated_at_us + 1) "
+      "WHERE l.id = $1 AND l.state = 'live' AND NOT l.venue AND l.ends_at_us > $2 "
+      "RETURNING l.id" },
     { "lot_close",
       "UPDATE lots AS l SET state = $2, winner_id = $3, final_price = $4, reserve_met = $5, "
       "winning_bid_id = $6, winning_hold_id = $7, bid_count = $8, closed_at_us = $9, "

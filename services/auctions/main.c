@@ -31,6 +31,7 @@ static const rpc_service auctions_service = {
     .db = { .name = "gavel_auctions", .pool_default = 8, .pool_min = 3, .pool_max = 256,
             .stmts = auctions_stmts, .migrations = migrations, .pool = &auctions.db },
     .outbox = { .is_on = true, .relay = &auctions.relay },
+    .consumers = auctions_consumers,
     .metrics = auctions_metrics,
     .config_check = auctions_config_check,
     .post_init = auctions_post_init,

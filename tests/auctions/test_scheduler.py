@@ -260,3 +260,65 @@ def test_ending_soon_is_announced_once(house, seller, category, tail):
     house.wait_state(lot.id, S.LOT_STATE_CLOSED, timeout=6)
     settle(house, seller, category, tail, [lot])
     assert len(soon(tail)) == 1
+
+
+def test_buy_now_closes_the_lot_at_once_and_announces_it_once(
+        house, seller, category, bids_stub, users_stub, wallet, svc_key, tail):
+    """A bid at the buy-now price closes the lot in the bids service; the
+    auctions daemon hears lot.closed and closes its lot within a second,
+    not at the end ten minutes away: the winner and price of the buy-now,
+    one auction.closed (payments settles on it), no "ending soon"."""
+    buy_now = START_PRICE * 3
+    lot = scheduled(house, seller, category, 0.6, 600, buy_now_price=rub(buy_now))
+    house.wait_state(lot.id, S.LOT_STATE_LIVE, timeout=5)
+    a = funded_bidder(users_stub, wallet, svc_key)
+    b = funded_bidder(users_stub, wallet, svc_key)
+    bid(bids_stub, a, lot.id, START_PRICE)
+    t0 = time.monotonic()
+    won = bid(bids_stub, b, lot.id, buy_now + STEP)  # accepted at exactly the buy-now price
+    assert won.bid.amount.units == buy_now
+    closed = house.wait_state(lot.id, S.LOT_STATE_CLOSED, timeout=5)
+    took = time.monotonic() - t0
+    r = closed.result
+    assert (r.winner_id, r.final_price.units, r.winning_bid_id) == (b.id, buy_now, won.bid.bid_id)
+    assert r.closed_at_us < lot.ends_at_us - 500 * SEC
+    assert closed.ends_at_us == r.closed_at_us
+    assert took < 3 * h.SLOW, "closed %.1f s after the buy-now" % took
+    settle(house, seller, category, tail, [lot])
+    ev = closed_events(tail, lot.id)
+    assert len(ev) == 1 and (ev[0].winner_id, ev[0].price.units) == (b.id, buy_now)
+    assert not [e for _, e in tail.envelopes("gavel.auctions", lot_key(lot.id))
+                if e.type == "auction.ending_soon"]
+    assert reserved(wallet, a) == 0 and reserved(wallet, b) == buy_now
+
+
+def test_a_stray_lot_closed_event_leaves_a_live_lot_live(house, seller, category, bids_stub,
+                                                        kafka_bootstrap):
+    """lot.closed for a lot the bids service has not closed (a replayed or
+    mistaken event): the scheduler's CloseLot gets EXTENDED with the real
+    end and the lot stays LIVE with it; a malformed one changes nothing
+    either (it is dead-lettered)."""
+    lot = scheduled(house, seller, category, 0.6, 600)
+    house.wait_state(lot.id, S.LOT_STATE_LIVE, timeout=5)
+    p = h.producer(kafka_bootstrap)
+    try:
+        stray = events_pb2.LotClosed(lot_id=lot.id, closed_at_us=now_us() - SEC)
+        for payload in (stray.SerializeToString(), b"\xff\xff not a LotClosed"):
+            p.send("gavel.bids", key=lot_key(lot.id), value=events_pb2.Envelope(
+                id=h.idem(), type="lot.closed", occurred_at_us=now_us(),
+                aggregate_id=str(lot.id), source="tests", payload=payload).SerializeToString())
+        p.flush()
+    finally:
+        p.close()
+
+    def restored():
+        got = house.get(lot.id, house.admin)
+        return got if got.ends_at_us == lot.ends_at_us and transitions_to(
+            house, lot.id, S.LOT_STATE_LIVE) else None
+    time.sleep(2 * h.SLOW)  # the consumer and a scheduler round or two
+    got = h.wait_until(restored, 10, what="the lot live with its own end")
+    assert got.state == S.LOT_STATE_LIVE
+    assert not transitions_to(house, lot.id, S.LOT_STATE_CLOSED)
+    state = h.call(bids_stub.GetLotState, bids_pb2.GetLotStateRequest(lot_id=lot.id),
+                   house.admin.md).state
+    assert state.status == bids_pb2.LOT_STATUS_LIVE

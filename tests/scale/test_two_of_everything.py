@@ -111,6 +111,23 @@ class TwoStack:
                      open("/proc/%d/stat" % pid).read().split(") ")[1][0] == "Z", 10,
                      what="%s-%d gone" % (svc, inst))
 
+    def log_tail(self, name, n=8):
+        """The last n lines of a daemon's log (name as in its pid file)."""
+        try:
+            with open(os.path.join(self.run_dir, "logs", name + ".log"), "rb") as f:
+                lines = f.read()[-16384:].decode("utf-8", "replace").splitlines()
+        except OSError as e:
+            return "(%s)" % e.strerror
+        return "\n  ".join(lines[-n:]) or "(empty)"
+
+    def diagnosis(self, *names):
+        """stack.sh status and the named logs' tails, for an assertion's
+        message (a CI run shows only what the assertion says)."""
+        status = subprocess.run([h.STACK, "status"], env=self.env, capture_output=True,
+                                text=True, timeout=60 * SLOW).stdout
+        return "\n".join(["status:\n" + status] +
+                         ["%s.log:\n  %s" % (n, self.log_tail(n)) for n in names])
+
     def sanitizer_reports(self):
         found = []
         logs = os.path.join(self.run_dir, "logs")
@@ -206,14 +223,16 @@ class World:
                   self.admin.token, headers={"Idempotency-Key": h.new_key()})
         return d
 
-    def lots(self, n, duration_s):
+    def lots(self, n, duration_s, buy_now=None):
         """n lots, created via one gateway, approved via the other, all
         scheduled to start together; consecutive ids, so both bids
-        instances get some."""
+        instances get some. buy_now: a buy-now price in roubles."""
         ids = []
+        extra = {"buyNowPrice": h.rub_json(buy_now)} if buy_now else {}
         for i in range(n):
             lot = self.c.ok(i, "POST", "/api/v1/lots",
-                            h.complete_lot(self.category["id"], title="Two Camry %d" % i),
+                            h.complete_lot(self.category["id"], title="Two Camry %d" % i,
+                                           **extra),
                             self.seller.token)["lot"]
             self.c.ok(i, "POST", "/api/v1/lots/%s/submit" % lot["id"], None, self.seller.token)
             self.c.ok(i + 1, "POST", "/api/v1/lots/%s/moderation" % lot["id"],
@@ -250,6 +269,12 @@ class World:
             return units, int(a.json["bid"]["bidId"])
         assert a.status in (409, 412, 400), "bid via gateway %d: %r" % (gw, a)
         return None
+
+    def buy_now(self, gw, lot_id, dealer, units):
+        """A bid at the lot's buy-now price: accepted, it closes the lot."""
+        a = self.c.ok(gw, "POST", "/api/v1/lots/%d/bids" % lot_id, {"amount": h.rub_json(units)},
+                      dealer.token, headers={"Idempotency-Key": h.new_key()})
+        return units, int(a["bid"]["bidId"])
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +330,15 @@ def _settled(two, lot_ids, timeout=40):
                             (list(lot_ids),))
                 rows = dict(cur.fetchall())
             return all(rows.get(i) == "done" for i in lot_ids)
-        h.wait_until(done, timeout, interval=0.3, what="lots %s settled" % (lot_ids,))
+        try:
+            h.wait_until(done, timeout, interval=0.3, what="lots %s settled" % (lot_ids,))
+        except AssertionError as e:
+            with pay.cursor() as cur:
+                cur.execute("SELECT lot_id, step, attempts, last_error FROM settlements "
+                            "WHERE lot_id = ANY(%s)", (list(lot_ids),))
+                rows = cur.fetchall()
+            raise AssertionError("%s: %s\n%s" % (e, rows, two.diagnosis(
+                "payments", "payments-1", "auctions", "auctions-1"))) from None
         with pay.cursor() as cur:
             cur.execute("SELECT lot_id, array_agg(kind ORDER BY id) FROM ledger_txns "
                         "WHERE lot_id = ANY(%s) GROUP BY lot_id", (list(lot_ids),))
@@ -364,8 +397,10 @@ def test_one_instance_of_each_dies_in_turn(two):
     c = Client(two.gateways)
     w = World(two, c)
     dealers = [w.dealer(0), w.dealer(1)]
-    chaos_s = 10 + 4 * len(KILLS)
-    lots = w.lots(2, duration_s=chaos_s * SLOW)
+    # The lots outlive the chaos however slow the machine is; a buy-now
+    # bid closes them after it.
+    buy_now = 10 ** 7
+    lots = w.lots(2, duration_s=600, buy_now=buy_now)
     owner = {i: _owner(two, i) for i in lots}
     assert sorted(owner.values()) == ["gavel_bids", "gavel_bids_1"]
     stop = threading.Event()
@@ -401,8 +436,15 @@ def test_one_instance_of_each_dies_in_turn(two):
             if svc == "bids":
                 time.sleep(1.0)
                 two.stack("daemon", "bids", str(inst))
-            h.wait_until(lambda: errors or len(acked["bids"]) + len(acked["users"]) >= before + 4,
-                         30, interval=0.1, what="the client goes on after %s-%d died" % (svc, inst))
+            try:
+                h.wait_until(lambda: errors or len(acked["bids"]) + len(acked["users"])
+                             >= before + 4, 30, interval=0.1,
+                             what="the client goes on after %s-%d died" % (svc, inst))
+            except AssertionError as e:
+                name = svc if inst == 0 else "%s-%d" % (svc, inst)
+                raise AssertionError("%s (acknowledged %d before, %d now)\n%s" % (
+                    e, before, len(acked["bids"]) + len(acked["users"]),
+                    two.diagnosis(name, "gateway", "gateway-1", "auctions"))) from None
             assert not errors, errors
         # the restarted bids instance takes bids on its lot again
         mark = len([x for x in acked["bids"] if owner[x[0]] == "gavel_bids_1"])
@@ -428,7 +470,9 @@ def test_one_instance_of_each_dies_in_turn(two):
             if lid == lot_id:
                 assert got.get((bidder, units)) == [bid_id], (lot_id, bidder, units, bid_id)
     for lot_id in lots:
-        w.wait_status(lot_id % 2, lot_id, "LOT_STATUS_CLOSED", timeout=chaos_s + 20)
+        acked["bids"].append((lot_id, dealers[0].id) + w.buy_now(lot_id % 2, lot_id, dealers[0],
+                                                                 buy_now))
+        w.wait_status(lot_id % 2, lot_id, "LOT_STATUS_CLOSED", timeout=20)
     _settled(two, lots, timeout=60)
     print("two of everything: start %.1f s, %d registrations and %d bids acknowledged, "
           "%d failovers" % (two.started_in, len(acked["users"]), len(acked["bids"]), c.failovers))
@@ -452,7 +496,8 @@ def test_a_third_bids_instance_joins_while_lots_are_live(two):
     live_s = 16
     old = w.lots(2, duration_s=live_s * SLOW)
     before = _recorded(two, old)
-    assert sorted(before.values()) == ["bids-0", "bids-1"], before
+    assert sorted(before.values()) == ["bids-0", "bids-1"], \
+        "%s\n%s" % (before, two.diagnosis("bids-1", "auctions", "auctions-1"))
     stop = threading.Event()
     acked, errors = [], []
 

@@ -7,14 +7,58 @@ keys are refused by nginx through the callback; a stopped publisher ends
 the stream; revoking or rotating drops a live publisher."""
 import os
 import re
+import socket
 import time
+import urllib.parse
 
 import gavel_harness as h
+import pytest
 from stream_kit import (ENDED, HOUR_US, LIVE, REVOKED, Publisher, create_request, http_get,
-                        now_us, parse_playlist, random_key, read_playlist, streaming_pb2,
-                        wait_for)
+                        now_us, parse_playlist, random_key, read_playlist, streaming_pb2)
+from stream_kit import wait_for as _wait_for
 
 REFUSED_WITHIN = 15 * h.SLOW
+_where = {}
+
+
+@pytest.fixture(autouse=True)
+def _diagnosis(stack, streaming):
+    _where.update(stack=stack, streaming=streaming)
+    yield
+    _where.clear()
+
+
+def _tail(path, n=8):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read()[-8192:].decode("utf-8", "replace").splitlines()
+        return "\n  ".join(lines[-n:]) or "(empty)"
+    except OSError as e:
+        return "(%s)" % e.strerror
+
+
+def wait_for(pred, timeout, what):
+    """stream_kit.wait_for; a timeout also shows the ingest's state and
+    logs (a CI run shows only what the assertion says)."""
+    try:
+        return _wait_for(pred, timeout, what)
+    except AssertionError as e:
+        stack, strm = _where["stack"], _where["streaming"]
+        logs = os.path.join(stack.run_dir, "logs")
+        pubs = sorted((p for p in os.listdir(logs) if p.startswith("publisher-")),
+                      key=lambda p: os.path.getmtime(os.path.join(logs, p)))
+        hls = os.path.join(stack.run_dir, "nginx", "logs")
+        hls_logs = sorted(os.listdir(hls), key=lambda p: os.path.getmtime(
+            os.path.join(hls, p))) if os.path.isdir(hls) else []
+        parts = ["status: " + " | ".join(ln for ln in stack._stack("status", check=False)
+                                         .splitlines() if "ingest" in ln or "streaming" in ln),
+                 "nginx.log:\n  " + _tail(os.path.join(logs, "nginx.log"))]
+        if pubs:
+            parts.append("%s:\n  %s" % (pubs[-1], _tail(os.path.join(logs, pubs[-1]))))
+        if hls_logs:
+            parts.append("%s:\n  %s" % (hls_logs[-1], _tail(os.path.join(hls, hls_logs[-1]))))
+        parts.append("streaming daemon:\n  " + strm.log_tail(8).replace("\n", "\n  "))
+        raise AssertionError("%s\n%s" % (e, "\n".join(parts))) from None
 
 
 def publisher(ingest, key, seconds, stack_dir, tag):
@@ -173,3 +217,23 @@ def ffmpeg_writing(live_dir):
                 a.startswith(live_dir.encode() + b"/") for a in cmd):
             pids.append(int(pid))
     return pids
+
+
+def test_an_ingest_that_cannot_bind_every_port_is_a_failed_start(ingest, stack):
+    """nginx binds the RTMP port first and retries the others for a few
+    seconds before it gives up: a port held by a socket that does not
+    listen (an outgoing connection's source port, say) must make
+    `stack.sh ingest` fail, not look started while nginx is on its way out."""
+    control = urllib.parse.urlsplit(ingest["control_url"]).port
+    stack._stack("ingest-stop")
+    held = socket.socket()
+    try:
+        held.bind(("127.0.0.1", control))  # bound, never listening
+        with pytest.raises(RuntimeError, match=r"bind\(\) to 127\.0\.0\.1:%d failed[\s\S]*"
+                           r"ingest \(nginx RTMP\) did not listen on" % control):
+            stack._stack("ingest")
+        assert not re.search(r"^ingest +running", stack._stack("status"), re.M)
+    finally:
+        held.close()
+        stack._stack("ingest")  # the session's ingest, for the tests after this one
+    assert re.search(r"^ingest +running", stack._stack("status"), re.M)
