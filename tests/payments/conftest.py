@@ -5,7 +5,6 @@ gavel_payments, and a publisher of auction.closed events for lots with real
 wallet holds, known to the auctions daemon (pay_kit.py)."""
 import os
 import sys
-import time
 
 import pytest
 
@@ -68,14 +67,4 @@ def market(gateway, admin_creds):
     """Real auctions through the gateway: a seller's lot goes live in the
     auctions daemon, bidders bid through the bids daemon, the scheduler
     closes it. Each module gets a category of its own."""
-    rest = h.Rest(gateway)
-    admin = rest.login(*admin_creds)
-    m = rest.register()
-    rest.ok("PATCH", "/api/v1/users/%d" % m.id, {"updateMask": ["role"],
-                                                 "role": "ROLE_MODERATOR"}, admin.token)
-    moderator = rest.login(m.email, m.password)
-    n = time.time_ns()
-    category = rest.ok("POST", "/api/v1/categories", {"name": "Paid cars %d" % n,
-                                                      "slug": "paid-%d" % n},
-                       admin.token)["category"]
-    return h.Market(rest, admin, moderator, category)
+    return h.Market.open(h.Rest(gateway), admin_creds, "Paid")
