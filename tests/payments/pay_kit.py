@@ -187,12 +187,14 @@ class AuctionsLots:
         self.conn = psycopg2.connect(dsn)
         self.conn.autocommit = True
 
-    def closed(self, e, category_id=None, make="", region="", year=0):
+    def closed(self, e, category_id=None, make="", region="", year=0, sold=True):
+        """Lot e.lot_id closed as event e says (sold=False: unsold there)."""
         now = int(time.time() * 1e6)
         with self.conn.cursor() as cur:
             cur.execute(_CLOSED_LOT_SQL, (
                 e.lot_id, e.seller_id, make, region, year, category_id, e.price.currency,
-                e.price.units, e.winner_id, e.price.units, None, e.winning_hold_id,
+                e.price.units, e.winner_id if sold else 0, e.price.units, None,
+                e.winning_hold_id if sold else 0,
                 e.closed_at_us or now, now - 10 ** 6, now, now, now))
 
     def close(self):

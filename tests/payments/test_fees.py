@@ -9,7 +9,7 @@ import time
 
 import gavel_harness as h
 from gavel_harness import users_pb2
-from pay_kit import bid, closed_envelope, new_lot_id, payments_pb2 as pb
+from pay_kit import bid, closed_envelope, new_lot_id, payments_pb2 as pb, sold_event
 
 FUNDS = 10 ** 6
 
@@ -135,3 +135,47 @@ def test_a_lot_auctions_does_not_know_fails_and_moves_nothing(
     attempts = paydb.settlement(lot)[2]
     time.sleep(1.5)
     assert paydb.settlement(lot)[:3:2] == ("failed", attempts)
+
+
+def test_a_lot_auctions_has_no_hammer_price_for_fails_for_an_operator(
+        payments, paydb, closer, auction_lots, new_account):
+    """The event says sold, the auctions daemon's record says unsold: no
+    fee can be quoted, and no fee is guessed."""
+    buyer, seller = new_account(), new_account(users_pb2.ROLE_SELLER)
+    closer.fund(buyer, 100000)
+    lot = new_lot_id()
+    hold = closer.hold(buyer, lot, 60000)
+    ev = closed_envelope(lot, seller.id, buyer.id, 60000, hold)
+    auction_lots.closed(sold_event(ev), sold=False)
+    closer.publish(lot, ev, known=False)
+    paydb.wait_step(lot, "failed", timeout=20)
+    err = paydb.settlement(lot)[3]
+    assert "cannot price the fees of lot %d (FAILED_PRECONDITION)" % lot in err, err
+    assert "has no hammer price" in err, err
+    assert paydb.txns(lot) == []
+    bal = closer.balance(buyer)
+    assert (bal.total.units, bal.reserved.units) == (100000, 60000)
+
+
+def test_many_lots_quote_their_fees_at_once(payments, paydb, closer, new_account, price_rules):
+    """Twelve lots of one make closing together, under a rule: each
+    settlement quotes and fixes its own fees once."""
+    buyer, seller = new_account(), new_account(users_pb2.ROLE_SELLER)
+    closer.fund(buyer, 10 ** 7)
+    lots = [new_lot_id() for _ in range(12)]
+    make = "Batch-%d" % lots[0]
+    rule = price_rules.create("seller_commission", coefficient=2000, make=make)  # 10 %
+    try:
+        holds = [closer.hold(buyer, lot, 10001 + i) for i, lot in enumerate(lots)]
+        for i, (lot, hold) in enumerate(zip(lots, holds)):
+            closer.publish(lot, closed_envelope(lot, seller.id, buyer.id, 10001 + i, hold),
+                           make=make)
+        for lot in lots:
+            paydb.wait_step(lot, "done", timeout=30)
+    finally:
+        price_rules.delete(rule.id)
+    for i, lot in enumerate(lots):
+        fee = -(-(10001 + i) * 100 // 1000)
+        assert fees_row(paydb, lot) == (0, fee, 0, rule.id, True)
+        assert settle_entries(paydb, lot)[("platform_fees", 0)] == fee
+    assert paydb.unbalanced_txns() == []
