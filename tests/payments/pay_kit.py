@@ -13,7 +13,7 @@ records the lot in gavel_auctions as the auctions daemon records a lot it
 closed (state closed, the winner, the hammer price, the winning hold),
 exactly as the event says, then publishes the event. The auctions daemon
 then answers for that lot as for any other it closed. test_end_to_end.py
-and test_fees.py close real auctions end to end."""
+and test_fees.py's price-rule test close real auctions end to end."""
 import itertools
 import json
 import os
