@@ -133,9 +133,10 @@ def sim(stack):
 
 
 @pytest.fixture(scope="session")
-def payments(stack, users, sim):
+def payments(stack, users, auctions, sim):
     """The payments daemon under test, on the stack's payments port, talking
-    to the simulator above and to the users daemon. Not in the shared
+    to the simulator above, to the users daemon and to the auctions daemon
+    (a sold lot's fees). Not in the shared
     survival check: its crash tests kill and restart it on purpose
     (tests/payments/conftest.py checks it around each test)."""
     from payments.pay_kit import PAYMENTS_TEST_ENV

@@ -594,6 +594,21 @@ def complete_lot(category_id, **over):
 class Market:
     """Sellers, bidders with deposits and live lots, all through REST."""
 
+    @classmethod
+    def open(cls, rest, admin_creds, label):
+        """A market of its own: the admin, a new moderator and a new
+        category named after label ("Paid cars <n>", slug "paid-<n>")."""
+        admin = rest.login(*admin_creds)
+        m = rest.register()
+        rest.ok("PATCH", "/api/v1/users/%d" % m.id, {"updateMask": ["role"],
+                                                     "role": "ROLE_MODERATOR"}, admin.token)
+        moderator = rest.login(m.email, m.password)
+        n = time.time_ns()
+        category = rest.ok("POST", "/api/v1/categories", {
+            "name": "%s cars %d" % (label, n), "slug": "%s-%d" % (label.lower(), n)},
+            admin.token)["category"]
+        return cls(rest, admin, moderator, category)
+
     def __init__(self, rest, admin, moderator, category):
         self.rest = rest
         self.admin = admin

@@ -25,19 +25,28 @@ const char *const paid_currencies[PAID_CURRENCIES] = { "RUB", "EUR", "USD" };
  * color-red 45, paid-auto-re 5, re 0, s 90, unset-auto-re 0) so clients
  * written against it keep working. A free service stays free under a
  * coefficient; only a fixed-price rule can charge for it.
+ *
+ * The last two are the settlement fees payments fixes when it settles a
+ * sold lot: rates per mille of the hammer price (the same in every
+ * currency), quoted only for a lot that closed with a price. A
+ * coefficient rule scales the rate (600 of 50 is a 3 % commission), a
+ * fixed-price rule sets a flat fee; a 0 rate stays 0 under a coefficient.
  */
 static const paid_service services[] = {
     /* code                RUB       EUR     USD */
-    { "promotion",     { 150000,    1500,   1700 } },  /* featured in the catalog */
-    { "inspection",    { 500000,    6000,   6500 } },  /* on-site inspection report */
-    { "delivery",      { 1500000,  20000,  22000 } },  /* transport to the buyer */
-    { "hot",           { 30000,      300,    350 } },  /* the hot-offers block */
-    { "up",            { 20000,      200,    250 } },  /* lifted to the top of its list */
-    { "color-red",     { 4500,        50,     60 } },  /* highlighted card */
-    { "s",             { 9000,       100,    110 } },  /* the seed's "s", as it priced it */
-    { "paid-auto-re",  { 500,         10,     10 } },  /* automatic re-listing */
-    { "re",            { 0,            0,      0 } },  /* one re-listing */
-    { "unset-auto-re", { 0,            0,      0 } },  /* turning re-listing off */
+    { "promotion",     { 150000,    1500,   1700 }, false },  /* featured in the catalog */
+    { "inspection",    { 500000,    6000,   6500 }, false },  /* on-site inspection report */
+    { "delivery",      { 1500000,  20000,  22000 }, false },  /* transport to the buyer */
+    { "hot",           { 30000,      300,    350 }, false },  /* the hot-offers block */
+    { "up",            { 20000,      200,    250 }, false },  /* lifted to the top of its list */
+    { "color-red",     { 4500,        50,     60 }, false },  /* highlighted card */
+    { "s",             { 9000,       100,    110 }, false },  /* the seed's "s", as it priced it */
+    { "paid-auto-re",  { 500,         10,     10 }, false },  /* automatic re-listing */
+    { "re",            { 0,            0,      0 }, false },  /* one re-listing */
+    { "unset-auto-re", { 0,            0,      0 }, false },  /* turning re-listing off */
+    /* rates, per mille of the hammer price */
+    { "buyer_premium",     { 0,   0,  0 }, true },  /* charged to the winner */
+    { "seller_commission", { 50, 50, 50 }, true },  /* withheld from the payout */
 };
 #define NSERVICES (sizeof services / sizeof services[0])
 _Static_assert(NSERVICES <= QUOTE_MAX_SERVICES, "an empty quote must fit one answer");
@@ -87,18 +96,34 @@ int64_t paid_service_base(const paid_service *s, const char *currency)
     return i < 0 ? -1 : s->base[i];
 }
 
-int price_apply_permille(int64_t base, int32_t permille, int64_t *out)
+int price_ceil_ratio(int64_t amount, int64_t num, int64_t den, int64_t *out)
 {
-    /* base * p / 1000 = (base / 1000) * p + (base % 1000) * p / 1000, and
-     * the second product stays below 10^8, so only the first can overflow. */
+    /* a * n / d = (a / d) * n + (a % d) * n / d, and the second product
+     * stays below 10^6 * 10^9, so only the first can overflow. */
     int64_t whole = 0, price = 0;
-    if (base < 0 || permille < 1 || __builtin_mul_overflow(base / 1000, (int64_t)permille, &whole))
+    if (amount < 0 || num < 0 || num > 1000000000 || den < 1 || den > 1000000 ||
+        __builtin_mul_overflow(amount / den, num, &whole))
         return PRICE_E_OVERFLOW;
-    int64_t part = ((base % 1000) * permille + 999) / 1000;
+    int64_t part = ((amount % den) * num + den - 1) / den;
     if (__builtin_add_overflow(whole, part, &price) || price > CHECK_MONEY_MAX)
         return PRICE_E_OVERFLOW;
     *out = price;
     return PRICE_OK;
+}
+
+int price_apply_permille(int64_t base, int32_t permille, int64_t *out)
+{
+    if (permille < 1)
+        return PRICE_E_OVERFLOW;
+    return price_ceil_ratio(base, permille, 1000, out);
+}
+
+int price_fee(int64_t hammer, int32_t rate_permille, int32_t coefficient_permille, int64_t *out)
+{
+    if (hammer > CHECK_MONEY_MAX || rate_permille < 0 || rate_permille > 1000 ||
+        coefficient_permille < 1 || coefficient_permille > PRICE_PERMILLE_MAX)
+        return PRICE_E_OVERFLOW;
+    return price_ceil_ratio(hammer, (int64_t)rate_permille * coefficient_permille, 1000000, out);
 }
 
 int quote_services_resolve(char *const *codes, size_t n, const paid_service **out,
@@ -166,6 +191,9 @@ typedef struct {
     bool has_start;
     int64_t start_price;
     const char *currency;
+    int64_t lot_id;            /* 0 = bare attributes */
+    bool has_hammer;           /* a lot that closed sold */
+    int64_t hammer;            /* its hammer price, in currency */
 } quote_subject;
 
 static int subject_from_attributes(rpc_call *c, const Gavel__Auctions__V1__LotAttributes *a,
@@ -202,7 +230,9 @@ static int subject_from_attributes(rpc_call *c, const Gavel__Auctions__V1__LotAt
 
 /* A lot the caller may see and, for a seller, owns (a bidder may quote
  * any lot it sees: the web UI's all-in price beside the bid button). A
- * lot without any price is quoted in the platform currency. */
+ * lot without any price is quoted in the platform currency. Its hammer
+ * price, which the per-mille fees are priced on, is the winning price of
+ * a lot that closed sold. */
 static int subject_from_lot(rpc_call *c, db_conn *conn, int64_t id, quote_subject *s)
 {
     Gavel__Auctions__V1__Lot *l = NULL;
@@ -221,7 +251,14 @@ static int subject_from_lot(rpc_call *c, db_conn *conn, int64_t id, quote_subjec
     *s = (quote_subject){ .category_id = l->category_id, .region = l->region, .make = l->make,
                           .model = l->model, .year = l->year, .has_start = m != NULL,
                           .start_price = m != NULL ? m->units : 0,
-                          .currency = any != NULL ? any->currency : auctions.currency };
+                          .currency = any != NULL ? any->currency : auctions.currency,
+                          .lot_id = id };
+    const Gavel__Auctions__V1__LotResult *res = l->result;
+    if (res != NULL && res->winner_id > 0 && res->final_price != NULL) {
+        s->has_hammer = true;
+        s->hammer = res->final_price->units;
+        s->currency = res->final_price->currency;
+    }
     if (paid_currency_index(s->currency) < 0)
         return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
                         "lot %lld is priced in %s, which has no paid-service prices",
@@ -249,16 +286,30 @@ static PGresult *quote_query(rpc_call *c, db_conn *conn, const quote_subject *s,
     return r;
 }
 
-/* One answer line from row i: the winning rule's adjustment, or the base. */
+/* The price of svc at coefficient (1000 = none) for subject s: the base
+ * price scaled, or for a per-mille service the fee on the hammer price. */
+static int line_price(const paid_service *svc, const quote_subject *s, int32_t coefficient,
+                      int64_t *out)
+{
+    int64_t base = paid_service_base(svc, s->currency);
+    if (svc->is_per_mille)
+        return price_fee(s->hammer, (int32_t)base, coefficient, out);
+    return price_apply_permille(base, coefficient, out);
+}
+
+/* One answer line from row i: the winning rule's adjustment, or the base.
+ * A per-mille service's base_price is its fee at the base rate. */
 static int quote_line(rpc_call *c, const PGresult *r, int i, const paid_service *svc,
-                      const char *currency, Gavel__Auctions__V1__QuoteLine **out)
+                      const quote_subject *s, Gavel__Auctions__V1__QuoteLine **out)
 {
     Gavel__Auctions__V1__QuoteLine *l =
         (void *)rpc_new(c, &gavel__auctions__v1__quote_line__descriptor);
-    int64_t base = paid_service_base(svc, currency), price = base;
+    int64_t base = 0, price = 0;
     l->service = rpc_strdup(c, svc->code);
     l->source = GAVEL__AUCTIONS__V1__QUOTE_SOURCE__QUOTE_SOURCE_DEFAULT;
-    if (!PQgetisnull(r, i, 1)) {
+    int rc = line_price(svc, s, 1000, &base);
+    price = base;
+    if (rc == PRICE_OK && !PQgetisnull(r, i, 1)) {
         l->rule_id = db_get_i64(r, i, 1);
         if (!PQgetisnull(r, i, 3)) {
             l->source = GAVEL__AUCTIONS__V1__QUOTE_SOURCE__QUOTE_SOURCE_FIXED;
@@ -266,15 +317,45 @@ static int quote_line(rpc_call *c, const PGresult *r, int i, const paid_service 
         } else {
             l->source = GAVEL__AUCTIONS__V1__QUOTE_SOURCE__QUOTE_SOURCE_COEFFICIENT;
             l->coefficient_permille = (int32_t)db_get_i64(r, i, 2);
-            if (price_apply_permille(base, l->coefficient_permille, &price) < 0)
-                return rpc_fail(c, GRPC_STATUS_INTERNAL,
-                                "price of %s under rule %lld is out of range", svc->code,
-                                (long long)l->rule_id);
+            rc = line_price(svc, s, l->coefficient_permille, &price);
         }
     }
-    l->price = check_money_new(rpc_arena(c), currency, price);
-    l->base_price = check_money_new(rpc_arena(c), currency, base);
+    if (rc != PRICE_OK)
+        return rpc_fail(c, GRPC_STATUS_INTERNAL, "price of %s under rule %lld is out of range",
+                        svc->code, (long long)l->rule_id);
+    l->price = check_money_new(rpc_arena(c), s->currency, price);
+    l->base_price = check_money_new(rpc_arena(c), s->currency, base);
     *out = l;
+    return GRPC_STATUS_OK;
+}
+
+/* The per-mille services need a hammer price. Named in the request
+ * without one, they are refused; an empty request (every service) leaves
+ * them out, so a quote of attributes or of an open lot still prices the
+ * rest. */
+static int quote_fees_check(rpc_call *c, const Gavel__Auctions__V1__QuoteServicesRequest *q,
+                            const quote_subject *s, const paid_service **svc, size_t *n)
+{
+    if (s->has_hammer)
+        return GRPC_STATUS_OK;
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (!svc[i]->is_per_mille) {
+            svc[kept++] = svc[i];
+            continue;
+        }
+        if (q->n_services == 0)
+            continue;
+        if (s->lot_id == 0)
+            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                            "services[%zu]: %s is priced per mille of a lot's hammer price; "
+                            "quote it by the lot_id of a lot that closed sold",
+                            i, svc[i]->code);
+        return rpc_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                        "lot %lld has no hammer price (it has not closed sold), and %s is "
+                        "priced per mille of it", (long long)s->lot_id, svc[i]->code);
+    }
+    *n = kept;
     return GRPC_STATUS_OK;
 }
 
@@ -314,8 +395,9 @@ static int pricing_quote(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
     if (conn == NULL)
         return check_fail_db(c, DB_E_TIMEOUT);
     PGresult *r = NULL;
-    if (q->subject_case != GAVEL__AUCTIONS__V1__QUOTE_SERVICES_REQUEST__SUBJECT_LOT_ID ||
-        (rc = quote_subject_of(c, conn, q, &s)) == GRPC_STATUS_OK)
+    if ((q->subject_case != GAVEL__AUCTIONS__V1__QUOTE_SERVICES_REQUEST__SUBJECT_LOT_ID ||
+         (rc = quote_subject_of(c, conn, q, &s)) == GRPC_STATUS_OK) &&
+        (rc = quote_fees_check(c, q, &s, svc, &n)) == GRPC_STATUS_OK)
         r = quote_query(c, conn, &s, svc, n, &rc);
     db_pool_put(auctions.db, conn);
     if (r == NULL)
@@ -330,7 +412,7 @@ static int pricing_quote(rpc_call *c, const ProtobufCMessage *in, ProtobufCMessa
         (void *)rpc_new(c, &gavel__auctions__v1__quote_services_response__descriptor);
     resp->lines = rpc_alloc(c, n * sizeof *resp->lines);
     for (size_t i = 0; i < n; i++)
-        if ((rc = quote_line(c, r, (int)i, svc[i], s.currency, &resp->lines[i])) != 0)
+        if ((rc = quote_line(c, r, (int)i, svc[i], &s, &resp->lines[i])) != 0)
             return rc;
     resp->n_lines = n;
     resp->quoted_at_us = now_us();

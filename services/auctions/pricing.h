@@ -43,10 +43,16 @@ enum {
 #define PAID_CURRENCIES 3
 extern const char *const paid_currencies[PAID_CURRENCIES];
 
-/** One paid service: its code and base price (minor units) per currency. */
+/**
+ * One paid service: its code and base price (minor units) per currency.
+ * A per-mille service (a settlement fee) holds a rate instead: base[] is
+ * per mille of the lot's hammer price, the same in every currency, and it
+ * is quoted only for a lot that closed with a price (price_fee).
+ */
 typedef struct {
     const char *code;
     int64_t base[PAID_CURRENCIES];
+    bool is_per_mille;
 } paid_service;
 
 /** The service with this code, or NULL. Static; never freed. */
@@ -66,6 +72,22 @@ int64_t paid_service_base(const paid_service *s, const char *currency);
  * CHECK_MONEY_MAX.
  */
 int price_apply_permille(int64_t base, int32_t permille, int64_t *out);
+
+/**
+ * ceil(amount * num / den) into *out in integers only: PRICE_OK, or
+ * PRICE_E_OVERFLOW when amount < 0, num < 0, den outside 1..1,000,000,
+ * num above 1,000,000,000, or the result exceeds CHECK_MONEY_MAX.
+ */
+int price_ceil_ratio(int64_t amount, int64_t num, int64_t den, int64_t *out);
+
+/**
+ * A per-mille fee: ceil(hammer * rate_permille * coefficient_permille /
+ * 1,000,000) into *out, coefficient_permille 1000 for the base rate. A
+ * rate of 0 gives 0 under any coefficient. PRICE_E_OVERFLOW for hammer
+ * outside 0..CHECK_MONEY_MAX, rate outside 0..1000, coefficient outside
+ * 1..PRICE_PERMILLE_MAX.
+ */
+int price_fee(int64_t hammer, int32_t rate_permille, int32_t coefficient_permille, int64_t *out);
 
 /**
  * Resolves a quote's service codes: n == 0 means every known service.

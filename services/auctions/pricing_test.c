@@ -47,6 +47,90 @@ static void coefficients_round_up_to_a_whole_minor_unit(void **state)
     }
 }
 
+static void fees_are_per_mille_of_the_hammer_price_rounded_up(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t hammer;
+        int32_t rate, coefficient;
+        int rc;
+        int64_t want;
+    } cases[] = {
+        { .hammer = 150000, .rate = 50, .coefficient = 1000, .want = 7500 },   /* 5 % */
+        { .hammer = 150000, .rate = 50, .coefficient = 600, .want = 4500 },    /* 3 % */
+        { .hammer = 1, .rate = 50, .coefficient = 1000, .want = 1 },           /* 0.05 up */
+        { .hammer = 19, .rate = 50, .coefficient = 1000, .want = 1 },          /* 0.95 */
+        { .hammer = 21, .rate = 50, .coefficient = 1000, .want = 2 },          /* 1.05 */
+        { .hammer = 1000001, .rate = 1, .coefficient = 1, .want = 2 },         /* 1.000001 */
+        { .hammer = 999999, .rate = 1, .coefficient = 1, .want = 1 },          /* 0.999999 */
+        { .hammer = 3, .rate = 333, .coefficient = 1002, .want = 2 },          /* 1.000998 */
+        { .hammer = 0, .rate = 50, .coefficient = 1000, .want = 0 },
+        { .hammer = 150000, .rate = 0, .coefficient = 100000, .want = 0 },     /* 0 stays 0 */
+        { .hammer = CHECK_MONEY_MAX, .rate = 1000, .coefficient = 1000,
+          .want = CHECK_MONEY_MAX },
+        { .hammer = CHECK_MONEY_MAX, .rate = 50, .coefficient = 1000,
+          .want = CHECK_MONEY_MAX / 20 },
+        { .hammer = CHECK_MONEY_MAX - 1, .rate = 1000, .coefficient = 1001,
+          .rc = PRICE_E_OVERFLOW },                                          /* above the max */
+        { .hammer = CHECK_MONEY_MAX, .rate = 1000, .coefficient = 100000,
+          .rc = PRICE_E_OVERFLOW },
+        { .hammer = CHECK_MONEY_MAX + 1, .rate = 1, .coefficient = 1, .rc = PRICE_E_OVERFLOW },
+        { .hammer = INT64_MAX, .rate = 1000, .coefficient = 100000, .rc = PRICE_E_OVERFLOW },
+        { .hammer = -1, .rate = 50, .coefficient = 1000, .rc = PRICE_E_OVERFLOW },
+        { .hammer = 100, .rate = -1, .coefficient = 1000, .rc = PRICE_E_OVERFLOW },
+        { .hammer = 100, .rate = 1001, .coefficient = 1000, .rc = PRICE_E_OVERFLOW },
+        { .hammer = 100, .rate = 50, .coefficient = 0, .rc = PRICE_E_OVERFLOW },
+        { .hammer = 100, .rate = 50, .coefficient = 100001, .rc = PRICE_E_OVERFLOW },
+        { .hammer = 100, .rate = 50, .coefficient = INT32_MAX, .rc = PRICE_E_OVERFLOW },
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        int64_t got = -7;
+        assert_int_equal(price_fee(cases[i].hammer, cases[i].rate, cases[i].coefficient, &got),
+                         cases[i].rc);
+        assert_int_equal(got, cases[i].rc == PRICE_OK ? cases[i].want : -7);
+    }
+}
+
+static void ratios_refuse_what_could_overflow(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t amount, num, den;
+        int rc;
+        int64_t want;
+    } cases[] = {
+        { .amount = 7, .num = 1, .den = 2, .want = 4 },
+        { .amount = 999999, .num = 1000000000, .den = 1000000, .want = 999999000 },
+        { .amount = CHECK_MONEY_MAX, .num = 1, .den = 1000000, .want = 1000000000 },
+        { .amount = 1, .num = 1000000001, .den = 1, .rc = PRICE_E_OVERFLOW },
+        { .amount = 1, .num = 1, .den = 0, .rc = PRICE_E_OVERFLOW },
+        { .amount = 1, .num = 1, .den = 1000001, .rc = PRICE_E_OVERFLOW },
+        { .amount = 1, .num = -1, .den = 1, .rc = PRICE_E_OVERFLOW },
+        { .amount = INT64_MAX, .num = 1000000000, .den = 1, .rc = PRICE_E_OVERFLOW },
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        int64_t got = -7;
+        assert_int_equal(price_ceil_ratio(cases[i].amount, cases[i].num, cases[i].den, &got),
+                         cases[i].rc);
+        assert_int_equal(got, cases[i].rc == PRICE_OK ? cases[i].want : -7);
+    }
+}
+
+static void fee_services_hold_rates(void **state)
+{
+    (void)state;
+    const paid_service *bp = paid_service_find("buyer_premium");
+    const paid_service *sc = paid_service_find("seller_commission");
+    assert_non_null(bp);
+    assert_non_null(sc);
+    assert_true(bp->is_per_mille && sc->is_per_mille);
+    assert_false(paid_service_find("hot")->is_per_mille);
+    for (int k = 0; k < PAID_CURRENCIES; k++) {
+        assert_int_equal(paid_service_base(bp, paid_currencies[k]), 0);
+        assert_int_equal(paid_service_base(sc, paid_currencies[k]), 50);
+    }
+}
+
 static void service_table_prices_every_currency(void **state)
 {
     (void)state;
@@ -261,6 +345,9 @@ int main(void)
     log_init("pricing-test", LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(coefficients_round_up_to_a_whole_minor_unit),
+        cmocka_unit_test(fees_are_per_mille_of_the_hammer_price_rounded_up),
+        cmocka_unit_test(ratios_refuse_what_could_overflow),
+        cmocka_unit_test(fee_services_hold_rates),
         cmocka_unit_test(service_table_prices_every_currency),
         cmocka_unit_test(quote_service_lists_are_checked),
         cmocka_unit_test(update_masks_name_allowed_fields_only),

@@ -3,9 +3,9 @@
  * pay_event_apply in the transaction that records the event id, and the
  * row is keyed by lot (INSERT … ON CONFLICT DO NOTHING), so a redelivered
  * event, or a second event for the same lot, records nothing more: one
- * settlement per lot. The fees are fixed here, from the settings of the
- * moment the lot closed, so a restart with other fees never changes a
- * settlement half done. An event that can never apply (no lot, a sold lot
+ * settlement per lot. A sold lot's fees are not known here: its first
+ * settlement step asks the auctions service for them (settle_fees.c),
+ * since this transaction must not wait on another service. An event that can never apply (no lot, a sold lot
  * without a winning hold or price) is EV_E_INVALID: dead-lettered to
  * gavel.auctions.dlq while the partition moves on. A venue lot the room
  * won (floor_paddle set) is settled at the venue: its row charges nobody
@@ -31,8 +31,7 @@ static int on_closed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
                  e->winning_hold_id <= 0 || e->winner_id == e->seller_id))
         return EV_E_INVALID;
     int64_t hammer = sold ? e->price->units : 0;
-    char lot[24], seller[24], winner[24], hold[24], ham[24], bfee[24], sfee[24], closed[24],
-        now[24];
+    char lot[24], seller[24], winner[24], hold[24], ham[24], closed[24], now[24];
     int64_t t = now_us();
     const char *p[] = {
         db_i64(lot, e->lot_id),
@@ -42,14 +41,12 @@ static int on_closed(db_conn *conn, const Gavel__Events__V1__Envelope *env,
         db_i64(hold, sold ? e->winning_hold_id : 0),
         sold ? e->price->currency : (e->price != NULL ? e->price->currency : ""),
         db_i64(ham, hammer),
-        db_i64(bfee, sold ? pay_fee(hammer, pay.buyer_fee_permille) : 0),
-        db_i64(sfee, sold ? pay_fee(hammer, pay.seller_fee_permille) : 0),
         sold ? "true" : "false",
         db_i64(closed, e->closed_at_us > 0 ? e->closed_at_us : t),
         db_i64(now, t),
     };
     int rc = 0;
-    PGresult *r = db_exec(conn, "settlement_insert", 12, p, &rc);
+    PGresult *r = db_exec(conn, "settlement_insert", 10, p, &rc);
     if (r == NULL)
         return rc;
     bool is_new = PQntuples(r) > 0;

@@ -20,6 +20,8 @@ pay_metric_set pay_mx;
 const cfg_entry pay_config[] = {
     { "GAVEL_USERS_ADDR", "127.0.0.1:50051", CFG_STR, &pay.users_addr, 0, 0,
       "the users service (wallet captures, releases and deposits)" },
+    { "GAVEL_AUCTIONS_ADDR", "127.0.0.1:50052", CFG_STR, &pay.auctions_addr, 0, 0,
+      "the auctions service (QuoteServices: the fees of a sold lot)" },
     { "GAVEL_PAYMENTS_PROVIDER_URL", "http://127.0.0.1:51026", CFG_STR, &pay.provider_url, 0, 0,
       "the card provider's API base URL (the simulator in dev and tests)" },
     { "GAVEL_PAYMENTS_PROVIDER_KEY", "", CFG_STR, &pay.provider_key, 0, 0,
@@ -48,10 +50,6 @@ const cfg_entry pay_config[] = {
       "wait after a step's first failure; doubles per attempt" },
     { "GAVEL_PAYMENTS_RETRY_MAX_MS", "60000", CFG_INT, &pay.retry_max_ms, 1, 86400000,
       "longest wait between a step's attempts (steps are retried until they succeed)" },
-    { "GAVEL_PAYMENTS_BUYER_FEE_PERMILLE", "0", CFG_INT, &pay.buyer_fee_permille, 0, 1000,
-      "buyer's premium on the hammer price, per mille, charged with it from the winning hold" },
-    { "GAVEL_PAYMENTS_SELLER_FEE_PERMILLE", "50", CFG_INT, &pay.seller_fee_permille, 0, 1000,
-      "platform commission withheld from the seller's payout, per mille of the hammer price" },
     { "GAVEL_PAYMENTS_FAULT_EXIT_AFTER", "", CFG_STR, &pay.fault_exit_after, 0, 0,
       "tests only: \"capture\" or \"payout\" (settlement steps), \"withdraw\" or \"refund\" "
       "(a refund's steps) makes the daemon exit(137) right after that step's remote call "
@@ -125,12 +123,6 @@ const rpc_consumer pay_consumers[] = {
     { .group = "payments", .topics = consumed_topics, .handler = pay_event_apply },
     { 0 },
 };
-
-int64_t pay_fee(int64_t amount, int64_t permille)
-{
-    /* amount ≤ 10^15 and permille ≤ 1000: the product fits in int64. */
-    return (amount * permille + 999) / 1000;
-}
 
 /* The test suite's crash points: GAVEL_PAYMENTS_FAULT_EXIT_AFTER names a
  * step whose remote call, once it succeeded, makes the process die like

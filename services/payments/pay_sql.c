@@ -4,19 +4,26 @@
  */
 #include "payments.h"
 
-#define SETTLEMENT_COLS                                                                   \
-    "lot_id, seller_id, winner_id, hold_id, currency, hammer, buyer_fee, seller_fee, "    \
-    "is_sold, step, payment_id, attempts, closed_at_us"
-
 const db_stmt pay_stmts[] = {
     /* ---- settlements ---- */
     /* $1 lot, $2 event id, $3 seller, $4 winner, $5 hold, $6 currency, $7 hammer,
-     * $8 buyer fee, $9 seller fee, $10 sold, $11 closed at, $12 now */
+     * $8 sold, $9 closed at, $10 now. A sold lot's fees are quoted by its
+     * first step (settle_fees.c); an unsold one has none to quote. */
     { "settlement_insert",
       "INSERT INTO settlements (lot_id, event_id, seller_id, winner_id, hold_id, currency, "
-      "hammer, buyer_fee, seller_fee, is_sold, due_at_us, closed_at_us, created_at_us, "
-      "updated_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $11, $12, $12) "
+      "hammer, is_sold, fees_quoted, due_at_us, closed_at_us, created_at_us, updated_at_us) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NOT $8::boolean, $10, $9, $10, $10) "
       "ON CONFLICT (lot_id) DO NOTHING RETURNING lot_id" },
+    /* $1 lot, $2 buyer fee, $3 seller fee, $4 buyer fee rule, $5 seller fee
+     * rule, $6 now. Fixes the fees once: when they were fixed before (a
+     * retry, another worker), the UPDATE matches nothing and the row's
+     * stored fees come back instead. One row either way. */
+    { "settlement_fees_fix",
+      "WITH u AS (UPDATE settlements SET buyer_fee = $2, seller_fee = $3, "
+      "buyer_fee_rule = $4, seller_fee_rule = $5, fees_quoted = true, updated_at_us = $6 "
+      "WHERE lot_id = $1 AND NOT fees_quoted RETURNING buyer_fee, seller_fee) "
+      "SELECT buyer_fee, seller_fee FROM u UNION ALL "
+      "SELECT buyer_fee, seller_fee FROM settlements WHERE lot_id = $1 AND fees_quoted" },
     /* $1 now, $2 lease end, $3 at most */
     { "settlement_lease",
       "UPDATE settlements AS s SET due_at_us = $2, attempts = s.attempts + 1, "
@@ -24,7 +31,7 @@ const db_stmt pay_stmts[] = {
       "'captured') AND due_at_us <= $1 ORDER BY due_at_us LIMIT $3 FOR UPDATE SKIP LOCKED) "
       "AS d WHERE s.lot_id = d.lot_id RETURNING s.lot_id, s.seller_id, s.winner_id, "
       "s.hold_id, s.currency, s.hammer, s.buyer_fee, s.seller_fee, s.is_sold, s.step, "
-      "s.payment_id, s.attempts, s.closed_at_us" },
+      "s.payment_id, s.attempts, s.closed_at_us, s.fees_quoted" },
     { "settlement_winner", "SELECT winner_id FROM settlements WHERE lot_id = $1" },
     { "settlement_lock", "SELECT step FROM settlements WHERE lot_id = $1 FOR UPDATE" },
     /* $1 lot, $2 step, $3 payment, $4 payout reference, $5 now */

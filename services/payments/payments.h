@@ -4,7 +4,8 @@
  * statement), api.c (the method table), consume.c (auction.closed into a
  * settlement row), settle.c (the settlement workers and their steps),
  * pause.c (the one provider back-off every worker obeys), wallet_client.c
- * (calls into the users Wallet with the service identity), ledger.c
+ * (calls into the users Wallet with the service identity),
+ * auctions_client.c (a sold lot's fees from QuoteServices), ledger.c
  * (balanced transactions and the invariant check), payment_row.c (a
  * payments row to and from the proto), payments_read.c (GetPayment,
  * ListPayments), card_*.c (Authorize, Capture, Void), refund.c (Refund),
@@ -34,6 +35,7 @@ typedef struct {
     ev_relay *relay;              /* the skeleton's (rpc_service.outbox) */
     provider *prov;               /* opened in post_init */
     const char *users_addr;
+    const char *auctions_addr;
     const char *provider_url, *provider_key, *webhook_secret;
     const char *provider_name;    /* Payment.provider of card payments */
     const char *currencies;       /* accepted, comma-separated */
@@ -41,7 +43,6 @@ typedef struct {
     int64_t webhook_tolerance_s;
     int64_t workers, batch, poll_ms, lease_ms;
     int64_t retry_base_ms, retry_max_ms;
-    int64_t buyer_fee_permille, seller_fee_permille;
     int64_t check_interval_ms;    /* ledger invariant check period */
     int64_t reconcile_ms;         /* reconciliation period */
     int64_t reconcile_age_ms;     /* payments unchanged this long are reconciled */
@@ -92,10 +93,6 @@ bool pay_is_healthy(void);
  *  step (capture, payout, withdraw, refund). lifecycle.c. */
 void pay_fault_point(const char *step);
 
-/* ---- fees (lifecycle.c) ---- */
-/** ceil(amount * permille / 1000) for 0 ≤ amount ≤ CHECK_MONEY_MAX. */
-int64_t pay_fee(int64_t amount, int64_t permille);
-
 /* ---- consume.c: auction.closed → settlements ---- */
 int pay_event_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
 
@@ -114,6 +111,14 @@ void settle_stop(void);
 void settle_kick(void);
 
 /* ---- wallet_client.c: users Wallet with the service identity ---- */
+/**
+ * One idempotent unary call to addr with a fresh service token (rpc_unary:
+ * *resp is the caller's to free with protobuf_c_message_free_unpacked
+ * when OK). Returns the gRPC status; err holds the server's message.
+ */
+grpc_status_code pay_service_call(const char *addr, const rpc_client_method *m,
+                                  const ProtobufCMessage *req, ProtobufCMessage **resp,
+                                  int deadline_ms, char *err, size_t errlen);
 /* Each returns the gRPC status; err holds the server's message. Keys are
  * the caller's (derived from the lot), so a retry gets the first answer. */
 grpc_status_code wallet_capture(const char *key, int64_t hold_id, const char *currency,
@@ -132,6 +137,25 @@ grpc_status_code wallet_deposit(const char *key, int64_t user_id, const char *cu
 grpc_status_code wallet_withdraw(const char *key, int64_t user_id, const char *currency,
                                  int64_t amount, const char *reference, char *err,
                                  size_t errlen);
+
+/* ---- auctions_client.c: the fees of a sold lot ---- */
+/* A lot's settlement fees as the auctions service prices them. */
+typedef struct {
+    int64_t buyer_fee, seller_fee;    /* minor units, 0..CHECK_MONEY_MAX */
+    int64_t buyer_rule, seller_rule;  /* the price rule of each, 0 = the base rate */
+    char currency[4];
+} pay_fees;
+
+extern const rpc_client_method auctions_quote_services; /* listed in pay_calls */
+
+/**
+ * Auctions.QuoteServices(lot_id, [buyer_premium, seller_commission]) with
+ * the service identity into *out. Returns the gRPC status, err the
+ * server's message: NOT_FOUND (auctions does not know the lot) and
+ * FAILED_PRECONDITION (the lot has no hammer price) can never change; an
+ * answer without both fees in range is INTERNAL.
+ */
+grpc_status_code auctions_quote_fees(int64_t lot_id, pay_fees *out, char *err, size_t errlen);
 
 /* ---- ledger.c ---- */
 /* One entry of a ledger transaction. */

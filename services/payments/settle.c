@@ -2,9 +2,16 @@
  * The settlement workers: every auction.closed the consumer recorded is
  * walked through its steps here, exactly once in effect.
  *
- *   sold lot    pending --capture--> captured --payout--> done
+ *   sold lot    pending --fees, capture--> captured --payout--> done
  *   unsold lot  pending --release--> done
  *
+ * fees: a sold lot's fees are asked of the auctions service
+ *   (QuoteServices of buyer_premium and seller_commission for the lot)
+ *   and fixed in the settlement row once (fees_quoted), before anything
+ *   is charged; a retry of the step reads them back, never asks again.
+ *   While auctions does not answer the step waits with the backoff below
+ *   (a fee is never guessed); a lot it does not know or cannot price is
+ *   failed for an operator.
  * capture: the buyer's premium, when there is one, by Wallet.Withdraw from
  *   the winner's available balance (key "settle:<lot>:premium"), then
  *   Wallet.CaptureFunds of the winning hold for the hammer price (key
@@ -55,7 +62,7 @@ typedef struct {
     int64_t payment_id, attempts, closed_at_us;
     char currency[4];
     char step[16];
-    bool is_sold;
+    bool is_sold, fees_quoted;
 } settlement;
 
 typedef enum { STEP_OK, STEP_RETRY, STEP_PAUSED, STEP_FAIL } step_result;
@@ -75,6 +82,7 @@ static void row_read(const PGresult *r, int i, settlement *s)
     s->payment_id = db_get_i64(r, i, 10);
     s->attempts = db_get_i64(r, i, 11);
     s->closed_at_us = db_get_i64(r, i, 12);
+    s->fees_quoted = db_get_bool(r, i, 13);
 }
 
 /* Locks the row and tells whether it is still at `step`. 1 yes, 0 no,
@@ -103,6 +111,73 @@ static int step_set(db_conn *conn, const settlement *s, const char *step, int64_
     if (r != NULL)
         PQclear(r);
     return rc;
+}
+
+/* ---- fees ---- */
+
+/* Writes f as the lot's fees unless some were fixed before, and reads back
+ * those that stand into s. 0 or DB_E_*. */
+static int fees_fix(settlement *s, const pay_fees *f)
+{
+    char lot[24], bfee[24], sfee[24], brule[24], srule[24], now[24];
+    const char *p[] = { db_i64(lot, s->lot_id), db_i64(bfee, f->buyer_fee),
+                        db_i64(sfee, f->seller_fee), db_i64(brule, f->buyer_rule),
+                        db_i64(srule, f->seller_rule), db_i64(now, now_us()) };
+    int rc = 0;
+    db_conn *conn = db_pool_get(pay.db, 5000);
+    if (conn == NULL)
+        return DB_E_TIMEOUT;
+    PGresult *r = db_exec(conn, "settlement_fees_fix", 6, p, &rc);
+    db_pool_put(pay.db, conn);
+    if (r == NULL)
+        return rc;
+    if (PQntuples(r) == 1) {
+        s->buyer_fee = db_get_i64(r, 0, 0);
+        s->seller_fee = db_get_i64(r, 0, 1);
+        s->fees_quoted = true;
+    } else {
+        rc = DB_E_CHECK; /* the row is gone: never deleted by this code */
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Asks auctions for the lot's fees and fixes them. Its answers that can
+ * never change (the lot unknown there, no hammer price, fees the lot
+ * cannot bear) fail the settlement; the rest are retried. */
+static step_result do_fees(settlement *s, char *err, size_t errlen)
+{
+    pay_fees f = { 0 };
+    char why[400] = "";
+    grpc_status_code st = auctions_quote_fees(s->lot_id, &f, why, sizeof why);
+    if (st == GRPC_STATUS_NOT_FOUND || st == GRPC_STATUS_FAILED_PRECONDITION) {
+        snprintf(err, errlen, "the auctions service cannot price the fees of lot %lld (%s): %s",
+                 (long long)s->lot_id, st == GRPC_STATUS_NOT_FOUND ? "NOT_FOUND"
+                                                                  : "FAILED_PRECONDITION", why);
+        return STEP_FAIL;
+    }
+    if (st != GRPC_STATUS_OK) {
+        snprintf(err, errlen, "quoting the fees at the auctions service (status %d): %s",
+                 (int)st, why);
+        return STEP_RETRY;
+    }
+    if (strcmp(f.currency, s->currency) != 0) {
+        snprintf(err, errlen, "the auctions service priced the fees in %s, the lot closed in %s",
+                 f.currency, s->currency);
+        return STEP_FAIL;
+    }
+    if (f.seller_fee > s->hammer || s->hammer > CHECK_MONEY_MAX - f.buyer_fee) {
+        snprintf(err, errlen, "fees out of range for the hammer price %lld %s: premium %lld, "
+                              "commission %lld", (long long)s->hammer, s->currency,
+                 (long long)f.buyer_fee, (long long)f.seller_fee);
+        return STEP_FAIL;
+    }
+    int rc = fees_fix(s, &f);
+    if (rc < 0) {
+        snprintf(err, errlen, "recording the fees failed: %s", db_strerror(rc));
+        return STEP_RETRY;
+    }
+    return STEP_OK;
 }
 
 /* ---- capture ---- */
@@ -311,7 +386,9 @@ static step_result settle_one(settlement *s, char *err, size_t errlen)
     if (!s->is_sold)
         return do_release(s, err, errlen);
     step_result res = STEP_OK;
-    if (strcmp(s->step, "pending") == 0)
+    if (strcmp(s->step, "pending") == 0 && !s->fees_quoted)
+        res = do_fees(s, err, errlen);
+    if (res == STEP_OK && strcmp(s->step, "pending") == 0)
         res = do_capture(s, err, errlen);
     if (res == STEP_OK && strcmp(s->step, "captured") == 0)
         res = do_payout(s, err, errlen);

@@ -28,25 +28,31 @@ static const rpc_client_method wallet_withdraw_funds =
 
 const rpc_client_method *const pay_calls[] = {
     &wallet_capture_funds, &wallet_release_funds, &wallet_list_holds, &wallet_deposit_funds,
-    &wallet_withdraw_funds, NULL
+    &wallet_withdraw_funds, &auctions_quote_services, NULL
 };
 
 #define WALLET_DEADLINE_MS 10000
 
-/* One call with a fresh service token; *resp as rpc_unary. */
-static grpc_status_code call(const rpc_client_method *m, const ProtobufCMessage *req,
-                             ProtobufCMessage **resp, char *err, size_t errlen)
+grpc_status_code pay_service_call(const char *addr, const rpc_client_method *m,
+                                  const ProtobufCMessage *req, ProtobufCMessage **resp,
+                                  int deadline_ms, char *err, size_t errlen)
 {
     char *token = rpc_service_token();
     if (token == NULL) {
         snprintf(err, errlen, "no service token (GAVEL_SERVICE_KEY)");
         return GRPC_STATUS_UNAUTHENTICATED;
     }
-    rpc_call_opts o = { .token = token, .deadline_ms = WALLET_DEADLINE_MS, .idempotent = true };
-    grpc_status_code st =
-        rpc_unary(rpc_channel_get(pay.users_addr), m, req, resp, &o, err, errlen);
+    rpc_call_opts o = { .token = token, .deadline_ms = deadline_ms, .idempotent = true };
+    grpc_status_code st = rpc_unary(rpc_channel_get(addr), m, req, resp, &o, err, errlen);
     free(token);
     return st;
+}
+
+/* One Wallet call; *resp as rpc_unary. */
+static grpc_status_code call(const rpc_client_method *m, const ProtobufCMessage *req,
+                             ProtobufCMessage **resp, char *err, size_t errlen)
+{
+    return pay_service_call(pay.users_addr, m, req, resp, WALLET_DEADLINE_MS, err, errlen);
 }
 
 grpc_status_code wallet_capture(const char *key, int64_t hold_id, const char *currency,

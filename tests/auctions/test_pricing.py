@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 import gavel_harness as h
-from gavel_harness import auctions_pb2 as apb, common_pb2
+from gavel_harness import auctions_pb2 as apb, bids_pb2, common_pb2, users_pb2
 
 IA = grpc.StatusCode.INVALID_ARGUMENT
 NF = grpc.StatusCode.NOT_FOUND
@@ -34,6 +34,10 @@ BASE = {
             "color-red": 50, "s": 100, "paid-auto-re": 10, "re": 0, "unset-auto-re": 0},
 }
 SERVICES = list(BASE["RUB"])  # table order: what an empty quote lists
+# The settlement fees that follow them in the table: rates per mille of a
+# sold lot's hammer price, the same in every currency, quoted only for a
+# lot that closed sold (an empty quote of anything else leaves them out).
+FEES = {"buyer_premium": 0, "seller_commission": 50}
 
 _n = itertools.count(1)
 
@@ -74,14 +78,14 @@ class Pricing:
             rule_id=rule_id, update_mask=mask, rule=apb.PriceRule(**fields)),
             (who or self.admin).md).rule
 
-    def quote(self, services=("hot",), who=None, lot_id=None, **attrs):
+    def quote(self, services=("hot",), who=None, lot_id=None, all_services=SERVICES, **attrs):
         if lot_id is not None:
             req = apb.QuoteServicesRequest(lot_id=lot_id, services=list(services))
         else:
             req = apb.QuoteServicesRequest(attributes=apb.LotAttributes(**attrs),
                                            services=list(services))
         resp = h.call(self.stub.QuoteServices, req, (who or self.admin).md)
-        assert [l.service for l in resp.lines] == list(services or SERVICES)
+        assert [l.service for l in resp.lines] == list(services or all_services)
         assert resp.quoted_at_us > 0
         return resp.lines
 
@@ -324,6 +328,95 @@ def test_a_seller_quotes_only_own_lots(pricing, house, seller, bidder, category)
         lot_id=draft.id, services=["hot"]), bidder.md)
     h.expect_error(NF, pricing.stub.QuoteServices, apb.QuoteServicesRequest(
         lot_id=10 ** 12, services=["hot"]), seller.md)
+
+
+# ---- settlement fees: per mille of the hammer price --------------------------------------------
+
+HAMMER = 100000000  # complete_lot's start price, the lot's only bid
+
+
+def live_lot_with_a_bid(house, seller, category, bids_stub, users_stub, wallet, svc_key, **over):
+    """A lot that will really close sold at HAMMER: scheduled, one bid
+    through the bids daemon; the scheduler closes it 1.5 s after it opens."""
+    lot = house.approved(seller, category.id, **over)
+    start = int(time.time() * 1e6) + 600000
+    house.schedule(seller, lot.id, start, start + 1500000)
+    house.wait_state(lot.id, apb.LotState.Value("LOT_STATE_LIVE"), timeout=5 * h.SLOW)
+    b = h.register(users_stub, users_pb2.ROLE_BIDDER)
+    h.call(wallet.Deposit, users_pb2.DepositRequest(
+        idempotency_key=h.idem(), user_id=b.id, amount=money(HAMMER)),
+        h.bearer(h.service_token(svc_key)))
+    h.call(bids_stub.PlaceBid, bids_pb2.PlaceBidRequest(
+        lot_id=lot.id, amount=money(HAMMER), idempotency_key=h.idem()), b.md)
+    return lot
+
+
+def test_fees_are_per_mille_of_a_sold_lots_hammer_price(
+        pricing, house, seller, category, bids_stub, users_stub, wallet, svc_key, service_md):
+    mk = fresh()
+    lot = live_lot_with_a_bid(house, seller, category, bids_stub, users_stub, wallet, svc_key,
+                              make=mk)
+    fees = tuple(FEES)
+    # no hammer price yet: named fees are refused, an empty quote leaves them out
+    e = h.expect_error(grpc.StatusCode.FAILED_PRECONDITION, pricing.stub.QuoteServices,
+                       apb.QuoteServicesRequest(lot_id=lot.id, services=list(fees)), service_md)
+    assert "lot %d has no hammer price" % lot.id in e.details()
+    assert "buyer_premium" in e.details()
+    assert [l.service for l in pricing.quote((), lot_id=lot.id)] == SERVICES
+    e = h.expect_error(IA, pricing.stub.QuoteServices, apb.QuoteServicesRequest(
+        attributes=apb.LotAttributes(make=mk), services=["hot", "seller_commission"]),
+        service_md)
+    assert "services[1]: seller_commission is priced per mille of a lot's hammer price" in (
+        e.details())
+    house.wait_state(lot.id, apb.LotState.Value("LOT_STATE_CLOSED"), timeout=8 * h.SLOW)
+
+    # the base rates: 0 and 50 per mille, rounded up
+    lines = pricing.quote(fees, lot_id=lot.id)
+    for l, (svc, rate) in zip(lines, FEES.items()):
+        fee = ceil_permille(HAMMER, rate)
+        assert_rule_line(l, None, fee, fee, SRC.QUOTE_SOURCE_DEFAULT)
+        assert l.price.currency == "RUB"
+    everything = pricing.quote((), lot_id=lot.id, all_services=SERVICES + list(FEES))
+    assert [l.price.units for l in everything[-2:]] == [0, HAMMER * 50 // 1000]
+    # the service identity (payments) quotes it as the admin does
+    resp = h.call(pricing.stub.QuoteServices, apb.QuoteServicesRequest(
+        lot_id=lot.id, services=list(fees)), service_md)
+    assert list(resp.lines) == list(lines)
+
+    # a coefficient scales the rate (600 of 50 = 3 %), a fixed price sets a
+    # flat fee, and a 0 rate stays 0 under any coefficient
+    commission = pricing.rule("seller_commission", make=mk, coefficient=600)
+    premium = pricing.rule("buyer_premium", make=mk, coefficient=100000)
+    lines = pricing.quote(fees, lot_id=lot.id)
+    assert_rule_line(lines[0], premium, 0, 0, SRC.QUOTE_SOURCE_COEFFICIENT)
+    assert_rule_line(lines[1], commission, HAMMER * 50 // 1000, HAMMER * 30 // 1000,
+                     SRC.QUOTE_SOURCE_COEFFICIENT)
+    assert lines[1].coefficient_permille == 600
+    flat = pricing.rule("buyer_premium", make=mk, fixed=12345, priority=5)
+    odd = pricing.rule("seller_commission", make=mk, coefficient=333, priority=5)
+    lines = pricing.quote(fees, lot_id=lot.id)
+    assert_rule_line(lines[0], flat, 0, 12345, SRC.QUOTE_SOURCE_FIXED)
+    # 10^8 * 50 * 333 / 10^6 = 1,665,000 exactly; the rate is scaled, not
+    # the rounded base fee
+    assert_rule_line(lines[1], odd, HAMMER * 50 // 1000, 1665000, SRC.QUOTE_SOURCE_COEFFICIENT)
+    for r in (commission, premium, flat, odd):
+        h.call(pricing.stub.DeletePriceRule, apb.DeletePriceRuleRequest(rule_id=r.id),
+               pricing.admin.md)
+
+
+def test_fee_rules_are_checked_like_the_others(pricing):
+    mk = fresh()
+    h.expect_error(IA, pricing.stub.CreatePriceRule, apb.CreatePriceRuleRequest(
+        rule=apb.PriceRule(service="seller_commission", make=mk, coefficient_permille=100001)),
+        pricing.admin.md)
+    h.expect_error(IA, pricing.stub.CreatePriceRule, apb.CreatePriceRuleRequest(
+        rule=apb.PriceRule(service="seller_comission", make=mk, coefficient_permille=500)),
+        pricing.admin.md)
+    r = pricing.rule("seller_commission", make=mk, fixed=money(5, "EUR"))
+    assert (r.service, r.fixed_price.currency, r.fixed_price.units) == (
+        "seller_commission", "EUR", 5)
+    h.call(pricing.stub.DeletePriceRule, apb.DeletePriceRuleRequest(rule_id=r.id),
+           pricing.admin.md)
 
 
 # ---- rule administration ------------------------------------------------------------------------

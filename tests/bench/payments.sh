@@ -60,6 +60,9 @@ if [[ ${GAVEL_BENCH_STACK_UP:-0} != 1 ]]; then
     mkdir -p "$RUN_DIR/logs"
     start_daemon users
     wait_healthy "$USERS_ADDR"
+    # payments asks auctions for each sold lot's fees (QuoteServices)
+    start_daemon auctions
+    wait_healthy "127.0.0.1:$((GAVEL_PORT_BASE_GRPC + 2))"
 fi
 mkdir -p "$RUN_DIR/logs" "$RUN_DIR/bench"
 
@@ -83,6 +86,7 @@ wait_healthy "$PAY_ADDR"
 mapfile -t pay_env < <(deploy/dev/stack.sh env payments)
 pay_dsn=$(printf '%s\n' "${pay_env[@]}" | sed -n 's/^GAVEL_PG_DSN=//p')
 service_key=$(printf '%s\n' "${pay_env[@]}" | sed -n 's/^GAVEL_SERVICE_KEY=//p')
+auc_dsn=$(deploy/dev/stack.sh env auctions | sed -n 's/^GAVEL_PG_DSN=//p')
 bootstrap=$(head -n 1 "$RUN_DIR/kafka.bootstrap")
 drive() { /usr/bin/python3 tests/bench/payments_bench.py "$@"; }
 
@@ -117,11 +121,11 @@ service=$(auth_phase service)
 echo "   $service"
 
 echo "== settlement: $PAY_LOTS sold lots with wallet holds closed, until all settled"
-settled=$(drive settle "$USERS_ADDR" "$bootstrap" "$pay_dsn" "$RUN_DIR/admin.env" "$service_key" "$PAY_LOTS")
+settled=$(drive settle "$USERS_ADDR" "$bootstrap" "$pay_dsn" "$RUN_DIR/admin.env" "$service_key" "$PAY_LOTS" "$auc_dsn")
 echo "   $settled"
 
 echo "== burst: $BURST lots closing in the same second ($( [[ $BURST == 10000 ]] && echo "GAVEL_BENCH_FULL=1" || echo "10,000 with GAVEL_BENCH_FULL=1"))"
-burst=$(drive settle "$USERS_ADDR" "$bootstrap" "$pay_dsn" "$RUN_DIR/admin.env" "$service_key" "$BURST")
+burst=$(drive settle "$USERS_ADDR" "$bootstrap" "$pay_dsn" "$RUN_DIR/admin.env" "$service_key" "$BURST" "$auc_dsn")
 echo "   $burst"
 
 ledger=$(psql -X -tA "$pay_dsn" -c "SELECT count(*) FROM (SELECT currency FROM ledger_entries

@@ -11,9 +11,10 @@ auction.closed events on gavel.auctions as the auctions daemon writes them
         per client); service, Payments/Authorize of a wallet top-up (a new
         idempotency_key per call) as a new bidder, one channel per client.
         Prints "direct|service rps=… p50_ms=… p99_ms=… calls=… errors=…"
-    payments_bench.py settle USERS_ADDR BOOTSTRAP PAY_DSN ADMIN_ENV SERVICE_KEY K
+    payments_bench.py settle USERS_ADDR BOOTSTRAP PAY_DSN ADMIN_ENV SERVICE_KEY K AUCTIONS_DSN
         K sold lots of 8 funded buyers, each with a real wallet hold
-        (ReserveFundsBatch), closed at once: K auction.closed events
+        (ReserveFundsBatch), recorded as closed in gavel_auctions (payments
+        asks the auctions daemon for their fees), closed at once: K auction.closed events
         published as fast as the producer takes them, then gavel_payments
         polled until every settlement is at a final step. Prints
         "lots=K publish_s=… seconds=… per_s=… p50_ms=… p99_ms=… done=… failed=…"
@@ -37,7 +38,8 @@ sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "
                 os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")]
 import gavel_harness as h  # noqa: E402
 from gavel_harness import users_pb2, users_pb2_grpc  # noqa: E402
-from pay_kit import closed_envelope, new_lot_id, payments_pb2, payments_pb2_grpc  # noqa: E402
+from pay_kit import (AuctionsLots, closed_envelope, new_lot_id, payments_pb2,  # noqa: E402
+                     payments_pb2_grpc, sold_event)
 
 WARMUP_S = 1.0
 BUYERS = 8
@@ -133,7 +135,7 @@ def run_auth(how, users_addr, pay_addr, sim_url, sim_key, conc, seconds):
     print(line(how, *load(conc, seconds, make), seconds), flush=True)
 
 
-def run_settle(users_addr, bootstrap, pay_dsn, admin_env, service_key, k):
+def run_settle(users_addr, bootstrap, pay_dsn, admin_env, service_key, k, auctions_dsn):
     ch = grpc.insecure_channel(users_addr)
     users, wallet = users_pb2_grpc.UsersStub(ch), users_pb2_grpc.WalletStub(ch)
     amd = admin_md(users, admin_env)
@@ -162,10 +164,16 @@ def run_settle(users_addr, bootstrap, pay_dsn, admin_env, service_key, k):
     db.autocommit = True
     cur = db.cursor()
     ids = [lot for lot, _, _, _ in lots]
+    # each lot closed in gavel_auctions first, as tests/payments do
+    # (pay_kit.py): payments asks the auctions daemon for its fees
+    events = [(lot, closed_envelope(lot, seller.id, b, price, hold)) for lot, b, price, hold in lots]
+    auction_lots = AuctionsLots(auctions_dsn)
+    for _, value in events:
+        auction_lots.closed(sold_event(value))
+    auction_lots.close()
     t0 = time.monotonic()
-    for lot, b, price, hold in lots:
-        producer.send("gavel.auctions", key=str(lot).encode(),
-                      value=closed_envelope(lot, seller.id, b, price, hold))
+    for lot, value in events:
+        producer.send("gavel.auctions", key=str(lot).encode(), value=value)
     producer.flush(timeout=60)
     publish_s = time.monotonic() - t0
     final = 0
@@ -195,8 +203,8 @@ def main():
     a = sys.argv[1:]
     if len(a) == 8 and a[0] == "auth" and a[1] in ("direct", "service"):
         run_auth(a[1], a[2], a[3], a[4], a[5], int(a[6]), int(a[7]))
-    elif len(a) == 7 and a[0] == "settle":
-        run_settle(a[1], a[2], a[3], a[4], a[5], int(a[6]))
+    elif len(a) == 8 and a[0] == "settle":
+        run_settle(a[1], a[2], a[3], a[4], a[5], int(a[6]), a[7])
     else:
         raise SystemExit(__doc__)
 

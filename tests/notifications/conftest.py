@@ -3,8 +3,6 @@ daemon (tests/conftest.py starts it with the mail sink) behind its gRPC
 API, Redis subscriptions to users' realtime channels, deposits that make
 a WALLET notification without any lot, and live lots built through the
 gateway's REST API (gavel_harness.Market) for the bid-driven kinds."""
-import time
-
 import pytest
 
 import gavel_harness as h
@@ -58,16 +56,7 @@ def rest(gateway):
 @pytest.fixture(scope="session")
 def market(rest, admin_creds):
     """Sellers, funded bidders and live lots through the gateway's REST API."""
-    admin = rest.login(*admin_creds)
-    m = rest.register()
-    rest.ok("PATCH", "/api/v1/users/%d" % m.id, {"updateMask": ["role"],
-                                                 "role": "ROLE_MODERATOR"}, admin.token)
-    moderator = rest.login(m.email, m.password)
-    n = time.time_ns()
-    category = rest.ok("POST", "/api/v1/categories", {"name": "Notified cars %d" % n,
-                                                      "slug": "notified-%d" % n},
-                       admin.token)["category"]
-    return h.Market(rest, admin, moderator, category)
+    return h.Market.open(rest, admin_creds, "Notified")
 
 
 @pytest.fixture

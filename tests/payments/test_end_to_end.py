@@ -4,36 +4,10 @@ their funds in the users wallet), the auctions scheduler closes it and
 publishes auction.closed, and payments charges the winner from the winning
 hold, pays the seller out minus the commission at the simulator, and leaves
 a balanced ledger; the loser's hold is released."""
-import time
-
-import pytest
-
 import gavel_harness as h
-from pay_kit import payments_pb2 as pb
+from pay_kit import bid, payments_pb2 as pb
 
 FUNDS = 10 ** 6
-
-
-@pytest.fixture(scope="module")
-def market(gateway, admin_creds):
-    rest = h.Rest(gateway)
-    admin = rest.login(*admin_creds)
-    m = rest.register()
-    rest.ok("PATCH", "/api/v1/users/%d" % m.id, {"updateMask": ["role"],
-                                                 "role": "ROLE_MODERATOR"}, admin.token)
-    moderator = rest.login(m.email, m.password)
-    n = time.time_ns()
-    category = rest.ok("POST", "/api/v1/categories", {"name": "Paid cars %d" % n,
-                                                      "slug": "paid-%d" % n},
-                       admin.token)["category"]
-    return h.Market(rest, admin, moderator, category)
-
-
-def bid(market, lot_id, bidder):
-    units = int(market.state(lot_id, bidder.token)["nextMinBid"]["units"])
-    market.rest.ok("POST", "/api/v1/lots/%s/bids" % lot_id, {"amount": h.rub_json(units)},
-                   bidder.token, headers={"Idempotency-Key": h.new_key()})
-    return units
 
 
 def test_closed_auction_is_settled_end_to_end(payments, paydb, sim, market, pay_stub, admin,

@@ -111,54 +111,49 @@ def test_a_provider_429_pauses_every_worker_until_retry_after(
         sim.faults({})
 
 
-def _restart_with(payments, **env):
-    payments.stop()
-    for k, v in env.items():
-        if v is None:
-            payments.env.pop(k, None)
-        else:
-            payments.env[k] = v
-    payments.start()
-
-
 def test_buyers_premium_is_charged_beside_the_hammer_price(payments, paydb, closer, new_account,
-                                                         pay_stub, admin, ledger):
+                                                         pay_stub, admin, ledger, price_rules):
     buyer, poor, seller = new_account(), new_account(), new_account(users_pb2.ROLE_SELLER)
     closer.fund(buyer, 200000)
     closer.fund(poor, 50000)
     lot, lot2 = new_lot_id(), new_lot_id()
     hold = closer.hold(buyer, lot, 100000)
     hold2 = closer.hold(poor, lot2, 50000)  # all they have: nothing left for a premium
-    _restart_with(payments, GAVEL_PAYMENTS_BUYER_FEE_PERMILLE="100")
-    try:
-        closer.publish(lot, closed_envelope(lot, seller.id, buyer.id, 100000, hold))
-        closer.publish(lot2, closed_envelope(lot2, seller.id, poor.id, 50000, hold2))
-        paydb.wait_step(lot, "done", timeout=30)
-        h.wait_until(lambda: "available balance 0 RUB is less than 5000 RUB"
-                     in (paydb.settlement(lot2) or ("",) * 4)[3],
-                     15 * h.SLOW, what="the premium refused")
-    finally:
-        _restart_with(payments, GAVEL_PAYMENTS_BUYER_FEE_PERMILLE=None)
+    # the premium's base rate is 0: an admin's flat-fee rule for these lots' make
+    make = "Premium-%d" % lot
+    rule = price_rules.create("buyer_premium", fixed=10000, make=make)
+    closer.publish(lot, closed_envelope(lot, seller.id, buyer.id, 100000, hold), make=make)
+    closer.publish(lot2, closed_envelope(lot2, seller.id, poor.id, 50000, hold2), make=make)
+    paydb.wait_step(lot, "done", timeout=30)
+    h.wait_until(lambda: "available balance 0 RUB is less than 10000 RUB"
+                 in (paydb.settlement(lot2) or ("",) * 4)[3],
+                 15 * h.SLOW, what="the premium refused")
     bal = closer.balance(buyer)
     assert (bal.total.units, bal.reserved.units) == (200000 - 110000, 0)
     p = h.call(pay_stub.ListPayments, pb_list(lot), admin.md).payments[0]
     assert (p.amount.units, p.fees.units, p.net_payout.units) == (110000, 15000, 95000)
     assert paydb.account("buyer", buyer.id) == -110000
+    assert paydb.one("SELECT buyer_fee, seller_fee, buyer_fee_rule, seller_fee_rule, fees_quoted "
+                     "FROM settlements WHERE lot_id = %s", lot) == (10000, 5000, rule.id, 0, True)
     # the premium is one withdrawal from the available balance: no hold of
     # its own on the lot that anything could release before its capture
     assert [v[2:] for v in ledger.holds(buyer.id).values()] == [("captured", 100000)]
     assert ledger.all("SELECT reference FROM ledger_tx WHERE user_id = %s AND kind = 'withdraw'",
                       buyer.id) == [("buyer's premium of lot %d" % lot,)]
     # a winner who cannot pay the premium is not charged at all: the step
-    # waits (retried) until they can; the fees stay those of the close
+    # waits (retried) until they can; the fees stay those fixed by its
+    # first attempt, whatever the rules say meanwhile
     assert paydb.settlement(lot2)[0] == "pending" and paydb.txns(lot2) == []
     bal = closer.balance(poor)
     assert (bal.total.units, bal.reserved.units) == (50000, 50000)
-    closer.fund(poor, 5000)
+    price_rules.update(rule.id, fixed=40000)
+    closer.fund(poor, 10000)
     paydb.wait_step(lot2, "done", timeout=30)
     bal = closer.balance(poor)
     assert (bal.total.units, bal.reserved.units) == (0, 0)
+    assert paydb.one("SELECT buyer_fee FROM settlements WHERE lot_id = %s", lot2) == (10000,)
     assert all(v == 0 for v in paydb.ledger_sums().values())
+    price_rules.delete(rule.id)
 
 
 def pb_list(lot):
