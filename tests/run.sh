@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # make test (after build/ and build-asan/ are built): every unit test binary
-# of both builds, then the pytest system suite once against each build (side
-# by side, the ASan one in two shards; then the latency-bound tests alone),
-# all against private test stacks (.run-test*/, their own ports) so a
-# running `make run` never collides. Ends with one line "N passed, M failed" and exits
-# nonzero when anything failed.
+# of both builds and the pytest system suite against each build in two
+# shards, all side by side, each on a private test stack (.run-test*/, its
+# own ports, so a running `make run` never collides); then the
+# latency-bound tests alone. Ends with one line "N passed, M failed" and
+# exits nonzero when anything failed.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,6 +40,12 @@ stack_env() {  # $1: a suite; prints its stack's variables
     build-2)  # metrics clear of make bench's 9600
         echo "RUN_DIR=$ROOT/.run-test-2 GAVEL_PG_PORT=15535 GAVEL_REDIS_PORT=16482"
         echo "GAVEL_PORT_BASE_GRPC=12950 GAVEL_PORT_BASE_METRICS=9750 GAVEL_GATEWAY_PORT=8280" ;;
+    unit-build)  # the unit tests' stacks, one a build
+        echo "RUN_DIR=$ROOT/.run-test-unit GAVEL_PG_PORT=15536 GAVEL_REDIS_PORT=16483"
+        echo "GAVEL_PORT_BASE_GRPC=18150 GAVEL_PORT_BASE_METRICS=10150 GAVEL_GATEWAY_PORT=8980" ;;
+    unit-build-asan)
+        echo "RUN_DIR=$ROOT/.run-test-unit-asan GAVEL_PG_PORT=15537 GAVEL_REDIS_PORT=16484"
+        echo "GAVEL_PORT_BASE_GRPC=18350 GAVEL_PORT_BASE_METRICS=10300 GAVEL_GATEWAY_PORT=8990" ;;
     esac
 }
 suite_build() { echo "${1%-2}"; }  # the build a suite runs against
@@ -54,8 +60,6 @@ suite_build() { echo "${1%-2}"; }  # the build a suite runs against
 SHARD1=(tests/bids tests/auctions tests/users tests/web tests/streaming)
 
 export BUILD=$ROOT/build               # where stack.sh finds gavel-devbroker
-# shellcheck disable=SC2046 # the variables are words without spaces
-export $(stack_env build)              # the unit tests' stack
 
 passed=0
 failed=0
@@ -66,7 +70,7 @@ fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1${2:+ ($2)}"; }
 
 stop_stacks() {
     local b
-    for b in build build-2 build-asan build-asan-2; do
+    for b in build build-2 build-asan build-asan-2 unit-build unit-build-asan; do
         # shellcheck disable=SC2046 # the variables are words without spaces
         (export $(stack_env "$b"); "$STACK" stop >/dev/null 2>&1) || return 1
     done
@@ -88,16 +92,9 @@ summary_and_exit() {
 trap 'stop_stacks || true' EXIT
 trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
 
-# A fresh test stack: stop whatever a previous run left (including daemons the
-# system tests started), wipe its state, start PostgreSQL, Redis, the broker.
-fresh_stack() {
-    if ! fresh_stack_quiet; then
-        fail "test stack (deploy/dev/stack.sh infra)"
-        summary_and_exit
-    fi
-}
-
-# The same without the bookkeeping, for a subshell: 0, or 1 with the log.
+# A fresh test stack for a subshell: stop whatever a previous run left
+# (including daemons the system tests started), wipe its state, start
+# PostgreSQL, Redis, the broker. 0, or 1 with the log.
 fresh_stack_quiet() {
     "$STACK" stop >/dev/null
     rm -rf "$RUN_DIR"
@@ -122,26 +119,45 @@ explain_rc() {
 }
 
 # ---- unit tests ---------------------------------------------------------------------
-echo "== starting the test stack in $RUN_DIR"
-fresh_stack
+# Each build's unit test binaries, one after another, on a stack of the
+# build's own; run in the background beside the system suites below. The
+# verdicts go to the output as "UNIT PASS name" / "UNIT FAIL name (why)"
+# lines, counted by note_units. Status 90 when the stack did not start.
+unit_suite() {  # $1 build, $2 output file
+    local b=$1 bin name rc env_extra=() bins=()
+    (
+        # shellcheck disable=SC2046 # the variables are words without spaces
+        export $(stack_env "unit-$b")
+        fresh_stack_quiet || exit 90
+        [[ $b == build-asan ]] && env_extra=("${ASAN_ENV[@]}")
+        [[ -d $ROOT/$b/test ]] && mapfile -t bins < <(find "$ROOT/$b/test" -type f -executable | sort)
+        echo "== unit tests: $b/test (${#bins[@]} binaries)"
+        for bin in "${bins[@]}"; do
+            name=${bin#"$ROOT"/}
+            echo "-- $name"
+            rc=0
+            env ${env_extra[@]+"${env_extra[@]}"} timeout -k 10 "$UNIT_TIMEOUT" "$bin" </dev/null || rc=$?
+            if (( rc == 0 )); then echo "UNIT PASS $name"
+            else echo "UNIT FAIL $name ($(explain_rc "$rc" "$UNIT_TIMEOUT"))"; fi
+        done
+    ) >"$2" 2>&1
+}
 
-for b in build build-asan; do
-    if [[ ! -d $ROOT/$b/test ]]; then
-        echo "== no unit tests under $b/test"
-        continue
+note_units() {  # $1 build, $2 status, $3 output file
+    local line
+    echo "== unit tests: $1"
+    grep -v '^UNIT ' "$3" || true
+    if [[ $2 == 90 ]]; then
+        fail "unit tests of $1" "the test stack did not start"
+        return
     fi
-    env_extra=()
-    [[ $b == build-asan ]] && env_extra=("${ASAN_ENV[@]}")
-    mapfile -t bins < <(find "$ROOT/$b/test" -type f -executable | sort)
-    echo "== unit tests: $b/test (${#bins[@]} binaries)"
-    for bin in "${bins[@]}"; do
-        name=${bin#"$ROOT"/}
-        echo "-- $name"
-        rc=0
-        env ${env_extra[@]+"${env_extra[@]}"} timeout -k 10 "$UNIT_TIMEOUT" "$bin" </dev/null || rc=$?
-        if (( rc == 0 )); then pass "$name"; else fail "$name" "$(explain_rc "$rc" "$UNIT_TIMEOUT")"; fi
-    done
-done
+    while IFS= read -r line; do
+        case $line in
+            "UNIT PASS "*) pass "${line#UNIT PASS }" ;;
+            "UNIT FAIL "*) line=${line#UNIT FAIL }; fail "${line%% (*}" "${line#* (}" ;;
+        esac
+    done < <(grep '^UNIT ' "$3")
+}
 
 # ---- system tests -----------------------------------------------------------------------
 # The two builds' suites run side by side, each on a stack of its own (its
@@ -198,10 +214,14 @@ shard_suites() {
     suite_name[$b-2]="pytest tests/ but those against $b"
 }
 
-"$STACK" stop >/dev/null 2>&1 || true   # the unit tests' stack
 logs=$(mktemp -d)
 declare -A suite_rc=()
 declare -A suite_name=()
+declare -A unit_pid=()
+for b in build build-asan; do
+    unit_suite "$b" "$logs/unit-$b.txt" &
+    unit_pid[$b]=$!
+done
 if [[ -n ${GAVEL_TEST_PATHS:-} ]]; then
     suites=(build build-asan)
     echo "== system tests: pytest $PYTEST_PATHS against build and build-asan, side by side"
@@ -221,6 +241,11 @@ for s in "${suites[@]}"; do
     rc=0
     wait "${suite_pid[$s]}" || rc=$?
     suite_rc[$s]=$rc
+done
+for b in build build-asan; do
+    rc=0
+    wait "${unit_pid[$b]}" || rc=$?
+    note_units "$b" "$rc" "$logs/unit-$b.txt"
 done
 for s in "${suites[@]}"; do
     note_suite "${suite_name[$s]}" "${suite_rc[$s]}" "$logs/$s.txt"

@@ -141,6 +141,8 @@ typedef struct ws_sock {
     bool is_kicked;
     int64_t user_id;         /* 0 until a token is verified */
     char *token;             /* the access token given, owned; NULL none */
+    int auths_in_flight;     /* token checks on a worker: reading waits for
+                                them, so a message after auth sees its answer */
     char client_addr[RPC_ADDR_MAX];
     char *rx;                /* the message being received */
     size_t rx_len;

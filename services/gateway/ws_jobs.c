@@ -134,6 +134,13 @@ static void auth_job(void *arg)
     json_decref(o);
 }
 
+/* Reading resumes once the socket's last token check is answered. */
+static void auth_settled(ws_sock *s)
+{
+    if (--s->auths_in_flight == 0 && s->wsi != NULL && !s->is_closing)
+        lws_rx_flow_control(s->wsi, 1 | LWS_RXFLOW_REASON_FLAG_PROCESS_NOW);
+}
+
 static void auth_done(void *arg)
 {
     ws_job *j = arg;
@@ -154,6 +161,7 @@ static void auth_done(void *arg)
                                                                  : "invalid access token");
         }
     }
+    auth_settled(s);
     job_free(j);
 }
 
@@ -162,8 +170,15 @@ void wsj_auth(ws_sock *s, char *token, const char *id, bool at_connect)
     ws_job *j = job_new(s, id);
     j->token = token;
     j->at_connect = at_connect;
-    if (gw_work(auth_job, auth_done, j) < 0)
+    /* The socket's next messages wait for this answer: a place_bid sent
+     * right after auth (or right after connecting with a token) is read
+     * as the user's, never refused as anonymous. */
+    if (s->auths_in_flight++ == 0)
+        lws_rx_flow_control(s->wsi, 0);
+    if (gw_work(auth_job, auth_done, j) < 0) {
+        auth_settled(s);
         busy(j);
+    }
 }
 
 /* ---- PlaceBid, SetAutoBid ---- */

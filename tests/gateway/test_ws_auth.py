@@ -1,6 +1,7 @@
 """Tokens on the WebSocket: without one a socket may follow lots read-only
 but not bid; a bad or expired token is refused at connect (error, then
 close 1008) and in an auth message (error, the socket stays as it was)."""
+import json
 import time
 
 import pytest
@@ -64,5 +65,39 @@ def test_expired_token_in_auth_message_is_refused(gateway, users, market):
         ok = await until(w, of_type("authenticated", id="a2"))
         assert ok["userId"] == str(b.id)
         await w.close()
+
+    run(scenario())
+
+
+def test_messages_right_after_auth_are_read_as_the_users(gateway, market):
+    """The token check runs on a worker; the messages a client sends without
+    waiting for its answer are read after it, in order: a bid sent at once
+    after connecting with a token, or after an auth message, is the user's
+    (never refused as anonymous)."""
+    seller = market.seller()
+    bidders = [market.bidder() for _ in range(3)]
+    lots = [market.live(seller)["id"] for _ in range(len(bidders))]
+
+    async def scenario():
+        for b, lot in zip(bidders, lots):
+            units = min_bid(market.state(lot, b.token))
+            # at connect: the first frame follows the handshake at once
+            w = await connect(gateway, b.token)
+            await send(w, **bid_msg(lot, units, "c"))
+            r = await until(w, lambda m: m.get("id") == "c", timeout=10)
+            assert r["type"] == "bid_result" and r["callerIsLeading"] is True, r
+            await w.close()
+            # an auth message and a bid in one write, the bid not waiting
+            w = await connect(gateway)
+            await w.send(json.dumps({"type": "auth", "id": "a", "token": b.token}))
+            await send(w, type="ping", id="p")
+            await send(w, **bid_msg(lot, units + 1000, "m"))
+            seen = []
+            r = await until(w, lambda m: m.get("id") == "m", timeout=10, seen=seen)
+            assert [m.get("type") for m in seen if m.get("id") in ("a", "p")] == \
+                ["authenticated", "pong"], seen
+            # the user leads already: refused by the bids service, not the gateway
+            assert r.get("code") == "FAILED_PRECONDITION", r
+            await w.close()
 
     run(scenario())
