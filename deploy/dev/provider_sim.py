@@ -46,6 +46,9 @@ DECLINE_TOKENS = {
 }
 FAULT_KINDS = ("timeout_after_effect", "rate_limit", "error_500", "decline",
                "duplicate_webhooks", "out_of_order_webhooks", "malformed")
+# What a refund or payout may become after the fact (/_control/transfer).
+TRANSFER_STATES = {"refund": ("pending", "succeeded", "failed", "canceled"),
+                   "payout": ("pending", "succeeded", "failed", "returned", "canceled")}
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
 
@@ -304,6 +307,41 @@ class Sim:
         return 200, po
 
 
+    def transfer_change(self, b):
+        """A refund or payout the provider changes later, as real ones do
+        (a refund the card network bounces, a payout the seller's bank
+        returns): {"refund" | "payout": id, "status": s, "amount": n}, both
+        optional. A refund's intent counts it as refunded only while it is
+        pending or succeeded. Emits "<object>.<status>"."""
+        kind = "refund" if "refund" in b else "payout" if "payout" in b else None
+        if kind is None:
+            raise ApiError(400, "parameter_missing", "name a refund or a payout")
+        store = self.refunds if kind == "refund" else self.payouts
+        tr = store.get(b[kind])
+        if tr is None:
+            raise ApiError(404, "resource_missing", "no such %s: %s" % (kind, b[kind]))
+        status = b.get("status", tr["status"])
+        if status not in TRANSFER_STATES[kind]:
+            raise ApiError(400, "parameter_invalid", "a %s's status is one of %s"
+                           % (kind, ", ".join(TRANSFER_STATES[kind])))
+        amount = need_amount(b) if "amount" in b else tr["amount"]
+        if kind == "refund":
+            it = self.intent(tr["payment_intent"])
+            counted = ("pending", "succeeded")
+            was = tr["amount"] if tr["status"] in counted else 0
+            now = amount if status in counted else 0
+            refunded = it["amount_refunded"] - was + now
+            if not 0 <= refunded <= it["amount_captured"]:
+                raise ApiError(400, "amount_too_large",
+                               "the intent's refunds would total %d of %d captured"
+                               % (refunded, it["amount_captured"]))
+            it["amount_refunded"] = refunded
+        tr.update(status=status, amount=amount)
+        self.emit("%s.%s" % (kind, status), tr)
+        self.save()
+        return tr
+
+
 def need_amount(b):
     a = b.get("amount")
     if type(a) is not int or a <= 0 or a > 99999999999:
@@ -422,6 +460,8 @@ class Handler(BaseHTTPRequestHandler):
                 sim.faults.set({})
                 sim.save()
                 return self.send_json(200, {})
+            if path == "/_control/transfer":  # a refund or payout changes after the fact
+                return self.send_json(200, sim.transfer_change(b))
             if path == "/_control/expire":  # an uncaptured hold lapses now
                 it = sim.intent(b.get("payment_intent", ""))
                 if it["status"] == "requires_capture":

@@ -52,18 +52,23 @@ const cfg_entry pay_config[] = {
       "longest wait between a step's attempts (steps are retried until they succeed)" },
     { "GAVEL_PAYMENTS_FAULT_EXIT_AFTER", "", CFG_STR, &pay.fault_exit_after, 0, 0,
       "tests only: \"capture\" or \"payout\" (settlement steps), \"withdraw\" or \"refund\" "
-      "(a refund's steps) makes the daemon exit(137) right after that step's remote call "
-      "succeeded, before recording it; empty in production" },
+      "(a refund's steps), \"reverse\" (the reconciliation's wallet deposit reversing a "
+      "refund the provider failed) makes the daemon exit(137) right after that step's remote "
+      "call succeeded, before recording it; empty in production" },
     { "GAVEL_PAYMENTS_LEDGER_CHECK_MS", "10000", CFG_INT, &pay.check_interval_ms, 100, 86400000,
       "how often the ledger invariant check runs" },
     { "GAVEL_PAYMENTS_RECONCILE_MS", "60000", CFG_INT, &pay.reconcile_ms, 100, 86400000,
-      "how often card payments still authorized are compared with the provider's records" },
+      "how often card payments still authorized, and refunds and payouts not yet confirmed, "
+      "are compared with the provider's records" },
     { "GAVEL_PAYMENTS_RECONCILE_AGE_MS", "600000", CFG_INT, &pay.reconcile_age_ms, 0,
       604800000,
-      "a payment is reconciled once unchanged this long (a client retrying its call with "
-      "the same key finishes it itself before)" },
+      "a payment, refund or payout is reconciled once unchanged this long (a client "
+      "retrying its call with the same key finishes it itself before)" },
     { 0 },
 };
+
+#define MISMATCH_HELP \
+    "Payments, refunds and payouts whose record here disagreed with the provider's."
 
 const mx_entry pay_metrics[] = {
     { "gavel_payments_auctions_closed_total", mx_counter,
@@ -97,16 +102,22 @@ const mx_entry pay_metrics[] = {
     { "gavel_payments_webhooks_total", mx_counter, "Provider webhooks.",
       "result=\"duplicate\"", &pay_mx.webhooks_duplicate },
     { "gavel_payments_reconcile_runs_total", mx_counter,
-      "Reconciliation rounds (card payments compared with the provider).", NULL,
-      &pay_mx.recon_runs },
+      "Reconciliation rounds (card payments, refunds and payouts compared with the provider).",
+      NULL, &pay_mx.recon_runs },
     { "gavel_payments_reconcile_mismatches_total", mx_counter,
-      "Payments whose state here disagreed with the provider's.", "kind=\"expired\"",
+      MISMATCH_HELP, "kind=\"expired\"",
       &pay_mx.recon_expired },
     { "gavel_payments_reconcile_mismatches_total", mx_counter,
-      "Payments whose state here disagreed with the provider's.", "kind=\"captured\"",
+      MISMATCH_HELP, "kind=\"captured\"",
       &pay_mx.recon_captured },
     { "gavel_payments_reconcile_mismatches_total", mx_counter,
-      "Payments whose state here disagreed with the provider's.", "kind=\"unknown\"",
+      MISMATCH_HELP, "kind=\"refund_failed\"",
+      &pay_mx.recon_refund_failed },
+    { "gavel_payments_reconcile_mismatches_total", mx_counter,
+      MISMATCH_HELP, "kind=\"payout_returned\"",
+      &pay_mx.recon_payout_returned },
+    { "gavel_payments_reconcile_mismatches_total", mx_counter,
+      MISMATCH_HELP, "kind=\"unknown\"",
       &pay_mx.recon_unknown },
     { "gavel_payments_refunds_resumed_total", mx_counter,
       "Refunds left half-way by a call that died or failed, completed by the resumer.", NULL,
@@ -156,13 +167,14 @@ int pay_config_check(char *err, size_t errlen)
                               "must be set (the provider's API key and webhook secret)");
         return -1;
     }
-    static const char *const fault_points[] = { "", "capture", "payout", "withdraw", "refund" };
+    static const char *const fault_points[] = { "", "capture", "payout", "withdraw", "refund",
+                                                "reverse" };
     bool known = false;
     for (size_t i = 0; i < sizeof fault_points / sizeof fault_points[0]; i++)
         known = known || strcmp(pay.fault_exit_after, fault_points[i]) == 0;
     if (!known) {
         snprintf(err, errlen, "GAVEL_PAYMENTS_FAULT_EXIT_AFTER=%s: allowed are capture, payout, "
-                              "withdraw, refund or empty", pay.fault_exit_after);
+                              "withdraw, refund, reverse or empty", pay.fault_exit_after);
         return -1;
     }
     return 0;

@@ -93,7 +93,7 @@ const db_stmt pay_stmts[] = {
     { "refund_get", "SELECT amount, step, op_key, reason FROM refunds WHERE id = $1" },
     { "refund_open_sum",
       "SELECT COALESCE(sum(amount), 0)::bigint FROM refunds WHERE payment_id = $1 "
-      "AND step <> 'done'" },
+      "AND step IN ('pending', 'withdrawn', 'failed')" },
     /* $1 id, $2 step it is at, $3 step now, $4 provider reference, $5 now */
     { "refund_step",
       "UPDATE refunds SET step = $3, provider_reference = $4, updated_at_us = $5 "
@@ -108,6 +108,42 @@ const db_stmt pay_stmts[] = {
       "SELECT id, payer_id, currency, amount, provider_reference FROM payments "
       "WHERE state = 2 AND provider <> 'wallet' AND provider_reference <> '' "
       "AND updated_at_us < $1 AND id > $3 ORDER BY id LIMIT $2::integer" },
+    /* refunds and payouts the provider answered, not confirmed by it yet
+     * (reconcile_transfers.c): $1 unchanged before, $2 limit, $3 after this id */
+    { "reconcile_refunds_due",
+      "SELECT r.id, r.payment_id, r.amount, p.currency, r.provider_reference, p.payer_id "
+      "FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.step = 'done' "
+      "AND r.provider_reference <> '' AND r.confirmed_at_us = 0 AND r.updated_at_us < $1 "
+      "AND r.id > $3 ORDER BY r.id LIMIT $2::integer" },
+    { "reconcile_payouts_due",
+      "SELECT lot_id, seller_id, currency, hammer - seller_fee, payout_reference, payment_id "
+      "FROM settlements WHERE step = 'done' AND payout_reference <> '' "
+      "AND payout_confirmed_at_us = 0 AND updated_at_us < $1 AND lot_id > $3 "
+      "ORDER BY lot_id LIMIT $2::integer" },
+    /* $1 id, $2 now */
+    { "refund_confirm",
+      "UPDATE refunds SET confirmed_at_us = $2 WHERE id = $1 AND step = 'done' "
+      "AND confirmed_at_us = 0" },
+    { "settlement_payout_confirm",
+      "UPDATE settlements SET payout_confirmed_at_us = $2 WHERE lot_id = $1 AND step = 'done' "
+      "AND payout_confirmed_at_us = 0" },
+    { "refund_lock",
+      "SELECT step, amount, provider_reference FROM refunds WHERE id = $1 FOR UPDATE" },
+    /* $1 id, $2 now: a done refund the provider failed afterwards */
+    { "refund_reverse",
+      "UPDATE refunds SET step = 'reversed', updated_at_us = $2 WHERE id = $1 AND step = 'done' "
+      "RETURNING id" },
+    /* $1 id, $2 amount no longer refunded, $3 now */
+    { "payment_refund_reversed",
+      "UPDATE payments SET refunded = refunded - $2, state = CASE WHEN refunded = $2 THEN 3 "
+      "ELSE 4 END, updated_at_us = $3 WHERE id = $1 AND state IN (4, 5) AND refunded >= $2 "
+      "RETURNING " PAY_COLS },
+    { "settlement_lock_payout",
+      "SELECT step, payout_reference FROM settlements WHERE lot_id = $1 FOR UPDATE" },
+    /* $1 lot, $2 why, $3 now: a done payout the provider failed or returned */
+    { "settlement_payout_returned",
+      "UPDATE settlements SET step = 'returned', last_error = left($2, 1000), "
+      "updated_at_us = $3 WHERE lot_id = $1 AND step = 'done' RETURNING lot_id" },
     { "payment_by_reference",
       "SELECT " PAY_COLS " FROM payments WHERE provider_reference = $1 AND provider <> 'wallet' "
       "FOR UPDATE" },

@@ -10,7 +10,8 @@
  * payments row to and from the proto), payments_read.c (GetPayment,
  * ListPayments), card_*.c (Authorize, Capture, Void), refund.c (Refund),
  * webhook.c (HandleProviderWebhook), reconcile.c (card payments against
- * the provider's records), ticker.c (a periodic job's thread); provider.h
+ * the provider's records), reconcile_transfers.c (refunds and payouts
+ * against them), ticker.c (a periodic job's thread); provider.h
  * is the provider adapter.
  */
 #ifndef GAVEL_PAYMENTS_H
@@ -46,7 +47,7 @@ typedef struct {
     int64_t check_interval_ms;    /* ledger invariant check period */
     int64_t reconcile_ms;         /* reconciliation period */
     int64_t reconcile_age_ms;     /* payments unchanged this long are reconciled */
-    const char *fault_exit_after; /* tests: "capture", "payout" or "" */
+    const char *fault_exit_after; /* tests: a step of pay_fault_point, or "" */
 } pay_state;
 
 extern pay_state pay;
@@ -78,6 +79,8 @@ typedef struct {
     mx_metric *recon_runs;         /* reconciliation rounds */
     mx_metric *recon_expired;      /* mismatch: the provider dropped the hold */
     mx_metric *recon_captured;     /* mismatch: captured there, not recorded here */
+    mx_metric *recon_refund_failed;   /* mismatch: a done refund failed at the provider */
+    mx_metric *recon_payout_returned; /* mismatch: a done payout failed or returned there */
     mx_metric *recon_unknown;      /* mismatch without a known cause (not repaired) */
     mx_metric *recon_repaired;     /* mismatches repaired */
     mx_metric *refunds_resumed;    /* refunds completed by the resumer */
@@ -90,7 +93,7 @@ void pay_pre_exit(void);
 bool pay_is_healthy(void);
 
 /** Tests only: exit(137) here when GAVEL_PAYMENTS_FAULT_EXIT_AFTER names
- *  step (capture, payout, withdraw, refund). lifecycle.c. */
+ *  step (capture, payout, withdraw, refund, reverse). lifecycle.c. */
 void pay_fault_point(const char *step);
 
 /* ---- consume.c: auction.closed → settlements ---- */
@@ -199,9 +202,17 @@ bool ticker_stopping(pay_ticker *t);
 
 /* ---- reconcile.c: card payments against the provider's records ---- */
 /** Starts and stops the reconciliation thread (a round every
- *  GAVEL_PAYMENTS_RECONCILE_MS, up to 100 payments each). */
+ *  GAVEL_PAYMENTS_RECONCILE_MS: up to 100 payments, then
+ *  reconcile_transfers_round). */
 int reconcile_start(void);
 void reconcile_stop(void);
+
+/* ---- reconcile_transfers.c: refunds and payouts against the provider ---- */
+/** One batch of refunds and one of payouts recorded done and not yet
+ *  confirmed by the provider, compared and repaired; a part of every
+ *  reconciliation round, on t's thread. Ends early on a provider pause or
+ *  when t stops. */
+void reconcile_transfers_round(pay_ticker *t);
 
 /* ---- refund.c: Refund in recorded steps, and their resumer ---- */
 /** Starts and stops the thread that completes refunds a call left half-way

@@ -264,7 +264,7 @@ static prov_status begin(provider *p, const char *idem_key, bool needs_key,
     if (needs_key && (idem_key == NULL || !is_key(idem_key)))
         return bad_arg(err, "the idempotency key must be 1..255 printable ASCII characters");
     if (id != NULL && !id_ok)
-        return bad_arg(err, "the intent id must be 1..63 of [A-Za-z0-9_-]");
+        return bad_arg(err, "the provider's id must be 1..63 of [A-Za-z0-9_-]");
     return PROV_OK;
 }
 
@@ -378,6 +378,38 @@ prov_status provider_retrieve(provider *p, const char *intent_id, prov_intent *o
                           "the provider answered a read of %s with another intent", id);
     }
     return st;
+}
+
+/* A refund's or payout's current record: path is "/v1/refunds" or
+ * "/v1/payouts", what its name in messages. */
+static prov_status transfer_read(provider *p, const char *path, const char *what,
+                                 const char *tid, prov_transfer *out, prov_error *err)
+{
+    char id[64];
+    prov_status st = begin(p, NULL, false, tid, id, out, sizeof *out, err);
+    if (st != PROV_OK)
+        return st;
+    call c = { 0 };
+    snprintf(c.path, sizeof c.path, "%s/%s", path, id);
+    st = transfer_call(p, &c, what, out, err);
+    if (st == PROV_OK && strcmp(out->id, id) != 0) {
+        memset(out, 0, sizeof *out);
+        return prov__fail(err, PROV_UNAVAILABLE, "bad_reply",
+                          "the provider answered a read of %s with another %s", id, what);
+    }
+    return st;
+}
+
+prov_status provider_retrieve_refund(provider *p, const char *refund_id, prov_transfer *out,
+                                     prov_error *err)
+{
+    return transfer_read(p, "/v1/refunds", "refund", refund_id, out, err);
+}
+
+prov_status provider_retrieve_payout(provider *p, const char *payout_id, prov_transfer *out,
+                                     prov_error *err)
+{
+    return transfer_read(p, "/v1/payouts", "payout", payout_id, out, err);
 }
 
 /* The key percent-encoded for a query string (all but unreserved bytes). */

@@ -97,6 +97,15 @@ prov_status provider_refund(provider *p, const char *idem_key,
 /* Reads an intent's current state (no key: reads are safe to repeat). */
 prov_status provider_retrieve(provider *p, const char *intent_id,
                               prov_intent *out, prov_error *err);
+/* Reads a refund's or a payout's current record (GET /v1/refunds/{id},
+ * GET /v1/payouts/{id}; no key). out->state is the provider's status as
+ * sent ("succeeded", "pending", "failed", "returned", ...): a refund or a
+ * payout may fail after the call that made it succeeded. PROV_NOT_FOUND
+ * when the provider has no such id. */
+prov_status provider_retrieve_refund(provider *p, const char *refund_id,
+                                     prov_transfer *out, prov_error *err);
+prov_status provider_retrieve_payout(provider *p, const char *payout_id,
+                                     prov_transfer *out, prov_error *err);
 /* Finds the intent created with idem_key, if any (reconciliation after an
  * unknown outcome). PROV_NOT_FOUND when the provider never saw the key. */
 prov_status provider_find_by_key(provider *p, const char *idem_key,

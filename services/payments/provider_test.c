@@ -447,6 +447,60 @@ static void test_payout_and_closed_account(void **state)
     assert_string_equal(e.code, "account_closed");
 }
 
+/* Sets a refund's or payout's status at the simulator after the fact. */
+static void transfer_set(const char *kind, const char *id, const char *status)
+{
+    char body[160];
+    snprintf(body, sizeof body, "{\"%s\":\"%s\",\"status\":\"%s\"}", kind, id, status);
+    json_t *j = ctl("/_control/transfer", body);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), status);
+    json_decref(j);
+}
+
+static void test_refund_and_payout_reads_see_later_failures(void **state)
+{
+    (void)state;
+    prov_intent pi, got;
+    prov_transfer rf, po, read;
+    prov_error e;
+    char k[64];
+    hold(3000, &pi);
+    assert_int_equal(provider_capture(sim.p, key_new(k), pi.id, 3000, &got, &e), PROV_OK);
+    assert_int_equal(provider_refund(sim.p, key_new(k), pi.id, 1000, &rf, &e), PROV_OK);
+    assert_int_equal(provider_retrieve_refund(sim.p, rf.id, &read, &e), PROV_OK);
+    assert_memory_equal(&read, &rf, sizeof read);
+    /* the card network bounces it: failed, and no longer counted as refunded */
+    transfer_set("refund", rf.id, "failed");
+    assert_int_equal(provider_retrieve_refund(sim.p, rf.id, &read, &e), PROV_OK);
+    assert_string_equal(read.state, "failed");
+    assert_int_equal(read.amount, 1000);
+    assert_string_equal(read.currency, "EUR");
+    assert_int_equal(provider_retrieve(sim.p, pi.id, &got, &e), PROV_OK);
+    assert_int_equal(got.amount_refunded, 0);
+    assert_int_equal(provider_payout(sim.p, key_new(k), 2500, "EUR", "acct_7", &po, &e), PROV_OK);
+    assert_int_equal(provider_retrieve_payout(sim.p, po.id, &read, &e), PROV_OK);
+    assert_memory_equal(&read, &po, sizeof read);
+    transfer_set("payout", po.id, "returned");
+    assert_int_equal(provider_retrieve_payout(sim.p, po.id, &read, &e), PROV_OK);
+    assert_string_equal(read.state, "returned");
+    /* a payout's id is no refund's, and unknown ids are not found */
+    assert_int_equal(provider_retrieve_refund(sim.p, po.id, &read, &e), PROV_NOT_FOUND);
+    assert_string_equal(read.id, "");
+    assert_int_equal(provider_retrieve_payout(sim.p, "po_nope", &read, &e), PROV_NOT_FOUND);
+    assert_int_equal(e.http_status, 404);
+    /* an answer about another payout is not trusted */
+    json_t *spec = json_pack("{s:{s:i, s:s}}", "malformed", "next", 1, "body",
+                             "{\"id\":\"po_other\",\"amount\":2500,\"currency\":\"EUR\","
+                             "\"status\":\"succeeded\"}");
+    char *text = json_dumps(spec, 0);
+    faults(text);
+    free(text);
+    json_decref(spec);
+    assert_int_equal(provider_retrieve_payout(sim.p, po.id, &read, &e), PROV_UNAVAILABLE);
+    assert_non_null(strstr(e.message, "another payout"));
+    assert_string_equal(read.id, "");
+}
+
 static void test_declines_carry_code_and_the_failed_intent(void **state)
 {
     (void)state;
@@ -621,6 +675,9 @@ static void test_bad_arguments_are_refused_before_sending(void **state)
         provider_refund(sim.p, "k4", "pi_1", 0, &t, &e),
         provider_retrieve(sim.p, "", &pi, &e),
         provider_payout(sim.p, "k5", 1, "EUR", "", &t, &e),
+        provider_retrieve_refund(sim.p, "re_1/../x", &t, &e),
+        provider_retrieve_payout(sim.p, "", &t, &e),
+        provider_retrieve_payout(sim.p, NULL, &t, &e),
         provider_authorize(NULL, "k6", 1, "EUR", "tok_visa", NULL, &pi, &e),
     };
     for (size_t i = 0; i < sizeof got / sizeof *got; i++)
@@ -769,6 +826,7 @@ int main(void)
         T(test_retrieve_and_not_found),
         T(test_find_by_key),
         T(test_payout_and_closed_account),
+        T(test_refund_and_payout_reads_see_later_failures),
         T(test_declines_carry_code_and_the_failed_intent),
         T(test_429_is_backoff_with_retry_after_never_retried),
         T(test_500s_are_retried_within_the_budget),

@@ -19,7 +19,9 @@
  * Each mismatch is counted in gavel_payments_reconcile_mismatches_total by
  * kind and logged; a repair writes under the payment's row lock and only
  * while the payment is still AUTHORIZED, so a concurrent Capture, Void or
- * webhook and the repair never both apply.
+ * webhook and the repair never both apply. Each round then compares the
+ * refunds and payouts the provider has not confirmed yet
+ * (reconcile_transfers.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,11 +174,9 @@ static int64_t cursor;
 static pay_ticker rec = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
                           .name = "reconciliation", .interval_ms = &pay.reconcile_ms };
 
-/* One round: up to ROUND_LIMIT payments compared with the provider. */
-static void reconcile_round(void)
+/* Up to ROUND_LIMIT payments compared with the provider. */
+static void payments_batch(void)
 {
-    if (pause_left_us() > 0)
-        return;
     db_conn *conn = db_pool_get(pay.db, 5000);
     if (conn == NULL)
         return;
@@ -201,6 +201,16 @@ static void reconcile_round(void)
     else if (i > 0)
         cursor = db_get_i64(r, i - 1, 0);
     PQclear(r);
+}
+
+/* One round: a batch of card payments, then of refunds and payouts
+ * (reconcile_transfers.c). */
+static void reconcile_round(void)
+{
+    if (pause_left_us() > 0)
+        return;
+    payments_batch();
+    reconcile_transfers_round(&rec);
     mx_add(pay_mx.recon_runs, 1);
 }
 
