@@ -71,6 +71,17 @@ async function notOffered(browser) {
     out.plain = false;
     await bc.close();
 
+    // In Russian: the texts and the money of the page's language.
+    const rc = await newContext(browser, PHONE, { session: ctx.racerA, lang: 'ru' });
+    const rp = await openLot(rc, ctx.poorLotId);
+    await rp.waitForSelector('#buy-now', { state: 'visible', timeout: T });
+    out.ru = await rp.textContent('#buy-now');
+    check(/^Купить сейчас за .*5\s?000,00\s?₽$/.test(out.ru), `the Russian button says "${out.ru}"`);
+    await rp.click('#buy-now');
+    out.ruConfirm = await rp.textContent('#buy-now-confirm');
+    check(/^Купить за /.test(out.ruConfirm), `the Russian dialog says "${out.ruConfirm}"`);
+    await rc.close();
+
     const ac = await newContext(browser, DESKTOP);
     const ap = await ac.newPage();
     await ap.goto(url('#/lot/' + ctx.lotId));
