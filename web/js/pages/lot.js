@@ -4,6 +4,8 @@
 // server's clock that follows soft-close extensions; bidding (one click for
 // the next minimum, or an amount), autobid, the all-in price (QuoteServices),
 // the bid history with each bid's receipt, and a check of the hash chain.
+// "Buy now for <price>" (lot_buy_now.js) buys a lot with a buy-now price
+// in one confirmed bid of exactly that price.
 // A venue lot (lot.venue: sold in a room with a live stream) has no
 // countdown: it shows the venue's video (venue_player.js) beside the
 // panel, sends the media time of the frame on screen with each bid, shows
@@ -17,6 +19,7 @@ import { h, setChildren, clearErrors, showFieldError, showFormError, withPending
 import { lotName, lotSubtitle, formatLeft, moneyOf } from '../lot_common.js';
 import { renderGallery, renderCondition } from './lot_report.js';
 import { bidHistory, loadLotView } from './lot_history.js';
+import { buyNow } from './lot_buy_now.js';
 import { venuePlayer } from '../venue_player.js';
 import * as session from '../session.js';
 
@@ -37,7 +40,7 @@ const dict = {
         buyNow: 'Buy now price', reserve: 'Reserve', reserveMet: 'met', reserveNotMet: 'not met yet',
         won: 'Sold for {amount}.', youWon: 'You won this lot for {amount}.', unsold: 'Closed without a sale.',
         cancelled: 'This lot was withdrawn.', pending: 'Opens {when}.', notLive: 'Bidding is not open.',
-        signInToBid: 'Log in to bid.',
+        signInToBid: 'Log in to bid.', bought: 'You bought this lot for {amount}.',
         venueLive: 'Sold live at the venue', closes: 'Closes', atHammer: 'when the hammer falls', fairWarning: 'Fair warning! The hammer is about to fall.',
         floorLeads: 'Leading: Floor (paddle {n})', clerkConsole: 'Open the clerk console', hammerDown: 'The hammer has fallen.',
     },
@@ -57,7 +60,7 @@ const dict = {
         buyNow: 'Купить сейчас', reserve: 'Резервная цена', reserveMet: 'достигнута', reserveNotMet: 'пока не достигнута',
         won: 'Продан за {amount}.', youWon: 'Вы выиграли лот за {amount}.', unsold: 'Торги завершены без продажи.',
         cancelled: 'Лот снят с торгов.', pending: 'Открытие {when}.', notLive: 'Приём ставок не открыт.',
-        signInToBid: 'Войдите, чтобы делать ставки.',
+        signInToBid: 'Войдите, чтобы делать ставки.', bought: 'Вы купили лот за {amount}.',
         venueLive: 'Продаётся вживую на площадке', closes: 'Закрытие', atHammer: 'по удару молотка', fairWarning: 'Последнее предупреждение! Сейчас упадёт молоток.',
         floorLeads: 'Лидирует: зал (табличка {n})', clerkConsole: 'Открыть пульт аукциониста', hammerDown: 'Молоток опущен.',
     },
@@ -98,7 +101,7 @@ export default {
         const countdownLabel = h('dt', {});
         const countdown = h('dd', {}, h('span', { class: 'countdown', id: 'lot-countdown' }));
         const extNote = h('p', { class: 'meta', id: 'lot-extended', 'aria-live': 'polite' });
-        const outcome = h('p', { class: 'outcome', id: 'lot-outcome', role: 'status' });
+        const outcome = h('p', { class: 'outcome', id: 'lot-outcome', role: 'status', tabindex: '-1' });
         const fairWarning = h('p', { class: 'fair-warning', id: 'lot-fair-warning', role: 'alert', hidden: true }, t(dict, 'fairWarning'));
         const floorLeader = h('p', { class: 'meta floor-leader', id: 'lot-floor-leader', hidden: true });
         const player = venue && lot.sessionId ? venuePlayer(lot.sessionId, { id: 'venue' }) : null;
@@ -124,6 +127,12 @@ export default {
                 h('div', { class: 'bid-row' }, abInput, abSet)),
             abStatus, abCancel);
 
+        const buy = buyNow({
+            lotId, lot, me,
+            mediaTimeUs: () => (player ? player.mediaTimeUs() : 0),
+            onBought: (r) => afterBid(r, 'bought'),
+            afterClose: outcome,
+        });
         const panel = h('aside', { class: 'bid-panel card', 'aria-labelledby': 'lot-price-label' },
             venue ? h('p', { class: 'status venue-status', id: 'lot-venue' }, t(dict, 'venueLive')) : null,
             fairWarning,
@@ -132,7 +141,7 @@ export default {
                 h('dt', {}, t(dict, 'bids')), bidCount,
                 h('dt', {}, t(dict, 'nextMin')), nextMin,
                 countdownLabel, countdown),
-            extNote, outcome, bidForm, svcBoxes, allInLines,
+            extNote, outcome, buy.el, bidForm, svcBoxes, allInLines,
             venue && session.hasRole('moderator') ? h('p', {}, h('a', { href: `#/clerk/${lotId}`, id: 'clerk-link' }, t(dict, 'clerkConsole'))) : null,
             h('h2', {}, t(dict, 'autobid')), abForm);
 
@@ -172,6 +181,7 @@ export default {
                 nextMin.textContent = '—';
                 outcome.textContent = lot.state === 'LOT_STATE_CANCELLED' ? t(dict, 'cancelled') : t(dict, 'notLive');
                 bidForm.hidden = abForm.hidden = true;
+                buy.update(null);
                 return;
             }
             if (state.currentPrice) { priceLabel.textContent = t(dict, 'price'); price.textContent = moneyOf(state.currentPrice); }
@@ -208,6 +218,7 @@ export default {
             } else {
                 outcome.textContent = '';
             }
+            buy.update(state);
             showAutobid();
             updateAllIn();
             tick();
@@ -271,12 +282,12 @@ export default {
             if (m === null || m === '0') { showFieldError(input, t(dict, 'notAmount')); return null; }
             return m;
         }
-        function afterBid(r) {
+        function afterBid(r, done) {
             if (r.state) state = r.state;
             bidLog.add([r.bid, ...(r.triggeredBids || [])].filter(Boolean));
             showState();
             const amount = moneyOf(r.bid && r.bid.amount);
-            toast(t(dict, r.callerIsLeading ? 'bidPlaced' : 'bidOutbidAtOnce', { amount }));
+            toast(t(dict, done || (r.callerIsLeading ? 'bidPlaced' : 'bidOutbidAtOnce'), { amount }));
         }
         async function place(units, button) {
             clearErrors(bidForm);
