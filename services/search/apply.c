@@ -78,18 +78,12 @@ static void doc_params(const Gavel__Events__V1__LotUpserted *e, doc_bufs *buf, c
     memcpy(p, v, sizeof v);
 }
 
-int search_doc_write(db_conn *conn, const char *stmt, const Gavel__Events__V1__LotUpserted *e)
+void search_doc_send(db_conn *conn, const char *stmt, const Gavel__Events__V1__LotUpserted *e)
 {
     doc_bufs buf;
     const char *p[DOC_NPARAMS];
     doc_params(e, &buf, p);
-    int rc = 0;
-    PGresult *r = db_exec(conn, stmt, DOC_NPARAMS, p, &rc);
-    if (r == NULL)
-        return rc;
-    int changed = rows_changed(r);
-    PQclear(r);
-    return changed;
+    db_pipe_send(conn, stmt, DOC_NPARAMS, p);
 }
 
 static void sent_add(search_batch *b, int kind, size_t from, size_t to)

@@ -116,19 +116,24 @@ static int copy_page(db_conn *conn, char **cursor, char *err, size_t errlen)
     if (st != GRPC_STATUS_OK)
         return -1;
     const Gavel__Auctions__V1__ListLotsResponse *resp = (const void *)m;
+    /* The page's writes, its carry-over and the COMMIT in one round trip. */
+    static const char *const stmts[] = { "doc_upsert_new", "bids_carry" };
     db_array ids;
     db_array_init(&ids);
-    int rc = db_command(conn, "BEGIN");
-    for (size_t i = 0; i < resp->n_lots && rc >= 0; i++) {
-        Gavel__Events__V1__LotUpserted e;
-        lot_as_event(resp->lots[i], &e);
-        db_array_i64(&ids, e.lot_id);
-        rc = search_doc_write(conn, "doc_upsert_new", &e);
+    int rc = db_pipe_begin(conn, stmts, 2);
+    if (rc == 0) {
+        db_pipe_send_sql(conn, "BEGIN", 0, NULL);
+        for (size_t i = 0; i < resp->n_lots; i++) {
+            Gavel__Events__V1__LotUpserted e;
+            lot_as_event(resp->lots[i], &e);
+            db_array_i64(&ids, e.lot_id);
+            search_doc_send(conn, "doc_upsert_new", &e);
+        }
+        const char *carry[] = { db_array_str(&ids) };
+        db_pipe_send(conn, "bids_carry", 1, carry);
+        db_pipe_send_sql(conn, "COMMIT", 0, NULL);
+        rc = db_pipe_finish(conn);
     }
-    if (rc >= 0)
-        rc = carry_bids(conn, db_array_str(&ids));
-    if (rc >= 0)
-        rc = db_command(conn, "COMMIT");
     db_array_free(&ids);
     int n = (int)resp->n_lots;
     free(*cursor);
@@ -141,6 +146,32 @@ static int copy_page(db_conn *conn, char **cursor, char *err, size_t errlen)
     }
     mx_add(search_mx.reindexed, n);
     return n;
+}
+
+/* Every valid index of docs but its primary key, as a statement building
+ * the same index on docs_new without blocking the consumer's writes. */
+static const char index_defs_sql[] =
+    "SELECT regexp_replace(pg_get_indexdef(i.indexrelid), "
+    "'^CREATE (UNIQUE )?INDEX \\S+ ON (ONLY )?\\S+', 'CREATE \\1INDEX CONCURRENTLY ON docs_new') "
+    "FROM pg_index i WHERE i.indrelid = 'docs'::regclass AND NOT i.indisprimary "
+    "AND i.indisvalid ORDER BY i.indexrelid";
+
+/* Builds docs' secondary indexes on the filled docs_new, one at a time,
+ * CONCURRENTLY so the consumer keeps applying events to both tables
+ * meanwhile (the catch-up of the swap is then short). 0 or DB_E_*. */
+static int build_indexes(db_conn *conn)
+{
+    PGresult *r = PQexec(db_pg(conn), index_defs_sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        log_error("reindex: cannot read the indexes of docs: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return DB_E_SQL;
+    }
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0 && !stopping; i++)
+        rc = db_command(conn, PQgetvalue(r, i, 0));
+    PQclear(r);
+    return rc;
 }
 
 static const char swap_sql[] =
@@ -166,11 +197,17 @@ static int swap_in(db_conn *conn)
     return rc;
 }
 
+/* docs_new starts with its primary key only (the upserts' conflict target):
+ * the other indexes of docs (three GIN among them) are built once over the
+ * full table by build_indexes, which is several times cheaper than keeping
+ * them up to date row by row while 100,000 documents go in. */
 static int begin_rebuild(db_conn *conn)
 {
     pthread_mutex_lock(&search.apply_lock);
     int rc = db_command(conn, "DROP TABLE IF EXISTS docs_new; "
-                              "CREATE TABLE docs_new (LIKE docs INCLUDING ALL) WITH (fillfactor = 70)");
+                              "CREATE TABLE docs_new (LIKE docs INCLUDING ALL EXCLUDING INDEXES) "
+                              "WITH (fillfactor = 70); "
+                              "ALTER TABLE docs_new ADD PRIMARY KEY (lot_id)");
     search.rebuilding = rc == 0;
     pthread_mutex_unlock(&search.apply_lock);
     return rc;
@@ -216,6 +253,14 @@ static void *run(void *arg)
             break;
     }
     free(cursor);
+    if (ok && stopping) {
+        ok = false;
+        snprintf(err, sizeof err, "the daemon stopped during the rebuild");
+    }
+    if (ok && build_indexes(conn) < 0) {
+        ok = false;
+        snprintf(err, sizeof err, "building the new index's indexes failed");
+    }
     if (ok && stopping) {
         ok = false;
         snprintf(err, sizeof err, "the daemon stopped during the rebuild");

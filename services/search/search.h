@@ -115,11 +115,11 @@ typedef struct search_batch {
 extern const char *const search_apply_stmts[];
 int search_event_apply(db_conn *conn, const Gavel__Events__V1__Envelope *env, void *arg);
 int search_batch_end(db_conn *conn, bool ok, void *arg);
-/** Writes one lot's content (a lot.upserted, or a lot from ListLots during
- *  a rebuild) with statement `stmt` ("doc_upsert" or "doc_upsert_new").
- *  Returns 1 when it changed the document, 0 when an equal or newer
- *  version was there, or DB_E_*. */
-int search_doc_write(db_conn *conn, const char *stmt, const Gavel__Events__V1__LotUpserted *e);
+/** Sends the write of one lot's content (a lot from ListLots during a
+ *  rebuild) with statement `stmt` ("doc_upsert_new") into conn's open
+ *  pipeline (db_pipe_begin); e is borrowed, its values copied at once. An
+ *  equal or newer version already there is left as it is. */
+void search_doc_send(db_conn *conn, const char *stmt, const Gavel__Events__V1__LotUpserted *e);
 
 /* ---- search_sql.c ---- */
 /** The SQL text of statement name in search_stmts (for a statement sent

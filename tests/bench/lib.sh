@@ -55,8 +55,8 @@ start_daemon() {
 # kept when the environment sets it already: a bench script run alone.
 bench_settings() {
     export RUN_DIR=${RUN_DIR:-$ROOT/.run-bench} BUILD=${BUILD:-$ROOT/build}
-    export GAVEL_PG_PORT=${GAVEL_PG_PORT:-55682} GAVEL_REDIS_PORT=${GAVEL_REDIS_PORT:-56689}
-    export GAVEL_PORT_BASE_GRPC=${GAVEL_PORT_BASE_GRPC:-50550}
+    export GAVEL_PG_PORT=${GAVEL_PG_PORT:-15682} GAVEL_REDIS_PORT=${GAVEL_REDIS_PORT:-15689}
+    export GAVEL_PORT_BASE_GRPC=${GAVEL_PORT_BASE_GRPC:-16550}
     export GAVEL_PORT_BASE_METRICS=${GAVEL_PORT_BASE_METRICS:-9600}
     export GAVEL_GATEWAY_PORT=${GAVEL_GATEWAY_PORT:-8580}
 }

@@ -1,8 +1,10 @@
 """Reindex: a full rebuild from the auctions service, swapped in while
 queries are served and events keep applying; nothing is lost."""
+import re
 import threading
 
 import grpc
+import psycopg2
 
 import gavel_harness as h
 from auction_house import now_us
@@ -10,8 +12,21 @@ from search_kit import new_lot_id, upserted
 from gavel.search.v1 import search_pb2 as spb
 
 
+def _docs_indexes(search):
+    """The index definitions of the live docs table, names left out (the
+    rebuilt table's indexes are named after docs_new)."""
+    conn = psycopg2.connect(search.env["GAVEL_PG_DSN"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+                        "WHERE indrelid = 'docs'::regclass AND indisvalid")
+            return sorted(re.sub(r"INDEX \S+ ON \S+", "INDEX ON docs", d) for (d,) in cur)
+    finally:
+        conn.close()
+
+
 def test_reindex_under_queries_and_events_loses_nothing(house, category, finder, events,
-                                                        search_stub, admin, bidder):
+                                                        search_stub, admin, bidder, search):
     seller = house.new_seller()
     real = []
     for i in range(5):
@@ -27,6 +42,8 @@ def test_reindex_under_queries_and_events_loses_nothing(house, category, finder,
     events.lot(upserted(stray, 10 ** 15))
     finder.wait_hit(stray)
 
+    indexes = _docs_indexes(search)
+    assert len(indexes) > 10, indexes
     scoped = '[["eq","seller_id",%d]]' % seller.id
     stop = threading.Event()
     seen, errors = [], []
@@ -60,6 +77,8 @@ def test_reindex_under_queries_and_events_loses_nothing(house, category, finder,
     assert st.reindex.documents_done >= 5
     assert st.reindex.finished_at_us >= st.reindex.started_at_us > 0
     assert st.reindex.requested_by == admin.profile.user_id
+    # the rebuilt table was filled first and indexed after: every index is back
+    assert _docs_indexes(search) == indexes
     hit = finder.wait_hit(real[0], pred=lambda hit: hit.lot.bid_count == 5)
     assert hit.lot.current_price.units == 100000005
     assert sorted(finder.ids("", scoped)) == sorted(real)
