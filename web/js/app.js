@@ -1,6 +1,7 @@
 // The shell: the header (nav, language switch, user menu), the hash router
-// and the page lifecycle. Pages are the modules listed in pages/index.js
-// (see docs/web.md, "The shell contract").
+// and the page lifecycle. Pages are the modules listed in pages/index.js,
+// each fetched when its route is first opened (see docs/web.md, "The shell
+// contract").
 import pages from './pages/index.js';
 import * as session from './session.js';
 import * as ws from './ws.js';
@@ -34,7 +35,7 @@ let renderSeq = 0;
 
 // Routes: '#/lot/:id' -> segments; literal segments win over parameters
 // ('#/sell/new' before '#/sell/:id').
-const routes = pages.map((p) => ({ page: p, segs: p.path.replace(/^#\/?/, '').split('/').filter(Boolean) }))
+const routes = pages.map((p) => ({ entry: p, segs: p.path.replace(/^#\/?/, '').split('/').filter(Boolean) }))
     .sort((a, b) => b.segs.filter((s) => !s.startsWith(':')).length - a.segs.filter((s) => !s.startsWith(':')).length);
 
 function parseHash() {
@@ -53,7 +54,7 @@ function match(segs) {
             if (r.segs[i].startsWith(':')) params[r.segs[i].slice(1)] = segs[i];
             else ok = r.segs[i] === segs[i];
         }
-        if (ok) return { page: r.page, params };
+        if (ok) return { entry: r.entry, params };
     }
     return null;
 }
@@ -68,6 +69,18 @@ function runCleanup() {
         try { cleanup(); } catch (e) { console.warn('page cleanup', e); }
     }
     cleanup = null;
+}
+
+// The page module of a route entry, fetched once (the browser keeps the
+// module; a failed fetch is tried again on the next visit).
+const loaded = new Map();
+async function loadPage(entry) {
+    if (!loaded.has(entry)) {
+        const page = (await entry.load()).default;
+        if (page.path !== entry.path) console.error(`pages/index.js lists ${entry.path}, its module says ${page.path}`);
+        loaded.set(entry, page);
+    }
+    return loaded.get(entry);
 }
 
 function simplePage(titleKey, textKey) {
@@ -85,7 +98,18 @@ async function route() {
     const { segs, query, raw } = parseHash();
     const m = match(segs);
     if (!m) return simplePage('notFound', 'notFoundText');
-    const { page, params } = m;
+    const { params } = m;
+    let page;
+    try {
+        page = await loadPage(m.entry);
+    } catch (e) {
+        console.warn('page load', e);
+        if (seq === renderSeq) {
+            root.replaceChildren(h('p', { class: 'form-error', role: 'alert' }, t(dict, 'failed') + ' ' + (e.message || '')));
+        }
+        return;
+    }
+    if (seq !== renderSeq) return;        // the user moved on while it loaded
     if (page.auth && !session.user()) {
         location.replace('#/login?next=' + encodeURIComponent(raw));
         return;

@@ -1,20 +1,20 @@
-// Every page of the web UI, one module each (see docs/web.md, "The shell
-// contract"). Add a page: import it and list it here.
-import catalog from './catalog.js';
-import lot from './lot.js';
-import login from './login.js';
-import signup from './signup.js';
-import myBids from './my_bids.js';
-import wallet from './wallet.js';
-import inbox from './inbox.js';
-import seller from './seller.js';
-import sellerNew from './seller_new.js';
-import sellerEdit from './seller_edit.js';
-import moderate from './moderate.js';
-import admin from './admin.js';
-import clerk from './clerk.js';
-
+// Every page of the web UI: its route and its module (see docs/web.md, "The
+// shell contract"). A module is fetched when its route is first opened, so
+// the first load carries only the page it shows: a dealer never downloads
+// the seller, moderator, admin or clerk pages. Add a page: list its path
+// (the same as the module's) and its module here.
 export default [
-    catalog, lot, login, signup, myBids, wallet, inbox,
-    seller, sellerNew, sellerEdit, moderate, admin, clerk,
+    { path: '#/', load: () => import('./catalog.js') },
+    { path: '#/lot/:id', load: () => import('./lot.js') },
+    { path: '#/login', load: () => import('./login.js') },
+    { path: '#/signup', load: () => import('./signup.js') },
+    { path: '#/my-bids', load: () => import('./my_bids.js') },
+    { path: '#/wallet', load: () => import('./wallet.js') },
+    { path: '#/inbox', load: () => import('./inbox.js') },
+    { path: '#/sell', load: () => import('./seller.js') },
+    { path: '#/sell/new', load: () => import('./seller_new.js') },
+    { path: '#/sell/:id', load: () => import('./seller_edit.js') },
+    { path: '#/moderate', load: () => import('./moderate.js') },
+    { path: '#/admin', load: () => import('./admin.js') },
+    { path: '#/clerk/:id', load: () => import('./clerk.js') },
 ];
