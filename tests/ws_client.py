@@ -57,6 +57,21 @@ async def until(ws, pred, timeout=5.0, seen=None):
             seen.append(m)
 
 
+async def collect(ws, out):
+    """Appends every message of ws to out until the socket closes or the
+    task is cancelled. No per-message timeout: asyncio.wait_for in Python
+    3.11 can swallow a cancel that meets a message arriving, leaving the
+    task waiting on; the caller bounds its wait instead."""
+    try:
+        async for raw in ws:
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                raise AssertionError("not a JSON message: %r" % (raw[:300],))
+    except asyncio.CancelledError:
+        pass
+
+
 def of_type(t, **fields):
     return lambda m: m.get("type") == t and all(m.get(k) == v for k, v in fields.items())
 

@@ -7,7 +7,7 @@ snapshot and carry on from it the same way."""
 import asyncio
 
 import gavel_harness as h
-from ws_client import connect, recv, run, send
+from ws_client import collect, connect, run, send
 
 ANON = 280          # anonymous sockets on the lot from the start
 OWN = 5             # sockets of each bidder
@@ -56,20 +56,13 @@ def test_hundreds_of_sockets_on_one_lot_get_every_bid_in_order(gateway, market):
                 return w
         return await asyncio.gather(*(one(t) for t in specs))
 
-    async def reader(w, out):
-        try:
-            while True:
-                out.append(await recv(w, 60))
-        except asyncio.CancelledError:
-            pass
-
     async def scenario():
         sem = asyncio.Semaphore(50)
         specs = [None] * ANON + [a.token] * OWN + [b.token] * OWN
         owners = [None] * ANON + [a.id] * OWN + [b.id] * OWN
         socks = await open_all(specs, sem)
         got = [[] for _ in socks]
-        tasks = [asyncio.create_task(reader(w, g)) for w, g in zip(socks, got)]
+        tasks = [asyncio.create_task(collect(w, g)) for w, g in zip(socks, got)]
 
         def has_snapshot(g):
             return any(m["type"] == "lot_snapshot" for m in g)
@@ -80,7 +73,7 @@ def test_hundreds_of_sockets_on_one_lot_get_every_bid_in_order(gateway, market):
             await loop.run_in_executor(None, rest_bid, market, lot, a if i % 2 == 0 else b)
         late = await open_all([None] * LATE, sem)
         late_got = [[] for _ in late]
-        tasks += [asyncio.create_task(reader(w, g)) for w, g in zip(late, late_got)]
+        tasks += [asyncio.create_task(collect(w, g)) for w, g in zip(late, late_got)]
         for i in range(BIDS // 2, BIDS):
             await loop.run_in_executor(None, rest_bid, market, lot, a if i % 2 == 0 else b)
         final = market.state(lot, a.token)
