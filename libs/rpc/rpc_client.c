@@ -2,10 +2,13 @@
  * gRPC client calls between Gavel daemons. One channel per target for the
  * life of the process (channels multiplex and reconnect by themselves).
  * Each call uses its own pluck queue, so any thread can call without a
- * shared loop. Only UNAVAILABLE on an idempotent call is retried, with
+ * shared loop. UNAVAILABLE on an idempotent call is retried, with
  * jittered exponential backoff inside the caller's overall deadline: a
  * non-idempotent call might have happened, and is the caller's to resolve
- * (with its idempotency key). A method is a declared constant
+ * (with its idempotency key). A call that was never sent (the channel had
+ * no connection to pick: "failed to connect to all addresses") is retried
+ * whatever its kind, for up to UNSENT_RETRY_MS: a first connection attempt
+ * can fail on a loaded machine, and a peer restarts in about a second. A method is a declared constant
  * (rpc_client_method): a request of another type is refused before it is
  * sent, and the answer is unpacked as the method's response type.
  */
@@ -180,6 +183,19 @@ static attempt_result attempt(rpc_channel *ch, const char *method, grpc_byte_buf
     return r;
 }
 
+/* How long a call that never left keeps being tried (within its deadline). */
+#define UNSENT_RETRY_MS 1000
+#define UNSENT_PREFIX "failed to connect to all addresses"
+
+/* True when the attempt failed at the channel's pick, before anything was
+ * sent: gRPC's pick_first and round_robin fail a call so while no
+ * connection is ready, with this message. */
+static bool never_sent(grpc_status_code st, const char *why)
+{
+    return st == GRPC_STATUS_UNAVAILABLE &&
+           strncmp(why, UNSENT_PREFIX, sizeof UNSENT_PREFIX - 1) == 0;
+}
+
 static void backoff_sleep(int attempt_no, gpr_timespec deadline)
 {
     int64_t base_ms = 20LL << (attempt_no < 6 ? attempt_no : 6);
@@ -222,20 +238,29 @@ grpc_status_code rpc_unary(rpc_channel *ch, const rpc_client_method *m,
     gpr_timespec deadline = rpc__deadline(opts);
     grpc_byte_buffer *bb = rpc__pack(req);
     attempt_result r = { GRPC_STATUS_UNKNOWN, NULL };
+    bool idempotent = opts != NULL && opts->idempotent;
+    gpr_timespec unsent_until = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                                             gpr_time_from_millis(UNSENT_RETRY_MS, GPR_TIMESPAN));
+    char why[256];
     for (int n = 0;; n++) {
         /* A sent buffer is consumed: every attempt needs its own copy. */
         grpc_byte_buffer *copy = grpc_byte_buffer_copy(bb);
-        r = attempt(ch, method, copy, &md, deadline, err, errlen);
+        r = attempt(ch, method, copy, &md, deadline, why, sizeof why);
         grpc_byte_buffer_destroy(copy);
-        if (r.status != GRPC_STATUS_UNAVAILABLE || opts == NULL || !opts->idempotent)
+        if (r.status != GRPC_STATUS_UNAVAILABLE)
             break;
-        if (gpr_time_cmp(gpr_now(GPR_CLOCK_REALTIME), deadline) >= 0)
+        gpr_timespec now = gpr_now(GPR_CLOCK_REALTIME);
+        if (!idempotent && !(never_sent(r.status, why) && gpr_time_cmp(now, unsent_until) < 0))
+            break;
+        if (gpr_time_cmp(now, deadline) >= 0)
             break;
         if (r.resp != NULL)
             grpc_byte_buffer_destroy(r.resp);
         backoff_sleep(n, deadline);
     }
     grpc_byte_buffer_destroy(bb);
+    if (r.status != GRPC_STATUS_OK && err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s", why);
     if (r.status == GRPC_STATUS_OK) {
         *resp = rpc__unpack(resp_desc, r.resp, NULL);
         if (*resp == NULL) {

@@ -14,6 +14,9 @@
 #include <time.h>
 #include <pthread.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 #include <jansson.h>
 
@@ -475,6 +478,75 @@ static void idempotent_call_to_dead_peer_gives_up_within_deadline(void **state)
     assert_true(took < 1000000);
 }
 
+/* A port nothing listens on now (bound, then let go). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+typedef struct {
+    char addr[32];
+    rpc_server *s;
+} late_server;
+
+static void *start_late(void *arg)
+{
+    late_server *l = arg;
+    usleep(300000);
+    char err[256];
+    l->s = rpc_server_start(&svc_b, l->addr, err, sizeof err);
+    return NULL;
+}
+
+static void non_idempotent_call_waits_for_a_peer_that_comes_up_within_a_second(void **state)
+{
+    (void)state;
+    late_server l = { .s = NULL };
+    snprintf(l.addr, sizeof l.addr, "127.0.0.1:%d", free_port());
+    rpc_channel *later = rpc_channel_get(l.addr);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, start_late, &l), 0);
+    /* Nothing listens yet: the call is never sent, so it is tried again
+     * until the peer answers, although it is not idempotent. */
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    rpc_call_opts o = { .deadline_ms = 3000 };
+    ProtobufCMessage *resp = NULL;
+    char err[256];
+    grpc_status_code st = rpc_unary(later, &t_ping, &req.base, &resp, &o, err, sizeof err);
+    pthread_join(t, NULL);
+    assert_non_null(l.s);
+    assert_int_equal(st, GRPC_STATUS_OK);
+    assert_int_equal(((Gavel__Common__V1__PingResponse *)resp)->server_time_us, B_MARK);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    rpc_server_stop(l.s, 0);
+}
+
+static void non_idempotent_call_to_dead_peer_fails_after_a_second_not_the_deadline(void **state)
+{
+    (void)state;
+    char target[32];
+    snprintf(target, sizeof target, "127.0.0.1:%d", free_port());
+    Gavel__Common__V1__PingRequest req = GAVEL__COMMON__V1__PING_REQUEST__INIT;
+    rpc_call_opts o = { .deadline_ms = 8000 };
+    ProtobufCMessage *resp = NULL;
+    char err[256];
+    int64_t t0 = mono_us();
+    grpc_status_code st = rpc_unary(rpc_channel_get(target), &t_ping, &req.base, &resp, &o, err,
+                                    sizeof err);
+    int64_t took = mono_us() - t0;
+    assert_int_equal(st, GRPC_STATUS_UNAVAILABLE);
+    assert_null(resp);
+    assert_non_null(strstr(err, "failed to connect to all addresses"));
+    assert_true(took >= 900000 && took < 4000000);
+}
+
 /* n pings through lst; how many each server answered (b: the marked ones). */
 static void ping_list(rpc_channel *lst, int n, bool idempotent, int *a, int *b)
 {
@@ -659,6 +731,8 @@ int main(void)
         cmocka_unit_test(client_deadline_cuts_slow_handler),
         cmocka_unit_test(stream_delivers_messages_in_order_then_ok),
         cmocka_unit_test(idempotent_call_to_dead_peer_gives_up_within_deadline),
+        cmocka_unit_test(non_idempotent_call_waits_for_a_peer_that_comes_up_within_a_second),
+        cmocka_unit_test(non_idempotent_call_to_dead_peer_fails_after_a_second_not_the_deadline),
         cmocka_unit_test(retry_after_unavailable_sends_the_whole_request_again),
         cmocka_unit_test(address_list_spreads_calls_and_survives_an_instance_dying),
         cmocka_unit_test(address_list_with_a_dead_instance_uses_the_live_one),
