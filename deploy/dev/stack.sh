@@ -25,7 +25,7 @@
 #
 # Settings (environment, defaults): RUN_DIR=.run BUILD=build
 # GAVEL_PG_PORT=55432 GAVEL_REDIS_PORT=56379 GAVEL_PORT_BASE_GRPC=50050
-# GAVEL_PORT_BASE_METRICS=9100 GAVEL_GATEWAY_PORT=8080
+# GAVEL_PORT_BASE_METRICS=9100 GAVEL_GATEWAY_PORT=8080 GAVEL_PG_SHARED_BUFFERS=512MB
 # GAVEL_SMTP_PORT=GAVEL_PORT_BASE_GRPC+25 (the mail sink `start` runs, which
 # stores every message under $RUN_DIR/mail/). Every command is safe to
 # repeat: what already runs is left alone. GAVEL_PROVIDER_PORT=GAVEL_PORT_BASE_GRPC+976
@@ -207,6 +207,10 @@ logging_collector = off
 # keyed batch statements are planned while their tables are still small;
 # at the default 4.0 those cached plans scan whole tables once they grow.
 random_page_cost = 1.1
+# The cluster's own page cache (PostgreSQL's default is 128 MB): the search
+# index of 100,000 lots alone is 160 MB, and a search that reads its
+# matches from the kernel's cache instead pays a copy per page.
+shared_buffers = $GAVEL_PG_SHARED_BUFFERS
 EOF
     is_root && chown "$PG_OS_USER:" "$PG_DATA/gavel.conf.tmp"
     mv -f "$PG_DATA/gavel.conf.tmp" "$PG_DATA/gavel.conf"
