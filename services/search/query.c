@@ -48,6 +48,20 @@ int search_exec(rpc_call *c, db_conn *conn, const char *what, const char *sql, i
     "(CASE WHEN x.tsv_ru @@ plainto_tsquery('russian', $" q ") THEN 'russian' "           \
     "ELSE 'english' END)::regconfig"
 
+/* The page's two highlights (title, description) of row x (heap). */
+static char *highlights_sql(const search_plan *p)
+{
+    return p->has_text
+                   ? xasprintf("ts_headline(" HL_CFG("1") ", " ESC("x.title") ", "
+                               "plainto_tsquery(" HL_CFG("1") ", $1), "
+                               "'StartSel=<em>,StopSel=</em>,HighlightAll=true'), "
+                               "ts_headline(" HL_CFG("1") ", " ESC("x.description") ", "
+                               "plainto_tsquery(" HL_CFG("1") ", $1), "
+                               "'StartSel=<em>,StopSel=</em>,MaxFragments=2,MaxWords=20,"
+                               "MinWords=5')")
+                   : xstrdup("'', ''");
+}
+
 /* Sorted by score, the score is computed once per match in a subquery
  * the planner keeps (OFFSET 0: pulled up, it would be computed for the
  * sort key and again for the output); other sorts keep their plain form,
@@ -66,15 +80,7 @@ static char *page_sql(const search_plan *p, bool after, int first_extra)
                                      first_extra + 2)
                          : xstrdup("");
     int lim = first_extra + (after ? 3 : 0);
-    char *hl = p->has_text
-                   ? xasprintf("ts_headline(" HL_CFG("1") ", " ESC("x.title") ", "
-                               "plainto_tsquery(" HL_CFG("1") ", $1), "
-                               "'StartSel=<em>,StopSel=</em>,HighlightAll=true'), "
-                               "ts_headline(" HL_CFG("1") ", " ESC("x.description") ", "
-                               "plainto_tsquery(" HL_CFG("1") ", $1), "
-                               "'StartSel=<em>,StopSel=</em>,MaxFragments=2,MaxWords=20,"
-                               "MinWords=5')")
-                   : xstrdup("'', ''");
+    char *hl = highlights_sql(p);
     char *sql = xasprintf("SELECT " SUMMARY_COLUMNS ", x.k1, x.k2, x.score, %s FROM ("
                           "SELECT d.*, %s AS k1, %s AS k2, %s AS score FROM %s%s "
                           "ORDER BY k1 %s, k2 %s, d.lot_id %s LIMIT $%d) x "
@@ -93,26 +99,33 @@ static void add_highlight(rpc_call *c, Gavel__Search__V1__SearchHit *hit, const 
     hit->highlights[hit->n_highlights++] = rpc_strdup(c, text);
 }
 
-static int run_page(rpc_call *c, db_conn *conn, search_plan *p, const search_pos *after,
-                    int size, Gavel__Search__V1__SearchResponse *resp, search_pos *last)
-{
+/* A page's parameters: the plan's, then the keyset after the last hit
+ * (when there is one), then the limit (a page and one more). */
+typedef struct {
     const char *params[SEARCH_MAX_PARAMS + 4];
-    memcpy(params, p->params, (size_t)p->nparams * sizeof *params);
+    char k1[24], k2[24], lot_id[24], lim[24];
+} page_params;
+
+static int page_params_fill(page_params *pp, const search_plan *p, const search_pos *after,
+                            int size)
+{
+    memcpy(pp->params, p->params, (size_t)p->nparams * sizeof *pp->params);
     int n = p->nparams;
-    char a[24], b[24], id[24], lim[24];
     if (after != NULL) {
-        params[n++] = db_i64(a, after->k1);
-        params[n++] = db_i64(b, after->k2);
-        params[n++] = db_i64(id, after->lot_id);
+        pp->params[n++] = db_i64(pp->k1, after->k1);
+        pp->params[n++] = db_i64(pp->k2, after->k2);
+        pp->params[n++] = db_i64(pp->lot_id, after->lot_id);
     }
-    params[n++] = db_i64(lim, size + 1);
-    char *sql = page_sql(p, after != NULL, p->nparams + 1);
-    PGresult *r = NULL;
-    int rc = search_exec(c, conn, "the page", sql, n, params, &r);
-    free(sql);
-    if (rc != GRPC_STATUS_OK)
-        return rc;
-    int rows = PQntuples(r) > size ? size : PQntuples(r);
+    pp->params[n++] = db_i64(pp->lim, size + 1);
+    return n;
+}
+
+/* The first nrows rows of r (SUMMARY_COLUMNS, k1, k2, score and two
+ * highlights): up to size hits, and one more when a next page exists. */
+static void read_hits(rpc_call *c, const PGresult *r, int nrows, int size,
+                      Gavel__Search__V1__SearchResponse *resp, search_pos *last)
+{
+    int rows = nrows > size ? size : nrows;
     resp->n_hits = (size_t)rows;
     resp->hits = rpc_alloc(c, (size_t)rows * sizeof *resp->hits);
     for (int i = 0; i < rows; i++) {
@@ -125,7 +138,7 @@ static int run_page(rpc_call *c, db_conn *conn, search_plan *p, const search_pos
         add_highlight(c, hit, PQgetvalue(r, i, SUMMARY_NCOLS + 4));
         resp->hits[i] = hit;
     }
-    if (PQntuples(r) > size && rows > 0) {
+    if (nrows > size && rows > 0) {
         last->k1 = db_get_i64(r, rows - 1, SUMMARY_NCOLS);
         last->k2 = db_get_i64(r, rows - 1, SUMMARY_NCOLS + 1);
         last->lot_id = db_get_i64(r, rows - 1, 0);
@@ -133,6 +146,87 @@ static int run_page(rpc_call *c, db_conn *conn, search_plan *p, const search_pos
     } else {
         last->served = -1; /* no further page */
     }
+}
+
+/* Sorted by score with facets: the matches are read once, into a
+ * materialised set of (lot, score, sort key, facet values) that both the
+ * page and the facets use, instead of a pass over the heap for each; the
+ * page's ≤ size + 1 documents are then read again by key for their
+ * display columns and highlights. One statement, page rows first (in page
+ * order), then the facet rows set by set (columns as search_facets_read
+ * reads them, from SUMMARY_NCOLS + 5). */
+#define TOGETHER_PART_COL (SUMMARY_NCOLS + 8)
+
+static char *together_sql(const search_plan *p, const Gavel__Search__V1__SearchRequest *req,
+                          bool after, int first_extra)
+{
+    const char *dir = p->is_desc ? "DESC" : "ASC";
+    char *cols = search_facet_columns(req);
+    char *groups = search_facet_groups_sql(req, "m");
+    char *hl = highlights_sql(p);
+    char *keyset = after ? xasprintf(" AND ((1000000 * score_)::bigint, k2_, lot_id) %s "
+                                     "($%d, $%d, $%d)", p->is_desc ? "<" : ">", first_extra,
+                                     first_extra + 1, first_extra + 2)
+                         : xstrdup("");
+    int lim = first_extra + (after ? 3 : 0);
+    char nulls[(SUMMARY_NCOLS + 5) * 6 + 1] = "";
+    for (int i = 0; i < SUMMARY_NCOLS + 5; i++)
+        strcat(nulls, "NULL, ");
+    char *sql = xasprintf(
+        "WITH m AS MATERIALIZED (SELECT d.lot_id, %s AS score_, %s AS k2_, %s "
+        "FROM docs d WHERE %s), "
+        "pg AS (SELECT lot_id, (1000000 * score_)::bigint AS k1, k2_ AS k2, score_ AS score "
+        "FROM m WHERE true%s ORDER BY k1 %s, k2 %s, lot_id %s LIMIT $%d) "
+        "SELECT " SUMMARY_COLUMNS ", x.k1, x.k2, x.score, %s, NULL::int AS g, NULL::text AS v, "
+        "NULL::bigint AS n, 0 AS part_, row_number() OVER (ORDER BY x.k1 %s, x.k2 %s, "
+        "x.lot_id %s) AS o1_, 0::bigint AS o2_ "
+        "FROM (SELECT d.*, pg.k1, pg.k2, pg.score FROM pg JOIN docs d ON d.lot_id = pg.lot_id) x "
+        "UNION ALL SELECT %sf.g, f.v, f.n, 1, f.g, f.rn FROM (%s) f "
+        "ORDER BY part_, o1_, o2_",
+        p->score, p->k2, cols, p->where, keyset, dir, dir, dir, lim, hl, dir, dir, dir, nulls,
+        groups);
+    free(cols);
+    free(groups);
+    free(hl);
+    free(keyset);
+    return sql;
+}
+
+static int run_together(rpc_call *c, db_conn *conn, search_plan *p,
+                        const Gavel__Search__V1__SearchRequest *req, const search_pos *after,
+                        int size, Gavel__Search__V1__SearchResponse *resp, search_pos *last)
+{
+    page_params pp;
+    int n = page_params_fill(&pp, p, after, size);
+    char *sql = together_sql(p, req, after != NULL, p->nparams + 1);
+    PGresult *r = NULL;
+    int rc = search_exec(c, conn, "the page and the facets", sql, n, pp.params, &r);
+    free(sql);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
+    int hits = 0;
+    while (hits < PQntuples(r) && db_get_i64(r, hits, TOGETHER_PART_COL) == 0)
+        hits++;
+    read_hits(c, r, hits, size, resp, last);
+    int64_t total = 0;
+    search_facets_read(c, r, hits, SUMMARY_NCOLS + 5, req, resp, &total);
+    resp->total_hits = total > TOTAL_EXACT ? TOTAL_EXACT : total;
+    resp->total_is_lower_bound = total > TOTAL_EXACT;
+    return GRPC_STATUS_OK;
+}
+
+static int run_page(rpc_call *c, db_conn *conn, search_plan *p, const search_pos *after,
+                    int size, Gavel__Search__V1__SearchResponse *resp, search_pos *last)
+{
+    page_params pp;
+    int n = page_params_fill(&pp, p, after, size);
+    char *sql = page_sql(p, after != NULL, p->nparams + 1);
+    PGresult *r = NULL;
+    int rc = search_exec(c, conn, "the page", sql, n, pp.params, &r);
+    free(sql);
+    if (rc != GRPC_STATUS_OK)
+        return rc;
+    read_hits(c, r, PQntuples(r), size, resp, last);
     return GRPC_STATUS_OK;
 }
 
@@ -191,12 +285,25 @@ static int begin(rpc_call *c, db_conn *conn)
 /* With text and an empty page: when no document matches the query's
  * stems under the filters (a first page says so itself; a later one asks),
  * the plan becomes the fuzzy one and the page is asked again. */
+static bool together(const search_plan *p, const Gavel__Search__V1__SearchRequest *req)
+{
+    return req->n_facets > 0 && p->k1_is_score;
+}
+
+static int run_hits(rpc_call *c, db_conn *conn, search_plan *p,
+                    const Gavel__Search__V1__SearchRequest *req, const search_pos *after,
+                    int size, Gavel__Search__V1__SearchResponse *resp, search_pos *last)
+{
+    return together(p, req) ? run_together(c, conn, p, req, after, size, resp, last)
+                            : run_page(c, conn, p, after, size, resp, last);
+}
+
 static int page_or_fuzzy(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchRequest *req,
                          search_plan *p, const search_pos *after, int size,
                          Gavel__Search__V1__SearchResponse *resp, search_pos *last)
 {
     search_pos start = *last;
-    int rc = run_page(c, conn, p, after, size, resp, last);
+    int rc = run_hits(c, conn, p, req, after, size, resp, last);
     if (rc != GRPC_STATUS_OK || !p->has_text || p->is_fuzzy || resp->n_hits > 0)
         return rc;
     if (after != NULL) {
@@ -211,7 +318,7 @@ static int page_or_fuzzy(rpc_call *c, db_conn *conn, const Gavel__Search__V1__Se
     if ((rc = search_plan_build(c, req, true, p)) != GRPC_STATUS_OK)
         return rc;
     *last = start;
-    return run_page(c, conn, p, after, size, resp, last);
+    return run_hits(c, conn, p, req, after, size, resp, last);
 }
 
 static int answer(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchRequest *req,
@@ -222,7 +329,9 @@ static int answer(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchReq
     int rc = page_or_fuzzy(c, conn, req, p, after, size, resp, &last);
     if (rc != GRPC_STATUS_OK)
         return rc;
-    if (req->n_facets > 0) {
+    if (together(p, req)) {
+        /* the facets and the total came with the page */
+    } else if (req->n_facets > 0) {
         /* the facets' pass counts every match exactly anyway */
         int64_t n = 0;
         rc = search_facets_run(c, conn, p, req, resp, &n);

@@ -173,6 +173,16 @@ int search_facets_check(rpc_call *c, const Gavel__Search__V1__SearchRequest *req
 int search_facets_run(rpc_call *c, db_conn *conn, search_plan *p,
                       const Gavel__Search__V1__SearchRequest *req,
                       Gavel__Search__V1__SearchResponse *resp, int64_t *total);
+/** The facets' columns over a row of docs d, "<expr> AS f0, …" (heap). */
+char *search_facet_columns(const Gavel__Search__V1__SearchRequest *req);
+/** The facets' statement over source (SQL naming rows with columns f0…):
+ *  rows g, v, n, rn, unordered (heap). */
+char *search_facet_groups_sql(const Gavel__Search__V1__SearchRequest *req, const char *source);
+/** Reads the facet rows of r from first_row on, their g, v, n at columns
+ *  col…col+2, set by set in rank order, into resp; the matches into *total. */
+void search_facets_read(rpc_call *c, const PGresult *r, int first_row, int col,
+                        const Gavel__Search__V1__SearchRequest *req,
+                        Gavel__Search__V1__SearchResponse *resp, int64_t *total);
 
 /* ---- summary.c ---- */
 /* The columns a LotSummary reads, in order (SUMMARY_NCOLS of them). */

@@ -106,6 +106,58 @@ def test_facets_equal_a_brute_force_count(finder, catalog):
     assert {b.key: b.count for b in state.buckets} == dict(counts)
 
 
+def facet_pages(finder, query, flt, facets, page_size):
+    """Every page of a ranked search with facets: (hits, [response, …])."""
+    hits, resps, token = [], [], ""
+    while True:
+        resp = finder.search(query, flt, sort=spb.SORT_ORDER_RANK, facets=facets,
+                             page_size=page_size, token=token)
+        hits.extend(resp.hits)
+        resps.append(resp)
+        token = resp.page.next_page_token
+        if not token:
+            return hits, resps
+        assert len(resps) < 100
+
+
+@pytest.mark.parametrize("query", ["toyota", "Toyta"])
+def test_ranked_text_with_facets_counts_every_match_on_every_page(finder, catalog, query):
+    """A ranked text search with facets reads its matches once for the page
+    and the facets: each page still carries the total and the facets of all
+    matches (a brute-force count), and the pages are those of the same
+    search without facets. "Toyta" takes the typo path the same way."""
+    seller, lots = catalog
+    flt = scoped(seller, ["gte", "year", 2008])
+    match = {i: f for i, f in lots.items() if f["make"] == "Toyota" and f["year"] >= 2008}
+    assert len(match) >= 3
+    facets = [dict(field="region"), dict(field="year", interval=5), dict(field="make", size=2)]
+    plain, _ = finder.all_pages(200, filter_json=flt, sort=spb.SORT_ORDER_RANK, query=query)
+    hits, resps = facet_pages(finder, query, flt, facets, 2)
+    assert [(x.lot.lot_id, x.score) for x in hits] == [(x.lot.lot_id, x.score) for x in plain]
+    assert {x.lot.lot_id for x in hits} == set(match)
+    assert len(resps) == (len(match) + 1) // 2
+    regions = collections.Counter(f["region"] for f in match.values())
+    years = collections.Counter(f["year"] // 5 * 5 for f in match.values())
+    for resp in resps:
+        assert resp.total_hits == len(match) and not resp.total_is_lower_bound
+        region, year, make = resp.facets
+        assert {b.key: b.count for b in region.buckets} == dict(regions)
+        assert [(b.range_from, b.count) for b in year.buckets] == sorted(years.items())
+        assert [(b.key, b.count) for b in make.buckets] == [("Toyota", len(match))]
+        assert (region.other_count, year.other_count, make.other_count) == (0, 0, 0)
+    if query == "toyota":
+        assert all("<em>" in x.highlights[0] for x in hits), hits[0].highlights
+
+
+def test_ranked_text_with_facets_and_no_match_is_empty(finder, catalog):
+    seller, _ = catalog
+    resp = finder.search("zzqxw", scoped(seller), sort=spb.SORT_ORDER_RANK, page_size=5,
+                         facets=[dict(field="make"), dict(field="year", interval=5)])
+    assert (len(resp.hits), resp.total_hits, resp.page.next_page_token) == (0, 0, "")
+    assert [len(f.buckets) for f in resp.facets] == [0, 0]
+    assert [f.other_count for f in resp.facets] == [0, 0]
+
+
 def expected_order(lots, sort):
     def key(item):
         i, f = item
