@@ -157,6 +157,12 @@ static int check_times(rpc_call *c, const Gavel__Auctions__V1__ScheduleLotReques
         if (cur->soft_close_window_seconds != 0)
             return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
                             "lot.soft_close_window_seconds must be 0 for a venue lot");
+        /* The room sells a venue lot: an online bid at the buy-now price
+         * would end it in the bids service while the clerk still runs it. */
+        if (cur->buy_now_price != NULL && cur->buy_now_price->units > 0)
+            return rpc_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                            "lot.buy_now_price must be unset for a venue lot (the hammer "
+                            "sells it); remove it or schedule a timed lot");
         *ends = 0;
         return GRPC_STATUS_OK;
     }

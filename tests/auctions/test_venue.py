@@ -48,9 +48,18 @@ def test_schedule_venue_refuses_an_end_or_soft_close(house, seller, category, lo
     h.expect_error(grpc.StatusCode.INVALID_ARGUMENT, house.stub.ScheduleLot,
                    apb.ScheduleLotRequest(lot_id=soft.id, starts_at_us=start, venue=True),
                    seller.md)
-    for x in (lot, soft):
+    # The room sells a venue lot: a buy-now price would let an online bid
+    # end it behind the clerk's back.
+    buy_now = house.approved(seller, category.id, buy_now_price=rub(300000000))
+    err = h.expect_error(grpc.StatusCode.INVALID_ARGUMENT, house.stub.ScheduleLot,
+                         apb.ScheduleLotRequest(lot_id=buy_now.id, starts_at_us=start,
+                                                venue=True), seller.md)
+    assert "lot.buy_now_price" in err.details(), err.details()
+    for x in (lot, soft, buy_now):
         got = house.get(x.id, house.admin)
         assert got.state == S.LOT_STATE_APPROVED and not got.venue
+    assert house.schedule(seller, buy_now.id, start, start + 60 * SEC).buy_now_price.units == \
+        300000000
     # A timed lot is not a venue lot, and HammerLot refuses it.
     timed = house.schedule(seller, lot.id, start, start + 60 * SEC)
     assert not timed.venue
