@@ -169,9 +169,11 @@ static char *together_sql(const search_plan *p, const Gavel__Search__V1__SearchR
                                      first_extra + 1, first_extra + 2)
                          : xstrdup("");
     int lim = first_extra + (after ? 3 : 0);
-    char nulls[(SUMMARY_NCOLS + 5) * 6 + 1] = "";
-    for (int i = 0; i < SUMMARY_NCOLS + 5; i++)
-        strcat(nulls, "NULL, ");
+    enum { NNULLS = SUMMARY_NCOLS + 5, NULL_LEN = sizeof "NULL, " - 1 };
+    char nulls[NNULLS * NULL_LEN + 1]; /* the page's columns, in a facet row */
+    for (int i = 0; i < NNULLS; i++)
+        memcpy(nulls + i * NULL_LEN, "NULL, ", NULL_LEN);
+    nulls[NNULLS * NULL_LEN] = '\0';
     char *sql = xasprintf(
         "WITH m AS MATERIALIZED (SELECT d.lot_id, %s AS score_, %s AS k2_, %s "
         "FROM docs d WHERE %s), "
