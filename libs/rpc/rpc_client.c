@@ -8,9 +8,10 @@
  * (with its idempotency key). A call that was never sent (the channel had
  * no connection to pick: "failed to connect to all addresses") is retried
  * whatever its kind, for up to UNSENT_RETRY_MS: a first connection attempt
- * can fail on a loaded machine, and a peer restarts in about a second. A method is a declared constant
- * (rpc_client_method): a request of another type is refused before it is
- * sent, and the answer is unpacked as the method's response type.
+ * can fail on a loaded machine, and a peer restarts in about a second. A
+ * method is a declared constant (rpc_client_method): a request of another
+ * type is refused before it is sent, and the answer is unpacked as the
+ * method's response type.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,8 +189,8 @@ static attempt_result attempt(rpc_channel *ch, const char *method, grpc_byte_buf
 #define UNSENT_PREFIX "failed to connect to all addresses"
 
 /* True when the attempt failed at the channel's pick, before anything was
- * sent: gRPC's pick_first and round_robin fail a call so while no
- * connection is ready, with this message. */
+ * sent: while no connection is ready, gRPC's pick_first and round_robin
+ * fail a call at once with this message. */
 static bool never_sent(grpc_status_code st, const char *why)
 {
     return st == GRPC_STATUS_UNAVAILABLE &&

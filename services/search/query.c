@@ -284,9 +284,7 @@ static int begin(rpc_call *c, db_conn *conn)
     return db_command(conn, sql);
 }
 
-/* With text and an empty page: when no document matches the query's
- * stems under the filters (a first page says so itself; a later one asks),
- * the plan becomes the fuzzy one and the page is asked again. */
+/* A ranked page with facets comes in one pass (run_together). */
 static bool together(const search_plan *p, const Gavel__Search__V1__SearchRequest *req)
 {
     return req->n_facets > 0 && p->k1_is_score;
@@ -300,6 +298,9 @@ static int run_hits(rpc_call *c, db_conn *conn, search_plan *p,
                             : run_page(c, conn, p, after, size, resp, last);
 }
 
+/* With text and an empty page: when no document matches the query's
+ * stems under the filters (a first page says so itself; a later one asks),
+ * the plan becomes the fuzzy one and the page is asked again. */
 static int page_or_fuzzy(rpc_call *c, db_conn *conn, const Gavel__Search__V1__SearchRequest *req,
                          search_plan *p, const search_pos *after, int size,
                          Gavel__Search__V1__SearchResponse *resp, search_pos *last)
