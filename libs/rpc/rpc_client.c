@@ -124,7 +124,7 @@ void rpc__drain_destroy(grpc_completion_queue *cq)
     grpc_completion_queue_destroy(cq);
 }
 
-static void copy_details(grpc_slice details, char *err, size_t errlen)
+void rpc__copy_details(grpc_slice details, char *err, size_t errlen)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -133,6 +133,43 @@ static void copy_details(grpc_slice details, char *err, size_t errlen)
         n = errlen - 1;
     memcpy(err, GRPC_SLICE_START_PTR(details), n);
     err[n] = '\0';
+}
+
+void rpc__unary_ops(grpc_op ops[RPC__UNARY_OPS], const rpc__client_md_set *md,
+                    grpc_byte_buffer *req, rpc__unary_result *out)
+{
+    memset(ops, 0, RPC__UNARY_OPS * sizeof *ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = md->n;
+    ops[0].data.send_initial_metadata.metadata = (grpc_metadata *)md->md;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = req;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &out->init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &out->resp;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &out->trail_md;
+    ops[5].data.recv_status_on_client.status = &out->status;
+    ops[5].data.recv_status_on_client.status_details = &out->details;
+}
+
+void rpc__unary_result_init(rpc__unary_result *out)
+{
+    out->status = GRPC_STATUS_UNKNOWN;
+    out->resp = NULL;
+    out->details = grpc_empty_slice();
+    grpc_metadata_array_init(&out->init_md);
+    grpc_metadata_array_init(&out->trail_md);
+}
+
+void rpc__unary_result_clear(rpc__unary_result *out)
+{
+    grpc_slice_unref(out->details);
+    out->details = grpc_empty_slice();
+    grpc_metadata_array_destroy(&out->init_md);
+    grpc_metadata_array_destroy(&out->trail_md);
 }
 
 typedef struct {
@@ -144,44 +181,25 @@ static attempt_result attempt(rpc_channel *ch, const char *method, grpc_byte_buf
                               const rpc__client_md_set *md, gpr_timespec deadline,
                               char *err, size_t errlen)
 {
-    attempt_result r = { GRPC_STATUS_UNKNOWN, NULL };
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     grpc_slice m = grpc_slice_from_static_string(method);
     grpc_call *call = grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m,
                                                NULL, deadline, NULL);
-    grpc_metadata_array init_md, trail_md;
-    grpc_metadata_array_init(&init_md);
-    grpc_metadata_array_init(&trail_md);
-    grpc_slice details = grpc_empty_slice();
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = md->n;
-    ops[0].data.send_initial_metadata.metadata = (grpc_metadata *)md->md;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = req;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &r.resp;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[5].data.recv_status_on_client.status = &r.status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    if (grpc_call_start_batch(call, ops, 6, (void *)1, NULL) == GRPC_CALL_OK) {
+    rpc__unary_result out;
+    rpc__unary_result_init(&out);
+    grpc_op ops[RPC__UNARY_OPS];
+    rpc__unary_ops(ops, md, req, &out);
+    if (grpc_call_start_batch(call, ops, RPC__UNARY_OPS, (void *)1, NULL) == GRPC_CALL_OK) {
         grpc_completion_queue_pluck(cq, (void *)1, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        copy_details(details, err, errlen);
+        rpc__copy_details(out.details, err, errlen);
     } else {
-        r.status = GRPC_STATUS_INTERNAL;
+        out.status = GRPC_STATUS_INTERNAL;
         snprintf(err, errlen, "cannot start call %s", method);
     }
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&init_md);
-    grpc_metadata_array_destroy(&trail_md);
+    rpc__unary_result_clear(&out);
     grpc_call_unref(call);
     rpc__drain_destroy(cq);
-    return r;
+    return (attempt_result){ out.status, out.resp };
 }
 
 /* How long a call that never left keeps being tried (within its deadline). */
@@ -197,7 +215,7 @@ static bool never_sent(grpc_status_code st, const char *why)
            strncmp(why, UNSENT_PREFIX, sizeof UNSENT_PREFIX - 1) == 0;
 }
 
-static void backoff_sleep(int attempt_no, gpr_timespec deadline)
+int64_t rpc__backoff_ms(int attempt_no, gpr_timespec deadline)
 {
     int64_t base_ms = 20LL << (attempt_no < 6 ? attempt_no : 6);
     uint32_t rnd = 0;
@@ -208,8 +226,24 @@ static void backoff_sleep(int attempt_no, gpr_timespec deadline)
     int64_t left_ms = left.tv_sec * 1000 + left.tv_nsec / 1000000;
     if (ms > left_ms)
         ms = left_ms > 0 ? left_ms : 0;
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
+    return ms;
+}
+
+bool rpc__should_retry(grpc_status_code st, const char *why, bool idempotent,
+                       gpr_timespec unsent_until, gpr_timespec deadline)
+{
+    if (st != GRPC_STATUS_UNAVAILABLE)
+        return false;
+    gpr_timespec now = gpr_now(GPR_CLOCK_REALTIME);
+    if (!idempotent && !(never_sent(st, why) && gpr_time_cmp(now, unsent_until) < 0))
+        return false;
+    return gpr_time_cmp(now, deadline) < 0;
+}
+
+gpr_timespec rpc__unsent_until(void)
+{
+    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                        gpr_time_from_millis(UNSENT_RETRY_MS, GPR_TIMESPAN));
 }
 
 int rpc__client_check_request(const rpc_client_method *m, const ProtobufCMessage *req,
@@ -240,24 +274,21 @@ grpc_status_code rpc_unary(rpc_channel *ch, const rpc_client_method *m,
     grpc_byte_buffer *bb = rpc__pack(req);
     attempt_result r = { GRPC_STATUS_UNKNOWN, NULL };
     bool idempotent = opts != NULL && opts->idempotent;
-    gpr_timespec unsent_until = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                                             gpr_time_from_millis(UNSENT_RETRY_MS, GPR_TIMESPAN));
+    gpr_timespec unsent_until = rpc__unsent_until();
     char why[256];
     for (int n = 0;; n++) {
         /* A sent buffer is consumed: every attempt needs its own copy. */
         grpc_byte_buffer *copy = grpc_byte_buffer_copy(bb);
         r = attempt(ch, method, copy, &md, deadline, why, sizeof why);
         grpc_byte_buffer_destroy(copy);
-        if (r.status != GRPC_STATUS_UNAVAILABLE)
-            break;
-        gpr_timespec now = gpr_now(GPR_CLOCK_REALTIME);
-        if (!idempotent && !(never_sent(r.status, why) && gpr_time_cmp(now, unsent_until) < 0))
-            break;
-        if (gpr_time_cmp(now, deadline) >= 0)
+        if (!rpc__should_retry(r.status, why, idempotent, unsent_until, deadline))
             break;
         if (r.resp != NULL)
             grpc_byte_buffer_destroy(r.resp);
-        backoff_sleep(n, deadline);
+        r.resp = NULL;
+        int64_t ms = rpc__backoff_ms(n, deadline);
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
     }
     grpc_byte_buffer_destroy(bb);
     if (r.status != GRPC_STATUS_OK && err != NULL && errlen > 0)

@@ -37,6 +37,16 @@ typedef enum { GW_JOB_NORMAL, GW_JOB_AUTH, GW_JOB_CLASSES } gw_job_class;
  *  -1 when that class's queue is full. Any thread. */
 int gw_work_class(gw_job_class cls, void (*job)(void *arg), void (*done)(void *arg),
                   void *arg);
+/* A job that outlives its worker's turn: it started an asynchronous call
+ * (rpc_unary_start) and ends when the answer comes. */
+typedef struct gw_job gw_job;
+/** Called inside a job, on its worker: the job does not end when its
+ *  function returns (the worker moves on) but at gw_job_release of the
+ *  handle returned, from any thread, exactly once; then its done callback
+ *  runs on the loop as usual. The job keeps its place in its class's
+ *  bounded queue until then, and the loop's stop waits for it. */
+gw_job *gw_job_hold(void);
+void gw_job_release(gw_job *h);
 /** Runs fn(arg) on the loop thread soon (from any thread). */
 void gw_post(void (*fn)(void *arg), void *arg);
 

@@ -12,8 +12,12 @@
  * Invariants: the loop thread alone touches lws and runs posted functions;
  * posted functions run in the order they were posted; a job's node is its
  * post node too, so a request costs no allocation here once the free list
- * is warm. The loop ends only after every worker has been joined and every
- * posted function has run.
+ * is warm. A job may hold itself past its worker (gw_job_hold: it waits on
+ * an asynchronous call, not on a thread) and ends with gw_job_release from
+ * any thread; its done callback then runs as usual, and it counts against
+ * its class's queue bound until then. The loop ends only after every
+ * worker has been joined, every held job released and every posted
+ * function has run.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +29,7 @@
 #include "loop.h"
 
 typedef struct node {
+    struct pool *owner;              /* a job's pool; NULL for a post */
     void (*job)(void *arg);
     void (*fn)(void *arg);  /* the done callback, or the posted function */
     void *arg;
@@ -36,10 +41,10 @@ typedef struct {
 } fifo;
 
 /* One class's workers and their queue; under lp.mu. */
-typedef struct {
+typedef struct pool {
     pthread_cond_t cv;               /* its workers wait for jobs */
     fifo jobs;
-    int njobs, max_jobs;             /* queued plus running */
+    int njobs, max_jobs;             /* queued plus running (held ones too) */
     int nqueued;
     pthread_t *workers;
     int nworkers;
@@ -63,9 +68,12 @@ static struct {
     node *free_nodes;
     bool is_stopping;
     bool is_closing;                 /* the loop closes its handle after the posts */
+    int nheld;                       /* jobs held past their worker (gw_job_hold) */
+    pthread_cond_t cv_held;          /* gw_loop_stop waits for nheld == 0 */
 } lp = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .cv_setup = PTHREAD_COND_INITIALIZER,
+    .cv_held = PTHREAD_COND_INITIALIZER,
     .pools = { [GW_JOB_NORMAL] = { .cv = PTHREAD_COND_INITIALIZER },
                [GW_JOB_AUTH] = { .cv = PTHREAD_COND_INITIALIZER } },
 };
@@ -135,6 +143,7 @@ void gw_post(void (*fn)(void *arg), void *arg)
 {
     pthread_mutex_lock(&lp.mu);
     node *n = node_get();
+    n->owner = NULL;
     n->job = NULL;
     n->fn = fn;
     n->arg = arg;
@@ -154,6 +163,7 @@ int gw_work_class(gw_job_class cls, void (*job)(void *arg), void (*done)(void *a
         goto out;
     }
     node *n = node_get();
+    n->owner = p;
     n->job = job;
     n->fn = done;
     n->arg = arg;
@@ -172,6 +182,31 @@ int gw_work(void (*job)(void *arg), void (*done)(void *arg), void *arg)
     return gw_work_class(GW_JOB_NORMAL, job, done, arg);
 }
 
+/* The job this worker thread runs, and whether it was held. */
+static __thread node *running;
+static __thread bool is_held;
+
+gw_job *gw_job_hold(void)
+{
+    pthread_mutex_lock(&lp.mu);
+    lp.nheld++;
+    pthread_mutex_unlock(&lp.mu);
+    is_held = true;
+    return (gw_job *)running;
+}
+
+void gw_job_release(gw_job *h)
+{
+    node *n = (node *)h;
+    pthread_mutex_lock(&lp.mu);
+    n->owner->njobs--;
+    fifo_push(&lp.posts, n);
+    if (--lp.nheld == 0)
+        pthread_cond_broadcast(&lp.cv_held);
+    pthread_mutex_unlock(&lp.mu);
+    uv_async_send(&lp.wake);
+}
+
 /* A worker of the pool arg points to. */
 static void *worker_main(void *arg)
 {
@@ -188,9 +223,14 @@ static void *worker_main(void *arg)
         p->nqueued--;
         queue_depth_set();
         pthread_mutex_unlock(&lp.mu);
+        running = n;
+        is_held = false;
         n->job(n->arg);
+        running = NULL;
         log_set_request_id(NULL);
         pthread_mutex_lock(&lp.mu);
+        if (is_held) /* n is gw_job_release's now, maybe posted already */
+            continue;
         p->njobs--;
         fifo_push(&lp.posts, n);
         uv_async_send(&lp.wake);
@@ -338,6 +378,8 @@ void gw_loop_stop(void (*teardown)(void))
         gw_post(run_teardown, NULL);
     workers_join();
     pthread_mutex_lock(&lp.mu);
+    while (lp.nheld > 0) /* their calls end by their deadlines */
+        pthread_cond_wait(&lp.cv_held, &lp.mu);
     lp.is_closing = true;
     pthread_mutex_unlock(&lp.mu);
     uv_async_send(&lp.wake);

@@ -71,6 +71,7 @@ typedef struct gw_req {
     const char *allow;          /* Allow header (405, OPTIONS), or NULL */
     bool is_preflight;          /* an answered CORS preflight */
     bool is_auth_refused;       /* 401 at the edge: WWW-Authenticate */
+    struct gw_job *held;        /* the job while its service call is in flight */
     unsigned char *out;         /* the body, GW_HDR_ROOM + LWS_PRE bytes after its buffer start */
     size_t out_len;
     /* set for a file answer (static.c); NULL means a JSON answer of the API */

@@ -92,6 +92,43 @@ static void answer_limited(gw_req *r, int64_t retry_ms, const char *why)
                     why[0] != '\0' ? why : "too many requests", (long long)r->retry_after_s);
 }
 
+/* The service's answer (st, resp: freed here, err) as the HTTP answer. */
+static void write_answer(gw_req *r, grpc_status_code st, ProtobufCMessage *resp,
+                         const char *err)
+{
+    if (st != GRPC_STATUS_OK) {
+        gw_answer_grpc(r, st, err);
+        return;
+    }
+    json_t *j = NULL;
+    char why[1024] = "";
+    if (pbj_encode(resp, NULL, &j, why, sizeof why) < 0) {
+        log_error("%s: answer of %s not representable as JSON: %s", r->request_id,
+                  r->route->rpc->name, why);
+        gw_answer_error(r, 500, "internal", "the answer could not be written as JSON");
+    } else {
+        gw_answer_json(r, 200, j);
+    }
+    json_decref(j);
+    protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* libs/rpc's completion thread: the call ended; so does the job. */
+static void answered(grpc_status_code st, ProtobufCMessage *resp, const char *err, void *arg)
+{
+    gw_req *r = arg;
+    log_set_request_id(r->request_id);
+    write_answer(r, st, resp, err);
+    log_set_request_id(NULL);
+    gw_job_release(r->held);
+}
+
+/* Calls the route's RPC and writes its answer. Login, register and
+ * refresh wait on their worker: their small pool is what bounds the
+ * password hashing a flood can start in the users service. Every other
+ * call runs on its own and the worker moves on as soon as it is sent (a
+ * bid waits tens of milliseconds for its commit, and a worker per call in
+ * flight would cap the gateway at workers / latency). */
 static void call_and_answer(gw_req *r, const ProtobufCMessage *req, const rpc_principal *p,
                             int64_t deadline_ms)
 {
@@ -111,25 +148,22 @@ static void call_and_answer(gw_req *r, const ProtobufCMessage *req, const rpc_pr
         }
         o.token = service_token;
     }
-    ProtobufCMessage *resp = NULL;
     char err[1024] = "";
-    grpc_status_code st = rpc_unary(channel_for(rt, req), rt->rpc, req, &resp, &o, err,
-                                    sizeof err);
-    free(service_token);
-    if (st != GRPC_STATUS_OK) {
-        gw_answer_grpc(r, st, err);
-        return;
-    }
-    json_t *j = NULL;
-    if (pbj_encode(resp, NULL, &j, err, sizeof err) < 0) {
-        log_error("%s: answer of %s not representable as JSON: %s", r->request_id,
-                  rt->rpc->name, err);
-        gw_answer_error(r, 500, "internal", "the answer could not be written as JSON");
+    if (rt->rate == GW_RATE_AUTH) {
+        ProtobufCMessage *resp = NULL;
+        grpc_status_code st = rpc_unary(channel_for(rt, req), rt->rpc, req, &resp, &o, err,
+                                        sizeof err);
+        write_answer(r, st, resp, err);
     } else {
-        gw_answer_json(r, 200, j);
+        /* held before the start: the answer may come before it returns */
+        r->held = gw_job_hold();
+        if (rpc_unary_start(channel_for(rt, req), rt->rpc, req, &o, answered, r, err,
+                            sizeof err) < 0) {
+            gw_answer_error(r, 500, "internal", "%s", err);
+            gw_job_release(r->held);
+        }
     }
-    json_decref(j);
-    protobuf_c_message_free_unpacked(resp, NULL);
+    free(service_token);
 }
 
 /* Worker thread: everything of one request that may block. */
