@@ -5,9 +5,13 @@
  * the lot's instance (gw_bids) with the methods of the REST table, so
  * both surfaces call the service the same way.
  *
- * Ownership: a job holds a reference to its socket; on the worker it reads
+ * A bid's call does not hold its worker: the job is held (gw_job_hold)
+ * while the call is in flight and libs/rpc's completion thread writes its
+ * answer and releases it.
+ *
+ * Ownership: a job holds a reference to its socket; off the loop it reads
  * only what the job copied (the token, the client address, the request),
- * never the socket. Its answer text is made on the worker and queued on
+ * never the socket. Its answer text is made off the loop and queued on
  * the loop if the socket is still open.
  */
 #include <stdio.h>
@@ -46,6 +50,8 @@ typedef struct {
     char *answer;              /* the reply text, owned; NULL none */
     size_t answer_len;
     int status;                /* 0 or a gRPC code */
+    char rid[33];              /* a bid's request id */
+    gw_job *held;              /* a bid's job while its call is in flight */
 } ws_job;
 
 static ws_job *job_new(ws_sock *s, const char *id)
@@ -183,13 +189,53 @@ void wsj_auth(ws_sock *s, char *token, const char *id, bool at_connect)
 
 /* ---- PlaceBid, SetAutoBid ---- */
 
+/* The reply to a bid or autobid call that ended with st (resp: freed here). */
+static void call_answer(ws_job *j, grpc_status_code st, ProtobufCMessage *resp, const char *err)
+{
+    const char *id = j->has_id ? j->id : NULL;
+    if (st != GRPC_STATUS_OK) {
+        const char *code = gw_is_insufficient_funds(st, err) ? "INSUFFICIENT_FUNDS" : wsp_code(st);
+        j->answer = wsp_error(id, code, &j->answer_len, "%s", err);
+        return;
+    }
+    json_t *body = NULL;
+    char why[1024] = "";
+    if (pbj_encode(resp, NULL, &body, why, sizeof why) < 0) {
+        log_error("%s: answer of %s not representable as JSON: %s", j->rid,
+                  resp->descriptor->name, why);
+        j->answer = wsp_error(id, "INTERNAL", &j->answer_len, "the answer could not be "
+                              "written as JSON");
+    } else {
+        json_object_set_new(body, "type", json_string(j->kind == WSJ_PLACE_BID
+                                                          ? "bid_result"
+                                                          : "autobid_result"));
+        if (id != NULL)
+            json_object_set_new(body, "id", json_string(id));
+        j->answer = wsp_dump(body, &j->answer_len);
+    }
+    json_decref(body);
+    protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* libs/rpc's completion thread: the bid's call ended; so does its job. */
+static void call_answered(grpc_status_code st, ProtobufCMessage *resp, const char *err,
+                          void *arg)
+{
+    ws_job *j = arg;
+    log_set_request_id(j->rid);
+    call_answer(j, st, resp, err);
+    log_set_request_id(NULL);
+    gw_job_release(j->held);
+}
+
+/* Worker: checks and builds the call, then starts it; the worker moves on
+ * while the bid waits for its commit (as a REST call does, rest.c). */
 static void call_job(void *arg)
 {
     ws_job *j = arg;
     const char *id = j->has_id ? j->id : NULL;
-    char rid[33];
-    request_id_new(rid);
-    log_set_request_id(rid);
+    request_id_new(j->rid);
+    log_set_request_id(j->rid);
     if (verify(j) != 0 || take(j, GW_RATE_WS_MSG, j->p.user_id) != 0 ||
         take(j, GW_RATE_WRITE, j->p.user_id) != 0)
         return;
@@ -197,7 +243,7 @@ static void call_job(void *arg)
                                                                       : "SetAutoBid");
     json_object_del(j->msg, "type");
     json_object_del(j->msg, "id");
-    ProtobufCMessage *req = NULL, *resp = NULL;
+    ProtobufCMessage *req = NULL;
     char err[1024] = "";
     if (pbj_decode_json(m->request, j->msg, NULL, NULL, &req, err, sizeof err) < 0) {
         j->answer = wsp_error(id, "INVALID_ARGUMENT", &j->answer_len, "%s", err);
@@ -218,32 +264,17 @@ static void call_job(void *arg)
                                             "the same key again returns the first answer)");
         goto out;
     }
-    rpc_call_opts o = { .token = j->token, .request_id = rid,
+    rpc_call_opts o = { .token = j->token, .request_id = j->rid,
                         .deadline_ms = (int)gw_cfg.deadline_ms, .idempotent = true,
                         .client_addr = j->client_addr };
-    grpc_status_code st = rpc_unary(gw_bids(lot_id), m, req, &resp, &o, err, sizeof err);
-    if (st != GRPC_STATUS_OK) {
-        const char *code = gw_is_insufficient_funds(st, err) ? "INSUFFICIENT_FUNDS" : wsp_code(st);
-        j->answer = wsp_error(id, code, &j->answer_len, "%s", err);
-        goto out;
+    /* held before the start: the answer may come before it returns */
+    j->held = gw_job_hold();
+    if (rpc_unary_start(gw_bids(lot_id), m, req, &o, call_answered, j, err, sizeof err) < 0) {
+        j->answer = wsp_error(id, "INTERNAL", &j->answer_len, "%s", err);
+        gw_job_release(j->held);
     }
-    json_t *body = NULL;
-    if (pbj_encode(resp, NULL, &body, err, sizeof err) < 0) {
-        log_error("%s: answer of %s not representable as JSON: %s", rid, m->name, err);
-        j->answer = wsp_error(id, "INTERNAL", &j->answer_len, "the answer could not be "
-                              "written as JSON");
-        goto out;
-    }
-    json_object_set_new(body, "type", json_string(j->kind == WSJ_PLACE_BID ? "bid_result"
-                                                                           : "autobid_result"));
-    if (id != NULL)
-        json_object_set_new(body, "id", json_string(id));
-    j->answer = wsp_dump(body, &j->answer_len);
-    json_decref(body);
 out:
     protobuf_c_message_free_unpacked(req, NULL);
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(resp, NULL);
 }
 
 static void call_done(void *arg)
