@@ -461,8 +461,9 @@ grpc_status_code rpc_unary(rpc_channel *ch, const rpc_client_method *m,
  * The end of a call started with rpc_unary_start: st and, on
  * GRPC_STATUS_OK, resp (the callee's: free with
  * protobuf_c_message_free_unpacked(resp, NULL)); otherwise resp is NULL
- * and err (valid during the callback) the message. Runs on libs/rpc's
- * completion thread, which finishes every such call: it must not block.
+ * and err (valid during the callback) the message. Runs on one of
+ * libs/rpc's completion threads (one per core, up to four), which finish
+ * every such call: it must not block.
  */
 typedef void (*rpc_unary_done_fn)(grpc_status_code st, ProtobufCMessage *resp,
                                   const char *err, void *arg);
@@ -470,7 +471,7 @@ typedef void (*rpc_unary_done_fn)(grpc_status_code st, ProtobufCMessage *resp,
 /**
  * rpc_unary without holding the calling thread: the same request check,
  * metadata, deadline and retries, but the call runs on its own and done
- * gets its end, exactly once, on the completion thread (possibly before
+ * gets its end, exactly once, on a completion thread (possibly before
  * this returns). Returns 0 when the call started; -1 with err set when it
  * could not (a request of another type: nothing sent, done never called).
  */

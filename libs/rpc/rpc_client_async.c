@@ -6,20 +6,26 @@
  * latency. Here the call is started on one shared completion queue, and
  * one completion thread, started on the first call and kept for the life
  * of the process, finishes every call: it unpacks the answer and hands it
- * to the caller's callback.
+ * to the caller's callback. There is one such thread per core, up to
+ * COMPLETION_THREADS_MAX, all taking events from the same queue, so the
+ * callbacks' own work (the gateway writes its JSON there) runs in parallel
+ * as it did on the callers' threads.
  *
  * Retries follow rpc_unary exactly (rpc__should_retry, rpc__backoff_ms): a
- * retry waits on the completion thread's timer list, not in a sleep, so
- * one waiting call never delays another's answer.
+ * retry waits on the timer list, not in a sleep, so one waiting call never
+ * delays another's answer. The thread that adds a timer goes back to the
+ * queue with a wait no longer than that timer's, so it is never late by
+ * more than that thread's current callback.
  *
  * Invariants: every call started (rpc_unary_start returned 0) gets its
- * callback exactly once, on the completion thread; the timer list is the
- * completion thread's alone.
+ * callback exactly once, on a completion thread; the timer list is under
+ * timers_mu.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <grpc/grpc.h>
 
 #include "rpc/rpc_int.h"
@@ -42,9 +48,12 @@ typedef struct ucall {
     void *arg;
 } ucall;
 
+#define COMPLETION_THREADS_MAX 4
+
 static pthread_once_t started = PTHREAD_ONCE_INIT;
 static grpc_completion_queue *cq;
-static ucall *timers;             /* the completion thread's; by due time */
+static pthread_mutex_t timers_mu = PTHREAD_MUTEX_INITIALIZER;
+static ucall *timers;             /* by due time; under timers_mu */
 
 /* 0, or -1 with err set (nothing was sent; the attempt's state is clear). */
 static int attempt_start(ucall *u, char *err, size_t errlen)
@@ -96,11 +105,35 @@ static void deliver(ucall *u, grpc_status_code st, grpc_byte_buffer *resp, const
 
 static void timer_add(ucall *u)
 {
+    pthread_mutex_lock(&timers_mu);
     ucall **at = &timers;
     while (*at != NULL && gpr_time_cmp((*at)->due, u->due) <= 0)
         at = &(*at)->next_timer;
     u->next_timer = *at;
     *at = u;
+    pthread_mutex_unlock(&timers_mu);
+}
+
+/* The first retry whose wait is over, taken off the list; or NULL. */
+static ucall *timer_take_due(void)
+{
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    pthread_mutex_lock(&timers_mu);
+    ucall *u = timers;
+    if (u != NULL && gpr_time_cmp(u->due, now) <= 0)
+        timers = u->next_timer;
+    else
+        u = NULL;
+    pthread_mutex_unlock(&timers_mu);
+    return u;
+}
+
+static gpr_timespec timer_next_due(void)
+{
+    pthread_mutex_lock(&timers_mu);
+    gpr_timespec due = timers != NULL ? timers->due : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    pthread_mutex_unlock(&timers_mu);
+    return due;
 }
 
 /* Completion thread: one attempt ended. */
@@ -130,10 +163,8 @@ static void attempt_done(ucall *u)
 /* Completion thread: starts the retries whose wait is over. */
 static void timers_run(void)
 {
-    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
-    while (timers != NULL && gpr_time_cmp(timers->due, now) <= 0) {
-        ucall *u = timers;
-        timers = u->next_timer;
+    ucall *u;
+    while ((u = timer_take_due()) != NULL) {
         char err[256];
         if (attempt_start(u, err, sizeof err) < 0)
             deliver(u, GRPC_STATUS_INTERNAL, NULL, err);
@@ -144,8 +175,7 @@ static void *completion_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        gpr_timespec until = timers != NULL ? timers->due : gpr_inf_future(GPR_CLOCK_MONOTONIC);
-        grpc_event ev = grpc_completion_queue_next(cq, until, NULL);
+        grpc_event ev = grpc_completion_queue_next(cq, timer_next_due(), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE)
@@ -159,12 +189,14 @@ static void start_once(void)
 {
     rpc_grpc_init();
     cq = grpc_completion_queue_create_for_next(NULL);
-    pthread_t t;
-    if (pthread_create(&t, NULL, completion_main, NULL) != 0) {
-        log_error("rpc: cannot start the client completion thread");
-        abort();
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = cores < 1 ? 1 : cores > COMPLETION_THREADS_MAX ? COMPLETION_THREADS_MAX : (int)cores;
+    for (int i = 0; i < n; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, completion_main, NULL) != 0)
+            panic("rpc: cannot start client completion thread %d", i + 1);
+        pthread_detach(t);
     }
-    pthread_detach(t);
 }
 
 int rpc_unary_start(rpc_channel *ch, const rpc_client_method *m, const ProtobufCMessage *req,

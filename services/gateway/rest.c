@@ -113,7 +113,7 @@ static void write_answer(gw_req *r, grpc_status_code st, ProtobufCMessage *resp,
     protobuf_c_message_free_unpacked(resp, NULL);
 }
 
-/* libs/rpc's completion thread: the call ended; so does the job. */
+/* A libs/rpc completion thread: the call ended; so does the job. */
 static void answered(grpc_status_code st, ProtobufCMessage *resp, const char *err, void *arg)
 {
     gw_req *r = arg;

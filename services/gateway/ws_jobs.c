@@ -6,7 +6,7 @@
  * both surfaces call the service the same way.
  *
  * A bid's call does not hold its worker: the job is held (gw_job_hold)
- * while the call is in flight and libs/rpc's completion thread writes its
+ * while the call is in flight and a libs/rpc completion thread writes its
  * answer and releases it.
  *
  * Ownership: a job holds a reference to its socket; off the loop it reads
@@ -217,7 +217,7 @@ static void call_answer(ws_job *j, grpc_status_code st, ProtobufCMessage *resp, 
     protobuf_c_message_free_unpacked(resp, NULL);
 }
 
-/* libs/rpc's completion thread: the bid's call ended; so does its job. */
+/* A libs/rpc completion thread: the bid's call ended; so does its job. */
 static void call_answered(grpc_status_code st, ProtobufCMessage *resp, const char *err,
                           void *arg)
 {
