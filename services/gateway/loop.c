@@ -171,9 +171,11 @@ int gw_work_class(gw_job_class cls, void (*job)(void *arg), void (*done)(void *a
     p->njobs++;
     p->nqueued++;
     queue_depth_set();
-    pthread_cond_signal(&p->cv);
 out:
     pthread_mutex_unlock(&lp.mu);
+    /* after the unlock: the worker woken does not block on lp.mu at once */
+    if (rc == 0)
+        pthread_cond_signal(&p->cv);
     return rc;
 }
 
@@ -233,7 +235,9 @@ static void *worker_main(void *arg)
             continue;
         p->njobs--;
         fifo_push(&lp.posts, n);
-        uv_async_send(&lp.wake);
+        pthread_mutex_unlock(&lp.mu);
+        uv_async_send(&lp.wake); /* a syscall: not under lp.mu */
+        pthread_mutex_lock(&lp.mu);
     }
     pthread_mutex_unlock(&lp.mu);
     rds_thread_close(); /* this thread's Redis connection (revocation checks, limits) */
@@ -246,19 +250,22 @@ static void on_wake(uv_async_t *h)
 {
     (void)h;
     for (;;) {
+        /* all that was posted so far, taken at once, run in order */
         pthread_mutex_lock(&lp.mu);
-        node *n = fifo_pop(&lp.posts);
+        fifo batch = lp.posts;
+        lp.posts.head = lp.posts.tail = NULL;
         bool is_closing = lp.is_closing;
         pthread_mutex_unlock(&lp.mu);
-        if (n == NULL) {
+        if (batch.head == NULL) {
             if (is_closing && !uv_is_closing((uv_handle_t *)&lp.wake))
                 uv_close((uv_handle_t *)&lp.wake, NULL);
             return;
         }
-        n->fn(n->arg);
+        for (node *n = batch.head; n != NULL; n = n->next)
+            n->fn(n->arg);
         pthread_mutex_lock(&lp.mu);
-        n->next = lp.free_nodes;
-        lp.free_nodes = n;
+        batch.tail->next = lp.free_nodes;
+        lp.free_nodes = batch.head;
         pthread_mutex_unlock(&lp.mu);
     }
 }
