@@ -190,6 +190,8 @@ static __thread bool is_held;
 
 gw_job *gw_job_hold(void)
 {
+    if (running == NULL)
+        panic("gw_job_hold outside a job");
     pthread_mutex_lock(&lp.mu);
     lp.nheld++;
     pthread_mutex_unlock(&lp.mu);
