@@ -95,18 +95,29 @@ def test_sigterm_answers_requests_in_flight_then_exits(rest, market, gateway):
     b = market.bidder(funds=0)
     n = 4  # logins hash a password each: slow enough to be in flight, few enough for the drain
     answers = [None] * n
+    connected = threading.Barrier(n + 1)
 
     def login(i):
-        answers[i] = rest.call("POST", "/api/v1/auth/login",
-                               {"email": b.email, "password": h.PASSWORD},
-                               headers={"X-Request-Timeout-Ms": "9000"}, timeout=30 * h.SLOW)
+        conn = gateway.connection(30 * h.SLOW)
+        try:
+            conn.connect()
+            connected.wait(10 * h.SLOW)
+            answers[i] = rest.call("POST", "/api/v1/auth/login",
+                                   {"email": b.email, "password": h.PASSWORD},
+                                   headers={"X-Request-Timeout-Ms": "9000"}, conn=conn)
+        finally:
+            conn.close()
 
     threads = [threading.Thread(target=login, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     try:
-        h.wait_until(lambda: h.metric_value(gateway, "gavel_gateway_http_in_flight") >= 2, 10,
-                     interval=0.005, what="logins in flight")
+        connected.wait(10 * h.SLOW)
+        # every login read by the gateway (in flight or answered) before the
+        # SIGTERM: one still on its way would meet a closed port
+        h.wait_until(lambda: h.metric_value(gateway, "gavel_gateway_http_in_flight") +
+                     sum(a is not None for a in answers) >= n, 10,
+                     interval=0.005, what="every login read")
         gateway.stop()  # SIGTERM; asserts exit 0 within the drain
     finally:
         for t in threads:
