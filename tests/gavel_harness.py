@@ -979,9 +979,21 @@ class TopicTail:
         self.consumer.close()
 
 
+# The topics the dev broker creates at start (deploy/dev/devbroker.c).
+BROKER_TOPICS = ("gavel.users", "gavel.wallet", "gavel.bids", "gavel.auctions")
+
+
 def producer(bootstrap):
+    """A producer that already knows the partitions of every pre-created
+    topic. kafka-python replaces its whole partition map with each metadata
+    answer, so a topic first named while an older metadata request is in
+    flight can vanish again between its wait and its send (TypeError in
+    _partition); asking for all of them up front closes that window."""
     from kafka import KafkaProducer
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for topic in BROKER_TOPICS:
+        p.partitions_for(topic)
+    return p
 
 
 # ---- bids: receipts and the hash chain (gavel.bids.v1.Bid) ------------------------------------
