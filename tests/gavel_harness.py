@@ -169,9 +169,14 @@ def port_open(addr):
 
 def make_channel(addr):
     # Short reconnect backoff: daemons are restarted under the tests' feet.
+    # min_reconnect_backoff_ms is how long one connection attempt may take
+    # (TCP and the server's HTTP/2 settings): at 100 ms a daemon busy under
+    # the sanitizers failed a first call with UNAVAILABLE ("timed out
+    # before receiving SETTINGS frame"); a call still waits only within its
+    # own deadline.
     return grpc.insecure_channel(addr, options=[
         ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 5000),
         ("grpc.max_reconnect_backoff_ms", 500),
         ("grpc.max_send_message_length", 8 * 1024 * 1024),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),

@@ -47,12 +47,16 @@ rpc_channel *rpc_channel_get(const char *target)
         grpc_channel_credentials *creds = grpc_insecure_credentials_create();
         /* Peers are our own daemons, restarted in about a second: reconnect
          * within a second too, not after gRPC's default backoff of up to
-         * two minutes, which would outlast every caller's deadline. */
+         * two minutes, which would outlast every caller's deadline. The
+         * "min reconnect backoff" is in fact how long one attempt may take
+         * to connect and exchange HTTP/2 settings: a busy peer (or TLS
+         * over a real network) needs more than a tenth of a second, and a
+         * call waits for the attempt only within its own deadline. */
         grpc_arg opts[] = {
             { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               .value.integer = 100 },
             { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-              .value.integer = 100 },
+              .value.integer = 5000 },
             { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               .value.integer = 1000 },
             { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_ENCODER,
