@@ -683,6 +683,22 @@ def metric_value(daemon, name, labels=None):
     return 0.0
 
 
+def wait_group_settled(daemon, group, bootstrap, topics, timeout=30):
+    """Waits until daemon's consumer of group holds every partition of
+    topics (gavel_events_assigned_partitions): after an instance of its
+    service was killed, or stopped while still joining, the group gives
+    the survivor those partitions only once the other's session times out,
+    and their events wait until then."""
+    p = producer(bootstrap)
+    try:
+        want = sum(len(p.partitions_for(t)) for t in topics)
+    finally:
+        p.close()
+    wait_until(lambda: metric_value(daemon, "gavel_events_assigned_partitions",
+                                    'group="%s"' % group) == want,
+               timeout, what="group %s holding all %d partitions" % (group, want))
+
+
 # ---- tokens ------------------------------------------------------------------------------
 
 try:

@@ -53,6 +53,8 @@ struct ev_consumer {
     pthread_t thread;
     atomic_bool stop;
     mx_metric *m_applied, *m_duplicate, *m_invalid, *m_retried;
+    mx_metric *m_assigned;   /* partitions this member holds now */
+    int64_t assigned_at_us;  /* when m_assigned was last read (monotonic) */
 };
 
 /* Events applied in one transaction; the messages and envelopes are
@@ -322,6 +324,23 @@ static size_t poll_batch(ev_consumer *c, rd_kafka_message_t **msgs)
     return n;
 }
 
+/* The partitions the group gave this member, at most ten times a second:
+ * during a rebalance, or while a member that left without a word still
+ * holds some until its session times out, fewer than the topic has (and
+ * their events wait). */
+static void note_assignment(ev_consumer *c)
+{
+    int64_t now = mono_us();
+    if (now - c->assigned_at_us < 100000)
+        return;
+    c->assigned_at_us = now;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(c->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || l == NULL)
+        return;
+    mx_set(c->m_assigned, l->cnt);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void *consumer_main(void *arg)
 {
     ev_consumer *c = arg;
@@ -330,6 +349,7 @@ static void *consumer_main(void *arg)
 
     while (!atomic_load(&c->stop)) {
         size_t n = poll_batch(c, msgs);
+        note_assignment(c);
         if (n == 0)
             continue;
         if (handle_batch(c, msgs, n) == 0) {
@@ -437,6 +457,9 @@ static void metrics_init(ev_consumer *c)
     c->m_duplicate = consumed(c->group, "duplicate");
     c->m_invalid = consumed(c->group, "dead_lettered");
     c->m_retried = consumed(c->group, "retried");
+    char *labels = xasprintf("group=\"%s\"", c->group);
+    c->m_assigned = mx_gauge(EV__ASSIGNED_METRIC, EV__ASSIGNED_HELP, labels);
+    free(labels);
 }
 
 static ev_consumer *consumer_start(const char *bootstrap, const char *group,

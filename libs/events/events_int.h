@@ -93,6 +93,8 @@ void ev__metrics_register(void);
 /* The per-group family of consumers (series made per group and outcome). */
 #define EV__CONSUMED_METRIC "gavel_events_consumed_total"
 #define EV__CONSUMED_HELP "Events taken from Kafka, by outcome."
+#define EV__ASSIGNED_METRIC "gavel_events_assigned_partitions"
+#define EV__ASSIGNED_HELP "Partitions the consumer group has given this member now."
 
 /* ---- small helpers ---- */
 

@@ -186,7 +186,7 @@ def test_cancel_while_bids_is_down_changes_nothing(house, admin, seller, categor
 
 def test_kill9_restart_closes_what_ended_while_down_exactly_once(
         house, seller, category, auctions, bids_stub, users_stub, wallet, svc_key, tail,
-        lots_db):
+        lots_db, kafka_bootstrap):
     running = scheduled(house, seller, category, 0.6, 2.5)       # ends while we are down
     pending = scheduled(house, seller, category, 1.5, 1.0)       # opens and ends while down
     later = scheduled(house, seller, category, 0.6, 8.0)         # still live after restart
@@ -201,6 +201,8 @@ def test_kill9_restart_closes_what_ended_while_down_exactly_once(
     assert house.get(running.id, house.admin).result.winner_id == a.id
     house.wait_state(later.id, S.LOT_STATE_CLOSED, timeout=12)
     settle(house, seller, category, tail, (running, pending, later))
+    # the killed instance's session ends, and the restarted one holds gavel.bids
+    h.wait_group_settled(auctions, "auctions", kafka_bootstrap, ["gavel.bids"])
     for lot in (running, pending, later):
         assert len(transitions_to(house, lot.id, S.LOT_STATE_LIVE)) == 1
         assert len(transitions_to(house, lot.id, S.LOT_STATE_CLOSED)) == 1
@@ -208,7 +210,7 @@ def test_kill9_restart_closes_what_ended_while_down_exactly_once(
 
 
 def test_two_replicas_open_and_close_each_lot_once(
-        house, seller, category, auctions, stack, tail):
+        house, seller, category, auctions, stack, tail, kafka_bootstrap):
     second = h.Daemon(stack, "auctions")
     port = int(second.addr.rsplit(":", 1)[1]) + 100
     second.addr = "127.0.0.1:%d" % port
@@ -220,6 +222,12 @@ def test_two_replicas_open_and_close_each_lot_once(
     second.log_start = second.log_size()
     second.start()
     try:
+        # both in the consumer group before the lots (one stopped while
+        # still joining would never say it left: its share of gavel.bids
+        # would wait for its session to end)
+        h.wait_until(lambda: h.metric_value(second, "gavel_events_assigned_partitions",
+                                            'group="auctions"') > 0,
+                     30, what="the replica in the auctions consumer group")
         session = 0
         lots = []
         # Approve first, then schedule all twelve to open together: with
@@ -245,6 +253,8 @@ def test_two_replicas_open_and_close_each_lot_once(
             second.stop()
         found = second.sanitizer_reports(since=second.log_start)
         assert not found, "replica sanitizer reports %s" % found
+    # the replica left the group: the first instance holds gavel.bids again
+    h.wait_group_settled(auctions, "auctions", kafka_bootstrap, ["gavel.bids"])
 
 
 def test_ending_soon_is_announced_once(house, seller, category, tail):
@@ -263,12 +273,15 @@ def test_ending_soon_is_announced_once(house, seller, category, tail):
 
 
 def test_buy_now_closes_the_lot_at_once_and_announces_it_once(
-        house, seller, category, bids_stub, users_stub, wallet, svc_key, tail):
+        house, seller, category, auctions, bids_stub, users_stub, wallet, svc_key, tail,
+        kafka_bootstrap):
     """A bid at the buy-now price closes the lot in the bids service; the
     auctions daemon hears lot.closed and closes its lot within a second,
     not at the end ten minutes away: the winner and price of the buy-now,
     one auction.closed (payments settles on it), no "ending soon"."""
     buy_now = START_PRICE * 3
+    # measured in a settled group (a rebalance holds events for seconds)
+    h.wait_group_settled(auctions, "auctions", kafka_bootstrap, ["gavel.bids"])
     lot = scheduled(house, seller, category, 0.6, 600, buy_now_price=rub(buy_now))
     house.wait_state(lot.id, S.LOT_STATE_LIVE, timeout=5)
     a = funded_bidder(users_stub, wallet, svc_key)
