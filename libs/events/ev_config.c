@@ -65,6 +65,7 @@ const mx_entry ev_metrics[] = {
     { "gavel_events_outbox_deleted_total", mx_counter,
       "Sent outbox rows deleted after GAVEL_OUTBOX_RETENTION_S.", NULL, &ev__mx.outbox_deleted },
     { EV__CONSUMED_METRIC, mx_counter, EV__CONSUMED_HELP, "group,result", NULL },
+    { EV__ASSIGNED_METRIC, mx_gauge, EV__ASSIGNED_HELP, "group", NULL },
     { 0 },
 };
 
