@@ -88,7 +88,7 @@ static void series_are_declared_in_the_table(void **state)
     size_t n = 0;
     for (const mx_entry *e = ev_metrics; e->name != NULL; e++, n++)
         assert_int_equal(strncmp(e->name, "gavel_events_", 13), 0);
-    assert_int_equal(n, 5);
+    assert_int_equal(n, 6);
 }
 
 int main(void)
