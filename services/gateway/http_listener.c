@@ -131,6 +131,11 @@ static int setup(char *err, size_t errlen)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    /* libwebsockets 4.1 binds a vhost with IPv6 on to every interface when
+     * it is given an IPv4 address: an IPv4 address gets an IPv4 socket. */
+    struct in_addr v4;
+    if (inet_pton(AF_INET, gw_cfg.bind, &v4) == 1)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.foreign_loops = loops;
     info.pcontext = &lws_ctx;
     info.port = (int)gw_cfg.port;
