@@ -46,9 +46,9 @@ def is_loopback(addr):
 
 
 def test_every_daemon_listens_on_loopback_only(users, bids, auctions, notifications, search,
-                                               gateway):
+                                               payments, streaming, gateway):
     seen = {}
-    for d in (users, bids, auctions, notifications, search, gateway):
+    for d in (users, bids, auctions, notifications, search, payments, streaming, gateway):
         socks = listening(d.proc.pid)
         assert socks, "%s listens on nothing?" % d.svc
         wide = [(a, p) for a, p in socks if not is_loopback(a)]
