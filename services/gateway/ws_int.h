@@ -56,6 +56,7 @@ typedef struct ws_feed {
     char *bids;              /* the bids' JSON objects joined by ",", "" when none */
     size_t state_len, bids_len;
     int nbids;
+    size_t *bid_at;          /* where each bid starts in bids; NULL when none */
 } ws_feed;
 
 /** A feed from a packed LotFeed (len bytes, borrowed). Returns a new feed
@@ -101,6 +102,10 @@ typedef struct ws_msg {
 } ws_msg;
 
 #define WS_RECENT_MAX 8      /* feeds a lot keeps for sockets that are behind */
+/* Bids one lot_update lists at most, the newest: a hot lot's update to a
+ * socket that is behind carried up to 132 bids (35 KB; 52 on average) and
+ * the fan-out became bytes. Past it, seq jumps and GET …/bids has the rest. */
+#define WS_UPDATE_BIDS_MAX 32
 
 /* What every socket of a lot is sent, held once by the lot's channel: its
  * newest state, and the newest feeds from Redis (their bids go into the

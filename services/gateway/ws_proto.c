@@ -92,6 +92,7 @@ void wsp_feed_unref(ws_feed *f)
         return;
     free(f->state);
     free(f->bids);
+    free(f->bid_at);
     free(f);
 }
 
@@ -139,6 +140,7 @@ ws_feed *wsp_feed_unpack(const uint8_t *data, size_t len, char *err, size_t errl
     ws_feed *f = wsp_feed_state(&lf->state->base, err, errlen);
     size_t cap = 1, n = 0;
     char *bids = xmalloc(cap);
+    size_t *at = lf->n_bids > 0 ? xcalloc(lf->n_bids, sizeof *at) : NULL;
     for (size_t i = 0; f != NULL && i < lf->n_bids; i++) {
         char *b = encode(&lf->bids[i]->base, err, errlen);
         if (b == NULL) {
@@ -150,6 +152,7 @@ ws_feed *wsp_feed_unpack(const uint8_t *data, size_t len, char *err, size_t errl
         bids = xrealloc(bids, cap += bl + 1);
         if (n > 0)
             bids[n++] = ',';
+        at[i] = n;
         memcpy(bids + n, b, bl);
         n += bl;
         free(b);
@@ -160,8 +163,10 @@ ws_feed *wsp_feed_unpack(const uint8_t *data, size_t len, char *err, size_t errl
         f->bids = bids;
         f->bids_len = n;
         f->nbids = (int)lf->n_bids;
+        f->bid_at = at;
     } else {
         free(bids);
+        free(at);
     }
     gavel__bids__v1__lot_feed__free_unpacked(lf, NULL);
     return f;
@@ -225,14 +230,24 @@ unsigned char *wsp_lot_message(ws_feed *f, bool is_snapshot, ws_feed *const *bat
     if (!is_snapshot) {
         memcpy(p, ",\"bids\":[", 9);
         p += 9;
+        /* the newest WS_UPDATE_BIDS_MAX: whole feeds skipped, then the
+         * oldest bids of the first feed kept */
+        int skip = -WS_UPDATE_BIDS_MAX;
+        for (int i = 0; i < nbatch; i++)
+            skip += batch[i]->nbids;
         bool is_first = true;
         for (int i = 0; i < nbatch; i++) {
-            if (batch[i]->bids_len == 0)
+            const ws_feed *b = batch[i];
+            if (b->bids_len == 0 || skip >= b->nbids) {
+                skip -= skip > 0 ? b->nbids : 0;
                 continue;
+            }
+            size_t from = skip > 0 ? b->bid_at[skip] : 0;
+            skip = 0;
             if (!is_first)
                 *p++ = ',';
-            memcpy(p, batch[i]->bids, batch[i]->bids_len);
-            p += batch[i]->bids_len;
+            memcpy(p, b->bids + from, b->bids_len - from);
+            p += b->bids_len - from;
             is_first = false;
         }
         *p++ = ']';

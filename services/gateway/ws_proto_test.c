@@ -1,6 +1,7 @@
 /*
  * The lot messages a fan-out writes (ws_proto.c): their fields for each
- * variant, the bids of a batch in order, and the shared bytes never
+ * variant, the bids of a batch in order (the newest WS_UPDATE_BIDS_MAX
+ * of them), and the shared bytes never
  * outliving the arguments they were made for.
  */
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +117,64 @@ static void an_update_carries_the_bids_of_its_batch_in_order(void **state)
     json_decref(j);
     for (size_t i = 0; i < 3; i++)
         wsp_feed_unref(b[i]);
+    wsp_buffer_free();
+}
+
+/* A feed whose bids are seqs from..to, each {"seq":"<n>"}, with the
+ * offsets of each as wsp_feed_unpack records them. */
+static ws_feed *feed_of(int64_t from, int64_t to)
+{
+    int n = (int)(to - from + 1);
+    char *bids = xcalloc((size_t)n, 24);
+    size_t *at = xcalloc((size_t)n, sizeof *at), len = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            bids[len++] = ',';
+        at[i] = len;
+        len += (size_t)snprintf(bids + len, (size_t)n * 24 - len, "{\"seq\":\"%lld\"}",
+                                (long long)(from + i));
+    }
+    ws_feed *f = feed(to, 1, bids, n);
+    f->bid_at = at;
+    free(bids);
+    return f;
+}
+
+static void assert_seqs(json_t *j, int64_t from, int64_t to)
+{
+    json_t *bids = json_object_get(j, "bids");
+    assert_int_equal(json_array_size(bids), (size_t)(to - from + 1));
+    for (size_t i = 0; i < json_array_size(bids); i++) {
+        char want[24];
+        snprintf(want, sizeof want, "%lld", (long long)(from + (int64_t)i));
+        assert_string_equal(str(json_array_get(bids, i), "seq"), want);
+    }
+}
+
+static void an_update_lists_the_newest_bids_up_to_the_cap(void **state)
+{
+    (void)state;
+    /* 55 bids behind over three feeds: the newest 32, cut inside the
+     * first feed kept; a whole feed older than them is left out */
+    ws_feed *b[3] = { feed_of(1, 10), feed_of(11, 50), feed_of(51, 55) };
+    json_t *j = message(b[2], false, b, 3, false, false);
+    assert_seqs(j, 55 - WS_UPDATE_BIDS_MAX + 1, 55);
+    assert_string_equal(str(j, "seq"), "55");
+    json_decref(j);
+    /* one commit with more bids than the cap */
+    j = message(b[1], false, b + 1, 1, false, false);
+    assert_seqs(j, 50 - WS_UPDATE_BIDS_MAX + 1, 50);
+    json_decref(j);
+    /* exactly the cap: all of them */
+    ws_feed *c[2] = { feed_of(56, 56 + WS_UPDATE_BIDS_MAX - 2),
+                      feed_of(56 + WS_UPDATE_BIDS_MAX - 1, 56 + WS_UPDATE_BIDS_MAX - 1) };
+    j = message(c[1], false, c, 2, false, false);
+    assert_seqs(j, 56, 56 + WS_UPDATE_BIDS_MAX - 1);
+    json_decref(j);
+    for (size_t i = 0; i < 3; i++)
+        wsp_feed_unref(b[i]);
+    wsp_feed_unref(c[0]);
+    wsp_feed_unref(c[1]);
     wsp_buffer_free();
 }
 
@@ -228,6 +288,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(each_variant_says_its_type_and_flags),
         cmocka_unit_test(an_update_carries_the_bids_of_its_batch_in_order),
+        cmocka_unit_test(an_update_lists_the_newest_bids_up_to_the_cap),
         cmocka_unit_test(shared_bytes_follow_the_newest_feed),
         cmocka_unit_test(a_venue_feed_carries_fair_warning_paddles_and_media_time),
         cmocka_unit_test(a_fair_warning_outranks_the_state_it_follows),
