@@ -169,8 +169,17 @@ export default {
         }
         const lastSeq = () => (bids.length ? BigInt(bids[bids.length - 1].seq) : 0n);
         const showFeed = () => setChildren(feed, bids.slice().reverse().map(row));
+        // one read at a time; gaps meanwhile ask for one more after it
+        let reading = null, again = false;
         async function reloadBids() {
-            try { bids = await loadAllBids(lotId); showFeed(); } catch { /* the next update tries again */ }
+            if (reading) { again = true; return reading; }
+            reading = (async () => {
+                do {
+                    again = false;
+                    try { bids = await loadAllBids(lotId); showFeed(); } catch { /* the next update tries again */ }
+                } while (again);
+            })();
+            try { await reading; } finally { reading = null; }
         }
         function addBids(list) {
             for (const b of list || []) {

@@ -104,12 +104,23 @@ export function bidHistory(lotId, me, initial, onChange, opts = {}) {
     const show = () => setChildren(body, bids.slice().reverse().map(row));
     const lastSeq = () => (bids.length ? BigInt(bids[bids.length - 1].seq) : 0n);
 
+    // One read of the log at a time: the gaps that come meanwhile (a hot
+    // lot's updates list only its newest 32 bids) ask for one more read
+    // after it, not one each.
+    let reading = null, again = false;
     async function reload() {
-        try {
-            bids = await loadAllBids(lotId);
-            show();
-            onChange();
-        } catch { /* the next update tries again */ }
+        if (reading) { again = true; return reading; }
+        reading = (async () => {
+            do {
+                again = false;
+                try {
+                    bids = await loadAllBids(lotId);
+                    show();
+                    onChange();
+                } catch { /* the next update tries again */ }
+            } while (again);
+        })();
+        try { await reading; } finally { reading = null; }
     }
 
     // Bids that follow the last one are appended; a gap re-reads the log.
