@@ -153,7 +153,10 @@ def test_a_change_of_subscriptions_reaches_the_index(
     lot_id = other_lot()
     send(kafka_bootstrap, lot_id, upserted(lot_id, "live", make),
          upserted(other_lot(), "live", make + "-marker"))
-    f.wait_for(lambda f: f.of(marker.id, NEW_MATCH), what="the marker")
+    # two delivery workers: the marker's message may go out before the
+    # other lot's, so wait for both before reading what did not come
+    f.wait_for(lambda f: f.of(marker.id, NEW_MATCH) and f.of(stays.id, NEW_MATCH),
+               what="the marker and the subscriber who stayed")
     assert len(f.of(stays.id, NEW_MATCH)) == 1
     assert f.of(leaves.id, NEW_MATCH) == []
 
